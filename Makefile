@@ -1,0 +1,42 @@
+# Everything a fresh machine needs, by package name; see README.md.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed
+
+.PHONY: all venv test demo lint proto clean
+
+all: venv
+
+$(STAMP): pyproject.toml setup.py native/build_native.py native/incr_native.c native/incr_native.h
+	@command -v gcc >/dev/null || { apt-get update -qq && apt-get install -y -q gcc; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: lint
+	$(PY) -m pytest -q tests
+
+# mypy sees the package as installed: engine/ and scheduler/ inside incr/.
+lint: $(STAMP)
+	$(PY) -m ruff check incr engine scheduler tests benchmarks
+	rm -rf build/typecheck && mkdir -p build/typecheck/incr
+	for f in incr/*; do ln -s ../../../$$f build/typecheck/incr/; done
+	ln -s ../../../engine build/typecheck/incr/engine
+	ln -s ../../../scheduler build/typecheck/incr/scheduler
+	$(PY) -m mypy
+
+demo: $(STAMP)
+	PATH=$(abspath $(VENV))/bin:$$PATH bash examples/demo.sh
+
+# Regenerate incr/proto/*_pb2.py(i) from the .proto schema of record.
+proto:
+	$(PY) -m pip install -q -e '.[dev]'
+	cd incr/proto && ../../$(PY) -m grpc_tools.protoc -I. --python_out=. --pyi_out=. *.proto
+	sed -i 's/^import \([a-z_]*_pb2\)/from . import \1/' incr/proto/*_pb2.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info incr/_native*.so

@@ -1,0 +1,278 @@
+"""Memory: VMAs and their pages.  Dump and restore side by side.
+
+Dump records every VMA and copies, while the job is frozen, only pages that
+hold data of the job's own: present or swapped pages of anonymous mappings,
+and the copied-on-write pages of private file mappings (the others are the
+file's and come back by mapping the file again).  Pages known to be the zero
+page are recorded as zero without being read.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from incr.proto import image_pb2
+
+from . import proc
+from . import ptrace as pt
+from .errors import RestoreError, Unsupported
+from .files import file_id, same_file
+from .pagemap import PAGE_IS_FILE, PAGE_IS_PFNZERO, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, Pagemap
+from .remote import RemoteProcess
+from .tracee import read_proc_mem_into
+
+PAGE = pt.PAGE_SIZE
+PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
+MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN = 0x01, 0x02, 0x10, 0x20, 0x0100
+MREMAP_MAYMOVE, MREMAP_FIXED = 1, 2
+PR_SET_VMA, PR_SET_VMA_ANON_NAME = 0x53564D41, 0
+
+Vma = image_pb2.Vma
+_SPECIAL_KINDS = {"[vdso]": Vma.VDSO, "[vvar]": Vma.VVAR, "[vvar_vclock]": Vma.VVAR_VCLOCK}
+
+
+def _prot(perms: str) -> int:
+    return ((PROT_READ if perms[0] == "r" else 0) | (PROT_WRITE if perms[1] == "w" else 0)
+            | (PROT_EXEC if perms[2] == "x" else 0))
+
+
+def is_special(vma: image_pb2.Vma) -> bool:
+    return vma.kind in (Vma.VDSO, Vma.VVAR, Vma.VVAR_VCLOCK)
+
+
+# ---------------------------------------------------------------- dump
+
+def dump_vmas(pid: int) -> list[image_pb2.Vma]:
+    """The VMAs of a frozen process; raises Unsupported naming any mapping incr cannot restore."""
+    out = []
+    for m in proc.maps(pid):
+        where = f"mapping {m.start:#x}-{m.end:#x} {m.path or '(anonymous)'}"
+        if m.path == "[vsyscall]":
+            continue                          # fixed by the kernel, the same in every process
+        vma = Vma(start=m.start, end=m.end, prot=_prot(m.perms))
+        if m.path in _SPECIAL_KINDS:
+            vma.kind = _SPECIAL_KINDS[m.path]
+            vma.name = m.path
+        elif not m.is_file:
+            if m.shared:
+                raise Unsupported(pid, where, "shared anonymous memory is not supported yet")
+            vma.kind = Vma.ANON
+            vma.name = m.path
+            vma.growsdown = m.path == "[stack]"
+        else:
+            if m.path.endswith(" (deleted)") or not m.path.startswith("/"):
+                kind = "shared memory" if m.shared else "a deleted or unnamed file"
+                raise Unsupported(pid, where, f"{kind} is not supported yet")
+            try:
+                st = os.stat(f"/proc/{pid}/map_files/{m.start:x}-{m.end:x}")
+            except FileNotFoundError:
+                raise Unsupported(pid, where, "the mapped file cannot be reached") from None
+            if not same_file(st, m.path):
+                raise Unsupported(pid, where, "the path no longer names the mapped file (replaced?)")
+            if not os.path.isfile(m.path):
+                raise Unsupported(pid, where, "mappings of devices are not supported yet")
+            if m.shared and "w" in m.perms:
+                raise Unsupported(pid, where, "writable shared file mappings are not supported yet")
+            vma.kind = Vma.FILE_SHARED if m.shared else Vma.FILE_PRIVATE
+            vma.name = m.path
+            vma.pgoff = m.offset
+            vma.file.CopyFrom(file_id(st))
+        out.append(vma)
+    return out
+
+
+@dataclass
+class PageRun:
+    """`count` pages of VMA `vma` from page `first` (relative to its start)."""
+
+    vma: int
+    first: int
+    count: int
+    offset: int          # byte offset in MemoryCopy.buffer, or -1: zero pages, not read
+
+
+@dataclass
+class MemoryCopy:
+    """Pages copied while the job was frozen, ready to be hashed after the thaw."""
+
+    runs: list[PageRun]
+    buffer: mmap.mmap | None
+    bytes_copied: int
+
+    def data(self, run: PageRun) -> memoryview:
+        assert self.buffer is not None and run.offset >= 0
+        return memoryview(self.buffer)[run.offset:run.offset + run.count * PAGE]
+
+    def close(self) -> None:
+        if self.buffer is not None:
+            self.buffer.close()
+            self.buffer = None
+
+
+def plan_pages(pid: int, vmas: list[image_pb2.Vma]) -> list[PageRun]:
+    """The pages worth copying, found with PAGEMAP_SCAN (no full pagemap read)."""
+    runs: list[PageRun] = []
+    offset = 0
+    with Pagemap(pid) as pm:
+        for i, vma in enumerate(vmas):
+            if vma.kind == Vma.ANON:
+                regions = pm.scan(vma.start, vma.end, category_anyof_mask=PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+                                  return_mask=PAGE_IS_PFNZERO)
+            elif vma.kind == Vma.FILE_PRIVATE:
+                regions = pm.scan(vma.start, vma.end, category_mask=PAGE_IS_FILE, category_inverted=PAGE_IS_FILE,
+                                  category_anyof_mask=PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+                                  return_mask=PAGE_IS_PFNZERO)
+            else:
+                continue
+            for start, end, cats in regions:
+                count = (end - start) // PAGE
+                if cats & PAGE_IS_PFNZERO:
+                    if vma.kind == Vma.ANON:
+                        continue         # read-faulted zero pages: fresh anonymous memory reads the same
+                    runs.append(PageRun(i, (start - vma.start) // PAGE, count, -1))
+                else:
+                    runs.append(PageRun(i, (start - vma.start) // PAGE, count, offset))
+                    offset += count * PAGE
+    return runs
+
+
+def copy_pages(pid: int, vmas: list[image_pb2.Vma], runs: list[PageRun]) -> MemoryCopy:
+    """Copy the planned pages into one buffer: process_vm_readv, or /proc/PID/mem for unreadable VMAs."""
+    total = sum(r.count for r in runs if r.offset >= 0) * PAGE
+    buf = mmap.mmap(-1, total) if total else None
+    view = memoryview(buf) if buf is not None else memoryview(b"")
+    batch: list[tuple[int, int]] = []      # readable ranges landing contiguously at batch_at
+    batch_at = batch_len = 0
+    try:
+        for run in runs:
+            if run.offset < 0:
+                continue
+            vma = vmas[run.vma]
+            rng = (vma.start + run.first * PAGE, run.count * PAGE)
+            if not vma.prot & PROT_READ:
+                read_proc_mem_into(pid, [rng], view[run.offset:run.offset + rng[1]])
+                continue
+            if batch and batch_at + batch_len != run.offset:
+                pt.vm_read_into(pid, batch, view[batch_at:batch_at + batch_len])
+                batch = []
+            if not batch:
+                batch_at, batch_len = run.offset, 0
+            batch.append(rng)
+            batch_len += rng[1]
+        if batch:
+            pt.vm_read_into(pid, batch, view[batch_at:batch_at + batch_len])
+    finally:
+        view.release()
+    return MemoryCopy(runs=runs, buffer=buf, bytes_copied=total)
+
+
+# ---------------------------------------------------------------- restore
+
+class PageSource(Protocol):
+    """Where restore gets page contents: (address, bytes) runs of one VMA."""
+
+    def pages(self, index: int, vma: image_pb2.Vma) -> Iterable[tuple[int, memoryview]]: ...
+
+
+def preflight(vmas: Iterable[image_pb2.Vma]) -> None:
+    """Refuse before anything is created when a mapped file is gone or changed."""
+    for vma in vmas:
+        if vma.kind in (Vma.FILE_PRIVATE, Vma.FILE_SHARED):
+            _check_unchanged(vma.name, vma.file, "mapped file")
+
+
+def _check_unchanged(path: str, fid: image_pb2.FileId, what: str) -> None:
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise RestoreError(f"cannot restore: {what} {path} is not accessible ({exc.strerror})") from None
+    if st.st_size != fid.size or st.st_mtime_ns != fid.mtime_ns:
+        raise RestoreError(f"cannot restore: {what} {path} changed since the checkpoint (size or "
+                           "modification time differ); put the original back first")
+
+
+def overlaps(start: int, end: int, ranges: Iterable[tuple[int, int]]) -> bool:
+    return any(start < e and s < end for s, e in ranges)
+
+
+def clear_stub(stub: RemoteProcess, keep: tuple[int, int]) -> list[proc.MapsEntry]:
+    """Unmap everything the stub inherited except `keep` and the kernel's special mappings."""
+    specials = []
+    for m in proc.maps(stub.pid):
+        if m.path in _SPECIAL_KINDS or m.path == "[vsyscall]":
+            specials.append(m)
+        elif (m.start, m.end) != keep and not (keep[0] <= m.start and m.end <= keep[1]):
+            stub.call("munmap", m.start, m.size)
+    return specials
+
+
+def move_specials(stub: RemoteProcess, specials: list[proc.MapsEntry], vmas: list[image_pb2.Vma],
+                  free_at: int) -> None:
+    """mremap [vvar], [vvar_vclock] and [vdso] to their dumped addresses, all of them.
+
+    Moving only [vdso] crashes the process: its code finds [vvar] at a fixed
+    distance.  A target that overlaps a stub special is reached via `free_at`.
+    """
+    wanted = {v.kind: v for v in vmas if is_special(v)}
+    current = {_SPECIAL_KINDS[m.path]: m for m in specials if m.path in _SPECIAL_KINDS}
+    if set(wanted) != set(current):
+        raise RestoreError("cannot restore: this kernel's vdso layout differs from the checkpoint's "
+                           "(restore on the kernel the checkpoint was taken on)")
+    spans = [(m.start, m.end) for m in current.values()]
+    for kind, m in current.items():
+        if wanted[kind].end - wanted[kind].start != m.size:
+            raise RestoreError("cannot restore: this kernel's vdso differs in size from the checkpoint's "
+                               "(restore on the kernel the checkpoint was taken on)")
+    positions = {kind: m.start for kind, m in current.items()}
+    if any(overlaps(v.start, v.end, spans) and positions[k] != v.start for k, v in wanted.items()):
+        for kind, m in current.items():
+            stub.call("mremap", positions[kind], m.size, m.size, MREMAP_MAYMOVE | MREMAP_FIXED, free_at)
+            positions[kind] = free_at
+            free_at += m.size
+    for kind, v in wanted.items():
+        if positions[kind] != v.start:
+            stub.call("mremap", positions[kind], v.end - v.start, v.end - v.start,
+                      MREMAP_MAYMOVE | MREMAP_FIXED, v.start)
+
+
+def map_and_fill(stub: RemoteProcess, vmas: list[image_pb2.Vma], source: PageSource) -> int:
+    """Create every dumped VMA at its address and fill it; returns bytes written."""
+    written = 0
+    file_fds: dict[str, int] = {}
+    try:
+        for i, vma in enumerate(vmas):
+            if is_special(vma):
+                continue
+            length = vma.end - vma.start
+            fill_prot = vma.prot | PROT_READ | PROT_WRITE
+            if vma.kind == Vma.ANON:
+                flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | (MAP_GROWSDOWN if vma.growsdown else 0)
+                fd, off = -1, 0
+            else:
+                if vma.name not in file_fds:
+                    file_fds[vma.name] = stub.call("openat", -100, stub.put(os.fsencode(vma.name) + b"\0"),
+                                                   os.O_RDONLY | os.O_CLOEXEC, 0)
+                fd, off = file_fds[vma.name], vma.pgoff
+                flags = (MAP_SHARED if vma.kind == Vma.FILE_SHARED else MAP_PRIVATE) | MAP_FIXED
+                if vma.kind == Vma.FILE_SHARED:
+                    fill_prot = vma.prot
+            got = stub.call("mmap", vma.start, length, fill_prot, flags, fd, off)
+            if got != vma.start:
+                raise RestoreError(f"cannot map {vma.start:#x}-{vma.end:#x} {vma.name}: placed at {got:#x}")
+            for addr, data in source.pages(i, vma):
+                pt.vm_write(stub.pid, [(addr, len(data))], data)
+                written += len(data)
+            if fill_prot != vma.prot:
+                stub.call("mprotect", vma.start, length, vma.prot)
+            if vma.kind == Vma.ANON and vma.name.startswith("[anon:"):
+                name = vma.name[len("[anon:"):-1].encode() + b"\0"
+                stub.call("prctl", PR_SET_VMA, PR_SET_VMA_ANON_NAME, vma.start, length, stub.put(name))
+    finally:
+        for fd in file_fds.values():
+            stub.call("close", fd)
+    return written
+

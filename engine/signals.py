@@ -1,0 +1,56 @@
+"""Signals: dispositions (sigaction) and queued signals.  Dump and restore.
+
+Dispositions are read by injecting rt_sigaction(sig, NULL, &old) for each
+signal /proc reports as caught or ignored; the rest are SIG_DFL, which the
+restore stub already has.  Queued signals, per thread and process-wide, are
+read with PTRACE_PEEKSIGINFO and re-queued with their full siginfo.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from incr.proto import image_pb2
+
+from . import ptrace as pt
+from .remote import RemoteProcess
+from .tracee import Tracee
+
+_KSIGACTION = struct.Struct("<QQQQ")    # handler, flags, restorer, mask (x86-64 kernel layout)
+SIGKILL, SIGSTOP = 9, 19
+
+
+def dump_sigactions(tracee: Tracee, status: dict[str, str]) -> list[image_pb2.SigAction]:
+    interesting = int(status["SigCgt"], 16) | int(status["SigIgn"], 16)
+    out = []
+    with tracee.stack_scratch(_KSIGACTION.size) as scratch:
+        for sig in range(1, 65):
+            if sig in (SIGKILL, SIGSTOP) or not interesting >> (sig - 1) & 1:
+                continue
+            tracee.call("rt_sigaction", sig, 0, scratch.addr, 8)
+            handler, flags, restorer, mask = _KSIGACTION.unpack(tracee.read(scratch.addr, _KSIGACTION.size))
+            out.append(image_pb2.SigAction(signo=sig, handler=handler, flags=flags, restorer=restorer, mask=mask))
+    return out
+
+
+def dump_pending(pid: int, tid: int) -> tuple[list[bytes], list[bytes]]:
+    """(process-wide, thread-private) queued siginfo."""
+    return pt.peek_siginfo(tid, shared=True), pt.peek_siginfo(tid, shared=False)
+
+
+def restore_sigactions(target: RemoteProcess, actions: list[image_pb2.SigAction]) -> None:
+    for act in actions:
+        raw = _KSIGACTION.pack(act.handler, act.flags, act.restorer, act.mask)
+        target.call("rt_sigaction", act.signo, target.put(raw), 0, 8)
+
+
+def _signo(info: bytes) -> int:
+    return int(struct.unpack_from("<i", info)[0])
+
+
+def restore_pending(target: RemoteProcess, tid: int, shared: list[bytes], private: list[bytes]) -> None:
+    """Re-queue signals; they stay pending behind the stub's full mask until the final sigmask."""
+    for info in shared:
+        target.call("rt_sigqueueinfo", target.pid, _signo(info), target.put(info))
+    for info in private:
+        target.call("rt_tgsigqueueinfo", target.pid, tid, _signo(info), target.put(info))

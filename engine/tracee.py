@@ -1,0 +1,187 @@
+"""A thread in ptrace-stop that incr drives: remote syscalls and scratch memory.
+
+At dump time a remote syscall runs a ``syscall`` instruction already present
+in the target's [vdso] (nothing of the job's text is touched); at restore time
+it runs the one in incr's injection page.  A live job's registers are
+put back after every remote syscall.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+from . import proc
+from . import ptrace as pt
+from .errors import EngineError, RemoteSyscallFailed
+
+SYSCALL_INSN = b"\x0f\x05"
+MAX_SIGNAL_RETRIES = 64
+RED_ZONE = 128
+ALL_SIGNALS = (1 << 64) - 1
+
+
+def find_syscall_insn(pid: int) -> int:
+    """Address of a ``syscall`` instruction in the target's [vdso], or 0."""
+    for vma in proc.maps(pid):
+        if vma.path == "[vdso]":
+            code = bytearray(vma.size)
+            pt.vm_read_into(pid, [(vma.start, vma.size)], code)
+            at = code.find(SYSCALL_INSN)
+            return vma.start + at if at >= 0 else 0
+    return 0
+
+
+class Tracee:
+    """One stopped thread of a process; every call must come from the attaching thread."""
+
+    def __init__(self, pid: int, tid: int, syscall_insn: int, *, live: bool = True) -> None:
+        """`live`: a running job's thread, whose registers are put back after every
+        remote syscall, so that incr dying mid-dump cannot derail it."""
+        self.pid = pid
+        self.tid = tid
+        self.syscall_insn = syscall_insn
+        self.regs = pt.get_regs(tid)          # the thread's own registers
+        self._base = self.regs.copy()         # template for remote syscalls
+        self.intercepted: list[bytes] = []    # siginfo of signals dequeued by our remote syscalls
+        # Once resumed for a remote syscall the thread leaves the kernel's
+        # syscall-restart path; its registers must then carry the restart.
+        self._put_back = with_syscall_restart(self.regs, restart_block=True) if live else None
+
+    def syscall(self, name: str, *args: int) -> int:
+        """Run syscall `name` in the tracee; returns the raw result (negative errno on failure)."""
+        nr = pt.SYSCALL_NUMBERS[name]
+        for _ in range(MAX_SIGNAL_RETRIES):
+            try:
+                ret = pt.remote_syscall(self.tid, self._base, self.syscall_insn, nr, args, self._put_back)
+            except pt.SignalIntercepted as sig:
+                self.intercepted.append(sig.siginfo)
+                continue
+            except ProcessLookupError:
+                raise EngineError(f"PID {self.pid} died during an injected {name}()") from None
+            return ret
+        raise EngineError(f"PID {self.pid}: a signal storm prevented the injected {name}()")
+
+    def call(self, name: str, *args: int) -> int:
+        """Like syscall() but raises RemoteSyscallFailed on an error return."""
+        ret = self.syscall(name, *args)
+        if -4096 < ret < 0:
+            raise RemoteSyscallFailed(self.pid, name, -ret)
+        return ret
+
+    def read(self, addr: int, size: int) -> bytes:
+        buf = bytearray(size)
+        pt.vm_read_into(self.pid, [(addr, size)], buf)
+        return bytes(buf)
+
+    def write(self, addr: int, data: bytes) -> None:
+        pt.vm_write(self.pid, [(addr, len(data))], data)
+
+    def requeue_intercepted(self) -> None:
+        """Put back the signals our single-steps dequeued, in arrival order."""
+        if not self.intercepted:
+            return
+        # Everything blocked meanwhile: a re-queued signal must not be
+        # delivered (and intercepted again) by the very next single-step.
+        mask = pt.get_sigmask(self.tid)
+        pt.set_sigmask(self.tid, ALL_SIGNALS)
+        try:
+            with self.stack_scratch(pt.SIGINFO_SIZE) as scratch:
+                for info in self.intercepted:
+                    signo = struct.unpack_from("i", info)[0]
+                    self.write(scratch.addr, info)
+                    self.call("rt_tgsigqueueinfo", self.pid, self.tid, signo, scratch.addr)
+        finally:
+            pt.set_sigmask(self.tid, mask)
+        self.intercepted.clear()
+
+    def put_back(self) -> None:
+        pt.set_regs(self.tid, self._put_back or self.regs)
+
+    def stack_scratch(self, size: int) -> Scratch:
+        return Scratch(self, size)
+
+
+ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK = 512, 513, 514, 516
+NR_RESTART_SYSCALL = 219
+EINTR = 4
+
+
+def with_syscall_restart(regs: pt.Regs, *, restart_block: bool) -> pt.Regs:
+    """Registers that restart an interrupted syscall, as the kernel's signal path would.
+
+    `restart_block`: the kernel still holds the thread's restart block (a live
+    thread), so restart_syscall() can resume a sleep; otherwise (a restored
+    thread) such a syscall returns EINTR, as CRIU does.
+    """
+    out = regs.copy()
+    if out.signed("orig_rax") >= 0:
+        err = -out.signed("rax")
+        if err in (ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND):
+            out.set(rax=out.orig_rax, rip=out.rip - 2)
+        elif err == ERESTART_RESTARTBLOCK:
+            if restart_block:
+                out.set(rax=NR_RESTART_SYSCALL, rip=out.rip - 2)
+            else:
+                out.set(rax=-EINTR)
+    out.set(orig_rax=-1)
+    return out
+
+
+class Scratch:
+    """Bytes below the thread's red zone, saved on entry and put back on exit.
+
+    Only used when that stretch lies inside the stack mapping: remote writes
+    do not grow a stack (GUP stopped expanding stacks in 6.5), so otherwise a
+    temporary page is mapped instead.
+    """
+
+    def __init__(self, tracee: Tracee, size: int) -> None:
+        self.tracee = tracee
+        self.size = (size + 15) & ~15
+        self.addr = 0
+        self._saved = b""
+        self._mapped = False
+
+    def __enter__(self) -> Scratch:
+        sp = self.tracee.regs.rsp
+        low = (sp - RED_ZONE - self.size) & ~0xF
+        if any(v.start <= low and sp <= v.end for v in proc.maps(self.tracee.pid)):
+            self.addr = low
+            self._saved = self.tracee.read(low, self.size)
+        else:
+            length = (self.size + pt.PAGE_SIZE - 1) & ~(pt.PAGE_SIZE - 1)
+            prot_rw, map_private_anon = 0x3, 0x22
+            self.addr = self.tracee.call("mmap", 0, length, prot_rw, map_private_anon, -1, 0)
+            self._mapped = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._mapped:
+            length = (self.size + pt.PAGE_SIZE - 1) & ~(pt.PAGE_SIZE - 1)
+            self.tracee.call("munmap", self.addr, length)
+        elif self._saved:
+            self.tracee.write(self.addr, self._saved)
+
+
+def write_proc_mem(pid: int, addr: int, data: bytes) -> None:
+    """Write through /proc/PID/mem, which (unlike process_vm_writev) reaches read-only pages."""
+    fd = os.open(f"/proc/{pid}/mem", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        os.pwrite(fd, data, addr)
+    finally:
+        os.close(fd)
+
+
+def read_proc_mem_into(pid: int, ranges: list[tuple[int, int]], out: memoryview) -> None:
+    """Read through /proc/PID/mem, which (unlike process_vm_readv) reaches PROT_NONE pages."""
+    fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        pos = 0
+        for addr, length in ranges:
+            got = os.preadv(fd, [out[pos:pos + length]], addr)
+            if got != length:
+                raise EngineError(f"PID {pid}: short read of {length} bytes at {addr:#x}")
+            pos += length
+    finally:
+        os.close(fd)

@@ -1,0 +1,3 @@
+from incr.cli.main import main
+
+main()

@@ -1,0 +1,125 @@
+"""The public Python API; the command line is a thin layer over it.
+
+    import incr
+    store = incr.Store("/scratch/job.incr")
+    info = incr.checkpoint(pid, store)
+    job = incr.restore(store, at="10m")      # or id=..., or latest (default)
+    job.wait()
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from incr import predump, restoring
+from incr.errors import IncrError
+from incr.pagestore import Store as PageStore
+from incr.proto import image_pb2, store_pb2
+from incr.timespec import iso_utc, local_short, parse_at
+
+
+class NoCheckpoint(IncrError):
+    """The store holds no checkpoint matching the request."""
+
+
+@dataclass
+class CheckpointInfo:
+    id: str
+    epoch: float
+    kind: str
+    parent: str
+    root_pid: int
+    comm: str
+    stats: store_pb2.Stats
+    snapshot: store_pb2.Snapshot = field(repr=False)
+
+    @classmethod
+    def from_snapshot(cls, sid: str, snap: store_pb2.Snapshot) -> CheckpointInfo:
+        tree = image_pb2.TreeImage.FromString(snap.payload)
+        comm = tree.processes[0].comm if tree.processes else ""
+        return cls(id=sid, epoch=snap.epoch, kind=snap.kind, parent=snap.parent, root_pid=tree.root_pid,
+                   comm=comm, stats=snap.stats, snapshot=snap)
+
+    @property
+    def tree(self) -> image_pb2.TreeImage:
+        return image_pb2.TreeImage.FromString(self.snapshot.payload)
+
+    def summary(self) -> dict[str, Any]:
+        """The fields of `incr list --json` (DESIGN §6)."""
+        s = self.stats
+        return {
+            "id": self.id, "time": iso_utc(self.epoch), "epoch": self.epoch, "kind": self.kind,
+            "parent": self.parent or None, "root_pid": self.root_pid, "comm": self.comm,
+            "pages_total": s.pages_total, "pages_dirty": s.pages_dirty, "pages_zero": s.pages_zero,
+            "pages_new": s.pages_new, "bytes_stored": s.bytes_stored,
+            "downtime_ms": round(s.downtime_ms, 3), "total_ms": round(s.total_ms, 3),
+            "tracker": s.tracker, "rounds": s.rounds,
+        }
+
+
+class Store:
+    """A checkpoint store directory.  Opening never creates it; checkpoint() does."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def _open(self) -> PageStore:
+        return PageStore.open(self.path)
+
+    def checkpoints(self) -> list[CheckpointInfo]:
+        """Committed checkpoints, oldest first."""
+        with self._open() as store:
+            return [CheckpointInfo.from_snapshot(sid, snap) for sid, snap in store.snapshots()]
+
+    def get(self, id_or_prefix: str) -> CheckpointInfo:
+        with self._open() as store:
+            return CheckpointInfo.from_snapshot(*store.load(id_or_prefix))
+
+    def select(self, *, at: str | float | None = None, id: str | None = None) -> tuple[CheckpointInfo, str]:
+        """The checkpoint a restore means, and a sentence saying which and why.
+
+        `at` picks the newest checkpoint at or before that time; no argument
+        picks the latest.  Pre-dumps are never picked: they are not restorable.
+        """
+        if id is not None:
+            info = self.get(id)
+            if info.kind != "checkpoint":
+                raise NoCheckpoint(f"{id} is a pre-dump, which cannot be restored; pick a checkpoint "
+                                   "from `incr list`")
+            return info, f"checkpoint {info.id[:12]} of {local_short(info.epoch)}"
+        candidates = [c for c in self.checkpoints() if c.kind == "checkpoint"]
+        if not candidates:
+            raise NoCheckpoint(f"store {self.path} holds no checkpoint yet (take one with `incr checkpoint PID`)")
+        if at is None:
+            info = candidates[-1]
+            return info, f"latest checkpoint {info.id[:12]} of {local_short(info.epoch)}"
+        when = float(at) if isinstance(at, (int, float)) else parse_at(at)
+        eligible = [c for c in candidates if c.epoch <= when]
+        if not eligible:
+            raise NoCheckpoint(f"no checkpoint at or before {local_short(when)}: the first one is of "
+                               f"{local_short(candidates[0].epoch)}")
+        info = eligible[-1]
+        return info, f"checkpoint {info.id[:12]} of {local_short(info.epoch)}, the newest at or before " \
+                     f"{local_short(when)}"
+
+
+def checkpoint(pid: int, store: Store | str | os.PathLike[str], *, kill: bool = False) -> CheckpointInfo:
+    """Take one consistent checkpoint of the process `pid`; it keeps running unless kill=True."""
+    path = store.path if isinstance(store, Store) else Path(store)
+    result = predump.checkpoint(pid, path, kill=kill)
+    return CheckpointInfo.from_snapshot(result.id, result.snapshot)
+
+
+def restore(store: Store | str | os.PathLike[str], *, at: str | float | None = None, id: str | None = None,
+            leave_stopped: bool = False) -> restoring.RestoredJob:
+    """Restore a checkpoint (default: the latest) with its original PID; the job runs on its own.
+
+    The restored process is a child of the calling process: ``job.wait()``
+    returns its exit status.
+    """
+    st = store if isinstance(store, Store) else Store(store)
+    info, why = st.select(at=at, id=id)
+    return restoring.restore(st.path, info.id, why=why, leave_stopped=leave_stopped)

@@ -1,0 +1,161 @@
+"""Where things are in a store, and its ``config`` file.
+
+``config`` is written last when a store is created (by an exclusive link of
+a fsynced temporary file), so its presence means "this is a store", and a
+directory holding only layout entries and no config is a creation that was
+interrupted, safe to finish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from google.protobuf.message import DecodeError
+
+from incr.proto import store_pb2
+
+from .digest import DIGEST_NAME, PAGE_SIZE
+from .errors import CorruptStore, NotAStore, StoreNotFound, UnsupportedStore, UnsupportedVersion
+from .fsutil import DIR_MODE, TMP_SUFFIX, fsync_dir, make_dir, read_file, temp_name, write_durable
+
+STORE_FORMAT: Final = "incr-store"
+#: Version of the on-disk format this code reads and writes (docs/store-format.md, "Versioning").
+STORE_VERSION: Final = 1
+
+_SNAPSHOT_ID = re.compile(r"[0-9a-f]{32}")
+_CONFIG_TMP_STEM: Final = "config-"
+
+
+def is_snapshot_id(name: str) -> bool:
+    return _SNAPSHOT_ID.fullmatch(name) is not None
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config"
+
+    @property
+    def packs(self) -> Path:
+        return self.root / "packs"
+
+    @property
+    def snapshots(self) -> Path:
+        return self.root / "snapshots"
+
+    @property
+    def index(self) -> Path:
+        return self.root / "index"
+
+    @property
+    def locks(self) -> Path:
+        return self.root / "locks"
+
+    @property
+    def write_lock(self) -> Path:
+        return self.locks / "write"
+
+    def snapshot(self, snapshot_id: str) -> Path:
+        return self.snapshots / snapshot_id
+
+    def ensure_dirs(self) -> None:
+        """Create missing layout directories (a copied store may lack empty ones)."""
+        for d in (self.packs, self.snapshots, self.locks):
+            if not d.is_dir():
+                make_dir(d)
+
+    def stale_temporaries(self) -> list[Path]:
+        """``*.tmp`` files writers leave when they die; only safe to delete under the write lock."""
+        # Not config-*.tmp: a process creating the store concurrently may own one.
+        found: list[Path] = []
+        for d in (self.packs, self.snapshots):
+            with contextlib.suppress(FileNotFoundError):
+                found += [d / n for n in os.listdir(d) if n.endswith(TMP_SUFFIX)]
+        return found
+
+
+_LAYOUT_ENTRIES: Final = frozenset({"packs", "snapshots", "index", "locks"})
+
+
+def _is_leftover_of_creation(name: str) -> bool:
+    return name in _LAYOUT_ENTRIES or (name.startswith(_CONFIG_TMP_STEM) and name.endswith(TMP_SUFFIX))
+
+
+def open_layout(root: Path, *, create: bool) -> tuple[Layout, store_pb2.StoreConfig]:
+    """Check ``root`` is a store this code can use (creating it if allowed) and return its config."""
+    layout = Layout(root)
+    if not root.exists():
+        if not create:
+            raise StoreNotFound(root)
+        root.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(root)
+    elif not root.is_dir():
+        raise NotAStore(root, "it is not a directory")
+    if not layout.config.exists():
+        entries = os.listdir(root)
+        if not create:
+            if entries:
+                raise NotAStore(root, "it is not empty and has no config file")
+            raise StoreNotFound(root)
+        if not all(_is_leftover_of_creation(n) for n in entries):
+            raise NotAStore(root, "it is not empty and has no config file")
+        _initialize(layout)
+    config = read_config(layout)
+    layout.ensure_dirs()
+    return layout, config
+
+
+def _initialize(layout: Layout) -> None:
+    # The user may have made the directory with a permissive umask: it will hold secrets.
+    os.chmod(layout.root, DIR_MODE)
+    layout.ensure_dirs()
+    config = store_pb2.StoreConfig(
+        format=STORE_FORMAT,
+        version=STORE_VERSION,
+        store_id=secrets.token_hex(16),
+        digest=DIGEST_NAME,
+        page_size=PAGE_SIZE,
+        created=time.time(),
+    )
+    tmp = temp_name(layout.root, _CONFIG_TMP_STEM + secrets.token_hex(8))
+    write_durable(tmp, config.SerializeToString(deterministic=True))
+    try:
+        # link(2) fails if config exists: of two concurrent creators exactly one wins.
+        os.link(tmp, layout.config)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+    fsync_dir(layout.root)
+
+
+def read_config(layout: Layout) -> store_pb2.StoreConfig:
+    root = layout.root
+    config = store_pb2.StoreConfig()
+    try:
+        config.ParseFromString(read_file(layout.config))
+    except DecodeError:
+        raise CorruptStore(root, "its config file does not decode") from None
+    if config.format != STORE_FORMAT:
+        raise NotAStore(root, "its config file is not an incr store config")
+    if config.version > STORE_VERSION:
+        raise UnsupportedVersion(root, config.version, STORE_VERSION)
+    if config.version < 1:
+        raise CorruptStore(root, "its config file has no format version")
+    if config.digest != DIGEST_NAME:
+        raise UnsupportedStore(root, f"the page digest {config.digest!r}")
+    if config.page_size != PAGE_SIZE:
+        raise UnsupportedStore(root, f"{config.page_size}-byte pages")
+    if re.fullmatch(r"[0-9a-f]{32}", config.store_id) is None:
+        raise CorruptStore(root, "its config file has no valid store id")
+    return config

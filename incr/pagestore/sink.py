@@ -1,0 +1,131 @@
+"""The pack sink: compresses frames and appends them to packs on one background thread.
+
+``add_pages`` hashes and deduplicates on the caller's thread (~3 us per page,
+most of it BLAKE3); compressing, writing and fsyncing (zstd, write(2) and
+fsync release the GIL) overlap with it here.  Measured on this 2-core VM with
+random pages: 6.0 us/page inline, 4.3 us/page with the sink (~950 MB/s).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+from typing import Final
+
+from incr.faults import fault_point
+from incr.proto import store_pb2
+
+from .pack import PackBuilder, SealedPack, encode_frame, new_compressor
+
+#: Frames waiting for the sink (each at most 64 pages = 256 KiB): bounds the
+#: memory held while the disk is slower than hashing, and is the backpressure.
+QUEUE_FRAMES: Final = 16
+
+
+class _Command:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+_SEAL: Final = _Command("seal")
+_STOP: Final = _Command("stop")
+
+_Frame = tuple[store_pb2.Frame.Kind, bytes | bytearray, bytes]
+
+
+class PackSink:
+    """Frames in, sealed packs out.
+
+    Contract: a single thread submits (``submit``, ``seal``, ``close``).  One
+    worker thread handles frames in submission order, so packs are byte for
+    byte what writing inline would produce.  An error in the worker is raised
+    to the submitter at its next call; from then on the sink drops all work
+    until closed.  ``written`` (bytes appended to pack files, magic and
+    trailers included) is updated by the worker: exact after ``seal()``,
+    approximate before.  ``sealed`` is only read after ``seal()``.
+    """
+
+    def __init__(self, packs_dir: Path, pack_target: int) -> None:
+        self._packs_dir = packs_dir
+        self._pack_target = pack_target
+        self._queue: queue.Queue[_Frame | _Command] = queue.Queue(maxsize=QUEUE_FRAMES)
+        self._error: BaseException | None = None
+        self._pack: PackBuilder | None = None
+        self.sealed: list[SealedPack] = []
+        self.written = 0
+        self._thread = threading.Thread(target=self._run, name="incr-pack-sink", daemon=True)
+        self._thread.start()
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, kind: store_pb2.Frame.Kind, raw: bytes | bytearray, digests: bytes) -> None:
+        """Queue one frame; ``raw`` now belongs to the sink and must not be modified."""
+        self._check()
+        self._queue.put((kind, raw, digests))
+
+    def seal(self) -> list[SealedPack]:
+        """Wait until every queued frame is in a sealed, fsynced pack; return all packs sealed so far."""
+        self._check()
+        self._queue.put(_SEAL)
+        self._queue.join()
+        self._check()
+        return self.sealed
+
+    def close(self) -> None:
+        """Stop the worker; an unsealed pack is discarded (its temporary file deleted)."""
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        compressor = new_compressor()
+        while True:
+            item = self._queue.get()
+            try:
+                if item is _STOP:
+                    if self._pack is not None:
+                        self._pack.discard()
+                        self._pack = None
+                    return
+                if self._error is not None:
+                    continue
+                if item is _SEAL:
+                    if self._pack is not None:
+                        self._seal()
+                elif isinstance(item, tuple):
+                    kind, raw, digests = item
+                    codec, level, stored = encode_frame(raw, compressor)
+                    self._append(kind, codec, level, stored, len(raw), digests)
+            except BaseException as e:
+                self._error = e
+            finally:
+                self._queue.task_done()
+
+    def _append(
+        self,
+        kind: store_pb2.Frame.Kind,
+        codec: store_pb2.Frame.Codec,
+        level: int,
+        stored: bytes | bytearray | memoryview,
+        raw_length: int,
+        digests: bytes,
+    ) -> None:
+        if self._pack is None:
+            self._pack = PackBuilder(self._packs_dir)
+            self.written += self._pack.size
+        before = self._pack.size
+        self._pack.add_frame(kind, codec, level, stored, raw_length, digests)
+        self.written += self._pack.size - before
+        if self._pack.size >= self._pack_target:
+            self._seal()
+
+    def _seal(self) -> None:
+        pack, self._pack = self._pack, None
+        assert pack is not None
+        before = pack.size
+        sealed = pack.seal()
+        self.written += sealed.size - before
+        self.sealed.append(sealed)
+        fault_point("pack-written")

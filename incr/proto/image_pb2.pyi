@@ -1,0 +1,282 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class TreeImage(_message.Message):
+    __slots__ = ("version", "arch", "root_pid", "processes", "kernel")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ARCH_FIELD_NUMBER: _ClassVar[int]
+    ROOT_PID_FIELD_NUMBER: _ClassVar[int]
+    PROCESSES_FIELD_NUMBER: _ClassVar[int]
+    KERNEL_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    arch: str
+    root_pid: int
+    processes: _containers.RepeatedCompositeFieldContainer[ProcessImage]
+    kernel: str
+    def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ...) -> None: ...
+
+class ProcessImage(_message.Message):
+    __slots__ = ("pid", "ppid", "pgid", "sid", "comm", "cmdline", "stopped", "threads", "mm", "vmas", "files", "fds", "fs", "rlimits", "sigactions", "shared_pending", "creds", "itimers", "personality")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    PPID_FIELD_NUMBER: _ClassVar[int]
+    PGID_FIELD_NUMBER: _ClassVar[int]
+    SID_FIELD_NUMBER: _ClassVar[int]
+    COMM_FIELD_NUMBER: _ClassVar[int]
+    CMDLINE_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_FIELD_NUMBER: _ClassVar[int]
+    THREADS_FIELD_NUMBER: _ClassVar[int]
+    MM_FIELD_NUMBER: _ClassVar[int]
+    VMAS_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    FDS_FIELD_NUMBER: _ClassVar[int]
+    FS_FIELD_NUMBER: _ClassVar[int]
+    RLIMITS_FIELD_NUMBER: _ClassVar[int]
+    SIGACTIONS_FIELD_NUMBER: _ClassVar[int]
+    SHARED_PENDING_FIELD_NUMBER: _ClassVar[int]
+    CREDS_FIELD_NUMBER: _ClassVar[int]
+    ITIMERS_FIELD_NUMBER: _ClassVar[int]
+    PERSONALITY_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    ppid: int
+    pgid: int
+    sid: int
+    comm: str
+    cmdline: _containers.RepeatedScalarFieldContainer[str]
+    stopped: bool
+    threads: _containers.RepeatedCompositeFieldContainer[ThreadImage]
+    mm: MmImage
+    vmas: _containers.RepeatedCompositeFieldContainer[Vma]
+    files: _containers.RepeatedCompositeFieldContainer[OpenFile]
+    fds: _containers.RepeatedCompositeFieldContainer[Fd]
+    fs: FsImage
+    rlimits: _containers.RepeatedCompositeFieldContainer[Rlimit]
+    sigactions: _containers.RepeatedCompositeFieldContainer[SigAction]
+    shared_pending: _containers.RepeatedScalarFieldContainer[bytes]
+    creds: Creds
+    itimers: _containers.RepeatedCompositeFieldContainer[ITimer]
+    personality: int
+    def __init__(self, pid: _Optional[int] = ..., ppid: _Optional[int] = ..., pgid: _Optional[int] = ..., sid: _Optional[int] = ..., comm: _Optional[str] = ..., cmdline: _Optional[_Iterable[str]] = ..., stopped: _Optional[bool] = ..., threads: _Optional[_Iterable[_Union[ThreadImage, _Mapping]]] = ..., mm: _Optional[_Union[MmImage, _Mapping]] = ..., vmas: _Optional[_Iterable[_Union[Vma, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., fds: _Optional[_Iterable[_Union[Fd, _Mapping]]] = ..., fs: _Optional[_Union[FsImage, _Mapping]] = ..., rlimits: _Optional[_Iterable[_Union[Rlimit, _Mapping]]] = ..., sigactions: _Optional[_Iterable[_Union[SigAction, _Mapping]]] = ..., shared_pending: _Optional[_Iterable[bytes]] = ..., creds: _Optional[_Union[Creds, _Mapping]] = ..., itimers: _Optional[_Iterable[_Union[ITimer, _Mapping]]] = ..., personality: _Optional[int] = ...) -> None: ...
+
+class Rseq(_message.Message):
+    __slots__ = ("pointer", "size", "signature")
+    POINTER_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    pointer: int
+    size: int
+    signature: int
+    def __init__(self, pointer: _Optional[int] = ..., size: _Optional[int] = ..., signature: _Optional[int] = ...) -> None: ...
+
+class SigAltStack(_message.Message):
+    __slots__ = ("sp", "flags", "size")
+    SP_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    sp: int
+    flags: int
+    size: int
+    def __init__(self, sp: _Optional[int] = ..., flags: _Optional[int] = ..., size: _Optional[int] = ...) -> None: ...
+
+class ThreadImage(_message.Message):
+    __slots__ = ("tid", "regs", "xstate", "sigmask", "rseq", "robust_list", "robust_list_len", "clear_child_tid", "altstack", "pending")
+    TID_FIELD_NUMBER: _ClassVar[int]
+    REGS_FIELD_NUMBER: _ClassVar[int]
+    XSTATE_FIELD_NUMBER: _ClassVar[int]
+    SIGMASK_FIELD_NUMBER: _ClassVar[int]
+    RSEQ_FIELD_NUMBER: _ClassVar[int]
+    ROBUST_LIST_FIELD_NUMBER: _ClassVar[int]
+    ROBUST_LIST_LEN_FIELD_NUMBER: _ClassVar[int]
+    CLEAR_CHILD_TID_FIELD_NUMBER: _ClassVar[int]
+    ALTSTACK_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    tid: int
+    regs: bytes
+    xstate: bytes
+    sigmask: int
+    rseq: Rseq
+    robust_list: int
+    robust_list_len: int
+    clear_child_tid: int
+    altstack: SigAltStack
+    pending: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, tid: _Optional[int] = ..., regs: _Optional[bytes] = ..., xstate: _Optional[bytes] = ..., sigmask: _Optional[int] = ..., rseq: _Optional[_Union[Rseq, _Mapping]] = ..., robust_list: _Optional[int] = ..., robust_list_len: _Optional[int] = ..., clear_child_tid: _Optional[int] = ..., altstack: _Optional[_Union[SigAltStack, _Mapping]] = ..., pending: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class MmImage(_message.Message):
+    __slots__ = ("start_code", "end_code", "start_data", "end_data", "start_brk", "brk", "start_stack", "arg_start", "arg_end", "env_start", "env_end", "auxv", "exe", "exe_id")
+    START_CODE_FIELD_NUMBER: _ClassVar[int]
+    END_CODE_FIELD_NUMBER: _ClassVar[int]
+    START_DATA_FIELD_NUMBER: _ClassVar[int]
+    END_DATA_FIELD_NUMBER: _ClassVar[int]
+    START_BRK_FIELD_NUMBER: _ClassVar[int]
+    BRK_FIELD_NUMBER: _ClassVar[int]
+    START_STACK_FIELD_NUMBER: _ClassVar[int]
+    ARG_START_FIELD_NUMBER: _ClassVar[int]
+    ARG_END_FIELD_NUMBER: _ClassVar[int]
+    ENV_START_FIELD_NUMBER: _ClassVar[int]
+    ENV_END_FIELD_NUMBER: _ClassVar[int]
+    AUXV_FIELD_NUMBER: _ClassVar[int]
+    EXE_FIELD_NUMBER: _ClassVar[int]
+    EXE_ID_FIELD_NUMBER: _ClassVar[int]
+    start_code: int
+    end_code: int
+    start_data: int
+    end_data: int
+    start_brk: int
+    brk: int
+    start_stack: int
+    arg_start: int
+    arg_end: int
+    env_start: int
+    env_end: int
+    auxv: bytes
+    exe: str
+    exe_id: FileId
+    def __init__(self, start_code: _Optional[int] = ..., end_code: _Optional[int] = ..., start_data: _Optional[int] = ..., end_data: _Optional[int] = ..., start_brk: _Optional[int] = ..., brk: _Optional[int] = ..., start_stack: _Optional[int] = ..., arg_start: _Optional[int] = ..., arg_end: _Optional[int] = ..., env_start: _Optional[int] = ..., env_end: _Optional[int] = ..., auxv: _Optional[bytes] = ..., exe: _Optional[str] = ..., exe_id: _Optional[_Union[FileId, _Mapping]] = ...) -> None: ...
+
+class FileId(_message.Message):
+    __slots__ = ("dev", "ino", "size", "mtime_ns", "mode")
+    DEV_FIELD_NUMBER: _ClassVar[int]
+    INO_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    MTIME_NS_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    mode: int
+    def __init__(self, dev: _Optional[int] = ..., ino: _Optional[int] = ..., size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., mode: _Optional[int] = ...) -> None: ...
+
+class Vma(_message.Message):
+    __slots__ = ("start", "end", "prot", "kind", "name", "pgoff", "file", "growsdown")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        ANON: _ClassVar[Vma.Kind]
+        FILE_PRIVATE: _ClassVar[Vma.Kind]
+        FILE_SHARED: _ClassVar[Vma.Kind]
+        VDSO: _ClassVar[Vma.Kind]
+        VVAR: _ClassVar[Vma.Kind]
+        VVAR_VCLOCK: _ClassVar[Vma.Kind]
+    ANON: Vma.Kind
+    FILE_PRIVATE: Vma.Kind
+    FILE_SHARED: Vma.Kind
+    VDSO: Vma.Kind
+    VVAR: Vma.Kind
+    VVAR_VCLOCK: Vma.Kind
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    PROT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PGOFF_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    GROWSDOWN_FIELD_NUMBER: _ClassVar[int]
+    start: int
+    end: int
+    prot: int
+    kind: Vma.Kind
+    name: str
+    pgoff: int
+    file: FileId
+    growsdown: bool
+    def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., prot: _Optional[int] = ..., kind: _Optional[_Union[Vma.Kind, str]] = ..., name: _Optional[str] = ..., pgoff: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., growsdown: _Optional[bool] = ...) -> None: ...
+
+class OpenFile(_message.Message):
+    __slots__ = ("id", "kind", "path", "flags", "pos", "file", "what")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        REGULAR: _ClassVar[OpenFile.Kind]
+        DIRECTORY: _ClassVar[OpenFile.Kind]
+        CHAR_DEVICE: _ClassVar[OpenFile.Kind]
+        INHERIT_STDIO: _ClassVar[OpenFile.Kind]
+    REGULAR: OpenFile.Kind
+    DIRECTORY: OpenFile.Kind
+    CHAR_DEVICE: OpenFile.Kind
+    INHERIT_STDIO: OpenFile.Kind
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    POS_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    WHAT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    kind: OpenFile.Kind
+    path: str
+    flags: int
+    pos: int
+    file: FileId
+    what: str
+    def __init__(self, id: _Optional[int] = ..., kind: _Optional[_Union[OpenFile.Kind, str]] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., pos: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., what: _Optional[str] = ...) -> None: ...
+
+class Fd(_message.Message):
+    __slots__ = ("fd", "file", "cloexec")
+    FD_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    CLOEXEC_FIELD_NUMBER: _ClassVar[int]
+    fd: int
+    file: int
+    cloexec: bool
+    def __init__(self, fd: _Optional[int] = ..., file: _Optional[int] = ..., cloexec: _Optional[bool] = ...) -> None: ...
+
+class FsImage(_message.Message):
+    __slots__ = ("cwd", "root", "umask")
+    CWD_FIELD_NUMBER: _ClassVar[int]
+    ROOT_FIELD_NUMBER: _ClassVar[int]
+    UMASK_FIELD_NUMBER: _ClassVar[int]
+    cwd: str
+    root: str
+    umask: int
+    def __init__(self, cwd: _Optional[str] = ..., root: _Optional[str] = ..., umask: _Optional[int] = ...) -> None: ...
+
+class Rlimit(_message.Message):
+    __slots__ = ("resource", "soft", "hard")
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    SOFT_FIELD_NUMBER: _ClassVar[int]
+    HARD_FIELD_NUMBER: _ClassVar[int]
+    resource: int
+    soft: int
+    hard: int
+    def __init__(self, resource: _Optional[int] = ..., soft: _Optional[int] = ..., hard: _Optional[int] = ...) -> None: ...
+
+class SigAction(_message.Message):
+    __slots__ = ("signo", "handler", "flags", "restorer", "mask")
+    SIGNO_FIELD_NUMBER: _ClassVar[int]
+    HANDLER_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    RESTORER_FIELD_NUMBER: _ClassVar[int]
+    MASK_FIELD_NUMBER: _ClassVar[int]
+    signo: int
+    handler: int
+    flags: int
+    restorer: int
+    mask: int
+    def __init__(self, signo: _Optional[int] = ..., handler: _Optional[int] = ..., flags: _Optional[int] = ..., restorer: _Optional[int] = ..., mask: _Optional[int] = ...) -> None: ...
+
+class Creds(_message.Message):
+    __slots__ = ("uids", "gids", "groups", "no_new_privs")
+    UIDS_FIELD_NUMBER: _ClassVar[int]
+    GIDS_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    NO_NEW_PRIVS_FIELD_NUMBER: _ClassVar[int]
+    uids: _containers.RepeatedScalarFieldContainer[int]
+    gids: _containers.RepeatedScalarFieldContainer[int]
+    groups: _containers.RepeatedScalarFieldContainer[int]
+    no_new_privs: bool
+    def __init__(self, uids: _Optional[_Iterable[int]] = ..., gids: _Optional[_Iterable[int]] = ..., groups: _Optional[_Iterable[int]] = ..., no_new_privs: _Optional[bool] = ...) -> None: ...
+
+class ITimer(_message.Message):
+    __slots__ = ("which", "interval_us", "value_us")
+    WHICH_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_US_FIELD_NUMBER: _ClassVar[int]
+    VALUE_US_FIELD_NUMBER: _ClassVar[int]
+    which: int
+    interval_us: int
+    value_us: int
+    def __init__(self, which: _Optional[int] = ..., interval_us: _Optional[int] = ..., value_us: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,45 @@
+"""Restoring a checkpoint from the store: load, preflight, rebuild."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from incr.engine import restore as engine_restore
+from incr.engine.restore import RestoreTiming
+from incr.pagestore import Store
+from incr.proto import image_pb2
+from incr.snapshot import StorePages
+
+
+@dataclass
+class RestoredJob:
+    """A restored process tree, child of the process that restored it."""
+
+    pid: int
+    checkpoint_id: str
+    why: str
+    timing: RestoreTiming
+
+    def wait(self) -> int:
+        """Wait for the job to end; its exit status, 128+N when killed by signal N (as shells say)."""
+        _, status = os.waitpid(self.pid, 0)
+        return exit_code(status)
+
+
+def exit_code(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def restore(store_path: Path, checkpoint_id: str, *, why: str = "", leave_stopped: bool = False) -> RestoredJob:
+    with Store.open(store_path) as store:
+        sid, snap = store.load(checkpoint_id)
+        tree = image_pb2.TreeImage.FromString(snap.payload)
+        engine_restore.preflight(tree)
+        root = tree.processes[0]
+        timing = engine_restore.restore_process(root, StorePages(store, snap, root.pid),
+                                                leave_stopped=leave_stopped)
+    return RestoredJob(pid=root.pid, checkpoint_id=sid, why=why, timing=timing)

@@ -1,0 +1,265 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+#include <elf.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <linux/sched.h>
+
+#include "incr_native.h"
+
+#define PAGEMAP_SCAN_IOCTL _IOWR('f', 16, struct incr_pm_scan_arg)
+#ifndef PTRACE_GET_RSEQ_CONFIGURATION
+#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+
+#define RET(expr) return (expr) < 0 ? -errno : 0
+
+int incr_ptrace_seize(pid_t pid, unsigned long options) { RET(ptrace(PTRACE_SEIZE, pid, 0, options)); }
+int incr_ptrace_interrupt(pid_t pid) { RET(ptrace(PTRACE_INTERRUPT, pid, 0, 0)); }
+int incr_ptrace_detach(pid_t pid, int sig) { RET(ptrace(PTRACE_DETACH, pid, 0, (long)sig)); }
+int incr_ptrace_cont(pid_t pid, int sig) { RET(ptrace(PTRACE_CONT, pid, 0, (long)sig)); }
+int incr_ptrace_setoptions(pid_t pid, unsigned long options) { RET(ptrace(PTRACE_SETOPTIONS, pid, 0, options)); }
+int incr_getregs(pid_t pid, struct user_regs_struct *regs) { RET(ptrace(PTRACE_GETREGS, pid, 0, regs)); }
+int incr_setregs(pid_t pid, const struct user_regs_struct *regs) { RET(ptrace(PTRACE_SETREGS, pid, 0, regs)); }
+int incr_getsigmask(pid_t pid, uint64_t *mask) { RET(ptrace(PTRACE_GETSIGMASK, pid, sizeof *mask, mask)); }
+int incr_setsigmask(pid_t pid, uint64_t mask) { RET(ptrace(PTRACE_SETSIGMASK, pid, sizeof mask, &mask)); }
+int incr_getsiginfo(pid_t pid, void *siginfo128) { RET(ptrace(PTRACE_GETSIGINFO, pid, 0, siginfo128)); }
+
+int incr_wait(pid_t pid, int *status, int options)
+{
+    for (;;) {
+        pid_t r = waitpid(pid, status, options | __WALL);
+        if (r >= 0)
+            return r;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+long incr_getregset(pid_t pid, int type, void *buf, size_t len)
+{
+    struct iovec io = { buf, len };
+    if (ptrace(PTRACE_GETREGSET, pid, (long)type, &io) < 0)
+        return -errno;
+    return (long)io.iov_len;
+}
+
+int incr_setregset(pid_t pid, int type, const void *buf, size_t len)
+{
+    struct iovec io = { (void *)buf, len };
+    RET(ptrace(PTRACE_SETREGSET, pid, (long)type, &io));
+}
+
+int incr_get_rseq(pid_t pid, struct incr_rseq_cfg *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    RET(ptrace(PTRACE_GET_RSEQ_CONFIGURATION, pid, sizeof *cfg, cfg));
+}
+
+long incr_peeksiginfo(pid_t pid, uint64_t off, uint32_t flags, int32_t nr, void *buf)
+{
+    struct { uint64_t off; uint32_t flags; int32_t nr; } args = { off, flags, nr };
+    long r = ptrace(PTRACE_PEEKSIGINFO, pid, &args, buf);
+    return r < 0 ? -errno : r;
+}
+
+/* Resume the tracee and wait for its next stop; 0 for a syscall-stop, a
+ * positive signal number for a signal-delivery-stop (siginfo saved), or a
+ * negative errno. */
+static int resume_until_stop(pid_t pid, int request, void *siginfo128)
+{
+    int status;
+    if (ptrace(request, pid, 0, 0) < 0)
+        return -errno;
+    if (incr_wait(pid, &status, 0) < 0)
+        return -errno;
+    if (!WIFSTOPPED(status))
+        return -ESRCH;
+    int sig = WSTOPSIG(status);
+    if (request == PTRACE_SYSCALL ? sig == (SIGTRAP | 0x80) : (sig == SIGTRAP && (status >> 16) == 0))
+        return 0;
+    if (ptrace(PTRACE_GETSIGINFO, pid, 0, siginfo128) < 0)
+        memset(siginfo128, 0, 128);
+    return sig & 0x7f;
+}
+
+int incr_remote_syscall(pid_t pid, const struct user_regs_struct *base, uint64_t rip,
+                        long nr, const long *args, long *ret, void *siginfo128,
+                        const struct user_regs_struct *put_back)
+{
+    struct user_regs_struct r = *base;
+    /* A live job's thread runs the syscall between syscall-stops: single-step
+     * would leave TF set, and the job would die of SIGTRAP if incr died. */
+    int live = put_back != NULL;
+    int rc;
+
+    r.rip = rip;
+    r.rax = nr;
+    r.rdi = args[0]; r.rsi = args[1]; r.rdx = args[2];
+    r.r10 = args[3]; r.r8 = args[4]; r.r9 = args[5];
+    r.orig_rax = (unsigned long long)-1;   /* no syscall restart on the way out */
+    if (ptrace(PTRACE_SETREGS, pid, 0, &r) < 0)
+        return -errno;
+    rc = resume_until_stop(pid, live ? PTRACE_SYSCALL : PTRACE_SINGLESTEP, siginfo128);
+    if (rc == 0 && live)
+        rc = resume_until_stop(pid, PTRACE_SYSCALL, siginfo128);   /* entry -> exit */
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        if (ptrace(PTRACE_GETREGS, pid, 0, &r) < 0)
+            return -errno;
+        *ret = (long)r.rax;
+    }
+    /* rc > 0: a signal became deliverable and was dequeued instead of the
+     * step; resuming with data=0 will suppress it, the caller re-queues it. */
+    if (put_back && ptrace(PTRACE_SETREGS, pid, 0, put_back) < 0)
+        return -errno;
+    return rc;
+}
+
+typedef ssize_t (*vm_fn)(pid_t, const struct iovec *, unsigned long, const struct iovec *, unsigned long,
+                         unsigned long);
+
+/* Move the pairs in order; a partial transfer (short page, fault) resumes at
+ * the first byte not moved so that a genuine fault is reported as EFAULT. */
+static long vm_batch(vm_fn fn, pid_t pid, char *local, const uint64_t *addrs, const uint64_t *lens, size_t n)
+{
+    enum { BATCH = 1024 };   /* IOV_MAX */
+    struct iovec liov, riov[BATCH];
+    size_t i = 0;
+    uint64_t skip = 0;       /* bytes of pair i already moved */
+    long total = 0;
+
+    while (i < n) {
+        size_t k = 0, want = 0;
+        for (size_t j = i; j < n && k < BATCH; j++, k++) {
+            uint64_t off = (j == i) ? skip : 0;
+            riov[k].iov_base = (void *)(uintptr_t)(addrs[j] + off);
+            riov[k].iov_len = lens[j] - off;
+            want += riov[k].iov_len;
+        }
+        liov.iov_base = local + total;
+        liov.iov_len = want;
+        ssize_t got = fn(pid, &liov, 1, riov, k, 0);
+        if (got < 0)
+            return -errno;
+        if (got == 0 && want > 0)
+            return -EFAULT;
+        total += got;
+        /* advance (i, skip) by got bytes */
+        uint64_t left = (uint64_t)got;
+        while (left > 0) {
+            uint64_t rem = lens[i] - skip;
+            if (left >= rem) { left -= rem; i++; skip = 0; }
+            else { skip += left; left = 0; }
+        }
+        while (i < n && lens[i] == skip) { i++; skip = 0; }
+    }
+    return total;
+}
+
+long incr_vm_read(pid_t pid, void *local, const uint64_t *addrs, const uint64_t *lens, size_t n)
+{
+    return vm_batch(process_vm_readv, pid, local, addrs, lens, n);
+}
+
+static ssize_t vm_writev_adapter(pid_t pid, const struct iovec *l, unsigned long ln, const struct iovec *r,
+                                 unsigned long rn, unsigned long fl)
+{
+    return process_vm_writev(pid, l, ln, r, rn, fl);
+}
+
+long incr_vm_write(pid_t pid, const void *local, const uint64_t *addrs, const uint64_t *lens, size_t n)
+{
+    return vm_batch(vm_writev_adapter, pid, (char *)local, addrs, lens, n);
+}
+
+long incr_pagemap_scan(int pagemap_fd, struct incr_pm_scan_arg *arg)
+{
+    arg->size = sizeof *arg;
+    long r = ioctl(pagemap_fd, PAGEMAP_SCAN_IOCTL, arg);
+    return r < 0 ? -errno : r;
+}
+
+static void stub_main(int flags) __attribute__((noreturn));
+static void stub_main(int flags)
+{
+    /* Only raw syscalls from here on: this is a copy of a (possibly threaded)
+     * Python process and must never run its code again. */
+    sigset_t all;
+    sigfillset(&all);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, 8);
+    for (int sig = 1; sig <= 64; sig++) {
+        struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } act = { SIG_DFL, 0, 0, 0 };
+        if (sig != SIGKILL && sig != SIGSTOP)
+            syscall(SYS_rt_sigaction, sig, &act, NULL, 8);
+    }
+    syscall(SYS_close_range, 3, ~0U, 0);
+    if (flags & INCR_STUB_SETSID)
+        syscall(SYS_setsid);
+    else if (flags & INCR_STUB_SETPGID)
+        syscall(SYS_setpgid, 0, 0);
+    if (syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0) < 0)
+        syscall(SYS_exit_group, 126);
+    syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
+    syscall(SYS_exit_group, 127);   /* the restorer never lets it get here */
+    __builtin_unreachable();
+}
+
+long incr_spawn_stub(pid_t want, int flags)
+{
+    pid_t tid = want;
+    struct clone_args ca;
+    memset(&ca, 0, sizeof ca);
+    ca.exit_signal = SIGCHLD;
+    ca.set_tid = (uint64_t)(uintptr_t)&tid;
+    ca.set_tid_size = 1;
+    long c = syscall(SYS_clone3, &ca, sizeof ca);
+    if (c < 0)
+        return -errno;
+    if (c == 0)
+        stub_main(flags);
+    return c;
+}
+
+int incr_pidfd_getfd(int pidfd, int fd)
+{
+    long r = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+    return r < 0 ? -errno : (int)r;
+}
+
+long incr_kcmp(pid_t pid1, pid_t pid2, int type, unsigned long idx1, unsigned long idx2)
+{
+    long r = syscall(SYS_kcmp, pid1, pid2, type, idx1, idx2);
+    return r < 0 ? -errno : r;
+}
+
+long incr_get_robust_list(pid_t tid, uint64_t *head, uint64_t *len)
+{
+    void *h = NULL;
+    size_t l = 0;
+    if (syscall(SYS_get_robust_list, tid, &h, &l) < 0)
+        return -errno;
+    *head = (uint64_t)(uintptr_t)h;
+    *len = l;
+    return 0;
+}

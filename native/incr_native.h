@@ -1,0 +1,62 @@
+/* incr native core: the parts of checkpoint/restore that must not run in Python
+ * (the restore stub) or that are hot (remote syscalls, batched process_vm_*v).
+ * Every function returns a negative errno on failure, never sets Python state. */
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+/* Debian 12's headers predate these (linux/fs.h gained PAGEMAP_SCAN in 6.7). */
+struct incr_pm_scan_arg {
+    uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages,
+             category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+struct incr_page_region { uint64_t start, end, categories; };
+struct incr_rseq_cfg { uint64_t rseq_abi_pointer; uint32_t rseq_abi_size, signature, flags, pad; };
+
+/* ptrace primitives python-ptrace lacks or gets wrong for us */
+int incr_ptrace_seize(pid_t pid, unsigned long options);
+int incr_ptrace_interrupt(pid_t pid);
+int incr_ptrace_detach(pid_t pid, int sig);
+int incr_ptrace_cont(pid_t pid, int sig);
+int incr_ptrace_setoptions(pid_t pid, unsigned long options);
+int incr_wait(pid_t pid, int *status, int options);
+int incr_getregs(pid_t pid, struct user_regs_struct *regs);
+int incr_setregs(pid_t pid, const struct user_regs_struct *regs);
+long incr_getregset(pid_t pid, int type, void *buf, size_t len);
+int incr_setregset(pid_t pid, int type, const void *buf, size_t len);
+int incr_getsigmask(pid_t pid, uint64_t *mask);
+int incr_setsigmask(pid_t pid, uint64_t mask);
+int incr_get_rseq(pid_t pid, struct incr_rseq_cfg *cfg);
+int incr_getsiginfo(pid_t pid, void *siginfo128);
+long incr_peeksiginfo(pid_t pid, uint64_t off, uint32_t flags, int32_t nr, void *buf);
+
+/* One syscall executed by a tracee in ptrace-stop: registers = *base with rip,
+ * rax = nr, args, orig_rax = -1; *ret = rax afterwards.  With put_back (a live
+ * job's thread) the syscall runs between PTRACE_SYSCALL stops and put_back is
+ * set again right after, so incr dying between two calls leaves the thread
+ * sound; without (the restore stub) it is single-stepped.  Returns 0, a
+ * negative errno, or a positive signal number when a signal-delivery-stop came
+ * instead (its siginfo is in *siginfo128; the caller re-queues it and retries). */
+int incr_remote_syscall(pid_t pid, const struct user_regs_struct *base, uint64_t rip,
+                        long nr, const long *args, long *ret, void *siginfo128,
+                        const struct user_regs_struct *put_back);
+
+/* Batched process_vm_readv/writev: local is one contiguous buffer, remote is
+ * n (address, length) pairs taken in order.  Splits at IOV_MAX and resumes
+ * after partial transfers.  Returns bytes moved or a negative errno. */
+long incr_vm_read(pid_t pid, void *local, const uint64_t *addrs, const uint64_t *lens, size_t n);
+long incr_vm_write(pid_t pid, const void *local, const uint64_t *addrs, const uint64_t *lens, size_t n);
+
+long incr_pagemap_scan(int pagemap_fd, struct incr_pm_scan_arg *arg);
+
+/* Restore stub: a child with PID want (clone3 set_tid) that resets its signal
+ * dispositions, blocks every signal, closes fds >= 3, optionally calls setsid()
+ * or setpgid(0, 0), then PTRACE_TRACEME and stops itself.  It never returns
+ * into Python.  Returns the pid or a negative errno (EEXIST: pid taken). */
+#define INCR_STUB_SETSID 1
+#define INCR_STUB_SETPGID 2
+long incr_spawn_stub(pid_t want, int flags);
+
+int incr_pidfd_getfd(int pidfd, int fd);
+long incr_kcmp(pid_t pid1, pid_t pid2, int type, unsigned long idx1, unsigned long idx2);
+long incr_get_robust_list(pid_t tid, uint64_t *head, uint64_t *len);

@@ -1,0 +1,44 @@
+"""`incr checkpoint` killed at any point leaves only complete checkpoints, the
+job alive and untraced, and the newest complete checkpoint restorable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from test_checkpoint_restore import N, job_argv, make_data, reference_output
+
+from conftest import Procs, incr, kill_and_wait_gone, line_count, ok, wait_until
+from incr.faults import POINTS
+
+
+def test_checkpoint_killed_at_every_point(cprog, tmp_path: Path, store: Path, procs: Procs) -> None:
+    exe = cprog("job")
+    expected = reference_output(exe, tmp_path, procs)
+    d = tmp_path / "run"
+    d.mkdir()
+    make_data(d / "data.bin")
+    job = procs.start(job_argv(exe, d))
+    wait_until(lambda: line_count(d / "out.txt") >= N // 2, "the job to reach its first gate")
+    first = json.loads(ok(incr(store, "checkpoint", job.pid, "--json")).stdout)
+
+    for point in POINTS:
+        res = incr(store, "checkpoint", job.pid, env={"INCR_FAULT": point})
+        assert res.returncode == -9, (point, res.returncode, res.stderr)
+        assert job.poll() is None, f"the job died when incr was killed at {point!r}"
+        status = Path(f"/proc/{job.pid}/status").read_text()
+        assert "TracerPid:\t0" in status, (point, status)
+        assert "State:\tt" not in status and "State:\tT" not in status, (point, status)
+        listed = json.loads(ok(incr(store, "list", "--json")).stdout)
+        assert [c["id"] for c in listed] == [first["id"]], point
+
+    # The store still takes checkpoints, and the newest complete one restores.
+    second = json.loads(ok(incr(store, "checkpoint", job.pid, "--json")).stdout)
+    assert [c["id"] for c in json.loads(ok(incr(store, "list", "--json")).stdout)] == [first["id"], second["id"]]
+    kill_and_wait_gone(job.pid)
+    job.wait()
+    (d / "go1").touch()
+    (d / "go2").touch()
+    res = incr(store, "restore", "--latest")
+    assert res.returncode == 0, res.stderr
+    assert (d / "out.txt").read_bytes() == expected

@@ -1,0 +1,149 @@
+"""Bad input: one clear line on stderr, a non-zero exit, store and job untouched."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import Procs, incr, ok, read_pid
+
+
+def tree_state(path: Path) -> list[tuple[str, int, int]]:
+    """Every file of a store but LMDB's and the writers' lock files (which any open touches)."""
+    if not path.exists():
+        return []
+    out = []
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            if name == "lock.mdb" or os.path.basename(root) == "locks":
+                continue
+            st = os.stat(os.path.join(root, name))
+            out.append((os.path.relpath(os.path.join(root, name), path), st.st_size, st.st_mtime_ns))
+    return sorted(out)
+
+
+def assert_one_line_error(res, code: int, *needles: str) -> None:
+    assert res.returncode == code, (res.returncode, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected one line, got: {res.stderr!r}"
+    assert "Traceback" not in res.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.fixture
+def idle_job(cprog, tmp_path: Path, procs: Procs) -> int:
+    ready = tmp_path / "idle.ready"
+    procs.start([cprog("idle"), 2, "random", ready])
+    return read_pid(ready)
+
+
+@pytest.fixture
+def store_with_checkpoint(store: Path, idle_job: int) -> Path:
+    ok(incr(store, "checkpoint", idle_job))
+    return store
+
+
+def test_no_such_pid(store: Path) -> None:
+    pid = 4_000_000   # above pid_max's default ceiling of 4194304? use a free one below it
+    while os.path.exists(f"/proc/{pid}"):
+        pid += 1
+    res = incr(store, "checkpoint", pid)
+    assert_one_line_error(res, 1, f"no process with PID {pid}")
+    assert not store.exists(), "a failed checkpoint must not create the store"
+
+
+def test_pid_not_a_number(store: Path) -> None:
+    assert_one_line_error(incr(store, "checkpoint", "abc"), 2, "PID must be a number")
+
+
+def test_kernel_thread_is_not_traceable(store_with_checkpoint: Path) -> None:
+    before = tree_state(store_with_checkpoint)
+    res = incr(store_with_checkpoint, "checkpoint", 2)
+    assert_one_line_error(res, 1, "PID 2", "kernel thread")
+    assert tree_state(store_with_checkpoint) == before
+
+
+def test_already_traced_process(cprog, tmp_path: Path, store_with_checkpoint: Path, procs: Procs) -> None:
+    ready = tmp_path / "traced.ready"
+    tracer = procs.start([cprog("traced"), ready])
+    child = procs.track(read_pid(ready))
+    before = tree_state(store_with_checkpoint)
+    res = incr(store_with_checkpoint, "checkpoint", child)
+    assert_one_line_error(res, 1, f"PID {child}", f"already traced by PID {tracer.pid}")
+    assert tree_state(store_with_checkpoint) == before
+
+
+def test_restore_while_pid_taken(store_with_checkpoint: Path, idle_job: int) -> None:
+    before = tree_state(store_with_checkpoint)
+    res = incr(store_with_checkpoint, "restore", "--latest")
+    assert_one_line_error(res, 1, f"PID {idle_job} is in use by PID {idle_job} (idle)")
+    assert tree_state(store_with_checkpoint) == before
+    assert os.path.exists(f"/proc/{idle_job}")
+
+
+def test_store_that_does_not_exist(store: Path) -> None:
+    for args in (["list"], ["restore"], ["inspect", "abcd"]):
+        res = incr(store, *args)
+        assert_one_line_error(res, 1, str(store), "does not exist")
+    assert not store.exists()
+
+
+def test_empty_store(store_with_checkpoint: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = incr(empty, "restore")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert list(empty.iterdir()) == []
+
+
+def test_unknown_id(store_with_checkpoint: Path) -> None:
+    before = tree_state(store_with_checkpoint)
+    for args in (["restore", "--id", "ffffffff"], ["inspect", "ffffffff"]):
+        assert_one_line_error(incr(store_with_checkpoint, *args), 1, "ffffffff")
+    assert tree_state(store_with_checkpoint) == before
+
+
+def test_at_before_first_checkpoint(store_with_checkpoint: Path) -> None:
+    before = tree_state(store_with_checkpoint)
+    res = incr(store_with_checkpoint, "restore", "--at", "2001-01-01T00:00")
+    assert_one_line_error(res, 1, "no checkpoint at or before 2001-01-01 00:00:00", "the first one is of")
+    assert tree_state(store_with_checkpoint) == before
+
+
+@pytest.mark.parametrize("garbage", ["yesterday-ish", "2026-13-45", "5 parsecs", ""])
+def test_garbage_at(store_with_checkpoint: Path, garbage: str) -> None:
+    before = tree_state(store_with_checkpoint)
+    res = incr(store_with_checkpoint, "restore", "--at", garbage)
+    assert_one_line_error(res, 2, "cannot read time")
+    assert tree_state(store_with_checkpoint) == before
+
+
+def test_no_store_given() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "INCR_STORE"}
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "incr", "list"], capture_output=True, text=True, env=env)
+    assert_one_line_error(res, 2, "no store given")
+
+
+def test_unsupported_resource_leaves_job_running(tmp_path: Path, store: Path, procs: Procs) -> None:
+    import sys
+
+    ready = tmp_path / "sock.ready"
+    script = ("import socket, sys, time\ns = socket.socket()\nopen(sys.argv[1], 'w').write('x\\n')\n"
+              "while True: time.sleep(1)")
+    job = procs.start([sys.executable, "-c", script, ready])
+    from conftest import wait_until
+
+    wait_until(ready.exists, "the job to open its socket")
+    res = incr(store, "checkpoint", job.pid)
+    assert_one_line_error(res, 1, f"PID {job.pid}", "socket", "not supported yet")
+    assert not store.exists()
+    assert job.poll() is None
+    status = Path(f"/proc/{job.pid}/status").read_text()
+    assert "TracerPid:\t0" in status

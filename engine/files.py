@@ -99,7 +99,9 @@ def _describe(pid: int, fd: int, link: str, st: os.stat_result, flags: int, pos:
             base.kind = OpenFile.INHERIT_STDIO
             base.what = link
             return base
-        raise Unsupported(pid, what, "pipes between processes of the job are not supported yet")
+        peers = _holders(link, exclude=pid)
+        where = f"its other end is held by {', '.join(peers)}" if peers else "it is a pipe to itself"
+        raise Unsupported(pid, what, f"{where}; pipes are not supported yet")
     if stat.S_ISCHR(mode):
         if link in DEVICES:
             base.kind = OpenFile.CHAR_DEVICE
@@ -117,6 +119,20 @@ def _describe(pid: int, fd: int, link: str, st: os.stat_result, flags: int, pos:
         base.file.CopyFrom(file_id(st))
         return base
     raise Unsupported(pid, what, "this kind of file is not supported yet")
+
+
+def _holders(link: str, exclude: int) -> list[str]:
+    """Processes (other than `exclude`) with an fd on the same pipe; slow, for error messages only."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == exclude:
+            continue
+        try:
+            if any(os.readlink(f"/proc/{entry}/fd/{fd}") == link for fd in os.listdir(f"/proc/{entry}/fd")):
+                found.append(proc.describe(int(entry)))
+        except OSError:
+            continue
+    return found[:3]
 
 
 def _pipe_both_ends(pid: int, fds: list[int]) -> bool:

@@ -17,6 +17,7 @@ from incr.proto import image_pb2
 
 from . import cpu, creds, files, fs, memory, mm, proc, rlimits, signals, task, timers
 from . import ptrace as pt
+from .dump import IMAGE_VERSION
 from .errors import PidTaken, RestoreError
 from .memory import PageSource
 from .remote import Stub
@@ -32,6 +33,9 @@ class RestoreTiming:
 
 
 def preflight(tree: image_pb2.TreeImage) -> None:
+    if tree.version > IMAGE_VERSION:
+        raise RestoreError(f"cannot restore: the checkpoint's image is version {tree.version}, this incr reads "
+                           f"up to {IMAGE_VERSION}; use a newer incr")
     if tree.arch and tree.arch != "x86_64":
         raise RestoreError(f"cannot restore: the checkpoint is for {tree.arch}, this is x86_64")
     for p in tree.processes:

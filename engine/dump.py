@@ -3,6 +3,7 @@ fails fast (cheap /proc checks before injected syscalls before copying memory)."
 
 from __future__ import annotations
 
+import mmap
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,14 +67,24 @@ def describe_state(frozen: Frozen) -> image_pb2.ProcessImage:
 PagePlanner = Callable[[int, list[image_pb2.Vma]], list[PageRun]]
 
 
-def dump(frozen: Frozen, plan: PagePlanner) -> ProcessDump:
-    """State plus a copy of the pages `plan` (a dirty tracker) picks among the VMAs."""
+def dump(frozen: Frozen, plan: PagePlanner, buffer: mmap.mmap | None = None) -> ProcessDump:
+    """State plus a copy of the pages `plan` (a dirty tracker) picks among the VMAs,
+    into `buffer` (allocated before the freeze) when it is large enough."""
     image = describe_state(frozen)
     vmas = list(image.vmas)
-    copy = memory.copy_pages(frozen.pid, vmas, plan(frozen.pid, vmas))
+    copy = memory.copy_pages(frozen.pid, vmas, plan(frozen.pid, vmas), buffer)
     return ProcessDump(image=image, memory=copy)
 
 
 def tree_image(dumps: list[ProcessDump]) -> image_pb2.TreeImage:
     return image_pb2.TreeImage(version=IMAGE_VERSION, arch=os.uname().machine, root_pid=dumps[0].image.pid,
                                processes=[d.image for d in dumps], kernel=os.uname().release)
+
+
+def preallocate(pid: int, plan: PagePlanner) -> mmap.mmap:
+    """A populated buffer for the copy ahead, sized from the running process.
+
+    Also refuses unsupported mappings before the job is frozen at all.
+    """
+    estimate = memory.planned_bytes(plan(pid, memory.dump_vmas(pid)))
+    return memory.allocate_buffer(estimate + estimate // 16 + (16 << 20))

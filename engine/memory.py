@@ -140,10 +140,32 @@ def plan_pages(pid: int, vmas: list[image_pb2.Vma]) -> list[PageRun]:
     return runs
 
 
-def copy_pages(pid: int, vmas: list[image_pb2.Vma], runs: list[PageRun]) -> MemoryCopy:
-    """Copy the planned pages into one buffer: process_vm_readv, or /proc/PID/mem for unreadable VMAs."""
-    total = sum(r.count for r in runs if r.offset >= 0) * PAGE
-    buf = mmap.mmap(-1, total) if total else None
+def allocate_buffer(nbytes: int) -> mmap.mmap:
+    """A page buffer with every page already faulted in.
+
+    Faulting the buffer's pages during the copy made a frozen copy of 700 MiB
+    take 1.2-2.4 s instead of 0.08-0.11 s (measured here): allocate before
+    freezing, from an estimate.
+    """
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE
+    return mmap.mmap(-1, max(nbytes, PAGE), flags=flags)
+
+
+def planned_bytes(runs: list[PageRun]) -> int:
+    return sum(r.count for r in runs if r.offset >= 0) * PAGE
+
+
+def copy_pages(pid: int, vmas: list[image_pb2.Vma], runs: list[PageRun],
+               buffer: mmap.mmap | None = None) -> MemoryCopy:
+    """Copy the planned pages into one buffer (`buffer` when it is large enough):
+    process_vm_readv, or /proc/PID/mem for unreadable VMAs."""
+    total = planned_bytes(runs)
+    if buffer is not None and len(buffer) >= total:
+        buf: mmap.mmap | None = buffer
+    else:
+        if buffer is not None:
+            buffer.close()
+        buf = allocate_buffer(total) if total else None
     view = memoryview(buf) if buf is not None else memoryview(b"")
     batch: list[tuple[int, int]] = []      # readable ranges landing contiguously at batch_at
     batch_at = batch_len = 0

@@ -52,14 +52,17 @@ def checkpoint(pid: int, store_path: str | os.PathLike[str], *, kill: bool = Fal
     store_path = Path(store_path)
     if store_path.exists():
         Store.open(store_path).close()           # a bad store fails before the job is touched
+    freeze.check_traceable(pid)
+    buffer = engine_dump.preallocate(pid, tracker.plan)
     t_start = time.perf_counter()
     epoch = time.time()
     frozen = freeze.freeze(pid)
     try:
-        dumped = engine_dump.dump(frozen, tracker.plan)
+        dumped = engine_dump.dump(frozen, tracker.plan, buffer)
         fault_point("frozen")
     except BaseException:
         frozen.release()
+        buffer.close()
         raise
     if not kill:
         frozen.release()

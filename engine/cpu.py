@@ -12,7 +12,7 @@ from .remote import RemoteProcess
 from .tracee import Tracee, with_syscall_restart
 
 PR_GET_TID_ADDRESS = 40
-SS_DISABLE = 2
+SS_ONSTACK, SS_DISABLE = 1, 2
 _STACK_T = struct.Struct("<QiiQ")      # stack_t: ss_sp, ss_flags, (pad), ss_size
 
 
@@ -40,9 +40,13 @@ def restore_thread_state(target: RemoteProcess, thread: image_pb2.ThreadImage) -
     target.call("set_tid_address", thread.clear_child_tid)
     if thread.HasField("rseq"):
         target.call("rseq", thread.rseq.pointer, thread.rseq.size, 0, thread.rseq.signature)
+    # Always set: the stub inherited incr's own alternate stack (pytest's
+    # faulthandler has one), and a handler with SA_ONSTACK would run on it.
     if thread.HasField("altstack"):
-        ss = _STACK_T.pack(thread.altstack.sp, thread.altstack.flags & ~1, 0, thread.altstack.size)
-        target.call("sigaltstack", target.put(ss), 0)
+        ss = _STACK_T.pack(thread.altstack.sp, thread.altstack.flags & ~SS_ONSTACK, 0, thread.altstack.size)
+    else:
+        ss = _STACK_T.pack(0, SS_DISABLE, 0, 0)
+    target.call("sigaltstack", target.put(ss), 0)
 
 
 def final_registers(thread: image_pb2.ThreadImage) -> pt.Regs:

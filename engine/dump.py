@@ -42,8 +42,8 @@ def describe_state(frozen: Frozen) -> image_pb2.ProcessImage:
     st = proc.stat(pid)
     status = proc.status(pid)
     image = image_pb2.ProcessImage(pid=pid, ppid=st.ppid, pgid=st.pgid, sid=st.sid, comm=st.comm,
-                                   cmdline=proc.cmdline(pid), stopped=frozen.was_stopped,
-                                   personality=task.dump_personality(pid))
+                                   cmdline=proc.cmdline(pid), stopped=frozen.was_stopped)
+    task.dump(pid, image, st)
     image.creds.CopyFrom(creds.dump(pid, status))
     image.fs.CopyFrom(fs.dump(pid, status))
     file_list, fd_list = files.dump(pid)

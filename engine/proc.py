@@ -18,6 +18,10 @@ def _read(pid: int, name: str) -> str:
         raise ProcessNotFound(pid) from None
 
 
+def read_text(pid: int, name: str) -> str:
+    return _read(pid, name)
+
+
 def exists(pid: int) -> bool:
     return os.path.exists(f"/proc/{pid}")
 

@@ -66,6 +66,10 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except (IncrError, EngineError, StoreError) as exc:
         print(f"incr {args.command}: error: {exc}", file=sys.stderr)
         sys.exit(1)
+    except BrokenPipeError:
+        # Output piped into `head` and the like: not an error of incr's.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     except KeyboardInterrupt:
         print(f"incr {args.command}: interrupted", file=sys.stderr)
         sys.exit(130)

@@ -3,42 +3,45 @@ fails fast (cheap /proc checks before injected syscalls before copying memory)."
 
 from __future__ import annotations
 
-import mmap
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from incr.proto import image_pb2
 
 from . import cpu, creds, files, fs, memory, mm, proc, rlimits, signals, task, timers
 from .errors import Unsupported
 from .freeze import Frozen
-from .memory import MemoryCopy, PageRun
 
 IMAGE_VERSION = 1
 
 
-@dataclass
-class ProcessDump:
-    image: image_pb2.ProcessImage
-    memory: MemoryCopy
-
-
-def check_shape(frozen: Frozen) -> None:
+def check_shape(pid: int, threads: int) -> None:
     """Refuse what the engine cannot restore yet: more threads, child processes."""
-    pid = frozen.pid
-    if len(frozen.tids) > 1:
-        raise Unsupported(pid, f"{len(frozen.tids)} threads", "multi-threaded processes are not supported yet")
+    if threads > 1:
+        raise Unsupported(pid, f"{threads} threads", "multi-threaded processes are not supported yet")
     kids = proc.children(pid)
     if kids:
         listed = ", ".join(str(k) for k in kids[:5])
         raise Unsupported(pid, f"child process(es) {listed}", "process trees are not supported yet")
 
 
-def describe_state(frozen: Frozen) -> image_pb2.ProcessImage:
-    """Everything but memory contents; raises Unsupported before anything is copied."""
+def check_supported(pid: int, skip_fds: set[int]) -> None:
+    """The checks describe_state() makes that need no freeze, on the running process: a job
+    with an unsupported resource is refused before incr touches it or the store."""
+    check_shape(pid, len(proc.tasks(pid)))
+    status = proc.status(pid)
+    creds.dump(pid, status)
+    fs.dump(pid, status)
+    files.dump(pid, skip=skip_fds)
+    memory.dump_vmas(pid)
+    timers.check_posix_timers(pid)
+
+
+def describe_state(frozen: Frozen, skip_fds: set[int] | None = None) -> image_pb2.ProcessImage:
+    """Everything but memory contents; raises Unsupported before anything is copied.
+
+    `skip_fds`: descriptors incr itself keeps in the job (a parked tracker), not the job's."""
     pid = frozen.pid
-    check_shape(frozen)
+    check_shape(pid, len(frozen.tids))
     st = proc.stat(pid)
     status = proc.status(pid)
     image = image_pb2.ProcessImage(pid=pid, ppid=st.ppid, pgid=st.pgid, sid=st.sid, comm=st.comm,
@@ -46,7 +49,7 @@ def describe_state(frozen: Frozen) -> image_pb2.ProcessImage:
     task.dump(pid, image, st)
     image.creds.CopyFrom(creds.dump(pid, status))
     image.fs.CopyFrom(fs.dump(pid, status))
-    file_list, fd_list = files.dump(pid)
+    file_list, fd_list = files.dump(pid, skip=skip_fds or set())
     image.files.extend(file_list)
     image.fds.extend(fd_list)
     image.vmas.extend(memory.dump_vmas(pid))
@@ -64,27 +67,6 @@ def describe_state(frozen: Frozen) -> image_pb2.ProcessImage:
     return image
 
 
-PagePlanner = Callable[[int, list[image_pb2.Vma]], list[PageRun]]
-
-
-def dump(frozen: Frozen, plan: PagePlanner, buffer: mmap.mmap | None = None) -> ProcessDump:
-    """State plus a copy of the pages `plan` (a dirty tracker) picks among the VMAs,
-    into `buffer` (allocated before the freeze) when it is large enough."""
-    image = describe_state(frozen)
-    vmas = list(image.vmas)
-    copy = memory.copy_pages(frozen.pid, vmas, plan(frozen.pid, vmas), buffer)
-    return ProcessDump(image=image, memory=copy)
-
-
-def tree_image(dumps: list[ProcessDump]) -> image_pb2.TreeImage:
-    return image_pb2.TreeImage(version=IMAGE_VERSION, arch=os.uname().machine, root_pid=dumps[0].image.pid,
-                               processes=[d.image for d in dumps], kernel=os.uname().release)
-
-
-def preallocate(pid: int, plan: PagePlanner) -> mmap.mmap:
-    """A populated buffer for the copy ahead, sized from the running process.
-
-    Also refuses unsupported mappings before the job is frozen at all.
-    """
-    estimate = memory.planned_bytes(plan(pid, memory.dump_vmas(pid)))
-    return memory.allocate_buffer(estimate + estimate // 16 + (16 << 20))
+def tree_image(images: list[image_pb2.ProcessImage]) -> image_pb2.TreeImage:
+    return image_pb2.TreeImage(version=IMAGE_VERSION, arch=os.uname().machine, root_pid=images[0].pid,
+                               processes=images, kernel=os.uname().release)

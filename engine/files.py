@@ -54,9 +54,10 @@ def writable(flags: int) -> bool:
 
 # ---------------------------------------------------------------- dump
 
-def dump(pid: int) -> tuple[list[image_pb2.OpenFile], list[image_pb2.Fd]]:
-    """The descriptor table of a frozen process; Unsupported names the first fd incr cannot restore."""
-    numbers = proc.fds(pid)
+def dump(pid: int, skip: set[int]) -> tuple[list[image_pb2.OpenFile], list[image_pb2.Fd]]:
+    """The descriptor table of a frozen process, but `skip`; Unsupported names the first fd incr
+    cannot restore."""
+    numbers = [fd for fd in proc.fds(pid) if fd not in skip]
     links = {fd: proc.readlink(pid, f"fd/{fd}") for fd in numbers}
     stats = {fd: os.stat(f"/proc/{pid}/fd/{fd}") for fd in numbers}
     pipe_users: dict[str, list[int]] = defaultdict(list)

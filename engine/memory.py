@@ -113,12 +113,15 @@ class MemoryCopy:
             self.buffer = None
 
 
-def plan_pages(pid: int, vmas: list[image_pb2.Vma]) -> list[PageRun]:
-    """The pages worth copying, found with PAGEMAP_SCAN (no full pagemap read)."""
+def plan_pages(pid: int, vmas: list[image_pb2.Vma], only: set[int] | None = None) -> list[PageRun]:
+    """The pages worth copying (of the VMAs whose indices are in `only`, if given),
+    found with PAGEMAP_SCAN (no full pagemap read)."""
     runs: list[PageRun] = []
     offset = 0
     with Pagemap(pid) as pm:
         for i, vma in enumerate(vmas):
+            if only is not None and i not in only:
+                continue
             if vma.kind == Vma.ANON:
                 regions = pm.scan(vma.start, vma.end, category_anyof_mask=PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
                                   return_mask=PAGE_IS_PFNZERO)

@@ -15,9 +15,13 @@ _ITIMERVAL = struct.Struct("<qqqq")      # it_interval (sec, usec), it_value (se
 ITIMERS = (0, 1, 2)                      # ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF
 
 
+def check_posix_timers(pid: int) -> None:
+    if proc.timers(pid).strip():
+        raise Unsupported(pid, "POSIX timers (timer_create)", "they are not supported yet")
+
+
 def dump(tracee: Tracee) -> list[image_pb2.ITimer]:
-    if proc.timers(tracee.pid).strip():
-        raise Unsupported(tracee.pid, "POSIX timers (timer_create)", "they are not supported yet")
+    check_posix_timers(tracee.pid)
     out = []
     with tracee.stack_scratch(_ITIMERVAL.size) as scratch:
         for which in ITIMERS:

@@ -106,10 +106,25 @@ class Store:
                      f"{local_short(when)}"
 
 
-def checkpoint(pid: int, store: Store | str | os.PathLike[str], *, kill: bool = False) -> CheckpointInfo:
-    """Take one consistent checkpoint of the process `pid`; it keeps running unless kill=True."""
+def checkpoint(pid: int, store: Store | str | os.PathLike[str], *, kill: bool = False, tracker: str = "auto",
+               precopy: bool = True) -> CheckpointInfo:
+    """Take one consistent checkpoint of the process `pid`; it keeps running unless kill=True.
+
+    Incremental when an earlier checkpoint or pre-dump of the same process in
+    the same store left a dirty-page tracker in it; `tracker` is auto,
+    uffd-wp, soft-dirty or hash; `precopy` runs copy rounds before the freeze.
+    """
     path = store.path if isinstance(store, Store) else Path(store)
-    result = predump.checkpoint(pid, path, kill=kill)
+    options = predump.Options(tracker=tracker, precopy=precopy)
+    result = predump.checkpoint(pid, path, kill=kill, options=options)
+    return CheckpointInfo.from_snapshot(result.id, result.snapshot)
+
+
+def predump_round(pid: int, store: Store | str | os.PathLike[str], *, tracker: str = "auto") -> CheckpointInfo:
+    """Copy the pages written since the last checkpoint or pre-dump while the job runs (not restorable):
+    the next checkpoint then only copies what is written after it."""
+    path = store.path if isinstance(store, Store) else Path(store)
+    result = predump.checkpoint(pid, path, options=predump.Options(tracker=tracker), kind="predump")
     return CheckpointInfo.from_snapshot(result.id, result.snapshot)
 
 

@@ -1,30 +1,555 @@
-"""Dirty-page trackers: which pages a checkpoint copies while the job is frozen.
+"""Dirty-page trackers: which pages changed since the last checkpoint or pre-dump.
 
-A tracker maps the frozen process's VMAs to the page runs worth copying.
-``PresentPages`` copies every page holding data of the job's own (a full
-checkpoint); it needs nothing but PAGEMAP_SCAN and is always correct.
+One interface, three backends (DESIGN §3), chosen by probing (``auto``):
+
+* ``uffd-wp``: a userfaultfd injected into the job, taken with pidfd_getfd,
+  every VMA registered for asynchronous write-protection; ``PAGEMAP_SCAN``
+  with ``PM_SCAN_WP_MATCHING`` reports the pages written since the last scan
+  and re-protects them in one atomic step, while the job runs.
+* ``soft-dirty``: pagemap bit 55 and ``clear_refs`` "4"; atomic only while the
+  job is frozen (each pre-copy round freezes it briefly).  Not on this
+  machine's kernel (CONFIG_MEM_SOFT_DIRTY off).
+* ``hash``: no kernel help; every present page is copied and the page store's
+  digests tell what changed.  The freeze is as long as a full copy; the store
+  still grows only by what changed.
+
+Between commands the tracking lives on in the job: the userfaultfd is parked
+in the job's own descriptor table at a high number (soft-dirty bits live in
+its page tables), and a small state file under the runtime directory records
+which store snapshot the tracking is relative to (its *base*).  When the state
+is missing or does not match, the next pass is a full one: never a lost page.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import json
+import logging
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from incr.engine.memory import PageRun, plan_pages
+from incr._native import ffi, lib
+from incr.engine import proc
+from incr.engine import ptrace as pt
+from incr.engine.errors import EngineError
+from incr.engine.freeze import Frozen, freeze
+from incr.engine.memory import PAGE, PageRun, plan_pages
+from incr.engine.pagemap import (
+    PAGE_IS_FILE,
+    PAGE_IS_PRESENT,
+    PAGE_IS_SWAPPED,
+    PAGE_IS_WPALLOWED,
+    PAGE_IS_WRITTEN,
+    PM_SCAN_CHECK_WPASYNC,
+    PM_SCAN_WP_MATCHING,
+    Pagemap,
+)
 from incr.proto import image_pb2
 
+log = logging.getLogger(__name__)
 
-class Tracker(Protocol):
-    name: str
+Vma = image_pb2.Vma
+TRACKABLE = (Vma.ANON, Vma.FILE_PRIVATE)
+UFFD_USER_MODE_ONLY = 1
+O_NONBLOCK, O_CLOEXEC = 0o4000, 0o2000000
+F_DUPFD_CLOEXEC = 1030
+PARK_BELOW_LIMIT = 64        # the userfaultfd is parked this far below the job's fd limit
+PARK_MIN_FD = 64
+UFFD_LINK = "anon_inode:[userfaultfd]"
+UFFD_FEATURES = lib.INCR_UFFD_FEATURE_WP_ASYNC | lib.INCR_UFFD_FEATURE_WP_UNPOPULATED
+PM_RUN_PRESENT, PM_RUN_SOFT_DIRTY, PM_RUN_FILE = 1, 2, 4
+TRACKERS = ("auto", "uffd-wp", "soft-dirty", "hash")
 
-    def plan(self, pid: int, vmas: list[image_pb2.Vma]) -> list[PageRun]:
-        """Page runs to copy from the frozen process `pid`."""
-        ...
+
+class TrackerError(EngineError):
+    """A tracker cannot work on this kernel or this job."""
 
 
-class PresentPages:
-    """Every present or swapped anonymous page and every copied-on-write file page."""
+Runs = list[tuple[int, int]]     # (first page relative to the VMA, count)
 
-    name = "full"
 
-    def plan(self, pid: int, vmas: list[image_pb2.Vma]) -> list[PageRun]:
-        return plan_pages(pid, vmas)
+@dataclass
+class RegionDirt:
+    """What changed in one VMA since the tracker's base."""
+
+    full: bool = False                 # never tracked: every page holding data must be taken
+    copy: Runs = field(default_factory=list)       # written and holding data: to copy
+    holes: Runs = field(default_factory=list)      # written, no longer held (zero, or the file's page again)
+    present: Runs | None = None        # every page holding data (soft-dirty), when known
+
+
+Dirt = dict[int, RegionDirt]           # VMA start address -> what changed
+
+
+# ---------------------------------------------------------------- probing
+
+@dataclass
+class KernelFeatures:
+    uffd_wp: bool
+    uffd_wp_why: str
+    pagemap_scan: bool
+    soft_dirty: bool
+    soft_dirty_why: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+_FEATURES: KernelFeatures | None = None
+
+
+def probe() -> KernelFeatures:
+    """What this kernel offers for dirty tracking, tested on incr's own memory (cached)."""
+    global _FEATURES
+    if _FEATURES is None:
+        scan = _probe_pagemap_scan()
+        uffd, uffd_why = _probe_uffd_wp(scan)
+        sd, sd_why = _probe_soft_dirty()
+        _FEATURES = KernelFeatures(uffd_wp=uffd, uffd_wp_why=uffd_why, pagemap_scan=scan, soft_dirty=sd,
+                                   soft_dirty_why=sd_why)
+    return _FEATURES
+
+
+def _probe_pagemap_scan() -> bool:
+    try:
+        with Pagemap(os.getpid()) as pm:
+            pm.scan(0, PAGE, return_mask=PAGE_IS_PRESENT)
+        return True
+    except OSError:
+        return False
+
+
+def _probe_uffd_wp(scan: bool) -> tuple[bool, str]:
+    if not scan:
+        return False, "no PAGEMAP_SCAN ioctl (Linux < 6.7)"
+    fd = lib.incr_userfaultfd(O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY)
+    if fd < 0:
+        return False, f"userfaultfd() refused: {os.strerror(-fd)}"
+    try:
+        got = ffi.new("uint64_t *")
+        rc = lib.incr_uffd_api(fd, 0, got)
+        if rc < 0:
+            return False, f"UFFDIO_API failed: {os.strerror(-rc)}"
+        if int(got[0]) & UFFD_FEATURES != UFFD_FEATURES:
+            return False, "userfaultfd lacks WP_ASYNC or WP_UNPOPULATED (Linux < 6.7)"
+    finally:
+        os.close(fd)
+    return True, "userfaultfd with WP_ASYNC and PAGEMAP_SCAN"
+
+
+def _probe_soft_dirty() -> tuple[bool, str]:
+    import mmap
+
+    buf = mmap.mmap(-1, PAGE)
+    try:
+        addr = int(ffi.cast("uintptr_t", ffi.from_buffer(buf)))
+        buf[0] = 1
+        try:
+            with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+                f.write("4")
+        except OSError as exc:
+            return False, f"/proc/self/clear_refs refused: {exc.strerror}"
+        clean = _soft_dirty_bit(addr)
+        buf[0] = 2
+        dirty = _soft_dirty_bit(addr)
+        if dirty and not clean:
+            return True, "pagemap soft-dirty bit and clear_refs"
+        return False, "the kernel does not track soft-dirty pages (CONFIG_MEM_SOFT_DIRTY off)"
+    finally:
+        buf.close()
+
+
+def _soft_dirty_bit(addr: int) -> bool:
+    fd = os.open("/proc/self/pagemap", os.O_RDONLY)
+    try:
+        entry = int.from_bytes(os.pread(fd, 8, addr // PAGE * 8), "little")
+    finally:
+        os.close(fd)
+    return bool(entry >> 55 & 1)
+
+
+def choose(name: str) -> Tracker:
+    """A tracker by name; 'auto' takes the best this kernel offers and says why."""
+    features = probe()
+    if name == "auto":
+        if features.uffd_wp:
+            return UffdWp(f"auto: {features.uffd_wp_why}")
+        if features.soft_dirty:
+            return SoftDirty(f"auto: uffd-wp unusable ({features.uffd_wp_why}); {features.soft_dirty_why}")
+        return Hash(f"auto: uffd-wp unusable ({features.uffd_wp_why}); soft-dirty unusable "
+                    f"({features.soft_dirty_why})")
+    if name == "uffd-wp":
+        if not features.uffd_wp:
+            raise TrackerError(f"the uffd-wp tracker is not available: {features.uffd_wp_why}")
+        return UffdWp("requested")
+    if name == "soft-dirty":
+        if not features.soft_dirty:
+            raise TrackerError(f"the soft-dirty tracker is not available: {features.soft_dirty_why}")
+        return SoftDirty("requested")
+    if name == "hash":
+        return Hash("requested")
+    raise TrackerError(f"unknown tracker {name!r}: use one of {', '.join(TRACKERS)}")
+
+
+# ---------------------------------------------------------------- state between commands
+
+def runtime_dir() -> Path:
+    return Path(os.environ.get("INCR_RUNTIME_DIR", "/run/incr"))
+
+
+def start_time(pid: int) -> int:
+    return proc.stat(pid)[22]
+
+
+@dataclass
+class TrackerState:
+    """What a tracker left in a job for the next command (runtime_dir()/tracker-PID.json)."""
+
+    pid: int
+    start_time: int
+    tracker: str
+    store: str              # store directory the base snapshot is in
+    base: str               # snapshot id the tracking is relative to ("" = none yet)
+    uffd_fd: int = -1       # uffd-wp: where the userfaultfd is parked in the job
+
+    @staticmethod
+    def path(pid: int) -> Path:
+        return runtime_dir() / f"tracker-{pid}.json"
+
+    @classmethod
+    def load(cls, pid: int) -> TrackerState | None:
+        try:
+            raw = json.loads(cls.path(pid).read_text())
+            state = cls(**raw)
+        except (OSError, ValueError, TypeError):
+            return None
+        try:
+            if state.start_time != start_time(pid):
+                return None                 # the PID now belongs to another process
+        except EngineError:
+            return None
+        return state
+
+    def save(self) -> None:
+        d = runtime_dir()
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = d / f".tracker-{self.pid}.tmp"
+        tmp.write_text(json.dumps(self.__dict__))
+        os.replace(tmp, self.path(self.pid))
+
+    @classmethod
+    def forget(cls, pid: int) -> None:
+        cls.path(pid).unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- trackers
+
+class Tracker(ABC):
+    """Collects what changed in a job; `start` first, `finish` or `close` last."""
+
+    name: str = ""
+    needs_freeze: bool = False      # collect() is atomic only on a frozen job
+    precopy: bool = True            # pre-copy rounds shorten the freeze
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        self.pid = 0
+        self.base = ""              # snapshot the next collect() is relative to; "" = everything is new
+        self.store = ""
+
+    def start(self, pid: int, store: str) -> None:
+        """Resume the tracking left by an earlier command, or arm it afresh (then base is "")."""
+        self.pid = pid
+        self.store = store
+        state = TrackerState.load(pid)
+        if state and state.tracker == self.name and self._resume(state):
+            self.base = state.base if state.store == store else ""
+            log.info("tracker %s: resuming in PID %d relative to %s", self.name, pid, self.base[:12] or "nothing")
+            return
+        self.base = ""
+        self._arm()
+
+    def _resume(self, state: TrackerState) -> bool:
+        return True
+
+    @abstractmethod
+    def _arm(self) -> None: ...
+
+    @abstractmethod
+    def collect(self, vmas: list[image_pb2.Vma], frozen: Frozen | None) -> Dirt:
+        """What changed since the last collect (or everything, the first time), then re-arm."""
+
+    def own_fds(self) -> set[int]:
+        """Descriptors the tracker keeps in the job: not part of the job's image."""
+        return set()
+
+    def finish(self, base: str) -> None:
+        """Leave the tracking in the job, relative to snapshot `base`."""
+        TrackerState(pid=self.pid, start_time=start_time(self.pid), tracker=self.name, store=self.store,
+                     base=base, uffd_fd=self._parked()).save()
+        self.close()
+
+    def _parked(self) -> int:
+        return -1
+
+    def close(self) -> None:  # noqa: B027 - a hook: only some trackers hold something
+        """Release incr's side; whatever is parked in the job stays (finish() records it)."""
+
+    def abandon(self) -> None:
+        """The command failed: release, and take out of the job what this command put there."""
+        self.close()
+
+
+def full_dirt(vmas: list[image_pb2.Vma]) -> Dirt:
+    return {v.start: RegionDirt(full=True) for v in vmas if v.kind in TRACKABLE}
+
+
+class Hash(Tracker):
+    """No kernel help: take every page; the store's digests find what changed."""
+
+    name = "hash"
+    precopy = False
+
+    def _arm(self) -> None:
+        pass
+
+    def collect(self, vmas: list[image_pb2.Vma], frozen: Frozen | None) -> Dirt:
+        return full_dirt(vmas)
+
+    def finish(self, base: str) -> None:
+        self.close()                # nothing lives on in the job
+
+
+class UffdWp(Tracker):
+    name = "uffd-wp"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.uffd = -1              # incr's descriptor
+        self.parked = -1            # the job's descriptor (same open file)
+        self.untrackable: set[int] = set()
+        self.armed_here = False
+
+    # -- arming and resuming
+
+    def _resume(self, state: TrackerState) -> bool:
+        fd = state.uffd_fd
+        if fd < 0 or not _is_parked_uffd(self.pid, fd):
+            return False
+        self._take(fd)
+        return True
+
+    def _arm(self) -> None:
+        stray = find_parked_uffd(self.pid)
+        if stray >= 0:              # parked by an earlier command whose state file is gone
+            self._take(stray)
+            return
+        with freeze(self.pid) as frozen:
+            self._inject(frozen)
+        self.armed_here = True
+
+    def abandon(self) -> None:
+        parked, armed_here = self.parked, self.armed_here
+        self.close()
+        if armed_here and parked >= 0:
+            try:
+                with freeze(self.pid) as frozen:
+                    frozen.tracee().syscall("close", parked)
+            except EngineError as exc:
+                log.warning("could not take the tracker out of PID %d: %s", self.pid, exc)
+
+    def _inject(self, frozen: Frozen) -> None:
+        tracee = frozen.tracee()
+        fd = tracee.syscall("userfaultfd", O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY)
+        if fd < 0:
+            raise TrackerError(f"PID {self.pid} cannot create a userfaultfd ({os.strerror(-fd)}); "
+                               "use --tracker soft-dirty or hash")
+        soft = _nofile_soft(self.pid)
+        slot = max(PARK_MIN_FD, min(soft, 1 << 20) - PARK_BELOW_LIMIT)
+        parked = tracee.syscall("fcntl", fd, F_DUPFD_CLOEXEC, slot)
+        tracee.syscall("close", fd)
+        if parked < 0:
+            raise TrackerError(f"PID {self.pid}: cannot park the userfaultfd ({os.strerror(-parked)})")
+        self._take(parked)
+        got = ffi.new("uint64_t *")
+        rc = lib.incr_uffd_api(self.uffd, UFFD_FEATURES, got)
+        if rc < 0:
+            raise TrackerError(f"UFFDIO_API failed: {os.strerror(-rc)}")
+
+    def _take(self, fd: int) -> None:
+        pidfd = os.pidfd_open(self.pid)
+        try:
+            self.uffd = pt.pidfd_getfd(pidfd, fd)
+        finally:
+            os.close(pidfd)
+        self.parked = fd
+
+    def own_fds(self) -> set[int]:
+        return {self.parked} if self.parked >= 0 else set()
+
+    def _parked(self) -> int:
+        return self.parked
+
+    def close(self) -> None:
+        if self.uffd >= 0:
+            os.close(self.uffd)
+            self.uffd = -1
+
+    # -- collecting
+
+    def _register(self, vma: image_pb2.Vma) -> bool:
+        length = vma.end - vma.start
+        rc = lib.incr_uffd_register_wp(self.uffd, vma.start, length)
+        if rc == 0:
+            rc = lib.incr_uffd_writeprotect(self.uffd, vma.start, length)
+        if rc < 0:
+            if vma.start not in self.untrackable:
+                log.info("uffd-wp: cannot track %#x-%#x %s (%s): it is copied whole every time", vma.start,
+                         vma.end, vma.name, os.strerror(-rc))
+            self.untrackable.add(vma.start)
+            return False
+        return True
+
+    def collect(self, vmas: list[image_pb2.Vma], frozen: Frozen | None) -> Dirt:
+        dirt: Dirt = {}
+        with Pagemap(self.pid) as pm:
+            for vma in vmas:
+                if vma.kind in TRACKABLE:
+                    dirt[vma.start] = self._collect_vma(pm, vma)
+        return dirt
+
+    def _collect_vma(self, pm: Pagemap, vma: image_pb2.Vma) -> RegionDirt:
+        # A write-protecting scan that meets an unregistered VMA fails with
+        # EPERM *after* re-protecting what it passed: those pages' dirtiness
+        # would be lost.  So: a non-protecting scan finds unregistered parts
+        # first, and a VMA is scanned alone; any failure means "take it whole".
+        unregistered = pm.scan(vma.start, vma.end, category_mask=PAGE_IS_WPALLOWED,
+                               category_inverted=PAGE_IS_WPALLOWED, return_mask=PAGE_IS_WPALLOWED)
+        if unregistered or vma.start in self.untrackable:
+            self._register(vma)
+            return RegionDirt(full=True)
+        try:
+            regions = pm.scan(vma.start, vma.end, flags=PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+                              category_mask=PAGE_IS_WRITTEN,
+                              return_mask=PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE)
+        except OSError as exc:
+            log.info("uffd-wp: scan of %#x-%#x failed (%s): taking it whole", vma.start, vma.end, exc.strerror)
+            self._register(vma)
+            return RegionDirt(full=True)
+        out = RegionDirt()
+        file_backed = vma.kind == Vma.FILE_PRIVATE
+        for start, end, cats in regions:
+            run = ((start - vma.start) // PAGE, (end - start) // PAGE)
+            held = cats & (PAGE_IS_PRESENT | PAGE_IS_SWAPPED) and not (file_backed and cats & PAGE_IS_FILE)
+            (out.copy if held else out.holes).append(run)
+        return out
+
+
+def _nofile_soft(pid: int) -> int:
+    for line in proc.read_text(pid, "limits").splitlines():
+        if line.startswith("Max open files"):
+            value = line.split()[3]
+            return 1 << 20 if value == "unlimited" else int(value)
+    return 1024
+
+
+def _is_parked_uffd(pid: int, fd: int) -> bool:
+    try:
+        if os.readlink(f"/proc/{pid}/fd/{fd}") != UFFD_LINK:
+            return False
+        flags = int(proc.fdinfo(pid, fd)["flags"], 8)
+    except (OSError, EngineError, KeyError, ValueError):
+        return False
+    return fd >= PARK_MIN_FD and bool(flags & O_NONBLOCK) and bool(flags & O_CLOEXEC)
+
+
+def stray_fds(pid: int) -> set[int]:
+    """Descriptors incr left in the job (a parked userfaultfd), known or not to a state file."""
+    fd = find_parked_uffd(pid)
+    return {fd} if fd >= 0 else set()
+
+
+def find_parked_uffd(pid: int) -> int:
+    """A userfaultfd incr parked in the job (by its signature), or -1."""
+    for fd in reversed(proc.fds(pid)):
+        if fd >= PARK_MIN_FD and _is_parked_uffd(pid, fd):
+            return fd
+    return -1
+
+
+class SoftDirty(Tracker):
+    name = "soft-dirty"
+    needs_freeze = True
+
+    def _arm(self) -> None:
+        self._clear_refs()
+
+    def _clear_refs(self) -> None:
+        with open(f"/proc/{self.pid}/clear_refs", "w", encoding="ascii") as f:
+            f.write("4")
+
+    def collect(self, vmas: list[image_pb2.Vma], frozen: Frozen | None) -> Dirt:
+        if frozen is None:
+            with freeze(self.pid) as brief:
+                return self.collect(vmas, brief)
+        dirt: Dirt = {}
+        fd = os.open(f"/proc/{self.pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            for vma in vmas:
+                if vma.kind in TRACKABLE:
+                    dirt[vma.start] = _soft_dirt(fd, vma)
+        finally:
+            os.close(fd)
+        self._clear_refs()          # still frozen: read-then-clear is atomic
+        return dirt
+
+
+_RUNS_MAX = 4096
+
+
+def pagemap_runs(fd: int, start: int, end: int) -> list[tuple[int, int, int]]:
+    out = ffi.new("uint64_t[]", 3 * _RUNS_MAX)
+    runs: list[tuple[int, int, int]] = []
+    pos = start
+    while pos < end:
+        n = lib.incr_pagemap_runs(fd, pos, end, out, _RUNS_MAX)
+        if n < 0:
+            raise OSError(-n, f"pagemap read: {os.strerror(-n)}")
+        runs.extend((int(out[3 * i]), int(out[3 * i + 1]), int(out[3 * i + 2])) for i in range(n))
+        if n < _RUNS_MAX:
+            break
+        pos = runs[-1][1]
+    return runs
+
+
+def _soft_dirt(fd: int, vma: image_pb2.Vma) -> RegionDirt:
+    out = RegionDirt(present=[])
+    file_backed = vma.kind == Vma.FILE_PRIVATE
+    assert out.present is not None
+    for start, end, flags in pagemap_runs(fd, vma.start, vma.end):
+        run = ((start - vma.start) // PAGE, (end - start) // PAGE)
+        held = flags & PM_RUN_PRESENT and not (file_backed and flags & PM_RUN_FILE)
+        if held:
+            out.present.append(run)
+            if flags & PM_RUN_SOFT_DIRTY:
+                out.copy.append(run)
+    return out
+
+
+# ---------------------------------------------------------------- dirt -> pages to copy
+
+def page_runs(pid: int, vmas: list[image_pb2.Vma], dirt: Dirt) -> list[PageRun]:
+    """Page runs to copy for `dirt`: whole regions via PAGEMAP_SCAN, dirty runs as reported."""
+    full = [v for v in vmas if v.start in dirt and dirt[v.start].full]
+    by_vma = {v.start: i for i, v in enumerate(vmas)}
+    runs = plan_pages(pid, vmas, only={by_vma[v.start] for v in full}) if full else []
+    offset = sum(r.count for r in runs if r.offset >= 0) * PAGE
+    for start, d in dirt.items():
+        if d.full or start not in by_vma:
+            continue
+        for first, count in d.copy:
+            runs.append(PageRun(by_vma[start], first, count, offset))
+            offset += count * PAGE
+    return runs

@@ -1,19 +1,29 @@
-"""Between the engine and the page store: pages of a dump into page maps, and
-page maps back into the pages a restore writes.
+"""Between the engine and the page store: the pages a checkpoint copied
+become layered page maps, and page maps become the pages a restore writes.
 
 A region of a snapshot is one VMA of one process, named "PID:START" (hex);
-its page map lists the pages the checkpoint holds for it.  The store sees
-only regions, digests and blobs; the engine sees only (address, bytes) runs.
+its map (a stack of layers, incr.pagestore.layers) says which page of the
+VMA holds which content.  The store sees only regions, digests and blobs;
+the engine sees only (address, bytes) runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from incr.engine.dump import ProcessDump
-from incr.engine.memory import PAGE
-from incr.pagestore import DIGEST_SIZE, ZERO_DIGEST, SnapshotWriter, Store, decode_page_map, encode_page_map
+from incr.dirty import Dirt
+from incr.engine.memory import PAGE, MemoryCopy
+from incr.pagestore import (
+    DIGEST_SIZE,
+    HOLE_DIGEST,
+    ZERO_DIGEST,
+    Layer,
+    PageDict,
+    SnapshotWriter,
+    Store,
+)
+from incr.pagestore import layers as pagelayers
 from incr.proto import image_pb2, store_pb2
 
 # Pages read from the store per write into the restored process: bounds
@@ -26,37 +36,155 @@ def region_name(pid: int, vma: image_pb2.Vma) -> str:
 
 
 @dataclass
+class RegionView:
+    """What one checkpoint learned of a VMA (by start address) over its passes."""
+
+    complete: bool = False          # entries list every page the region holds
+    entries: PageDict = field(default_factory=dict)   # page -> digest; HOLE_DIGEST: no longer held
+    present: set[int] | None = None  # pages held at the last pass, when the tracker says
+
+
+@dataclass
 class PageCounts:
-    total: int = 0
-    copied: int = 0
-    zero: int = 0
+    total: int = 0       # pages the checkpoint holds
+    dirty: int = 0       # distinct pages the tracker reported changed (all held pages for a full pass)
+    copied: int = 0      # pages copied, over every pass
+    zero: int = 0        # held pages that are zero
 
 
-def store_pages(writer: SnapshotWriter, dump: ProcessDump, counts: PageCounts) -> list[store_pb2.PageMapRef]:
-    """Hash, deduplicate and store a dump's pages; one page-map blob per VMA with pages."""
-    by_vma: dict[int, list[tuple[int, int, bytes]]] = {}
-    for run in dump.memory.runs:
-        if run.offset >= 0:
-            digests = writer.add_pages(dump.memory.data(run))
-            counts.copied += run.count
-            counts.zero += count_zero_digests(digests)
-        else:
-            digests = ZERO_DIGEST * run.count
-            counts.zero += run.count
-        by_vma.setdefault(run.vma, []).append((run.first, run.count, digests))
+class Collector:
+    """Accumulates a checkpoint's passes (pre-copy rounds, then the freeze) into region views."""
+
+    def __init__(self, writer: SnapshotWriter) -> None:
+        self.writer = writer
+        self.views: dict[int, RegionView] = {}
+        self.copied = 0
+        self.must_take_whole: set[int] = set()     # VMAs a failed pass left unknown
+
+    def add(self, vmas: list[image_pb2.Vma], dirt: Dirt, copy: MemoryCopy) -> None:
+        """A pass: what the tracker said, then the pages copied (they override earlier passes)."""
+        self.apply_dirt(dirt)
+        self.add_copy(vmas, copy)
+
+    def apply_dirt(self, dirt: Dirt) -> None:
+        for start, d in dirt.items():
+            view = self.views.setdefault(start, RegionView())
+            if d.full:
+                view.complete, view.entries, view.present = True, {}, None
+            for first, count in d.holes:
+                for page in range(first, first + count):
+                    if view.complete:
+                        view.entries.pop(page, None)
+                    else:
+                        view.entries[page] = HOLE_DIGEST
+            if d.present is not None:
+                view.present = {p for first, count in d.present for p in range(first, first + count)}
+
+    def add_copy(self, vmas: list[image_pb2.Vma], copy: MemoryCopy) -> None:
+        """Hash, deduplicate and store copied pages (with the job running, unless streaming)."""
+        for run in copy.runs:
+            view = self.views.setdefault(vmas[run.vma].start, RegionView())
+            if run.offset >= 0:
+                digests = self.writer.add_pages(copy.data(run))
+                self.copied += run.count
+            else:
+                digests = ZERO_DIGEST * run.count
+            for i in range(run.count):
+                view.entries[run.first + i] = digests[i * DIGEST_SIZE:(i + 1) * DIGEST_SIZE]
+
+    def forget(self, start: int) -> None:
+        """A pass failed for this VMA: the final pass takes it whole."""
+        self.views.pop(start, None)
+
+
+class Parent:
+    """The snapshot a new one is relative to: its regions, ranges and merged maps (loaded lazily)."""
+
+    def __init__(self, store: Store, snapshot: store_pb2.Snapshot | None) -> None:
+        self.store = store
+        self.refs = {ref.region: ref for ref in snapshot.page_maps} if snapshot else {}
+        self.ranges: dict[str, tuple[int, int, int]] = {}          # region -> (pid, start, end)
+        if snapshot:
+            tree = image_pb2.TreeImage.FromString(snapshot.payload)
+            for p in tree.processes:
+                for v in p.vmas:
+                    self.ranges[region_name(p.pid, v)] = (p.pid, v.start, v.end)
+        self._pages: dict[str, PageDict] = {}
+
+    def layers(self, region: str) -> list[Layer]:
+        ref = self.refs.get(region)
+        return pagelayers.region_layers(ref) if ref else []
+
+    def pages(self, region: str) -> PageDict:
+        if region not in self._pages:
+            self._pages[region] = pagelayers.read_region(self.layers(region), self.store.read_blob)
+        return self._pages[region]
+
+    def pages_in(self, pid: int, start: int, end: int) -> PageDict:
+        """What the parent held at [start, end) of process pid, whatever its regions were then."""
+        out: PageDict = {}
+        for region, (rpid, rstart, rend) in self.ranges.items():
+            if rpid != pid or rend <= start or end <= rstart or region not in self.refs:
+                continue
+            shift = (rstart - start) // PAGE
+            limit = (end - start) // PAGE
+            for page, digest in self.pages(region).items():
+                at = page + shift
+                if 0 <= at < limit:
+                    out[at] = digest
+        return out
+
+
+def diff(old: PageDict, new: PageDict) -> PageDict:
+    """The layer that turns `old` into `new`."""
+    delta = {p: d for p, d in new.items() if old.get(p) != d}
+    delta.update({p: HOLE_DIGEST for p in old if p not in new})
+    return delta
+
+
+def finalize(writer: SnapshotWriter, parent: Parent, collector: Collector, pid: int,
+             vmas: list[image_pb2.Vma], counts: PageCounts) -> list[store_pb2.PageMapRef]:
+    """One PageMapRef per VMA holding pages: parent's layers plus what changed, consolidated."""
     refs = []
-    for index, runs in sorted(by_vma.items()):
-        vma = dump.image.vmas[index]
-        blob = writer.add_blob(encode_page_map([r[0] for r in runs], [r[1] for r in runs],
-                                               b"".join(r[2] for r in runs)))
-        pages = sum(r[1] for r in runs)
-        counts.total += pages
-        refs.append(store_pb2.PageMapRef(region=region_name(dump.image.pid, vma), blob=blob, pages=pages))
+    for vma in vmas:
+        if vma.kind not in (image_pb2.Vma.ANON, image_pb2.Vma.FILE_PRIVATE):
+            continue
+        region = region_name(pid, vma)
+        view = collector.views.get(vma.start)
+        npages = (vma.end - vma.start) // PAGE
+        same_range = parent.ranges.get(region) == (pid, vma.start, vma.end)
+        if view is None and same_range and region in parent.refs:
+            refs.append(parent.refs[region])             # untouched: the parent's layers as they are
+            counts.total += parent.refs[region].pages
+            continue
+        view = view or RegionView()
+        if view.complete:
+            held = dict(view.entries)
+            counts.dirty += len(held)
+        else:
+            held = parent.pages_in(pid, vma.start, vma.end)
+            counts.dirty += len(view.entries)
+            for page, digest in view.entries.items():
+                if digest == HOLE_DIGEST:
+                    held.pop(page, None)
+                else:
+                    held[page] = digest
+            if view.present is not None:
+                held = {p: d for p, d in held.items() if p in view.present}
+        held = {p: d for p, d in held.items() if p < npages}
+        base = parent.layers(region)
+        if base:
+            stack = pagelayers.push(base, diff(parent.pages(region), held), parent.store.read_blob,
+                                    writer.add_blob)
+        else:
+            stack = pagelayers.push([], held, parent.store.read_blob, writer.add_blob)
+        if not stack:
+            continue
+        counts.total += len(held)
+        counts.zero += sum(1 for d in held.values() if d == ZERO_DIGEST)
+        refs.append(store_pb2.PageMapRef(region=region, pages=len(held), layers=[layer.blob for layer in stack],
+                                         layer_entries=[layer.entries for layer in stack]))
     return refs
-
-
-def count_zero_digests(digests: bytes) -> int:
-    return sum(1 for i in range(0, len(digests), DIGEST_SIZE) if digests[i:i + DIGEST_SIZE] == ZERO_DIGEST)
 
 
 class StorePages:
@@ -72,42 +200,27 @@ class StorePages:
         ref = self.maps.get(region_name(self.pid, vma))
         if ref is None:
             return
-        pm = decode_page_map(self.store.read_blob(ref.blob))
+        held = pagelayers.read_region(pagelayers.region_layers(ref), self.store.read_blob)
         # Fresh anonymous memory is already zero; a copied-on-write file page
         # that became zero must still be written over the file's data.
         skip_zero = vma.kind == image_pb2.Vma.ANON
-        pos = 0
-        for first, count in zip(pm.run_first, pm.run_count, strict=True):
-            digests = pm.digests[pos * DIGEST_SIZE:(pos + count) * DIGEST_SIZE]
-            pos += count
-            for sub_first, sub_count in _nonzero_spans(digests, skip_zero):
-                yield from self._read(vma.start + (first + sub_first) * PAGE,
-                                      digests[sub_first * DIGEST_SIZE:(sub_first + sub_count) * DIGEST_SIZE])
+        npages = (vma.end - vma.start) // PAGE
+        for first, count in pagelayers.runs_of(held):
+            run = [held[p] for p in range(first, first + count) if p < npages]
+            start = 0
+            while start < len(run):
+                if skip_zero and run[start] == ZERO_DIGEST:
+                    start += 1
+                    continue
+                end = start
+                while end < len(run) and end - start < RESTORE_BATCH_PAGES and not (
+                        skip_zero and run[end] == ZERO_DIGEST):
+                    end += 1
+                yield from self._read(vma.start + (first + start) * PAGE, b"".join(run[start:end]))
+                start = end
 
     def _read(self, addr: int, digests: bytes) -> Iterator[tuple[int, memoryview]]:
-        view = memoryview(self.buffer)
-        step = RESTORE_BATCH_PAGES * DIGEST_SIZE
-        for at in range(0, len(digests), step):
-            chunk = digests[at:at + step]
-            n = len(chunk) // DIGEST_SIZE
-            self.store.read_pages_into(chunk, view[:n * PAGE])
-            yield addr + at // DIGEST_SIZE * PAGE, view[:n * PAGE]
-
-
-def _nonzero_spans(digests: bytes, skip_zero: bool) -> Iterator[tuple[int, int]]:
-    """(first, count) page spans to write: all of them, or those with a non-zero digest."""
-    n = len(digests) // DIGEST_SIZE
-    if not skip_zero:
-        if n:
-            yield 0, n
-        return
-    start = -1
-    for i in range(n):
-        zero = digests[i * DIGEST_SIZE:(i + 1) * DIGEST_SIZE] == ZERO_DIGEST
-        if not zero and start < 0:
-            start = i
-        elif zero and start >= 0:
-            yield start, i - start
-            start = -1
-    if start >= 0:
-        yield start, n - start
+        n = len(digests) // DIGEST_SIZE
+        view = memoryview(self.buffer)[:n * PAGE]
+        self.store.read_pages_into(digests, view)
+        yield addr, view

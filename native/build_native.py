@@ -46,6 +46,14 @@ long incr_spawn_stub(pid_t want, int flags);
 int incr_pidfd_getfd(int pidfd, int fd);
 long incr_kcmp(pid_t pid1, pid_t pid2, int type, unsigned long idx1, unsigned long idx2);
 long incr_get_robust_list(pid_t tid, uint64_t *head, uint64_t *len);
+#define INCR_UFFD_FEATURE_WP_HUGETLBFS_SHMEM ...
+#define INCR_UFFD_FEATURE_WP_UNPOPULATED ...
+#define INCR_UFFD_FEATURE_WP_ASYNC ...
+int incr_userfaultfd(int flags);
+long incr_uffd_api(int uffd, uint64_t features, uint64_t *supported);
+long incr_uffd_register_wp(int uffd, uint64_t start, uint64_t len);
+long incr_uffd_writeprotect(int uffd, uint64_t start, uint64_t len);
+long incr_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end, uint64_t *out, size_t max_runs);
 """
 
 ffibuilder = FFI()

@@ -14,6 +14,7 @@
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <linux/sched.h>
+#include <linux/userfaultfd.h>
 
 #include "incr_native.h"
 
@@ -262,4 +263,71 @@ long incr_get_robust_list(pid_t tid, uint64_t *head, uint64_t *len)
     *head = (uint64_t)(uintptr_t)h;
     *len = l;
     return 0;
+}
+
+int incr_userfaultfd(int flags)
+{
+    long r = syscall(SYS_userfaultfd, flags);
+    return r < 0 ? -errno : (int)r;
+}
+
+long incr_uffd_api(int uffd, uint64_t features, uint64_t *supported)
+{
+    struct uffdio_api api = { .api = UFFD_API, .features = features };
+    if (ioctl(uffd, UFFDIO_API, &api) < 0)
+        return -errno;
+    *supported = api.features;
+    return 0;
+}
+
+long incr_uffd_register_wp(int uffd, uint64_t start, uint64_t len)
+{
+    struct uffdio_register reg = { .range = { start, len }, .mode = UFFDIO_REGISTER_MODE_WP };
+    return ioctl(uffd, UFFDIO_REGISTER, &reg) < 0 ? -errno : 0;
+}
+
+long incr_uffd_writeprotect(int uffd, uint64_t start, uint64_t len)
+{
+    struct uffdio_writeprotect wp = { .range = { start, len }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+    return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) < 0 ? -errno : 0;
+}
+
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAPPED (1ULL << 62)
+#define PM_FILE (1ULL << 61)
+#define PM_SOFT_DIRTY (1ULL << 55)
+
+long incr_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end, uint64_t *out, size_t max_runs)
+{
+    enum { CHUNK = 4096 };
+    uint64_t entries[CHUNK];
+    size_t runs = 0;
+    uint64_t addr = start;
+
+    while (addr < end) {
+        size_t n = (end - addr) / 4096;
+        if (n > CHUNK) n = CHUNK;
+        ssize_t got = pread(pagemap_fd, entries, n * 8, (off_t)(addr / 4096 * 8));
+        if (got < 0)
+            return -errno;
+        if (got == 0)
+            return -EIO;
+        n = (size_t)got / 8;
+        for (size_t i = 0; i < n; i++, addr += 4096) {
+            uint64_t e = entries[i];
+            uint64_t flags = ((e & (PM_PRESENT | PM_SWAPPED)) ? 1 : 0) | ((e & PM_SOFT_DIRTY) ? 2 : 0)
+                             | ((e & PM_FILE) ? 4 : 0);
+            if (runs > 0 && out[3 * (runs - 1) + 1] == addr && out[3 * (runs - 1) + 2] == flags) {
+                out[3 * (runs - 1) + 1] = addr + 4096;
+                continue;
+            }
+            if (runs == max_runs)
+                return (long)runs;
+            out[3 * runs] = addr;
+            out[3 * runs + 1] = addr + 4096;
+            out[3 * runs + 2] = flags;
+            runs++;
+        }
+    }
+    return (long)runs;
 }

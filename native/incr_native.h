@@ -60,3 +60,20 @@ long incr_spawn_stub(pid_t want, int flags);
 int incr_pidfd_getfd(int pidfd, int fd);
 long incr_kcmp(pid_t pid1, pid_t pid2, int type, unsigned long idx1, unsigned long idx2);
 long incr_get_robust_list(pid_t tid, uint64_t *head, uint64_t *len);
+
+/* userfaultfd: Debian 12's linux/userfaultfd.h predates WP_UNPOPULATED (6.4)
+ * and WP_ASYNC (6.7). */
+#define INCR_UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1ULL << 12)
+#define INCR_UFFD_FEATURE_WP_UNPOPULATED (1ULL << 13)
+#define INCR_UFFD_FEATURE_WP_ASYNC (1ULL << 15)
+int incr_userfaultfd(int flags);
+long incr_uffd_api(int uffd, uint64_t features, uint64_t *supported);
+long incr_uffd_register_wp(int uffd, uint64_t start, uint64_t len);
+long incr_uffd_writeprotect(int uffd, uint64_t start, uint64_t len);
+
+/* /proc/PID/pagemap over [start, end) as runs of pages with equal flags:
+ * out[3i] = run start, out[3i+1] = run end, out[3i+2] = flags, where flags
+ * bit 0 = present or swapped, bit 1 = soft-dirty, bit 2 = file page or
+ * shared anon.  Returns the number of runs (at most max_runs; the caller
+ * continues from the last end) or a negative errno. */
+long incr_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end, uint64_t *out, size_t max_runs);

@@ -20,6 +20,7 @@ import pytest
 from incr.pagestore import (
     DIGEST_SIZE,
     PAGE_SIZE,
+    STORE_VERSION,
     ZERO_DIGEST,
     AmbiguousId,
     CorruptPageMap,
@@ -71,9 +72,8 @@ def commit_pages(
         digests = w.add_pages(buf)
         n = len(buf) // PAGE_SIZE
         blob = w.add_blob(encode_page_map([0], [n], digests))
-        snap = store_pb2.Snapshot(
-            epoch=epoch, kind="checkpoint", page_maps=[store_pb2.PageMapRef(region="r", blob=blob, pages=n)]
-        )
+        ref = store_pb2.PageMapRef(region="r", layers=[blob], layer_entries=[n], pages=n)
+        snap = store_pb2.Snapshot(epoch=epoch, kind="checkpoint", page_maps=[ref])
         return w.commit(snap), digests
 
 
@@ -267,7 +267,8 @@ buf = random.Random(int(sys.argv[2])).randbytes(100 * PAGE_SIZE)
 with store.writer(pack_target=200_000) as w:
     digests = w.add_pages(buf)
     blob = w.add_blob(encode_page_map([0], [100], digests))
-    w.commit(store_pb2.Snapshot(epoch=2.0, page_maps=[store_pb2.PageMapRef(region="r", blob=blob, pages=100)]))
+    ref = store_pb2.PageMapRef(region="r", layers=[blob], layer_entries=[100], pages=100)
+    w.commit(store_pb2.Snapshot(epoch=2.0, page_maps=[ref]))
 print("committed")
 """
 
@@ -347,7 +348,8 @@ def test_a_failing_disk_aborts_the_writer_and_leaves_the_store_as_it_was(
 
 def test_commit_refuses_dangling_references(store: Store) -> None:
     with store.writer() as w:
-        snap = store_pb2.Snapshot(page_maps=[store_pb2.PageMapRef(region="r", blob="ab" * 16, pages=1)])
+        ref = store_pb2.PageMapRef(region="r", layers=["ab" * 16], layer_entries=[1], pages=1)
+        snap = store_pb2.Snapshot(page_maps=[ref])
         with pytest.raises(ValueError, match="not in the store"):
             w.commit(snap)
     with store.writer() as w, pytest.raises(SnapshotNotFound):
@@ -496,12 +498,13 @@ def test_open_missing_empty_and_foreign_directories(tmp_path: Path) -> None:
 def test_unsupported_version_is_refused(store_path: Path) -> None:
     Store.open(store_path, create=True).close()
     config = store_pb2.StoreConfig.FromString((store_path / "config").read_bytes())
-    config.version = 2
+    config.version = STORE_VERSION + 1
     (store_path / "config").write_bytes(config.SerializeToString())
     with pytest.raises(UnsupportedVersion) as exc:
         Store.open(store_path)
     message = str(exc.value)
-    assert "version 2" in message and "version 1" in message and "\n" not in message
+    assert f"version {STORE_VERSION + 1}" in message and f"version {STORE_VERSION}" in message
+    assert "\n" not in message
     assert isinstance(exc.value, StoreError) and exc.value.exit_code == 1
 
 
@@ -517,7 +520,7 @@ def test_foreign_config_is_not_a_store(store_path: Path) -> None:
 
 def predicted_id(epoch: float) -> str:
     """The id commit() gives an empty snapshot with this epoch (it sets these fields first)."""
-    snap = store_pb2.Snapshot(epoch=epoch, format_version=1)
+    snap = store_pb2.Snapshot(epoch=epoch, format_version=STORE_VERSION)
     snap.stats.bytes_stored = 0
     snap.stats.pages_new = 0
     return blake3.blake3(snap.SerializeToString(deterministic=True)).hexdigest(16)

@@ -7,12 +7,22 @@ from typing import Any
 
 from incr import api
 from incr.cli.output import print_json, size
+from incr.dirty import TRACKERS
 from incr.errors import UsageError
 
 HELP = """\
-Take one consistent checkpoint of a running process now.  The process is
-frozen only while its state and changed pages are copied to memory, then runs
-on (or is killed with --kill, once the checkpoint is safely committed).
+Take one consistent checkpoint of a running process now.  Pages are copied
+in rounds while the process runs; then it is frozen only while its state and
+the pages changed since the last round are copied to memory, and runs on (or
+is killed with --kill, once the checkpoint is safely committed).
+
+Incremental: a dirty-page tracker left in the process by the previous
+checkpoint or pre-dump into the same store tells which pages changed since;
+only those are copied and only changed content is stored.  --tracker picks
+it: uffd-wp (userfaultfd write-protection, Linux >= 6.7), soft-dirty
+(kernels built with it), hash (no kernel help: copies every page while
+frozen, stores only what changed), or auto (the best available; `incr
+check` shows which and why; `incr list` records it per checkpoint).
 
 Supported today: single-threaded processes without children, their memory
 (heap, stack, anonymous and private file mappings), regular files,
@@ -31,7 +41,15 @@ def register(sub: Any) -> None:
     p.add_argument("pid", metavar="PID", help="process to checkpoint")
     p.add_argument("--kill", action="store_true", help="kill the process once the checkpoint is committed")
     p.add_argument("--json", action="store_true", help="print the new checkpoint as JSON")
+    add_tracker_option(p)
+    p.add_argument("--no-precopy", action="store_true",
+                   help="copy everything changed while frozen, without pre-copy rounds (longer freeze)")
     p.set_defaults(func=run)
+
+
+def add_tracker_option(p: Any) -> None:
+    p.add_argument("--tracker", choices=TRACKERS, default="auto",
+                   help="dirty-page tracker (default: auto, the best this kernel offers)")
 
 
 def parse_pid(text: str) -> int:
@@ -45,12 +63,14 @@ def parse_pid(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    info = api.checkpoint(parse_pid(args.pid), args.store, kill=args.kill)
+    info = api.checkpoint(parse_pid(args.pid), args.store, kill=args.kill, tracker=args.tracker,
+                          precopy=not args.no_precopy)
     if args.json:
         print_json(info.summary())
     else:
         s = info.stats
         print(f"checkpoint {info.id[:12]} of PID {info.root_pid} ({info.comm}): {s.pages_total} pages, "
-              f"{size(s.bytes_stored)} new in the store, frozen {s.downtime_ms:.1f} ms"
+              f"{s.pages_dirty} changed, {size(s.bytes_stored)} new in the store, frozen {s.downtime_ms:.1f} ms "
+              f"({s.tracker}, {s.rounds} pre-copy rounds)"
               + (", process killed" if args.kill else ""))
     return 0

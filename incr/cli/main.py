@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from incr import __version__
-from incr.cli import checkpoint_cmd, inspect_cmd, list_cmd, restore_cmd
+from incr.cli import check_cmd, checkpoint_cmd, inspect_cmd, list_cmd, predump_cmd, restore_cmd
 from incr.engine.errors import EngineError
 from incr.errors import IncrError, UsageError
 from incr.pagestore import StoreError
 from incr.timespec import TimeSpecError
 
-COMMANDS = (checkpoint_cmd, list_cmd, inspect_cmd, restore_cmd)
+COMMANDS = (checkpoint_cmd, predump_cmd, list_cmd, inspect_cmd, restore_cmd, check_cmd)
 
 DESCRIPTION = """\
 Incremental checkpoint/restore of running Linux processes.
@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         parser.print_help(sys.stderr)
         sys.exit(2)
     try:
-        if not args.store:
+        if not args.store and getattr(args, "needs_store", True):
             raise UsageError("no store given: pass --store DIR or set INCR_STORE")
         code = args.func(args)
     except UsageError as exc:

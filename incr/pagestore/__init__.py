@@ -19,6 +19,7 @@ from .errors import (
     UnsupportedStore,
     UnsupportedVersion,
 )
+from .layers import HOLE_DIGEST, Layer, PageDict
 from .layout import STORE_VERSION
 from .pagemap import decode_page_map, encode_page_map
 from .store import Store
@@ -26,6 +27,7 @@ from .writer import SnapshotWriter
 
 __all__ = [
     "DIGEST_SIZE",
+    "HOLE_DIGEST",
     "PAGE_SIZE",
     "STORE_VERSION",
     "ZERO_DIGEST",
@@ -33,7 +35,9 @@ __all__ = [
     "CorruptPageMap",
     "CorruptStore",
     "InvalidSnapshotId",
+    "Layer",
     "NotAStore",
+    "PageDict",
     "SnapshotNotFound",
     "SnapshotWriter",
     "Store",

@@ -27,7 +27,7 @@ from .fsutil import DIR_MODE, TMP_SUFFIX, fsync_dir, make_dir, read_file, temp_n
 
 STORE_FORMAT: Final = "incr-store"
 #: Version of the on-disk format this code reads and writes (docs/store-format.md, "Versioning").
-STORE_VERSION: Final = 1
+STORE_VERSION: Final = 2
 
 _SNAPSHOT_ID = re.compile(r"[0-9a-f]{32}")
 _CONFIG_TMP_STEM: Final = "config-"
@@ -136,6 +136,21 @@ def _initialize(layout: Layout) -> None:
         pass
     finally:
         os.unlink(tmp)
+    fsync_dir(layout.root)
+
+
+def upgrade_config(layout: Layout, config: store_pb2.StoreConfig) -> None:
+    """Raise a store's version to STORE_VERSION before writing objects older readers would misread.
+
+    Called by a writer holding the lock; the new config replaces the old
+    atomically (temporary file, fsync, rename, fsync of the directory).
+    """
+    if config.version >= STORE_VERSION:
+        return
+    config.version = STORE_VERSION
+    tmp = temp_name(layout.root, _CONFIG_TMP_STEM + secrets.token_hex(8))
+    write_durable(tmp, config.SerializeToString(deterministic=True))
+    os.rename(tmp, layout.config)
     fsync_dir(layout.root)
 
 

@@ -13,7 +13,7 @@ import os
 import shutil
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Final
@@ -35,7 +35,9 @@ from .errors import (
     UnsupportedStore,
     os_errors,
 )
-from .index import Index, Location
+from .index import Index, IndexView, Location
+from .layers import HOLE_DIGEST, Layer, PageDict, read_region, region_layers
+from .layers import decode as decode_layer
 from .layout import STORE_VERSION, Layout, is_snapshot_id, open_layout
 from .lock import WriteLock
 from .pack import (
@@ -52,7 +54,6 @@ from .pack import (
     parse_pack,
     read_trailer,
 )
-from .pagemap import decode_page_map
 
 if TYPE_CHECKING:
     from .writer import SnapshotWriter
@@ -532,35 +533,42 @@ class Store:
                 if snapshot.parent and not self.has_snapshot(snapshot.parent):
                     log.info("%s: parent %s is gone (removed by gc?)", whose, snapshot.parent)
                 for ref in snapshot.page_maps:
-                    try:
-                        key = bytes.fromhex(ref.blob)
-                    except ValueError:
-                        key = b""
-                    if len(key) != DIGEST_SIZE:
-                        problems.append(f"{whose}: page map {ref.region!r} has an invalid blob id {ref.blob!r}")
-                        continue
-                    if not check("page map", key, lookup.get_blob(key), whose) or key in checked:
-                        continue
-                    checked.add(key)
-                    try:
-                        page_map = decode_page_map(self.read_blob(ref.blob))
-                    except CorruptPageMap as e:
-                        problems.append(f"{whose}: page map {ref.region!r}: {e}")
-                        continue
-                    except CorruptStore as e:
-                        problems.append(f"{whose}: page map {ref.region!r}: {e}")
-                        continue
-                    if len(page_map.digests) != ref.pages * DIGEST_SIZE:
-                        problems.append(
-                            f"{whose}: page map {ref.region!r} lists {len(page_map.digests) // DIGEST_SIZE} "
-                            f"pages, the manifest says {ref.pages}"
-                        )
-                    digests = page_map.digests
-                    for i in range(0, len(digests), DIGEST_SIZE):
-                        d = digests[i : i + DIGEST_SIZE]
-                        if d != ZERO_DIGEST and d not in checked:
-                            checked.add(d)
-                            check("page", d, lookup.get_page(d), whose)
+                    self._verify_region(ref, whose, lookup, check, checked, problems)
+
+    def _verify_region(self, ref: store_pb2.PageMapRef, whose: str, lookup: IndexView,
+                       check: Callable[[str, bytes, bytes | None, str], bool],
+                       checked: set[bytes], problems: list[str]) -> None:
+        layers = region_layers(ref)
+        maps: list[PageDict] = []
+        for layer in layers:
+            try:
+                key = bytes.fromhex(layer.blob)
+            except ValueError:
+                key = b""
+            if len(key) != DIGEST_SIZE:
+                problems.append(f"{whose}: page map {ref.region!r} has an invalid blob id {layer.blob!r}")
+                return
+            if not check("page map", key, lookup.get_blob(key), whose):
+                return
+            try:
+                pages = decode_layer(self.read_blob(layer.blob))
+            except (CorruptPageMap, CorruptStore) as e:
+                problems.append(f"{whose}: page map {ref.region!r}: {e}")
+                return
+            if len(pages) != layer.entries:
+                problems.append(f"{whose}: a layer of page map {ref.region!r} lists {len(pages)} pages, "
+                                f"the manifest says {layer.entries}")
+            maps.append(pages)
+            if key in checked:
+                continue
+            checked.add(key)
+            for d in pages.values():
+                if d != ZERO_DIGEST and d != HOLE_DIGEST and d not in checked:
+                    checked.add(d)
+                    check("page", d, lookup.get_page(d), whose)
+        held = read_region([Layer(entries=len(m), pages=m) for m in maps], self.read_blob)
+        if len(held) != ref.pages:
+            problems.append(f"{whose}: page map {ref.region!r} holds {len(held)} pages, the manifest says {ref.pages}")
 
     # -- statistics ----------------------------------------------------------
 

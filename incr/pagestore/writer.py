@@ -15,7 +15,7 @@ from incr.proto import store_pb2
 from .digest import DIGEST_SIZE, PAGE_SIZE, ZERO_DIGEST, ZERO_PAGE, hex_id, page_digest, prefix_test
 from .errors import SnapshotNotFound, os_errors
 from .fsutil import fsync_dir, temp_name, write_durable
-from .layout import STORE_VERSION
+from .layout import STORE_VERSION, upgrade_config
 from .lock import WriteLock
 from .pack import BLOB, MAX_FRAME_BYTES, MAX_FRAME_PAGES, PAGES
 from .sink import PackSink
@@ -193,11 +193,14 @@ class SnapshotWriter:
             raise SnapshotNotFound(snapshot.parent, store.path)
         with store._index.view() as lookup:
             for ref in snapshot.page_maps:
-                if _BLOB_ID.fullmatch(ref.blob) is None:
-                    raise ValueError(f"page map {ref.region!r} has an invalid blob id {ref.blob!r}")
-                key = bytes.fromhex(ref.blob)
-                if key not in self._seen_blobs and lookup.get_blob(key) is None:
-                    raise ValueError(f"page map {ref.region!r} refers to blob {ref.blob}, which is not in the store")
+                if ref.blob or len(ref.layers) != len(ref.layer_entries):
+                    raise ValueError(f"page map {ref.region!r}: a version-{STORE_VERSION} manifest names layers")
+                for blob in ref.layers:
+                    if _BLOB_ID.fullmatch(blob) is None:
+                        raise ValueError(f"page map {ref.region!r} has an invalid blob id {blob!r}")
+                    key = bytes.fromhex(blob)
+                    if key not in self._seen_blobs and lookup.get_blob(key) is None:
+                        raise ValueError(f"page map {ref.region!r} refers to blob {blob}, which is not in the store")
 
     def commit(self, snapshot: store_pb2.Snapshot) -> str:
         """Make ``snapshot`` durable and return its id; the writer is closed afterwards.
@@ -217,6 +220,7 @@ class SnapshotWriter:
         try:
             with os_errors(store.path):
                 self._check_references(snapshot)
+                upgrade_config(store._layout, store.config)
                 self._flush_frame()
                 sealed = self._sink.seal() if self._sink is not None else []
                 if sealed:

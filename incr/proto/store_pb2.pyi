@@ -72,14 +72,18 @@ class PageMap(_message.Message):
     def __init__(self, run_first: _Optional[_Iterable[int]] = ..., run_count: _Optional[_Iterable[int]] = ..., digests: _Optional[bytes] = ...) -> None: ...
 
 class PageMapRef(_message.Message):
-    __slots__ = ("region", "blob", "pages")
+    __slots__ = ("region", "blob", "pages", "layers", "layer_entries")
     REGION_FIELD_NUMBER: _ClassVar[int]
     BLOB_FIELD_NUMBER: _ClassVar[int]
     PAGES_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    LAYER_ENTRIES_FIELD_NUMBER: _ClassVar[int]
     region: str
     blob: str
     pages: int
-    def __init__(self, region: _Optional[str] = ..., blob: _Optional[str] = ..., pages: _Optional[int] = ...) -> None: ...
+    layers: _containers.RepeatedScalarFieldContainer[str]
+    layer_entries: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, region: _Optional[str] = ..., blob: _Optional[str] = ..., pages: _Optional[int] = ..., layers: _Optional[_Iterable[str]] = ..., layer_entries: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Stats(_message.Message):
     __slots__ = ("pages_total", "pages_dirty", "pages_zero", "pages_new", "bytes_stored", "downtime_ms", "total_ms", "tracker", "rounds")

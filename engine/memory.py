@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import mmap
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,7 +21,15 @@ from . import proc
 from . import ptrace as pt
 from .errors import RestoreError, Unsupported
 from .files import file_id, same_file
-from .pagemap import PAGE_IS_FILE, PAGE_IS_PFNZERO, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, Pagemap
+from .pagemap import (
+    PAGE_IS_PFNZERO,
+    PM_RUN_FILE,
+    PM_RUN_PRESENT,
+    Pagemap,
+    has_pagemap_scan,
+    held_regions,
+    pagemap_runs,
+)
 from .remote import RemoteProcess
 from .tracee import read_proc_mem_into
 
@@ -114,33 +122,44 @@ class MemoryCopy:
 
 
 def plan_pages(pid: int, vmas: list[image_pb2.Vma], only: set[int] | None = None) -> list[PageRun]:
-    """The pages worth copying (of the VMAs whose indices are in `only`, if given),
-    found with PAGEMAP_SCAN (no full pagemap read)."""
+    """The pages worth copying (of the VMAs whose indices are in `only`, if given): present or
+    swapped anonymous pages, copied-on-write pages of private file mappings."""
     runs: list[PageRun] = []
     offset = 0
-    with Pagemap(pid) as pm:
-        for i, vma in enumerate(vmas):
-            if only is not None and i not in only:
-                continue
+    for i, vma, start, end, zero in _held_pages(pid, vmas, only):
+        count = (end - start) // PAGE
+        if zero:
             if vma.kind == Vma.ANON:
-                regions = pm.scan(vma.start, vma.end, category_anyof_mask=PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-                                  return_mask=PAGE_IS_PFNZERO)
-            elif vma.kind == Vma.FILE_PRIVATE:
-                regions = pm.scan(vma.start, vma.end, category_mask=PAGE_IS_FILE, category_inverted=PAGE_IS_FILE,
-                                  category_anyof_mask=PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-                                  return_mask=PAGE_IS_PFNZERO)
-            else:
-                continue
-            for start, end, cats in regions:
-                count = (end - start) // PAGE
-                if cats & PAGE_IS_PFNZERO:
-                    if vma.kind == Vma.ANON:
-                        continue         # read-faulted zero pages: fresh anonymous memory reads the same
-                    runs.append(PageRun(i, (start - vma.start) // PAGE, count, -1))
-                else:
-                    runs.append(PageRun(i, (start - vma.start) // PAGE, count, offset))
-                    offset += count * PAGE
+                continue         # read-faulted zero pages: fresh anonymous memory reads the same
+            runs.append(PageRun(i, (start - vma.start) // PAGE, count, -1))
+        else:
+            runs.append(PageRun(i, (start - vma.start) // PAGE, count, offset))
+            offset += count * PAGE
     return runs
+
+
+def _held_pages(pid: int, vmas: list[image_pb2.Vma],
+                only: set[int] | None) -> Iterator[tuple[int, image_pb2.Vma, int, int, bool]]:
+    """(vma index, vma, start, end, known zero) for the pages holding the job's own data:
+    PAGEMAP_SCAN where the kernel has it, else /proc/PID/pagemap."""
+    wanted = [(i, v) for i, v in enumerate(vmas) if v.kind in (Vma.ANON, Vma.FILE_PRIVATE)
+              and (only is None or i in only)]
+    if has_pagemap_scan():
+        with Pagemap(pid) as pm:
+            for i, vma in wanted:
+                regions = held_regions(pm, vma.start, vma.end, file_backed=vma.kind == Vma.FILE_PRIVATE,
+                                       return_mask=PAGE_IS_PFNZERO)
+                for start, end, cats in regions:
+                    yield i, vma, start, end, bool(cats & PAGE_IS_PFNZERO)
+        return
+    fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        for i, vma in wanted:
+            for start, end, flags in pagemap_runs(fd, vma.start, vma.end):
+                if flags & PM_RUN_PRESENT and not (vma.kind == Vma.FILE_PRIVATE and flags & PM_RUN_FILE):
+                    yield i, vma, start, end, False
+    finally:
+        os.close(fd)
 
 
 def allocate_buffer(nbytes: int) -> mmap.mmap:

@@ -21,6 +21,9 @@ PM_SCAN_CHECK_WPASYNC = 1 << 1
 
 _VEC_LEN = 4096
 
+# Flags of pagemap_runs(), from /proc/PID/pagemap entries.
+PM_RUN_PRESENT, PM_RUN_SOFT_DIRTY, PM_RUN_FILE, PM_RUN_MARKER = 1, 2, 4, 8
+
 
 class Pagemap:
     """An open /proc/PID/pagemap; scans return (start, end, categories) regions."""
@@ -75,3 +78,70 @@ class Pagemap:
                 break
             pos = walk_end
         return out
+
+
+_RUNS_MAX = 4096
+
+
+def pagemap_runs(fd: int, start: int, end: int) -> list[tuple[int, int, int]]:
+    """/proc/PID/pagemap (open as fd) over [start, end) as (start, end, PM_RUN_* flags) runs.
+
+    Works on any kernel; PAGEMAP_SCAN is faster where it exists (>= 6.7)."""
+    out = ffi.new("uint64_t[]", 3 * _RUNS_MAX)
+    runs: list[tuple[int, int, int]] = []
+    pos = start
+    while pos < end:
+        n = lib.incr_pagemap_runs(fd, pos, end, out, _RUNS_MAX)
+        if n < 0:
+            raise OSError(-n, f"pagemap read: {os.strerror(-n)}")
+        runs.extend((int(out[3 * i]), int(out[3 * i + 1]), int(out[3 * i + 2])) for i in range(n))
+        if n < _RUNS_MAX:
+            break
+        pos = runs[-1][1]
+    return runs
+
+
+_HAS_SCAN: bool | None = None
+
+
+def has_pagemap_scan() -> bool:
+    """Whether this kernel answers PAGEMAP_SCAN (Linux >= 6.7); probed once on incr itself."""
+    global _HAS_SCAN
+    if _HAS_SCAN is None:
+        try:
+            with Pagemap(os.getpid()) as pm:
+                pm.scan(0, 4096, return_mask=PAGE_IS_PRESENT)
+            _HAS_SCAN = True
+        except OSError:
+            _HAS_SCAN = False
+    return _HAS_SCAN
+
+
+def held_regions(pm: Pagemap, start: int, end: int, *, file_backed: bool,
+                 return_mask: int = 0) -> list[tuple[int, int, int]]:
+    """Regions of [start, end) holding the process's own data: present or swapped pages (of a
+    private file mapping: only its copied-on-write ones).
+
+    PAGEMAP_SCAN reports a userfaultfd write-protect marker on an absent page
+    as SWAPPED: those stretches are checked against /proc/PID/pagemap, which
+    tells a marker from a real swap entry.
+    """
+    extra = {"category_mask": PAGE_IS_FILE, "category_inverted": PAGE_IS_FILE} if file_backed else {}
+    regions = pm.scan(start, end, category_anyof_mask=PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+                      return_mask=return_mask | PAGE_IS_PRESENT, **extra)
+    if not any(not cats & PAGE_IS_PRESENT for _, _, cats in regions):
+        return [(s, e, c & ~PAGE_IS_PRESENT | (c & return_mask)) for s, e, c in regions]
+    out: list[tuple[int, int, int]] = []
+    fd = os.open(f"/proc/{pm.pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        for s, e, cats in regions:
+            keep = cats & return_mask
+            if cats & PAGE_IS_PRESENT:
+                out.append((s, e, keep))
+                continue
+            for rs, re_, flags in pagemap_runs(fd, s, e):
+                if flags & PM_RUN_PRESENT:
+                    out.append((rs, re_, keep))
+    finally:
+        os.close(fd)
+    return out

@@ -42,9 +42,15 @@ from incr.engine.pagemap import (
     PAGE_IS_SWAPPED,
     PAGE_IS_WPALLOWED,
     PAGE_IS_WRITTEN,
+    PM_RUN_FILE,
+    PM_RUN_PRESENT,
+    PM_RUN_SOFT_DIRTY,
     PM_SCAN_CHECK_WPASYNC,
     PM_SCAN_WP_MATCHING,
     Pagemap,
+    has_pagemap_scan,
+    held_regions,
+    pagemap_runs,
 )
 from incr.proto import image_pb2
 
@@ -59,7 +65,6 @@ PARK_BELOW_LIMIT = 64        # the userfaultfd is parked this far below the job'
 PARK_MIN_FD = 64
 UFFD_LINK = "anon_inode:[userfaultfd]"
 UFFD_FEATURES = lib.INCR_UFFD_FEATURE_WP_ASYNC | lib.INCR_UFFD_FEATURE_WP_UNPOPULATED
-PM_RUN_PRESENT, PM_RUN_SOFT_DIRTY, PM_RUN_FILE = 1, 2, 4
 TRACKERS = ("auto", "uffd-wp", "soft-dirty", "hash")
 
 
@@ -104,21 +109,12 @@ def probe() -> KernelFeatures:
     """What this kernel offers for dirty tracking, tested on incr's own memory (cached)."""
     global _FEATURES
     if _FEATURES is None:
-        scan = _probe_pagemap_scan()
+        scan = has_pagemap_scan()
         uffd, uffd_why = _probe_uffd_wp(scan)
         sd, sd_why = _probe_soft_dirty()
         _FEATURES = KernelFeatures(uffd_wp=uffd, uffd_wp_why=uffd_why, pagemap_scan=scan, soft_dirty=sd,
                                    soft_dirty_why=sd_why)
     return _FEATURES
-
-
-def _probe_pagemap_scan() -> bool:
-    try:
-        with Pagemap(os.getpid()) as pm:
-            pm.scan(0, PAGE, return_mask=PAGE_IS_PRESENT)
-        return True
-    except OSError:
-        return False
 
 
 def _probe_uffd_wp(scan: bool) -> tuple[bool, str]:
@@ -343,8 +339,8 @@ class UffdWp(Tracker):
 
     def _arm(self) -> None:
         stray = find_parked_uffd(self.pid)
-        if stray >= 0:              # parked by an earlier command whose state file is gone
-            self._take(stray)
+        if stray >= 0 and not _inherited(self.pid, stray):
+            self._take(stray)       # parked by an earlier command whose state file is gone
             return
         with freeze(self.pid) as frozen:
             self._inject(frozen)
@@ -417,7 +413,9 @@ class UffdWp(Tracker):
         with Pagemap(self.pid) as pm:
             for vma in vmas:
                 if vma.kind in TRACKABLE:
-                    dirt[vma.start] = self._collect_vma(pm, vma)
+                    dirt[vma.start] = d = self._collect_vma(pm, vma)
+                    if frozen is not None and not d.full:
+                        d.present = _held_runs(pm, vma)
         return dirt
 
     def _collect_vma(self, pm: Pagemap, vma: image_pb2.Vma) -> RegionDirt:
@@ -447,6 +445,19 @@ class UffdWp(Tracker):
         return out
 
 
+def _held_runs(pm: Pagemap, vma: image_pb2.Vma) -> Runs:
+    """Every page holding the job's own data, to catch pages dropped without a write.
+
+    uffd-wp does not report everything: MADV_DONTNEED of a write-protected
+    copied-on-write page of a private file mapping leaves a "protected" marker,
+    (which PAGEMAP_SCAN reports as swapped), so the page silently becomes the
+    file's again (found by this project's ground-truth test).  Presence at the
+    freeze, markers told apart from swap, settles it for every VMA.
+    """
+    regions = held_regions(pm, vma.start, vma.end, file_backed=vma.kind == Vma.FILE_PRIVATE)
+    return [((start - vma.start) // PAGE, (end - start) // PAGE) for start, end, _ in regions]
+
+
 def _nofile_soft(pid: int) -> int:
     for line in proc.read_text(pid, "limits").splitlines():
         if line.startswith("Max open files"):
@@ -463,6 +474,17 @@ def _is_parked_uffd(pid: int, fd: int) -> bool:
     except (OSError, EngineError, KeyError, ValueError):
         return False
     return fd >= PARK_MIN_FD and bool(flags & O_NONBLOCK) and bool(flags & O_CLOEXEC)
+
+
+def _inherited(pid: int, fd: int) -> bool:
+    """Whether the job's userfaultfd at `fd` is its parent's, copied by fork: it tracks the
+    parent's memory, never this process's (a forked child needs its own)."""
+    try:
+        ppid = proc.stat(pid).ppid
+        theirs = find_parked_uffd(ppid)
+        return theirs >= 0 and pt.kcmp_files(pid, fd, ppid, theirs) == 0
+    except (EngineError, OSError):
+        return False
 
 
 def stray_fds(pid: int) -> set[int]:
@@ -504,24 +526,6 @@ class SoftDirty(Tracker):
             os.close(fd)
         self._clear_refs()          # still frozen: read-then-clear is atomic
         return dirt
-
-
-_RUNS_MAX = 4096
-
-
-def pagemap_runs(fd: int, start: int, end: int) -> list[tuple[int, int, int]]:
-    out = ffi.new("uint64_t[]", 3 * _RUNS_MAX)
-    runs: list[tuple[int, int, int]] = []
-    pos = start
-    while pos < end:
-        n = lib.incr_pagemap_runs(fd, pos, end, out, _RUNS_MAX)
-        if n < 0:
-            raise OSError(-n, f"pagemap read: {os.strerror(-n)}")
-        runs.extend((int(out[3 * i]), int(out[3 * i + 1]), int(out[3 * i + 2])) for i in range(n))
-        if n < _RUNS_MAX:
-            break
-        pos = runs[-1][1]
-    return runs
 
 
 def _soft_dirt(fd: int, vma: image_pb2.Vma) -> RegionDirt:

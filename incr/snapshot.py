@@ -41,7 +41,7 @@ class RegionView:
 
     complete: bool = False          # entries list every page the region holds
     entries: PageDict = field(default_factory=dict)   # page -> digest; HOLE_DIGEST: no longer held
-    present: set[int] | None = None  # pages held at the last pass, when the tracker says
+    present: list[tuple[int, int]] | None = None  # runs of pages held at the last pass, if known
 
 
 @dataclass
@@ -78,7 +78,7 @@ class Collector:
                     else:
                         view.entries[page] = HOLE_DIGEST
             if d.present is not None:
-                view.present = {p for first, count in d.present for p in range(first, first + count)}
+                view.present = sorted(d.present)
 
     def add_copy(self, vmas: list[image_pb2.Vma], copy: MemoryCopy) -> None:
         """Hash, deduplicate and store copied pages (with the job running, unless streaming)."""
@@ -135,6 +135,20 @@ class Parent:
         return out
 
 
+def restrict(pages: PageDict, runs: list[tuple[int, int]]) -> PageDict:
+    """The entries of `pages` inside the sorted (first, count) runs."""
+    out: PageDict = {}
+    keys = sorted(pages)
+    i = 0
+    for first, count in runs:
+        while i < len(keys) and keys[i] < first:
+            i += 1
+        while i < len(keys) and keys[i] < first + count:
+            out[keys[i]] = pages[keys[i]]
+            i += 1
+    return out
+
+
 def diff(old: PageDict, new: PageDict) -> PageDict:
     """The layer that turns `old` into `new`."""
     delta = {p: d for p, d in new.items() if old.get(p) != d}
@@ -170,7 +184,7 @@ def finalize(writer: SnapshotWriter, parent: Parent, collector: Collector, pid: 
                 else:
                     held[page] = digest
             if view.present is not None:
-                held = {p: d for p, d in held.items() if p in view.present}
+                held = restrict(held, view.present)
         held = {p: d for p, d in held.items() if p < npages}
         base = parent.layers(region)
         if base:

@@ -296,6 +296,10 @@ long incr_uffd_writeprotect(int uffd, uint64_t start, uint64_t len)
 #define PM_SWAPPED (1ULL << 62)
 #define PM_FILE (1ULL << 61)
 #define PM_SOFT_DIRTY (1ULL << 55)
+/* A pte marker (userfaultfd write-protection of an absent page) shows in
+ * pagemap as a swap entry of the last swap type: it holds no data. */
+#define PM_SWAP_TYPE(e) ((e) & 0x1f)
+#define SWP_PTE_MARKER 31
 
 long incr_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end, uint64_t *out, size_t max_runs)
 {
@@ -315,8 +319,9 @@ long incr_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end, uint64_t *o
         n = (size_t)got / 8;
         for (size_t i = 0; i < n; i++, addr += 4096) {
             uint64_t e = entries[i];
-            uint64_t flags = ((e & (PM_PRESENT | PM_SWAPPED)) ? 1 : 0) | ((e & PM_SOFT_DIRTY) ? 2 : 0)
-                             | ((e & PM_FILE) ? 4 : 0);
+            int marker = !(e & PM_PRESENT) && (e & PM_SWAPPED) && PM_SWAP_TYPE(e) == SWP_PTE_MARKER;
+            uint64_t flags = ((e & (PM_PRESENT | PM_SWAPPED)) && !marker ? 1 : 0) | ((e & PM_SOFT_DIRTY) ? 2 : 0)
+                             | ((e & PM_FILE) ? 4 : 0) | (marker ? 8 : 0);
             if (runs > 0 && out[3 * (runs - 1) + 1] == addr && out[3 * (runs - 1) + 2] == flags) {
                 out[3 * (runs - 1) + 1] = addr + 4096;
                 continue;

@@ -73,7 +73,8 @@ long incr_uffd_writeprotect(int uffd, uint64_t start, uint64_t len);
 
 /* /proc/PID/pagemap over [start, end) as runs of pages with equal flags:
  * out[3i] = run start, out[3i+1] = run end, out[3i+2] = flags, where flags
- * bit 0 = present or swapped, bit 1 = soft-dirty, bit 2 = file page or
- * shared anon.  Returns the number of runs (at most max_runs; the caller
+ * bit 0 = present or swapped (data), bit 1 = soft-dirty, bit 2 = file page or
+ * shared anon, bit 3 = a userfaultfd pte marker (no data, though pagemap and
+ * PAGEMAP_SCAN call it swapped).  Returns the number of runs (at most max_runs; the caller
  * continues from the last end) or a negative errno. */
 long incr_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end, uint64_t *out, size_t max_runs);

@@ -2,6 +2,7 @@
  * Each command line is "OP ARGS..." (numbers in hex with 0x, or decimal);
  * each reply is one line on stdout: a number (negative = -errno).
  *   mmap LEN PROT FLAGS            -> address (anonymous)
+ *   mmapat ADDR LEN PROT           -> ADDR (anonymous, MAP_FIXED_NOREPLACE)
  *   mmapfile PATH LEN PROT FLAGS   -> address
  *   write ADDR NPAGES BYTE         -> 0   (fills whole pages with BYTE)
  *   read ADDR NPAGES               -> sum of first bytes (read faults)
@@ -11,6 +12,7 @@
  *   readfile PATH ADDR LEN         -> bytes read(2) into ADDR (a kernel-side write)
  *   fork ADDR NPAGES BYTE          -> child PID, once the child has written the pages (it then
  *                                     sleeps until killed)
+ *   forkcmd IN OUT                 -> child PID; the child serves commands from the FIFOs IN/OUT
  *   exit                            */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,17 +30,21 @@ static uint64_t num(const char *s) { return strtoull(s, NULL, 0); }
 
 int main(void)
 {
-    char line[512], op[32], a[256], b[64], c[64], d[64], e[64];
+    char line[1024], op[32], a[256], b[256], c[64], d[64], e[64];
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     setvbuf(stdout, NULL, _IOLBF, 0);
     while (fgets(line, sizeof line, stdin)) {
         a[0] = b[0] = c[0] = d[0] = e[0] = 0;
-        if (sscanf(line, "%31s %255s %63s %63s %63s %63s", op, a, b, c, d, e) < 1)
+        if (sscanf(line, "%31s %255s %255s %63s %63s %63s", op, a, b, c, d, e) < 1)
             continue;
         long long r = 0;
         errno = 0;
         if (!strcmp(op, "mmap")) {
             void *p = mmap(NULL, num(a), (int)num(b), (int)num(c), -1, 0);
+            r = p == MAP_FAILED ? -errno : (long long)(uintptr_t)p;
+        } else if (!strcmp(op, "mmapat")) {
+            void *p = mmap((void *)(uintptr_t)num(a), num(b), (int)num(c),
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
             r = p == MAP_FAILED ? -errno : (long long)(uintptr_t)p;
         } else if (!strcmp(op, "mmapfile")) {
             int fd = open(a, O_RDONLY);
@@ -78,6 +84,15 @@ int main(void)
             if (read(p[0], &x, 1) != 1) r = -EIO; else r = child;
             close(p[0]);
             close(p[1]);
+        } else if (!strcmp(op, "forkcmd")) {
+            fflush(stdout);
+            pid_t child = fork();
+            if (child == 0) {
+                if (!freopen(a, "r", stdin) || !freopen(b, "w", stdout)) _exit(1);
+                setvbuf(stdout, NULL, _IOLBF, 0);
+                continue;
+            }
+            r = child < 0 ? -errno : child;
         } else if (!strcmp(op, "exit")) {
             return 0;
         } else {

@@ -1,0 +1,142 @@
+"""Incremental checkpoints end to end: a job checkpointed again and again, each
+checkpoint restored in turn and run to the end; pre-dump then checkpoint as
+two commands; layered page maps staying bounded."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import Procs, incr, kill_and_wait_gone, line_count, ok, wait_until
+from incr import dirty
+from incr.pagestore import HOLE_DIGEST, Layer, Store, layers
+
+STEPS, EVERY = 60, 5
+
+
+@pytest.fixture(autouse=True)
+def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INCR_RUNTIME_DIR", str(tmp_path / "run"))
+
+
+def stepper_reference(exe: Path, tmp: Path, procs: Procs) -> bytes:
+    d = tmp / "reference"
+    d.mkdir()
+    p = procs.start([exe, d / "out.txt", STEPS, 0, d])
+    assert p.wait(timeout=300) == 0
+    return (d / "out.txt").read_bytes()
+
+
+@pytest.mark.parametrize("tracker,count", [("auto", 10), ("hash", 3)])
+def test_each_of_many_checkpoints_restores_to_an_identical_run(cprog, tmp_path: Path, store: Path, procs: Procs,
+                                                                tracker: str, count: int) -> None:
+    exe = cprog("stepper")
+    expected = stepper_reference(exe, tmp_path, procs)
+    d = tmp_path / "run"
+    d.mkdir()
+    out = d / "out.txt"
+    job = procs.start([exe, out, STEPS, EVERY, d])
+    ids = []
+    for k in range(1, count + 1):
+        (d / f"go{k - 1}").touch()
+        wait_until(lambda k=k: line_count(out) >= k * EVERY, f"the job to reach gate {k}")
+        info = json.loads(ok(incr(store, "checkpoint", job.pid, "--json", "--tracker", tracker)).stdout)
+        ids.append(info["id"])
+        assert info["kind"] == "checkpoint" and info["tracker"] == dirty.choose(tracker).name
+        if k > 1:
+            assert info["parent"] == ids[-2]
+            if tracker != "hash":
+                # incremental: a fraction of the job's pages changed between gates
+                assert info["pages_dirty"] < info["pages_total"] // 2, info
+    listed = json.loads(ok(incr(store, "list", "--json")).stdout)
+    assert [c["id"] for c in listed] == ids
+    for c in listed:
+        assert {"pages_dirty", "bytes_stored", "downtime_ms", "tracker", "rounds"} <= set(c)
+    kill_and_wait_gone(job.pid)
+    job.wait()
+    for i in range(STEPS // EVERY + 1):
+        (d / f"go{i}").touch()
+    for k, cid in enumerate(ids, start=1):
+        res = incr(store, "restore", "--id", cid)
+        assert res.returncode == 0, f"checkpoint {k}: {res.stderr}"
+        assert out.read_bytes() == expected, f"checkpoint {k} did not finish like an uninterrupted run"
+    # Bounded maps: no region of the newest checkpoint has more than a handful of layers.
+    with Store.open(store) as st:
+        _, newest = st.load(ids[-1])
+        assert max(len(ref.layers) for ref in newest.page_maps) <= 8
+
+
+def test_predump_then_checkpoint_copies_only_what_was_written_between(cprog, tmp_path: Path, store: Path,
+                                                                      procs: Procs) -> None:
+    if not dirty.probe().uffd_wp and not dirty.probe().soft_dirty:
+        pytest.skip("needs a kernel dirty-page tracker (uffd-wp or soft-dirty)")
+    p = procs.start([cprog("memops")], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert p.stdin is not None and p.stdout is not None
+
+    def cmd(*args: object) -> int:
+        assert p.stdin is not None and p.stdout is not None
+        p.stdin.write((" ".join(map(str, args)) + "\n").encode())
+        p.stdin.flush()
+        return int(p.stdout.readline())
+
+    P = 4096
+    a = cmd("mmap", 4096 * P, 3, 0x22)
+    assert cmd("write", a, 4096, 1) == 0
+    first = json.loads(ok(incr(store, "predump", p.pid, "--json")).stdout)
+    assert first["kind"] == "predump" and first["pages_dirty"] >= 4096
+    # The job's own bookkeeping for 100 commands (stdio buffers, stack, libc data), measured:
+    for _ in range(100):
+        assert cmd("read", a, 0) == 0
+    pre = json.loads(ok(incr(store, "predump", p.pid, "--json")).stdout)
+    bookkeeping = pre["pages_dirty"]
+    assert pre["parent"] == first["id"] and bookkeeping < 32
+    for i in range(0, 300, 3):                      # 100 pages, scattered
+        assert cmd("write", a + i * P, 1, 7) == 0
+    ck = json.loads(ok(incr(store, "checkpoint", p.pid, "--json")).stdout)
+    assert ck["parent"] == pre["id"]
+    assert abs(ck["pages_dirty"] - (100 + bookkeeping)) <= 2, (ck, bookkeeping)
+    assert ck["pages_total"] >= 4096
+    # a pre-dump is not restorable
+    res = incr(store, "restore", "--id", pre["id"])
+    assert res.returncode == 1 and "pre-dump" in res.stderr
+
+
+def test_layers_stay_logarithmic_and_reads_bounded() -> None:
+    blobs: dict[str, bytes] = {}
+
+    def write(data: bytes) -> str:
+        key = f"{len(blobs):032x}"
+        blobs[key] = data
+        return key
+
+    full = {i: bytes([i % 251]) * 16 for i in range(4096)}
+    stack = layers.push([], dict(full), blobs.__getitem__, write)
+    truth = dict(full)
+    written = 0
+    for n in range(1, 500):
+        delta = {(n * 37 + j) % 4096: bytes([n % 256, j]) * 8 for j in range(3)}
+        if n % 10 == 0:
+            delta[(n * 13) % 4096] = HOLE_DIGEST
+        before = len(blobs)
+        stack = layers.push(stack, delta, blobs.__getitem__, write)
+        written += sum(len(blobs[k]) for k in list(blobs)[before:])
+        for page, digest in delta.items():
+            if digest == HOLE_DIGEST:
+                truth.pop(page, None)
+            else:
+                truth[page] = digest
+        assert len(stack) <= 14, f"{len(stack)} layers after {n} deltas"
+        assert sum(layer.entries for layer in stack) <= 2 * len(truth) + 64
+    assert layers.read_region([Layer(entries=x.entries, blob=x.blob) for x in stack], blobs.__getitem__) == truth
+    # 499 deltas of ~3 pages: the bytes written stay a small multiple of what changed, not of the region
+    assert written < 499 * 3 * 16 * 40
+
+
+def test_version_1_manifests_are_read_as_one_layer() -> None:
+    from incr.proto import store_pb2
+
+    ref = store_pb2.PageMapRef(region="1:1000", blob="ab" * 16, pages=7)
+    assert [(x.blob, x.entries) for x in layers.region_layers(ref)] == [("ab" * 16, 7)]

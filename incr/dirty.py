@@ -37,9 +37,6 @@ from incr.engine.errors import EngineError
 from incr.engine.freeze import Frozen, freeze
 from incr.engine.memory import PAGE, PageRun, plan_pages
 from incr.engine.pagemap import (
-    PAGE_IS_FILE,
-    PAGE_IS_PRESENT,
-    PAGE_IS_SWAPPED,
     PAGE_IS_WPALLOWED,
     PAGE_IS_WRITTEN,
     PM_RUN_FILE,
@@ -413,36 +410,83 @@ class UffdWp(Tracker):
         with Pagemap(self.pid) as pm:
             for vma in vmas:
                 if vma.kind in TRACKABLE:
-                    dirt[vma.start] = d = self._collect_vma(pm, vma)
-                    if frozen is not None and not d.full:
+                    dirt[vma.start] = d = self._collect_vma(pm, vma, frozen is not None)
+                    if frozen is not None and not d.full and vma.kind == Vma.FILE_PRIVATE:
                         d.present = _held_runs(pm, vma)
         return dirt
 
-    def _collect_vma(self, pm: Pagemap, vma: image_pb2.Vma) -> RegionDirt:
+    def _collect_vma(self, pm: Pagemap, vma: image_pb2.Vma, frozen: bool) -> RegionDirt:
         # A write-protecting scan that meets an unregistered VMA fails with
         # EPERM *after* re-protecting what it passed: those pages' dirtiness
-        # would be lost.  So: a non-protecting scan finds unregistered parts
-        # first, and a VMA is scanned alone; any failure means "take it whole".
-        unregistered = pm.scan(vma.start, vma.end, category_mask=PAGE_IS_WPALLOWED,
-                               category_inverted=PAGE_IS_WPALLOWED, return_mask=PAGE_IS_WPALLOWED)
+        # would be lost.  So a VMA is scanned alone, and, while the job runs
+        # (its mappings may change under us), a non-protecting scan finds
+        # unregistered parts first.  Frozen, the mappings are the ones just
+        # read: a scan of one VMA fails at its start or not at all, and that
+        # pre-scan (half the frozen scanning time) is not needed.
+        unregistered = not frozen and pm.scan(vma.start, vma.end, category_mask=PAGE_IS_WPALLOWED,
+                                              category_inverted=PAGE_IS_WPALLOWED, return_mask=PAGE_IS_WPALLOWED)
         if unregistered or vma.start in self.untrackable:
             self._register(vma)
             return RegionDirt(full=True)
         try:
-            regions = pm.scan(vma.start, vma.end, flags=PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
-                              category_mask=PAGE_IS_WRITTEN,
-                              return_mask=PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE)
+            # return_mask == category_mask == WRITTEN is the kernel's fast path for
+            # exactly this scan: 2 GiB in ~1 ms instead of ~16 ms (measured here).
+            written = pm.scan(vma.start, vma.end, flags=PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+                              category_mask=PAGE_IS_WRITTEN, return_mask=PAGE_IS_WRITTEN)
         except OSError as exc:
             log.info("uffd-wp: scan of %#x-%#x failed (%s): taking it whole", vma.start, vma.end, exc.strerror)
             self._register(vma)
             return RegionDirt(full=True)
         out = RegionDirt()
-        file_backed = vma.kind == Vma.FILE_PRIVATE
-        for start, end, cats in regions:
-            run = ((start - vma.start) // PAGE, (end - start) // PAGE)
-            held = cats & (PAGE_IS_PRESENT | PAGE_IS_SWAPPED) and not (file_backed and cats & PAGE_IS_FILE)
-            (out.copy if held else out.holes).append(run)
+        held = _held_within(pm, vma, written)
+        for start, end in held:
+            out.copy.append(((start - vma.start) // PAGE, (end - start) // PAGE))
+        for start, end in _minus([(s, e) for s, e, _ in written], held):
+            out.holes.append(((start - vma.start) // PAGE, (end - start) // PAGE))
         return out
+
+
+_PER_REGION_LIMIT = 2048
+
+
+def _held_within(pm: Pagemap, vma: image_pb2.Vma, regions: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
+    """The parts of the written `regions` that hold data.  The write-protecting scan just put
+    markers on absent pages, which look swapped: held_regions() tells them apart.  A scan per
+    region when they are few, else one over the VMA."""
+    file_backed = vma.kind == Vma.FILE_PRIVATE
+    if len(regions) <= _PER_REGION_LIMIT:
+        return [(s, e) for start, end, _ in regions
+                for s, e, _ in held_regions(pm, start, end, file_backed=file_backed)]
+    every = held_regions(pm, vma.start, vma.end, file_backed=file_backed)
+    out = []
+    i = 0
+    for start, end, _ in regions:
+        while i < len(every) and every[i][1] <= start:
+            i += 1
+        j = i
+        while j < len(every) and every[j][0] < end:
+            out.append((max(start, every[j][0]), min(end, every[j][1])))
+            j += 1
+    return out
+
+
+def _minus(ranges: list[tuple[int, int]], cut: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted `ranges` without the sorted `cut` ranges (which lie inside them)."""
+    out = []
+    j = 0
+    for start, end in ranges:
+        pos = start
+        while j < len(cut) and cut[j][1] <= start:
+            j += 1
+        k = j
+        while k < len(cut) and cut[k][0] < end:
+            if cut[k][0] > pos:
+                out.append((pos, cut[k][0]))
+            pos = max(pos, cut[k][1])
+            k += 1
+        if pos < end:
+            out.append((pos, end))
+    return out
 
 
 def _held_runs(pm: Pagemap, vma: image_pb2.Vma) -> Runs:
@@ -452,7 +496,8 @@ def _held_runs(pm: Pagemap, vma: image_pb2.Vma) -> Runs:
     copied-on-write page of a private file mapping leaves a "protected" marker,
     (which PAGEMAP_SCAN reports as swapped), so the page silently becomes the
     file's again (found by this project's ground-truth test).  Presence at the
-    freeze, markers told apart from swap, settles it for every VMA.
+    freeze, markers told apart from swap, settles it.  (Anonymous pages dropped
+    that way are reported written-and-absent: no scan needed there.)
     """
     regions = held_regions(pm, vma.start, vma.end, file_backed=vma.kind == Vma.FILE_PRIVATE)
     return [((start - vma.start) // PAGE, (end - start) // PAGE) for start, end, _ in regions]

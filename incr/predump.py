@@ -186,6 +186,7 @@ def _take(pid: int, store: Store, writer: SnapshotWriter, tracker: Tracker, opts
     estimate = (dirty_pages[-1] * PAGE * 2 if dirty_pages
                 else memory.planned_bytes(memory.plan_pages(pid, memory.dump_vmas(pid))))
     buffer = memory.allocate_buffer(min(opts.buffer_bound, estimate + (16 << 20)))
+    writer.drain()          # the frozen phase gets the CPU to itself, not the pack compressor
     t_freeze = time.perf_counter()
     epoch = time.time()
     frozen = freeze.freeze(pid)

@@ -74,6 +74,12 @@ class PackSink:
         self._check()
         return self.sealed
 
+    def drain(self) -> None:
+        """Wait until the worker has handled every queued frame (the pack stays open)."""
+        self._check()
+        self._queue.join()
+        self._check()
+
     def close(self) -> None:
         """Stop the worker; an unsealed pack is discarded (its temporary file deleted)."""
         self._queue.put(_STOP)

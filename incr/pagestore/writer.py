@@ -149,6 +149,16 @@ class SnapshotWriter:
         self.new_pages += len(seen) - added
         return b"".join(out)
 
+    def drain(self) -> None:
+        """Wait until the pages added so far are compressed and written.
+
+        For a caller about to need the CPU for itself (incr freezes the job
+        right after: background compression would lengthen the freeze).
+        """
+        self._check_open()
+        if self._sink is not None:
+            self._sink.drain()
+
     def add_blob(self, data: bytes | bytearray | memoryview) -> str:
         """Store ``data`` once (content-addressed) and return its hex id (BLAKE3-128)."""
         self._check_open()

@@ -54,7 +54,8 @@ class Job:
         ready = tmp / "ready"
         ready.unlink(missing_ok=True)
         argv = [str(exe), str(ready), str(rate)] + ([str(iterfile)] if iterfile else [])
-        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
+        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  start_new_session=True)
         while not ready.exists():
             if self.p.poll() is not None:
                 raise SystemExit("the workload died")

@@ -13,6 +13,7 @@ that the job's later writes land where they did the first time.
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from collections import defaultdict
@@ -23,6 +24,8 @@ from . import proc
 from . import ptrace as pt
 from .errors import RestoreError, Unsupported
 from .remote import RemoteProcess
+
+log = logging.getLogger(__name__)
 
 OpenFile = image_pb2.OpenFile
 STDIO = (0, 1, 2)
@@ -185,8 +188,12 @@ def restore(target: RemoteProcess, files: list[image_pb2.OpenFile], fds: list[im
             for d in users:
                 target.syscall("fcntl", d.fd, F_SETFD, FD_CLOEXEC if d.cloexec else 0)
             continue
-        if f.kind == OpenFile.REGULAR and writable(f.flags) and os.stat(f.path).st_size > f.file.size:
-            os.truncate(f.path, f.file.size)
+        if f.kind == OpenFile.REGULAR and writable(f.flags):
+            now = os.stat(f.path).st_size
+            if now > f.file.size:
+                log.warning("%s: truncated from %d to %d bytes, its size at the checkpoint (the job writes "
+                            "the rest again)", f.path, now, f.file.size)
+                os.truncate(f.path, f.file.size)
         tmp = target.call("openat", AT_FDCWD, target.put(os.fsencode(f.path) + b"\0"),
                           f.flags & ~_NOT_REOPENED, 0)
         if f.kind in (OpenFile.REGULAR, OpenFile.DIRECTORY) and f.pos:

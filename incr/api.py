@@ -107,15 +107,18 @@ class Store:
 
 
 def checkpoint(pid: int, store: Store | str | os.PathLike[str], *, kill: bool = False, tracker: str = "auto",
-               precopy: bool = True) -> CheckpointInfo:
+               precopy: bool = True, copy_buffer: int | None = None) -> CheckpointInfo:
     """Take one consistent checkpoint of the process `pid`; it keeps running unless kill=True.
 
     Incremental when an earlier checkpoint or pre-dump of the same process in
     the same store left a dirty-page tracker in it; `tracker` is auto,
-    uffd-wp, soft-dirty or hash; `precopy` runs copy rounds before the freeze.
+    uffd-wp, soft-dirty or hash; `precopy` runs copy rounds before the freeze;
+    `copy_buffer` bounds the memory the frozen copy may take (bytes).
     """
     path = store.path if isinstance(store, Store) else Path(store)
     options = predump.Options(tracker=tracker, precopy=precopy)
+    if copy_buffer is not None:
+        options.buffer_bound = copy_buffer
     result = predump.checkpoint(pid, path, kill=kill, options=options)
     return CheckpointInfo.from_snapshot(result.id, result.snapshot)
 

@@ -228,6 +228,10 @@ class TrackerState:
     def save(self) -> None:
         d = runtime_dir()
         d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for old in d.glob("tracker-*.json"):          # records of processes that are gone
+            pid = old.stem.removeprefix("tracker-")
+            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                old.unlink(missing_ok=True)
         tmp = d / f".tracker-{self.pid}.tmp"
         tmp.write_text(json.dumps(self.__dict__))
         os.replace(tmp, self.path(self.pid))

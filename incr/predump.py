@@ -28,7 +28,6 @@ from incr import __version__, dirty
 from incr.dirty import Dirt, Tracker, TrackerState
 from incr.engine import dump as engine_dump
 from incr.engine import freeze, memory
-from incr.engine.errors import EngineError
 from incr.engine.memory import PAGE, MemoryCopy, PageRun
 from incr.faults import fault_point
 from incr.pagestore import SnapshotWriter, Store
@@ -116,16 +115,28 @@ def _frozen_copy(pid: int, vmas: list[image_pb2.Vma], runs: list[PageRun], buffe
                 "is frozen", total >> 20, len(buffer) >> 20)
     batch: list[PageRun] = []
     offset = 0
-    for run in runs:
-        if run.offset >= 0 and offset + run.count * PAGE > len(buffer) and batch:
+    per_batch = len(buffer) // PAGE
+    for run in _split(runs, per_batch):
+        if run.offset >= 0 and offset + run.count * PAGE > len(buffer):
             collector.add_copy(vmas, memory.copy_pages(pid, vmas, batch, buffer))
             batch, offset = [], 0
-        if run.offset >= 0 and run.count * PAGE > len(buffer):
-            raise EngineError(f"PID {pid}: a run of {run.count} pages exceeds the copy buffer")
         batch.append(PageRun(run.vma, run.first, run.count, offset if run.offset >= 0 else -1))
         offset += run.count * PAGE if run.offset >= 0 else 0
     collector.add_copy(vmas, memory.copy_pages(pid, vmas, batch, buffer))
     return None
+
+
+def _split(runs: list[PageRun], most: int) -> list[PageRun]:
+    """Runs of at most `most` pages (zero runs, which copy nothing, stay whole)."""
+    out = []
+    for run in runs:
+        if run.offset < 0 or run.count <= most:
+            out.append(run)
+            continue
+        for first in range(run.first, run.first + run.count, most):
+            count = min(most, run.first + run.count - first)
+            out.append(PageRun(run.vma, first, count, run.offset + (first - run.first) * PAGE))
+    return out
 
 
 def checkpoint(pid: int, store_path: str | os.PathLike[str], *, kill: bool = False,
@@ -237,6 +248,6 @@ def _commit(writer: SnapshotWriter, parent: Parent, collector: Collector, tree: 
     stats.tracker, stats.rounds, stats.downtime_ms = tracker.name, rounds, downtime_ms
     stats.total_ms = (time.perf_counter() - t_start) * 1e3
     sid = writer.commit(snap)
-    log.info("%s %s of PID %d: %d pages (%d dirty), %.1f ms frozen, tracker %s, %d rounds", kind, sid[:12], pid,
-             counts.total, counts.dirty, downtime_ms, tracker.name, rounds)
+    log.info("%s %s of PID %d: %d pages (%d dirty), %.1f ms frozen, tracker %s (%s), %d rounds", kind, sid[:12],
+             pid, counts.total, counts.dirty, downtime_ms, tracker.name, tracker.reason, rounds)
     return CheckpointResult(id=sid, snapshot=snap)

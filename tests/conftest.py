@@ -27,6 +27,12 @@ def subreaper() -> None:
     assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
 
 
+@pytest.fixture(autouse=True)
+def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trackers' state files go to the test's own directory, not /run/incr."""
+    monkeypatch.setenv("INCR_RUNTIME_DIR", str(tmp_path / "incr-runtime"))
+
+
 @pytest.fixture(scope="session")
 def cprog(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """cprog("job") -> path of tests/programs/job.c compiled with gcc."""

@@ -72,11 +72,6 @@ def target(cprog, procs: Procs) -> Target:
     return Target(p.pid, send, lambda: stdout.readline().decode())
 
 
-@pytest.fixture(autouse=True)
-def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INCR_RUNTIME_DIR", str(tmp_path / "run"))
-
-
 def _trackers() -> Iterator[object]:
     for name in ("uffd-wp", "soft-dirty", "hash"):
         available = {"uffd-wp": FEATURES.uffd_wp, "soft-dirty": FEATURES.soft_dirty, "hash": True}[name]

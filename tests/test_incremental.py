@@ -5,6 +5,7 @@ two commands; layered page maps staying bounded."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -15,11 +16,6 @@ from incr import dirty
 from incr.pagestore import HOLE_DIGEST, Layer, Store, layers
 
 STEPS, EVERY = 60, 5
-
-
-@pytest.fixture(autouse=True)
-def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INCR_RUNTIME_DIR", str(tmp_path / "run"))
 
 
 def stepper_reference(exe: Path, tmp: Path, procs: Procs) -> bytes:
@@ -140,3 +136,61 @@ def test_version_1_manifests_are_read_as_one_layer() -> None:
 
     ref = store_pb2.PageMapRef(region="1:1000", blob="ab" * 16, pages=7)
     assert [(x.blob, x.entries) for x in layers.region_layers(ref)] == [("ab" * 16, 7)]
+
+
+def run_stepper_to_gate(exe: Path, d: Path, procs: Procs, gates: int) -> subprocess.Popen[bytes]:
+    job = procs.start([exe, d / "out.txt", STEPS, EVERY, d])
+    for k in range(gates):
+        (d / f"go{k}").touch()
+    wait_until(lambda: line_count(d / "out.txt") >= gates * EVERY, f"the job to reach gate {gates}")
+    return job
+
+
+def finish_from(store: Path, cid: str, job: subprocess.Popen[bytes], d: Path) -> bytes:
+    kill_and_wait_gone(job.pid)
+    job.wait()
+    for i in range(STEPS // EVERY + 1):
+        (d / f"go{i}").touch()
+    res = incr(store, "restore", "--id", cid)
+    assert res.returncode == 0, res.stderr
+    return (d / "out.txt").read_bytes()
+
+
+def test_lost_tracker_state_means_a_full_pass_never_a_lost_page(cprog, tmp_path: Path, store: Path,
+                                                                  procs: Procs) -> None:
+    exe = cprog("stepper")
+    expected = stepper_reference(exe, tmp_path, procs)
+    d = tmp_path / "run"
+    d.mkdir()
+    job = run_stepper_to_gate(exe, d, procs, 1)
+    first = json.loads(ok(incr(store, "checkpoint", job.pid, "--json")).stdout)
+    for f in (tmp_path / "incr-runtime").glob("tracker-*.json"):
+        f.unlink()                                   # the tracker's record is gone (reboot of /run, ...)
+    (d / "go1").touch()
+    wait_until(lambda: line_count(d / "out.txt") >= 2 * EVERY, "the job to reach gate 2")
+    second = json.loads(ok(incr(store, "checkpoint", job.pid, "--json")).stdout)
+    assert second["parent"] == first["id"]
+    assert second["pages_dirty"] == second["pages_total"], "without its record the tracker must take everything"
+    fds = [os.readlink(f"/proc/{job.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{job.pid}/fd")]
+    assert fds.count("anon_inode:[userfaultfd]") <= 1, "the parked tracker must be reused, not doubled"
+    assert finish_from(store, second["id"], job, d) == expected
+
+
+def test_final_copy_larger_than_the_buffer_is_streamed_while_frozen(cprog, tmp_path: Path, store: Path,
+                                                                      procs: Procs) -> None:
+    exe = cprog("stepper")
+    expected = stepper_reference(exe, tmp_path, procs)
+    d = tmp_path / "run"
+    d.mkdir()
+    job = run_stepper_to_gate(exe, d, procs, 1)
+    res = incr(store, "checkpoint", job.pid, "--json", "--no-precopy", "--copy-buffer", "4M")
+    assert res.returncode == 0, res.stderr
+    assert "exceeds the copy buffer (4 MiB)" in res.stderr
+    info = json.loads(res.stdout)
+    assert info["pages_total"] > 4 * 256
+    assert finish_from(store, info["id"], job, d) == expected
+
+
+def test_bad_copy_buffer_size_is_a_usage_error(store: Path) -> None:
+    res = incr(store, "checkpoint", "1", "--copy-buffer", "lots")
+    assert res.returncode == 2 and "cannot read size 'lots'" in res.stderr

@@ -44,7 +44,23 @@ def register(sub: Any) -> None:
     add_tracker_option(p)
     p.add_argument("--no-precopy", action="store_true",
                    help="copy everything changed while frozen, without pre-copy rounds (longer freeze)")
+    p.add_argument("--copy-buffer", metavar="SIZE", type=parse_size,
+                   help="memory for the pages copied while frozen, e.g. 512M or 4G (default: half of the "
+                        "available memory); beyond it the rest is stored while still frozen (longer freeze)")
     p.set_defaults(func=run)
+
+
+def parse_size(text: str) -> int:
+    units = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    number, unit = (t[:-1], t[-1]) if t and t[-1] in units else (t, "")
+    try:
+        value = int(float(number) * units[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"cannot read size {text!r}: use e.g. 512M, 4G") from None
+    if value < 1 << 20:
+        raise argparse.ArgumentTypeError(f"size {text!r} is below 1M")
+    return value
 
 
 def add_tracker_option(p: Any) -> None:
@@ -64,7 +80,7 @@ def parse_pid(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     info = api.checkpoint(parse_pid(args.pid), args.store, kill=args.kill, tracker=args.tracker,
-                          precopy=not args.no_precopy)
+                          precopy=not args.no_precopy, copy_buffer=args.copy_buffer)
     if args.json:
         print_json(info.summary())
     else:

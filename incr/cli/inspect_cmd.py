@@ -100,8 +100,9 @@ def run(args: argparse.Namespace) -> int:
           f"  kind      {info.kind}, parent {info.parent[:12] or '-'}\n"
           f"  pages     {s.pages_total} listed ({size(s.pages_total * PAGE_SIZE)}), {s.pages_dirty} copied, "
           f"{s.pages_zero} zero, {s.pages_new} new\n"
-          f"  stored    {size(s.bytes_stored)} new bytes; frozen {s.downtime_ms:.1f} ms, total {s.total_ms:.1f} ms, "
-          f"tracker {s.tracker}")
+          f"  stored    {size(s.bytes_stored)} new bytes; frozen {s.downtime_ms:.1f} ms, total {s.total_ms:.1f} ms\n"
+          f"  tracker   {s.tracker} ({info.snapshot.labels.get('tracker_reason', '')}), "
+          f"{s.rounds} pre-copy rounds, {s.pages_dirty} pages changed")
     for p in data["processes"]:
         print(f"\nprocess {p['pid']} ({p['comm']}) ppid {p['ppid']} pgid {p['pgid']} sid {p['sid']}"
               f"{' stopped' if p['stopped'] else ''}\n  cmdline   {' '.join(p['cmdline'])}\n  cwd       {p['cwd']}")

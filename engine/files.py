@@ -51,6 +51,17 @@ def same_file(st: os.stat_result, path: str) -> bool:
     return (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino)
 
 
+def check_unchanged(path: str, fid: image_pb2.FileId, what: str) -> None:
+    """Refuse to restore onto a file that is gone or was modified since the checkpoint."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise RestoreError(f"cannot restore: {what} {path} is not accessible ({exc.strerror})") from None
+    if st.st_size != fid.size or st.st_mtime_ns != fid.mtime_ns:
+        raise RestoreError(f"cannot restore: {what} {path} changed since the checkpoint (size or "
+                           "modification time differ); put the original back first")
+
+
 def writable(flags: int) -> bool:
     return flags & O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
 

@@ -20,7 +20,7 @@ from incr.proto import image_pb2
 from . import proc
 from . import ptrace as pt
 from .errors import RestoreError, Unsupported
-from .files import file_id, same_file
+from .files import check_unchanged, file_id, same_file
 from .pagemap import (
     PAGE_IS_PFNZERO,
     PM_RUN_FILE,
@@ -226,17 +226,7 @@ def preflight(vmas: Iterable[image_pb2.Vma]) -> None:
     """Refuse before anything is created when a mapped file is gone or changed."""
     for vma in vmas:
         if vma.kind in (Vma.FILE_PRIVATE, Vma.FILE_SHARED):
-            _check_unchanged(vma.name, vma.file, "mapped file")
-
-
-def _check_unchanged(path: str, fid: image_pb2.FileId, what: str) -> None:
-    try:
-        st = os.stat(path)
-    except OSError as exc:
-        raise RestoreError(f"cannot restore: {what} {path} is not accessible ({exc.strerror})") from None
-    if st.st_size != fid.size or st.st_mtime_ns != fid.mtime_ns:
-        raise RestoreError(f"cannot restore: {what} {path} changed since the checkpoint (size or "
-                           "modification time differ); put the original back first")
+            check_unchanged(vma.name, vma.file, "mapped file")
 
 
 def overlaps(start: int, end: int, ranges: Iterable[tuple[int, int]]) -> bool:

@@ -12,8 +12,8 @@ import struct
 from incr.proto import image_pb2
 
 from . import proc
-from .errors import RestoreError, Unsupported
-from .files import file_id
+from .errors import Unsupported
+from .files import check_unchanged, file_id
 from .remote import RemoteProcess
 from .tracee import Tracee
 
@@ -39,14 +39,7 @@ def dump(tracee: Tracee, stat: proc.Stat) -> image_pb2.MmImage:
 
 
 def preflight(mm: image_pb2.MmImage) -> None:
-    try:
-        st = os.stat(mm.exe)
-    except OSError as exc:
-        raise RestoreError(f"cannot restore: the job's executable {mm.exe} is not accessible "
-                           f"({exc.strerror})") from None
-    if st.st_size != mm.exe_id.size or st.st_mtime_ns != mm.exe_id.mtime_ns:
-        raise RestoreError(f"cannot restore: the job's executable {mm.exe} changed since the checkpoint; "
-                           "put the original back first")
+    check_unchanged(mm.exe, mm.exe_id, "the job's executable")
 
 
 def restore(target: RemoteProcess, mm: image_pb2.MmImage) -> None:

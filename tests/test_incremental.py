@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -138,12 +139,24 @@ def test_version_1_manifests_are_read_as_one_layer() -> None:
     assert [(x.blob, x.entries) for x in layers.region_layers(ref)] == [("ab" * 16, 7)]
 
 
-def run_stepper_to_gate(exe: Path, d: Path, procs: Procs, gates: int) -> subprocess.Popen[bytes]:
+@dataclass
+class Stepper:
+    job: subprocess.Popen[bytes]
+    dir: Path
+    expected: bytes          # output of an uninterrupted run
+
+
+@pytest.fixture
+def stepper(cprog, tmp_path: Path, procs: Procs) -> Stepper:
+    """A stepper job waiting at its second gate, and what an uninterrupted run prints."""
+    exe = cprog("stepper")
+    expected = stepper_reference(exe, tmp_path, procs)
+    d = tmp_path / "run"
+    d.mkdir()
     job = procs.start([exe, d / "out.txt", STEPS, EVERY, d])
-    for k in range(gates):
-        (d / f"go{k}").touch()
-    wait_until(lambda: line_count(d / "out.txt") >= gates * EVERY, f"the job to reach gate {gates}")
-    return job
+    (d / "go0").touch()
+    wait_until(lambda: line_count(d / "out.txt") >= EVERY, "the job to reach gate 1")
+    return Stepper(job, d, expected)
 
 
 def finish_from(store: Path, cid: str, job: subprocess.Popen[bytes], d: Path) -> bytes:
@@ -156,13 +169,9 @@ def finish_from(store: Path, cid: str, job: subprocess.Popen[bytes], d: Path) ->
     return (d / "out.txt").read_bytes()
 
 
-def test_lost_tracker_state_means_a_full_pass_never_a_lost_page(cprog, tmp_path: Path, store: Path,
-                                                                  procs: Procs) -> None:
-    exe = cprog("stepper")
-    expected = stepper_reference(exe, tmp_path, procs)
-    d = tmp_path / "run"
-    d.mkdir()
-    job = run_stepper_to_gate(exe, d, procs, 1)
+def test_lost_tracker_state_means_a_full_pass_never_a_lost_page(stepper: Stepper, tmp_path: Path,
+                                                                  store: Path) -> None:
+    job, d = stepper.job, stepper.dir
     first = json.loads(ok(incr(store, "checkpoint", job.pid, "--json")).stdout)
     for f in (tmp_path / "incr-runtime").glob("tracker-*.json"):
         f.unlink()                                   # the tracker's record is gone (reboot of /run, ...)
@@ -173,22 +182,16 @@ def test_lost_tracker_state_means_a_full_pass_never_a_lost_page(cprog, tmp_path:
     assert second["pages_dirty"] == second["pages_total"], "without its record the tracker must take everything"
     fds = [os.readlink(f"/proc/{job.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{job.pid}/fd")]
     assert fds.count("anon_inode:[userfaultfd]") <= 1, "the parked tracker must be reused, not doubled"
-    assert finish_from(store, second["id"], job, d) == expected
+    assert finish_from(store, second["id"], job, d) == stepper.expected
 
 
-def test_final_copy_larger_than_the_buffer_is_streamed_while_frozen(cprog, tmp_path: Path, store: Path,
-                                                                      procs: Procs) -> None:
-    exe = cprog("stepper")
-    expected = stepper_reference(exe, tmp_path, procs)
-    d = tmp_path / "run"
-    d.mkdir()
-    job = run_stepper_to_gate(exe, d, procs, 1)
-    res = incr(store, "checkpoint", job.pid, "--json", "--no-precopy", "--copy-buffer", "4M")
+def test_final_copy_larger_than_the_buffer_is_streamed_while_frozen(stepper: Stepper, store: Path) -> None:
+    res = incr(store, "checkpoint", stepper.job.pid, "--json", "--no-precopy", "--copy-buffer", "4M")
     assert res.returncode == 0, res.stderr
     assert "exceeds the copy buffer (4 MiB)" in res.stderr
     info = json.loads(res.stdout)
     assert info["pages_total"] > 4 * 256
-    assert finish_from(store, info["id"], job, d) == expected
+    assert finish_from(store, info["id"], stepper.job, stepper.dir) == stepper.expected
 
 
 def test_bad_copy_buffer_size_is_a_usage_error(store: Path) -> None:

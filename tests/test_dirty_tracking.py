@@ -35,7 +35,11 @@ PROT_RW, MAP_PRIVATE_ANON, MAP_PRIVATE = 3, 0x22, 0x02
 MADV_DONTNEED, MADV_HUGEPAGE = 4, 14
 FEATURES = dirty.probe()
 IN_GUEST = os.environ.get("SDVM_GUEST") == "1"
-SOFTDIRTY_VM = Path(__file__).resolve().parents[2] / "shared" / "tools" / "softdirty-vm.sh"
+# The project's shared tools sit beside the checkout here; CI's clone may be elsewhere.
+SOFTDIRTY_VM = next((p for p in (Path(os.environ.get("INCR_SOFTDIRTY_VM", "/nonexistent")),
+                                 Path(__file__).resolve().parents[2] / "shared" / "tools" / "softdirty-vm.sh",
+                                 Path("/work/shared/tools/softdirty-vm.sh")) if p.exists()),
+                    Path("/work/shared/tools/softdirty-vm.sh"))
 
 
 class Target:

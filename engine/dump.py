@@ -14,10 +14,8 @@ from .freeze import Frozen
 IMAGE_VERSION = 1
 
 
-def check_shape(pid: int, threads: int) -> None:
-    """Refuse what the engine cannot restore yet: more threads, child processes."""
-    if threads > 1:
-        raise Unsupported(pid, f"{threads} threads", "multi-threaded processes are not supported yet")
+def check_shape(pid: int) -> None:
+    """Refuse what the engine cannot restore yet: child processes."""
     kids = proc.children(pid)
     if kids:
         listed = ", ".join(str(k) for k in kids[:5])
@@ -27,7 +25,7 @@ def check_shape(pid: int, threads: int) -> None:
 def check_supported(pid: int, skip_fds: set[int]) -> None:
     """The checks describe_state() makes that need no freeze, on the running process: a job
     with an unsupported resource is refused before incr touches it or the store."""
-    check_shape(pid, len(proc.tasks(pid)))
+    check_shape(pid)
     status = proc.status(pid)
     creds.dump(pid, status)
     fs.dump(pid, status)
@@ -41,12 +39,12 @@ def describe_state(frozen: Frozen, skip_fds: set[int] | None = None) -> image_pb
 
     `skip_fds`: descriptors incr itself keeps in the job (a parked tracker), not the job's."""
     pid = frozen.pid
-    check_shape(pid, len(frozen.tids))
+    check_shape(pid)
     st = proc.stat(pid)
     status = proc.status(pid)
     image = image_pb2.ProcessImage(pid=pid, ppid=st.ppid, pgid=st.pgid, sid=st.sid, comm=st.comm,
                                    cmdline=proc.cmdline(pid), stopped=frozen.was_stopped)
-    task.dump(pid, image, st)
+    task.dump(pid, image)
     image.creds.CopyFrom(creds.dump(pid, status))
     image.fs.CopyFrom(fs.dump(pid, status))
     file_list, fd_list = files.dump(pid, skip=skip_fds or set())
@@ -55,12 +53,14 @@ def describe_state(frozen: Frozen, skip_fds: set[int] | None = None) -> image_pb
     image.vmas.extend(memory.dump_vmas(pid))
     image.rlimits.extend(rlimits.dump(pid))
     # Queued signals first: an injected syscall may dequeue one.
-    shared, private = signals.dump_pending(pid, pid)
-    image.shared_pending.extend(shared)
+    image.shared_pending.extend(signals.dump_shared_pending(pid))
+    private = {tid: signals.dump_thread_pending(tid) for tid in frozen.tids}
+    for tid in frozen.tids:                  # the thread-group leader first
+        thread = cpu.dump_thread(frozen.tracee(tid))
+        thread.pending.extend(private[tid])
+        task.dump_thread(pid, thread)
+        image.threads.append(thread)
     tracee = frozen.tracee()
-    thread = cpu.dump_thread(tracee)
-    thread.pending.extend(private)
-    image.threads.append(thread)
     image.sigactions.extend(signals.dump_sigactions(tracee, status))
     image.itimers.extend(timers.dump(tracee))
     image.mm.CopyFrom(mm.dump(tracee, st))

@@ -139,10 +139,13 @@ def freeze(pid: int, *, options: int = 0) -> Frozen:
     was_stopped = st.state in ("T", "t") and proc.status(pid).get("TracerPid", "0") == "0"
     seized: list[int] = []
     try:
+        # Every pass waits for the threads it seized to stop before listing
+        # again: a thread still running could create another one unseen.
         while True:
             new = [t for t in proc.tasks(pid) if t not in seized]
             if not new:
                 break
+            stopping = []
             for tid in new:
                 try:
                     pt.seize(tid, options)
@@ -154,9 +157,10 @@ def freeze(pid: int, *, options: int = 0) -> Frozen:
                                                 "root or as the job's owner") from None
                     raise
                 seized.append(tid)
+                stopping.append(tid)
                 pt.interrupt(tid)
-        for tid in seized:
-            _wait_for_interrupt_stop(pid, tid)
+            for tid in stopping:
+                _wait_for_interrupt_stop(pid, tid)
     except BaseException:
         for tid in seized:
             with contextlib.suppress(OSError):

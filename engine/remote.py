@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import logging
 import signal
+import struct
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -24,6 +25,10 @@ log = logging.getLogger(__name__)
 
 INJECTION_SIZE = 16 * pt.PAGE_SIZE
 DATA_OFFSET = 64
+DATA_END = INJECTION_SIZE - pt.PAGE_SIZE       # the last page: the stack of the clone3 instant
+CLONE_THREAD_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000 | 0x200000
+# CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_CHILD_CLEARTID
+_CLONE_ARGS = struct.Struct("<11Q")
 RSEQ_FLAG_UNREGISTER = 1
 PROT_RWX, MAP_PRIVATE_ANON, MAP_FIXED_NOREPLACE = 0x7, 0x22, 0x100000
 _SEARCH_FROM, _SEARCH_TO = 0x10000000, 0x7F0000000000
@@ -36,18 +41,6 @@ class RemoteProcess(Protocol):
 
     def call(self, name: str, *args: int) -> int: ...
     def syscall(self, name: str, *args: int) -> int: ...
-    def find_free(self, size: int, avoid: Iterable[tuple[int, int]]) -> int:
-        """A `size`-aligned free range clear of `avoid` and of the stub's current mappings."""
-        taken = sorted([*avoid, *((m.start, m.end) for m in proc.maps(self.pid))])
-        addr = _SEARCH_FROM
-        for start, end in taken:
-            if addr + size <= start:
-                break
-            addr = max(addr, (end + size - 1) // size * size)
-        if addr + size > _SEARCH_TO:
-            raise RestoreError("cannot restore: no free address range left in the stub")
-        return addr
-
     def put(self, data: bytes) -> int: ...
 
 
@@ -62,7 +55,8 @@ class Stub:
             st = pt.wait(self.pid)
             if not st.stopped or st.stopsig != signal.SIGSTOP:
                 raise RestoreError(f"restore stub for PID {pid} did not start: {st.describe()}")
-            pt.set_options(self.pid, pt.PTRACE_O_EXITKILL)   # incr dies -> the half-built process dies
+            # incr dies -> the half-built process dies; threads it clones are ours at once.
+            pt.set_options(self.pid, pt.PTRACE_O_EXITKILL | pt.PTRACE_O_TRACECLONE)
             self.tracee = Tracee(self.pid, self.pid, find_syscall_insn(self.pid), live=False)
             # The stub inherited glibc's rseq registration; its area is about to
             # be unmapped and the first preemption would then kill the stub.
@@ -74,6 +68,7 @@ class Stub:
             raise
         self.injection = 0
         self._data_at = 0
+        self.threads: dict[int, StubThread] = {}
 
     def call(self, name: str, *args: int) -> int:
         return self.tracee.call(name, *args)
@@ -87,7 +82,8 @@ class Stub:
         got = self.call("mmap", addr, INJECTION_SIZE, PROT_RWX, MAP_PRIVATE_ANON | MAP_FIXED_NOREPLACE, -1, 0)
         if got != addr:
             raise RestoreError(f"cannot restore: injection area placed at {got:#x}, not {addr:#x}")
-        self.tracee.write(addr, b"\x0f\x05")
+        # `syscall; jmp .`: a thread cloned here waits on the jmp (it is stopped before anyway)
+        self.tracee.write(addr, b"\x0f\x05\xeb\xfe")
         self.tracee.syscall_insn = addr
         self.injection = addr
         self._data_at = addr + DATA_OFFSET
@@ -114,14 +110,31 @@ class Stub:
         if not self.injection:
             raise EngineError("injection area not mapped yet")
         size = (len(data) + 15) & ~15
-        if size > INJECTION_SIZE - DATA_OFFSET:
+        if size > DATA_END - DATA_OFFSET:
             raise RestoreError(f"cannot restore: {len(data)} bytes do not fit the injection area")
-        if self._data_at + size > self.injection + INJECTION_SIZE:
+        if self._data_at + size > self.injection + DATA_END:
             self._data_at = self.injection + DATA_OFFSET
         addr = self._data_at
         self.tracee.write(addr, data)
         self._data_at += size
         return addr
+
+    def clone_thread(self, tid: int, clear_child_tid: int) -> StubThread:
+        """A thread of the stub with TID `tid` (clone3 set_tid), stopped before its first instruction."""
+        stack = self.injection + DATA_END
+        args = _CLONE_ARGS.pack(CLONE_THREAD_FLAGS, 0, clear_child_tid, 0, 0, stack, pt.PAGE_SIZE, 0,
+                                self.put(struct.pack("<i", tid)), 1, 0)
+        got = self.syscall("clone3", self.put(args), _CLONE_ARGS.size)
+        if got == -errno.EEXIST:
+            raise PidTaken(tid, proc.describe(tid))
+        if got != tid:
+            raise RestoreError(f"cannot restore thread {tid}: clone3 gave {got}")
+        st = pt.wait(tid)                   # auto-attached (PTRACE_O_TRACECLONE): stopped at once
+        if not st.stopped:
+            raise RestoreError(f"cannot restore thread {tid}: {st.describe()}")
+        thread = StubThread(self, Tracee(self.pid, tid, self.injection, live=False))
+        self.threads[tid] = thread
+        return thread
 
     def drop_injection_area(self) -> None:
         """The stub's last injected call: nothing may be injected after it."""
@@ -133,7 +146,27 @@ class Stub:
             return
         self._alive = False
         try:
-            pt.kill_and_reap(self.pid)
+            for tid in [*self.threads, self.pid]:   # every traced thread keeps its TID until reaped
+                pt.kill_and_reap(tid)
         except OSError as exc:
             if exc.errno != errno.ESRCH:
                 log.warning("could not end the half-restored PID %d: %s", self.pid, exc)
+
+
+class StubThread:
+    """One more thread of the process being restored; remote calls run in it."""
+
+    def __init__(self, stub: Stub, tracee: Tracee) -> None:
+        self.stub = stub
+        self.tracee = tracee
+        self.pid = stub.pid
+        self.tid = tracee.tid
+
+    def call(self, name: str, *args: int) -> int:
+        return self.tracee.call(name, *args)
+
+    def syscall(self, name: str, *args: int) -> int:
+        return self.tracee.syscall(name, *args)
+
+    def put(self, data: bytes) -> int:
+        return self.stub.put(data)

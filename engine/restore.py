@@ -20,7 +20,7 @@ from . import ptrace as pt
 from .dump import IMAGE_VERSION
 from .errors import PidTaken, RestoreError
 from .memory import PageSource
-from .remote import Stub
+from .remote import RemoteProcess, Stub
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +39,9 @@ def preflight(tree: image_pb2.TreeImage) -> None:
     if tree.arch and tree.arch != "x86_64":
         raise RestoreError(f"cannot restore: the checkpoint is for {tree.arch}, this is x86_64")
     for p in tree.processes:
-        if len(p.threads) != 1:
-            raise RestoreError(f"cannot restore PID {p.pid}: {len(p.threads)} threads (unsupported)")
-        if proc.exists(p.pid):
-            raise PidTaken(p.pid, proc.describe(p.pid))
+        for thread in p.threads:           # a thread's TID must be free too
+            if proc.exists(thread.tid):
+                raise PidTaken(thread.tid, proc.describe(thread.tid))
         mm.preflight(p.mm)
         memory.preflight(p.vmas)
         files.preflight(list(p.files))
@@ -57,7 +56,7 @@ def _own_creds() -> image_pb2.Creds:
 
 
 def restore_process(p: image_pb2.ProcessImage, source: PageSource, *, leave_stopped: bool = False) -> RestoreTiming:
-    """Rebuild one single-threaded process with its original PID; it is left running (or stopped)."""
+    """Rebuild one process, every thread with its original TID; it is left running (or stopped)."""
     t0 = time.perf_counter()
     stub = Stub(p.pid, setsid=p.sid == p.pid, setpgid=p.pgid == p.pid and p.sid != p.pid)
     try:
@@ -76,13 +75,26 @@ def restore_process(p: image_pb2.ProcessImage, source: PageSource, *, leave_stop
         files.restore(stub, list(p.files), list(p.fds))
         signals.restore_sigactions(stub, list(p.sigactions))
         timers.restore(stub, list(p.itimers))
-        thread = p.threads[0]
-        cpu.restore_thread_state(stub, thread)
-        signals.restore_pending(stub, stub.pid, list(p.shared_pending), list(thread.pending))
         task.restore(stub, p)
-        creds.restore(stub, p.creds, _own_creds())
+        # Threads next, while the stub is still root: clone3(set_tid) needs CAP_SYS_ADMIN.
+        main, *others = p.threads
+        targets: list[RemoteProcess] = [stub]
+        targets.extend(stub.clone_thread(t.tid, t.clear_child_tid) for t in others)
+        signals.restore_shared_pending(stub, list(p.shared_pending))
+        own = _own_creds()
+        for target, thread in zip(targets, p.threads, strict=True):
+            signals.restore_thread_pending(stub, thread.tid, list(thread.pending))
+            cpu.restore_thread_state(target, thread)
+            task.restore_thread(target, thread.tid, thread)
+            creds.restore(target, p.creds, own)     # per thread: raw set*id() calls change one thread
+        # The other threads leave the injection area for good, then the main thread unmaps it,
+        # its very last injected call.
+        for thread in reversed(others):
+            cpu.set_final_state(thread.tid, thread)
         stub.drop_injection_area()
-        cpu.set_final_state(stub.pid, thread)
+        cpu.set_final_state(stub.pid, main)
+        for thread in others:
+            pt.detach(thread.tid)
         pt.detach(stub.pid, signal.SIGSTOP if leave_stopped or p.stopped else 0)
     except BaseException:
         stub.kill()

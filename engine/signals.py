@@ -33,9 +33,14 @@ def dump_sigactions(tracee: Tracee, status: dict[str, str]) -> list[image_pb2.Si
     return out
 
 
-def dump_pending(pid: int, tid: int) -> tuple[list[bytes], list[bytes]]:
-    """(process-wide, thread-private) queued siginfo."""
-    return pt.peek_siginfo(tid, shared=True), pt.peek_siginfo(tid, shared=False)
+def dump_shared_pending(pid: int) -> list[bytes]:
+    """Queued process-wide siginfo."""
+    return pt.peek_siginfo(pid, shared=True)
+
+
+def dump_thread_pending(tid: int) -> list[bytes]:
+    """Queued thread-private siginfo."""
+    return pt.peek_siginfo(tid, shared=False)
 
 
 def restore_sigactions(target: RemoteProcess, actions: list[image_pb2.SigAction]) -> None:
@@ -48,9 +53,13 @@ def _signo(info: bytes) -> int:
     return int(struct.unpack_from("<i", info)[0])
 
 
-def restore_pending(target: RemoteProcess, tid: int, shared: list[bytes], private: list[bytes]) -> None:
-    """Re-queue signals; they stay pending behind the stub's full mask until the final sigmask."""
+def restore_shared_pending(target: RemoteProcess, shared: list[bytes]) -> None:
+    """Re-queue process-wide signals; they stay pending behind the full mask until the final sigmasks."""
     for info in shared:
         target.call("rt_sigqueueinfo", target.pid, _signo(info), target.put(info))
+
+
+def restore_thread_pending(target: RemoteProcess, tid: int, private: list[bytes]) -> None:
+    """Re-queue a thread's own signals (injected in the thread-group leader, a signal to itself)."""
     for info in private:
         target.call("rt_tgsigqueueinfo", target.pid, tid, _signo(info), target.put(info))

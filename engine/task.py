@@ -1,5 +1,5 @@
-"""Per-process attributes with no better home: name (comm), personality,
-nice value, CPU affinity, OOM score adjustment.
+"""Per-process and per-thread attributes with no better home: names (comm),
+personality, nice values, CPU affinity, OOM score adjustment.
 
 The restore stub inherited all of these from incr itself, so each is set
 whatever its value."""
@@ -29,29 +29,39 @@ def _oom_score_adj(pid: int) -> int:
         return int(f.read())
 
 
-def dump(pid: int, image: image_pb2.ProcessImage, stat: proc.Stat) -> None:
+def dump(pid: int, image: image_pb2.ProcessImage) -> None:
     image.personality = dump_personality(pid)
-    image.nice = stat[19]
-    image.cpu_affinity.extend(sorted(os.sched_getaffinity(pid)))
     image.oom_score_adj = _oom_score_adj(pid)
+
+
+def dump_thread(pid: int, thread: image_pb2.ThreadImage) -> None:
+    tid = thread.tid
+    st = proc.stat(tid)                      # /proc/TID works for any thread of the group
+    thread.comm = st.comm
+    thread.nice = st[19]
+    thread.cpu_affinity.extend(sorted(os.sched_getaffinity(tid)))
 
 
 def restore(target: RemoteProcess, image: image_pb2.ProcessImage) -> None:
     pid = target.pid
-    target.call("prctl", PR_SET_NAME, target.put(image.comm.encode()[:15] + b"\0"), 0, 0, 0)
     if image.personality != dump_personality(pid):
         target.call("personality", image.personality)
-    os.setpriority(os.PRIO_PROCESS, pid, image.nice)
     try:
         with open(f"/proc/{pid}/oom_score_adj", "w", encoding="ascii") as f:
             f.write(str(image.oom_score_adj))
     except PermissionError:        # lowering it needs CAP_SYS_RESOURCE
         log.warning("PID %d: cannot set oom_score_adj back to %d (no CAP_SYS_RESOURCE)", pid, image.oom_score_adj)
-    if image.cpu_affinity:
-        wanted = set(image.cpu_affinity)
+
+
+def restore_thread(target: RemoteProcess, tid: int, thread: image_pb2.ThreadImage) -> None:
+    """In the thread `target` drives: its name; from outside: nice value and affinity."""
+    target.call("prctl", PR_SET_NAME, target.put(thread.comm.encode()[:15] + b"\0"), 0, 0, 0)
+    os.setpriority(os.PRIO_PROCESS, tid, thread.nice)
+    if thread.cpu_affinity:
+        wanted = set(thread.cpu_affinity)
         usable = wanted & os.sched_getaffinity(0)
         if usable != wanted:
-            log.warning("PID %d: CPUs %s are not available here; running on %s", pid,
+            log.warning("thread %d: CPUs %s are not available here; running on %s", tid,
                         sorted(wanted - usable), sorted(usable) or "any")
         if usable:
-            os.sched_setaffinity(pid, usable)
+            os.sched_setaffinity(tid, usable)

@@ -91,10 +91,21 @@ static int resume_until_stop(pid_t pid, int request, void *siginfo128)
     int status;
     if (ptrace(request, pid, 0, 0) < 0)
         return -errno;
-    if (incr_wait(pid, &status, 0) < 0)
-        return -errno;
-    if (!WIFSTOPPED(status))
-        return -ESRCH;
+    for (;;) {
+        if (incr_wait(pid, &status, 0) < 0)
+            return -errno;
+        if (!WIFSTOPPED(status))
+            return -ESRCH;
+        int event = status >> 16;
+        /* An injected clone3 with PTRACE_O_TRACECLONE stops inside the syscall
+         * first; the new thread is auto-attached.  Carry on with the step. */
+        if (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK) {
+            if (ptrace(request, pid, 0, 0) < 0)
+                return -errno;
+            continue;
+        }
+        break;
+    }
     int sig = WSTOPSIG(status);
     if (request == PTRACE_SYSCALL ? sig == (SIGTRAP | 0x80) : (sig == SIGTRAP && (status >> 16) == 0))
         return 0;

@@ -133,3 +133,30 @@ def test_numpy_with_openblas_threads_restored_finishes_identically(tmp_path: Pat
     got, threads = run_gated(argv, out, d, store, procs, 20, env)
     assert threads >= 2, "OpenBLAS was expected to run threads of its own (it caps them at the CPU count)"
     assert got == expected
+
+
+def test_incremental_checkpoint_sees_every_threads_writes(cprog, tmp_path: Path, store: Path, procs: Procs) -> None:
+    import json
+
+    exe = cprog("threads", "-pthread")
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "go1").touch()
+    (ref / "go2").touch()
+    assert procs.start([exe, ref / "out.txt", ref / "go1", ref / "go2", N]).wait(timeout=120) == 0
+    d = tmp_path / "run"
+    d.mkdir()
+    out = d / "out.txt"
+    job = procs.start([exe, out, d / "go1", d / "go2", N])
+    wait_until(lambda: line_count(out) >= N // 2, "the job to reach its first gate")
+    first = json.loads(ok(incr(store, "checkpoint", job.pid, "--json")).stdout)
+    (d / "go1").touch()
+    wait_until(lambda: line_count(out) >= N // 2 + 5, "the job to reach its second gate")
+    second = json.loads(ok(incr(store, "checkpoint", job.pid, "--json")).stdout)
+    assert second["parent"] == first["id"] and second["pages_dirty"] < second["pages_total"]
+    job.kill()
+    job.wait()
+    (d / "go2").touch()
+    res = incr(store, "restore", "--latest")        # the incremental one: every worker's slice must be in it
+    assert res.returncode == 0, res.stderr
+    assert out.read_bytes() == (ref / "out.txt").read_bytes()

@@ -7,39 +7,60 @@ import os
 
 from incr.proto import image_pb2
 
-from . import cpu, creds, files, fs, memory, mm, proc, rlimits, signals, task, timers
-from .errors import Unsupported
+from . import cpu, creds, files, fs, memory, mm, pipes, proc, rlimits, signals, task, timers
+from . import tree as tree_mod
 from .freeze import Frozen
+from .tree import FrozenTree
 
 IMAGE_VERSION = 1
 
 
-def check_shape(pid: int) -> None:
-    """Refuse what the engine cannot restore yet: child processes."""
-    kids = proc.children(pid)
-    if kids:
-        listed = ", ".join(str(k) for k in kids[:5])
-        raise Unsupported(pid, f"child process(es) {listed}", "process trees are not supported yet")
+def check_supported(root: int, skip: dict[int, set[int]]) -> None:
+    """The checks describe_tree() makes that need no freeze, on the running tree: a job with an
+    unsupported resource is refused before incr touches it or the store."""
+    pids = [p for p in tree_mod.descendants(root) if p == root or not tree_mod.is_zombie(p)]
+    table = files.FileTable({p: skip.get(p, set()) for p in pids})
+    for pid in pids:
+        status = proc.status(pid)
+        creds.dump(pid, status)
+        fs.dump(pid, status)
+        table.add(pid)
+        memory.dump_vmas(pid)
+        timers.check_posix_timers(pid)
 
 
-def check_supported(pid: int, skip_fds: set[int]) -> None:
-    """The checks describe_state() makes that need no freeze, on the running process: a job
-    with an unsupported resource is refused before incr touches it or the store."""
-    check_shape(pid)
-    status = proc.status(pid)
-    creds.dump(pid, status)
-    fs.dump(pid, status)
-    files.dump(pid, skip=skip_fds)
-    memory.dump_vmas(pid)
-    timers.check_posix_timers(pid)
+def describe_tree(tree: FrozenTree, skip: dict[int, set[int]]) -> image_pb2.TreeImage:
+    """Everything but memory contents, for every process of a frozen tree (parents first), and the
+    contents of the pipes between them; raises Unsupported before anything is copied."""
+    table = files.FileTable({p: skip.get(p, set()) for p in tree.frozen})
+    images = []
+    for pid in tree.order:
+        if pid in tree.zombies:
+            st = proc.stat(pid)
+            images.append(image_pb2.ProcessImage(pid=pid, ppid=st.ppid, pgid=st.pgid, sid=st.sid, comm=st.comm,
+                                                 zombie=True, exit_status=st[52]))
+        else:
+            images.append(describe_state(tree.frozen[pid], table))
+    image = tree_image(images)
+    image.pipes.extend(_capture_pipes(table))
+    return image
 
 
-def describe_state(frozen: Frozen, skip_fds: set[int] | None = None) -> image_pb2.ProcessImage:
-    """Everything but memory contents; raises Unsupported before anything is copied.
+def _capture_pipes(table: files.FileTable) -> list[image_pb2.PipeImage]:
+    ends: dict[int, dict[int, files.Holder]] = {}
+    for f in table.files:
+        if f.kind == image_pb2.OpenFile.PIPE:
+            ends.setdefault(f.pipe, {})[f.flags & files.O_ACCMODE] = table.holders[f.id]
+    out = []
+    for ino, held in sorted(ends.items()):
+        r, w = held[os.O_RDONLY], held[os.O_WRONLY]
+        out.append(pipes.capture(ino, (r.pid, r.fd), (w.pid, w.fd)))
+    return out
 
-    `skip_fds`: descriptors incr itself keeps in the job (a parked tracker), not the job's."""
+
+def describe_state(frozen: Frozen, table: files.FileTable) -> image_pb2.ProcessImage:
+    """Everything of one process but memory contents (its descriptions go to `table`, tree-wide)."""
     pid = frozen.pid
-    check_shape(pid)
     st = proc.stat(pid)
     status = proc.status(pid)
     image = image_pb2.ProcessImage(pid=pid, ppid=st.ppid, pgid=st.pgid, sid=st.sid, comm=st.comm,
@@ -47,7 +68,7 @@ def describe_state(frozen: Frozen, skip_fds: set[int] | None = None) -> image_pb
     task.dump(pid, image)
     image.creds.CopyFrom(creds.dump(pid, status))
     image.fs.CopyFrom(fs.dump(pid, status))
-    file_list, fd_list = files.dump(pid, skip=skip_fds or set())
+    file_list, fd_list = table.add(pid)
     image.files.extend(file_list)
     image.fds.extend(fd_list)
     image.vmas.extend(memory.dump_vmas(pid))

@@ -17,10 +17,11 @@ import logging
 import os
 import stat
 from collections import defaultdict
+from dataclasses import dataclass
 
 from incr.proto import image_pb2
 
-from . import proc
+from . import pipes, proc
 from . import ptrace as pt
 from .errors import RestoreError, Unsupported
 from .remote import RemoteProcess
@@ -35,7 +36,7 @@ O_CLOEXEC = 0o2000000
 O_ACCMODE = 0o3
 _NOT_REOPENED = os.O_CREAT | os.O_TRUNC | os.O_EXCL | os.O_NOCTTY
 AT_FDCWD = -100
-F_SETFD, FD_CLOEXEC = 2, 1
+F_SETFD, FD_CLOEXEC, F_SETFL, F_DUPFD_CLOEXEC = 2, 1, 4, 1030
 
 
 def file_id(st: os.stat_result) -> image_pb2.FileId:
@@ -68,79 +69,111 @@ def writable(flags: int) -> bool:
 
 # ---------------------------------------------------------------- dump
 
+@dataclass
+class Holder:
+    """Where a description was seen first: process, descriptor number."""
+
+    pid: int
+    fd: int
+
+
+class FileTable:
+    """The open file descriptions of a tree of frozen processes.
+
+    Each description gets one id, shared by every descriptor of every process
+    that refers to it (kcmp KCMP_FILE: after fork, a parent and its child share
+    descriptions).  A pipe is supported when the tree holds both of its ends.
+    """
+
+    def __init__(self, processes: dict[int, set[int]]) -> None:
+        """`processes`: pid -> descriptors to leave out (incr's own, e.g. a parked tracker)."""
+        self.skip = processes
+        self.files: list[image_pb2.OpenFile] = []
+        self.holders: dict[int, Holder] = {}          # description id -> first holder
+        self._by_inode: dict[tuple[int, int], list[tuple[Holder, image_pb2.OpenFile]]] = defaultdict(list)
+        self.pipe_ends: dict[int, set[int]] = defaultdict(set)     # pipe inode -> access modes held in the tree
+        for pid, skip in processes.items():
+            for fd in proc.fds(pid):
+                if fd in skip or not proc.readlink(pid, f"fd/{fd}").startswith("pipe:"):
+                    continue
+                ino = os.stat(f"/proc/{pid}/fd/{fd}").st_ino
+                self.pipe_ends[ino].add(int(proc.fdinfo(pid, fd)["flags"], 8) & O_ACCMODE)
+
+    def add(self, pid: int) -> tuple[list[image_pb2.OpenFile], list[image_pb2.Fd]]:
+        """The descriptions process `pid` uses (each once) and its descriptor table."""
+        used: dict[int, image_pb2.OpenFile] = {}
+        fds: list[image_pb2.Fd] = []
+        for fd in (n for n in proc.fds(pid) if n not in self.skip.get(pid, set())):
+            link = proc.readlink(pid, f"fd/{fd}")
+            st = os.stat(f"/proc/{pid}/fd/{fd}")
+            info = proc.fdinfo(pid, fd)
+            flags = int(info["flags"], 8)
+            desc = self._describe(pid, fd, link, st, flags, int(info.get("pos", "0")))
+            key = (st.st_dev, st.st_ino)
+            shared = next((f for h, f in self._by_inode[key] if pt.kcmp_files(h.pid, h.fd, pid, fd) == 0), None)
+            if shared is None:
+                desc.id = len(self.files)
+                self.files.append(desc)
+                self.holders[desc.id] = Holder(pid, fd)
+                self._by_inode[key].append((Holder(pid, fd), desc))
+                shared = desc
+            used[shared.id] = shared
+            fds.append(image_pb2.Fd(fd=fd, file=shared.id, cloexec=bool(flags & O_CLOEXEC)))
+        return list(used.values()), fds
+
+    def _describe(self, pid: int, fd: int, link: str, st: os.stat_result, flags: int,
+                  pos: int) -> image_pb2.OpenFile:
+        what = f"fd {fd} ({link})"
+        mode = st.st_mode
+        base = OpenFile(path=link, flags=flags & ~O_CLOEXEC, pos=pos)
+        if link.startswith(("socket:", "anon_inode:")) or stat.S_ISSOCK(mode):
+            kind = link.split(":", 1)[1].strip("[]") if ":" in link else "socket"
+            noun = "sockets" if link.startswith("socket:") else f"{kind} descriptors"
+            raise Unsupported(pid, what, f"{noun} are not supported yet")
+        if stat.S_ISFIFO(mode):
+            if not link.startswith("pipe:"):
+                raise Unsupported(pid, what, "named FIFOs are not supported yet")
+            if {os.O_RDONLY, os.O_WRONLY} <= self.pipe_ends[st.st_ino]:
+                base.kind = OpenFile.PIPE
+                base.pipe = st.st_ino
+                return base
+            if fd in STDIO:
+                base.kind = OpenFile.INHERIT_STDIO
+                base.what = link
+                return base
+            peers = _holders(link, exclude=set(self.skip))
+            where = f"its other end is held by {', '.join(peers)}, outside the job" if peers else \
+                "its other end is closed"
+            raise Unsupported(pid, what, f"{where}; pipes leading out of the job are not supported")
+        if stat.S_ISCHR(mode):
+            if link in DEVICES:
+                base.kind = OpenFile.CHAR_DEVICE
+                return base
+            if os.major(st.st_rdev) in TTY_MAJORS and fd in STDIO:
+                base.kind = OpenFile.INHERIT_STDIO
+                base.what = link
+                return base
+            raise Unsupported(pid, what, "this character device is not supported yet")
+        if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
+            if link.endswith(" (deleted)") or not same_file(st, link):
+                raise Unsupported(pid, what, "the file was deleted or replaced while open; "
+                                             "unlinked files are not supported yet")
+            base.kind = OpenFile.DIRECTORY if stat.S_ISDIR(mode) else OpenFile.REGULAR
+            base.file.CopyFrom(file_id(st))
+            return base
+        raise Unsupported(pid, what, "this kind of file is not supported yet")
+
+
 def dump(pid: int, skip: set[int]) -> tuple[list[image_pb2.OpenFile], list[image_pb2.Fd]]:
-    """The descriptor table of a frozen process, but `skip`; Unsupported names the first fd incr
-    cannot restore."""
-    numbers = [fd for fd in proc.fds(pid) if fd not in skip]
-    links = {fd: proc.readlink(pid, f"fd/{fd}") for fd in numbers}
-    stats = {fd: os.stat(f"/proc/{pid}/fd/{fd}") for fd in numbers}
-    pipe_users: dict[str, list[int]] = defaultdict(list)
-    for fd, link in links.items():
-        if link.startswith("pipe:"):
-            pipe_users[link].append(fd)
-
-    files: list[image_pb2.OpenFile] = []
-    fds: list[image_pb2.Fd] = []
-    by_inode: dict[tuple[int, int], list[tuple[int, image_pb2.OpenFile]]] = defaultdict(list)
-    for fd in numbers:
-        info = proc.fdinfo(pid, fd)
-        flags = int(info["flags"], 8)
-        desc = _describe(pid, fd, links[fd], stats[fd], flags, int(info.get("pos", "0")), pipe_users)
-        key = (stats[fd].st_dev, stats[fd].st_ino)
-        shared = next((f for other, f in by_inode[key] if pt.kcmp_files(pid, other, pid, fd) == 0), None)
-        if shared is None:
-            desc.id = len(files)
-            files.append(desc)
-            by_inode[key].append((fd, desc))
-            shared = desc
-        fds.append(image_pb2.Fd(fd=fd, file=shared.id, cloexec=bool(flags & O_CLOEXEC)))
-    return files, fds
+    """The descriptor table of one process on its own (pipes to other processes are refused)."""
+    return FileTable({pid: skip}).add(pid)
 
 
-def _describe(pid: int, fd: int, link: str, st: os.stat_result, flags: int, pos: int,
-              pipe_users: dict[str, list[int]]) -> image_pb2.OpenFile:
-    what = f"fd {fd} ({link})"
-    mode = st.st_mode
-    base = OpenFile(path=link, flags=flags & ~O_CLOEXEC, pos=pos)
-    if link.startswith(("socket:", "anon_inode:")) or stat.S_ISSOCK(mode):
-        kind = link.split(":", 1)[1].strip("[]") if ":" in link else "socket"
-        noun = "sockets" if link.startswith("socket:") else f"{kind} descriptors"
-        raise Unsupported(pid, what, f"{noun} are not supported yet")
-    if stat.S_ISFIFO(mode):
-        if not link.startswith("pipe:"):
-            raise Unsupported(pid, what, "named FIFOs are not supported yet")
-        if fd in STDIO and len(pipe_users[link]) == sum(1 for u in pipe_users[link] if u in STDIO) \
-                and not _pipe_both_ends(pid, pipe_users[link]):
-            base.kind = OpenFile.INHERIT_STDIO
-            base.what = link
-            return base
-        peers = _holders(link, exclude=pid)
-        where = f"its other end is held by {', '.join(peers)}" if peers else "it is a pipe to itself"
-        raise Unsupported(pid, what, f"{where}; pipes are not supported yet")
-    if stat.S_ISCHR(mode):
-        if link in DEVICES:
-            base.kind = OpenFile.CHAR_DEVICE
-            return base
-        if os.major(st.st_rdev) in TTY_MAJORS and fd in STDIO:
-            base.kind = OpenFile.INHERIT_STDIO
-            base.what = link
-            return base
-        raise Unsupported(pid, what, "this character device is not supported yet")
-    if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
-        if link.endswith(" (deleted)") or not same_file(st, link):
-            raise Unsupported(pid, what, "the file was deleted or replaced while open; "
-                                         "unlinked files are not supported yet")
-        base.kind = OpenFile.DIRECTORY if stat.S_ISDIR(mode) else OpenFile.REGULAR
-        base.file.CopyFrom(file_id(st))
-        return base
-    raise Unsupported(pid, what, "this kind of file is not supported yet")
-
-
-def _holders(link: str, exclude: int) -> list[str]:
-    """Processes (other than `exclude`) with an fd on the same pipe; slow, for error messages only."""
+def _holders(link: str, exclude: set[int]) -> list[str]:
+    """Processes outside `exclude` with an fd on the same pipe; slow, for error messages only."""
     found = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == exclude:
+        if not entry.isdigit() or int(entry) in exclude:
             continue
         try:
             if any(os.readlink(f"/proc/{entry}/fd/{fd}") == link for fd in os.listdir(f"/proc/{entry}/fd")):
@@ -148,11 +181,6 @@ def _holders(link: str, exclude: int) -> list[str]:
         except OSError:
             continue
     return found[:3]
-
-
-def _pipe_both_ends(pid: int, fds: list[int]) -> bool:
-    modes = {int(proc.fdinfo(pid, fd)["flags"], 8) & O_ACCMODE for fd in fds}
-    return os.O_RDONLY in modes and os.O_WRONLY in modes
 
 
 # ---------------------------------------------------------------- restore
@@ -184,21 +212,68 @@ def preflight(files: list[image_pb2.OpenFile]) -> None:
                                f"checkpoint ({size} -> {now} bytes); put the original back first")
 
 
-def restore(target: RemoteProcess, files: list[image_pb2.OpenFile], fds: list[image_pb2.Fd]) -> None:
-    """Rebuild the descriptor table in the stub, which holds only restore's own fds 0-2."""
-    by_file: dict[int, list[image_pb2.Fd]] = defaultdict(list)
-    for fd in fds:
-        by_file[fd.file].append(fd)
-    inherited = {fd.fd for fd in fds if files[fd.file].kind == OpenFile.INHERIT_STDIO}
-    for n in STDIO:
-        if n not in inherited:
-            target.syscall("close", n)          # EBADF is fine: restore's own fd n may be closed
-    for f in files:
-        users = sorted(by_file[f.id], key=lambda d: d.fd)
-        if f.kind == OpenFile.INHERIT_STDIO:
+class Installer:
+    """Rebuilds descriptor tables, process after process of a tree (parents first).
+
+    A description is opened (or a pipe created) in the first process that
+    holds it; the others take it from there with an injected
+    pidfd_open + pidfd_getfd, so it stays one description (shared offset,
+    shared flags).  Pipe ends no process has taken yet are kept open in
+    their creator at high numbers until finish().
+    """
+
+    def __init__(self, pipes: list[image_pb2.PipeImage]) -> None:
+        self.pipes = {p.ino: p for p in pipes}
+        self.installed: dict[int, Holder] = {}               # description id -> a process holding it
+        self.pipe_ends: dict[tuple[int, int], Holder] = {}   # (pipe inode, O_RDONLY|O_WRONLY) -> holder
+        self.keepers: list[tuple[RemoteProcess, int]] = []
+
+    def restore(self, target: RemoteProcess, files: list[image_pb2.OpenFile], fds: list[image_pb2.Fd]) -> None:
+        """The descriptor table of one process (its stub holds only restore's own fds 0-2)."""
+        by_id = {f.id: f for f in files}
+        by_file: dict[int, list[image_pb2.Fd]] = defaultdict(list)
+        for fd in fds:
+            by_file[fd.file].append(fd)
+        inherited = {fd.fd for fd in fds if by_id[fd.file].kind == OpenFile.INHERIT_STDIO}
+        for n in STDIO:
+            if n not in inherited:
+                target.syscall("close", n)          # EBADF is fine: restore's own fd n may be closed
+        # High numbers for pipe ends kept for later processes: clear of every descriptor this one gets.
+        keep_at = max((fd.fd for fd in fds), default=2) + 1
+        for f in files:
+            users = sorted(by_file[f.id], key=lambda d: d.fd)
+            if f.kind == OpenFile.INHERIT_STDIO:
+                for d in users:
+                    target.syscall("fcntl", d.fd, F_SETFD, FD_CLOEXEC if d.cloexec else 0)
+                continue
+            tmp = self._obtain(target, f, keep_at)
             for d in users:
-                target.syscall("fcntl", d.fd, F_SETFD, FD_CLOEXEC if d.cloexec else 0)
-            continue
+                if d.fd == tmp:
+                    target.call("fcntl", tmp, F_SETFD, FD_CLOEXEC if d.cloexec else 0)
+                else:
+                    target.call("dup3", tmp, d.fd, O_CLOEXEC if d.cloexec else 0)
+            if tmp not in {d.fd for d in users}:
+                target.call("close", tmp)
+            self.installed[f.id] = Holder(target.pid, users[0].fd)
+
+    def _obtain(self, target: RemoteProcess, f: image_pb2.OpenFile, keep_at: int) -> int:
+        """A descriptor of `f` in `target`, at whatever number."""
+        holder = self.installed.get(f.id)
+        if holder is None and f.kind == OpenFile.PIPE:
+            end = f.flags & O_ACCMODE
+            holder = self.pipe_ends.get((f.pipe, end))
+            if holder is None:
+                rfd, wfd = pipes.create(target, self.pipes.get(f.pipe, image_pb2.PipeImage(ino=f.pipe)))
+                mine, other = (rfd, wfd) if end == os.O_RDONLY else (wfd, rfd)
+                kept = target.call("fcntl", other, F_DUPFD_CLOEXEC, keep_at)
+                target.call("close", other)
+                self.keepers.append((target, kept))
+                self.pipe_ends[(f.pipe, os.O_RDONLY if end != os.O_RDONLY else os.O_WRONLY)] = Holder(
+                    target.pid, kept)
+                target.call("fcntl", mine, F_SETFL, f.flags & ~O_ACCMODE)
+                return mine
+        if holder is not None:
+            return transfer(target, holder)
         if f.kind == OpenFile.REGULAR and writable(f.flags):
             now = os.stat(f.path).st_size
             if now > f.file.size:
@@ -209,10 +284,26 @@ def restore(target: RemoteProcess, files: list[image_pb2.OpenFile], fds: list[im
                           f.flags & ~_NOT_REOPENED, 0)
         if f.kind in (OpenFile.REGULAR, OpenFile.DIRECTORY) and f.pos:
             target.call("lseek", tmp, f.pos, os.SEEK_SET)
-        for d in users:
-            if d.fd == tmp:
-                target.call("fcntl", tmp, F_SETFD, FD_CLOEXEC if d.cloexec else 0)
-            else:
-                target.call("dup3", tmp, d.fd, O_CLOEXEC if d.cloexec else 0)
-        if tmp not in {d.fd for d in users}:
-            target.call("close", tmp)
+        return tmp
+
+    def finish(self) -> None:
+        """Close the pipe ends kept for later processes."""
+        for target, fd in self.keepers:
+            target.call("close", fd)
+        self.keepers.clear()
+
+
+def transfer(target: RemoteProcess, holder: Holder) -> int:
+    """`target` takes descriptor holder.fd of process holder.pid: injected pidfd_open + pidfd_getfd."""
+    pidfd = target.call("pidfd_open", holder.pid, 0)
+    try:
+        return target.call("pidfd_getfd", pidfd, holder.fd, 0)
+    finally:
+        target.call("close", pidfd)
+
+
+def restore(target: RemoteProcess, files: list[image_pb2.OpenFile], fds: list[image_pb2.Fd]) -> None:
+    """The descriptor table of a process restored on its own."""
+    installer = Installer([])
+    installer.restore(target, files, fds)
+    installer.finish()

@@ -19,6 +19,7 @@ from ptrace.syscall.linux.x86_64 import SYSCALL_NAMES
 from incr._native import ffi, lib
 
 PTRACE_O_TRACESYSGOOD = 0x1
+PTRACE_O_TRACEFORK = 0x2
 PTRACE_O_TRACECLONE = 0x8
 PTRACE_O_EXITKILL = 1 << 20
 PTRACE_EVENT_STOP = 128

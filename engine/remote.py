@@ -9,8 +9,10 @@ structs, mapped at an address no dumped VMA uses.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import os
 import signal
 import struct
 from collections.abc import Iterable
@@ -55,8 +57,8 @@ class Stub:
             st = pt.wait(self.pid)
             if not st.stopped or st.stopsig != signal.SIGSTOP:
                 raise RestoreError(f"restore stub for PID {pid} did not start: {st.describe()}")
-            # incr dies -> the half-built process dies; threads it clones are ours at once.
-            pt.set_options(self.pid, pt.PTRACE_O_EXITKILL | pt.PTRACE_O_TRACECLONE)
+            # incr dies -> the half-built process dies; threads and children it clones are ours at once.
+            pt.set_options(self.pid, pt.PTRACE_O_EXITKILL | pt.PTRACE_O_TRACECLONE | pt.PTRACE_O_TRACEFORK)
             self.tracee = Tracee(self.pid, self.pid, find_syscall_insn(self.pid), live=False)
             # The stub inherited glibc's rseq registration; its area is about to
             # be unmapped and the first preemption would then kill the stub.
@@ -118,6 +120,46 @@ class Stub:
         self.tracee.write(addr, data)
         self._data_at += size
         return addr
+
+    @classmethod
+    def forked(cls, pid: int, parent: Stub) -> Stub:
+        """The stub of a child `parent` forked (PTRACE_O_TRACEFORK: already ours and stopped)."""
+        stub = cls.__new__(cls)
+        stub.pid = pid
+        stub._alive = True
+        stub.tracee = Tracee(pid, pid, parent.injection, live=False)   # the injection area came along
+        stub.injection = parent.injection
+        stub._data_at = parent.injection + DATA_OFFSET
+        stub.threads = {}
+        return stub
+
+    def fork_child(self, pid: int) -> Stub:
+        """A child of this stub with PID `pid` (an injected clone3(set_tid)): a copy of the stub as it is."""
+        args = _CLONE_ARGS.pack(0, 0, 0, 0, signal.SIGCHLD, 0, 0, 0, self.put(struct.pack("<i", pid)), 1, 0)
+        got = self.syscall("clone3", self.put(args), _CLONE_ARGS.size)
+        if got == -errno.EEXIST:
+            raise PidTaken(pid, proc.describe(pid))
+        if got != pid:
+            raise RestoreError(f"cannot restore PID {pid}: clone3 gave {got}")
+        st = pt.wait(pid)
+        if not st.stopped:
+            raise RestoreError(f"cannot restore PID {pid}: {st.describe()}")
+        return Stub.forked(pid, self)
+
+    def exit_as(self, status: int) -> None:
+        """End this stub with wait status `status`, leaving a zombie for its parent to reap."""
+        self._alive = False
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            os.kill(self.pid, sig)
+            while True:
+                st = pt.wait(self.pid)
+                if st.exited:
+                    return
+                pt.cont(self.pid, st.stopsig if st.stopsig == sig else 0)
+        nr = pt.SYSCALL_NUMBERS["exit_group"]
+        with contextlib.suppress(ProcessLookupError):
+            pt.remote_syscall(self.pid, self.tracee.regs, self.injection, nr, [os.WEXITSTATUS(status)], None)
 
     def clone_thread(self, tid: int, clear_child_tid: int) -> StubThread:
         """A thread of the stub with TID `tid` (clone3 set_tid), stopped before its first instruction."""

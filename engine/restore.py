@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from incr.proto import image_pb2
@@ -39,6 +40,10 @@ def preflight(tree: image_pb2.TreeImage) -> None:
     if tree.arch and tree.arch != "x86_64":
         raise RestoreError(f"cannot restore: the checkpoint is for {tree.arch}, this is x86_64")
     for p in tree.processes:
+        if proc.exists(p.pid):
+            raise PidTaken(p.pid, proc.describe(p.pid))
+        if p.zombie:
+            continue
         for thread in p.threads:           # a thread's TID must be free too
             if proc.exists(thread.tid):
                 raise PidTaken(thread.tid, proc.describe(thread.tid))
@@ -55,48 +60,86 @@ def _own_creds() -> image_pb2.Creds:
                            groups=[int(x) for x in status.get("Groups", "").split()])
 
 
-def restore_process(p: image_pb2.ProcessImage, source: PageSource, *, leave_stopped: bool = False) -> RestoreTiming:
-    """Rebuild one process, every thread with its original TID; it is left running (or stopped)."""
+def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource], *,
+                 leave_stopped: bool = False) -> RestoreTiming:
+    """Rebuild a process tree, every process and thread with its original PID/TID; it is left
+    running (or stopped, the root).  `sources(pid)` gives the pages of process pid.
+
+    A: stubs, parents first: the root from incr, each child forked by its parent's stub (so the
+       parent links, sessions and process groups come out right); zombies are forked and exit.
+    B: each process's memory, mm fields, limits, cwd, and descriptors (shared descriptions and
+       pipes created once, then handed over).
+    C: each process's signals, timers, threads, credentials and registers; then all are let go.
+    """
     t0 = time.perf_counter()
-    stub = Stub(p.pid, setsid=p.sid == p.pid, setpgid=p.pgid == p.pid and p.sid != p.pid)
+    procs = [p for p in tree.processes if not p.zombie]
+    root = tree.processes[0]
+    stubs: dict[int, Stub] = {}
+    stub = Stub(root.pid, setsid=root.sid == root.pid, setpgid=root.pgid == root.pid and root.sid != root.pid)
+    stubs[root.pid] = stub
     try:
-        vmas = list(p.vmas)
-        dumped = [(v.start, v.end) for v in vmas]
-        injection = stub.map_injection_area(dumped)
-        specials = memory.clear_stub(stub, injection)
-        spare = stub.find_free(sum(m.size for m in specials) + pt.PAGE_SIZE, dumped)
-        memory.move_specials(stub, specials, vmas, spare)
+        everything = [(v.start, v.end) for p in procs for v in p.vmas]
+        injection = stub.map_injection_area(everything)
+        for p in tree.processes[1:]:                         # A: the tree of stubs
+            child = stubs[p.ppid].fork_child(p.pid)
+            if p.zombie:
+                child.exit_as(p.exit_status)
+                continue
+            stubs[p.pid] = child
+            if p.sid == p.pid:
+                child.call("setsid")
+        for p in sorted(procs[1:], key=lambda p: p.pgid != p.pid):   # group leaders first
+            if p.sid != p.pid and p.pgid in stubs and proc.stat(p.pid).pgid != p.pgid:
+                stubs[p.pid].call("setpgid", 0, p.pgid)
         t_mem = time.perf_counter()
-        written = memory.map_and_fill(stub, vmas, source)
+        written = 0
+        installer = files.Installer(list(tree.pipes))
+        for p in procs:                                      # B: memory and descriptors
+            s = stubs[p.pid]
+            vmas = list(p.vmas)
+            specials = memory.clear_stub(s, injection)
+            spare = s.find_free(sum(m.size for m in specials) + pt.PAGE_SIZE, everything)
+            memory.move_specials(s, specials, vmas, spare)
+            written += memory.map_and_fill(s, vmas, sources(p.pid))
+            mm.restore(s, p.mm)
+            rlimits.restore(s.pid, list(p.rlimits))
+            fs.restore(s, p.fs)
+            installer.restore(s, list(p.files), list(p.fds))
+        installer.finish()
         t_mem = time.perf_counter() - t_mem
-        mm.restore(stub, p.mm)
-        rlimits.restore(stub.pid, list(p.rlimits))
-        fs.restore(stub, p.fs)
-        files.restore(stub, list(p.files), list(p.fds))
-        signals.restore_sigactions(stub, list(p.sigactions))
-        timers.restore(stub, list(p.itimers))
-        task.restore(stub, p)
-        # Threads next, while the stub is still root: clone3(set_tid) needs CAP_SYS_ADMIN.
-        main, *others = p.threads
-        targets: list[RemoteProcess] = [stub]
-        targets.extend(stub.clone_thread(t.tid, t.clear_child_tid) for t in others)
-        signals.restore_shared_pending(stub, list(p.shared_pending))
-        own = _own_creds()
-        for target, thread in zip(targets, p.threads, strict=True):
-            signals.restore_thread_pending(stub, thread.tid, list(thread.pending))
-            cpu.restore_thread_state(target, thread)
-            task.restore_thread(target, thread.tid, thread)
-            creds.restore(target, p.creds, own)     # per thread: raw set*id() calls change one thread
-        # The other threads leave the injection area for good, then the main thread unmaps it,
-        # its very last injected call.
-        for thread in reversed(others):
-            cpu.set_final_state(thread.tid, thread)
-        stub.drop_injection_area()
-        cpu.set_final_state(stub.pid, main)
-        for thread in others:
-            pt.detach(thread.tid)
-        pt.detach(stub.pid, signal.SIGSTOP if leave_stopped or p.stopped else 0)
+        for p in procs:                                      # C: the rest, then registers
+            _finish_process(stubs[p.pid], p)
+        for p in reversed(procs):                            # children first: parents are still stopped
+            for thread in p.threads[1:]:
+                pt.detach(thread.tid)
+            stopped = p.stopped or (leave_stopped and p.pid == root.pid)
+            pt.detach(p.pid, signal.SIGSTOP if stopped else 0)
     except BaseException:
-        stub.kill()
+        for s in stubs.values():
+            s.kill()
         raise
     return RestoreTiming(total_ms=(time.perf_counter() - t0) * 1e3, memory_ms=t_mem * 1e3, bytes_written=written)
+
+
+def _finish_process(stub: Stub, p: image_pb2.ProcessImage) -> None:
+    """Signals, timers, threads, credentials, and finally every thread's registers."""
+    signals.restore_sigactions(stub, list(p.sigactions))
+    timers.restore(stub, list(p.itimers))
+    task.restore(stub, p)
+    # Threads while the stub is still root: clone3(set_tid) needs CAP_SYS_ADMIN.
+    main, *others = p.threads
+    targets: list[RemoteProcess] = [stub]
+    targets.extend(stub.clone_thread(t.tid, t.clear_child_tid) for t in others)
+    signals.restore_shared_pending(stub, list(p.shared_pending))
+    own = _own_creds()
+    for target, thread in zip(targets, p.threads, strict=True):
+        signals.restore_thread_pending(stub, thread.tid, list(thread.pending))
+        cpu.restore_thread_state(target, thread)
+        task.restore_thread(target, thread.tid, thread)
+        creds.restore(target, p.creds, own)     # per thread: raw set*id() calls change one thread
+    # The other threads leave the injection area for good, then the main thread unmaps it,
+    # its very last injected call.
+    for thread in reversed(others):
+        cpu.set_final_state(thread.tid, thread)
+    stub.drop_injection_area()
+    cpu.set_final_state(stub.pid, main)

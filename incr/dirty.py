@@ -256,8 +256,9 @@ class Tracker(ABC):
         self.base = ""              # snapshot the next collect() is relative to; "" = everything is new
         self.store = ""
 
-    def start(self, pid: int, store: str) -> None:
-        """Resume the tracking left by an earlier command, or arm it afresh (then base is "")."""
+    def start(self, pid: int, store: str, frozen: Frozen | None = None) -> None:
+        """Resume the tracking left by an earlier command, or arm it afresh (then base is "").
+        `frozen`: the process is frozen already (by the caller), for trackers that must inject."""
         self.pid = pid
         self.store = store
         state = TrackerState.load(pid)
@@ -266,13 +267,13 @@ class Tracker(ABC):
             log.info("tracker %s: resuming in PID %d relative to %s", self.name, pid, self.base[:12] or "nothing")
             return
         self.base = ""
-        self._arm()
+        self._arm(frozen)
 
     def _resume(self, state: TrackerState) -> bool:
         return True
 
     @abstractmethod
-    def _arm(self) -> None: ...
+    def _arm(self, frozen: Frozen | None) -> None: ...
 
     @abstractmethod
     def collect(self, vmas: list[image_pb2.Vma], frozen: Frozen | None) -> Dirt:
@@ -309,7 +310,7 @@ class Hash(Tracker):
     name = "hash"
     precopy = False
 
-    def _arm(self) -> None:
+    def _arm(self, frozen: Frozen | None) -> None:
         pass
 
     def collect(self, vmas: list[image_pb2.Vma], frozen: Frozen | None) -> Dirt:
@@ -338,13 +339,16 @@ class UffdWp(Tracker):
         self._take(fd)
         return True
 
-    def _arm(self) -> None:
+    def _arm(self, frozen: Frozen | None) -> None:
         stray = find_parked_uffd(self.pid)
         if stray >= 0 and not _inherited(self.pid, stray):
             self._take(stray)       # parked by an earlier command whose state file is gone
             return
-        with freeze(self.pid) as frozen:
+        if frozen is not None:
             self._inject(frozen)
+        else:
+            with freeze(self.pid) as brief:
+                self._inject(brief)
         self.armed_here = True
 
     def abandon(self) -> None:
@@ -537,9 +541,12 @@ def _inherited(pid: int, fd: int) -> bool:
 
 
 def stray_fds(pid: int) -> set[int]:
-    """Descriptors incr left in the job (a parked userfaultfd), known or not to a state file."""
-    fd = find_parked_uffd(pid)
-    return {fd} if fd >= 0 else set()
+    """Descriptors incr left in the job (parked userfaultfds, its own or inherited from its parent),
+    known or not to a state file."""
+    try:
+        return {fd for fd in proc.fds(pid) if fd >= PARK_MIN_FD and _is_parked_uffd(pid, fd)}
+    except EngineError:
+        return set()
 
 
 def find_parked_uffd(pid: int) -> int:
@@ -554,7 +561,7 @@ class SoftDirty(Tracker):
     name = "soft-dirty"
     needs_freeze = True
 
-    def _arm(self) -> None:
+    def _arm(self, frozen: Frozen | None) -> None:
         self._clear_refs()
 
     def _clear_refs(self) -> None:

@@ -27,7 +27,8 @@ from pathlib import Path
 from incr import __version__, dirty
 from incr.dirty import Dirt, Tracker, TrackerState
 from incr.engine import dump as engine_dump
-from incr.engine import freeze, memory
+from incr.engine import freeze, memory, tree
+from incr.engine.errors import ProcessNotFound
 from incr.engine.memory import PAGE, MemoryCopy, PageRun
 from incr.faults import fault_point
 from incr.pagestore import SnapshotWriter, Store
@@ -76,29 +77,38 @@ def _labels() -> dict[str, str]:
     return {"hostname": socket.gethostname(), "incr": __version__, "kernel": os.uname().release}
 
 
+@dataclass
+class Member:
+    """One process of the job, as the checkpoint sees it: its tracker and what it collected."""
+
+    pid: int
+    tracker: Tracker
+    collector: Collector
+    dirty_pages: list[int] = field(default_factory=list)     # per pre-copy round
+
+
 def _first_dirt(tracker: Tracker, vmas: list[image_pb2.Vma], frozen: freeze.Frozen | None) -> Dirt:
     """A collect that re-arms the tracker; everything counts as new when it has no base."""
     collected = tracker.collect(vmas, frozen)
     return collected if tracker.base else dirty.full_dirt(vmas)
 
 
-def _live_round(pid: int, tracker: Tracker, collector: Collector, first: bool) -> int:
-    """One pre-copy round on the running job; returns the pages it found dirty."""
-    vmas = memory.dump_vmas(pid)
-    dirt = _first_dirt(tracker, vmas, None) if first else tracker.collect(vmas, None)
-    runs = dirty.page_runs(pid, vmas, dirt)
+def _live_round(m: Member, first: bool) -> int:
+    """One pre-copy round on a running process; returns the pages it found dirty."""
+    vmas = memory.dump_vmas(m.pid)
+    dirt = _first_dirt(m.tracker, vmas, None) if first else m.tracker.collect(vmas, None)
+    runs = dirty.page_runs(m.pid, vmas, dirt)
     try:
-        copy = memory.copy_pages(pid, vmas, runs)
+        copy = memory.copy_pages(m.pid, vmas, runs)
     except OSError as exc:
         # The job unmapped something meanwhile: its dirty pages were consumed
         # but not copied, so the freeze takes those VMAs whole.
-        log.info("pre-copy round: %s; the final pass takes the round's VMAs whole", exc)
-        collector.apply_dirt(dirt)
-        for start in dirt:
-            collector.must_take_whole.add(start)
+        log.info("pre-copy round of PID %d: %s; the final pass takes the round's VMAs whole", m.pid, exc)
+        m.collector.apply_dirt(dirt)
+        m.collector.must_take_whole.update(dirt)
         return sum(r.count for r in runs)
     try:
-        collector.add(vmas, dirt, copy)
+        m.collector.add(vmas, dirt, copy)
     finally:
         copy.close()
     return sum(r.count for r in runs)
@@ -139,92 +149,140 @@ def _split(runs: list[PageRun], most: int) -> list[PageRun]:
     return out
 
 
+def _skip_fds(pid: int) -> set[int]:
+    """Descriptors incr left in the process (parked trackers), with or without a state file."""
+    state = TrackerState.load(pid)
+    return ({state.uffd_fd} if state and state.uffd_fd >= 0 else set()) | dirty.stray_fds(pid)
+
+
 def checkpoint(pid: int, store_path: str | os.PathLike[str], *, kill: bool = False,
                options: Options | None = None, kind: str = "checkpoint") -> CheckpointResult:
-    """One checkpoint (or, with kind="predump", one pre-dump round) of process `pid`."""
+    """One checkpoint (or, with kind="predump", one pre-dump round) of process `pid` and every
+    process below it."""
     opts = options or Options()
     store_path = Path(store_path)
     freeze.check_traceable(pid)
     if store_path.exists():
         Store.open(store_path).close()           # a bad store fails before the job is touched
-    state = TrackerState.load(pid)
-    parked = {state.uffd_fd} if state and state.uffd_fd >= 0 else set()
-    engine_dump.check_supported(pid, parked | dirty.stray_fds(pid))   # refused before the job is touched
-    tracker = dirty.choose(opts.tracker)
+    live = [p for p in tree.descendants(pid) if p == pid or not tree.is_zombie(p)]
+    engine_dump.check_supported(pid, {p: _skip_fds(p) for p in live})   # refused before the job is touched
+    members: dict[int, Member] = {}
     t_start = time.perf_counter()
     with Store.open(store_path, create=True) as store, store.writer() as writer:
         try:
-            result = _take(pid, store, writer, tracker, opts, kill=kill, kind=kind, t_start=t_start)
+            for p in live:
+                members[p] = Member(p, dirty.choose(opts.tracker), Collector(writer))
+            result = _take(pid, store, writer, members, opts, kill=kill, kind=kind, t_start=t_start)
         except BaseException:
-            # The tracker's dirt since its base was consumed and not committed;
-            # one armed by this very command is taken out of the job again.
-            TrackerState.forget(pid)
-            tracker.abandon()
+            # The trackers' dirt since their base was consumed and not committed;
+            # ones armed by this very command are taken out of the job again.
+            for m in members.values():
+                TrackerState.forget(m.pid)
+                m.tracker.abandon()
             raise
-    if kill:
-        TrackerState.forget(pid)                 # the process is gone
-        tracker.close()
-    else:
-        tracker.finish(result.id)
+    for m in members.values():
+        if kill:
+            TrackerState.forget(m.pid)           # the process is gone
+            m.tracker.close()
+        else:
+            m.tracker.finish(result.id)
     return result
 
 
-def _take(pid: int, store: Store, writer: SnapshotWriter, tracker: Tracker, opts: Options, *, kill: bool,
-          kind: str, t_start: float) -> CheckpointResult:
-    tracker.start(pid, str(store.path))
-    if tracker.base and not store.has_snapshot(tracker.base):
-        tracker.base = ""
-    parent_id = tracker.base or _lineage_parent(store, pid)
+def _common_base(store: Store, members: dict[int, Member]) -> str:
+    """The snapshot every tracker is relative to; "" (take everything afresh) unless they all agree."""
+    bases = {m.tracker.base for m in members.values()}
+    base = bases.pop() if len(bases) == 1 else ""
+    if base and not store.has_snapshot(base):
+        base = ""
+    for m in members.values():
+        m.tracker.base = base
+    return base
+
+
+def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Member], opts: Options, *,
+          kill: bool, kind: str, t_start: float) -> CheckpointResult:
+    for m in list(members.values()):
+        try:
+            m.tracker.start(m.pid, str(store.path))
+        except ProcessNotFound:
+            del members[m.pid]                   # exited meanwhile
+    base = _common_base(store, members)
+    parent_id = base or _lineage_parent(store, root)
     parent = Parent(store, store.load(parent_id)[1] if parent_id else None)
-    collector = Collector(writer)
     rounds = 0
-    dirty_pages: list[int] = []
-    if kind == "predump" or (opts.precopy and tracker.precopy):
+    precopy = all(m.tracker.precopy for m in members.values())
+    if kind == "predump" or (opts.precopy and precopy):
         limit = 1 if kind == "predump" else opts.max_rounds
+        totals: list[int] = []
         while rounds < limit:
-            found = _live_round(pid, tracker, collector, first=rounds == 0)
+            found = 0
+            for m in list(members.values()):
+                try:
+                    n = _live_round(m, first=rounds == 0)
+                except ProcessNotFound:
+                    del members[m.pid]
+                    continue
+                m.dirty_pages.append(n)
+                found += n
             rounds += 1
-            dirty_pages.append(found)
-            if found <= SMALL_DIRTY_PAGES or (len(dirty_pages) > 1 and found > SHRINK_FACTOR * dirty_pages[-2]):
+            totals.append(found)
+            if found <= SMALL_DIRTY_PAGES or (len(totals) > 1 and found > SHRINK_FACTOR * totals[-2]):
                 break
     if kind == "predump":
-        vmas = memory.dump_vmas(pid)
-        tree = image_pb2.TreeImage(version=engine_dump.IMAGE_VERSION, arch=os.uname().machine, root_pid=pid,
-                                   processes=[image_pb2.ProcessImage(pid=pid, vmas=vmas)], kernel=os.uname().release)
-        return _commit(writer, parent, collector, tree, vmas, kind, tracker, rounds, 0.0, t_start, parent_id,
-                       time.time())
+        processes = [image_pb2.ProcessImage(pid=m.pid, vmas=memory.dump_vmas(m.pid)) for m in members.values()]
+        image = image_pb2.TreeImage(version=engine_dump.IMAGE_VERSION, arch=os.uname().machine, root_pid=root,
+                                    processes=processes, kernel=os.uname().release)
+        return _commit(writer, parent, members, image, kind, rounds, 0.0, t_start, parent_id, time.time())
 
-    estimate = (dirty_pages[-1] * PAGE * 2 if dirty_pages
-                else memory.planned_bytes(memory.plan_pages(pid, memory.dump_vmas(pid))))
-    buffer = memory.allocate_buffer(min(opts.buffer_bound, estimate + (16 << 20)))
+    buffers = {pid: memory.allocate_buffer(min(opts.buffer_bound, _estimate(m) + (16 << 20)))
+               for pid, m in members.items()}
     writer.drain()          # the frozen phase gets the CPU to itself, not the pack compressor
     t_freeze = time.perf_counter()
     epoch = time.time()
-    frozen = freeze.freeze(pid)
+    frozen = tree.freeze_tree(root)
+    copies: dict[int, MemoryCopy | None] = {}
     try:
-        image = engine_dump.describe_state(frozen, skip_fds=tracker.own_fds())
-        vmas = list(image.vmas)
-        dirt = _first_dirt(tracker, vmas, frozen) if rounds == 0 else tracker.collect(vmas, frozen)
-        for start in collector.must_take_whole:
-            dirt[start] = dirty.RegionDirt(full=True)
-        collector.apply_dirt(dirt)
-        copy = _frozen_copy(pid, vmas, dirty.page_runs(pid, vmas, dirt), buffer, collector)
+        for pid in frozen.frozen:
+            if pid not in members:               # forked since the rounds: everything is new
+                members[pid] = Member(pid, dirty.choose(opts.tracker), Collector(writer))
+                members[pid].tracker.start(pid, str(store.path), frozen=frozen.frozen[pid])
+                members[pid].tracker.base = ""
+        image = engine_dump.describe_tree(frozen, {p: m.tracker.own_fds() | dirty.stray_fds(p)
+                                                   for p, m in members.items()})
+        for p in image.processes:
+            if p.zombie:
+                continue
+            m = members[p.pid]
+            vmas = list(p.vmas)
+            first = not m.dirty_pages
+            dirt = _first_dirt(m.tracker, vmas, frozen.frozen[p.pid]) if first else \
+                m.tracker.collect(vmas, frozen.frozen[p.pid])
+            for start in m.collector.must_take_whole:
+                dirt[start] = dirty.RegionDirt(full=True)
+            m.collector.apply_dirt(dirt)
+            buffer = buffers.get(p.pid) or memory.allocate_buffer(16 << 20)
+            copies[p.pid] = _frozen_copy(p.pid, vmas, dirty.page_runs(p.pid, vmas, dirt), buffer, m.collector)
         fault_point("frozen")
     except BaseException:
         frozen.release()
-        buffer.close()
+        for b in buffers.values():
+            b.close()
         raise
     if not kill:
         frozen.release()
     downtime_ms = (time.perf_counter() - t_freeze) * 1e3
     fault_point("thawed")
     try:
-        if copy is not None:
-            collector.add_copy(vmas, copy)
-        buffer.close()
-        tree = engine_dump.tree_image([image])
-        result = _commit(writer, parent, collector, tree, vmas, kind, tracker, rounds, downtime_ms, t_start,
-                         parent_id, epoch)
+        for p in image.processes:
+            copy = copies.get(p.pid)
+            if copy is not None:
+                members[p.pid].collector.add_copy(list(p.vmas), copy)
+        for b in buffers.values():
+            b.close()
+        for pid in [pid for pid in members if pid not in frozen.frozen]:
+            del members[pid]                     # gone before the freeze
+        result = _commit(writer, parent, members, image, kind, rounds, downtime_ms, t_start, parent_id, epoch)
     except BaseException:
         if kill:
             frozen.release()                      # the checkpoint failed: the job lives on
@@ -234,12 +292,22 @@ def _take(pid: int, store: Store, writer: SnapshotWriter, tracker: Tracker, opts
     return result
 
 
-def _commit(writer: SnapshotWriter, parent: Parent, collector: Collector, tree: image_pb2.TreeImage,
-            vmas: list[image_pb2.Vma], kind: str, tracker: Tracker, rounds: int, downtime_ms: float,
-            t_start: float, parent_id: str, epoch: float) -> CheckpointResult:
+def _estimate(m: Member) -> int:
+    """Bytes the final copy of a process may need: twice the last round's, or everything it holds."""
+    if m.dirty_pages:
+        return m.dirty_pages[-1] * PAGE * 2
+    return memory.planned_bytes(memory.plan_pages(m.pid, memory.dump_vmas(m.pid)))
+
+
+def _commit(writer: SnapshotWriter, parent: Parent, members: dict[int, Member], tree: image_pb2.TreeImage,
+            kind: str, rounds: int, downtime_ms: float, t_start: float, parent_id: str,
+            epoch: float) -> CheckpointResult:
     counts = PageCounts()
-    pid = tree.root_pid
-    refs = finalize(writer, parent, collector, pid, vmas, counts)
+    refs = []
+    for p in tree.processes:
+        if p.pid in members:
+            refs.extend(finalize(writer, parent, members[p.pid].collector, p.pid, list(p.vmas), counts))
+    tracker = next(iter(members.values())).tracker
     snap = store_pb2.Snapshot(parent=parent_id, epoch=epoch, kind=kind,
                               payload=tree.SerializeToString(), page_maps=refs, labels=_labels())
     snap.labels["tracker_reason"] = tracker.reason
@@ -248,6 +316,7 @@ def _commit(writer: SnapshotWriter, parent: Parent, collector: Collector, tree: 
     stats.tracker, stats.rounds, stats.downtime_ms = tracker.name, rounds, downtime_ms
     stats.total_ms = (time.perf_counter() - t_start) * 1e3
     sid = writer.commit(snap)
-    log.info("%s %s of PID %d: %d pages (%d dirty), %.1f ms frozen, tracker %s (%s), %d rounds", kind, sid[:12],
-             pid, counts.total, counts.dirty, downtime_ms, tracker.name, tracker.reason, rounds)
+    log.info("%s %s of PID %d (%d processes): %d pages (%d dirty), %.1f ms frozen, tracker %s (%s), %d rounds",
+             kind, sid[:12], tree.root_pid, len(members), counts.total, counts.dirty, downtime_ms, tracker.name,
+             tracker.reason, rounds)
     return CheckpointResult(id=sid, snapshot=snap)

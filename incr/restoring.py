@@ -40,6 +40,6 @@ def restore(store_path: Path, checkpoint_id: str, *, why: str = "", leave_stoppe
         tree = image_pb2.TreeImage.FromString(snap.payload)
         engine_restore.preflight(tree)
         root = tree.processes[0]
-        timing = engine_restore.restore_process(root, StorePages(store, snap, root.pid),
-                                                leave_stopped=leave_stopped)
+        timing = engine_restore.restore_tree(tree, lambda pid: StorePages(store, snap, pid),
+                                             leave_stopped=leave_stopped)
     return RestoredJob(pid=root.pid, checkpoint_id=sid, why=why, timing=timing)

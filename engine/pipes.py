@@ -1,0 +1,78 @@
+"""Pipes between processes of a tree, with the bytes buffered in them.  Dump and restore.
+
+Dump (every process frozen): one end of each pipe is taken into incr with
+pidfd_getfd, the buffered bytes are read (FIONREAD says how many, so a
+blocking read never blocks) and written straight back in order, through the
+other end: the job finds its pipe as it was.  Restore: the pipe is created in
+the first process that holds an end (an injected pipe2), filled from incr
+through a stolen write end, and handed to the other holders (files.Installer).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from incr.proto import image_pb2
+
+from . import ptrace as pt
+from .errors import EngineError
+from .remote import RemoteProcess
+
+FIONREAD = 0x541B
+F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
+O_ACCMODE = 0o3
+
+
+@contextmanager
+def stolen(pid: int, fd: int) -> Iterator[int]:
+    """Descriptor `fd` of process `pid`, as a descriptor of incr's own (same open file description)."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        mine = pt.pidfd_getfd(pidfd, fd)
+    finally:
+        os.close(pidfd)
+    try:
+        yield mine
+    finally:
+        os.close(mine)
+
+
+def capture(ino: int, reader: tuple[int, int], writer: tuple[int, int]) -> image_pb2.PipeImage:
+    """The contents of pipe `ino`, read through (pid, fd) `reader` and put back through `writer`."""
+    with stolen(*reader) as r, stolen(*writer) as w:
+        queued = struct.unpack("i", fcntl.ioctl(r, FIONREAD, b"\0\0\0\0"))[0]
+        data = bytearray()
+        while len(data) < queued:
+            chunk = os.read(r, queued - len(data))
+            if not chunk:
+                raise EngineError(f"pipe:[{ino}] emptied while the job was frozen")
+            data += chunk
+        put = 0
+        while put < len(data):
+            put += os.write(w, data[put:])
+        capacity = fcntl.fcntl(r, F_GETPIPE_SZ)
+    return image_pb2.PipeImage(ino=ino, data=bytes(data), capacity=capacity)
+
+
+def create(target: RemoteProcess, pipe: image_pb2.PipeImage) -> tuple[int, int]:
+    """A new pipe in `target`, with the dumped capacity and contents: (read fd, write fd) there."""
+    at = target.put(bytes(8))
+    target.call("pipe2", at, 0)
+    rfd, wfd = struct.unpack("<ii", _read(target, at, 8))
+    with stolen(target.pid, wfd) as w:
+        if pipe.capacity and fcntl.fcntl(w, F_GETPIPE_SZ) != pipe.capacity:
+            fcntl.fcntl(w, F_SETPIPE_SZ, pipe.capacity)
+        put = 0
+        while put < len(pipe.data):
+            put += os.write(w, pipe.data[put:])
+    return rfd, wfd
+
+
+def _read(target: RemoteProcess, addr: int, size: int) -> bytes:
+    buf = bytearray(size)
+    pt.vm_read_into(target.pid, [(addr, size)], buf)
+    return bytes(buf)

@@ -1,0 +1,113 @@
+"""Process trees: children with their PIDs and parents, pipes between them with
+the data in flight, zombies, process groups and sessions, a shell script."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from engine_tree import descendants
+
+from conftest import Procs, incr, line_count, ok, reap_orphans, wait_until
+
+N = 40
+
+
+def family_tree(pid: int) -> list[tuple[int, int, int, int, str]]:
+    """(pid, ppid, pgid, sid, state) of the tree, zombies included."""
+    out = []
+    for p in descendants(pid):
+        raw = Path(f"/proc/{p}/stat").read_text()
+        fields = raw[raw.rindex(")") + 2:].split()
+        out.append((p, int(fields[1]), int(fields[2]), int(fields[3]), fields[0] if fields[0] == "Z" else "-"))
+    return out
+
+
+def run(argv: list[object], d: Path, store: Path, procs: Procs, half: int,
+        env: dict[str, str] | None = None) -> tuple[bytes, list[tuple[int, int, int, int, str]], int]:
+    """Checkpoint a gated job at its first gate, run on, kill the tree, restore it detached:
+    (its output, its tree at the checkpoint, its tree right after restore)."""
+    out = d / "out.txt"
+    job = procs.start(argv, env={**os.environ, **(env or {})})
+    wait_until(lambda: line_count(out) >= half, "the job to reach its first gate")
+    before = family_tree(job.pid)
+    ok(incr(store, "checkpoint", job.pid))
+    (d / "go1").touch()
+    wait_until(lambda: line_count(out) >= half + 5, "the job to reach its second gate")
+    for pid, *_ in before:
+        procs.track(pid)
+    for pid, *_ in reversed(before):
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+    job.wait()
+
+    def gone() -> bool:
+        reap_orphans()              # the killed children come to us, the subreaper, to be reaped
+        return not any(os.path.exists(f"/proc/{p}") for p, *_ in before[1:])
+
+    wait_until(gone, "the old tree to be gone")
+    res = incr(store, "restore", "--detach")
+    assert res.returncode == 0, res.stderr
+    root = procs.track(int(res.stdout))
+    after = family_tree(root)
+    (d / "go2").touch()
+    return out, before, after  # type: ignore[return-value]
+
+
+def reference(argv_of: object, tmp_path: Path, procs: Procs, env: dict[str, str] | None = None) -> bytes:
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "go1").touch()
+    (ref / "go2").touch()
+    p = procs.start(argv_of(ref), env={**os.environ, **(env or {})})  # type: ignore[operator]
+    assert p.wait(timeout=120) == 0
+    return (ref / "out.txt").read_bytes()
+
+
+def test_parent_and_children_over_pipes_with_data_in_flight(cprog, tmp_path: Path, store: Path,
+                                                             procs: Procs) -> None:
+    exe = cprog("family")
+
+    def argv(d: Path) -> list[object]:
+        return [exe, d / "out.txt", d / "go1", d / "go2", N]
+
+    expected = reference(argv, tmp_path, procs)
+    assert expected.endswith(b"done zombie exit 7\n")
+    d = tmp_path / "run"
+    d.mkdir()
+    out, before, after = run(argv(d), d, store, procs, N // 2)
+    assert after == before, "same PIDs, parents, groups, sessions; the zombie too"
+    assert any(state == "Z" for *_, state in before)
+    wait_until(lambda: out.read_bytes().endswith(b"\n") and b"done" in out.read_bytes(), "the family to finish")
+    assert out.read_bytes() == expected
+
+
+SCRIPT = """
+set -e
+"$1" "$2/out.txt" "$2/go1" "$2/go2" 40 &
+child=$!
+wait $child
+echo "script saw exit $?" >> "$2/out.txt"
+"""
+
+
+def test_shell_script_launching_a_job_and_waiting_for_it(cprog, tmp_path: Path, store: Path, procs: Procs) -> None:
+    exe = cprog("job")
+    data = bytes((i * 31 + 7) % 251 for i in range(1 << 20))
+
+    def argv(d: Path) -> list[object]:
+        (d / "data.bin").write_bytes(data)
+        return ["bash", "-c", SCRIPT.replace("\"$1\" \"$2/out.txt\" \"$2/go1\" \"$2/go2\" 40",
+                                             f"\"$1\" \"$2/out.txt\" \"$2/data.bin\" \"$2/go1\" \"$2/go2\" {N}"),
+                "script", exe, d]
+
+    expected = reference(argv, tmp_path, procs)
+    assert expected.endswith(b"script saw exit 0\n")
+    d = tmp_path / "run"
+    d.mkdir()
+    out, before, after = run(argv(d), d, store, procs, N // 2)
+    assert [p[:4] for p in after] == [p[:4] for p in before]
+    wait_until(lambda: b"script saw exit" in out.read_bytes(), "the script to finish")
+    assert out.read_bytes() == expected

@@ -3,6 +3,7 @@ the data in flight, zombies, process groups and sessions, a shell script."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -37,10 +38,8 @@ def run(argv: list[object], d: Path, store: Path, procs: Procs, half: int,
     for pid, *_ in before:
         procs.track(pid)
     for pid, *_ in reversed(before):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, 9)
-        except ProcessLookupError:
-            pass
     job.wait()
 
     def gone() -> bool:

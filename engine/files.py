@@ -17,11 +17,12 @@ import logging
 import os
 import stat
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from incr.proto import image_pb2
 
-from . import pipes, proc
+from . import epoll, eventfd, inotify, pipes, proc, signalfd, timerfd
 from . import ptrace as pt
 from .errors import RestoreError, Unsupported
 from .remote import RemoteProcess
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 
 OpenFile = image_pb2.OpenFile
 STDIO = (0, 1, 2)
+ANON_KINDS = {"anon_inode:[eventfd]": OpenFile.EVENTFD, "anon_inode:[signalfd]": OpenFile.SIGNALFD,
+              "anon_inode:[timerfd]": OpenFile.TIMERFD, "anon_inode:[eventpoll]": OpenFile.EPOLL,
+              "anon_inode:inotify": OpenFile.INOTIFY}
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 TTY_MAJORS = {4, 5, 136, 137, 138, 139, 140, 141, 142, 143}
 O_CLOEXEC = 0o2000000
@@ -126,6 +130,21 @@ class FileTable:
         what = f"fd {fd} ({link})"
         mode = st.st_mode
         base = OpenFile(path=link, flags=flags & ~O_CLOEXEC, pos=pos)
+        anon = ANON_KINDS.get(link)
+        if anon is not None:
+            base.kind = anon
+            info = proc.fdinfo(pid, fd)
+            if anon == OpenFile.EVENTFD:
+                base.eventfd.CopyFrom(eventfd.dump(info))
+            elif anon == OpenFile.SIGNALFD:
+                base.signalfd.CopyFrom(signalfd.dump(info))
+            elif anon == OpenFile.TIMERFD:
+                base.timerfd.CopyFrom(timerfd.dump(info))
+            elif anon == OpenFile.EPOLL:
+                base.epoll.CopyFrom(epoll.dump(pid, fd, proc.fdinfo_lines(pid, fd)))
+            else:
+                base.inotify.CopyFrom(inotify.dump(pid, fd, proc.fdinfo_lines(pid, fd)))
+            return base
         if link.startswith(("socket:", "anon_inode:")) or stat.S_ISSOCK(mode):
             kind = link.split(":", 1)[1].strip("[]") if ":" in link else "socket"
             noun = "sockets" if link.startswith("socket:") else f"{kind} descriptors"
@@ -240,7 +259,8 @@ class Installer:
                 target.syscall("close", n)          # EBADF is fine: restore's own fd n may be closed
         # High numbers for pipe ends kept for later processes: clear of every descriptor this one gets.
         keep_at = max((fd.fd for fd in fds), default=2) + 1
-        for f in files:
+        # epoll last: it watches descriptors by number, so they must all be in place.
+        for f in sorted(files, key=lambda f: f.kind == OpenFile.EPOLL):
             users = sorted(by_file[f.id], key=lambda d: d.fd)
             if f.kind == OpenFile.INHERIT_STDIO:
                 for d in users:
@@ -274,6 +294,8 @@ class Installer:
                 return mine
         if holder is not None:
             return transfer(target, holder)
+        if f.kind in CREATORS:
+            return CREATORS[f.kind](target, f)
         if f.kind == OpenFile.REGULAR and writable(f.flags):
             now = os.stat(f.path).st_size
             if now > f.file.size:
@@ -291,6 +313,15 @@ class Installer:
         for target, fd in self.keepers:
             target.call("close", fd)
         self.keepers.clear()
+
+
+CREATORS: dict[int, Callable[[RemoteProcess, image_pb2.OpenFile], int]] = {
+    OpenFile.EVENTFD: lambda t, f: eventfd.restore(t, f.eventfd, f.flags),
+    OpenFile.SIGNALFD: lambda t, f: signalfd.restore(t, f.signalfd, f.flags),
+    OpenFile.TIMERFD: lambda t, f: timerfd.restore(t, f.timerfd, f.flags),
+    OpenFile.EPOLL: lambda t, f: epoll.restore(t, f.epoll, f.flags),
+    OpenFile.INOTIFY: lambda t, f: inotify.restore(t, f.inotify, f.flags),
+}
 
 
 def transfer(target: RemoteProcess, holder: Holder) -> int:

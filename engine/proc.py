@@ -170,6 +170,11 @@ def fdinfo(pid: int, fd: int) -> dict[str, str]:
     return out
 
 
+def fdinfo_lines(pid: int, fd: int) -> list[str]:
+    """/proc/PID/fdinfo/FD line by line (epoll and inotify list one watch per line)."""
+    return _read(pid, f"fdinfo/{fd}").splitlines()
+
+
 def timers(pid: int) -> str:
     return _read(pid, "timers")
 

@@ -35,9 +35,10 @@ SYSCALL_NUMBERS: dict[str, int] = {}
 for _nr, _name in sorted(SYSCALL_NAMES.items()):
     SYSCALL_NUMBERS.setdefault(_name, _nr)
 
-# Names python-ptrace's table (last release 2024) does not know yet.
+# Names python-ptrace's table (last release 2024) does not know yet, or knows by another name.
 SYSCALL_NUMBERS.setdefault("close_range", 436)
 SYSCALL_NUMBERS.setdefault("clone3", 435)
+SYSCALL_NUMBERS.setdefault("timerfd_create", 283)
 
 REG_NAMES = (
     "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi", "rdi",

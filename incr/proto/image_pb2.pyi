@@ -212,7 +212,7 @@ class Vma(_message.Message):
     def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., prot: _Optional[int] = ..., kind: _Optional[_Union[Vma.Kind, str]] = ..., name: _Optional[str] = ..., pgoff: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., growsdown: _Optional[bool] = ...) -> None: ...
 
 class OpenFile(_message.Message):
-    __slots__ = ("id", "kind", "path", "flags", "pos", "file", "what", "pipe")
+    __slots__ = ("id", "kind", "path", "flags", "pos", "file", "what", "pipe", "eventfd", "signalfd", "timerfd", "epoll", "inotify")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         REGULAR: _ClassVar[OpenFile.Kind]
@@ -220,11 +220,21 @@ class OpenFile(_message.Message):
         CHAR_DEVICE: _ClassVar[OpenFile.Kind]
         INHERIT_STDIO: _ClassVar[OpenFile.Kind]
         PIPE: _ClassVar[OpenFile.Kind]
+        EVENTFD: _ClassVar[OpenFile.Kind]
+        SIGNALFD: _ClassVar[OpenFile.Kind]
+        TIMERFD: _ClassVar[OpenFile.Kind]
+        EPOLL: _ClassVar[OpenFile.Kind]
+        INOTIFY: _ClassVar[OpenFile.Kind]
     REGULAR: OpenFile.Kind
     DIRECTORY: OpenFile.Kind
     CHAR_DEVICE: OpenFile.Kind
     INHERIT_STDIO: OpenFile.Kind
     PIPE: OpenFile.Kind
+    EVENTFD: OpenFile.Kind
+    SIGNALFD: OpenFile.Kind
+    TIMERFD: OpenFile.Kind
+    EPOLL: OpenFile.Kind
+    INOTIFY: OpenFile.Kind
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
@@ -233,6 +243,11 @@ class OpenFile(_message.Message):
     FILE_FIELD_NUMBER: _ClassVar[int]
     WHAT_FIELD_NUMBER: _ClassVar[int]
     PIPE_FIELD_NUMBER: _ClassVar[int]
+    EVENTFD_FIELD_NUMBER: _ClassVar[int]
+    SIGNALFD_FIELD_NUMBER: _ClassVar[int]
+    TIMERFD_FIELD_NUMBER: _ClassVar[int]
+    EPOLL_FIELD_NUMBER: _ClassVar[int]
+    INOTIFY_FIELD_NUMBER: _ClassVar[int]
     id: int
     kind: OpenFile.Kind
     path: str
@@ -241,7 +256,72 @@ class OpenFile(_message.Message):
     file: FileId
     what: str
     pipe: int
-    def __init__(self, id: _Optional[int] = ..., kind: _Optional[_Union[OpenFile.Kind, str]] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., pos: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., what: _Optional[str] = ..., pipe: _Optional[int] = ...) -> None: ...
+    eventfd: EventfdState
+    signalfd: SignalfdState
+    timerfd: TimerfdState
+    epoll: EpollState
+    inotify: InotifyState
+    def __init__(self, id: _Optional[int] = ..., kind: _Optional[_Union[OpenFile.Kind, str]] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., pos: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., what: _Optional[str] = ..., pipe: _Optional[int] = ..., eventfd: _Optional[_Union[EventfdState, _Mapping]] = ..., signalfd: _Optional[_Union[SignalfdState, _Mapping]] = ..., timerfd: _Optional[_Union[TimerfdState, _Mapping]] = ..., epoll: _Optional[_Union[EpollState, _Mapping]] = ..., inotify: _Optional[_Union[InotifyState, _Mapping]] = ...) -> None: ...
+
+class EventfdState(_message.Message):
+    __slots__ = ("count", "semaphore")
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SEMAPHORE_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    semaphore: bool
+    def __init__(self, count: _Optional[int] = ..., semaphore: _Optional[bool] = ...) -> None: ...
+
+class SignalfdState(_message.Message):
+    __slots__ = ("mask",)
+    MASK_FIELD_NUMBER: _ClassVar[int]
+    mask: int
+    def __init__(self, mask: _Optional[int] = ...) -> None: ...
+
+class TimerfdState(_message.Message):
+    __slots__ = ("clockid", "ticks", "settime_flags", "value_ns", "interval_ns")
+    CLOCKID_FIELD_NUMBER: _ClassVar[int]
+    TICKS_FIELD_NUMBER: _ClassVar[int]
+    SETTIME_FLAGS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_NS_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_NS_FIELD_NUMBER: _ClassVar[int]
+    clockid: int
+    ticks: int
+    settime_flags: int
+    value_ns: int
+    interval_ns: int
+    def __init__(self, clockid: _Optional[int] = ..., ticks: _Optional[int] = ..., settime_flags: _Optional[int] = ..., value_ns: _Optional[int] = ..., interval_ns: _Optional[int] = ...) -> None: ...
+
+class EpollWatch(_message.Message):
+    __slots__ = ("fd", "events", "data")
+    FD_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    fd: int
+    events: int
+    data: int
+    def __init__(self, fd: _Optional[int] = ..., events: _Optional[int] = ..., data: _Optional[int] = ...) -> None: ...
+
+class EpollState(_message.Message):
+    __slots__ = ("watches",)
+    WATCHES_FIELD_NUMBER: _ClassVar[int]
+    watches: _containers.RepeatedCompositeFieldContainer[EpollWatch]
+    def __init__(self, watches: _Optional[_Iterable[_Union[EpollWatch, _Mapping]]] = ...) -> None: ...
+
+class InotifyWatch(_message.Message):
+    __slots__ = ("wd", "mask", "path")
+    WD_FIELD_NUMBER: _ClassVar[int]
+    MASK_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    wd: int
+    mask: int
+    path: str
+    def __init__(self, wd: _Optional[int] = ..., mask: _Optional[int] = ..., path: _Optional[str] = ...) -> None: ...
+
+class InotifyState(_message.Message):
+    __slots__ = ("watches",)
+    WATCHES_FIELD_NUMBER: _ClassVar[int]
+    watches: _containers.RepeatedCompositeFieldContainer[InotifyWatch]
+    def __init__(self, watches: _Optional[_Iterable[_Union[InotifyWatch, _Mapping]]] = ...) -> None: ...
 
 class Fd(_message.Message):
     __slots__ = ("fd", "file", "cloexec")

@@ -1,0 +1,78 @@
+"""inotify: its watches (path from the file handle fdinfo shows, mask); recreated
+with inotify_init1 + inotify_add_watch in watch-descriptor order.  Events queued
+but not read are not restored (fdinfo does not show them)."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import struct
+
+from incr.proto import image_pb2
+
+from .errors import RestoreError, Unsupported
+from .remote import RemoteProcess
+
+_WATCH = re.compile(r"inotify wd:(\d+) ino:([0-9a-f]+) sdev:([0-9a-f]+) mask:([0-9a-f]+) .*"
+                    r"fhandle-bytes:([0-9a-f]+) fhandle-type:([0-9a-f]+) f_handle:([0-9a-f]+)")
+_libc = ctypes.CDLL(None, use_errno=True)
+IN_ATTRIB = 0x4
+
+
+def _mount_of(dev: int) -> str:
+    major, minor = dev >> 20, dev & 0xFFFFF
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if parts[2] == f"{major}:{minor}":
+                return parts[4]
+    raise FileNotFoundError(f"no mount for device {major}:{minor}")
+
+
+def _path(dev: int, htype: int, handle: bytes) -> str:
+    """The path of a file given its handle, through open_by_handle_at (CAP_DAC_READ_SEARCH)."""
+    mount = os.open(_mount_of(dev), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fh = struct.pack("<Ii", len(handle), htype) + handle
+        fd = _libc.open_by_handle_at(mount, ctypes.c_char_p(fh), os.O_PATH)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+    finally:
+        os.close(mount)
+
+
+def dump(pid: int, fd: int, lines: list[str]) -> image_pb2.InotifyState:
+    state = image_pb2.InotifyState()
+    for line in lines:
+        m = _WATCH.search(line)
+        if not m:
+            continue
+        try:
+            path = _path(int(m.group(3), 16), int(m.group(6), 16), bytes.fromhex(m.group(7)))
+        except OSError as exc:
+            raise Unsupported(pid, f"fd {fd} (inotify)", f"a watched file cannot be found ({exc})") from None
+        state.watches.append(image_pb2.InotifyWatch(wd=int(m.group(1)), mask=int(m.group(4), 16), path=path))
+    state.watches.sort(key=lambda w: w.wd)
+    return state
+
+
+def restore(target: RemoteProcess, state: image_pb2.InotifyState, flags: int) -> int:
+    fd = target.call("inotify_init1", flags & (os.O_NONBLOCK | os.O_CLOEXEC))
+    next_wd = 1
+    for w in state.watches:
+        # Descriptors are handed out in increasing order, never reused: the gaps left by removed
+        # watches are re-created by adding and removing a watch on "/".
+        while next_wd < w.wd:
+            gap = target.call("inotify_add_watch", fd, target.put(b"/\0"), IN_ATTRIB)
+            target.call("inotify_rm_watch", fd, gap)
+            next_wd = gap + 1
+        got = target.call("inotify_add_watch", fd, target.put(os.fsencode(w.path) + b"\0"), w.mask)
+        next_wd = got + 1
+        if got != w.wd:
+            raise RestoreError(f"cannot restore the inotify watch of {w.path}: descriptor {got}, not {w.wd}")
+    return fd

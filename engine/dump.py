@@ -7,7 +7,7 @@ import os
 
 from incr.proto import image_pb2
 
-from . import cpu, creds, files, fs, memory, mm, pipes, proc, rlimits, signals, task, timers
+from . import cpu, creds, files, fs, memory, mm, pipes, proc, rlimits, signals, task, timers, unixsock
 from . import tree as tree_mod
 from .freeze import Frozen
 from .tree import FrozenTree
@@ -43,7 +43,21 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]]) -> image_pb2.Tree
             images.append(describe_state(tree.frozen[pid], table))
     image = tree_image(images)
     image.pipes.extend(_capture_pipes(table))
+    image.socketpairs.extend(_capture_socketpairs(table))
     return image
+
+
+def _capture_socketpairs(table: files.FileTable) -> list[image_pb2.SocketPairImage]:
+    ends = {f.socket: table.holders[f.id] for f in table.files if f.kind == image_pb2.OpenFile.SOCKETPAIR}
+    out = []
+    for ino, holder in sorted(ends.items()):
+        peer = table.unix[ino].peer
+        if ino > peer:
+            continue                     # each pair once
+        other = ends[peer]
+        out.append(unixsock.capture(holder.pid, f"fd {holder.fd} (socket:[{ino}])", (holder.pid, holder.fd, ino),
+                                    (other.pid, other.fd, peer), table.unix[ino].type))
+    return out
 
 
 def _capture_pipes(table: files.FileTable) -> list[image_pb2.PipeImage]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from incr.proto import image_pb2
 
-from . import epoll, eventfd, inotify, pipes, proc, signalfd, timerfd
+from . import epoll, eventfd, inotify, pipes, proc, signalfd, timerfd, unixsock
 from . import ptrace as pt
 from .errors import RestoreError, Unsupported
 from .remote import RemoteProcess
@@ -96,12 +96,18 @@ class FileTable:
         self.holders: dict[int, Holder] = {}          # description id -> first holder
         self._by_inode: dict[tuple[int, int], list[tuple[Holder, image_pb2.OpenFile]]] = defaultdict(list)
         self.pipe_ends: dict[int, set[int]] = defaultdict(set)     # pipe inode -> access modes held in the tree
+        self.sockets_held: set[int] = set()                        # socket inodes held in the tree
         for pid, skip in processes.items():
             for fd in proc.fds(pid):
-                if fd in skip or not proc.readlink(pid, f"fd/{fd}").startswith("pipe:"):
+                link = proc.readlink(pid, f"fd/{fd}")
+                if fd in skip or not link.startswith(("pipe:", "socket:")):
                     continue
                 ino = os.stat(f"/proc/{pid}/fd/{fd}").st_ino
-                self.pipe_ends[ino].add(int(proc.fdinfo(pid, fd)["flags"], 8) & O_ACCMODE)
+                if link.startswith("pipe:"):
+                    self.pipe_ends[ino].add(int(proc.fdinfo(pid, fd)["flags"], 8) & O_ACCMODE)
+                else:
+                    self.sockets_held.add(ino)
+        self.unix = unixsock.unix_sockets() if self.sockets_held else {}
 
     def add(self, pid: int) -> tuple[list[image_pb2.OpenFile], list[image_pb2.Fd]]:
         """The descriptions process `pid` uses (each once) and its descriptor table."""
@@ -125,6 +131,23 @@ class FileTable:
             fds.append(image_pb2.Fd(fd=fd, file=shared.id, cloexec=bool(flags & O_CLOEXEC)))
         return list(used.values()), fds
 
+    def _socket(self, pid: int, fd: int, what: str, ino: int, base: image_pb2.OpenFile) -> image_pb2.OpenFile:
+        info = self.unix.get(ino)
+        if info is None:
+            raise Unsupported(pid, what, "network sockets (TCP, UDP, ...) are not supported yet")
+        if info.name:
+            raise Unsupported(pid, what, f"Unix sockets bound to a name ({info.name!r}) are not supported yet")
+        if info.peer in self.sockets_held and not info.shutdown:
+            base.kind = OpenFile.SOCKETPAIR
+            base.socket = ino
+            return base
+        if fd in STDIO and info.peer:
+            base.kind = OpenFile.INHERIT_STDIO
+            base.what = base.path
+            return base
+        where = "its peer is outside the job" if info.peer else "it has no peer"
+        raise Unsupported(pid, what, f"{where}; only Unix socket pairs inside the job are supported yet")
+
     def _describe(self, pid: int, fd: int, link: str, st: os.stat_result, flags: int,
                   pos: int) -> image_pb2.OpenFile:
         what = f"fd {fd} ({link})"
@@ -145,7 +168,9 @@ class FileTable:
             else:
                 base.inotify.CopyFrom(inotify.dump(pid, fd, proc.fdinfo_lines(pid, fd)))
             return base
-        if link.startswith(("socket:", "anon_inode:")) or stat.S_ISSOCK(mode):
+        if stat.S_ISSOCK(mode):
+            return self._socket(pid, fd, what, st.st_ino, base)
+        if link.startswith("anon_inode:"):
             kind = link.split(":", 1)[1].strip("[]") if ":" in link else "socket"
             noun = "sockets" if link.startswith("socket:") else f"{kind} descriptors"
             raise Unsupported(pid, what, f"{noun} are not supported yet")
@@ -241,10 +266,14 @@ class Installer:
     their creator at high numbers until finish().
     """
 
-    def __init__(self, pipes: list[image_pb2.PipeImage]) -> None:
+    def __init__(self, pipes: list[image_pb2.PipeImage],
+                 socketpairs: list[image_pb2.SocketPairImage] | None = None) -> None:
+        socketpairs = socketpairs or []
         self.pipes = {p.ino: p for p in pipes}
         self.installed: dict[int, Holder] = {}               # description id -> a process holding it
         self.pipe_ends: dict[tuple[int, int], Holder] = {}   # (pipe inode, O_RDONLY|O_WRONLY) -> holder
+        self.pairs = {ino: p for p in socketpairs for ino in (p.ino_a, p.ino_b)}
+        self.socket_ends: dict[int, Holder] = {}             # socket inode -> holder
         self.keepers: list[tuple[RemoteProcess, int]] = []
 
     def restore(self, target: RemoteProcess, files: list[image_pb2.OpenFile], fds: list[image_pb2.Fd]) -> None:
@@ -290,6 +319,18 @@ class Installer:
                 self.keepers.append((target, kept))
                 self.pipe_ends[(f.pipe, os.O_RDONLY if end != os.O_RDONLY else os.O_WRONLY)] = Holder(
                     target.pid, kept)
+                target.call("fcntl", mine, F_SETFL, f.flags & ~O_ACCMODE)
+                return mine
+        if holder is None and f.kind == OpenFile.SOCKETPAIR:
+            holder = self.socket_ends.get(f.socket)
+            if holder is None:
+                pair = self.pairs[f.socket]
+                fa, fb = unixsock.create(target, pair)
+                mine, other, other_ino = (fa, fb, pair.ino_b) if f.socket == pair.ino_a else (fb, fa, pair.ino_a)
+                kept = target.call("fcntl", other, F_DUPFD_CLOEXEC, keep_at)
+                target.call("close", other)
+                self.keepers.append((target, kept))
+                self.socket_ends[other_ino] = Holder(target.pid, kept)
                 target.call("fcntl", mine, F_SETFL, f.flags & ~O_ACCMODE)
                 return mine
         if holder is not None:

@@ -93,7 +93,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
                 stubs[p.pid].call("setpgid", 0, p.pgid)
         t_mem = time.perf_counter()
         written = 0
-        installer = files.Installer(list(tree.pipes))
+        installer = files.Installer(list(tree.pipes), list(tree.socketpairs))
         for p in procs:                                      # B: memory and descriptors
             s = stubs[p.pid]
             vmas = list(p.vmas)

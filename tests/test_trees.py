@@ -110,3 +110,20 @@ def test_shell_script_launching_a_job_and_waiting_for_it(cprog, tmp_path: Path, 
     assert [p[:4] for p in after] == [p[:4] for p in before]
     wait_until(lambda: b"script saw exit" in out.read_bytes(), "the script to finish")
     assert out.read_bytes() == expected
+
+
+def test_socket_pairs_stream_and_datagram_with_queued_messages(cprog, tmp_path: Path, store: Path,
+                                                                procs: Procs) -> None:
+    exe = cprog("sockpair")
+
+    def argv(d: Path) -> list[object]:
+        return [exe, d / "out.txt", d / "go1", d / "go2", N]
+
+    expected = reference(argv, tmp_path, procs)
+    assert expected.endswith(b"done child 0\n")
+    d = tmp_path / "run"
+    d.mkdir()
+    out, before, after = run(argv(d), d, store, procs, N // 2)
+    assert after == before
+    wait_until(lambda: b"done" in out.read_bytes(), "the pair to finish")
+    assert out.read_bytes() == expected

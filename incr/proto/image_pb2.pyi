@@ -8,20 +8,36 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TreeImage(_message.Message):
-    __slots__ = ("version", "arch", "root_pid", "processes", "kernel", "pipes")
+    __slots__ = ("version", "arch", "root_pid", "processes", "kernel", "pipes", "socketpairs")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ARCH_FIELD_NUMBER: _ClassVar[int]
     ROOT_PID_FIELD_NUMBER: _ClassVar[int]
     PROCESSES_FIELD_NUMBER: _ClassVar[int]
     KERNEL_FIELD_NUMBER: _ClassVar[int]
     PIPES_FIELD_NUMBER: _ClassVar[int]
+    SOCKETPAIRS_FIELD_NUMBER: _ClassVar[int]
     version: int
     arch: str
     root_pid: int
     processes: _containers.RepeatedCompositeFieldContainer[ProcessImage]
     kernel: str
     pipes: _containers.RepeatedCompositeFieldContainer[PipeImage]
-    def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ..., pipes: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ...) -> None: ...
+    socketpairs: _containers.RepeatedCompositeFieldContainer[SocketPairImage]
+    def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ..., pipes: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., socketpairs: _Optional[_Iterable[_Union[SocketPairImage, _Mapping]]] = ...) -> None: ...
+
+class SocketPairImage(_message.Message):
+    __slots__ = ("ino_a", "ino_b", "type", "queue_a", "queue_b")
+    INO_A_FIELD_NUMBER: _ClassVar[int]
+    INO_B_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_A_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_B_FIELD_NUMBER: _ClassVar[int]
+    ino_a: int
+    ino_b: int
+    type: int
+    queue_a: _containers.RepeatedScalarFieldContainer[bytes]
+    queue_b: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, ino_a: _Optional[int] = ..., ino_b: _Optional[int] = ..., type: _Optional[int] = ..., queue_a: _Optional[_Iterable[bytes]] = ..., queue_b: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class PipeImage(_message.Message):
     __slots__ = ("ino", "data", "capacity")
@@ -212,7 +228,7 @@ class Vma(_message.Message):
     def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., prot: _Optional[int] = ..., kind: _Optional[_Union[Vma.Kind, str]] = ..., name: _Optional[str] = ..., pgoff: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., growsdown: _Optional[bool] = ...) -> None: ...
 
 class OpenFile(_message.Message):
-    __slots__ = ("id", "kind", "path", "flags", "pos", "file", "what", "pipe", "eventfd", "signalfd", "timerfd", "epoll", "inotify")
+    __slots__ = ("id", "kind", "path", "flags", "pos", "file", "what", "pipe", "eventfd", "signalfd", "timerfd", "epoll", "inotify", "socket")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         REGULAR: _ClassVar[OpenFile.Kind]
@@ -225,6 +241,7 @@ class OpenFile(_message.Message):
         TIMERFD: _ClassVar[OpenFile.Kind]
         EPOLL: _ClassVar[OpenFile.Kind]
         INOTIFY: _ClassVar[OpenFile.Kind]
+        SOCKETPAIR: _ClassVar[OpenFile.Kind]
     REGULAR: OpenFile.Kind
     DIRECTORY: OpenFile.Kind
     CHAR_DEVICE: OpenFile.Kind
@@ -235,6 +252,7 @@ class OpenFile(_message.Message):
     TIMERFD: OpenFile.Kind
     EPOLL: OpenFile.Kind
     INOTIFY: OpenFile.Kind
+    SOCKETPAIR: OpenFile.Kind
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
@@ -248,6 +266,7 @@ class OpenFile(_message.Message):
     TIMERFD_FIELD_NUMBER: _ClassVar[int]
     EPOLL_FIELD_NUMBER: _ClassVar[int]
     INOTIFY_FIELD_NUMBER: _ClassVar[int]
+    SOCKET_FIELD_NUMBER: _ClassVar[int]
     id: int
     kind: OpenFile.Kind
     path: str
@@ -261,7 +280,8 @@ class OpenFile(_message.Message):
     timerfd: TimerfdState
     epoll: EpollState
     inotify: InotifyState
-    def __init__(self, id: _Optional[int] = ..., kind: _Optional[_Union[OpenFile.Kind, str]] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., pos: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., what: _Optional[str] = ..., pipe: _Optional[int] = ..., eventfd: _Optional[_Union[EventfdState, _Mapping]] = ..., signalfd: _Optional[_Union[SignalfdState, _Mapping]] = ..., timerfd: _Optional[_Union[TimerfdState, _Mapping]] = ..., epoll: _Optional[_Union[EpollState, _Mapping]] = ..., inotify: _Optional[_Union[InotifyState, _Mapping]] = ...) -> None: ...
+    socket: int
+    def __init__(self, id: _Optional[int] = ..., kind: _Optional[_Union[OpenFile.Kind, str]] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., pos: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., what: _Optional[str] = ..., pipe: _Optional[int] = ..., eventfd: _Optional[_Union[EventfdState, _Mapping]] = ..., signalfd: _Optional[_Union[SignalfdState, _Mapping]] = ..., timerfd: _Optional[_Union[TimerfdState, _Mapping]] = ..., epoll: _Optional[_Union[EpollState, _Mapping]] = ..., inotify: _Optional[_Union[InotifyState, _Mapping]] = ..., socket: _Optional[int] = ...) -> None: ...
 
 class EventfdState(_message.Message):
     __slots__ = ("count", "semaphore")

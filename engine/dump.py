@@ -7,7 +7,7 @@ import os
 
 from incr.proto import image_pb2
 
-from . import cpu, creds, files, fs, memory, mm, pipes, proc, rlimits, signals, task, timers, unixsock
+from . import cpu, creds, files, fs, memory, mm, pipes, proc, rlimits, shm, signals, task, timers, unixsock
 from . import tree as tree_mod
 from .freeze import Frozen
 from .tree import FrozenTree
@@ -44,8 +44,24 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]]) -> image_pb2.Tree
     image = tree_image(images)
     image.pipes.extend(_capture_pipes(table))
     image.socketpairs.extend(_capture_socketpairs(table))
+    image.shm.extend(shared_objects(image))
     return image
 
+
+def shared_objects(image: image_pb2.TreeImage) -> list[image_pb2.ShmImage]:
+    """Every shared memory object the tree maps or holds, once."""
+    out: dict[str, image_pb2.ShmImage] = {}
+    for key, link in shm.links(image.processes).items():
+        st = os.stat(link)
+        name = os.readlink(link)
+        obj = shm.classify(image.root_pid, name, st, name)
+        if obj is None:
+            continue
+        if obj.kind == image_pb2.ShmImage.MEMFD:
+            obj.seals = shm.seals(link)
+        obj.key = key
+        out[key] = obj
+    return list(out.values())
 
 def _capture_socketpairs(table: files.FileTable) -> list[image_pb2.SocketPairImage]:
     ends = {f.socket: table.holders[f.id] for f in table.files if f.kind == image_pb2.OpenFile.SOCKETPAIR}

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from incr.proto import image_pb2
 
-from . import epoll, eventfd, inotify, pipes, proc, signalfd, timerfd, unixsock
+from . import epoll, eventfd, inotify, pipes, proc, shm, signalfd, timerfd, unixsock
 from . import ptrace as pt
 from .errors import RestoreError, Unsupported
 from .remote import RemoteProcess
@@ -198,6 +198,11 @@ class FileTable:
                 base.what = link
                 return base
             raise Unsupported(pid, what, "this character device is not supported yet")
+        if stat.S_ISREG(mode) and (obj := shm.classify(pid, link, st, what)) is not None \
+                and obj.kind != image_pb2.ShmImage.DEVSHM:
+            base.kind = OpenFile.SHMEM
+            base.shm = obj.key
+            return base
         if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
             if link.endswith(" (deleted)") or not same_file(st, link):
                 raise Unsupported(pid, what, "the file was deleted or replaced while open; "
@@ -267,8 +272,10 @@ class Installer:
     """
 
     def __init__(self, pipes: list[image_pb2.PipeImage],
-                 socketpairs: list[image_pb2.SocketPairImage] | None = None) -> None:
+                 socketpairs: list[image_pb2.SocketPairImage] | None = None,
+                 shared: shm.ShmInstaller | None = None) -> None:
         socketpairs = socketpairs or []
+        self.shared = shared
         self.pipes = {p.ino: p for p in pipes}
         self.installed: dict[int, Holder] = {}               # description id -> a process holding it
         self.pipe_ends: dict[tuple[int, int], Holder] = {}   # (pipe inode, O_RDONLY|O_WRONLY) -> holder
@@ -335,6 +342,10 @@ class Installer:
                 return mine
         if holder is not None:
             return transfer(target, holder)
+        if f.kind == OpenFile.SHMEM:
+            if self.shared is None:
+                raise RestoreError(f"cannot restore the memfd {f.path}: no object")
+            return self.shared.fd_in(target, f.shm, keep_at)
         if f.kind in CREATORS:
             return CREATORS[f.kind](target, f)
         if f.kind == OpenFile.REGULAR and writable(f.flags):

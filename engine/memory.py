@@ -17,7 +17,7 @@ from typing import Protocol
 
 from incr.proto import image_pb2
 
-from . import proc
+from . import proc, shm
 from . import ptrace as pt
 from .errors import RestoreError, Unsupported
 from .files import check_unchanged, file_id, same_file
@@ -65,9 +65,14 @@ def dump_vmas(pid: int) -> list[image_pb2.Vma]:
         if m.path in _SPECIAL_KINDS:
             vma.kind = _SPECIAL_KINDS[m.path]
             vma.name = m.path
+        elif m.shared and m.path and (obj := _shm_object(pid, m, where)) is not None:
+            vma.kind = Vma.SHMEM
+            vma.name = m.path
+            vma.pgoff = m.offset
+            vma.shm = obj.key
         elif not m.is_file:
             if m.shared:
-                raise Unsupported(pid, where, "shared anonymous memory is not supported yet")
+                raise Unsupported(pid, where, "this shared anonymous memory is not supported yet")
             vma.kind = Vma.ANON
             vma.name = m.path
             vma.growsdown = m.path == "[stack]"
@@ -91,6 +96,14 @@ def dump_vmas(pid: int) -> list[image_pb2.Vma]:
             vma.file.CopyFrom(file_id(st))
         out.append(vma)
     return out
+
+
+def _shm_object(pid: int, m: proc.MapsEntry, where: str) -> image_pb2.ShmImage | None:
+    try:
+        st = os.stat(f"/proc/{pid}/map_files/{m.start:x}-{m.end:x}")
+    except FileNotFoundError:
+        raise Unsupported(pid, where, "the mapped object cannot be reached") from None
+    return shm.classify(pid, m.path, st, where)
 
 
 @dataclass
@@ -273,8 +286,10 @@ def move_specials(stub: RemoteProcess, specials: list[proc.MapsEntry], vmas: lis
                       MREMAP_MAYMOVE | MREMAP_FIXED, v.start)
 
 
-def map_and_fill(stub: RemoteProcess, vmas: list[image_pb2.Vma], source: PageSource) -> int:
-    """Create every dumped VMA at its address and fill it; returns bytes written."""
+def map_and_fill(stub: RemoteProcess, vmas: list[image_pb2.Vma], source: PageSource,
+                 shared: shm.ShmInstaller | None = None, keep_at: int = 512) -> int:
+    """Create every dumped VMA at its address and fill it; returns bytes written.
+    Shared memory objects come from `shared` (created once for the whole tree)."""
     written = 0
     file_fds: dict[str, int] = {}
     try:
@@ -282,6 +297,15 @@ def map_and_fill(stub: RemoteProcess, vmas: list[image_pb2.Vma], source: PageSou
             if is_special(vma):
                 continue
             length = vma.end - vma.start
+            if vma.kind == Vma.SHMEM:
+                if shared is None:
+                    raise RestoreError(f"cannot map shared memory {vma.name}: no object to map")
+                fd = shared.fd_in(stub, vma.shm, keep_at)
+                got = stub.call("mmap", vma.start, length, vma.prot, MAP_SHARED | MAP_FIXED, fd, vma.pgoff)
+                stub.call("close", fd)
+                if got != vma.start:
+                    raise RestoreError(f"cannot map {vma.start:#x}-{vma.end:#x} {vma.name}: placed at {got:#x}")
+                continue
             fill_prot = vma.prot | PROT_READ | PROT_WRITE
             if vma.kind == Vma.ANON:
                 flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | (MAP_GROWSDOWN if vma.growsdown else 0)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from incr.proto import image_pb2
 
-from . import cpu, creds, files, fs, memory, mm, proc, rlimits, signals, task, timers
+from . import cpu, creds, files, fs, memory, mm, proc, rlimits, shm, signals, task, timers
 from . import ptrace as pt
 from .dump import IMAGE_VERSION
 from .errors import PidTaken, RestoreError
@@ -61,7 +61,7 @@ def _own_creds() -> image_pb2.Creds:
 
 
 def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource], *,
-                 leave_stopped: bool = False) -> RestoreTiming:
+                 shm_pages: shm.PageReader | None = None, leave_stopped: bool = False) -> RestoreTiming:
     """Rebuild a process tree, every process and thread with its original PID/TID; it is left
     running (or stopped, the root).  `sources(pid)` gives the pages of process pid.
 
@@ -93,19 +93,23 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
                 stubs[p.pid].call("setpgid", 0, p.pgid)
         t_mem = time.perf_counter()
         written = 0
-        installer = files.Installer(list(tree.pipes), list(tree.socketpairs))
+        shared = shm.ShmInstaller(list(tree.shm), shm_pages or (lambda key: iter(())))
+        shared.preflight()
+        installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared)
         for p in procs:                                      # B: memory and descriptors
             s = stubs[p.pid]
             vmas = list(p.vmas)
             specials = memory.clear_stub(s, injection)
             spare = s.find_free(sum(m.size for m in specials) + pt.PAGE_SIZE, everything)
             memory.move_specials(s, specials, vmas, spare)
-            written += memory.map_and_fill(s, vmas, sources(p.pid))
+            keep_at = max((fd.fd for fd in p.fds), default=2) + 1
+            written += memory.map_and_fill(s, vmas, sources(p.pid), shared, keep_at)
             mm.restore(s, p.mm)
             rlimits.restore(s.pid, list(p.rlimits))
             fs.restore(s, p.fs)
             installer.restore(s, list(p.files), list(p.fds))
         installer.finish()
+        shared.finish()
         t_mem = time.perf_counter() - t_mem
         for p in procs:                                      # C: the rest, then registers
             _finish_process(stubs[p.pid], p)

@@ -27,13 +27,13 @@ from pathlib import Path
 from incr import __version__, dirty
 from incr.dirty import Dirt, Tracker, TrackerState
 from incr.engine import dump as engine_dump
-from incr.engine import freeze, memory, tree
+from incr.engine import freeze, memory, shm, tree
 from incr.engine.errors import ProcessNotFound
 from incr.engine.memory import PAGE, MemoryCopy, PageRun
 from incr.faults import fault_point
 from incr.pagestore import SnapshotWriter, Store
 from incr.proto import image_pb2, store_pb2
-from incr.snapshot import Collector, PageCounts, Parent, finalize
+from incr.snapshot import Collector, PageCounts, Parent, finalize, store_shm
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +263,7 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
             m.collector.apply_dirt(dirt)
             buffer = buffers.get(p.pid) or memory.allocate_buffer(16 << 20)
             copies[p.pid] = _frozen_copy(p.pid, vmas, dirty.page_runs(p.pid, vmas, dirt), buffer, m.collector)
+        shared = _copy_shared(image)
         fault_point("frozen")
     except BaseException:
         frozen.release()
@@ -282,7 +283,8 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
             b.close()
         for pid in [pid for pid in members if pid not in frozen.frozen]:
             del members[pid]                     # gone before the freeze
-        result = _commit(writer, parent, members, image, kind, rounds, downtime_ms, t_start, parent_id, epoch)
+        result = _commit(writer, parent, members, image, kind, rounds, downtime_ms, t_start, parent_id, epoch,
+                         shared)
     except BaseException:
         if kill:
             frozen.release()                      # the checkpoint failed: the job lives on
@@ -290,6 +292,18 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
     if kill:
         frozen.release(kill=True)
     return result
+
+
+def _copy_shared(image: image_pb2.TreeImage) -> dict[str, mmap.mmap]:
+    """The contents of every shared memory object of the frozen tree, whole."""
+    out = {}
+    links = shm.links(image.processes)
+    for obj in image.shm:
+        size = (obj.size + PAGE - 1) // PAGE * PAGE
+        buf = memory.allocate_buffer(size)
+        shm.read_into(links[obj.key], obj.size, memoryview(buf))
+        out[obj.key] = buf
+    return out
 
 
 def _estimate(m: Member) -> int:
@@ -301,12 +315,16 @@ def _estimate(m: Member) -> int:
 
 def _commit(writer: SnapshotWriter, parent: Parent, members: dict[int, Member], tree: image_pb2.TreeImage,
             kind: str, rounds: int, downtime_ms: float, t_start: float, parent_id: str,
-            epoch: float) -> CheckpointResult:
+            epoch: float, shared: dict[str, mmap.mmap] | None = None) -> CheckpointResult:
     counts = PageCounts()
     refs = []
     for p in tree.processes:
         if p.pid in members:
             refs.extend(finalize(writer, parent, members[p.pid].collector, p.pid, list(p.vmas), counts))
+    for obj in tree.shm:
+        if shared and obj.key in shared:
+            refs.append(store_shm(writer, parent, obj.key, memoryview(shared[obj.key]), counts))
+            shared[obj.key].close()
     tracker = next(iter(members.values())).tracker
     snap = store_pb2.Snapshot(parent=parent_id, epoch=epoch, kind=kind,
                               payload=tree.SerializeToString(), page_maps=refs, labels=_labels())

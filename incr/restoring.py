@@ -40,6 +40,7 @@ def restore(store_path: Path, checkpoint_id: str, *, why: str = "", leave_stoppe
         tree = image_pb2.TreeImage.FromString(snap.payload)
         engine_restore.preflight(tree)
         root = tree.processes[0]
+        pages = StorePages(store, snap, root.pid)
         timing = engine_restore.restore_tree(tree, lambda pid: StorePages(store, snap, pid),
-                                             leave_stopped=leave_stopped)
+                                             shm_pages=pages.shm_pages, leave_stopped=leave_stopped)
     return RestoredJob(pid=root.pid, checkpoint_id=sid, why=why, timing=timing)

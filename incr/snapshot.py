@@ -201,6 +201,22 @@ def finalize(writer: SnapshotWriter, parent: Parent, collector: Collector, pid: 
     return refs
 
 
+def store_shm(writer: SnapshotWriter, parent: Parent, key: str, content: memoryview,
+              counts: PageCounts) -> store_pb2.PageMapRef:
+    """A shared memory object's pages (all of them: no tracker follows every mapper yet)."""
+    region = f"shm:{key}"
+    digests = writer.add_pages(content)
+    held = {i: digests[i * DIGEST_SIZE:(i + 1) * DIGEST_SIZE] for i in range(len(digests) // DIGEST_SIZE)}
+    held = {i: d for i, d in held.items() if d != ZERO_DIGEST}
+    base = parent.layers(region)
+    delta = diff(parent.pages(region), held) if base else held
+    stack = pagelayers.push(base, delta, parent.store.read_blob, writer.add_blob)
+    counts.total += len(held)
+    counts.dirty += len(delta)
+    return store_pb2.PageMapRef(region=region, pages=len(held), layers=[layer.blob for layer in stack],
+                                layer_entries=[layer.entries for layer in stack])
+
+
 class StorePages:
     """engine.memory.PageSource over one snapshot of a store."""
 
@@ -209,6 +225,17 @@ class StorePages:
         self.pid = pid
         self.maps = {ref.region: ref for ref in snapshot.page_maps}
         self.buffer = bytearray(RESTORE_BATCH_PAGES * PAGE)
+
+    def shm_pages(self, key: str) -> Iterator[tuple[int, memoryview]]:
+        """(byte offset, contents) runs of shared memory object `key`; pages not listed are zero."""
+        ref = self.maps.get(f"shm:{key}")
+        if ref is None:
+            return
+        held = pagelayers.read_region(pagelayers.region_layers(ref), self.store.read_blob)
+        for first, count in pagelayers.runs_of(held):
+            for at in range(first, first + count, RESTORE_BATCH_PAGES):
+                n = min(RESTORE_BATCH_PAGES, first + count - at)
+                yield from self._read(at * PAGE, b"".join(held[p] for p in range(at, at + n)))
 
     def pages(self, index: int, vma: image_pb2.Vma) -> Iterator[tuple[int, memoryview]]:
         ref = self.maps.get(region_name(self.pid, vma))

@@ -127,3 +127,24 @@ def test_socket_pairs_stream_and_datagram_with_queued_messages(cprog, tmp_path: 
     assert after == before
     wait_until(lambda: b"done" in out.read_bytes(), "the pair to finish")
     assert out.read_bytes() == expected
+
+
+def test_processes_sharing_memory_anonymous_memfd_and_dev_shm(cprog, tmp_path: Path, store: Path,
+                                                              procs: Procs) -> None:
+    exe = cprog("sharedmem")
+    name = f"incr-test-{os.getpid()}-{tmp_path.name}"
+
+    def argv(d: Path) -> list[object]:
+        return [exe, d / "out.txt", d / "go1", d / "go2", N, name]
+
+    try:
+        expected = reference(argv, tmp_path, procs)
+        assert expected.endswith(b"done 0\n")
+        d = tmp_path / "run"
+        d.mkdir()
+        out, before, after = run(argv(d), d, store, procs, N // 2)
+        assert after == before
+        wait_until(lambda: b"done" in out.read_bytes(), "the pair to finish")
+        assert out.read_bytes() == expected
+    finally:
+        Path(f"/dev/shm/{name}").unlink(missing_ok=True)

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TreeImage(_message.Message):
-    __slots__ = ("version", "arch", "root_pid", "processes", "kernel", "pipes", "socketpairs")
+    __slots__ = ("version", "arch", "root_pid", "processes", "kernel", "pipes", "socketpairs", "shm")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ARCH_FIELD_NUMBER: _ClassVar[int]
     ROOT_PID_FIELD_NUMBER: _ClassVar[int]
@@ -16,6 +16,7 @@ class TreeImage(_message.Message):
     KERNEL_FIELD_NUMBER: _ClassVar[int]
     PIPES_FIELD_NUMBER: _ClassVar[int]
     SOCKETPAIRS_FIELD_NUMBER: _ClassVar[int]
+    SHM_FIELD_NUMBER: _ClassVar[int]
     version: int
     arch: str
     root_pid: int
@@ -23,7 +24,32 @@ class TreeImage(_message.Message):
     kernel: str
     pipes: _containers.RepeatedCompositeFieldContainer[PipeImage]
     socketpairs: _containers.RepeatedCompositeFieldContainer[SocketPairImage]
-    def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ..., pipes: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., socketpairs: _Optional[_Iterable[_Union[SocketPairImage, _Mapping]]] = ...) -> None: ...
+    shm: _containers.RepeatedCompositeFieldContainer[ShmImage]
+    def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ..., pipes: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., socketpairs: _Optional[_Iterable[_Union[SocketPairImage, _Mapping]]] = ..., shm: _Optional[_Iterable[_Union[ShmImage, _Mapping]]] = ...) -> None: ...
+
+class ShmImage(_message.Message):
+    __slots__ = ("key", "kind", "name", "size", "seals", "mode")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        ANON: _ClassVar[ShmImage.Kind]
+        MEMFD: _ClassVar[ShmImage.Kind]
+        DEVSHM: _ClassVar[ShmImage.Kind]
+    ANON: ShmImage.Kind
+    MEMFD: ShmImage.Kind
+    DEVSHM: ShmImage.Kind
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    SEALS_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    kind: ShmImage.Kind
+    name: str
+    size: int
+    seals: int
+    mode: int
+    def __init__(self, key: _Optional[str] = ..., kind: _Optional[_Union[ShmImage.Kind, str]] = ..., name: _Optional[str] = ..., size: _Optional[int] = ..., seals: _Optional[int] = ..., mode: _Optional[int] = ...) -> None: ...
 
 class SocketPairImage(_message.Message):
     __slots__ = ("ino_a", "ino_b", "type", "queue_a", "queue_b")
@@ -194,7 +220,7 @@ class FileId(_message.Message):
     def __init__(self, dev: _Optional[int] = ..., ino: _Optional[int] = ..., size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., mode: _Optional[int] = ...) -> None: ...
 
 class Vma(_message.Message):
-    __slots__ = ("start", "end", "prot", "kind", "name", "pgoff", "file", "growsdown")
+    __slots__ = ("start", "end", "prot", "kind", "name", "pgoff", "file", "growsdown", "shm")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         ANON: _ClassVar[Vma.Kind]
@@ -203,12 +229,14 @@ class Vma(_message.Message):
         VDSO: _ClassVar[Vma.Kind]
         VVAR: _ClassVar[Vma.Kind]
         VVAR_VCLOCK: _ClassVar[Vma.Kind]
+        SHMEM: _ClassVar[Vma.Kind]
     ANON: Vma.Kind
     FILE_PRIVATE: Vma.Kind
     FILE_SHARED: Vma.Kind
     VDSO: Vma.Kind
     VVAR: Vma.Kind
     VVAR_VCLOCK: Vma.Kind
+    SHMEM: Vma.Kind
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     PROT_FIELD_NUMBER: _ClassVar[int]
@@ -217,6 +245,7 @@ class Vma(_message.Message):
     PGOFF_FIELD_NUMBER: _ClassVar[int]
     FILE_FIELD_NUMBER: _ClassVar[int]
     GROWSDOWN_FIELD_NUMBER: _ClassVar[int]
+    SHM_FIELD_NUMBER: _ClassVar[int]
     start: int
     end: int
     prot: int
@@ -225,10 +254,11 @@ class Vma(_message.Message):
     pgoff: int
     file: FileId
     growsdown: bool
-    def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., prot: _Optional[int] = ..., kind: _Optional[_Union[Vma.Kind, str]] = ..., name: _Optional[str] = ..., pgoff: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., growsdown: _Optional[bool] = ...) -> None: ...
+    shm: str
+    def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., prot: _Optional[int] = ..., kind: _Optional[_Union[Vma.Kind, str]] = ..., name: _Optional[str] = ..., pgoff: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., growsdown: _Optional[bool] = ..., shm: _Optional[str] = ...) -> None: ...
 
 class OpenFile(_message.Message):
-    __slots__ = ("id", "kind", "path", "flags", "pos", "file", "what", "pipe", "eventfd", "signalfd", "timerfd", "epoll", "inotify", "socket")
+    __slots__ = ("id", "kind", "path", "flags", "pos", "file", "what", "pipe", "eventfd", "signalfd", "timerfd", "epoll", "inotify", "socket", "shm")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         REGULAR: _ClassVar[OpenFile.Kind]
@@ -242,6 +272,7 @@ class OpenFile(_message.Message):
         EPOLL: _ClassVar[OpenFile.Kind]
         INOTIFY: _ClassVar[OpenFile.Kind]
         SOCKETPAIR: _ClassVar[OpenFile.Kind]
+        SHMEM: _ClassVar[OpenFile.Kind]
     REGULAR: OpenFile.Kind
     DIRECTORY: OpenFile.Kind
     CHAR_DEVICE: OpenFile.Kind
@@ -253,6 +284,7 @@ class OpenFile(_message.Message):
     EPOLL: OpenFile.Kind
     INOTIFY: OpenFile.Kind
     SOCKETPAIR: OpenFile.Kind
+    SHMEM: OpenFile.Kind
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
@@ -267,6 +299,7 @@ class OpenFile(_message.Message):
     EPOLL_FIELD_NUMBER: _ClassVar[int]
     INOTIFY_FIELD_NUMBER: _ClassVar[int]
     SOCKET_FIELD_NUMBER: _ClassVar[int]
+    SHM_FIELD_NUMBER: _ClassVar[int]
     id: int
     kind: OpenFile.Kind
     path: str
@@ -281,7 +314,8 @@ class OpenFile(_message.Message):
     epoll: EpollState
     inotify: InotifyState
     socket: int
-    def __init__(self, id: _Optional[int] = ..., kind: _Optional[_Union[OpenFile.Kind, str]] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., pos: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., what: _Optional[str] = ..., pipe: _Optional[int] = ..., eventfd: _Optional[_Union[EventfdState, _Mapping]] = ..., signalfd: _Optional[_Union[SignalfdState, _Mapping]] = ..., timerfd: _Optional[_Union[TimerfdState, _Mapping]] = ..., epoll: _Optional[_Union[EpollState, _Mapping]] = ..., inotify: _Optional[_Union[InotifyState, _Mapping]] = ..., socket: _Optional[int] = ...) -> None: ...
+    shm: str
+    def __init__(self, id: _Optional[int] = ..., kind: _Optional[_Union[OpenFile.Kind, str]] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., pos: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., what: _Optional[str] = ..., pipe: _Optional[int] = ..., eventfd: _Optional[_Union[EventfdState, _Mapping]] = ..., signalfd: _Optional[_Union[SignalfdState, _Mapping]] = ..., timerfd: _Optional[_Union[TimerfdState, _Mapping]] = ..., epoll: _Optional[_Union[EpollState, _Mapping]] = ..., inotify: _Optional[_Union[InotifyState, _Mapping]] = ..., socket: _Optional[int] = ..., shm: _Optional[str] = ...) -> None: ...
 
 class EventfdState(_message.Message):
     __slots__ = ("count", "semaphore")

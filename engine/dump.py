@@ -113,7 +113,9 @@ def describe_state(frozen: Frozen, table: files.FileTable) -> image_pb2.ProcessI
         image.threads.append(thread)
     tracee = frozen.tracee()
     image.sigactions.extend(signals.dump_sigactions(tracee, status))
-    image.itimers.extend(timers.dump(tracee))
+    itimers, posix = timers.dump(tracee)
+    image.itimers.extend(itimers)
+    image.posix_timers.extend(posix)
     image.mm.CopyFrom(mm.dump(tracee, st))
     return image
 

@@ -128,7 +128,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
 def _finish_process(stub: Stub, p: image_pb2.ProcessImage) -> None:
     """Signals, timers, threads, credentials, and finally every thread's registers."""
     signals.restore_sigactions(stub, list(p.sigactions))
-    timers.restore(stub, list(p.itimers))
+    timers.restore(stub, list(p.itimers), list(p.posix_timers))
     task.restore(stub, p)
     # Threads while the stub is still root: clone3(set_tid) needs CAP_SYS_ADMIN.
     main, *others = p.threads

@@ -148,3 +148,39 @@ def test_processes_sharing_memory_anonymous_memfd_and_dev_shm(cprog, tmp_path: P
         assert out.read_bytes() == expected
     finally:
         Path(f"/dev/shm/{name}").unlink(missing_ok=True)
+
+
+def test_incremental_checkpoint_of_a_tree_sees_every_process_writes(cprog, tmp_path: Path, store: Path,
+                                                                    procs: Procs) -> None:
+    import json
+
+    exe = cprog("family")
+
+    def argv(d: Path) -> list[object]:
+        return [exe, d / "out.txt", d / "go1", d / "go2", N]
+
+    expected = reference(argv, tmp_path, procs)
+    d = tmp_path / "run"
+    d.mkdir()
+    out = d / "out.txt"
+    job = procs.start(argv(d))
+    wait_until(lambda: line_count(out) >= N // 2, "the job to reach its first gate")
+    tree_pids = [p for p, *_ in family_tree(job.pid)]
+    first = json.loads(ok(incr(store, "checkpoint", job.pid, "--json")).stdout)
+    (d / "go1").touch()
+    wait_until(lambda: line_count(out) >= N // 2 + 5, "the job to reach its second gate")
+    second = json.loads(ok(incr(store, "checkpoint", job.pid, "--json")).stdout)
+    assert second["parent"] == first["id"] and second["pages_dirty"] < second["pages_total"]
+    for pid in reversed(tree_pids):
+        procs.track(pid)
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+    job.wait()
+    wait_until(lambda: (reap_orphans(), not any(os.path.exists(f"/proc/{p}") for p in tree_pids[1:]))[1],
+               "the old tree to be gone")
+    (d / "go2").touch()
+    res = incr(store, "restore", "--latest")       # incremental: every process's writes must be in it
+    assert res.returncode == 0, res.stderr
+    assert out.read_bytes() == expected

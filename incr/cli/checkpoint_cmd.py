@@ -24,15 +24,17 @@ it: uffd-wp (userfaultfd write-protection, Linux >= 6.7), soft-dirty
 frozen, stores only what changed), or auto (the best available; `incr
 check` shows which and why; `incr list` records it per checkpoint).
 
-Supported today: single-threaded processes without children, their memory
-(heap, stack, anonymous and private file mappings), regular files,
-directories and /dev/null|zero|full|random|urandom open at any offset,
-a terminal or pipe on stdin/stdout/stderr, signal handlers, blocked and
-queued signals, interval timers, resource limits, cwd, umask and ids.
-Anything else (threads, child processes, sockets, pipes inside the job,
-shared memory, eventfd/epoll/timerfd, io_uring, POSIX timers, seccomp) makes
-the checkpoint fail with a message naming it; nothing is stored and the
-process runs on untouched.  The store is created if it does not exist."""
+Supported: the process and every process below it (PIDs, parents, groups,
+sessions, zombies), all their threads, their memory (private, and shared
+between them: MAP_SHARED anonymous, memfd, /dev/shm), regular files and
+directories, /dev/null|zero|full|random|urandom, pipes and Unix socket pairs
+between them with the data in flight, eventfd, signalfd, timerfd, epoll,
+inotify, a terminal, pipe or socket from the launcher on stdin/stdout/stderr,
+signal handlers and queued signals, interval and POSIX timers, limits, cwd,
+umask and ids.  Anything else (network or named sockets, pipes leading out of
+the job, System V shared memory, io_uring, seccomp, ...) makes the checkpoint
+fail with a message naming it; nothing is stored and the job runs on
+untouched.  The store is created if it does not exist."""
 
 
 def register(sub: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 from pathlib import Path
 
 from engine_tree import descendants
@@ -22,6 +23,21 @@ def family_tree(pid: int) -> list[tuple[int, int, int, int, str]]:
         fields = raw[raw.rindex(")") + 2:].split()
         out.append((p, int(fields[1]), int(fields[2]), int(fields[3]), fields[0] if fields[0] == "Z" else "-"))
     return out
+
+
+def kill_tree(pids: list[int], job: subprocess.Popen[bytes], procs: Procs) -> None:
+    """SIGKILL a whole tree (the node failed) and wait until every PID of it is free."""
+    for pid in reversed(pids):
+        procs.track(pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 9)
+    job.wait()
+
+    def gone() -> bool:
+        reap_orphans()              # the killed children come to us, the subreaper, to be reaped
+        return not any(os.path.exists(f"/proc/{p}") for p in pids[1:])
+
+    wait_until(gone, "the old tree to be gone")
 
 
 def run(argv: list[object], d: Path, store: Path, procs: Procs, half: int,
@@ -171,15 +187,7 @@ def test_incremental_checkpoint_of_a_tree_sees_every_process_writes(cprog, tmp_p
     wait_until(lambda: line_count(out) >= N // 2 + 5, "the job to reach its second gate")
     second = json.loads(ok(incr(store, "checkpoint", job.pid, "--json")).stdout)
     assert second["parent"] == first["id"] and second["pages_dirty"] < second["pages_total"]
-    for pid in reversed(tree_pids):
-        procs.track(pid)
-        try:
-            os.kill(pid, 9)
-        except ProcessLookupError:
-            pass
-    job.wait()
-    wait_until(lambda: (reap_orphans(), not any(os.path.exists(f"/proc/{p}") for p in tree_pids[1:]))[1],
-               "the old tree to be gone")
+    kill_tree(tree_pids, job, procs)
     (d / "go2").touch()
     res = incr(store, "restore", "--latest")       # incremental: every process's writes must be in it
     assert res.returncode == 0, res.stderr

@@ -77,6 +77,9 @@ class Procs:
         for pid in reversed(self.pids):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        for p in self.popens:       # each started in a session of its own: its children are in its group
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(p.pid, signal.SIGKILL)
         for p in self.popens:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(timeout=10)

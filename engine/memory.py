@@ -70,6 +70,8 @@ def dump_vmas(pid: int) -> list[image_pb2.Vma]:
             vma.name = m.path
             vma.pgoff = m.offset
             vma.shm = obj.key
+            if obj.kind == image_pb2.ShmImage.SYSV and (m.offset or m.size < obj.size):
+                raise Unsupported(pid, where, "a System V segment attached in part is not supported yet")
         elif not m.is_file:
             if m.shared:
                 raise Unsupported(pid, where, "this shared anonymous memory is not supported yet")
@@ -300,6 +302,9 @@ def map_and_fill(stub: RemoteProcess, vmas: list[image_pb2.Vma], source: PageSou
             if vma.kind == Vma.SHMEM:
                 if shared is None:
                     raise RestoreError(f"cannot map shared memory {vma.name}: no object to map")
+                if vma.shm.startswith("sysv:"):
+                    shared.attach(stub, vma.shm, vma.start, bool(vma.prot & PROT_WRITE))
+                    continue
                 fd = shared.fd_in(stub, vma.shm, keep_at)
                 got = stub.call("mmap", vma.start, length, vma.prot, MAP_SHARED | MAP_FIXED, fd, vma.pgoff)
                 stub.call("close", fd)

@@ -13,6 +13,7 @@ back as a memfd (its maps line then reads /memfd:..., the sharing is the same).
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import os
 import stat
@@ -20,12 +21,13 @@ from collections.abc import Callable, Iterable
 
 from incr.proto import image_pb2
 
-from .errors import RestoreError, Unsupported
+from .errors import EngineError, RestoreError, Unsupported
 from .pipes import stolen
 from .remote import RemoteProcess
 
 Shm = image_pb2.ShmImage
 F_GET_SEALS, F_ADD_SEALS = 1034, 1033
+SHM_DEST, SHM_RDONLY, IPC_CREAT, IPC_EXCL, IPC_RMID = 0o1000, 0o10000, 0o1000, 0o2000, 0
 MFD_CLOEXEC, MFD_ALLOW_SEALING = 1, 2
 _DELETED = " (deleted)"
 
@@ -34,7 +36,7 @@ def classify(pid: int, path: str, st: os.stat_result, where: str) -> image_pb2.S
     """The shared memory object behind a shared mapping or a descriptor, or None for an ordinary file."""
     key = f"{st.st_dev}:{st.st_ino}"
     if path.startswith("/SYSV"):
-        raise Unsupported(pid, where, "System V shared memory is not supported yet")
+        return _sysv(pid, path, st, where)
     if path == "/dev/zero" + _DELETED:
         return Shm(key=key, kind=Shm.ANON, name="incr-shared-anon", size=st.st_size)
     if path.startswith("/memfd:") and path.endswith(_DELETED):
@@ -42,6 +44,19 @@ def classify(pid: int, path: str, st: os.stat_result, where: str) -> image_pb2.S
     if path.startswith("/dev/shm/") and not path.endswith(_DELETED) and stat.S_ISREG(st.st_mode):
         return Shm(key=key, kind=Shm.DEVSHM, name=path, size=st.st_size, mode=stat.S_IMODE(st.st_mode))
     return None
+
+
+def _sysv(pid: int, path: str, st: os.stat_result, where: str) -> image_pb2.ShmImage:
+    shmid = st.st_ino                      # the kernel numbers a segment's file with its id
+    with open("/proc/sysvipc/shm", encoding="ascii") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if int(fields[1]) == shmid:
+                perms = int(fields[2], 8)
+                return Shm(key=f"sysv:{shmid}", kind=Shm.SYSV, name=path, size=int(fields[3]), shmid=shmid,
+                           ipc_key=int(path[len("/SYSV"):len("/SYSV") + 8], 16), mode=perms & 0o777,
+                           destroyed=bool(perms & SHM_DEST))
+    raise Unsupported(pid, where, f"System V segment {shmid} is not in /proc/sysvipc/shm")
 
 
 def seals(link: str) -> int:
@@ -52,6 +67,21 @@ def seals(link: str) -> int:
         return 0
     finally:
         os.close(fd)
+
+
+def read_object(obj: image_pb2.ShmImage, link: str, out: memoryview) -> None:
+    """The whole object into `out`: through `link`, or, for a System V segment (whose file cannot
+    be read), by attaching it in incr."""
+    if obj.kind != Shm.SYSV:
+        read_into(link, obj.size, out)
+        return
+    addr = _libc.shmat(obj.shmid, None, SHM_RDONLY)
+    if addr in (None, ctypes.c_void_p(-1).value):
+        raise EngineError(f"cannot read System V segment {obj.shmid}: {os.strerror(ctypes.get_errno())}")
+    try:
+        ctypes.memmove(ctypes.c_void_p(ctypes.addressof(ctypes.c_char.from_buffer(out))), addr, obj.size)
+    finally:
+        _libc.shmdt(ctypes.c_void_p(addr))
 
 
 def read_into(link: str, size: int, out: memoryview) -> None:
@@ -101,6 +131,16 @@ class ShmInstaller:
             if o.kind == Shm.DEVSHM and not os.path.isdir(os.path.dirname(o.name)):
                 raise RestoreError(f"cannot restore: {os.path.dirname(o.name)} does not exist for {o.name}")
 
+    def attach(self, target: RemoteProcess, key: str, addr: int, writable: bool) -> None:
+        """Attach System V segment `key` in `target` at `addr` (an injected shmat)."""
+        o = self.objects[key]
+        if key not in self.holders:
+            _sysv_create(o, self.pages(key))
+            self.holders[key] = (0, 0)
+        got = target.call("shmat", o.shmid, addr, 0 if writable else SHM_RDONLY)
+        if got != addr:
+            raise RestoreError(f"cannot attach System V segment {o.shmid} at {addr:#x}: got {got:#x}")
+
     def fd_in(self, target: RemoteProcess, key: str, keep_at: int) -> int:
         """A new descriptor of object `key` in `target` (the caller closes it)."""
         from .files import Holder, transfer
@@ -142,4 +182,38 @@ class ShmInstaller:
         for target, fd in self.keepers:
             target.call("close", fd)
         self.keepers.clear()
+        for o in self.objects.values():
+            if o.kind == Shm.SYSV and o.destroyed and o.key in self.holders:
+                _libc.shmctl(o.shmid, IPC_RMID, None)        # removed once every process has it attached
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.shmat.restype = ctypes.c_void_p
+_libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+_libc.shmdt.argtypes = [ctypes.c_void_p]
+
+
+def _sysv_create(o: image_pb2.ShmImage, pages: Iterable[tuple[int, memoryview]]) -> None:
+    """The segment with the dumped id (via /proc/sys/kernel/shm_next_id), filled from the checkpoint.
+    A segment still there with that id and size (SysV segments outlive their processes) is reused."""
+    existing = _libc.shmget(o.ipc_key, 0, 0) if o.ipc_key and not o.destroyed else -1
+    if existing != o.shmid:
+        with open("/proc/sys/kernel/shm_next_id", "w", encoding="ascii") as f:
+            f.write(str(o.shmid))
+        key = 0 if o.destroyed else o.ipc_key
+        got = _libc.shmget(key, o.size, IPC_CREAT | IPC_EXCL | o.mode)   # the kernel resets next_id
+        if got != o.shmid:
+            err = os.strerror(ctypes.get_errno()) if got < 0 else f"id {got}"
+            raise RestoreError(f"cannot re-create System V segment {o.shmid} (key {o.ipc_key:#x}): {err}")
+    addr = _libc.shmat(o.shmid, None, 0)
+    if addr in (None, ctypes.c_void_p(-1).value):
+        raise RestoreError(f"cannot attach System V segment {o.shmid}: {os.strerror(ctypes.get_errno())}")
+    try:
+        ctypes.memset(addr, 0, o.size)
+        for offset, data in pages:
+            n = min(len(data), o.size - offset)
+            if n > 0:
+                ctypes.memmove(addr + offset, bytes(data[:n]), n)
+    finally:
+        _libc.shmdt(ctypes.c_void_p(addr))
 

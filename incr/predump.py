@@ -301,7 +301,7 @@ def _copy_shared(image: image_pb2.TreeImage) -> dict[str, mmap.mmap]:
     for obj in image.shm:
         size = (obj.size + PAGE - 1) // PAGE * PAGE
         buf = memory.allocate_buffer(size)
-        shm.read_into(links[obj.key], obj.size, memoryview(buf))
+        shm.read_object(obj, links[obj.key], memoryview(buf))
         out[obj.key] = buf
     return out
 

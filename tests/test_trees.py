@@ -145,7 +145,7 @@ def test_socket_pairs_stream_and_datagram_with_queued_messages(cprog, tmp_path: 
     assert out.read_bytes() == expected
 
 
-def test_processes_sharing_memory_anonymous_memfd_and_dev_shm(cprog, tmp_path: Path, store: Path,
+def test_processes_sharing_memory_anonymous_memfd_dev_shm_and_sysv(cprog, tmp_path: Path, store: Path,
                                                               procs: Procs) -> None:
     exe = cprog("sharedmem")
     name = f"incr-test-{os.getpid()}-{tmp_path.name}"

@@ -26,13 +26,13 @@ check` shows which and why; `incr list` records it per checkpoint).
 
 Supported: the process and every process below it (PIDs, parents, groups,
 sessions, zombies), all their threads, their memory (private, and shared
-between them: MAP_SHARED anonymous, memfd, /dev/shm), regular files and
+between them: MAP_SHARED anonymous, memfd, /dev/shm, System V), regular files and
 directories, /dev/null|zero|full|random|urandom, pipes and Unix socket pairs
 between them with the data in flight, eventfd, signalfd, timerfd, epoll,
 inotify, a terminal, pipe or socket from the launcher on stdin/stdout/stderr,
 signal handlers and queued signals, interval and POSIX timers, limits, cwd,
 umask and ids.  Anything else (network or named sockets, pipes leading out of
-the job, System V shared memory, io_uring, seccomp, ...) makes the checkpoint
+the job, io_uring, seccomp, ...) makes the checkpoint
 fail with a message naming it; nothing is stored and the job runs on
 untouched.  The store is created if it does not exist."""
 

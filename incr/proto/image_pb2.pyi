@@ -28,28 +28,36 @@ class TreeImage(_message.Message):
     def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ..., pipes: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., socketpairs: _Optional[_Iterable[_Union[SocketPairImage, _Mapping]]] = ..., shm: _Optional[_Iterable[_Union[ShmImage, _Mapping]]] = ...) -> None: ...
 
 class ShmImage(_message.Message):
-    __slots__ = ("key", "kind", "name", "size", "seals", "mode")
+    __slots__ = ("key", "kind", "name", "size", "seals", "mode", "shmid", "ipc_key", "destroyed")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         ANON: _ClassVar[ShmImage.Kind]
         MEMFD: _ClassVar[ShmImage.Kind]
         DEVSHM: _ClassVar[ShmImage.Kind]
+        SYSV: _ClassVar[ShmImage.Kind]
     ANON: ShmImage.Kind
     MEMFD: ShmImage.Kind
     DEVSHM: ShmImage.Kind
+    SYSV: ShmImage.Kind
     KEY_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     SEALS_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
+    SHMID_FIELD_NUMBER: _ClassVar[int]
+    IPC_KEY_FIELD_NUMBER: _ClassVar[int]
+    DESTROYED_FIELD_NUMBER: _ClassVar[int]
     key: str
     kind: ShmImage.Kind
     name: str
     size: int
     seals: int
     mode: int
-    def __init__(self, key: _Optional[str] = ..., kind: _Optional[_Union[ShmImage.Kind, str]] = ..., name: _Optional[str] = ..., size: _Optional[int] = ..., seals: _Optional[int] = ..., mode: _Optional[int] = ...) -> None: ...
+    shmid: int
+    ipc_key: int
+    destroyed: bool
+    def __init__(self, key: _Optional[str] = ..., kind: _Optional[_Union[ShmImage.Kind, str]] = ..., name: _Optional[str] = ..., size: _Optional[int] = ..., seals: _Optional[int] = ..., mode: _Optional[int] = ..., shmid: _Optional[int] = ..., ipc_key: _Optional[int] = ..., destroyed: _Optional[bool] = ...) -> None: ...
 
 class SocketPairImage(_message.Message):
     __slots__ = ("ino_a", "ino_b", "type", "queue_a", "queue_b")

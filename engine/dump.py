@@ -9,6 +9,7 @@ from incr.proto import image_pb2
 
 from . import cpu, creds, files, fs, memory, mm, pipes, proc, rlimits, shm, signals, task, timers, unixsock
 from . import tree as tree_mod
+from .errors import Unsupported
 from .freeze import Frozen
 from .tree import FrozenTree
 
@@ -21,6 +22,10 @@ def check_supported(root: int, skip: dict[int, set[int]]) -> None:
     pids = [p for p in tree_mod.descendants(root) if p == root or not tree_mod.is_zombie(p)]
     table = files.FileTable({p: skip.get(p, set()) for p in pids})
     for pid in pids:
+        if proc.nested_pidns(pid):
+            # Its PIDs inside differ from the ones /proc shows incr; the image would mix the two.
+            raise Unsupported(pid, "PID namespace", "the process runs in a PID namespace of its own (e.g. "
+                              "restored with --new-pidns); checkpointing it is not supported yet")
         status = proc.status(pid)
         creds.dump(pid, status)
         fs.dump(pid, status)

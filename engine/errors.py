@@ -51,6 +51,6 @@ class PidTaken(RestoreError):
     def __init__(self, pid: int, holder: str) -> None:
         super().__init__(
             f"cannot restore: PID {pid} is in use by {holder}; end that process "
-            f"(kill {pid}) and run restore again"
+            f"(kill {pid}) and run restore again, or restore with --new-pidns"
         )
         self.pid = pid

@@ -310,7 +310,7 @@ class Installer:
                     target.call("dup3", tmp, d.fd, O_CLOEXEC if d.cloexec else 0)
             if tmp not in {d.fd for d in users}:
                 target.call("close", tmp)
-            self.installed[f.id] = Holder(target.pid, users[0].fd)
+            self.installed[f.id] = Holder(target.vpid, users[0].fd)
 
     def _obtain(self, target: RemoteProcess, f: image_pb2.OpenFile, keep_at: int) -> int:
         """A descriptor of `f` in `target`, at whatever number."""
@@ -325,7 +325,7 @@ class Installer:
                 target.call("close", other)
                 self.keepers.append((target, kept))
                 self.pipe_ends[(f.pipe, os.O_RDONLY if end != os.O_RDONLY else os.O_WRONLY)] = Holder(
-                    target.pid, kept)
+                    target.vpid, kept)
                 target.call("fcntl", mine, F_SETFL, f.flags & ~O_ACCMODE)
                 return mine
         if holder is None and f.kind == OpenFile.SOCKETPAIR:
@@ -337,7 +337,7 @@ class Installer:
                 kept = target.call("fcntl", other, F_DUPFD_CLOEXEC, keep_at)
                 target.call("close", other)
                 self.keepers.append((target, kept))
-                self.socket_ends[other_ino] = Holder(target.pid, kept)
+                self.socket_ends[other_ino] = Holder(target.vpid, kept)
                 target.call("fcntl", mine, F_SETFL, f.flags & ~O_ACCMODE)
                 return mine
         if holder is not None:

@@ -131,6 +131,33 @@ def children(pid: int) -> list[int]:
     return sorted(kids)
 
 
+def ns_ids(pid: int) -> tuple[int, int, int]:
+    """(pid, pgid, sid) of process `pid` as its own, innermost PID namespace sees them (0: outside it)."""
+    st = status(pid)
+    return int(st["NSpid"].split()[-1]), int(st["NSpgid"].split()[-1]), int(st["NSsid"].split()[-1])
+
+
+def nested_pidns(pid: int) -> bool:
+    """Whether `pid` runs in a PID namespace below the one incr runs in."""
+    return len(status(pid)["NSpid"].split()) > len(status(os.getpid())["NSpid"].split())
+
+
+def host_child(parent: int, inner_pid: int) -> int:
+    """The PID here of the child of `parent` whose PID in its own namespace is `inner_pid`."""
+    for kid in children(parent):
+        if ns_ids(kid)[0] == inner_pid:
+            return kid
+    raise ProcessNotFound(inner_pid)
+
+
+def host_task(pid: int, inner_tid: int) -> int:
+    """The TID here of the thread of `pid` whose TID in its own namespace is `inner_tid`."""
+    for tid in tasks(pid):
+        if ns_ids(tid)[0] == inner_tid:     # /proc/TID works for any thread
+            return tid
+    raise ProcessNotFound(inner_tid)
+
+
 def auxv(pid: int) -> bytes:
     try:
         with open(f"/proc/{pid}/auxv", "rb") as f:

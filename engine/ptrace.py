@@ -268,6 +268,26 @@ def spawn_stub(pid: int, *, setsid: bool = False, setpgid: bool = False) -> int:
     return _check(lib.incr_spawn_stub(pid, flags), f"clone3(set_tid={pid})")
 
 
+def spawn_pidns(pid: int, *, setsid: bool = False, setpgid: bool = False) -> int:
+    """A new PID namespace whose init (a child of ours; returned) has created a stub with
+    PID `pid` in it, reset and waiting in pause() to be seized."""
+    flags = (lib.INCR_STUB_SETSID if setsid else 0) | (lib.INCR_STUB_SETPGID if setpgid else 0)
+    ready, ready_w = os.pipe()
+    try:
+        init = _check(lib.incr_spawn_pidns(pid, flags, ready_w), "clone3(CLONE_NEWPID)")
+        os.close(ready_w)
+        ready_w = -1
+        if os.read(ready, 1) != b"\x01":      # EOF: the init ended before its stub was ready
+            _, status = os.waitpid(init, 0)
+            why = f"could not create PID {pid} in it" if os.WEXITSTATUS(status) == 125 else "its stub did not start"
+            raise OSError(errno.ESRCH, f"new PID namespace: {why} ({WaitStatus(init, status).describe()})")
+        return init
+    finally:
+        os.close(ready)
+        if ready_w >= 0:
+            os.close(ready_w)
+
+
 def pidfd_getfd(pidfd: int, fd: int) -> int:
     return _check(lib.incr_pidfd_getfd(pidfd, fd), f"pidfd_getfd fd {fd}")
 

@@ -39,27 +39,55 @@ _SEARCH_FROM, _SEARCH_TO = 0x10000000, 0x7F0000000000
 class RemoteProcess(Protocol):
     """What the resource modules need from the process they restore into."""
 
-    pid: int
+    pid: int        # as incr sees it: for ptrace, /proc and syscalls made by incr
+    vpid: int       # as the process sees it: for syscalls injected into the job
 
     def call(self, name: str, *args: int) -> int: ...
     def syscall(self, name: str, *args: int) -> int: ...
     def put(self, data: bytes) -> int: ...
 
 
+_TRACE_OPTIONS = pt.PTRACE_O_EXITKILL | pt.PTRACE_O_TRACECLONE | pt.PTRACE_O_TRACEFORK
+
+
 class Stub:
-    def __init__(self, pid: int, *, setsid: bool = False, setpgid: bool = False) -> None:
+    """`pid`/`tid` are incr's view; `vpid` and the keys of `by_vtid` the job's own, which
+    differ inside a new PID namespace (`init`: that namespace's PID 1, a child of incr)."""
+
+    def __init__(self, pid: int, *, setsid: bool = False, setpgid: bool = False, new_pidns: bool = False) -> None:
+        self.init = 0
         try:
-            self.pid = pt.spawn_stub(pid, setsid=setsid, setpgid=setpgid)
+            if new_pidns:
+                self.init = pt.spawn_pidns(pid, setsid=setsid, setpgid=setpgid)
+                try:
+                    self.pid = proc.host_child(self.init, pid)
+                except BaseException:
+                    self._end_init()
+                    raise
+            else:
+                self.pid = pt.spawn_stub(pid, setsid=setsid, setpgid=setpgid)
         except FileExistsError:
             raise PidTaken(pid, proc.describe(pid)) from None
+        except OSError as exc:
+            self._end_init()
+            raise RestoreError(f"cannot restore PID {pid}: {exc.strerror or exc}") from None
+        self.vpid = pid
         self._alive = True
         try:
-            st = pt.wait(self.pid)
-            if not st.stopped or st.stopsig != signal.SIGSTOP:
+            if new_pidns:
+                # Waiting in pause(), not stopped: a group-stop would outlive the tracer.
+                pt.seize(self.pid, _TRACE_OPTIONS)
+                pt.interrupt(self.pid)
+                st = pt.wait(self.pid)
+                started = st.stopped and st.event == pt.PTRACE_EVENT_STOP
+            else:
+                st = pt.wait(self.pid)
+                started = st.stopped and st.stopsig == signal.SIGSTOP
+                # incr dies -> the half-built process dies; threads and children it clones are ours at once.
+                pt.set_options(self.pid, _TRACE_OPTIONS)
+            if not started:
                 raise RestoreError(f"restore stub for PID {pid} did not start: {st.describe()}")
-            # incr dies -> the half-built process dies; threads and children it clones are ours at once.
-            pt.set_options(self.pid, pt.PTRACE_O_EXITKILL | pt.PTRACE_O_TRACECLONE | pt.PTRACE_O_TRACEFORK)
-            self.tracee = Tracee(self.pid, self.pid, find_syscall_insn(self.pid), live=False)
+            self.tracee = Tracee(self.pid, self.pid, find_syscall_insn(self.pid), live=False, vpid=pid)
             # The stub inherited glibc's rseq registration; its area is about to
             # be unmapped and the first preemption would then kill the stub.
             rseq = pt.get_rseq(self.pid)
@@ -122,29 +150,41 @@ class Stub:
         return addr
 
     @classmethod
-    def forked(cls, pid: int, parent: Stub) -> Stub:
+    def forked(cls, pid: int, vpid: int, parent: Stub) -> Stub:
         """The stub of a child `parent` forked (PTRACE_O_TRACEFORK: already ours and stopped)."""
         stub = cls.__new__(cls)
-        stub.pid = pid
+        stub.pid, stub.vpid, stub.init = pid, vpid, 0
         stub._alive = True
-        stub.tracee = Tracee(pid, pid, parent.injection, live=False)   # the injection area came along
+        stub.tracee = Tracee(pid, pid, parent.injection, live=False, vpid=vpid)   # the injection area came along
         stub.injection = parent.injection
         stub._data_at = parent.injection + DATA_OFFSET
         stub.threads = {}
         return stub
 
-    def fork_child(self, pid: int) -> Stub:
-        """A child of this stub with PID `pid` (an injected clone3(set_tid)): a copy of the stub as it is."""
-        args = _CLONE_ARGS.pack(0, 0, 0, 0, signal.SIGCHLD, 0, 0, 0, self.put(struct.pack("<i", pid)), 1, 0)
+    def _cloned(self, vtid: int, flags: int, clear_child_tid: int, stack: int, stack_size: int,
+                what: str) -> int:
+        """clone3(set_tid=[vtid]) injected; the new task's TID here, stopped (auto-attached)."""
+        args = _CLONE_ARGS.pack(flags, 0, clear_child_tid, 0, 0 if flags else signal.SIGCHLD, stack, stack_size,
+                                0, self.put(struct.pack("<i", vtid)), 1, 0)
         got = self.syscall("clone3", self.put(args), _CLONE_ARGS.size)
         if got == -errno.EEXIST:
-            raise PidTaken(pid, proc.describe(pid))
-        if got != pid:
-            raise RestoreError(f"cannot restore PID {pid}: clone3 gave {got}")
-        st = pt.wait(pid)
+            raise PidTaken(vtid, proc.describe(vtid))
+        if got != vtid:
+            raise RestoreError(f"cannot restore {what} {vtid}: clone3 gave {got}")
+        if self.vpid == self.pid:
+            tid = vtid
+        elif flags:
+            tid = proc.host_task(self.pid, vtid)
+        else:
+            tid = proc.host_child(self.pid, vtid)
+        st = pt.wait(tid)
         if not st.stopped:
-            raise RestoreError(f"cannot restore PID {pid}: {st.describe()}")
-        return Stub.forked(pid, self)
+            raise RestoreError(f"cannot restore {what} {vtid}: {st.describe()}")
+        return tid
+
+    def fork_child(self, vpid: int) -> Stub:
+        """A child of this stub with PID `vpid` (an injected clone3(set_tid)): a copy of the stub as it is."""
+        return Stub.forked(self._cloned(vpid, 0, 0, 0, 0, "PID"), vpid, self)
 
     def exit_as(self, status: int) -> None:
         """End this stub with wait status `status`, leaving a zombie for its parent to reap."""
@@ -161,20 +201,11 @@ class Stub:
         with contextlib.suppress(ProcessLookupError):
             pt.remote_syscall(self.pid, self.tracee.regs, self.injection, nr, [os.WEXITSTATUS(status)], None)
 
-    def clone_thread(self, tid: int, clear_child_tid: int) -> StubThread:
-        """A thread of the stub with TID `tid` (clone3 set_tid), stopped before its first instruction."""
-        stack = self.injection + DATA_END
-        args = _CLONE_ARGS.pack(CLONE_THREAD_FLAGS, 0, clear_child_tid, 0, 0, stack, pt.PAGE_SIZE, 0,
-                                self.put(struct.pack("<i", tid)), 1, 0)
-        got = self.syscall("clone3", self.put(args), _CLONE_ARGS.size)
-        if got == -errno.EEXIST:
-            raise PidTaken(tid, proc.describe(tid))
-        if got != tid:
-            raise RestoreError(f"cannot restore thread {tid}: clone3 gave {got}")
-        st = pt.wait(tid)                   # auto-attached (PTRACE_O_TRACECLONE): stopped at once
-        if not st.stopped:
-            raise RestoreError(f"cannot restore thread {tid}: {st.describe()}")
-        thread = StubThread(self, Tracee(self.pid, tid, self.injection, live=False))
+    def clone_thread(self, vtid: int, clear_child_tid: int) -> StubThread:
+        """A thread of the stub with TID `vtid` (clone3 set_tid), stopped before its first instruction."""
+        tid = self._cloned(vtid, CLONE_THREAD_FLAGS, clear_child_tid, self.injection + DATA_END, pt.PAGE_SIZE,
+                           "thread")
+        thread = StubThread(self, Tracee(self.pid, tid, self.injection, live=False, vpid=self.vpid, vtid=vtid))
         self.threads[tid] = thread
         return thread
 
@@ -192,7 +223,13 @@ class Stub:
                 pt.kill_and_reap(tid)
         except OSError as exc:
             if exc.errno != errno.ESRCH:
-                log.warning("could not end the half-restored PID %d: %s", self.pid, exc)
+                log.warning("could not end the half-restored PID %d: %s", self.vpid, exc)
+        self._end_init()
+
+    def _end_init(self) -> None:
+        if self.init:
+            pt.kill_and_reap(self.init)
+            self.init = 0
 
 
 class StubThread:
@@ -201,7 +238,7 @@ class StubThread:
     def __init__(self, stub: Stub, tracee: Tracee) -> None:
         self.stub = stub
         self.tracee = tracee
-        self.pid = stub.pid
+        self.pid, self.vpid = stub.pid, stub.vpid
         self.tid = tracee.tid
 
     def call(self, name: str, *args: int) -> int:

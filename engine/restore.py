@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from incr.faults import fault_point
 from incr.proto import image_pb2
 
 from . import cpu, creds, files, fs, memory, mm, proc, rlimits, shm, signals, task, timers
@@ -21,7 +22,7 @@ from . import ptrace as pt
 from .dump import IMAGE_VERSION
 from .errors import PidTaken, RestoreError
 from .memory import PageSource
-from .remote import RemoteProcess, Stub
+from .remote import Stub, StubThread
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +34,31 @@ class RestoreTiming:
     bytes_written: int
 
 
-def preflight(tree: image_pb2.TreeImage) -> None:
+@dataclass
+class RestoredTree:
+    """`root`: the root's PID as incr sees it; `init`: with a new PID namespace, its PID 1
+    (incr's child, which ends with the root's status), else 0 (the root is incr's child)."""
+
+    root: int
+    init: int
+    timing: RestoreTiming
+
+
+def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False) -> None:
+    """Refuses, creating nothing, what cannot be restored here.  With `new_pidns` the
+    PIDs are free by construction: the tree gets a PID namespace of its own."""
     if tree.version > IMAGE_VERSION:
         raise RestoreError(f"cannot restore: the checkpoint's image is version {tree.version}, this incr reads "
                            f"up to {IMAGE_VERSION}; use a newer incr")
     if tree.arch and tree.arch != "x86_64":
         raise RestoreError(f"cannot restore: the checkpoint is for {tree.arch}, this is x86_64")
     for p in tree.processes:
-        if proc.exists(p.pid):
+        if not new_pidns and proc.exists(p.pid):
             raise PidTaken(p.pid, proc.describe(p.pid))
         if p.zombie:
             continue
         for thread in p.threads:           # a thread's TID must be free too
-            if proc.exists(thread.tid):
+            if not new_pidns and proc.exists(thread.tid):
                 raise PidTaken(thread.tid, proc.describe(thread.tid))
         mm.preflight(p.mm)
         memory.preflight(p.vmas)
@@ -61,9 +74,11 @@ def _own_creds() -> image_pb2.Creds:
 
 
 def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource], *,
-                 shm_pages: shm.PageReader | None = None, leave_stopped: bool = False) -> RestoreTiming:
-    """Rebuild a process tree, every process and thread with its original PID/TID; it is left
-    running (or stopped, the root).  `sources(pid)` gives the pages of process pid.
+                 shm_pages: shm.PageReader | None = None, leave_stopped: bool = False,
+                 new_pidns: bool = False) -> RestoredTree:
+    """Rebuild a process tree, every process and thread with its original PID/TID (inside a new
+    PID namespace if `new_pidns`); it is left running (or stopped, the root).  `sources(pid)`
+    gives the pages of process pid.
 
     A: stubs, parents first: the root from incr, each child forked by its parent's stub (so the
        parent links, sessions and process groups come out right); zombies are forked and exit.
@@ -75,7 +90,8 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
     procs = [p for p in tree.processes if not p.zombie]
     root = tree.processes[0]
     stubs: dict[int, Stub] = {}
-    stub = Stub(root.pid, setsid=root.sid == root.pid, setpgid=root.pgid == root.pid and root.sid != root.pid)
+    stub = Stub(root.pid, setsid=root.sid == root.pid, setpgid=root.pgid == root.pid and root.sid != root.pid,
+                new_pidns=new_pidns)
     stubs[root.pid] = stub
     try:
         everything = [(v.start, v.end) for p in procs for v in p.vmas]
@@ -89,7 +105,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
             if p.sid == p.pid:
                 child.call("setsid")
         for p in sorted(procs[1:], key=lambda p: p.pgid != p.pid):   # group leaders first
-            if p.sid != p.pid and p.pgid in stubs and proc.stat(p.pid).pgid != p.pgid:
+            if p.sid != p.pid and p.pgid in stubs and proc.ns_ids(stubs[p.pid].pid)[1] != p.pgid:
                 stubs[p.pid].call("setpgid", 0, p.pgid)
         t_mem = time.perf_counter()
         written = 0
@@ -111,18 +127,20 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
         installer.finish()
         shared.finish()
         t_mem = time.perf_counter() - t_mem
+        fault_point("restoring")
         for p in procs:                                      # C: the rest, then registers
             _finish_process(stubs[p.pid], p)
         for p in reversed(procs):                            # children first: parents are still stopped
-            for thread in p.threads[1:]:
-                pt.detach(thread.tid)
+            for tid in stubs[p.pid].threads:
+                pt.detach(tid)
             stopped = p.stopped or (leave_stopped and p.pid == root.pid)
-            pt.detach(p.pid, signal.SIGSTOP if stopped else 0)
+            pt.detach(stubs[p.pid].pid, signal.SIGSTOP if stopped else 0)
     except BaseException:
-        for s in stubs.values():
+        for s in reversed(stubs.values()):                  # the root last: it may end the namespace
             s.kill()
         raise
-    return RestoreTiming(total_ms=(time.perf_counter() - t0) * 1e3, memory_ms=t_mem * 1e3, bytes_written=written)
+    timing = RestoreTiming(total_ms=(time.perf_counter() - t0) * 1e3, memory_ms=t_mem * 1e3, bytes_written=written)
+    return RestoredTree(root=stub.pid, init=stub.init, timing=timing)
 
 
 def _finish_process(stub: Stub, p: image_pb2.ProcessImage) -> None:
@@ -132,18 +150,18 @@ def _finish_process(stub: Stub, p: image_pb2.ProcessImage) -> None:
     task.restore(stub, p)
     # Threads while the stub is still root: clone3(set_tid) needs CAP_SYS_ADMIN.
     main, *others = p.threads
-    targets: list[RemoteProcess] = [stub]
+    targets: list[Stub | StubThread] = [stub]
     targets.extend(stub.clone_thread(t.tid, t.clear_child_tid) for t in others)
     signals.restore_shared_pending(stub, list(p.shared_pending))
     own = _own_creds()
     for target, thread in zip(targets, p.threads, strict=True):
         signals.restore_thread_pending(stub, thread.tid, list(thread.pending))
         cpu.restore_thread_state(target, thread)
-        task.restore_thread(target, thread.tid, thread)
+        task.restore_thread(target, target.tracee.tid, thread)
         creds.restore(target, p.creds, own)     # per thread: raw set*id() calls change one thread
     # The other threads leave the injection area for good, then the main thread unmaps it,
     # its very last injected call.
-    for thread in reversed(others):
-        cpu.set_final_state(thread.tid, thread)
+    for target, thread in reversed(list(zip(targets[1:], others, strict=True))):
+        cpu.set_final_state(target.tracee.tid, thread)
     stub.drop_injection_area()
     cpu.set_final_state(stub.pid, main)

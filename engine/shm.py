@@ -162,7 +162,7 @@ class ShmInstaller:
                 fcntl.fcntl(mine, F_ADD_SEALS, o.seals)
         kept = target.call("fcntl", fd, 1030, keep_at)         # F_DUPFD_CLOEXEC: for later processes
         self.keepers.append((target, kept))
-        self.holders[key] = (target.pid, kept)
+        self.holders[key] = (target.vpid, kept)
         return fd
 
     def _fill(self, fd: int, o: image_pb2.ShmImage) -> None:

@@ -56,10 +56,10 @@ def _signo(info: bytes) -> int:
 def restore_shared_pending(target: RemoteProcess, shared: list[bytes]) -> None:
     """Re-queue process-wide signals; they stay pending behind the full mask until the final sigmasks."""
     for info in shared:
-        target.call("rt_sigqueueinfo", target.pid, _signo(info), target.put(info))
+        target.call("rt_sigqueueinfo", target.vpid, _signo(info), target.put(info))
 
 
 def restore_thread_pending(target: RemoteProcess, tid: int, private: list[bytes]) -> None:
     """Re-queue a thread's own signals (injected in the thread-group leader, a signal to itself)."""
     for info in private:
-        target.call("rt_tgsigqueueinfo", target.pid, tid, _signo(info), target.put(info))
+        target.call("rt_tgsigqueueinfo", target.vpid, tid, _signo(info), target.put(info))

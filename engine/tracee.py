@@ -35,11 +35,15 @@ def find_syscall_insn(pid: int) -> int:
 class Tracee:
     """One stopped thread of a process; every call must come from the attaching thread."""
 
-    def __init__(self, pid: int, tid: int, syscall_insn: int, *, live: bool = True) -> None:
+    def __init__(self, pid: int, tid: int, syscall_insn: int, *, live: bool = True, vpid: int = 0,
+                 vtid: int = 0) -> None:
         """`live`: a running job's thread, whose registers are put back after every
-        remote syscall, so that incr dying mid-dump cannot derail it."""
+        remote syscall, so that incr dying mid-dump cannot derail it.  `vpid`, `vtid`:
+        the IDs the thread itself sees, when it runs in a PID namespace below incr's."""
         self.pid = pid
         self.tid = tid
+        self.vpid = vpid or pid
+        self.vtid = vtid or tid
         self.syscall_insn = syscall_insn
         self.regs = pt.get_regs(tid)          # the thread's own registers
         self._base = self.regs.copy()         # template for remote syscalls
@@ -90,7 +94,7 @@ class Tracee:
                 for info in self.intercepted:
                     signo = struct.unpack_from("i", info)[0]
                     self.write(scratch.addr, info)
-                    self.call("rt_tgsigqueueinfo", self.pid, self.tid, signo, scratch.addr)
+                    self.call("rt_tgsigqueueinfo", self.vpid, self.vtid, signo, scratch.addr)
         finally:
             pt.set_sigmask(self.tid, mask)
         self.intercepted.clear()

@@ -2,7 +2,8 @@
 
 Setting ``INCR_FAULT=<point>`` makes the process SIGKILL itself when it
 reaches that point, so tests can prove that a crash anywhere leaves the store
-and the job as they were.  The points are listed in ``POINTS``.
+and the job as they were.  The points are listed in ``POINTS`` (checkpoint)
+and ``RESTORE_POINTS``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ POINTS = (
     "pack-written",     # a pack file fsynced, not yet indexed
     "indexed",          # packs indexed, manifest not written
     "manifest-written", # manifest fsynced under its temporary name
+)
+RESTORE_POINTS = (
+    "restoring",        # every process of the tree half-built: memory and descriptors in, no registers
 )
 
 _ACTIVE = os.environ.get("INCR_FAULT", "")

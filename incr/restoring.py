@@ -15,16 +15,29 @@ from incr.snapshot import StorePages
 
 @dataclass
 class RestoredJob:
-    """A restored process tree, child of the process that restored it."""
+    """A restored process tree, child of the process that restored it.
+
+    `pid` is the root's PID as the caller sees it.  With a new PID namespace
+    `vpid` is the one the job sees (its original) and `init` that namespace's
+    PID 1: the caller's child, ending with the root's status; otherwise
+    `vpid` == `pid`, `init` is 0 and the root itself is the caller's child.
+    """
 
     pid: int
+    vpid: int
+    init: int
     checkpoint_id: str
     why: str
     timing: RestoreTiming
 
+    @property
+    def child(self) -> int:
+        """The process to wait for: its exit status is the job's."""
+        return self.init or self.pid
+
     def wait(self) -> int:
         """Wait for the job to end; its exit status, 128+N when killed by signal N (as shells say)."""
-        _, status = os.waitpid(self.pid, 0)
+        _, status = os.waitpid(self.child, 0)
         return exit_code(status)
 
 
@@ -34,13 +47,16 @@ def exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def restore(store_path: Path, checkpoint_id: str, *, why: str = "", leave_stopped: bool = False) -> RestoredJob:
+def restore(store_path: Path, checkpoint_id: str, *, why: str = "", leave_stopped: bool = False,
+            new_pidns: bool = False) -> RestoredJob:
     with Store.open(store_path) as store:
         sid, snap = store.load(checkpoint_id)
         tree = image_pb2.TreeImage.FromString(snap.payload)
-        engine_restore.preflight(tree)
+        engine_restore.preflight(tree, new_pidns=new_pidns)
         root = tree.processes[0]
         pages = StorePages(store, snap, root.pid)
-        timing = engine_restore.restore_tree(tree, lambda pid: StorePages(store, snap, pid),
-                                             shm_pages=pages.shm_pages, leave_stopped=leave_stopped)
-    return RestoredJob(pid=root.pid, checkpoint_id=sid, why=why, timing=timing)
+        done = engine_restore.restore_tree(tree, lambda pid: StorePages(store, snap, pid),
+                                           shm_pages=pages.shm_pages, leave_stopped=leave_stopped,
+                                           new_pidns=new_pidns)
+    return RestoredJob(pid=done.root, vpid=root.pid, init=done.init, checkpoint_id=sid, why=why,
+                       timing=done.timing)

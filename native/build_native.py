@@ -42,7 +42,9 @@ long incr_vm_write(pid_t pid, const void *local, const uint64_t *addrs, const ui
 long incr_pagemap_scan(int pagemap_fd, struct incr_pm_scan_arg *arg);
 #define INCR_STUB_SETSID 1
 #define INCR_STUB_SETPGID 2
+#define INCR_STUB_NO_TRACEME 4
 long incr_spawn_stub(pid_t want, int flags);
+long incr_spawn_pidns(pid_t root, int flags, int ready_fd);
 int incr_pidfd_getfd(int pidfd, int fd);
 long incr_kcmp(pid_t pid1, pid_t pid2, int type, unsigned long idx1, unsigned long idx2);
 long incr_get_robust_list(pid_t tid, uint64_t *head, uint64_t *len);

@@ -8,6 +8,7 @@
 #include <elf.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -212,24 +213,47 @@ long incr_pagemap_scan(int pagemap_fd, struct incr_pm_scan_arg *arg)
     return r < 0 ? -errno : r;
 }
 
+/* Every signal blocked and at its default, every descriptor from 3 up
+ * closed but `keep` (-1: none). */
+static void stub_reset(int keep)
+{
+    sigset_t all;
+    sigfillset(&all);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, 8);
+    for (int sig = 1; sig <= 64; sig++) {
+        /* the kernel's struct sigaction, not glibc's: this is the raw syscall */
+        struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } act = { SIG_DFL, 0, 0, 0 };
+        if (sig != SIGKILL && sig != SIGSTOP)
+            syscall(SYS_rt_sigaction, sig, &act, NULL, 8);
+    }
+    if (keep > 3)
+        syscall(SYS_close_range, 3, keep - 1, 0);
+    syscall(SYS_close_range, keep >= 3 ? keep + 1 : 3, ~0U, 0);
+}
+
 static void stub_main(int flags) __attribute__((noreturn));
 static void stub_main(int flags)
 {
     /* Only raw syscalls from here on: this is a copy of a (possibly threaded)
      * Python process and must never run its code again. */
-    sigset_t all;
-    sigfillset(&all);
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, 8);
-    for (int sig = 1; sig <= 64; sig++) {
-        struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } act = { SIG_DFL, 0, 0, 0 };
-        if (sig != SIGKILL && sig != SIGSTOP)
-            syscall(SYS_rt_sigaction, sig, &act, NULL, 8);
-    }
-    syscall(SYS_close_range, 3, ~0U, 0);
+    stub_reset(-1);
     if (flags & INCR_STUB_SETSID)
         syscall(SYS_setsid);
     else if (flags & INCR_STUB_SETPGID)
         syscall(SYS_setpgid, 0, 0);
+    if (flags & INCR_STUB_NO_TRACEME) {
+        /* Stop once so that the namespace's init knows the reset is done; it
+         * continues us with SIGCONT, which must not stay pending (unblocked,
+         * default action: discarded).  Then wait to be seized: a group-stop
+         * would outlive the tracer and leave the restored job stopped. */
+        sigset_t cont;
+        sigemptyset(&cont);
+        sigaddset(&cont, SIGCONT);
+        syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &cont, NULL, 8);
+        syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
+        for (;;)
+            syscall(SYS_pause);
+    }
     if (syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0) < 0)
         syscall(SYS_exit_group, 126);
     syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
@@ -346,4 +370,62 @@ long incr_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end, uint64_t *o
         }
     }
     return (long)runs;
+}
+
+/* PID 1 of a new PID namespace: creates the job's root stub with PID `root`
+ * there, writes one byte to `ready_fd` once the stub has reset itself and
+ * waits to be seized (incr is not its parent), then reaps whatever ends in
+ * the namespace and exits with the root's status (128+N for signal N) when
+ * the root ends -- which ends the whole namespace, as for a container. */
+static void pidns_init(pid_t root, int flags, int ready_fd) __attribute__((noreturn));
+static void pidns_init(pid_t root, int flags, int ready_fd)
+{
+    stub_reset(ready_fd);
+    syscall(SYS_prctl, PR_SET_NAME, "incr-pidns-init", 0, 0, 0);
+    pid_t tid = root;
+    struct clone_args ca;
+    memset(&ca, 0, sizeof ca);
+    ca.exit_signal = SIGCHLD;
+    ca.set_tid = (uint64_t)(uintptr_t)&tid;
+    ca.set_tid_size = 1;
+    long c = syscall(SYS_clone3, &ca, sizeof ca);
+    if (c < 0)
+        syscall(SYS_exit_group, 125);
+    if (c == 0)
+        stub_main(flags | INCR_STUB_NO_TRACEME);
+    int status;
+    while (syscall(SYS_wait4, root, &status, __WALL | WUNTRACED, NULL) < 0 && errno == EINTR)
+        ;
+    if (!WIFSTOPPED(status))
+        syscall(SYS_exit_group, 124);
+    syscall(SYS_kill, root, SIGCONT);
+    char one = 1;
+    syscall(SYS_write, ready_fd, &one, 1);
+    /* Nothing of incr's kept open: not its stdout, which `$(incr restore --detach)` reads to EOF. */
+    syscall(SYS_close_range, 0, ~0U, 0);
+    for (;;) {
+        long w = syscall(SYS_wait4, -1, &status, __WALL, NULL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            syscall(SYS_exit_group, 0);
+        }
+        if (w == root) {
+            int code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+            syscall(SYS_exit_group, code);
+        }
+    }
+}
+
+long incr_spawn_pidns(pid_t root, int flags, int ready_fd)
+{
+    struct clone_args ca;
+    memset(&ca, 0, sizeof ca);
+    ca.flags = CLONE_NEWPID;
+    ca.exit_signal = SIGCHLD;
+    long c = syscall(SYS_clone3, &ca, sizeof ca);
+    if (c < 0)
+        return -errno;
+    if (c == 0)
+        pidns_init(root, flags, ready_fd);
+    return c;
 }

@@ -55,7 +55,11 @@ long incr_pagemap_scan(int pagemap_fd, struct incr_pm_scan_arg *arg);
  * into Python.  Returns the pid or a negative errno (EEXIST: pid taken). */
 #define INCR_STUB_SETSID 1
 #define INCR_STUB_SETPGID 2
+#define INCR_STUB_NO_TRACEME 4
 long incr_spawn_stub(pid_t want, int flags);
+/* A new PID namespace whose init creates a stopped stub with PID `root`
+ * inside it (to be seized); returns the init's PID here, or a negative errno. */
+long incr_spawn_pidns(pid_t root, int flags, int ready_fd);
 
 int incr_pidfd_getfd(int pidfd, int fd);
 long incr_kcmp(pid_t pid1, pid_t pid2, int type, unsigned long idx1, unsigned long idx2);

@@ -38,13 +38,15 @@ def forwarding_signals(pid: int) -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def wait_for_job(pid: int, on_watching: Callable[[], None] | None = None) -> int:
-    """Block until the child `pid` ends, forwarding signals; its exit status as a shell reports it.
+def wait_for_job(pid: int, on_watching: Callable[[], None] | None = None, *, child: int = 0) -> int:
+    """Block until the job `pid` ends, forwarding signals to it; its exit status as a shell reports it.
 
-    `on_watching` runs once signals are being forwarded (e.g. to announce the job).
+    `child`: the child of ours whose end carries the job's status, when it is
+    not `pid` itself (a PID namespace's init).  `on_watching` runs once signals
+    are being forwarded (e.g. to announce the job).
     """
     with forwarding_signals(pid):
         if on_watching:
             on_watching()
-        _, status = os.waitpid(pid, 0)
+        _, status = os.waitpid(child or pid, 0)
     return exit_code(status)

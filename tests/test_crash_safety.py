@@ -1,5 +1,6 @@
 """`incr checkpoint` killed at any point leaves only complete checkpoints, the
-job alive and untraced, and the newest complete checkpoint restorable."""
+job alive and untraced, and the newest complete checkpoint restorable;
+`incr restore` killed half-way leaves no process behind."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 
 from test_checkpoint_restore import N, job_argv, make_data, reference_output
 
-from conftest import Procs, incr, kill_and_wait_gone, line_count, ok, wait_until
-from incr.faults import POINTS
+from conftest import Procs, incr, kill_and_wait_gone, line_count, ok, reap_orphans, wait_until
+from incr.faults import POINTS, RESTORE_POINTS
 
 
 def test_checkpoint_killed_at_every_point(cprog, tmp_path: Path, store: Path, procs: Procs) -> None:
@@ -42,3 +43,31 @@ def test_checkpoint_killed_at_every_point(cprog, tmp_path: Path, store: Path, pr
     res = incr(store, "restore", "--latest")
     assert res.returncode == 0, res.stderr
     assert (d / "out.txt").read_bytes() == expected
+
+
+def test_restore_killed_half_way_leaves_no_process_behind(cprog, tmp_path: Path, store: Path,
+                                                          procs: Procs) -> None:
+    exe = cprog("job")
+    expected = reference_output(exe, tmp_path, procs)
+    d = tmp_path / "run"
+    d.mkdir()
+    make_data(d / "data.bin")
+    job = procs.start(job_argv(exe, d))
+    wait_until(lambda: line_count(d / "out.txt") >= N // 2, "the job to reach its first gate")
+    ok(incr(store, "checkpoint", job.pid))
+    kill_and_wait_gone(job.pid)
+    job.wait()
+
+    for point in RESTORE_POINTS:
+        res = incr(store, "restore", "--detach", env={"INCR_FAULT": point})
+        assert res.returncode == -9, (point, res.returncode, res.stderr)
+        wait_until(lambda: _reaped(job.pid), f"the half-restored PID {job.pid} to be gone")
+    (d / "go1").touch()
+    (d / "go2").touch()
+    ok(incr(store, "restore"))
+    assert (d / "out.txt").read_bytes() == expected
+
+
+def _reaped(pid: int) -> bool:
+    reap_orphans()
+    return not Path(f"/proc/{pid}").exists()

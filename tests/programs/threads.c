@@ -3,7 +3,8 @@
  *   threads OUT GATE1 GATE2 ITERATIONS
  * Gates as in job.c (at ITERATIONS/2 and +5); the workers wait in the barrier
  * meanwhile (FUTEX_WAIT).  Ends by joining every worker (needs clear_child_tid
- * right after a restore).  Deterministic output. */
+ * right after a restore).  Every thread checks that its TID is the one it
+ * started with (a line in OUT says otherwise).  Deterministic output. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -26,10 +27,24 @@ static unsigned char *data;
 static int iterations;
 static __thread uint64_t mine;           /* thread-local */
 static double fp[NW];
+static pid_t first_tid[NW + 1];
+static int tid_changed;
+
+static void remember_tid(int slot)
+{
+    first_tid[slot] = (pid_t)syscall(SYS_gettid);
+}
+
+static void check_tid(int slot)
+{
+    if ((pid_t)syscall(SYS_gettid) != first_tid[slot])
+        __atomic_store_n(&tid_changed, 1, __ATOMIC_SEQ_CST);
+}
 
 static void *worker(void *arg)
 {
     int id = (int)(intptr_t)arg;
+    remember_tid(id);
     char name[16];
     snprintf(name, sizeof name, "worker-%d", id);
     pthread_setname_np(pthread_self(), name);
@@ -56,6 +71,7 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&lock);
         pthread_barrier_wait(&done_bar);
     }
+    check_tid(id);
     return (void *)(intptr_t)(mine % 1000);
 }
 
@@ -70,6 +86,7 @@ int main(int argc, char **argv)
 {
     if (argc != 5) { fprintf(stderr, "usage: threads OUT GATE1 GATE2 ITERATIONS\n"); return 2; }
     iterations = atoi(argv[4]);
+    remember_tid(NW);
     FILE *out = fopen(argv[1], "w");
     data = calloc(NW, SLICE);
     pthread_barrier_init(&start_bar, NULL, NW + 1);
@@ -96,6 +113,9 @@ int main(int argc, char **argv)
         pthread_join(t[i], &r);
         sum += (long)(intptr_t)r;
     }
+    check_tid(NW);
+    if (tid_changed)
+        fprintf(out, "a thread's TID changed\n");
     fprintf(out, "done joined %d threads, %ld\n", NW, sum);
     fclose(out);
     return 0;

@@ -1,0 +1,134 @@
+"""restore --new-pidns: the job's PIDs are still held here (the original job is
+only stopped), so the tree comes back in a PID namespace of its own, where it
+sees its original PIDs and TIDs, and finishes as an uninterrupted run would."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+from engine_tree import descendants
+from test_trees import family_tree, reference
+
+from conftest import Procs, incr, line_count, ok, reap_orphans, wait_until
+
+N = 40
+
+
+def ns_status(pid: int) -> dict[str, int]:
+    """NSpid, NSpgid, NSsid of `pid` in its innermost PID namespace; PPid there too."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    out = {k: int(fields[k].split()[-1]) for k in ("NSpid", "NSpgid", "NSsid")}
+    ppid = int(fields["PPid"])
+    out["PPid"] = int(ns_line(ppid).split()[-1])
+    return out
+
+
+def inner_tree(root: int) -> list[tuple[int, int, int, int, str]]:
+    """family_tree() as the processes inside the namespace see it."""
+    states = {p: state for p, *_, state in family_tree(root)}
+    out = []
+    for p in descendants(root):
+        ns = ns_status(p)
+        out.append((ns["NSpid"], ns["PPid"], ns["NSpgid"], ns["NSsid"], states[p]))
+    return out
+
+
+def in_nested_pidns() -> list[int]:
+    """Processes (zombies reaped first) living in a PID namespace below ours."""
+    reap_orphans()
+    out = []
+    for entry in os.listdir("/proc"):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            if entry.isdigit() and len(ns_line(int(entry)).split()) > 2:
+                out.append(int(entry))
+    return out
+
+
+def ns_line(pid: int) -> str:
+    return next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("NSpid:"))
+
+
+def stop_tree(pids: list[int], procs: Procs) -> None:
+    for pid in pids:
+        procs.track(pid)
+        os.kill(pid, signal.SIGSTOP)
+
+
+def test_tree_restored_in_a_new_pid_namespace_while_its_pids_are_taken(cprog, tmp_path: Path, store: Path,
+                                                                       procs: Procs) -> None:
+    exe = cprog("family")
+
+    def argv(d: Path) -> list[object]:
+        return [exe, d / "out.txt", d / "go1", d / "go2", N]
+
+    expected = reference(argv, tmp_path, procs)
+    d = tmp_path / "run"
+    d.mkdir()
+    out = d / "out.txt"
+    job = procs.start(argv(d))
+    wait_until(lambda: line_count(out) >= N // 2, "the job to reach its first gate")
+    before = family_tree(job.pid)
+    ok(incr(store, "checkpoint", job.pid))
+    stop_tree([p for p, *_, state in before if state != "Z"], procs)    # every PID stays taken
+
+    taken = incr(store, "restore", "--detach")
+    assert taken.returncode != 0
+    assert f"PID {job.pid}" in taken.stderr and "--new-pidns" in taken.stderr, taken.stderr
+
+    crashed = incr(store, "restore", "--detach", "--new-pidns", env={"INCR_FAULT": "restoring"})
+    assert crashed.returncode == -9, crashed.stderr
+    wait_until(lambda: not in_nested_pidns(), "the half-restored namespace to be gone")
+
+    res = incr(store, "restore", "--detach", "--new-pidns")
+    assert res.returncode == 0, res.stderr
+    root = procs.track(int(res.stdout))
+    init = procs.track(int(Path(f"/proc/{root}/stat").read_text().rsplit(")", 1)[1].split()[1]))
+    assert ns_status(init)["NSpid"] == 1, "the restored root's parent is the namespace's init"
+    assert root != job.pid
+    assert {root, init} <= set(in_nested_pidns())
+    inside = inner_tree(root)
+    assert inside[0] == (job.pid, 1, *before[0][2:]), "the root: its PID, group and session, under init"
+    assert inside[1:] == before[1:], "children and the zombie: the same PIDs, parents, groups, sessions"
+
+    again = incr(store, "checkpoint", root)
+    assert again.returncode != 0 and "PID namespace" in again.stderr and again.stderr.count("\n") == 1, \
+        again.stderr
+
+    for pid, *_ in reversed(before):                 # the original goes; the restored one runs on
+        os.kill(pid, signal.SIGKILL)
+    job.wait()
+    (d / "go1").touch()
+    (d / "go2").touch()
+    wait_until(lambda: b"done" in out.read_bytes(), "the restored family to finish")
+    wait_until(lambda: not os.path.exists(f"/proc/{root}"), "the namespace to end with its root")
+    assert out.read_bytes() == expected
+
+
+def test_threads_restored_attached_in_a_new_pid_namespace(cprog, tmp_path: Path, store: Path,
+                                                          procs: Procs) -> None:
+    exe = cprog("threads", "-pthread")
+
+    def argv(d: Path) -> list[object]:
+        return [exe, d / "out.txt", d / "go1", d / "go2", N]
+
+    expected = reference(argv, tmp_path, procs)
+    d = tmp_path / "run"
+    d.mkdir()
+    out = d / "out.txt"
+    job = procs.start(argv(d))
+    wait_until(lambda: line_count(out) >= N // 2, "the job to reach its first gate")
+    tids = sorted(int(t) for t in os.listdir(f"/proc/{job.pid}/task"))
+    assert len(tids) == 5
+    ok(incr(store, "checkpoint", job.pid))
+    stop_tree([job.pid], procs)
+    (d / "go1").touch()
+    (d / "go2").touch()
+
+    res = incr(store, "restore", "--new-pidns")      # attached: ends with the job's status
+    assert res.returncode == 0, res.stderr
+    assert f"(PID {job.pid} in a new PID namespace)" in res.stderr
+    assert out.read_bytes() == expected
+    assert sorted(int(t) for t in os.listdir(f"/proc/{job.pid}/task")) == tids, "the original kept its TIDs"

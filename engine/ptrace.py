@@ -268,10 +268,11 @@ def spawn_stub(pid: int, *, setsid: bool = False, setpgid: bool = False) -> int:
     return _check(lib.incr_spawn_stub(pid, flags), f"clone3(set_tid={pid})")
 
 
-def spawn_pidns(pid: int, *, setsid: bool = False, setpgid: bool = False) -> int:
-    """A new PID namespace whose init (a child of ours; returned) has created a stub with
-    PID `pid` in it, reset and waiting in pause() to be seized."""
+def spawn_pidns(pid: int, *, setsid: bool = False, setpgid: bool = False, new_ipc: bool = False) -> int:
+    """A new PID namespace (and IPC namespace if `new_ipc`) whose init (a child of ours;
+    returned) has created a stub with PID `pid` in it, reset and waiting in pause() to be seized."""
     flags = (lib.INCR_STUB_SETSID if setsid else 0) | (lib.INCR_STUB_SETPGID if setpgid else 0)
+    flags |= lib.INCR_NS_IPC if new_ipc else 0
     ready, ready_w = os.pipe()
     try:
         init = _check(lib.incr_spawn_pidns(pid, flags, ready_w), "clone3(CLONE_NEWPID)")

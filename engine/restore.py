@@ -46,7 +46,7 @@ class RestoredTree:
 
 def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False) -> None:
     """Refuses, creating nothing, what cannot be restored here.  With `new_pidns` the
-    PIDs are free by construction: the tree gets a PID namespace of its own."""
+    PIDs (and System V ids) are free by construction: the tree gets namespaces of its own."""
     if tree.version > IMAGE_VERSION:
         raise RestoreError(f"cannot restore: the checkpoint's image is version {tree.version}, this incr reads "
                            f"up to {IMAGE_VERSION}; use a newer incr")
@@ -64,6 +64,13 @@ def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False) -> None:
         memory.preflight(p.vmas)
         files.preflight(list(p.files))
         fs.preflight(p.fs)
+    shm.preflight(tree.shm, own_ipc_namespace=_own_ipc_namespace(tree, new_pidns))
+
+
+def _own_ipc_namespace(tree: image_pb2.TreeImage, new_pidns: bool) -> bool:
+    """With a new PID namespace, System V segments get a new IPC namespace too: the ids the job
+    knows are likely still held by the job restored from (the reason for --new-pidns)."""
+    return new_pidns and shm.uses_sysv(tree.shm)
 
 
 def _own_creds() -> image_pb2.Creds:
@@ -90,15 +97,18 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
     procs = [p for p in tree.processes if not p.zombie]
     root = tree.processes[0]
     stubs: dict[int, Stub] = {}
+    own_ipc = _own_ipc_namespace(tree, new_pidns)
     stub = Stub(root.pid, setsid=root.sid == root.pid, setpgid=root.pgid == root.pid and root.sid != root.pid,
-                new_pidns=new_pidns)
+                new_pidns=new_pidns, new_ipcns=own_ipc)
     stubs[root.pid] = stub
+    shared = shm.ShmInstaller(list(tree.shm), shm_pages or (lambda key: iter(())), ipc_of=stub.pid if own_ipc else 0)
     try:
         everything = [(v.start, v.end) for p in procs for v in p.vmas]
         injection = stub.map_injection_area(everything)
         for p in tree.processes[1:]:                         # A: the tree of stubs
             child = stubs[p.ppid].fork_child(p.pid)
             if p.zombie:
+                task.set_name(child, p.comm)                 # what ps shows of a zombie
                 child.exit_as(p.exit_status)
                 continue
             stubs[p.pid] = child
@@ -109,8 +119,6 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
                 stubs[p.pid].call("setpgid", 0, p.pgid)
         t_mem = time.perf_counter()
         written = 0
-        shared = shm.ShmInstaller(list(tree.shm), shm_pages or (lambda key: iter(())))
-        shared.preflight()
         installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared)
         for p in procs:                                      # B: memory and descriptors
             s = stubs[p.pid]
@@ -138,6 +146,8 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
     except BaseException:
         for s in reversed(stubs.values()):                  # the root last: it may end the namespace
             s.kill()
+        if not own_ipc:                                     # (a namespace of its own ended with it)
+            shared.abandon()
         raise
     timing = RestoreTiming(total_ms=(time.perf_counter() - t0) * 1e3, memory_ms=t_mem * 1e3, bytes_written=written)
     return RestoredTree(root=stub.pid, init=stub.init, timing=timing)

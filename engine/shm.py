@@ -1,5 +1,5 @@
-"""Shared memory objects: MAP_SHARED|MAP_ANONYMOUS regions, memfds, /dev/shm files.
-Dump and restore.
+"""Shared memory objects: MAP_SHARED|MAP_ANONYMOUS regions, memfds, /dev/shm files,
+System V segments.  Dump and restore.
 
 Dump: a shared mapping is identified by its object (device and inode of
 /proc/PID/map_files/...), each object recorded once for the whole tree and
@@ -9,15 +9,20 @@ the first process that maps or holds it (an injected memfd_create, or the
 /dev/shm file), filled from the checkpoint, and handed to the others with
 pidfd_getfd: they map it MAP_SHARED again.  An anonymous shared region comes
 back as a memfd (its maps line then reads /memfd:..., the sharing is the same).
+A System V segment is re-created with its id by incr (in the job's IPC
+namespace when the restore gave it one) and attached by an injected shmat.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import fcntl
 import os
 import stat
-from collections.abc import Callable, Iterable
+import struct
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 from incr.proto import image_pb2
 
@@ -27,7 +32,10 @@ from .remote import RemoteProcess
 
 Shm = image_pb2.ShmImage
 F_GET_SEALS, F_ADD_SEALS = 1034, 1033
-SHM_DEST, SHM_RDONLY, IPC_CREAT, IPC_EXCL, IPC_RMID = 0o1000, 0o10000, 0o1000, 0o2000, 0
+SHM_DEST, SHM_RDONLY, IPC_CREAT, IPC_EXCL, IPC_RMID, IPC_STAT = 0o1000, 0o10000, 0o1000, 0o2000, 0, 2
+CLONE_NEWIPC = 0x08000000
+# struct shmid_ds (x86_64, 112 bytes): shm_perm.__key, shm_segsz at 48, shm_cpid at 80
+_SHMID_DS, _SHMID_DS_SIZE = struct.Struct("<i44xQ24xi"), 112
 MFD_CLOEXEC, MFD_ALLOW_SEALING = 1, 2
 _DELETED = " (deleted)"
 
@@ -117,25 +125,82 @@ def links(processes: Iterable[image_pb2.ProcessImage]) -> dict[str, str]:
 PageReader = Callable[[str], Iterable[tuple[int, memoryview]]]
 
 
-class ShmInstaller:
-    """Creates each object once and gives every process that needs it a descriptor of it."""
+def uses_sysv(objects: Iterable[image_pb2.ShmImage]) -> bool:
+    return any(o.kind == Shm.SYSV for o in objects)
 
-    def __init__(self, objects: list[image_pb2.ShmImage], pages: PageReader) -> None:
+
+def preflight(objects: Iterable[image_pb2.ShmImage], *, own_ipc_namespace: bool) -> None:
+    """Refuses what would fail half-way: a missing /dev/shm directory; a System V id taken here
+    by another segment (unless the job gets an IPC namespace of its own, where ids are free)."""
+    for o in objects:
+        if o.kind == Shm.DEVSHM and not os.path.isdir(os.path.dirname(o.name)):
+            raise RestoreError(f"cannot restore: {os.path.dirname(o.name)} does not exist for {o.name}")
+        if o.kind == Shm.SYSV and not own_ipc_namespace:
+            seg = _segment(o.shmid)
+            if seg is not None and not _reusable(o, seg):
+                raise RestoreError(
+                    f"cannot restore: System V segment id {o.shmid} is in use here (key {seg.key:#x}, "
+                    f"{seg.size} bytes, created by PID {seg.creator}); remove it (ipcrm -m {o.shmid}) "
+                    "or restore with --new-pidns")
+
+
+@dataclass
+class _Segment:
+    key: int
+    size: int
+    creator: int
+
+
+def _segment(shmid: int) -> _Segment | None:
+    """The System V segment with id `shmid` in our IPC namespace, if there is one."""
+    buf = ctypes.create_string_buffer(_SHMID_DS_SIZE)
+    if _libc.shmctl(shmid, IPC_STAT, buf) != 0:
+        return None
+    return _Segment(*_SHMID_DS.unpack_from(buf.raw))
+
+
+def _reusable(o: image_pb2.ShmImage, seg: _Segment) -> bool:
+    """A segment that outlived the job (SysV segments do): the job's own, found by key and size."""
+    return bool(o.ipc_key) and not o.destroyed and seg.key == o.ipc_key and seg.size == o.size
+
+
+class ShmInstaller:
+    """Creates each object once and gives every process that needs it a descriptor of it.
+    `ipc_of`: a PID whose IPC namespace the System V segments belong in (0: ours)."""
+
+    def __init__(self, objects: list[image_pb2.ShmImage], pages: PageReader, ipc_of: int = 0) -> None:
         self.objects = {o.key: o for o in objects}
         self.pages = pages
+        self.ipc_of = ipc_of
         self.holders: dict[str, tuple[int, int]] = {}
         self.keepers: list[tuple[RemoteProcess, int]] = []
+        self.created: list[int] = []        # System V ids made by this restore
 
-    def preflight(self) -> None:
-        for o in self.objects.values():
-            if o.kind == Shm.DEVSHM and not os.path.isdir(os.path.dirname(o.name)):
-                raise RestoreError(f"cannot restore: {os.path.dirname(o.name)} does not exist for {o.name}")
+    @contextlib.contextmanager
+    def _job_ipc(self) -> Iterator[None]:
+        """This thread in the job's IPC namespace meanwhile (setns is per thread)."""
+        if not self.ipc_of:
+            yield
+            return
+        own = os.open("/proc/thread-self/ns/ipc", os.O_RDONLY | os.O_CLOEXEC)
+        job = os.open(f"/proc/{self.ipc_of}/ns/ipc", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _enter_ipc(job, "the job's")
+            try:
+                yield
+            finally:
+                _enter_ipc(own, "incr's")
+        finally:
+            os.close(own)
+            os.close(job)
 
     def attach(self, target: RemoteProcess, key: str, addr: int, writable: bool) -> None:
         """Attach System V segment `key` in `target` at `addr` (an injected shmat)."""
         o = self.objects[key]
         if key not in self.holders:
-            _sysv_create(o, self.pages(key))
+            with self._job_ipc():
+                if _sysv_create(o, self.pages(key)):
+                    self.created.append(o.shmid)
             self.holders[key] = (0, 0)
         got = target.call("shmat", o.shmid, addr, 0 if writable else SHM_RDONLY)
         if got != addr:
@@ -182,9 +247,17 @@ class ShmInstaller:
         for target, fd in self.keepers:
             target.call("close", fd)
         self.keepers.clear()
-        for o in self.objects.values():
-            if o.kind == Shm.SYSV and o.destroyed and o.key in self.holders:
-                _libc.shmctl(o.shmid, IPC_RMID, None)        # removed once every process has it attached
+        with self._job_ipc():
+            for o in self.objects.values():
+                if o.kind == Shm.SYSV and o.destroyed and o.key in self.holders:
+                    _libc.shmctl(o.shmid, IPC_RMID, None)    # removed once every process has it attached
+
+    def abandon(self) -> None:
+        """The restore failed: the System V segments it made go (the job's processes are killed)."""
+        with self._job_ipc():
+            for shmid in self.created:
+                _libc.shmctl(shmid, IPC_RMID, None)
+        self.created.clear()
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -193,18 +266,37 @@ _libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
 _libc.shmdt.argtypes = [ctypes.c_void_p]
 
 
-def _sysv_create(o: image_pb2.ShmImage, pages: Iterable[tuple[int, memoryview]]) -> None:
-    """The segment with the dumped id (via /proc/sys/kernel/shm_next_id), filled from the checkpoint.
-    A segment still there with that id and size (SysV segments outlive their processes) is reused."""
-    existing = _libc.shmget(o.ipc_key, 0, 0) if o.ipc_key and not o.destroyed else -1
-    if existing != o.shmid:
+def _enter_ipc(ns_fd: int, whose: str) -> None:
+    if _libc.setns(ns_fd, CLONE_NEWIPC) != 0:
+        raise RestoreError(f"cannot enter {whose} IPC namespace: {os.strerror(ctypes.get_errno())}")
+
+
+def _sysv_create(o: image_pb2.ShmImage, pages: Iterable[tuple[int, memoryview]]) -> bool:
+    """The segment with the dumped id (via /proc/sys/kernel/shm_next_id), filled from the checkpoint;
+    whether it was created.  A segment still there with that id, key and size (SysV segments
+    outlive their processes) is reused."""
+    seg = _segment(o.shmid)
+    created = seg is None or not _reusable(o, seg)
+    if created:
         with open("/proc/sys/kernel/shm_next_id", "w", encoding="ascii") as f:
             f.write(str(o.shmid))
         key = 0 if o.destroyed else o.ipc_key
         got = _libc.shmget(key, o.size, IPC_CREAT | IPC_EXCL | o.mode)   # the kernel resets next_id
         if got != o.shmid:
             err = os.strerror(ctypes.get_errno()) if got < 0 else f"id {got}"
+            if got >= 0:
+                _libc.shmctl(got, IPC_RMID, None)
             raise RestoreError(f"cannot re-create System V segment {o.shmid} (key {o.ipc_key:#x}): {err}")
+    try:
+        _sysv_fill(o, pages)
+    except BaseException:
+        if created:
+            _libc.shmctl(o.shmid, IPC_RMID, None)
+        raise
+    return created
+
+
+def _sysv_fill(o: image_pb2.ShmImage, pages: Iterable[tuple[int, memoryview]]) -> None:
     addr = _libc.shmat(o.shmid, None, 0)
     if addr in (None, ctypes.c_void_p(-1).value):
         raise RestoreError(f"cannot attach System V segment {o.shmid}: {os.strerror(ctypes.get_errno())}")
@@ -216,4 +308,3 @@ def _sysv_create(o: image_pb2.ShmImage, pages: Iterable[tuple[int, memoryview]])
                 ctypes.memmove(addr + offset, bytes(data[:n]), n)
     finally:
         _libc.shmdt(ctypes.c_void_p(addr))
-

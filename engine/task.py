@@ -53,9 +53,14 @@ def restore(target: RemoteProcess, image: image_pb2.ProcessImage) -> None:
         log.warning("PID %d: cannot set oom_score_adj back to %d (no CAP_SYS_RESOURCE)", pid, image.oom_score_adj)
 
 
+def set_name(target: RemoteProcess, comm: str) -> None:
+    """The name of the thread `target` drives (what ps shows; 15 bytes at most)."""
+    target.call("prctl", PR_SET_NAME, target.put(comm.encode()[:15] + b"\0"), 0, 0, 0)
+
+
 def restore_thread(target: RemoteProcess, tid: int, thread: image_pb2.ThreadImage) -> None:
     """In the thread `target` drives: its name; from outside: nice value and affinity."""
-    target.call("prctl", PR_SET_NAME, target.put(thread.comm.encode()[:15] + b"\0"), 0, 0, 0)
+    set_name(target, thread.comm)
     os.setpriority(os.PRIO_PROCESS, tid, thread.nice)
     if thread.cpu_affinity:
         wanted = set(thread.cpu_affinity)

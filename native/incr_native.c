@@ -420,12 +420,12 @@ long incr_spawn_pidns(pid_t root, int flags, int ready_fd)
 {
     struct clone_args ca;
     memset(&ca, 0, sizeof ca);
-    ca.flags = CLONE_NEWPID;
+    ca.flags = CLONE_NEWPID | ((flags & INCR_NS_IPC) ? CLONE_NEWIPC : 0);
     ca.exit_signal = SIGCHLD;
     long c = syscall(SYS_clone3, &ca, sizeof ca);
     if (c < 0)
         return -errno;
     if (c == 0)
-        pidns_init(root, flags, ready_fd);
+        pidns_init(root, flags & ~INCR_NS_IPC, ready_fd);
     return c;
 }

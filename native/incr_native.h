@@ -56,9 +56,11 @@ long incr_pagemap_scan(int pagemap_fd, struct incr_pm_scan_arg *arg);
 #define INCR_STUB_SETSID 1
 #define INCR_STUB_SETPGID 2
 #define INCR_STUB_NO_TRACEME 4
+#define INCR_NS_IPC 8
 long incr_spawn_stub(pid_t want, int flags);
-/* A new PID namespace whose init creates a stopped stub with PID `root`
- * inside it (to be seized); returns the init's PID here, or a negative errno. */
+/* A new PID namespace (and IPC namespace with INCR_NS_IPC) whose init creates
+ * a stub with PID `root` inside it, to be seized once a byte arrives on
+ * ready_fd; returns the init's PID here, or a negative errno. */
 long incr_spawn_pidns(pid_t root, int flags, int ready_fd);
 
 int incr_pidfd_getfd(int pidfd, int fd);

@@ -1,12 +1,15 @@
-"""restore --new-pidns: the job's PIDs are still held here (the original job is
-only stopped), so the tree comes back in a PID namespace of its own, where it
-sees its original PIDs and TIDs, and finishes as an uninterrupted run would."""
+"""restore --new-pidns: the job's PIDs (and System V ids) are still held here
+(the original job is only stopped), so the tree comes back in namespaces of
+its own, where it sees its original PIDs and TIDs, and finishes as an
+uninterrupted run would.  Without it, a taken id is refused up front."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from engine_tree import descendants
@@ -72,7 +75,7 @@ def test_tree_restored_in_a_new_pid_namespace_while_its_pids_are_taken(cprog, tm
     wait_until(lambda: line_count(out) >= N // 2, "the job to reach its first gate")
     before = family_tree(job.pid)
     ok(incr(store, "checkpoint", job.pid))
-    stop_tree([p for p, *_, state in before if state != "Z"], procs)    # every PID stays taken
+    stop_tree([p for p, *_, state in before if state == "-"], procs)    # every PID stays taken
 
     taken = incr(store, "restore", "--detach")
     assert taken.returncode != 0
@@ -132,3 +135,94 @@ def test_threads_restored_attached_in_a_new_pid_namespace(cprog, tmp_path: Path,
     assert f"(PID {job.pid} in a new PID namespace)" in res.stderr
     assert out.read_bytes() == expected
     assert sorted(int(t) for t in os.listdir(f"/proc/{job.pid}/task")) == tids, "the original kept its TIDs"
+
+
+def sysv_segments() -> dict[int, int]:
+    """shmid -> creator PID of every System V segment in our IPC namespace."""
+    rows = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    return {int(r.split()[1]): int(r.split()[4]) for r in rows}
+
+
+def sharedmem_argv(exe: Path, name: str) -> Callable[[Path], list[object]]:
+    return lambda d: [exe, d / "out.txt", d / "go1", d / "go2", N, name]
+
+
+def test_shared_memory_restored_in_new_namespaces_while_the_original_holds_its_ids(
+        cprog, tmp_path: Path, store: Path, procs: Procs) -> None:
+    exe = cprog("sharedmem")
+    name = f"incr-test-{os.getpid()}-{tmp_path.name}"
+    argv = sharedmem_argv(exe, name)
+    try:
+        expected = reference(argv, tmp_path, procs)
+        d = tmp_path / "run"
+        d.mkdir()
+        out = d / "out.txt"
+        job = procs.start(argv(d))
+        wait_until(lambda: line_count(out) >= N // 2, "the pair to reach its first gate")
+        pids = descendants(job.pid)
+        ok(incr(store, "checkpoint", job.pid))
+        stop_tree(pids, procs)                  # PIDs and the System V segment stay taken
+        segments = sysv_segments()
+        assert job.pid in segments.values()
+
+        res = incr(store, "restore", "--detach", "--new-pidns")
+        assert res.returncode == 0, res.stderr
+        root = procs.track(int(res.stdout))
+        assert os.readlink(f"/proc/{root}/ns/ipc") != os.readlink("/proc/self/ns/ipc"), \
+            "System V ids need a namespace of their own too"
+        assert sysv_segments() == segments, "the restore made no segment here"
+        for pid in reversed(pids):
+            os.kill(pid, signal.SIGKILL)
+        job.wait()
+        (d / "go1").touch()
+        (d / "go2").touch()
+        wait_until(lambda: b"done" in out.read_bytes(), "the restored pair to finish")
+        assert out.read_bytes() == expected
+    finally:
+        Path(f"/dev/shm/{name}").unlink(missing_ok=True)
+
+
+def test_restore_refuses_when_a_system_v_id_is_taken(cprog, tmp_path: Path, store: Path, procs: Procs) -> None:
+    exe = cprog("sharedmem")
+    name = f"incr-test-{os.getpid()}-{tmp_path.name}"
+    d = tmp_path / "run"
+    d.mkdir()
+    out = d / "out.txt"
+    intruder = -1
+    try:
+        job = procs.start(sharedmem_argv(exe, name)(d))
+        wait_until(lambda: line_count(out) >= N // 2, "the pair to reach its first gate")
+        pids = descendants(job.pid)
+        shmid = next(i for i, cpid in sysv_segments().items() if cpid == job.pid)
+        ok(incr(store, "checkpoint", job.pid))
+        for pid in reversed(pids):
+            os.kill(pid, signal.SIGKILL)
+        job.wait()
+
+
+        def gone() -> bool:
+            reap_orphans()                  # the killed child comes to us, the subreaper
+            return shmid not in sysv_segments() and not any(Path(f"/proc/{p}").exists() for p in pids[1:])
+
+        wait_until(gone, "the job and its segment to be gone")
+
+        Path("/proc/sys/kernel/shm_next_id").write_text(str(shmid))     # someone else gets that id
+        intruder = libc.shmget(0, 4096, 0o1000 | 0o600)
+        assert intruder == shmid
+        res = incr(store, "restore", "--detach")
+        assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr
+        assert f"System V segment id {shmid} is in use here" in res.stderr and f"ipcrm -m {shmid}" in res.stderr
+        assert not Path(f"/proc/{job.pid}").exists(), "nothing was created"
+
+        libc.shmctl(intruder, 0, None)
+        intruder = -1
+        res = incr(store, "restore", "--detach")
+        assert res.returncode == 0, res.stderr
+        procs.track(int(res.stdout))
+    finally:
+        if intruder >= 0:
+            libc.shmctl(intruder, 0, None)
+        Path(f"/dev/shm/{name}").unlink(missing_ok=True)
+
+
+libc = ctypes.CDLL(None, use_errno=True)

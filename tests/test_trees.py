@@ -16,12 +16,13 @@ N = 40
 
 
 def family_tree(pid: int) -> list[tuple[int, int, int, int, str]]:
-    """(pid, ppid, pgid, sid, state) of the tree, zombies included."""
+    """(pid, ppid, pgid, sid, state) of the tree, zombies included (state "Z comm")."""
     out = []
     for p in descendants(pid):
         raw = Path(f"/proc/{p}/stat").read_text()
         fields = raw[raw.rindex(")") + 2:].split()
-        out.append((p, int(fields[1]), int(fields[2]), int(fields[3]), fields[0] if fields[0] == "Z" else "-"))
+        state = f"Z {raw[raw.index('(') + 1:raw.rindex(')')]}" if fields[0] == "Z" else "-"
+        out.append((p, int(fields[1]), int(fields[2]), int(fields[3]), state))
     return out
 
 
@@ -94,7 +95,7 @@ def test_parent_and_children_over_pipes_with_data_in_flight(cprog, tmp_path: Pat
     d.mkdir()
     out, before, after = run(argv(d), d, store, procs, N // 2)
     assert after == before, "same PIDs, parents, groups, sessions; the zombie too"
-    assert any(state == "Z" for *_, state in before)
+    assert any(state == "Z family" for *_, state in before)
     wait_until(lambda: out.read_bytes().endswith(b"\n") and b"done" in out.read_bytes(), "the family to finish")
     assert out.read_bytes() == expected
 

@@ -27,17 +27,19 @@ their offsets; a terminal or a pipe from the shell that launched the job
 cannot come back, so the restored job gets this command's own stdin, stdout
 and stderr instead.  Files the job was writing are truncated back to their
 size at checkpoint time, so that its output ends as an uninterrupted run's
-would.  The restore refuses, changing nothing, when a PID is taken (naming
-the process that holds it), or when the executable, a mapped file or an
-input file changed since the checkpoint.
+would.  The restore refuses, changing nothing, when a PID or a System V
+segment id is taken (naming the process that holds it), or when the
+executable, a mapped file or an input file changed since the checkpoint.
 
 --new-pidns: restore into a fresh PID namespace, where the job's PIDs are free
 even if other processes hold them here; inside, the job sees its original
 PIDs.  The namespace's PID 1 is a small init from incr: the job's parent,
 ending with the job's root (and so ending every process left in the
 namespace, as a container would).  incr prints the root's PID as seen from
-outside; signal it there.  /proc is still the host's, so the job reads host
-PIDs under /proc.  A job restored this way cannot be checkpointed again yet."""
+outside; signal it there.  A job with System V shared memory also gets an
+IPC namespace of its own, so that its segment ids are free too.  /proc is
+still the host's, so the job reads host PIDs under /proc.  A job restored
+this way cannot be checkpointed again yet."""
 
 
 def register(sub: Any) -> None:

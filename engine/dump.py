@@ -7,13 +7,13 @@ import os
 
 from incr.proto import image_pb2
 
-from . import cpu, creds, files, fs, memory, mm, pipes, proc, rlimits, shm, signals, task, timers, unixsock
+from . import cpu, creds, fifos, files, fs, memory, mm, pipes, proc, rlimits, shm, signals, task, timers, unixsock
 from . import tree as tree_mod
 from .errors import Unsupported
 from .freeze import Frozen
 from .tree import FrozenTree
 
-IMAGE_VERSION = 1
+IMAGE_VERSION = 2        # the newest this incr reads and writes; see minimal_version()
 
 
 def check_supported(root: int, skip: dict[int, set[int]]) -> None:
@@ -50,7 +50,15 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]]) -> image_pb2.Tree
     image.pipes.extend(_capture_pipes(table))
     image.socketpairs.extend(_capture_socketpairs(table))
     image.shm.extend(shared_objects(image))
+    image.fifos.extend(_capture_fifos(table))
+    image.version = minimal_version(image)
     return image
+
+
+def minimal_version(image: image_pb2.TreeImage) -> int:
+    """The oldest image version that describes `image`, so that an older incr can restore it if it can:
+    1, or 2 with named FIFOs."""
+    return 2 if image.fifos else 1
 
 
 def shared_objects(image: image_pb2.TreeImage) -> list[image_pb2.ShmImage]:
@@ -79,6 +87,15 @@ def _capture_socketpairs(table: files.FileTable) -> list[image_pb2.SocketPairIma
         out.append(unixsock.capture(holder.pid, f"fd {holder.fd} (socket:[{ino}])", (holder.pid, holder.fd, ino),
                                     (other.pid, other.fd, peer), table.unix[ino].type))
     return out
+
+
+def _capture_fifos(table: files.FileTable) -> list[image_pb2.PipeImage]:
+    out: dict[fifos.Key, image_pb2.PipeImage] = {}
+    for f in table.files:
+        if f.kind == image_pb2.OpenFile.FIFO and fifos.key_of(f) not in out:
+            holder = table.holders[f.id]
+            out[fifos.key_of(f)] = fifos.capture(f"/proc/{holder.pid}/fd/{holder.fd}", fifos.key_of(f))
+    return list(out.values())
 
 
 def _capture_pipes(table: files.FileTable) -> list[image_pb2.PipeImage]:

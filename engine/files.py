@@ -1,8 +1,9 @@
 """Open files: the descriptor table and the open file descriptions behind it.
 
 Supported: regular files and directories (reopened by path at the dumped
-offset, flags and close-on-exec), /dev/null|zero|full|random|urandom, and
-descriptors that share one open file description (kcmp) stay shared.  A
+offset, flags and close-on-exec), /dev/null|zero|full|random|urandom, named
+FIFOs (fifos.py), and descriptors that share one open file description
+(kcmp) stay shared.  A
 terminal or pipe on fd 0-2 that leads outside the job is the launcher's
 stdio: the restored process gets `incr restore`'s own instead.
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 from incr.proto import image_pb2
 
-from . import epoll, eventfd, inotify, pipes, proc, shm, signalfd, timerfd, unixsock
+from . import epoll, eventfd, fifos, inotify, pipes, proc, shm, signalfd, timerfd, unixsock
 from . import ptrace as pt
 from .errors import RestoreError, Unsupported
 from .remote import RemoteProcess
@@ -97,6 +98,7 @@ class FileTable:
         self._by_inode: dict[tuple[int, int], list[tuple[Holder, image_pb2.OpenFile]]] = defaultdict(list)
         self.pipe_ends: dict[int, set[int]] = defaultdict(set)     # pipe inode -> access modes held in the tree
         self.sockets_held: set[int] = set()                        # socket inodes held in the tree
+        self.fifos_alone: set[fifos.Key] = set()                   # FIFOs no process outside the tree holds
         for pid, skip in processes.items():
             for fd in proc.fds(pid):
                 link = proc.readlink(pid, f"fd/{fd}")
@@ -148,6 +150,24 @@ class FileTable:
         where = "its peer is outside the job" if info.peer else "it has no peer"
         raise Unsupported(pid, what, f"{where}; only Unix socket pairs inside the job are supported yet")
 
+    def _fifo(self, pid: int, what: str, link: str, st: os.stat_result,
+              base: image_pb2.OpenFile) -> image_pb2.OpenFile:
+        if link.endswith(" (deleted)") or not same_file(st, link):
+            raise Unsupported(pid, what, "the named FIFO was deleted or replaced while open; restore reopens "
+                                         "it by its path")
+        key = (st.st_dev, st.st_ino)
+        if key not in self.fifos_alone:
+            outsiders = _holders(link, exclude=set(self.skip))
+            if outsiders:
+                raise Unsupported(pid, what, f"the named FIFO is also open in {', '.join(outsiders)}, outside "
+                                             "the job; FIFOs shared with processes outside the job are not "
+                                             "supported")
+            self.fifos_alone.add(key)
+        base.kind = OpenFile.FIFO
+        base.pipe = st.st_ino
+        base.file.CopyFrom(file_id(st))
+        return base
+
     def _describe(self, pid: int, fd: int, link: str, st: os.stat_result, flags: int,
                   pos: int) -> image_pb2.OpenFile:
         what = f"fd {fd} ({link})"
@@ -176,7 +196,7 @@ class FileTable:
             raise Unsupported(pid, what, f"{noun} are not supported yet")
         if stat.S_ISFIFO(mode):
             if not link.startswith("pipe:"):
-                raise Unsupported(pid, what, "named FIFOs are not supported yet")
+                return self._fifo(pid, what, link, st, base)
             if {os.O_RDONLY, os.O_WRONLY} <= self.pipe_ends[st.st_ino]:
                 base.kind = OpenFile.PIPE
                 base.pipe = st.st_ino
@@ -219,7 +239,7 @@ def dump(pid: int, skip: set[int]) -> tuple[list[image_pb2.OpenFile], list[image
 
 
 def _holders(link: str, exclude: set[int]) -> list[str]:
-    """Processes outside `exclude` with an fd on the same pipe; slow, for error messages only."""
+    """Processes outside `exclude` with an fd on the same pipe or FIFO (at most 3); slow: a scan of /proc."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) in exclude:
@@ -238,6 +258,8 @@ def preflight(files: list[image_pb2.OpenFile]) -> None:
     """Refuse before anything is created when a file the job had open is missing or shrank."""
     sizes: dict[str, tuple[int, bool]] = {}
     for f in files:
+        if f.kind == OpenFile.FIFO:
+            fifos.preflight(f)
         if f.kind not in (OpenFile.REGULAR, OpenFile.DIRECTORY):
             continue
         try:
@@ -273,9 +295,10 @@ class Installer:
 
     def __init__(self, pipes: list[image_pb2.PipeImage],
                  socketpairs: list[image_pb2.SocketPairImage] | None = None,
-                 shared: shm.ShmInstaller | None = None) -> None:
+                 shared: shm.ShmInstaller | None = None, named_fifos: list[image_pb2.PipeImage] | None = None) -> None:
         socketpairs = socketpairs or []
         self.shared = shared
+        self.fifos = fifos.Keepers(named_fifos or [])
         self.pipes = {p.ino: p for p in pipes}
         self.installed: dict[int, Holder] = {}               # description id -> a process holding it
         self.pipe_ends: dict[tuple[int, int], Holder] = {}   # (pipe inode, O_RDONLY|O_WRONLY) -> holder
@@ -348,6 +371,8 @@ class Installer:
             return self.shared.fd_in(target, f.shm, keep_at)
         if f.kind in CREATORS:
             return CREATORS[f.kind](target, f)
+        if f.kind == OpenFile.FIFO:
+            self.fifos.ensure(f)            # reopened by path below: incr's end keeps the open from blocking
         if f.kind == OpenFile.REGULAR and writable(f.flags):
             now = os.stat(f.path).st_size
             if now > f.file.size:
@@ -361,10 +386,15 @@ class Installer:
         return tmp
 
     def finish(self) -> None:
-        """Close the pipe ends kept for later processes."""
+        """Close the pipe ends kept for later processes, and incr's ends of the FIFOs."""
         for target, fd in self.keepers:
             target.call("close", fd)
         self.keepers.clear()
+        self.fifos.close()
+
+    def abandon(self) -> None:
+        """The restore failed (its processes are killed): incr's own descriptors go."""
+        self.fifos.close()
 
 
 CREATORS: dict[int, Callable[[RemoteProcess, image_pb2.OpenFile], int]] = {

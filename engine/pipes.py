@@ -44,18 +44,40 @@ def stolen(pid: int, fd: int) -> Iterator[int]:
 def capture(ino: int, reader: tuple[int, int], writer: tuple[int, int]) -> image_pb2.PipeImage:
     """The contents of pipe `ino`, read through (pid, fd) `reader` and put back through `writer`."""
     with stolen(*reader) as r, stolen(*writer) as w:
-        queued = struct.unpack("i", fcntl.ioctl(r, FIONREAD, b"\0\0\0\0"))[0]
-        data = bytearray()
-        while len(data) < queued:
-            chunk = os.read(r, queued - len(data))
-            if not chunk:
-                raise EngineError(f"pipe:[{ino}] emptied while the job was frozen")
-            data += chunk
-        put = 0
-        while put < len(data):
-            put += os.write(w, data[put:])
+        data = read_back(r, w, f"pipe:[{ino}]")
         capacity = fcntl.fcntl(r, F_GETPIPE_SZ)
-    return image_pb2.PipeImage(ino=ino, data=bytes(data), capacity=capacity)
+    return image_pb2.PipeImage(ino=ino, data=data, capacity=capacity)
+
+
+def queued(fd: int) -> int:
+    """Bytes buffered in the pipe or FIFO `fd` is an end of."""
+    return int(struct.unpack("i", fcntl.ioctl(fd, FIONREAD, b"\0\0\0\0"))[0])
+
+
+def read_back(r: int, w: int, what: str) -> bytes:
+    """Everything buffered, read through `r` and written straight back in order through `w`
+    (FIONREAD says how much, so no read blocks)."""
+    size = queued(r)
+    data = bytearray()
+    while len(data) < size:
+        try:
+            chunk = os.read(r, size - len(data))
+        except BlockingIOError:
+            chunk = b""
+        if not chunk:
+            raise EngineError(f"{what} emptied while the job was frozen")
+        data += chunk
+    refill(w, bytes(data), 0)
+    return bytes(data)
+
+
+def refill(w: int, data: bytes, capacity: int) -> None:
+    """`data` into an empty pipe through its write end `w`, its capacity first (0: as it is)."""
+    if capacity and fcntl.fcntl(w, F_GETPIPE_SZ) != capacity:
+        fcntl.fcntl(w, F_SETPIPE_SZ, capacity)
+    put = 0
+    while put < len(data):
+        put += os.write(w, data[put:])
 
 
 def create(target: RemoteProcess, pipe: image_pb2.PipeImage) -> tuple[int, int]:
@@ -64,11 +86,7 @@ def create(target: RemoteProcess, pipe: image_pb2.PipeImage) -> tuple[int, int]:
     target.call("pipe2", at, 0)
     rfd, wfd = struct.unpack("<ii", _read(target, at, 8))
     with stolen(target.pid, wfd) as w:
-        if pipe.capacity and fcntl.fcntl(w, F_GETPIPE_SZ) != pipe.capacity:
-            fcntl.fcntl(w, F_SETPIPE_SZ, pipe.capacity)
-        put = 0
-        while put < len(pipe.data):
-            put += os.write(w, pipe.data[put:])
+        refill(w, pipe.data, pipe.capacity)
     return rfd, wfd
 
 

@@ -102,6 +102,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
                 new_pidns=new_pidns, new_ipcns=own_ipc)
     stubs[root.pid] = stub
     shared = shm.ShmInstaller(list(tree.shm), shm_pages or (lambda key: iter(())), ipc_of=stub.pid if own_ipc else 0)
+    installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared, list(tree.fifos))
     try:
         everything = [(v.start, v.end) for p in procs for v in p.vmas]
         injection = stub.map_injection_area(everything)
@@ -119,7 +120,6 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
                 stubs[p.pid].call("setpgid", 0, p.pgid)
         t_mem = time.perf_counter()
         written = 0
-        installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared)
         for p in procs:                                      # B: memory and descriptors
             s = stubs[p.pid]
             vmas = list(p.vmas)
@@ -146,6 +146,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
     except BaseException:
         for s in reversed(stubs.values()):                  # the root last: it may end the namespace
             s.kill()
+        installer.abandon()
         if not own_ipc:                                     # (a namespace of its own ended with it)
             shared.abandon()
         raise

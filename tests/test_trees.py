@@ -11,6 +11,8 @@ from pathlib import Path
 from engine_tree import descendants
 
 from conftest import Procs, incr, line_count, ok, reap_orphans, wait_until
+from incr.pagestore import Store
+from incr.proto import image_pb2
 
 N = 40
 
@@ -72,6 +74,13 @@ def run(argv: list[object], d: Path, store: Path, procs: Procs, half: int,
     return out, before, after  # type: ignore[return-value]
 
 
+def image_of(store: Path) -> image_pb2.TreeImage:
+    """The tree image of the newest checkpoint."""
+    with Store.open(store) as st:
+        _, snap = st.snapshots()[-1]
+    return image_pb2.TreeImage.FromString(snap.payload)
+
+
 def reference(argv_of: object, tmp_path: Path, procs: Procs, env: dict[str, str] | None = None) -> bytes:
     ref = tmp_path / "ref"
     ref.mkdir()
@@ -95,6 +104,7 @@ def test_parent_and_children_over_pipes_with_data_in_flight(cprog, tmp_path: Pat
     d.mkdir()
     out, before, after = run(argv(d), d, store, procs, N // 2)
     assert after == before, "same PIDs, parents, groups, sessions; the zombie too"
+    assert image_of(store).version == 1, "no named FIFO: an image older incrs read too"
     assert any(state == "Z family" for *_, state in before)
     wait_until(lambda: out.read_bytes().endswith(b"\n") and b"done" in out.read_bytes(), "the family to finish")
     assert out.read_bytes() == expected
@@ -192,4 +202,47 @@ def test_incremental_checkpoint_of_a_tree_sees_every_process_writes(cprog, tmp_p
     (d / "go2").touch()
     res = incr(store, "restore", "--latest")       # incremental: every process's writes must be in it
     assert res.returncode == 0, res.stderr
+    assert out.read_bytes() == expected
+
+
+def test_named_fifos_with_data_in_flight(cprog, tmp_path: Path, store: Path, procs: Procs) -> None:
+    exe = cprog("fifo")
+
+    def argv(d: Path) -> list[object]:
+        (d / "fifos").mkdir(exist_ok=True)
+        return [exe, d / "out.txt", d / "go1", d / "go2", N, d / "fifos"]
+
+    expected = reference(argv, tmp_path, procs)
+    assert expected.endswith(b"done child exit 0, stash intact\n")
+    d = tmp_path / "run"
+    d.mkdir()
+    out = d / "out.txt"
+    job = procs.start(argv(d))
+    wait_until(lambda: line_count(out) >= N // 2, "the job to reach its first gate")
+    before = family_tree(job.pid)
+
+    with open(d / "fifos" / "down", "rb", buffering=0, opener=lambda p, f: os.open(p, f | os.O_RDWR)) as ours:
+        shared = incr(store, "checkpoint", job.pid)
+        assert shared.returncode == 1 and shared.stderr.count("\n") == 1, shared.stderr
+        assert f"also open in PID {os.getpid()}" in shared.stderr and "outside the job" in shared.stderr
+        assert ours.fileno() >= 0
+    ok(incr(store, "checkpoint", job.pid))
+    image = image_of(store)
+    assert image.version == 2 and len(image.fifos) == 3
+    sizes = sorted(len(f.data) for f in image.fifos)
+    assert sizes[-1] == 3000 and sum(sizes[:2]) == 8 * 8, f"8 records in flight, as records or sums: {sizes}"
+    (d / "go1").touch()
+    wait_until(lambda: line_count(out) >= N // 2 + 5, "the job to reach its second gate")
+    kill_tree([p for p, *_ in before], job, procs)
+
+    (d / "fifos" / "stash").unlink()
+    missing = incr(store, "restore", "--detach")
+    assert missing.returncode == 1 and f"mkfifo {d / 'fifos' / 'stash'}" in missing.stderr, missing.stderr
+    os.mkfifo(d / "fifos" / "stash")
+    res = incr(store, "restore", "--detach")
+    assert res.returncode == 0, res.stderr
+    root = procs.track(int(res.stdout))
+    assert family_tree(root) == before
+    (d / "go2").touch()
+    wait_until(lambda: b"done" in out.read_bytes(), "the job to finish")
     assert out.read_bytes() == expected

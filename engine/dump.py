@@ -8,30 +8,42 @@ import os
 from incr.proto import image_pb2
 
 from . import cpu, creds, fifos, files, fs, memory, mm, pipes, proc, rlimits, shm, signals, task, timers, unixsock
-from . import tree as tree_mod
-from .errors import Unsupported
+from .errors import ProcessNotFound, Unsupported
 from .freeze import Frozen
-from .tree import FrozenTree
+from .tree import FrozenTree, gone
 
 IMAGE_VERSION = 2        # the newest this incr reads and writes; see minimal_version()
 
 
 def check_supported(root: int, skip: dict[int, set[int]]) -> None:
     """The checks describe_tree() makes that need no freeze, on the running tree: a job with an
-    unsupported resource is refused before incr touches it or the store."""
-    pids = [p for p in tree_mod.descendants(root) if p == root or not tree_mod.is_zombie(p)]
-    table = files.FileTable({p: skip.get(p, set()) for p in pids})
-    for pid in pids:
-        if proc.nested_pidns(pid):
-            # Its PIDs inside differ from the ones /proc shows incr; the image would mix the two.
-            raise Unsupported(pid, "PID namespace", "the process runs in a PID namespace of its own (e.g. "
-                              "restored with --new-pidns); checkpointing it is not supported yet")
-        status = proc.status(pid)
-        creds.dump(pid, status)
-        fs.dump(pid, status)
-        table.add(pid)
-        memory.dump_vmas(pid)
-        timers.check_posix_timers(pid)
+    unsupported resource is refused before incr touches it or the store.  `skip`: each live
+    process of the tree (as the caller listed them) -> its descriptors to leave out."""
+    table = files.FileTable(skip)
+    for pid in skip:
+        try:
+            _check_process(pid, table)
+        except (ProcessNotFound, FileNotFoundError, ProcessLookupError):
+            # The tree runs: a child exited, or a descriptor closed, under our feet.  The
+            # frozen dump checks all of it again on a tree that cannot change.
+            if pid == root and not proc.exists(root):
+                raise ProcessNotFound(root) from None
+        except Unsupported:
+            if pid == root or not gone(pid):
+                raise                   # (a process tearing itself down is no reason to refuse)
+
+
+def _check_process(pid: int, table: files.FileTable) -> None:
+    if proc.nested_pidns(pid):
+        # Its PIDs inside differ from the ones /proc shows incr; the image would mix the two.
+        raise Unsupported(pid, "PID namespace", "the process runs in a PID namespace of its own (e.g. "
+                          "restored with --new-pidns); checkpointing it is not supported yet")
+    status = proc.status(pid)
+    creds.dump(pid, status)
+    fs.dump(pid, status)
+    table.add(pid)
+    memory.dump_vmas(pid)
+    timers.check_posix_timers(pid)
 
 
 def describe_tree(tree: FrozenTree, skip: dict[int, set[int]]) -> image_pb2.TreeImage:

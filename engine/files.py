@@ -14,6 +14,7 @@ that the job's later writes land where they did the first time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
@@ -25,7 +26,7 @@ from incr.proto import image_pb2
 
 from . import epoll, eventfd, fifos, inotify, pipes, proc, shm, signalfd, timerfd, unixsock
 from . import ptrace as pt
-from .errors import RestoreError, Unsupported
+from .errors import ProcessNotFound, RestoreError, Unsupported
 from .remote import RemoteProcess
 
 log = logging.getLogger(__name__)
@@ -100,16 +101,23 @@ class FileTable:
         self.sockets_held: set[int] = set()                        # socket inodes held in the tree
         self.fifos_alone: set[fifos.Key] = set()                   # FIFOs no process outside the tree holds
         for pid, skip in processes.items():
-            for fd in proc.fds(pid):
-                link = proc.readlink(pid, f"fd/{fd}")
-                if fd in skip or not link.startswith(("pipe:", "socket:")):
-                    continue
-                ino = os.stat(f"/proc/{pid}/fd/{fd}").st_ino
-                if link.startswith("pipe:"):
-                    self.pipe_ends[ino].add(int(proc.fdinfo(pid, fd)["flags"], 8) & O_ACCMODE)
-                else:
-                    self.sockets_held.add(ino)
+            # A running tree (checks before the freeze) may lose a process or a descriptor meanwhile.
+            with contextlib.suppress(ProcessNotFound, FileNotFoundError, ProcessLookupError):
+                for fd in proc.fds(pid):
+                    if fd not in skip:
+                        self._note_end(pid, fd)
         self.unix = unixsock.unix_sockets() if self.sockets_held else {}
+
+    def _note_end(self, pid: int, fd: int) -> None:
+        with contextlib.suppress(ProcessNotFound, FileNotFoundError, ProcessLookupError):
+            link = proc.readlink(pid, f"fd/{fd}")
+            if not link.startswith(("pipe:", "socket:")):
+                return
+            ino = os.stat(f"/proc/{pid}/fd/{fd}").st_ino
+            if link.startswith("pipe:"):
+                self.pipe_ends[ino].add(int(proc.fdinfo(pid, fd)["flags"], 8) & O_ACCMODE)
+            else:
+                self.sockets_held.add(ino)
 
     def add(self, pid: int) -> tuple[list[image_pb2.OpenFile], list[image_pb2.Fd]]:
         """The descriptions process `pid` uses (each once) and its descriptor table."""

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from . import proc
@@ -35,7 +36,8 @@ def _ancestors() -> set[int]:
     return pids
 
 
-def check_traceable(pid: int) -> proc.Stat:
+def check_traceable(pid: int, job: Collection[int] = ()) -> proc.Stat:
+    """Refuses a process incr cannot freeze; `job`: the PIDs of its tree, if it is part of one."""
     if pid <= 0:
         raise ProcessNotFound(pid)
     st = proc.stat(pid)
@@ -46,6 +48,9 @@ def check_traceable(pid: int) -> proc.Stat:
     if st.state in ("Z", "X"):
         raise NotTraceable(pid, "it is a zombie (it has exited; its parent has not reaped it)")
     tracer = int(proc.status(pid).get("TracerPid", "0"))
+    if tracer in job:
+        raise NotTraceable(pid, f"it is traced by {proc.describe(tracer)}, of the same job; processes traced "
+                                "inside the job (a debugger, strace) are not supported yet")
     if tracer:
         raise NotTraceable(pid, f"it is already traced by {proc.describe(tracer)}; "
                                 "detach that debugger or tracer first")
@@ -114,17 +119,22 @@ class Frozen:
         self.release()
 
 
-def _wait_for_interrupt_stop(pid: int, tid: int) -> None:
-    """Wait for the PTRACE_EVENT_STOP of INTERRUPT, letting real signals through first."""
+def _wait_for_interrupt_stop(pid: int, tid: int) -> bool:
+    """Wait for the PTRACE_EVENT_STOP of INTERRUPT, letting real signals through first.
+    False: thread `tid` (not the leader) exited meanwhile, as threads do."""
     while True:
         try:
             st = pt.wait(tid)
         except ChildProcessError:
+            if tid != pid:
+                return False
             raise ProcessVanished(pid, "being frozen") from None
         if st.exited:
+            if tid != pid:
+                return False
             raise ProcessVanished(pid, "being frozen")
         if st.event == pt.PTRACE_EVENT_STOP:
-            return
+            return True
         # A signal-delivery-stop came first: deliver it (the job would have
         # received it had we not been there) and keep waiting; the interrupt
         # is still pending.  Same as CRIU's compel_wait_task.
@@ -160,7 +170,8 @@ def freeze(pid: int, *, options: int = 0) -> Frozen:
                 stopping.append(tid)
                 pt.interrupt(tid)
             for tid in stopping:
-                _wait_for_interrupt_stop(pid, tid)
+                if not _wait_for_interrupt_stop(pid, tid):
+                    seized.remove(tid)
     except BaseException:
         for tid in seized:
             with contextlib.suppress(OSError):

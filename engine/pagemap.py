@@ -7,6 +7,8 @@ from typing import Any
 
 from incr._native import ffi, lib
 
+from .errors import ProcessNotFound
+
 PAGE_IS_WPALLOWED = 1 << 0
 PAGE_IS_WRITTEN = 1 << 1
 PAGE_IS_FILE = 1 << 2
@@ -30,7 +32,10 @@ class Pagemap:
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self.fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self.fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+        except (FileNotFoundError, ProcessLookupError):
+            raise ProcessNotFound(pid) from None
         self._vec: Any = ffi.new("struct incr_page_region[]", _VEC_LEN)
         self._arg: Any = ffi.new("struct incr_pm_scan_arg *")
 

@@ -117,7 +117,7 @@ def status(pid: int) -> dict[str, str]:
 def tasks(pid: int) -> list[int]:
     try:
         return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         raise ProcessNotFound(pid) from None
 
 
@@ -162,7 +162,7 @@ def auxv(pid: int) -> bytes:
     try:
         with open(f"/proc/{pid}/auxv", "rb") as f:
             return f.read()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         raise ProcessNotFound(pid) from None
 
 
@@ -170,7 +170,7 @@ def cmdline(pid: int) -> list[str]:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             raw = f.read()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         raise ProcessNotFound(pid) from None
     return [a.decode(errors="replace") for a in raw.split(b"\0")[:-1]]
 
@@ -178,14 +178,14 @@ def cmdline(pid: int) -> list[str]:
 def readlink(pid: int, name: str) -> str:
     try:
         return os.readlink(f"/proc/{pid}/{name}")
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         raise ProcessNotFound(pid) from None
 
 
 def fds(pid: int) -> list[int]:
     try:
         return sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd"))
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         raise ProcessNotFound(pid) from None
 
 

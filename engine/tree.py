@@ -12,7 +12,7 @@ import contextlib
 from dataclasses import dataclass, field
 
 from . import proc
-from .errors import EngineError, NotTraceable, ProcessNotFound
+from .errors import EngineError, NotTraceable, ProcessNotFound, ProcessVanished
 from .freeze import Frozen, check_traceable, freeze
 
 
@@ -32,6 +32,11 @@ def is_zombie(pid: int) -> bool:
         return proc.stat(pid).state in ("Z", "X")
     except ProcessNotFound:
         return False
+
+
+def gone(pid: int) -> bool:
+    """Exited: a zombie, or reaped already."""
+    return is_zombie(pid) or not proc.exists(pid)
 
 
 @dataclass
@@ -81,12 +86,12 @@ def freeze_tree(root: int, *, options: int = 0) -> FrozenTree:
                 else:
                     try:
                         tree.frozen[pid] = freeze(pid, options=options)
-                    except ProcessNotFound:
-                        continue                    # exited meanwhile
-                    except NotTraceable:
-                        if not is_zombie(pid):
+                    except (ProcessNotFound, ProcessVanished, NotTraceable):
+                        if not gone(pid):
                             raise
-                        tree.zombies.add(pid)       # exited between the check and the seize
+                        if not is_zombie(pid):
+                            continue                # exited and reaped meanwhile
+                        tree.zombies.add(pid)       # exited between the listing and the seize
                 tree.order.append(pid)
     except BaseException:
         tree.release()

@@ -22,6 +22,7 @@ is missing or does not match, the next pass is a full one: never a lost page.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -33,7 +34,7 @@ from typing import Any
 from incr._native import ffi, lib
 from incr.engine import proc
 from incr.engine import ptrace as pt
-from incr.engine.errors import EngineError
+from incr.engine.errors import EngineError, ProcessNotFound
 from incr.engine.freeze import Frozen, freeze
 from incr.engine.memory import PAGE, PageRun, plan_pages
 from incr.engine.pagemap import (
@@ -380,7 +381,10 @@ class UffdWp(Tracker):
             raise TrackerError(f"UFFDIO_API failed: {os.strerror(-rc)}")
 
     def _take(self, fd: int) -> None:
-        pidfd = os.pidfd_open(self.pid)
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            raise ProcessNotFound(self.pid) from None
         try:
             self.uffd = pt.pidfd_getfd(pidfd, fd)
         finally:
@@ -544,9 +548,15 @@ def stray_fds(pid: int) -> set[int]:
     """Descriptors incr left in the job (parked userfaultfds, its own or inherited from its parent),
     known or not to a state file."""
     try:
-        return {fd for fd in proc.fds(pid) if fd >= PARK_MIN_FD and _is_parked_uffd(pid, fd)}
+        candidates = [fd for fd in proc.fds(pid) if fd >= PARK_MIN_FD]
     except EngineError:
         return set()
+    found = set()
+    for fd in candidates:
+        with contextlib.suppress(EngineError, OSError):      # closed meanwhile
+            if _is_parked_uffd(pid, fd):
+                found.add(fd)
+    return found
 
 
 def find_parked_uffd(pid: int) -> int:

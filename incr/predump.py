@@ -16,6 +16,7 @@ committed and is killed only then, so a failed commit never costs the job.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import mmap
 import os
@@ -28,7 +29,7 @@ from incr import __version__, dirty
 from incr.dirty import Dirt, Tracker, TrackerState
 from incr.engine import dump as engine_dump
 from incr.engine import freeze, memory, shm, tree
-from incr.engine.errors import ProcessNotFound
+from incr.engine.errors import EngineError, NotTraceable, ProcessNotFound, ProcessVanished
 from incr.engine.memory import PAGE, MemoryCopy, PageRun
 from incr.faults import fault_point
 from incr.pagestore import SnapshotWriter, Store
@@ -149,6 +150,14 @@ def _split(runs: list[PageRun], most: int) -> list[PageRun]:
     return out
 
 
+def _exited(pid: int, exc: EngineError) -> bool:
+    """Whether `exc` only says that process `pid` of a running tree exited (or became a zombie)
+    meanwhile: the tree goes on without it."""
+    if isinstance(exc, ProcessNotFound | ProcessVanished):
+        return True
+    return isinstance(exc, NotTraceable) and tree.gone(pid)
+
+
 def _skip_fds(pid: int) -> set[int]:
     """Descriptors incr left in the process (parked trackers), with or without a state file."""
     state = TrackerState.load(pid)
@@ -165,6 +174,12 @@ def checkpoint(pid: int, store_path: str | os.PathLike[str], *, kill: bool = Fal
     if store_path.exists():
         Store.open(store_path).close()           # a bad store fails before the job is touched
     live = [p for p in tree.descendants(pid) if p == pid or not tree.is_zombie(p)]
+    for p in live[1:]:
+        try:
+            freeze.check_traceable(p, job=live)
+        except EngineError as exc:
+            if not _exited(p, exc):
+                raise
     engine_dump.check_supported(pid, {p: _skip_fds(p) for p in live})   # refused before the job is touched
     members: dict[int, Member] = {}
     t_start = time.perf_counter()
@@ -181,11 +196,14 @@ def checkpoint(pid: int, store_path: str | os.PathLike[str], *, kill: bool = Fal
                 m.tracker.abandon()
             raise
     for m in members.values():
-        if kill:
-            TrackerState.forget(m.pid)           # the process is gone
-            m.tracker.close()
-        else:
-            m.tracker.finish(result.id)
+        if not kill:
+            try:
+                m.tracker.finish(result.id)
+                continue
+            except ProcessNotFound:
+                pass                             # it exited since the thaw
+        TrackerState.forget(m.pid)               # the process is gone
+        m.tracker.close()
     return result
 
 
@@ -205,8 +223,10 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
     for m in list(members.values()):
         try:
             m.tracker.start(m.pid, str(store.path))
-        except ProcessNotFound:
-            del members[m.pid]                   # exited meanwhile
+        except EngineError as exc:
+            if not _exited(m.pid, exc):
+                raise
+            del members[m.pid]
     base = _common_base(store, members)
     parent_id = base or _lineage_parent(store, root)
     parent = Parent(store, store.load(parent_id)[1] if parent_id else None)
@@ -220,7 +240,9 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
             for m in list(members.values()):
                 try:
                     n = _live_round(m, first=rounds == 0)
-                except ProcessNotFound:
+                except EngineError as exc:
+                    if not _exited(m.pid, exc):
+                        raise
                     del members[m.pid]
                     continue
                 m.dirty_pages.append(n)
@@ -235,8 +257,10 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
                                     processes=processes, kernel=os.uname().release)
         return _commit(writer, parent, members, image, kind, rounds, 0.0, t_start, parent_id, time.time())
 
-    buffers = {pid: memory.allocate_buffer(min(opts.buffer_bound, _estimate(m) + (16 << 20)))
-               for pid, m in members.items()}
+    buffers = {}
+    for pid, m in members.items():
+        with contextlib.suppress(ProcessNotFound):            # exited: the freeze will not find it
+            buffers[pid] = memory.allocate_buffer(min(opts.buffer_bound, _estimate(m) + (16 << 20)))
     writer.drain()          # the frozen phase gets the CPU to itself, not the pack compressor
     t_freeze = time.perf_counter()
     epoch = time.time()

@@ -147,3 +147,15 @@ def test_unsupported_resource_leaves_job_running(tmp_path: Path, store: Path, pr
     assert job.poll() is None
     status = Path(f"/proc/{job.pid}/status").read_text()
     assert "TracerPid:\t0" in status
+
+
+def test_job_tracing_one_of_its_own_processes(cprog, tmp_path: Path, store: Path, procs: Procs) -> None:
+    ready = tmp_path / "traced.ready"
+    tracer = procs.start([cprog("traced"), ready])
+    child = procs.track(read_pid(ready))
+    res = incr(store, "checkpoint", tracer.pid)
+    assert_one_line_error(res, 1, f"PID {child}", f"traced by PID {tracer.pid}", "of the same job",
+                          "not supported")
+    assert not store.exists(), "refused before the store was touched"
+    assert tracer.poll() is None
+    assert f"TracerPid:\t{tracer.pid}\n" in Path(f"/proc/{child}/status").read_text()

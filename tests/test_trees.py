@@ -246,3 +246,40 @@ def test_named_fifos_with_data_in_flight(cprog, tmp_path: Path, store: Path, pro
     (d / "go2").touch()
     wait_until(lambda: b"done" in out.read_bytes(), "the job to finish")
     assert out.read_bytes() == expected
+
+
+def test_job_forking_and_spawning_threads_all_the_time(cprog, tmp_path: Path, store: Path, procs: Procs) -> None:
+    """Checkpoints land while children and threads are being created and reaped: the freeze must
+    catch every one of them (or its zombie), and the restored job reaps exactly what it expects."""
+    exe = cprog("churn", "-pthread")
+    d = tmp_path / "run"
+    d.mkdir()
+    out, stop = d / "out.txt", d / "stop"
+    job = procs.start([exe, out, stop, 10**9])
+    wait_until(lambda: line_count(out) >= 200, "the job to get going")
+    shapes = []
+    for _ in range(3):
+        ok(incr(store, "checkpoint", job.pid))
+        image = image_of(store)
+        shapes.append((len(image.processes), sum(len(p.threads) for p in image.processes)))
+    assert any(processes > 1 for processes, _ in shapes), f"no checkpoint caught a child: {shapes}"
+    at_checkpoint = line_count(out)
+    os.killpg(job.pid, 9)
+    job.wait()
+    pids = [p.pid for p in image.processes] + [t.tid for p in image.processes for t in p.threads]
+    wait_until(lambda: reap_orphans() is None and not any(Path(f"/proc/{p}").exists() for p in pids),
+               "the job to be gone")
+
+    res = incr(store, "restore", "--detach")
+    assert res.returncode == 0, res.stderr
+    procs.track(int(res.stdout))
+    wait_until(lambda: line_count(out) >= at_checkpoint + 500, "the restored job to churn on")
+    stop.touch()
+    wait_until(lambda: out.read_bytes().endswith(b"\n") and b"done at" in out.read_bytes(), "the job to stop")
+    iterations = int(out.read_bytes().rsplit(b"done at ", 1)[1])
+
+    ref = tmp_path / "ref.txt"
+    p = procs.start([exe, ref, tmp_path / "no-such-file", iterations])
+    assert p.wait(timeout=120) == 0
+    assert out.read_bytes() == ref.read_bytes()
+

@@ -159,3 +159,19 @@ def test_job_tracing_one_of_its_own_processes(cprog, tmp_path: Path, store: Path
     assert not store.exists(), "refused before the store was touched"
     assert tracer.poll() is None
     assert f"TracerPid:\t{tracer.pid}\n" in Path(f"/proc/{child}/status").read_text()
+
+
+@pytest.mark.parametrize("kind, what", [("io_uring", "io_uring descriptors"), ("perf_event", "perf_event descriptors"),
+                                        ("udp", "network sockets"), ("seccomp", "seccomp")])
+def test_unsupported_kinds_name_pid_fd_and_type(cprog, tmp_path: Path, store: Path, procs: Procs, kind: str,
+                                                what: str) -> None:
+    ready = tmp_path / "ready"
+    job = procs.start([cprog("unsupported"), kind, ready])
+    fd = read_pid(ready)
+    res = incr(store, "checkpoint", job.pid)
+    assert_one_line_error(res, 1, f"cannot checkpoint PID {job.pid}", what, "not supported yet")
+    if fd >= 0:
+        assert f"fd {fd} " in res.stderr
+    assert not store.exists()
+    assert job.poll() is None
+    assert "TracerPid:\t0" in Path(f"/proc/{job.pid}/status").read_text()

@@ -1,0 +1,57 @@
+/* A process holding one resource incr cannot checkpoint yet:
+ *   unsupported KIND READYFILE
+ * KIND: io_uring, perf_event, udp, seccomp.  Writes the descriptor number (or
+ * -1) to READYFILE, then waits until killed. */
+#define _GNU_SOURCE
+#include <linux/filter.h>
+#include <linux/io_uring.h>
+#include <linux/perf_event.h>
+#include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int make(const char *kind)
+{
+    if (strcmp(kind, "io_uring") == 0) {
+        struct io_uring_params p;
+        memset(&p, 0, sizeof p);
+        return (int)syscall(SYS_io_uring_setup, 4, &p);
+    }
+    if (strcmp(kind, "perf_event") == 0) {
+        struct perf_event_attr a;
+        memset(&a, 0, sizeof a);
+        a.type = PERF_TYPE_SOFTWARE;
+        a.size = sizeof a;
+        a.config = PERF_COUNT_SW_TASK_CLOCK;
+        return (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
+    }
+    if (strcmp(kind, "udp") == 0) {
+        int s = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        return bind(s, (struct sockaddr *)&in, sizeof in) == 0 ? s : -2;
+    }
+    if (strcmp(kind, "seccomp") == 0) {
+        struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+        struct sock_fprog prog = {.len = 1, .filter = &allow};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+            return -2;
+        return -1;
+    }
+    return -3;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) { fprintf(stderr, "usage: unsupported KIND READYFILE\n"); return 2; }
+    int fd = make(argv[1]);
+    if (fd < -1) { perror(argv[1]); return 1; }
+    FILE *f = fopen(argv[2], "w");
+    fprintf(f, "%d\n", fd);
+    fclose(f);
+    for (;;) pause();
+}

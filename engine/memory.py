@@ -232,9 +232,12 @@ def copy_pages(pid: int, vmas: list[image_pb2.Vma], runs: list[PageRun],
 # ---------------------------------------------------------------- restore
 
 class PageSource(Protocol):
-    """Where restore gets page contents: (address, bytes) runs of one VMA."""
+    """Where restore gets page contents."""
 
-    def pages(self, index: int, vma: image_pb2.Vma) -> Iterable[tuple[int, memoryview]]: ...
+    def fill(self, vmas: list[image_pb2.Vma]) -> Iterable[tuple[list[tuple[int, int]], memoryview]]:
+        """The held pages of `vmas` as batches of (address, length) ranges and their contents,
+        concatenated; in whatever order is cheapest to read, not in address order."""
+        ...
 
 
 def preflight(vmas: Iterable[image_pb2.Vma]) -> None:
@@ -294,8 +297,9 @@ def map_and_fill(stub: RemoteProcess, vmas: list[image_pb2.Vma], source: PageSou
     Shared memory objects come from `shared` (created once for the whole tree)."""
     written = 0
     file_fds: dict[str, int] = {}
+    filled: list[tuple[image_pb2.Vma, int]] = []            # (VMA, its protection while being filled)
     try:
-        for i, vma in enumerate(vmas):
+        for vma in vmas:
             if is_special(vma):
                 continue
             length = vma.end - vma.start
@@ -326,9 +330,13 @@ def map_and_fill(stub: RemoteProcess, vmas: list[image_pb2.Vma], source: PageSou
             got = stub.call("mmap", vma.start, length, fill_prot, flags, fd, off)
             if got != vma.start:
                 raise RestoreError(f"cannot map {vma.start:#x}-{vma.end:#x} {vma.name}: placed at {got:#x}")
-            for addr, data in source.pages(i, vma):
-                pt.vm_write(stub.pid, [(addr, len(data))], data)
-                written += len(data)
+            filled.append((vma, fill_prot))
+        # Every VMA first, then the pages in the order the source reads them best.
+        for ranges, data in source.fill([vma for vma, _ in filled]):
+            pt.vm_write(stub.pid, ranges, data)
+            written += len(data)
+        for vma, fill_prot in filled:
+            length = vma.end - vma.start
             if fill_prot != vma.prot:
                 stub.call("mprotect", vma.start, length, vma.prot)
             if vma.kind == Vma.ANON and vma.name.startswith("[anon:"):

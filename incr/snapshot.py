@@ -237,31 +237,39 @@ class StorePages:
                 n = min(RESTORE_BATCH_PAGES, first + count - at)
                 yield from self._read(at * PAGE, b"".join(held[p] for p in range(at, at + n)))
 
-    def pages(self, index: int, vma: image_pb2.Vma) -> Iterator[tuple[int, memoryview]]:
-        ref = self.maps.get(region_name(self.pid, vma))
-        if ref is None:
-            return
-        held = pagelayers.read_region(pagelayers.region_layers(ref), self.store.read_blob)
-        # Fresh anonymous memory is already zero; a copied-on-write file page
-        # that became zero must still be written over the file's data.
-        skip_zero = vma.kind == image_pb2.Vma.ANON
-        npages = (vma.end - vma.start) // PAGE
-        for first, count in pagelayers.runs_of(held):
-            run = [held[p] for p in range(first, first + count) if p < npages]
-            start = 0
-            while start < len(run):
-                if skip_zero and run[start] == ZERO_DIGEST:
-                    start += 1
-                    continue
-                end = start
-                while end < len(run) and end - start < RESTORE_BATCH_PAGES and not (
-                        skip_zero and run[end] == ZERO_DIGEST):
-                    end += 1
-                yield from self._read(vma.start + (first + start) * PAGE, b"".join(run[start:end]))
-                start = end
+    def fill(self, vmas: list[image_pb2.Vma]) -> Iterator[tuple[list[tuple[int, int]], memoryview]]:
+        """engine.memory.PageSource.fill: every frame of the process decompressed once."""
+        addrs: list[int] = []
+        digests: list[bytes] = []
+        for vma in vmas:
+            ref = self.maps.get(region_name(self.pid, vma))
+            if ref is None:
+                continue
+            held = pagelayers.read_region(pagelayers.region_layers(ref), self.store.read_blob)
+            # Fresh anonymous memory is already zero; a copied-on-write file page
+            # that became zero must still be written over the file's data.
+            skip_zero = vma.kind == image_pb2.Vma.ANON
+            npages = (vma.end - vma.start) // PAGE
+            for page, digest in held.items():
+                if page < npages and not (skip_zero and digest == ZERO_DIGEST):
+                    addrs.append(vma.start + page * PAGE)
+                    digests.append(digest)
+        for indices, view in self.store.read_pages_by_frame(b"".join(digests), self.buffer):
+            yield _ranges([addrs[i] for i in indices]), view
 
     def _read(self, addr: int, digests: bytes) -> Iterator[tuple[int, memoryview]]:
         n = len(digests) // DIGEST_SIZE
         view = memoryview(self.buffer)[:n * PAGE]
         self.store.read_pages_into(digests, view)
         yield addr, view
+
+
+def _ranges(addrs: list[int]) -> list[tuple[int, int]]:
+    """Page addresses, in order, as (address, length) ranges: consecutive pages merged."""
+    out: list[tuple[int, int]] = []
+    for addr in addrs:
+        if out and out[-1][0] + out[-1][1] == addr:
+            out[-1] = (out[-1][0], out[-1][1] + PAGE)
+        else:
+            out.append((addr, PAGE))
+    return out

@@ -246,6 +246,27 @@ def test_read_pages_into_decompresses_each_frame_once(store: Store) -> None:
         assert s.frames_decoded == 1
 
 
+def test_read_pages_by_frame_decodes_every_frame_once_whatever_the_batch(store: Store) -> None:
+    buf = text_pages(256, 5)  # four zstd frames
+    _, digests = commit_pages(store, buf)
+    store.close()
+    order = list(range(256)) * 2
+    random.Random(2).shuffle(order)             # pages of every frame all over the request
+    wanted = b"".join(digests[i * 16 : i * 16 + 16] for i in order) + ZERO_DIGEST * 3
+    with Store.open(store.path) as s:
+        seen: dict[int, bytes] = {}
+        for indices, pages in s.read_pages_by_frame(wanted, bytearray(7 * PAGE_SIZE)):  # batches end mid-frame
+            assert len(pages) == len(indices) * PAGE_SIZE and 0 < len(indices) <= 7
+            for k, i in enumerate(indices):
+                assert i not in seen
+                seen[i] = bytes(pages[k * PAGE_SIZE : (k + 1) * PAGE_SIZE])
+        assert s.frames_decoded == 4
+    assert sorted(seen) == list(range(len(order) + 3))
+    for k, i in enumerate(order):
+        assert seen[k] == buf[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]
+    assert all(seen[len(order) + z] == bytes(PAGE_SIZE) for z in range(3))
+
+
 def test_missing_page_names_its_digest(store: Store) -> None:
     commit_pages(store, random_pages(2, 1))
     ghost = blake3.blake3(b"never stored").digest(16)

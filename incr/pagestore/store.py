@@ -256,9 +256,7 @@ class Store:
         and decompressed once per call, and recent frames are cached across
         calls.  A digest the store lacks raises CorruptStore naming it.
         """
-        n, rest = divmod(len(digests), DIGEST_SIZE)
-        if rest:
-            raise ValueError(f"digests is {len(digests)} bytes, not a multiple of {DIGEST_SIZE}")
+        n = _page_count(digests)
         view = memoryview(out)
         if view.readonly:
             raise ValueError("out must be writable")
@@ -267,30 +265,70 @@ class Store:
             raise ValueError(f"out is {view.nbytes} bytes, {n} pages need {n * PAGE_SIZE}")
         digests = bytes(digests)
         with os_errors(self.path), self._io_lock:
-            groups = self._group_by_frame(digests, n, view)
-            for (_pack, _offset), (loc, wanted) in sorted(groups.items()):
+            groups, zeros = self._locate(digests, n)
+            for i in zeros:
+                view[i * PAGE_SIZE : (i + 1) * PAGE_SIZE] = ZERO_PAGE
+            for _key, (loc, wanted) in sorted(groups.items()):
                 frame = memoryview(self._frame(loc))
-                check = self.verify_reads or loc.codec == RAW
                 for slot, i in wanted:
-                    start = slot * PAGE_SIZE
-                    page = frame[start : start + PAGE_SIZE]
-                    if len(page) != PAGE_SIZE:
-                        raise CorruptStore(
-                            self.path, f"the index points past the end of a frame of pack {loc.pack.hex()}"
-                        )
-                    if check and page_digest(page) != digests[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE]:
-                        raise CorruptStore(
-                            self.path,
-                            f"page {digests[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE].hex()} read from pack "
-                            f"{loc.pack.hex()} does not match its digest",
-                        )
-                    view[i * PAGE_SIZE : (i + 1) * PAGE_SIZE] = page
+                    view[i * PAGE_SIZE : (i + 1) * PAGE_SIZE] = self._page(frame, loc, slot, digests, i)
 
-    def _group_by_frame(
-        self, digests: bytes, n: int, view: memoryview
-    ) -> dict[tuple[bytes, int], tuple[Location, list[tuple[int, int]]]]:
-        """Map each frame to ``(location, [(slot, output page)])``; zero pages are filled directly."""
+    def read_pages_by_frame(
+        self, digests: bytes, batch: memoryview | bytearray
+    ) -> Iterator[tuple[list[int], memoryview]]:
+        """Every page ``digests`` concatenates, each frame read and decompressed exactly once,
+        in storage order: yields ``(indices, pages)``, ``pages`` the start of ``batch`` holding
+        the pages at those positions of ``digests``, in that order.
+
+        For reading very many pages (a whole process): read_pages_into, called batch after
+        batch in address order, decompresses a frame again for every batch that needs one of
+        its pages, and a checkpoint's frames hold pages from all over the address space.
+        """
+        n = _page_count(digests)
+        view = memoryview(batch).cast("B")
+        room = view.nbytes // PAGE_SIZE
+        if room == 0:
+            raise ValueError("batch must hold at least one page")
+        digests = bytes(digests)
+        with os_errors(self.path), self._io_lock:
+            groups, zeros = self._locate(digests, n)
+        indices: list[int] = []
+        for start in range(0, len(zeros), room):
+            chunk = zeros[start : start + room]
+            view[: len(chunk) * PAGE_SIZE] = ZERO_PAGE * len(chunk)
+            yield chunk, view[: len(chunk) * PAGE_SIZE]
+        for _key, (loc, wanted) in sorted(groups.items()):
+            with os_errors(self.path), self._io_lock:
+                frame = memoryview(self._read_frame(loc))       # once: not worth caching
+            for slot, i in wanted:
+                if len(indices) == room:
+                    yield indices, view[: room * PAGE_SIZE]     # (no lock held: the caller may read too)
+                    indices = []
+                at = len(indices) * PAGE_SIZE
+                view[at : at + PAGE_SIZE] = self._page(frame, loc, slot, digests, i)
+                indices.append(i)
+        if indices:
+            yield indices, view[: len(indices) * PAGE_SIZE]
+
+    def _page(self, frame: memoryview, loc: Location, slot: int, digests: bytes, i: int) -> memoryview:
+        """Page `slot` of a decoded frame, checked against digest `i` when reads are verified."""
+        start = slot * PAGE_SIZE
+        page = frame[start : start + PAGE_SIZE]
+        if len(page) != PAGE_SIZE:
+            raise CorruptStore(self.path, f"the index points past the end of a frame of pack {loc.pack.hex()}")
+        want = digests[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE]
+        if (self.verify_reads or loc.codec == RAW) and page_digest(page) != want:
+            raise CorruptStore(
+                self.path, f"page {want.hex()} read from pack {loc.pack.hex()} does not match its digest"
+            )
+        return page
+
+    def _locate(
+        self, digests: bytes, n: int
+    ) -> tuple[dict[tuple[bytes, int], tuple[Location, list[tuple[int, int]]]], list[int]]:
+        """Each frame -> ``(location, [(slot, page index)])``, and the indices of zero pages."""
         groups: dict[tuple[bytes, int], tuple[Location, list[tuple[int, int]]]] = {}
+        zeros: list[int] = []
         missing: list[int] = []
         for attempt in range(2):
             todo = range(n) if attempt == 0 else missing
@@ -300,7 +338,7 @@ class Store:
                 for i in todo:
                     d = digests[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE]
                     if d == ZERO_DIGEST:
-                        view[i * PAGE_SIZE : (i + 1) * PAGE_SIZE] = ZERO_PAGE
+                        zeros.append(i)
                         continue
                     value = get(d)
                     if value is None:
@@ -317,7 +355,7 @@ class Store:
             first = digests[missing[0] * DIGEST_SIZE : (missing[0] + 1) * DIGEST_SIZE]
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             raise CorruptStore(self.path, f"page {first.hex()} is not in the store{more}")
-        return groups
+        return groups, zeros
 
     def _pack_fd(self, pack: bytes) -> int:
         fd = self._fds.get(pack)
@@ -594,3 +632,9 @@ class Store:
             "snapshots": len(ids),
         }
 
+
+def _page_count(digests: bytes) -> int:
+    n, rest = divmod(len(digests), DIGEST_SIZE)
+    if rest:
+        raise ValueError(f"digests is {len(digests)} bytes, not a multiple of {DIGEST_SIZE}")
+    return n

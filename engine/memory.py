@@ -236,7 +236,7 @@ class PageSource(Protocol):
 
     def fill(self, vmas: list[image_pb2.Vma]) -> Iterable[tuple[list[tuple[int, int]], memoryview]]:
         """The held pages of `vmas` as batches of (address, length) ranges and their contents,
-        concatenated; in whatever order is cheapest to read, not in address order."""
+        concatenated."""
         ...
 
 
@@ -331,7 +331,7 @@ def map_and_fill(stub: RemoteProcess, vmas: list[image_pb2.Vma], source: PageSou
             if got != vma.start:
                 raise RestoreError(f"cannot map {vma.start:#x}-{vma.end:#x} {vma.name}: placed at {got:#x}")
             filled.append((vma, fill_prot))
-        # Every VMA first, then the pages in the order the source reads them best.
+        # Every VMA first, then the pages.
         for ranges, data in source.fill([vma for vma, _ in filled]):
             pt.vm_write(stub.pid, ranges, data)
             written += len(data)

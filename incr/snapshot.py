@@ -238,7 +238,8 @@ class StorePages:
                 yield from self._read(at * PAGE, b"".join(held[p] for p in range(at, at + n)))
 
     def fill(self, vmas: list[image_pb2.Vma]) -> Iterator[tuple[list[tuple[int, int]], memoryview]]:
-        """engine.memory.PageSource.fill: every frame of the process decompressed once."""
+        """engine.memory.PageSource.fill: in address order, batch by batch, each batch read
+        from the store in storage order (every page is its own frame since store version 3)."""
         addrs: list[int] = []
         digests: list[bytes] = []
         for vma in vmas:
@@ -254,8 +255,15 @@ class StorePages:
                 if page < npages and not (skip_zero and digest == ZERO_DIGEST):
                     addrs.append(vma.start + page * PAGE)
                     digests.append(digest)
-        for indices, view in self.store.read_pages_by_frame(b"".join(digests), self.buffer):
-            yield _ranges([addrs[i] for i in indices]), view
+        # Address order keeps each write into the process a few long ranges: in storage
+        # order, the pages of a late checkpoint came from all over its 30 predecessors,
+        # a range each.
+        wanted = b"".join(digests)
+        for start in range(0, len(addrs), RESTORE_BATCH_PAGES):
+            n = min(RESTORE_BATCH_PAGES, len(addrs) - start)
+            view = memoryview(self.buffer)[: n * PAGE]
+            self.store.read_pages_into(wanted[start * DIGEST_SIZE : (start + n) * DIGEST_SIZE], view)
+            yield _ranges(addrs[start : start + n]), view
 
     def _read(self, addr: int, digests: bytes) -> Iterator[tuple[int, memoryview]]:
         n = len(digests) // DIGEST_SIZE

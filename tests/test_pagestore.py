@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import array
 import errno
 import logging
+import math
 import os
 import random
+import shutil
 import signal
 import stat
 import subprocess
@@ -37,7 +40,19 @@ from incr.pagestore import (
     decode_page_map,
     encode_page_map,
 )
-from incr.pagestore.pack import MAGIC, PACK_TARGET_SIZE, RAW, ZSTD, PackBuilder, iter_pack_files, parse_pack
+from incr.pagestore import sink as sink_module
+from incr.pagestore.pack import (
+    DICT_SAMPLE_PAGES,
+    DICT_WINDOW_PAGES,
+    MAGIC,
+    PACK_TARGET_SIZE,
+    RAW,
+    ZSTD,
+    PackBuilder,
+    iter_pack_files,
+    new_compressor,
+    parse_pack,
+)
 from incr.proto import store_pb2
 
 pytestmark = pytest.mark.timeout(60)
@@ -156,24 +171,125 @@ def test_dedup_within_and_across_snapshots_and_zero_pages_never_stored(store: St
     assert ZERO_DIGEST not in {stored[i : i + 16] for i in range(0, len(stored), 16)}
 
 
-def test_raw_frames_for_random_data_zstd_for_text(store: Store) -> None:
-    commit_pages(store, random_pages(64, 1) + text_pages(64, 2))
-    frames = [f for f in all_frames(store.path) if f.kind == store_pb2.Frame.PAGES]
-    assert len(frames) == 2
-    by_first = {f.digests[:16]: f for f in frames}
-    rnd = by_first[blake3.blake3(random_pages(64, 1)[:PAGE_SIZE]).digest(16)]
-    txt = by_first[blake3.blake3(text_pages(64, 2)[:PAGE_SIZE]).digest(16)]
-    assert (rnd.codec, rnd.length, rnd.raw_length) == (RAW, 64 * PAGE_SIZE, 64 * PAGE_SIZE)
-    assert txt.codec == ZSTD and txt.level == 1 and txt.raw_length == 64 * PAGE_SIZE
-    assert txt.length * 1.1 < txt.raw_length
+def array_pages(n: int) -> bytes:
+    """Compressible pages with nothing in common across pages: a smooth float64 field."""
+    return array.array("d", (math.sin(i * 1e-5) * 300.0 + 273.15 for i in range(n * PAGE_SIZE // 8))).tobytes()
+
+
+def test_every_page_is_a_frame_raw_if_incompressible(store: Store) -> None:
+    commit_pages(store, random_pages(64, 1) + array_pages(64) + text_pages(64, 2))
+    frames = {f.digests: f for f in all_frames(store.path) if f.kind == store_pb2.Frame.PAGES}
+    assert len(frames) == 3 * 64
+    for i in range(64):
+        rnd = frames[blake3.blake3(random_pages(64, 1)[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest(16)]
+        assert (rnd.codec, rnd.length, rnd.raw_length) == (RAW, PAGE_SIZE, PAGE_SIZE)
+        for buf in (array_pages(64), text_pages(64, 2)):
+            page = frames[blake3.blake3(buf[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest(16)]
+            assert (page.codec, page.level, page.raw_length) == (ZSTD, 1, PAGE_SIZE)
+            assert page.length * 1.1 < PAGE_SIZE
+
+
+def record_pages(n: int, seed: int) -> list[bytes]:
+    """Pages of records drawn from one pool (like a job's objects): a page alone barely
+    compresses, but what the pages have in common is most of each."""
+    rnd = random.Random(seed)
+    pool = [rnd.randbytes(32) for _ in range(400)]
+    return [b"".join(rnd.choice(pool) for _ in range(PAGE_SIZE // 32)) for _ in range(n)]
+
+
+def store_scattered(store: Store, pages: list[bytes]) -> tuple[str, bytes]:
+    """One snapshot of `pages`, each added alone (as scattered dirty pages are)."""
+    with store.writer() as w:
+        digests = b"".join(w.add_pages(page) for page in pages)
+        n = len(pages)
+        blob = w.add_blob(encode_page_map([0], [n], digests))
+        ref = store_pb2.PageMapRef(region="r", layers=[blob], layer_entries=[n], pages=n)
+        return w.commit(store_pb2.Snapshot(epoch=1, kind="checkpoint", page_maps=[ref])), digests
+
+
+def test_scattered_pages_are_compressed_with_a_dictionary_of_their_pack(store_path: Path) -> None:
+    pages = record_pages(3 * DICT_SAMPLE_PAGES, 1)
+    sizes = {}
+    for with_dict in (False, True):
+        path = store_path / str(with_dict)
+        with Store.open(path, create=True) as st:
+            if not with_dict:
+                with pytest.MonkeyPatch.context() as mp:
+                    mp.setattr(sink_module, "train_dictionary", lambda *a: None)
+                    sid, digests = store_scattered(st, pages)
+            else:
+                sid, digests = store_scattered(st, pages)
+            sizes[with_dict] = st.load(sid)[1].stats.bytes_stored
+        [(_, pack)] = list(iter_pack_files(path / "packs"))
+        trailer = parse_pack(pack.read_bytes())
+        page_frames = [f for f in trailer.frames if f.kind == store_pb2.Frame.PAGES]
+        assert all(len(f.digests) == 16 for f in page_frames)       # scattered: a frame each
+        if with_dict:
+            [dict_id] = trailer.dicts
+            assert all(f.dict == 1 for f in page_frames if f.codec == ZSTD)
+            blob = next(f for f in trailer.frames if f.kind == store_pb2.Frame.BLOB and f.digests == dict_id)
+            assert blob.offset < min(f.offset for f in page_frames)
+        else:
+            assert list(trailer.dicts) == [] and not any(f.dict for f in page_frames)
+        shutil.rmtree(path / "index")                   # read back through a rebuilt index too
+        with Store.open(path) as st:
+            assert read_back(st, digests) == b"".join(pages)
+            order = list(range(len(pages)))
+            random.Random(1).shuffle(order)
+            shuffled = b"".join(digests[i * 16 : i * 16 + 16] for i in order)
+            assert read_back(st, shuffled) == b"".join(pages[i] for i in order)
+            assert st.verify() == []
+    assert sizes[True] * 1.2 < sizes[False], sizes
+
+
+def test_incompressible_pages_get_no_dictionary(store: Store) -> None:
+    rnd = random_pages(2 * DICT_SAMPLE_PAGES, 3)
+    _, digests = store_scattered(store, [rnd[i : i + PAGE_SIZE] for i in range(0, len(rnd), PAGE_SIZE)])
+    assert all(list(parse_pack(p.read_bytes()).dicts) == [] for _, p in iter_pack_files(store.path / "packs"))
+    assert read_back(store, digests) == rnd
+
+
+def test_each_window_of_a_pack_learns_its_own_dictionary(store: Store) -> None:
+    """Pages change kind along the address space: the first window's noise gets no dictionary,
+    the records after it do."""
+    noise = random_pages(DICT_WINDOW_PAGES, 4)
+    records = record_pages(2 * DICT_SAMPLE_PAGES, 5)
+    pages = [noise[i : i + PAGE_SIZE] for i in range(0, len(noise), PAGE_SIZE)] + records
+    _, digests = store_scattered(store, pages)
+    [(_, path)] = list(iter_pack_files(store.path / "packs"))
+    trailer = parse_pack(path.read_bytes())
+    assert len(trailer.dicts) == 1
+    by_digest = {f.digests: f for f in trailer.frames if f.kind == store_pb2.Frame.PAGES}
+    assert all(by_digest[digests[i * 16 : i * 16 + 16]].dict == 0 for i in range(DICT_WINDOW_PAGES))
+    assert all(by_digest[digests[i * 16 : i * 16 + 16]].dict == 1 for i in range(DICT_WINDOW_PAGES, len(pages)))
+    assert read_back(store, digests) == b"".join(pages)
+
+
+def test_a_damaged_dictionary_is_reported_not_used(store: Store) -> None:
+    pages = record_pages(2 * DICT_SAMPLE_PAGES, 2)
+    _, digests = store_scattered(store, pages)
+    [(name, path)] = list(iter_pack_files(store.path / "packs"))
+    trailer = parse_pack(path.read_bytes())
+    [dict_id] = trailer.dicts
+    blob = next(f for f in trailer.frames if f.digests == dict_id)
+    data = bytearray(path.read_bytes())
+    data[blob.offset + blob.length // 2] ^= 0x01
+    os.chmod(path, 0o600)
+    path.write_bytes(bytes(data))
+    store.close()
+    with Store.open(store.path) as s:
+        problems = s.verify()
+        assert any(f"pack {name}" in p and "dictionary is damaged" in p for p in problems), problems
+        with pytest.raises(CorruptStore):
+            read_back(s, digests)
 
 
 def test_frames_hold_at_most_64_pages_and_packs_seal_at_target(store: Store) -> None:
     buf = random_pages(200, 7)
-    # Each 64-page raw frame fills a pack; the last 8 pages and the page map are sealed by commit.
+    # Each batch of 64 raw pages fills a pack; the last 8 pages and the page map are sealed by commit.
     sid, digests = commit_pages(store, buf, pack_target=200_000)
     frames = [f for f in all_frames(store.path) if f.kind == store_pb2.Frame.PAGES]
-    assert sorted(len(f.digests) // 16 for f in frames) == [8, 64, 64, 64]
+    assert [len(f.digests) // 16 for f in frames] == [1] * 200
     packs = list(iter_pack_files(store.path / "packs"))
     assert len(packs) == 4
     for name, path in packs:
@@ -228,43 +344,21 @@ def test_page_maps_validate() -> None:
 
 
 def test_read_pages_into_decompresses_each_frame_once(store: Store) -> None:
-    buf = text_pages(64, 3)  # one zstd frame
+    buf = text_pages(64, 3)
     _, digests = commit_pages(store, buf)
     store.close()
+    frames = len(all_frames(store.path)) - 1     # and the page map's
+    assert frames == 64
     with Store.open(store.path) as s:
         order = list(range(64)) * 3
         random.Random(1).shuffle(order)
         wanted = b"".join(digests[i * 16 : i * 16 + 16] for i in order) + ZERO_DIGEST
         out = bytearray(len(order) * PAGE_SIZE + PAGE_SIZE)
         s.read_pages_into(wanted, out)
-        assert s.frames_decoded == 1
+        assert s.frames_decoded == frames
         for k, i in enumerate(order):
             assert out[k * PAGE_SIZE : (k + 1) * PAGE_SIZE] == buf[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]
         assert out[-PAGE_SIZE:] == bytes(PAGE_SIZE)
-        for i in range(64):  # page by page: the frame cache serves them
-            s.read_pages_into(digests[i * 16 : i * 16 + 16], bytearray(PAGE_SIZE))
-        assert s.frames_decoded == 1
-
-
-def test_read_pages_by_frame_decodes_every_frame_once_whatever_the_batch(store: Store) -> None:
-    buf = text_pages(256, 5)  # four zstd frames
-    _, digests = commit_pages(store, buf)
-    store.close()
-    order = list(range(256)) * 2
-    random.Random(2).shuffle(order)             # pages of every frame all over the request
-    wanted = b"".join(digests[i * 16 : i * 16 + 16] for i in order) + ZERO_DIGEST * 3
-    with Store.open(store.path) as s:
-        seen: dict[int, bytes] = {}
-        for indices, pages in s.read_pages_by_frame(wanted, bytearray(7 * PAGE_SIZE)):  # batches end mid-frame
-            assert len(pages) == len(indices) * PAGE_SIZE and 0 < len(indices) <= 7
-            for k, i in enumerate(indices):
-                assert i not in seen
-                seen[i] = bytes(pages[k * PAGE_SIZE : (k + 1) * PAGE_SIZE])
-        assert s.frames_decoded == 4
-    assert sorted(seen) == list(range(len(order) + 3))
-    for k, i in enumerate(order):
-        assert seen[k] == buf[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]
-    assert all(seen[len(order) + z] == bytes(PAGE_SIZE) for z in range(3))
 
 
 def test_missing_page_names_its_digest(store: Store) -> None:
@@ -327,7 +421,7 @@ def test_crash_at_any_point_leaves_last_commit_intact(store: Store, fault: str) 
     with store.writer() as w:
         assert list(store.path.glob("*/*.tmp")) == []
         w.add_pages(crashed)
-        # The child's first pack (sealed at 200 kB: one 64-page raw frame) survived in every case.
+        # The child's first pack (sealed at 200 kB: a batch of 64 raw pages) survived in every case.
         assert w.new_pages == (100 - 64 if fault == "pack-written" else 0)
         sid = w.commit(store_pb2.Snapshot(epoch=3.0))
     assert [i for i, _ in store.snapshots()] == [base_id, sid]
@@ -353,7 +447,7 @@ def test_a_failing_disk_aborts_the_writer_and_leaves_the_store_as_it_was(
     def full_disk(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "packs/x.tmp")
 
-    monkeypatch.setattr(PackBuilder, "add_frame", full_disk)
+    monkeypatch.setattr(PackBuilder, "add_frames", full_disk)
     with pytest.raises(StoreAccessError, match="No space left on device"), store.writer() as w:
         # The sink thread fails on the first frame; the error surfaces at a later call.
         w.add_pages(random_pages(200, 2))
@@ -514,6 +608,28 @@ def test_open_missing_empty_and_foreign_directories(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(NotAStore, match="not a directory"):
         Store.open(tmp_path / "file", create=True)
+
+
+def test_packs_of_version_2_stores_still_read(store: Store) -> None:
+    """Before version 3 a frame held up to 64 pages and packs had no dictionaries (pack
+    version 1): such a pack, dropped into the store, is indexed and read, each frame once."""
+    buf = text_pages(128, 6)
+    digests = page_digests(buf)
+    old = PackBuilder(store.path / "packs")
+    compressor = new_compressor()
+    for start in (0, 64):
+        frame = buf[start * PAGE_SIZE : (start + 64) * PAGE_SIZE]
+        old.add_frames(store_pb2.Frame.PAGES, [(ZSTD, 1, compressor.compress(frame), len(frame), 0)],
+                       digests[start * 16 : (start + 64) * 16])
+    old._trailer.version = 1
+    old.seal()
+    order = list(range(128))
+    random.Random(3).shuffle(order)
+    with Store.open(store.path) as s:
+        assert read_back(s, b"".join(digests[i * 16 : i * 16 + 16] for i in order)) == b"".join(
+            buf[i * PAGE_SIZE : (i + 1) * PAGE_SIZE] for i in order)
+        assert s.frames_decoded == 2
+        assert s.verify() == []
 
 
 def test_unsupported_version_is_refused(store_path: Path) -> None:

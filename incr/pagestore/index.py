@@ -48,7 +48,8 @@ def _file_key(path: Path) -> tuple[int, int] | None:
 
 
 class Location(NamedTuple):
-    """Where one page (or blob) is: a frame of a pack, and the page's slot in that frame."""
+    """Where one page (or blob) is: a frame of a pack, the page's slot in that frame, and the
+    blob id of the zstd dictionary the frame needs (b"": none)."""
 
     pack: bytes
     offset: int
@@ -56,10 +57,12 @@ class Location(NamedTuple):
     raw_length: int
     slot: int
     codec: int
+    dict: bytes = b""
 
     @classmethod
     def decode(cls, value: bytes) -> Location:
-        return cls._make(LOCATION.unpack(value))
+        pack, offset, length, raw_length, slot, codec = LOCATION.unpack_from(value)
+        return cls(pack, offset, length, raw_length, slot, codec, value[LOCATION.size :])
 
     @property
     def frame_key(self) -> tuple[bytes, int]:
@@ -228,9 +231,10 @@ class Index:
                 digests = frame.digests
                 if frame.kind == PAGES:
                     db = self._pages
+                    dictionary = pack.trailer.dicts[frame.dict - 1] if frame.dict else b""
                     for slot in range(len(digests) // 16):
                         value = pack_loc(name, frame.offset, frame.length, frame.raw_length, slot, frame.codec)
-                        put(digests[slot * 16 : slot * 16 + 16], value, db=db)
+                        put(digests[slot * 16 : slot * 16 + 16], value + dictionary, db=db)
                 elif frame.kind == BLOB:
                     value = pack_loc(name, frame.offset, frame.length, frame.raw_length, 0, frame.codec)
                     put(digests, value, db=self._blobs)

@@ -27,7 +27,8 @@ from .fsutil import DIR_MODE, TMP_SUFFIX, fsync_dir, make_dir, read_file, temp_n
 
 STORE_FORMAT: Final = "incr-store"
 #: Version of the on-disk format this code reads and writes (docs/store-format.md, "Versioning").
-STORE_VERSION: Final = 2
+#: 3: packs may hold zstd dictionaries (pack version 2); 1 and 2 are read too.
+STORE_VERSION: Final = 3
 
 _SNAPSHOT_ID = re.compile(r"[0-9a-f]{32}")
 _CONFIG_TMP_STEM: Final = "config-"

@@ -13,12 +13,27 @@ import threading
 from pathlib import Path
 from typing import Final
 
+import zstandard
+
 from incr.faults import fault_point
 from incr.proto import store_pb2
 
-from .pack import PackBuilder, SealedPack, encode_frame, new_compressor
+from .digest import PAGE_SIZE
+from .pack import (
+    DICT_SAMPLE_PAGES,
+    DICT_WINDOW_PAGES,
+    PAGES,
+    EncodedFrame,
+    PackBuilder,
+    SealedPack,
+    encode_frame,
+    encode_pages,
+    new_compressor,
+    new_page_compressor,
+    train_dictionary,
+)
 
-#: Frames waiting for the sink (each at most 64 pages = 256 KiB): bounds the
+#: Batches waiting for the sink (each at most 64 pages = 256 KiB): bounds the
 #: memory held while the disk is slower than hashing, and is the backpressure.
 QUEUE_FRAMES: Final = 16
 
@@ -52,6 +67,12 @@ class PackSink:
         self._queue: queue.Queue[_Frame | _Command] = queue.Queue(maxsize=QUEUE_FRAMES)
         self._error: BaseException | None = None
         self._pack: PackBuilder | None = None
+        # Pages waiting for the current pack's dictionary to be trained on them.
+        self._held: list[tuple[bytes | bytearray, bytes]] = []
+        self._held_pages = 0
+        self._page_compressor: zstandard.ZstdCompressor | None = None   # None: not chosen yet
+        self._dict_index = 0
+        self._window_left = 0       # pages the current choice of compressor still applies to
         self.sealed: list[SealedPack] = []
         self.written = 0
         self._thread = threading.Thread(target=self._run, name="incr-pack-sink", daemon=True)
@@ -62,7 +83,7 @@ class PackSink:
             raise self._error
 
     def submit(self, kind: store_pb2.Frame.Kind, raw: bytes | bytearray, digests: bytes) -> None:
-        """Queue one frame; ``raw`` now belongs to the sink and must not be modified."""
+        """Queue a blob or a batch of pages; ``raw`` now belongs to the sink and must not be modified."""
         self._check()
         self._queue.put((kind, raw, digests))
 
@@ -75,7 +96,8 @@ class PackSink:
         return self.sealed
 
     def drain(self) -> None:
-        """Wait until the worker has handled every queued frame (the pack stays open)."""
+        """Wait until the worker has handled every queued frame (the pack stays open; up to
+        DICT_SAMPLE_PAGES pages may stay held for the pack's dictionary until more come)."""
         self._check()
         self._queue.join()
         self._check()
@@ -98,37 +120,71 @@ class PackSink:
                 if self._error is not None:
                     continue
                 if item is _SEAL:
+                    while self._held:       # released pages are held again if a pack fills meanwhile
+                        self._release_held(compressor)
                     if self._pack is not None:
                         self._seal()
                 elif isinstance(item, tuple):
                     kind, raw, digests = item
-                    codec, level, stored = encode_frame(raw, compressor)
-                    self._append(kind, codec, level, stored, len(raw), digests)
+                    if kind == PAGES:
+                        self._add_pages(raw, digests, compressor)
+                    else:
+                        self._append(kind, [(*encode_frame(raw, compressor), len(raw), 0)], digests)
             except BaseException as e:
                 self._error = e
             finally:
                 self._queue.task_done()
 
-    def _append(
-        self,
-        kind: store_pb2.Frame.Kind,
-        codec: store_pb2.Frame.Codec,
-        level: int,
-        stored: bytes | bytearray | memoryview,
-        raw_length: int,
-        digests: bytes,
-    ) -> None:
+    def _add_pages(self, raw: bytes | bytearray, digests: bytes, compressor: zstandard.ZstdCompressor) -> None:
+        if self._page_compressor is None:
+            self._held.append((raw, digests))
+            self._held_pages += len(raw) // PAGE_SIZE
+            if self._held_pages >= DICT_SAMPLE_PAGES:
+                self._release_held(compressor)
+            return
+        compressor_used, dict_index = self._page_compressor, self._dict_index
+        self._window_left -= len(raw) // PAGE_SIZE
+        if self._window_left <= 0:
+            self._page_compressor = None        # the next pages train the next window's dictionary
+        self._append(PAGES, encode_pages(raw, compressor_used, dict_index), digests)
+
+    def _release_held(self, compressor: zstandard.ZstdCompressor) -> None:
+        """Choose the current pack's page compressor (with a dictionary trained on the held
+        pages if there are enough and it pays), then store the held pages."""
+        if not self._held:
+            return
+        held, self._held, self._held_pages = self._held, [], 0
+        self._page_compressor, self._dict_index, self._window_left = compressor, 0, DICT_WINDOW_PAGES
+        pages = [memoryview(raw)[at : at + PAGE_SIZE] for raw, _ in held for at in range(0, len(raw), PAGE_SIZE)]
+        dictionary = train_dictionary(pages, compressor) if len(pages) >= DICT_SAMPLE_PAGES else None
+        if dictionary is not None:
+            if self._pack is None:
+                self._new_pack()
+            assert self._pack is not None
+            before = self._pack.size
+            self._dict_index = self._pack.add_dict(dictionary, compressor)
+            self.written += self._pack.size - before
+            self._page_compressor = new_page_compressor(dictionary)
+        for raw, digests in held:
+            self._add_pages(raw, digests, compressor)           # a pack sealed meanwhile holds them again
+
+    def _new_pack(self) -> None:
+        self._pack = PackBuilder(self._packs_dir)
+        self.written += self._pack.size
+
+    def _append(self, kind: store_pb2.Frame.Kind, frames: list[EncodedFrame], digests: bytes) -> None:
         if self._pack is None:
-            self._pack = PackBuilder(self._packs_dir)
-            self.written += self._pack.size
+            self._new_pack()
+        assert self._pack is not None
         before = self._pack.size
-        self._pack.add_frame(kind, codec, level, stored, raw_length, digests)
+        self._pack.add_frames(kind, frames, digests)
         self.written += self._pack.size - before
         if self._pack.size >= self._pack_target:
             self._seal()
 
     def _seal(self) -> None:
         pack, self._pack = self._pack, None
+        self._page_compressor, self._dict_index = None, 0      # the next pack learns its own
         assert pack is not None
         before = pack.size
         sealed = pack.seal()

@@ -9,6 +9,7 @@ blobs, and Snapshot manifests that reference page-map blobs.
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import shutil
 import threading
@@ -35,7 +36,7 @@ from .errors import (
     UnsupportedStore,
     os_errors,
 )
-from .index import Index, IndexView, Location
+from .index import LOCATION, Index, IndexView, Location
 from .layers import HOLE_DIGEST, Layer, PageDict, read_region, region_layers
 from .layers import decode as decode_layer
 from .layout import STORE_VERSION, Layout, is_snapshot_id, open_layout
@@ -64,8 +65,8 @@ log = logging.getLogger("incr.pagestore")
 #: 64 pages = 8 MiB, enough for a restore walking regions whose pages were
 #: stored together to decompress each frame once.
 FRAME_CACHE_FRAMES: Final = 32
-#: Pack files kept open for reading.
-OPEN_PACKS: Final = 64
+#: Pack files kept mapped for reading (32 MiB each, address space only).
+MAPPED_PACKS: Final = 256
 _MIN_PREFIX: Final = 4
 # LMDB errors meaning "these files are not a usable environment": rebuilding fixes them.
 _UNUSABLE_INDEX = (lmdb.InvalidError, lmdb.CorruptedError, lmdb.VersionMismatchError, lmdb.IncompatibleError)
@@ -95,10 +96,11 @@ class Store:
         #: here: 1.8 GB/s -> 0.8 GB/s).
         self.verify_reads = False
         self.frames_decoded = 0
-        self._io_lock = threading.Lock()
-        self._fds: OrderedDict[bytes, int] = OrderedDict()
-        self._frames: OrderedDict[tuple[bytes, int], bytes] = OrderedDict()
+        self._io_lock = threading.RLock()      # reentrant: a frame read may read its dictionary blob
+        self._maps: OrderedDict[bytes, mmap.mmap] = OrderedDict()
+        self._frames: OrderedDict[tuple[bytes, int], memoryview] = OrderedDict()
         self._decompressor = zstandard.ZstdDecompressor()
+        self._dict_decompressors: dict[bytes, zstandard.ZstdDecompressor] = {}
         self._writers: set[SnapshotWriter] = set()
         self._closed = False
         self._index = self._open_index()
@@ -153,9 +155,7 @@ class Store:
         for writer in list(self._writers):
             writer.abort()
         with self._io_lock:
-            for fd in self._fds.values():
-                os.close(fd)
-            self._fds.clear()
+            self._maps.clear()        # each unmapped once no page read from it is still referenced
             self._frames.clear()
         self._index.close()
 
@@ -252,9 +252,9 @@ class Store:
         """Fill ``out`` with the pages whose digests ``digests`` concatenates (16 bytes each).
 
         ``out`` must be exactly ``4096 * n`` writable bytes.  ZERO_DIGEST
-        yields a zero page.  Pages are grouped by frame so each frame is read
-        and decompressed once per call, and recent frames are cached across
-        calls.  A digest the store lacks raises CorruptStore naming it.
+        yields a zero page.  Each frame is decompressed once per call, and
+        recent many-page frames are cached across calls.  A digest the store
+        lacks raises CorruptStore naming it.
         """
         n = _page_count(digests)
         view = memoryview(out)
@@ -264,70 +264,16 @@ class Store:
         if view.nbytes != n * PAGE_SIZE:
             raise ValueError(f"out is {view.nbytes} bytes, {n} pages need {n * PAGE_SIZE}")
         digests = bytes(digests)
-        with os_errors(self.path), self._io_lock:
-            groups, zeros = self._locate(digests, n)
+        with os_errors(self.path):
+            located, zeros = self._locate(digests, n)
             for i in zeros:
                 view[i * PAGE_SIZE : (i + 1) * PAGE_SIZE] = ZERO_PAGE
-            for _key, (loc, wanted) in sorted(groups.items()):
-                frame = memoryview(self._frame(loc))
-                for slot, i in wanted:
-                    view[i * PAGE_SIZE : (i + 1) * PAGE_SIZE] = self._page(frame, loc, slot, digests, i)
+            for i, page in self._pages_in_storage_order(located, digests, cached=True):
+                view[i * PAGE_SIZE : (i + 1) * PAGE_SIZE] = page
 
-    def read_pages_by_frame(
-        self, digests: bytes, batch: memoryview | bytearray
-    ) -> Iterator[tuple[list[int], memoryview]]:
-        """Every page ``digests`` concatenates, each frame read and decompressed exactly once,
-        in storage order: yields ``(indices, pages)``, ``pages`` the start of ``batch`` holding
-        the pages at those positions of ``digests``, in that order.
-
-        For reading very many pages (a whole process): read_pages_into, called batch after
-        batch in address order, decompresses a frame again for every batch that needs one of
-        its pages, and a checkpoint's frames hold pages from all over the address space.
-        """
-        n = _page_count(digests)
-        view = memoryview(batch).cast("B")
-        room = view.nbytes // PAGE_SIZE
-        if room == 0:
-            raise ValueError("batch must hold at least one page")
-        digests = bytes(digests)
-        with os_errors(self.path), self._io_lock:
-            groups, zeros = self._locate(digests, n)
-        indices: list[int] = []
-        for start in range(0, len(zeros), room):
-            chunk = zeros[start : start + room]
-            view[: len(chunk) * PAGE_SIZE] = ZERO_PAGE * len(chunk)
-            yield chunk, view[: len(chunk) * PAGE_SIZE]
-        for _key, (loc, wanted) in sorted(groups.items()):
-            with os_errors(self.path), self._io_lock:
-                frame = memoryview(self._read_frame(loc))       # once: not worth caching
-            for slot, i in wanted:
-                if len(indices) == room:
-                    yield indices, view[: room * PAGE_SIZE]     # (no lock held: the caller may read too)
-                    indices = []
-                at = len(indices) * PAGE_SIZE
-                view[at : at + PAGE_SIZE] = self._page(frame, loc, slot, digests, i)
-                indices.append(i)
-        if indices:
-            yield indices, view[: len(indices) * PAGE_SIZE]
-
-    def _page(self, frame: memoryview, loc: Location, slot: int, digests: bytes, i: int) -> memoryview:
-        """Page `slot` of a decoded frame, checked against digest `i` when reads are verified."""
-        start = slot * PAGE_SIZE
-        page = frame[start : start + PAGE_SIZE]
-        if len(page) != PAGE_SIZE:
-            raise CorruptStore(self.path, f"the index points past the end of a frame of pack {loc.pack.hex()}")
-        want = digests[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE]
-        if (self.verify_reads or loc.codec == RAW) and page_digest(page) != want:
-            raise CorruptStore(
-                self.path, f"page {want.hex()} read from pack {loc.pack.hex()} does not match its digest"
-            )
-        return page
-
-    def _locate(
-        self, digests: bytes, n: int
-    ) -> tuple[dict[tuple[bytes, int], tuple[Location, list[tuple[int, int]]]], list[int]]:
-        """Each frame -> ``(location, [(slot, page index)])``, and the indices of zero pages."""
-        groups: dict[tuple[bytes, int], tuple[Location, list[tuple[int, int]]]] = {}
+    def _locate(self, digests: bytes, n: int) -> tuple[list[tuple[bytes, int]], list[int]]:
+        """``(index value, page index)`` of every non-zero page, and the indices of zero pages."""
+        located: list[tuple[bytes, int]] = []
         zeros: list[int] = []
         missing: list[int] = []
         for attempt in range(2):
@@ -343,46 +289,116 @@ class Store:
                     value = get(d)
                     if value is None:
                         missing.append(i)
-                        continue
-                    loc = Location.decode(value)
-                    group = groups.get(loc.frame_key)
-                    if group is None:
-                        groups[loc.frame_key] = group = (loc, [])
-                    group[1].append((loc.slot, i))
+                    else:
+                        located.append((value, i))
             if not missing or attempt == 1 or not self._index_new_packs():
                 break
         if missing:
             first = digests[missing[0] * DIGEST_SIZE : (missing[0] + 1) * DIGEST_SIZE]
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             raise CorruptStore(self.path, f"page {first.hex()} is not in the store{more}")
-        return groups, zeros
+        return located, zeros
 
-    def _pack_fd(self, pack: bytes) -> int:
-        fd = self._fds.get(pack)
-        if fd is not None:
-            self._fds.move_to_end(pack)
-            return fd
+    def _pages_in_storage_order(
+        self, located: list[tuple[bytes, int]], digests: bytes, *, cached: bool
+    ) -> Iterator[tuple[int, memoryview]]:
+        """``(page index, contents)`` of each located page, by pack then offset, each frame
+        decoded once (``cached``: many-page frames also through the frame cache)."""
+        # Grouped by pack, then sorted by offset: a request in address order asks for the
+        # pages of one checkpoint's packs mostly in offset order already, so these sorts
+        # are nearly free, where one sort of the whole request is not.
+        by_pack: dict[bytes, list[tuple[int, int, int, int, int, int, bytes]]] = {}
+        unpack = LOCATION.unpack_from
+        size = LOCATION.size
+        for value, i in located:
+            pack, offset, length, raw_length, slot, codec = unpack(value)
+            entries = by_pack.get(pack)
+            if entries is None:
+                by_pack[pack] = entries = []
+            entries.append((offset, slot, i, length, raw_length, codec, value[size:]))
+        verify = self.verify_reads
+        decompressors: dict[bytes, zstandard.ZstdDecompressor] = {}    # per read: no lock around zstd
+        for pack in sorted(by_pack):
+            entries = by_pack.pop(pack)
+            entries.sort()
+            with self._io_lock:
+                stored = memoryview(self._pack_map(pack))
+            current = -1
+            frame: memoryview | bytes = b""
+            for offset, slot, i, length, raw_length, codec, dictionary in entries:
+                if offset != current:
+                    current = offset
+                    if cached and raw_length > PAGE_SIZE:
+                        with self._io_lock:
+                            frame = self._frame(Location(pack, offset, length, raw_length, slot, codec, dictionary))
+                    else:
+                        decompressor = decompressors.get(dictionary)
+                        if decompressor is None:
+                            decompressor = decompressors[dictionary] = self._decompressor_for(dictionary)
+                        frame = self._decode(pack, stored, offset, length, raw_length, codec, decompressor)
+                page = frame[slot * PAGE_SIZE : (slot + 1) * PAGE_SIZE]
+                if len(page) != PAGE_SIZE:
+                    raise CorruptStore(self.path, f"the index points past the end of a frame of pack {pack.hex()}")
+                if verify or codec == RAW:
+                    want = digests[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE]
+                    if page_digest(page) != want:
+                        raise CorruptStore(
+                            self.path, f"page {want.hex()} read from pack {pack.hex()} does not match its digest"
+                        )
+                yield i, memoryview(page)
+
+    def _decode(self, pack: bytes, stored: memoryview, offset: int, length: int, raw_length: int, codec: int,
+                decompressor: zstandard.ZstdDecompressor) -> bytes | memoryview:
+        """The frame at `offset` of the mapped pack `stored`, decoded."""
+        if offset + length > len(stored):
+            raise CorruptStore(self.path, f"pack {pack.hex()} is truncated")
+        try:
+            data = decode_frame(codec, stored[offset : offset + length], raw_length, decompressor)
+        except PackFormatError as e:
+            raise CorruptStore(self.path, f"pack {pack.hex()}, frame at {offset}: {e}") from None
+        self.frames_decoded += 1
+        return data
+
+    def _pack_map(self, pack: bytes) -> mmap.mmap:
+        """The pack mapped read-only.  Packs are immutable and gc only unlinks them, so a
+        mapping stays valid; only a pack damaged in place (truncated) could fault on read."""
+        mapped = self._maps.get(pack)
+        if mapped is not None:
+            self._maps.move_to_end(pack)
+            return mapped
         try:
             fd = os.open(pack_path(self._layout.packs, pack.hex()), os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             raise CorruptStore(self.path, f"pack {pack.hex()} is missing") from None
-        self._fds[pack] = fd
-        if len(self._fds) > OPEN_PACKS:
-            os.close(self._fds.popitem(last=False)[1])
-        return fd
-
-    def _read_frame(self, loc: Location) -> bytes:
-        stored = os.pread(self._pack_fd(loc.pack), loc.length, loc.offset)
-        if len(stored) != loc.length:
-            raise CorruptStore(self.path, f"pack {loc.pack.hex()} is truncated")
         try:
-            data = decode_frame(loc.codec, stored, loc.raw_length, self._decompressor)
-        except PackFormatError as e:
-            raise CorruptStore(self.path, f"pack {loc.pack.hex()}, frame at {loc.offset}: {e}") from None
-        self.frames_decoded += 1
-        return data
+            mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ) if os.fstat(fd).st_size else mmap.mmap(-1, 1)
+        finally:
+            os.close(fd)
+        self._maps[pack] = mapped
+        if len(self._maps) > MAPPED_PACKS:
+            self._maps.popitem(last=False)  # unmapped once no frame of it is in use
+        return mapped
 
-    def _frame(self, loc: Location) -> bytes:
+    def _read_frame(self, loc: Location) -> memoryview:
+        stored = memoryview(self._pack_map(loc.pack))
+        decompressor = self._dict_decompressors.get(loc.dict) if loc.dict else self._decompressor
+        if decompressor is None:
+            decompressor = self._dict_decompressors[loc.dict] = self._decompressor_for(loc.dict)
+        return memoryview(self._decode(loc.pack, stored, loc.offset, loc.length, loc.raw_length, loc.codec,
+                                       decompressor))
+
+    def _decompressor_for(self, dictionary: bytes) -> zstandard.ZstdDecompressor:
+        """A decompressor for frames compressed with the dictionary whose blob id is `dictionary`
+        (none when empty)."""
+        if not dictionary:
+            return zstandard.ZstdDecompressor()
+        data = self.read_blob(dictionary.hex())
+        try:
+            return zstandard.ZstdDecompressor(dict_data=zstandard.ZstdCompressionDict(data))
+        except zstandard.ZstdError as e:
+            raise CorruptStore(self.path, f"dictionary {dictionary.hex()} is not a zstd dictionary: {e}") from None
+
+    def _frame(self, loc: Location) -> memoryview:
         key = loc.frame_key
         frame = self._frames.get(key)
         if frame is not None:
@@ -410,7 +426,7 @@ class Store:
                     value = lookup.get_blob(key)
             if value is None:
                 raise CorruptStore(self.path, f"blob {blob_id} is not in the store")
-            data = self._read_frame(Location.decode(value))
+            data = self._read_frame(Location.decode(value)).tobytes()
         if page_digest(data) != key:
             raise CorruptStore(self.path, f"blob {blob_id} does not match its id")
         return data
@@ -527,9 +543,16 @@ class Store:
         except PackFormatError as e:
             problems.append(f"pack {name}: {e}")
             return
-        decompressor = zstandard.ZstdDecompressor()
+        plain = zstandard.ZstdDecompressor()
+        # A pack's dictionaries are blobs of the pack itself, stored before the frames using them.
+        with_dict: dict[bytes, zstandard.ZstdDecompressor] = {}
+        dictionaries = set(trailer.dicts)
         for frame in trailer.frames:
             stored = data[frame.offset : frame.offset + frame.length]
+            decompressor = with_dict.get(trailer.dicts[frame.dict - 1]) if frame.dict else plain
+            if decompressor is None:
+                problems.append(f"pack {name}, frame at {frame.offset}: its dictionary is damaged")
+                continue
             try:
                 raw = decode_frame(frame.codec, stored, frame.raw_length, decompressor)
             except PackFormatError as e:
@@ -538,6 +561,12 @@ class Store:
             if frame.kind == BLOB:
                 if page_digest(raw) != frame.digests:
                     problems.append(f"pack {name}: blob {frame.digests.hex()} does not match its id")
+                elif frame.digests in dictionaries:
+                    try:
+                        with_dict[frame.digests] = zstandard.ZstdDecompressor(
+                            dict_data=zstandard.ZstdCompressionDict(bytes(raw)))
+                    except zstandard.ZstdError as e:
+                        problems.append(f"pack {name}: dictionary {frame.digests.hex()} is not one: {e}")
             elif frame.kind == PAGES:
                 raw_view = memoryview(raw)
                 for slot in range(len(frame.digests) // DIGEST_SIZE):

@@ -24,7 +24,7 @@ class StoreConfig(_message.Message):
     def __init__(self, format: _Optional[str] = ..., version: _Optional[int] = ..., store_id: _Optional[str] = ..., digest: _Optional[str] = ..., page_size: _Optional[int] = ..., created: _Optional[float] = ...) -> None: ...
 
 class Frame(_message.Message):
-    __slots__ = ("kind", "codec", "level", "offset", "length", "raw_length", "digests")
+    __slots__ = ("kind", "codec", "level", "offset", "length", "raw_length", "digests", "dict")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         PAGES: _ClassVar[Frame.Kind]
@@ -44,6 +44,7 @@ class Frame(_message.Message):
     LENGTH_FIELD_NUMBER: _ClassVar[int]
     RAW_LENGTH_FIELD_NUMBER: _ClassVar[int]
     DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    DICT_FIELD_NUMBER: _ClassVar[int]
     kind: Frame.Kind
     codec: Frame.Codec
     level: int
@@ -51,15 +52,18 @@ class Frame(_message.Message):
     length: int
     raw_length: int
     digests: bytes
-    def __init__(self, kind: _Optional[_Union[Frame.Kind, str]] = ..., codec: _Optional[_Union[Frame.Codec, str]] = ..., level: _Optional[int] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ..., raw_length: _Optional[int] = ..., digests: _Optional[bytes] = ...) -> None: ...
+    dict: int
+    def __init__(self, kind: _Optional[_Union[Frame.Kind, str]] = ..., codec: _Optional[_Union[Frame.Codec, str]] = ..., level: _Optional[int] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ..., raw_length: _Optional[int] = ..., digests: _Optional[bytes] = ..., dict: _Optional[int] = ...) -> None: ...
 
 class PackTrailer(_message.Message):
-    __slots__ = ("version", "frames")
+    __slots__ = ("version", "frames", "dicts")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
+    DICTS_FIELD_NUMBER: _ClassVar[int]
     version: int
     frames: _containers.RepeatedCompositeFieldContainer[Frame]
-    def __init__(self, version: _Optional[int] = ..., frames: _Optional[_Iterable[_Union[Frame, _Mapping]]] = ...) -> None: ...
+    dicts: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, version: _Optional[int] = ..., frames: _Optional[_Iterable[_Union[Frame, _Mapping]]] = ..., dicts: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class PageMap(_message.Message):
     __slots__ = ("run_first", "run_count", "digests")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import blake3
 import pytest
+import zstandard
 
 from incr.pagestore import (
     DIGEST_SIZE,
@@ -262,6 +263,19 @@ def test_each_window_of_a_pack_learns_its_own_dictionary(store: Store) -> None:
     by_digest = {f.digests: f for f in trailer.frames if f.kind == store_pb2.Frame.PAGES}
     assert all(by_digest[digests[i * 16 : i * 16 + 16]].dict == 0 for i in range(DICT_WINDOW_PAGES))
     assert all(by_digest[digests[i * 16 : i * 16 + 16]].dict == 1 for i in range(DICT_WINDOW_PAGES, len(pages)))
+    assert read_back(store, digests) == b"".join(pages)
+
+
+def test_pages_are_stored_without_a_dictionary_when_none_can_be_learnt(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cannot_learn(*args: object, **kwargs: object) -> None:
+        raise zstandard.ZstdError("cannot train dictionary")
+
+    monkeypatch.setattr(zstandard, "train_dictionary", cannot_learn)
+    pages = record_pages(2 * DICT_SAMPLE_PAGES, 6)
+    _, digests = store_scattered(store, pages)
+    assert all(list(parse_pack(p.read_bytes()).dicts) == [] for _, p in iter_pack_files(store.path / "packs"))
     assert read_back(store, digests) == b"".join(pages)
 
 

@@ -125,7 +125,7 @@ def train_dictionary(
         # for a dictionary within 2 % of this one.
         dictionary = zstandard.train_dictionary(DICT_SIZE, [page.tobytes() for page in learn],
                                                 level=ZSTD_LEVEL, k=2048, d=8, steps=1)
-    except zstandard.ZstdError:         # too few or too alike samples
+    except (zstandard.ZstdError, ValueError):      # too few or too alike samples: go without
         return None
     with_dict = new_page_compressor(dictionary)
     alone = sum(min(len(compressor.compress(page)), PAGE_SIZE) for page in check)

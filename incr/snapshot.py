@@ -233,9 +233,9 @@ class StorePages:
             return
         held = pagelayers.read_region(pagelayers.region_layers(ref), self.store.read_blob)
         for first, count in pagelayers.runs_of(held):
-            for at in range(first, first + count, RESTORE_BATCH_PAGES):
-                n = min(RESTORE_BATCH_PAGES, first + count - at)
-                yield from self._read(at * PAGE, b"".join(held[p] for p in range(at, at + n)))
+            run = b"".join(held[p] for p in range(first, first + count))
+            for start, view in self._batches(run):
+                yield (first + start) * PAGE, view
 
     def fill(self, vmas: list[image_pb2.Vma]) -> Iterator[tuple[list[tuple[int, int]], memoryview]]:
         """engine.memory.PageSource.fill: in address order, batch by batch, each batch read
@@ -258,18 +258,18 @@ class StorePages:
         # Address order keeps each write into the process a few long ranges: in storage
         # order, the pages of a late checkpoint came from all over its 30 predecessors,
         # a range each.
-        wanted = b"".join(digests)
-        for start in range(0, len(addrs), RESTORE_BATCH_PAGES):
-            n = min(RESTORE_BATCH_PAGES, len(addrs) - start)
-            view = memoryview(self.buffer)[: n * PAGE]
-            self.store.read_pages_into(wanted[start * DIGEST_SIZE : (start + n) * DIGEST_SIZE], view)
-            yield _ranges(addrs[start : start + n]), view
+        for start, view in self._batches(b"".join(digests)):
+            yield _ranges(addrs[start : start + len(view) // PAGE]), view
 
-    def _read(self, addr: int, digests: bytes) -> Iterator[tuple[int, memoryview]]:
-        n = len(digests) // DIGEST_SIZE
-        view = memoryview(self.buffer)[:n * PAGE]
-        self.store.read_pages_into(digests, view)
-        yield addr, view
+    def _batches(self, digests: bytes) -> Iterator[tuple[int, memoryview]]:
+        """The pages of `digests`, RESTORE_BATCH_PAGES at a time in the buffer: (index of the
+        batch's first page, its contents)."""
+        count = len(digests) // DIGEST_SIZE
+        for start in range(0, count, RESTORE_BATCH_PAGES):
+            n = min(RESTORE_BATCH_PAGES, count - start)
+            view = memoryview(self.buffer)[: n * PAGE]
+            self.store.read_pages_into(digests[start * DIGEST_SIZE : (start + n) * DIGEST_SIZE], view)
+            yield start, view
 
 
 def _ranges(addrs: list[int]) -> list[tuple[int, int]]:

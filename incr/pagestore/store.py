@@ -99,8 +99,8 @@ class Store:
         self._io_lock = threading.RLock()      # reentrant: a frame read may read its dictionary blob
         self._maps: OrderedDict[bytes, mmap.mmap] = OrderedDict()
         self._frames: OrderedDict[tuple[bytes, int], memoryview] = OrderedDict()
-        self._decompressor = zstandard.ZstdDecompressor()
-        self._dict_decompressors: dict[bytes, zstandard.ZstdDecompressor] = {}
+        #: By dictionary blob id (b"": none); used under _io_lock only.
+        self._decompressors: dict[bytes, zstandard.ZstdDecompressor] = {}
         self._writers: set[SnapshotWriter] = set()
         self._closed = False
         self._index = self._open_index()
@@ -332,10 +332,8 @@ class Store:
                         with self._io_lock:
                             frame = self._frame(Location(pack, offset, length, raw_length, slot, codec, dictionary))
                     else:
-                        decompressor = decompressors.get(dictionary)
-                        if decompressor is None:
-                            decompressor = decompressors[dictionary] = self._decompressor_for(dictionary)
-                        frame = self._decode(pack, stored, offset, length, raw_length, codec, decompressor)
+                        frame = self._decode(pack, stored, offset, length, raw_length, codec,
+                                             self._decompressor_for(dictionary, decompressors))
                 page = frame[slot * PAGE_SIZE : (slot + 1) * PAGE_SIZE]
                 if len(page) != PAGE_SIZE:
                     raise CorruptStore(self.path, f"the index points past the end of a frame of pack {pack.hex()}")
@@ -381,22 +379,27 @@ class Store:
 
     def _read_frame(self, loc: Location) -> memoryview:
         stored = memoryview(self._pack_map(loc.pack))
-        decompressor = self._dict_decompressors.get(loc.dict) if loc.dict else self._decompressor
-        if decompressor is None:
-            decompressor = self._dict_decompressors[loc.dict] = self._decompressor_for(loc.dict)
         return memoryview(self._decode(loc.pack, stored, loc.offset, loc.length, loc.raw_length, loc.codec,
-                                       decompressor))
+                                       self._decompressor_for(loc.dict, self._decompressors)))
 
-    def _decompressor_for(self, dictionary: bytes) -> zstandard.ZstdDecompressor:
-        """A decompressor for frames compressed with the dictionary whose blob id is `dictionary`
-        (none when empty)."""
+    def _decompressor_for(
+        self, dictionary: bytes, cache: dict[bytes, zstandard.ZstdDecompressor]
+    ) -> zstandard.ZstdDecompressor:
+        """From `cache`, or made and added to it: a decompressor for frames compressed with the
+        dictionary whose blob id is `dictionary` (none when empty)."""
+        decompressor = cache.get(dictionary)
+        if decompressor is not None:
+            return decompressor
         if not dictionary:
-            return zstandard.ZstdDecompressor()
-        data = self.read_blob(dictionary.hex())
-        try:
-            return zstandard.ZstdDecompressor(dict_data=zstandard.ZstdCompressionDict(data))
-        except zstandard.ZstdError as e:
-            raise CorruptStore(self.path, f"dictionary {dictionary.hex()} is not a zstd dictionary: {e}") from None
+            decompressor = zstandard.ZstdDecompressor()
+        else:
+            data = self.read_blob(dictionary.hex())
+            try:
+                decompressor = zstandard.ZstdDecompressor(dict_data=zstandard.ZstdCompressionDict(data))
+            except zstandard.ZstdError as e:
+                raise CorruptStore(self.path, f"dictionary {dictionary.hex()} is not a zstd dictionary: {e}") from None
+        cache[dictionary] = decompressor
+        return decompressor
 
     def _frame(self, loc: Location) -> memoryview:
         key = loc.frame_key

@@ -35,14 +35,20 @@ def reference_output(exe: Path, tmp: Path, procs: Procs) -> bytes:
     return (ref / "out.txt").read_bytes()
 
 
-def test_c_job_restored_finishes_like_uninterrupted_run(cprog, tmp_path: Path, store: Path, procs: Procs) -> None:
-    exe = cprog("job")
-    expected = reference_output(exe, tmp_path, procs)
+def start_job_at_first_gate(exe: Path, tmp_path: Path, procs: Procs) -> tuple[Path, subprocess.Popen[bytes]]:
+    """The C job started in tmp_path/run, waiting at its first gate: (its directory, the job)."""
     d = tmp_path / "run"
     d.mkdir()
     make_data(d / "data.bin")
     job = procs.start(job_argv(exe, d))
     wait_until(lambda: line_count(d / "out.txt") >= N // 2, "the job to reach its first gate")
+    return d, job
+
+
+def test_c_job_restored_finishes_like_uninterrupted_run(cprog, tmp_path: Path, store: Path, procs: Procs) -> None:
+    exe = cprog("job")
+    expected = reference_output(exe, tmp_path, procs)
+    d, job = start_job_at_first_gate(exe, tmp_path, procs)
 
     res = ok(incr(store, "checkpoint", job.pid, "--json"))
     info = json.loads(res.stdout)
@@ -64,11 +70,7 @@ def test_c_job_restored_finishes_like_uninterrupted_run(cprog, tmp_path: Path, s
 
 def test_restored_process_keeps_pid_and_is_detached(cprog, tmp_path: Path, store: Path, procs: Procs) -> None:
     exe = cprog("job")
-    d = tmp_path / "run"
-    d.mkdir()
-    make_data(d / "data.bin")
-    job = procs.start(job_argv(exe, d))
-    wait_until(lambda: line_count(d / "out.txt") >= N // 2, "the job to reach its first gate")
+    d, job = start_job_at_first_gate(exe, tmp_path, procs)
     ok(incr(store, "checkpoint", job.pid, "--kill"))
     job.wait()
     res = ok(incr(store, "restore", "--detach"))

@@ -7,20 +7,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_checkpoint_restore import N, job_argv, make_data, reference_output
+from test_checkpoint_restore import reference_output, start_job_at_first_gate
 
-from conftest import Procs, incr, kill_and_wait_gone, line_count, ok, reap_orphans, wait_until
+from conftest import Procs, incr, kill_and_wait_gone, ok, reap_orphans, wait_until
 from incr.faults import POINTS, RESTORE_POINTS
 
 
 def test_checkpoint_killed_at_every_point(cprog, tmp_path: Path, store: Path, procs: Procs) -> None:
     exe = cprog("job")
     expected = reference_output(exe, tmp_path, procs)
-    d = tmp_path / "run"
-    d.mkdir()
-    make_data(d / "data.bin")
-    job = procs.start(job_argv(exe, d))
-    wait_until(lambda: line_count(d / "out.txt") >= N // 2, "the job to reach its first gate")
+    d, job = start_job_at_first_gate(exe, tmp_path, procs)
     first = json.loads(ok(incr(store, "checkpoint", job.pid, "--json")).stdout)
 
     for point in POINTS:
@@ -49,11 +45,7 @@ def test_restore_killed_half_way_leaves_no_process_behind(cprog, tmp_path: Path,
                                                           procs: Procs) -> None:
     exe = cprog("job")
     expected = reference_output(exe, tmp_path, procs)
-    d = tmp_path / "run"
-    d.mkdir()
-    make_data(d / "data.bin")
-    job = procs.start(job_argv(exe, d))
-    wait_until(lambda: line_count(d / "out.txt") >= N // 2, "the job to reach its first gate")
+    d, job = start_job_at_first_gate(exe, tmp_path, procs)
     ok(incr(store, "checkpoint", job.pid))
     kill_and_wait_gone(job.pid)
     job.wait()

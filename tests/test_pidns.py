@@ -9,13 +9,12 @@ import contextlib
 import ctypes
 import os
 import signal
-from collections.abc import Callable
 from pathlib import Path
 
 from engine_tree import descendants
-from test_trees import family_tree, reference
+from test_trees import family_tree, gated, reference, start_at_first_gate
 
-from conftest import Procs, incr, line_count, ok, reap_orphans, wait_until
+from conftest import Procs, incr, ok, reap_orphans, wait_until
 
 N = 40
 
@@ -62,17 +61,9 @@ def stop_tree(pids: list[int], procs: Procs) -> None:
 
 def test_tree_restored_in_a_new_pid_namespace_while_its_pids_are_taken(cprog, tmp_path: Path, store: Path,
                                                                        procs: Procs) -> None:
-    exe = cprog("family")
-
-    def argv(d: Path) -> list[object]:
-        return [exe, d / "out.txt", d / "go1", d / "go2", N]
-
+    argv = gated(cprog("family"))
     expected = reference(argv, tmp_path, procs)
-    d = tmp_path / "run"
-    d.mkdir()
-    out = d / "out.txt"
-    job = procs.start(argv(d))
-    wait_until(lambda: line_count(out) >= N // 2, "the job to reach its first gate")
+    d, out, job = start_at_first_gate(argv, tmp_path, procs)
     before = family_tree(job.pid)
     ok(incr(store, "checkpoint", job.pid))
     stop_tree([p for p, *_, state in before if state == "-"], procs)    # every PID stays taken
@@ -112,17 +103,9 @@ def test_tree_restored_in_a_new_pid_namespace_while_its_pids_are_taken(cprog, tm
 
 def test_threads_restored_attached_in_a_new_pid_namespace(cprog, tmp_path: Path, store: Path,
                                                           procs: Procs) -> None:
-    exe = cprog("threads", "-pthread")
-
-    def argv(d: Path) -> list[object]:
-        return [exe, d / "out.txt", d / "go1", d / "go2", N]
-
+    argv = gated(cprog("threads", "-pthread"))
     expected = reference(argv, tmp_path, procs)
-    d = tmp_path / "run"
-    d.mkdir()
-    out = d / "out.txt"
-    job = procs.start(argv(d))
-    wait_until(lambda: line_count(out) >= N // 2, "the job to reach its first gate")
+    d, out, job = start_at_first_gate(argv, tmp_path, procs)
     tids = sorted(int(t) for t in os.listdir(f"/proc/{job.pid}/task"))
     assert len(tids) == 5
     ok(incr(store, "checkpoint", job.pid))
@@ -143,22 +126,14 @@ def sysv_segments() -> dict[int, int]:
     return {int(r.split()[1]): int(r.split()[4]) for r in rows}
 
 
-def sharedmem_argv(exe: Path, name: str) -> Callable[[Path], list[object]]:
-    return lambda d: [exe, d / "out.txt", d / "go1", d / "go2", N, name]
-
-
 def test_shared_memory_restored_in_new_namespaces_while_the_original_holds_its_ids(
         cprog, tmp_path: Path, store: Path, procs: Procs) -> None:
     exe = cprog("sharedmem")
     name = f"incr-test-{os.getpid()}-{tmp_path.name}"
-    argv = sharedmem_argv(exe, name)
+    argv = gated(exe, name)
     try:
         expected = reference(argv, tmp_path, procs)
-        d = tmp_path / "run"
-        d.mkdir()
-        out = d / "out.txt"
-        job = procs.start(argv(d))
-        wait_until(lambda: line_count(out) >= N // 2, "the pair to reach its first gate")
+        d, out, job = start_at_first_gate(argv, tmp_path, procs, who="the pair")
         pids = descendants(job.pid)
         ok(incr(store, "checkpoint", job.pid))
         stop_tree(pids, procs)                  # PIDs and the System V segment stay taken
@@ -185,13 +160,9 @@ def test_shared_memory_restored_in_new_namespaces_while_the_original_holds_its_i
 def test_restore_refuses_when_a_system_v_id_is_taken(cprog, tmp_path: Path, store: Path, procs: Procs) -> None:
     exe = cprog("sharedmem")
     name = f"incr-test-{os.getpid()}-{tmp_path.name}"
-    d = tmp_path / "run"
-    d.mkdir()
-    out = d / "out.txt"
     intruder = -1
     try:
-        job = procs.start(sharedmem_argv(exe, name)(d))
-        wait_until(lambda: line_count(out) >= N // 2, "the pair to reach its first gate")
+        job = start_at_first_gate(gated(exe, name), tmp_path, procs, who="the pair")[2]
         pids = descendants(job.pid)
         shmid = next(i for i, cpid in sysv_segments().items() if cpid == job.pid)
         ok(incr(store, "checkpoint", job.pid))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from engine_tree import descendants
@@ -43,17 +44,34 @@ def kill_tree(pids: list[int], job: subprocess.Popen[bytes], procs: Procs) -> No
     wait_until(gone, "the old tree to be gone")
 
 
-def run(argv: list[object], d: Path, store: Path, procs: Procs, half: int,
-        env: dict[str, str] | None = None) -> tuple[bytes, list[tuple[int, int, int, int, str]], int]:
+def gated(exe: Path, *extra: object) -> Callable[[Path], list[object]]:
+    """argv of a gated test program run in a directory d: output d/out.txt, gates d/go1, d/go2."""
+    return lambda d: [exe, d / "out.txt", d / "go1", d / "go2", N, *extra]
+
+
+def start_at_first_gate(argv_of: Callable[[Path], list[object]], tmp_path: Path, procs: Procs,
+                        env: dict[str, str] | None = None,
+                        who: str = "the job") -> tuple[Path, Path, subprocess.Popen[bytes]]:
+    """Start a gated job in tmp_path/run and wait for it at its first gate: (its directory,
+    its output, the job)."""
+    d = tmp_path / "run"
+    d.mkdir()
+    out = d / "out.txt"
+    job = procs.start(argv_of(d), env={**os.environ, **(env or {})})
+    wait_until(lambda: line_count(out) >= N // 2, f"{who} to reach its first gate")
+    return d, out, job
+
+
+def run(argv_of: Callable[[Path], list[object]], tmp_path: Path, store: Path, procs: Procs,
+        env: dict[str, str] | None = None) -> tuple[Path, list[tuple[int, int, int, int, str]],
+                                                     list[tuple[int, int, int, int, str]]]:
     """Checkpoint a gated job at its first gate, run on, kill the tree, restore it detached:
     (its output, its tree at the checkpoint, its tree right after restore)."""
-    out = d / "out.txt"
-    job = procs.start(argv, env={**os.environ, **(env or {})})
-    wait_until(lambda: line_count(out) >= half, "the job to reach its first gate")
+    d, out, job = start_at_first_gate(argv_of, tmp_path, procs, env)
     before = family_tree(job.pid)
     ok(incr(store, "checkpoint", job.pid))
     (d / "go1").touch()
-    wait_until(lambda: line_count(out) >= half + 5, "the job to reach its second gate")
+    wait_until(lambda: line_count(out) >= N // 2 + 5, "the job to reach its second gate")
     for pid, *_ in before:
         procs.track(pid)
     for pid, *_ in reversed(before):
@@ -71,7 +89,7 @@ def run(argv: list[object], d: Path, store: Path, procs: Procs, half: int,
     root = procs.track(int(res.stdout))
     after = family_tree(root)
     (d / "go2").touch()
-    return out, before, after  # type: ignore[return-value]
+    return out, before, after
 
 
 def image_of(store: Path) -> image_pb2.TreeImage:
@@ -93,16 +111,10 @@ def reference(argv_of: object, tmp_path: Path, procs: Procs, env: dict[str, str]
 
 def test_parent_and_children_over_pipes_with_data_in_flight(cprog, tmp_path: Path, store: Path,
                                                              procs: Procs) -> None:
-    exe = cprog("family")
-
-    def argv(d: Path) -> list[object]:
-        return [exe, d / "out.txt", d / "go1", d / "go2", N]
-
+    argv = gated(cprog("family"))
     expected = reference(argv, tmp_path, procs)
     assert expected.endswith(b"done zombie exit 7\n")
-    d = tmp_path / "run"
-    d.mkdir()
-    out, before, after = run(argv(d), d, store, procs, N // 2)
+    out, before, after = run(argv, tmp_path, store, procs)
     assert after == before, "same PIDs, parents, groups, sessions; the zombie too"
     assert image_of(store).version == 1, "no named FIFO: an image older incrs read too"
     assert any(state == "Z family" for *_, state in before)
@@ -131,9 +143,7 @@ def test_shell_script_launching_a_job_and_waiting_for_it(cprog, tmp_path: Path, 
 
     expected = reference(argv, tmp_path, procs)
     assert expected.endswith(b"script saw exit 0\n")
-    d = tmp_path / "run"
-    d.mkdir()
-    out, before, after = run(argv(d), d, store, procs, N // 2)
+    out, before, after = run(argv, tmp_path, store, procs)
     assert [p[:4] for p in after] == [p[:4] for p in before]
     wait_until(lambda: b"script saw exit" in out.read_bytes(), "the script to finish")
     assert out.read_bytes() == expected
@@ -141,16 +151,10 @@ def test_shell_script_launching_a_job_and_waiting_for_it(cprog, tmp_path: Path, 
 
 def test_socket_pairs_stream_and_datagram_with_queued_messages(cprog, tmp_path: Path, store: Path,
                                                                 procs: Procs) -> None:
-    exe = cprog("sockpair")
-
-    def argv(d: Path) -> list[object]:
-        return [exe, d / "out.txt", d / "go1", d / "go2", N]
-
+    argv = gated(cprog("sockpair"))
     expected = reference(argv, tmp_path, procs)
     assert expected.endswith(b"done child 0\n")
-    d = tmp_path / "run"
-    d.mkdir()
-    out, before, after = run(argv(d), d, store, procs, N // 2)
+    out, before, after = run(argv, tmp_path, store, procs)
     assert after == before
     wait_until(lambda: b"done" in out.read_bytes(), "the pair to finish")
     assert out.read_bytes() == expected
@@ -161,15 +165,11 @@ def test_processes_sharing_memory_anonymous_memfd_dev_shm_and_sysv(cprog, tmp_pa
     exe = cprog("sharedmem")
     name = f"incr-test-{os.getpid()}-{tmp_path.name}"
 
-    def argv(d: Path) -> list[object]:
-        return [exe, d / "out.txt", d / "go1", d / "go2", N, name]
-
+    argv = gated(exe, name)
     try:
         expected = reference(argv, tmp_path, procs)
         assert expected.endswith(b"done 0\n")
-        d = tmp_path / "run"
-        d.mkdir()
-        out, before, after = run(argv(d), d, store, procs, N // 2)
+        out, before, after = run(argv, tmp_path, store, procs)
         assert after == before
         wait_until(lambda: b"done" in out.read_bytes(), "the pair to finish")
         assert out.read_bytes() == expected
@@ -181,17 +181,9 @@ def test_incremental_checkpoint_of_a_tree_sees_every_process_writes(cprog, tmp_p
                                                                     procs: Procs) -> None:
     import json
 
-    exe = cprog("family")
-
-    def argv(d: Path) -> list[object]:
-        return [exe, d / "out.txt", d / "go1", d / "go2", N]
-
+    argv = gated(cprog("family"))
     expected = reference(argv, tmp_path, procs)
-    d = tmp_path / "run"
-    d.mkdir()
-    out = d / "out.txt"
-    job = procs.start(argv(d))
-    wait_until(lambda: line_count(out) >= N // 2, "the job to reach its first gate")
+    d, out, job = start_at_first_gate(argv, tmp_path, procs)
     tree_pids = [p for p, *_ in family_tree(job.pid)]
     first = json.loads(ok(incr(store, "checkpoint", job.pid, "--json")).stdout)
     (d / "go1").touch()
@@ -214,11 +206,7 @@ def test_named_fifos_with_data_in_flight(cprog, tmp_path: Path, store: Path, pro
 
     expected = reference(argv, tmp_path, procs)
     assert expected.endswith(b"done child exit 0, stash intact\n")
-    d = tmp_path / "run"
-    d.mkdir()
-    out = d / "out.txt"
-    job = procs.start(argv(d))
-    wait_until(lambda: line_count(out) >= N // 2, "the job to reach its first gate")
+    d, out, job = start_at_first_gate(argv, tmp_path, procs)
     before = family_tree(job.pid)
 
     with open(d / "fifos" / "down", "rb", buffering=0, opener=lambda p, f: os.open(p, f | os.O_RDWR)) as ours:

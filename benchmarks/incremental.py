@@ -17,7 +17,6 @@ is checkpointed every 10 s.  Reported, all measured in this one run:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import zstandard
+from threads import gone
 
 from incr import dirty
 from incr.engine import memory
@@ -111,12 +111,7 @@ def restore_time(store: Path, cid: str) -> float:
     pid = int(r.stdout)
     m = re.search(r"in ([0-9.]+) ms", r.stderr)
     os.kill(pid, signal.SIGKILL)
-    while Path(f"/proc/{pid}").exists() and "State:\tZ" not in Path(f"/proc/{pid}/status").read_text():
-        time.sleep(0.01)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
-    while Path(f"/proc/{pid}").exists():
-        time.sleep(0.01)
+    gone(pid)
     return float(m.group(1)) if m else float("nan")
 
 

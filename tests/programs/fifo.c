@@ -15,27 +15,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "gated.h"
+
 #define AHEAD 8
 #define STASH 3000
-
-static void gate(const char *path)
-{
-    volatile uint64_t spin = 0;
-    while (access(path, F_OK) != 0)
-        for (int i = 0; i < 100000; i++) spin += i;
-}
-
-static void xwrite(int fd, const void *p, size_t n) { if (write(fd, p, n) != (ssize_t)n) _exit(3); }
-static int xread(int fd, void *p, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t k = read(fd, (char *)p + got, n - got);
-        if (k <= 0) return 0;
-        got += k;
-    }
-    return 1;
-}
 
 static int open_fifo(const char *dir, const char *name, int flags)
 {

@@ -16,14 +16,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SZ (4u << 20)
+#include "gated.h"
 
-static void gate(const char *path)
-{
-    volatile uint64_t spin = 0;
-    while (access(path, F_OK) != 0)
-        for (int i = 0; i < 100000; i++) spin += i;
-}
+#define SZ (4u << 20)
 
 int main(int argc, char **argv)
 {

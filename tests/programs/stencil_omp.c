@@ -7,15 +7,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "gated.h"
+
 #define N 512
 #define MAXT 64
-
-static void gate(const char *path)
-{
-    volatile unsigned long spin = 0;
-    while (access(path, F_OK) != 0)
-        for (int i = 0; i < 100000; i++) spin += i;
-}
 
 int main(int argc, char **argv)
 {

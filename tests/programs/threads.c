@@ -15,6 +15,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "gated.h"
+
 #define NW 4
 #define SLICE (1u << 20)
 
@@ -73,13 +75,6 @@ static void *worker(void *arg)
     }
     check_tid(id);
     return (void *)(intptr_t)(mine % 1000);
-}
-
-static void gate(const char *path)
-{
-    volatile uint64_t spin = 0;
-    while (access(path, F_OK) != 0)
-        for (int i = 0; i < 100000; i++) spin += i;
 }
 
 int main(int argc, char **argv)

@@ -215,6 +215,21 @@ long incr_pagemap_scan(int pagemap_fd, struct incr_pm_scan_arg *arg)
 
 /* Every signal blocked and at its default, every descriptor from 3 up
  * closed but `keep` (-1: none). */
+/* clone3() like fork (the child gets SIGCHLD-at-exit semantics and a copy of our stack),
+ * with clone `flags`, and with the PID *tid when tid is not NULL.  As syscall(2) returns. */
+static long clone3_child(uint64_t flags, pid_t *tid)
+{
+    struct clone_args ca;
+    memset(&ca, 0, sizeof ca);
+    ca.flags = flags;
+    ca.exit_signal = SIGCHLD;
+    if (tid != NULL) {
+        ca.set_tid = (uint64_t)(uintptr_t)tid;
+        ca.set_tid_size = 1;
+    }
+    return syscall(SYS_clone3, &ca, sizeof ca);
+}
+
 static void stub_reset(int keep)
 {
     sigset_t all;
@@ -264,12 +279,7 @@ static void stub_main(int flags)
 long incr_spawn_stub(pid_t want, int flags)
 {
     pid_t tid = want;
-    struct clone_args ca;
-    memset(&ca, 0, sizeof ca);
-    ca.exit_signal = SIGCHLD;
-    ca.set_tid = (uint64_t)(uintptr_t)&tid;
-    ca.set_tid_size = 1;
-    long c = syscall(SYS_clone3, &ca, sizeof ca);
+    long c = clone3_child(0, &tid);
     if (c < 0)
         return -errno;
     if (c == 0)
@@ -383,12 +393,7 @@ static void pidns_init(pid_t root, int flags, int ready_fd)
     stub_reset(ready_fd);
     syscall(SYS_prctl, PR_SET_NAME, "incr-pidns-init", 0, 0, 0);
     pid_t tid = root;
-    struct clone_args ca;
-    memset(&ca, 0, sizeof ca);
-    ca.exit_signal = SIGCHLD;
-    ca.set_tid = (uint64_t)(uintptr_t)&tid;
-    ca.set_tid_size = 1;
-    long c = syscall(SYS_clone3, &ca, sizeof ca);
+    long c = clone3_child(0, &tid);
     if (c < 0)
         syscall(SYS_exit_group, 125);
     if (c == 0)
@@ -418,11 +423,7 @@ static void pidns_init(pid_t root, int flags, int ready_fd)
 
 long incr_spawn_pidns(pid_t root, int flags, int ready_fd)
 {
-    struct clone_args ca;
-    memset(&ca, 0, sizeof ca);
-    ca.flags = CLONE_NEWPID | ((flags & INCR_NS_IPC) ? CLONE_NEWIPC : 0);
-    ca.exit_signal = SIGCHLD;
-    long c = syscall(SYS_clone3, &ca, sizeof ca);
+    long c = clone3_child(CLONE_NEWPID | ((flags & INCR_NS_IPC) ? CLONE_NEWIPC : 0), NULL);
     if (c < 0)
         return -errno;
     if (c == 0)

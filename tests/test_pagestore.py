@@ -99,6 +99,14 @@ def read_back(store: Store, digests: bytes) -> bytes:
     return bytes(out)
 
 
+def flip_a_bit(pack: Path, frame: store_pb2.Frame) -> None:
+    """Damage `frame` of the pack file in place: one bit in its middle."""
+    data = bytearray(pack.read_bytes())
+    data[frame.offset + frame.length // 2] ^= 0x01
+    os.chmod(pack, 0o600)
+    pack.write_bytes(bytes(data))
+
+
 def all_frames(store_path: Path) -> list[store_pb2.Frame]:
     frames: list[store_pb2.Frame] = []
     for _name, path in iter_pack_files(store_path / "packs"):
@@ -285,11 +293,7 @@ def test_a_damaged_dictionary_is_reported_not_used(store: Store) -> None:
     [(name, path)] = list(iter_pack_files(store.path / "packs"))
     trailer = parse_pack(path.read_bytes())
     [dict_id] = trailer.dicts
-    blob = next(f for f in trailer.frames if f.digests == dict_id)
-    data = bytearray(path.read_bytes())
-    data[blob.offset + blob.length // 2] ^= 0x01
-    os.chmod(path, 0o600)
-    path.write_bytes(bytes(data))
+    flip_a_bit(path, next(f for f in trailer.frames if f.digests == dict_id))
     store.close()
     with Store.open(store.path) as s:
         problems = s.verify()
@@ -551,10 +555,7 @@ def test_verify_finds_a_flipped_byte(store: Store, content: str) -> None:
     assert store.verify() == []
     frame = next(f for f in all_frames(store.path) if f.kind == store_pb2.Frame.PAGES)
     [(name, path)] = [(n, p) for n, p in iter_pack_files(store.path / "packs")]
-    data = bytearray(path.read_bytes())
-    data[frame.offset + frame.length // 2] ^= 0x01
-    os.chmod(path, 0o600)
-    path.write_bytes(bytes(data))
+    flip_a_bit(path, frame)
     store.close()
     with Store.open(store.path) as s:
         problems = s.verify()

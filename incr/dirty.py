@@ -29,7 +29,6 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from incr._native import ffi, lib
 from incr.engine import proc
@@ -95,9 +94,6 @@ class KernelFeatures:
     pagemap_scan: bool
     soft_dirty: bool
     soft_dirty_why: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 _FEATURES: KernelFeatures | None = None

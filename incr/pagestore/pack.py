@@ -293,10 +293,6 @@ class PackBuilder:
         self.size = 0
         self._append(MAGIC)
 
-    @property
-    def frame_count(self) -> int:
-        return len(self._trailer.frames)
-
     def _append(self, data: bytes | bytearray | memoryview) -> None:
         assert self._fd is not None, "pack already sealed or discarded"
         write_all(self._fd, data)

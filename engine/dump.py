@@ -12,7 +12,7 @@ from .errors import ProcessNotFound, Unsupported
 from .freeze import Frozen
 from .tree import FrozenTree, gone
 
-IMAGE_VERSION = 2        # the newest this incr reads and writes; see minimal_version()
+IMAGE_VERSION = 3        # the newest this incr reads and writes; see minimal_version()
 
 
 def check_supported(root: int, skip: dict[int, set[int]]) -> None:
@@ -69,8 +69,16 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]]) -> image_pb2.Tree
 
 def minimal_version(image: image_pb2.TreeImage) -> int:
     """The oldest image version that describes `image`, so that an older incr can restore it if it can:
-    1, or 2 with named FIFOs."""
+    1, 2 with named FIFOs, 3 with any attribute a version-2 reader would silently drop."""
+    if needs_version_3(image):
+        return 3
     return 2 if image.fifos else 1
+
+
+def needs_version_3(image: image_pb2.TreeImage) -> bool:
+    """Whether the image holds state that an incr reading version 2 would ignore, restoring a job that
+    differs from the one checkpointed (docs/store-format.md lists the fields)."""
+    return False
 
 
 def shared_objects(image: image_pb2.TreeImage) -> list[image_pb2.ShmImage]:

@@ -14,10 +14,11 @@ import signal
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from . import proc
+from . import proc, sigframe
 from . import ptrace as pt
 from .errors import EngineError, NotTraceable, ProcessNotFound, ProcessVanished
-from .tracee import Tracee, find_syscall_insn, write_proc_mem
+from .procmem import write_proc_mem
+from .tracee import Tracee, find_syscall_insn
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class Frozen:
     syscall_insn: int = 0
     _poked: tuple[int, bytes] | None = None
     released: bool = False
+    gadget: sigframe.Gadget | None = None       # the injection safety net's gadget, once installed
+    _gadget_tried: bool = False
 
     def tracee(self, tid: int | None = None) -> Tracee:
         """The Tracee for `tid` (default: the thread-group leader), created on first use."""
@@ -75,8 +78,17 @@ class Frozen:
         if tid not in self.tracees:
             if not self.syscall_insn:
                 self.syscall_insn = find_syscall_insn(self.pid) or self._poke_syscall_insn()
-            self.tracees[tid] = Tracee(self.pid, tid, self.syscall_insn)
+            self.tracees[tid] = Tracee(self.pid, tid, self.syscall_insn, gadget=self._net_gadget())
         return self.tracees[tid]
+
+    def _net_gadget(self) -> int:
+        if not self._gadget_tried:
+            self._gadget_tried = True
+            try:
+                self.gadget = sigframe.install_gadget(self.pid)
+            except OSError as exc:
+                log.debug("PID %d: no safety net for injected syscalls: %s", self.pid, exc)
+        return self.gadget.addr if self.gadget else 0
 
     def _poke_syscall_insn(self) -> int:
         # No [vdso] (vdso=0 on the kernel command line): borrow the leader's
@@ -108,6 +120,11 @@ class Frozen:
                 log.warning("PID %d thread %d: could not restore its state: %s", self.pid, tracee.tid, exc)
         if self._poked:
             write_proc_mem(self.pid, *self._poked)
+        if self.gadget:
+            try:
+                self.gadget.remove()
+            except OSError as exc:        # harmless where it is: padding no code runs
+                log.debug("PID %d: the safety net's gadget stays in [vdso]: %s", self.pid, exc)
         for tid in self.tids:
             with contextlib.suppress(ProcessLookupError):
                 pt.detach(tid)

@@ -30,8 +30,8 @@ from .pagemap import (
     held_regions,
     pagemap_runs,
 )
+from .procmem import read_proc_mem_into
 from .remote import RemoteProcess
-from .tracee import read_proc_mem_into
 
 PAGE = pt.PAGE_SIZE
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4

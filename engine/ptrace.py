@@ -211,16 +211,20 @@ class SignalIntercepted(Exception):
         self.siginfo = siginfo
 
 
-def remote_syscall(tid: int, base: Regs, rip: int, nr: int, args: Sequence[int], put_back: Regs | None) -> int:
+def remote_syscall(tid: int, base: Regs, rip: int, nr: int, args: Sequence[int], put_back: Regs | None,
+                   mask_after: int | None = None, fault: int = 0) -> int:
     """Run one syscall in a stopped tracee; returns the raw (signed) rax.
 
-    With `put_back`, those registers are set again right after the step.
+    With `put_back`, those registers are set again right after the call; with
+    `mask_after`, every signal is blocked meanwhile and that mask set after.
+    `fault` (tests only): SIGKILL this process at that stage (lib.INCR_REMOTE_FAULT_*).
     """
     argv = ffi.new("long[6]", [_to_long(a) for a in (*args, 0, 0, 0, 0, 0, 0)[:6]])
     ret = ffi.new("long *")
     info = ffi.new("char[]", SIGINFO_SIZE)
+    mask = ffi.new("uint64_t *", mask_after) if mask_after is not None else ffi.NULL
     rc = lib.incr_remote_syscall(tid, base.cdata, rip, nr, argv, ret, info,
-                                 put_back.cdata if put_back is not None else ffi.NULL)
+                                 put_back.cdata if put_back is not None else ffi.NULL, mask, fault)
     if rc > 0:
         raise SignalIntercepted(rc, bytes(ffi.buffer(info, SIGINFO_SIZE)))
     _check(rc, f"remote syscall {SYSCALL_NAMES.get(nr, nr)} in {tid}")

@@ -1,23 +1,29 @@
 """A thread in ptrace-stop that incr drives: remote syscalls and scratch memory.
 
-At dump time a remote syscall runs a ``syscall`` instruction already present
-in the target's [vdso] (nothing of the job's text is touched); at restore time
-it runs the one in incr's injection page.  A live job's registers are
-put back after every remote syscall.
+At dump time a remote syscall runs in a live job: from a gadget parked in
+its [vdso] with a signal frame on the thread's stack as a safety net
+(engine/sigframe.py), so that incr dying mid-call leaves the thread as it
+was; nothing of the job's text is touched.  At restore time it runs the
+``syscall`` in incr's injection page.  A live job's registers are put back
+after every remote syscall.
 """
 
 from __future__ import annotations
 
-import os
+import logging
 import struct
 
-from . import proc
+from incr.faults import injection_fault
+
+from . import proc, sigframe
 from . import ptrace as pt
 from .errors import EngineError, RemoteSyscallFailed
 
+log = logging.getLogger(__name__)
+
 SYSCALL_INSN = b"\x0f\x05"
 MAX_SIGNAL_RETRIES = 64
-RED_ZONE = 128
+RED_ZONE = sigframe.RED_ZONE
 ALL_SIGNALS = (1 << 64) - 1
 
 
@@ -36,10 +42,12 @@ class Tracee:
     """One stopped thread of a process; every call must come from the attaching thread."""
 
     def __init__(self, pid: int, tid: int, syscall_insn: int, *, live: bool = True, vpid: int = 0,
-                 vtid: int = 0) -> None:
+                 vtid: int = 0, gadget: int = 0) -> None:
         """`live`: a running job's thread, whose registers are put back after every
-        remote syscall, so that incr dying mid-dump cannot derail it.  `vpid`, `vtid`:
-        the IDs the thread itself sees, when it runs in a PID namespace below incr's."""
+        remote syscall, so that incr dying mid-dump cannot derail it; `gadget`: where
+        the safety net's gadget is in its process (0: none, inject without a net).
+        `vpid`, `vtid`: the IDs the thread itself sees, when it runs in a PID namespace
+        below incr's."""
         self.pid = pid
         self.tid = tid
         self.vpid = vpid or pid
@@ -51,13 +59,46 @@ class Tracee:
         # Once resumed for a remote syscall the thread leaves the kernel's
         # syscall-restart path; its registers must then carry the restart.
         self._put_back = with_syscall_restart(self.regs, restart_block=True) if live else None
+        self.sigmask = pt.get_sigmask(tid) if live else 0
+        self._gadget = gadget if live else 0
+        self._net: sigframe.Net | None = None
+        self._under_net = b""                 # the stack bytes the frame covers while a call runs
+        self._stack: tuple[int, int] | bool | None = False      # the mapping holding rsp (False: not looked up)
+
+    def stack(self) -> tuple[int, int] | None:
+        """(start, end) of the mapping holding the thread's stack pointer, if any."""
+        if self._stack is False:
+            sp = self.regs.rsp
+            self._stack = next(((m.start, m.end) for m in proc.maps(self.pid) if m.start <= sp < m.end), None)
+        return self._stack if isinstance(self._stack, tuple) else None
+
+    def _spread_net(self) -> sigframe.Net | None:
+        if self._gadget and self._net is None and self._put_back is not None:
+            self._net = sigframe.spread(self.tid, self._put_back, self.sigmask, self.stack())
+            if self._net is None:
+                log.debug("PID %d thread %d: injecting without the safety net", self.pid, self.tid)
+                self._gadget = 0
+            else:
+                self._under_net = self.read(self._net.at, len(self._net.frame))
+                self._base.set(rsp=self._net.sp)
+        return self._net
 
     def syscall(self, name: str, *args: int) -> int:
         """Run syscall `name` in the tracee; returns the raw result (negative errno on failure)."""
         nr = pt.SYSCALL_NUMBERS[name]
+        net = self._spread_net()
+        rip = self._gadget if net else self.syscall_insn
+        mask = self.sigmask if self._put_back is not None else None
         for _ in range(MAX_SIGNAL_RETRIES):
             try:
-                ret = pt.remote_syscall(self.tid, self._base, self.syscall_insn, nr, args, self._put_back)
+                if net:
+                    self.write(net.at, net.frame)
+                try:
+                    ret = pt.remote_syscall(self.tid, self._base, rip, nr, args, self._put_back, mask,
+                                            injection_fault() if mask is not None else 0)
+                finally:
+                    if net:
+                        self.write(net.at, self._under_net)
             except pt.SignalIntercepted as sig:
                 self.intercepted.append(sig.siginfo)
                 continue
@@ -135,9 +176,10 @@ def with_syscall_restart(regs: pt.Regs, *, restart_block: bool) -> pt.Regs:
 class Scratch:
     """Bytes below the thread's red zone, saved on entry and put back on exit.
 
-    Only used when that stretch lies inside the stack mapping: remote writes
-    do not grow a stack (GUP stopped expanding stacks in 6.5), so otherwise a
-    temporary page is mapped instead.
+    Only used when that stretch lies inside the stack mapping and within the
+    area reserved above the safety net's frame: remote writes do not grow a
+    stack (GUP stopped expanding stacks in 6.5), so otherwise a temporary page
+    is mapped instead.
     """
 
     def __init__(self, tracee: Tracee, size: int) -> None:
@@ -150,7 +192,8 @@ class Scratch:
     def __enter__(self) -> Scratch:
         sp = self.tracee.regs.rsp
         low = (sp - RED_ZONE - self.size) & ~0xF
-        if any(v.start <= low and sp <= v.end for v in proc.maps(self.tracee.pid)):
+        stack = self.tracee.stack()
+        if self.size <= sigframe.SCRATCH_RESERVE and stack is not None and stack[0] <= low:
             self.addr = low
             self._saved = self.tracee.read(low, self.size)
         else:
@@ -166,26 +209,3 @@ class Scratch:
             self.tracee.call("munmap", self.addr, length)
         elif self._saved:
             self.tracee.write(self.addr, self._saved)
-
-
-def write_proc_mem(pid: int, addr: int, data: bytes) -> None:
-    """Write through /proc/PID/mem, which (unlike process_vm_writev) reaches read-only pages."""
-    fd = os.open(f"/proc/{pid}/mem", os.O_RDWR | os.O_CLOEXEC)
-    try:
-        os.pwrite(fd, data, addr)
-    finally:
-        os.close(fd)
-
-
-def read_proc_mem_into(pid: int, ranges: list[tuple[int, int]], out: memoryview) -> None:
-    """Read through /proc/PID/mem, which (unlike process_vm_readv) reaches PROT_NONE pages."""
-    fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        pos = 0
-        for addr, length in ranges:
-            got = os.preadv(fd, [out[pos:pos + length]], addr)
-            if got != length:
-                raise EngineError(f"PID {pid}: short read of {length} bytes at {addr:#x}")
-            pos += length
-    finally:
-        os.close(fd)

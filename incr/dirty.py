@@ -23,9 +23,13 @@ is missing or does not match, the next pass is a full one: never a lost page.
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import logging
 import os
+import sys
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,16 +197,42 @@ def start_time(pid: int) -> int:
     return proc.stat(pid)[22]
 
 
+def _write_durably(path: Path, text: str) -> None:
+    """`text` as the whole of `path`, replaced atomically and fsynced (file, then directory)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
 @dataclass
 class TrackerState:
-    """What a tracker left in a job for the next command (runtime_dir()/tracker-PID.json)."""
+    """What a tracker left in a job for the next command (runtime_dir()/tracker-PID.json).
+
+    `consuming` is the intent record of the crash model (docs/crash-model.md):
+    set, with `base` emptied, *before* a command touches the job's dirty-page
+    state, and cleared only once the checkpoint carrying the pages it consumed
+    has committed.  A record found with it set names a command that died
+    half-way: the dirt it consumed is lost, so the next pass is a full one.
+    """
 
     pid: int
     start_time: int
     tracker: str
     store: str              # store directory the base snapshot is in
-    base: str               # snapshot id the tracking is relative to ("" = none yet)
+    base: str               # snapshot id the tracking is relative to ("" = none: the next pass is full)
     uffd_fd: int = -1       # uffd-wp: where the userfaultfd is parked in the job
+    consuming: str = ""     # the command consuming the job's dirt right now (or that died doing so)
+    arming_fd: int = -1     # uffd-wp: where a userfaultfd being injected lands before it is parked
 
     @staticmethod
     def path(pid: int) -> Path:
@@ -225,17 +255,49 @@ class TrackerState:
     def save(self) -> None:
         d = runtime_dir()
         d.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for old in d.glob("tracker-*.json"):          # records of processes that are gone
+        for old in [*d.glob("tracker-*.json"), *d.glob("tracker-*.lock")]:   # of processes that are gone
             pid = old.stem.removeprefix("tracker-")
-            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            if pid.isdigit() and int(pid) != self.pid and not os.path.exists(f"/proc/{pid}"):
                 old.unlink(missing_ok=True)
-        tmp = d / f".tracker-{self.pid}.tmp"
-        tmp.write_text(json.dumps(self.__dict__))
-        os.replace(tmp, self.path(self.pid))
+        _write_durably(self.path(self.pid), json.dumps(self.__dict__))
 
     @classmethod
     def forget(cls, pid: int) -> None:
         cls.path(pid).unlink(missing_ok=True)
+
+
+class JobBusy(TrackerError):
+    """Another incr command is working on the job's tracking right now."""
+
+
+class JobLock:
+    """One incr command at a time per job: an exclusive flock on runtime_dir()/tracker-PID.lock,
+    held from the first touch of the job's tracking to its last.  The kernel drops it when its
+    holder dies, SIGKILL included."""
+
+    def __init__(self, pid: int) -> None:
+        d = runtime_dir()
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = d / f"tracker-{pid}.lock"
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self.fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(self.fd)
+            raise JobBusy(f"PID {pid} is being checkpointed by another incr command (PID {holder}); "
+                          "wait for it to finish, then try again") from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _this_command() -> str:
+    return f"incr PID {os.getpid()} ({' '.join(os.path.basename(a) for a in sys.argv[:2])}) at {time.time():.0f}"
 
 
 # ---------------------------------------------------------------- trackers
@@ -246,28 +308,58 @@ class Tracker(ABC):
     name: str = ""
     needs_freeze: bool = False      # collect() is atomic only on a frozen job
     precopy: bool = True            # pre-copy rounds shorten the freeze
+    lives_in_job: bool = True       # keeps state in the job between commands (consumes its dirt)
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
         self.pid = 0
         self.base = ""              # snapshot the next collect() is relative to; "" = everything is new
         self.store = ""
+        self._lock: JobLock | None = None
 
     def start(self, pid: int, store: str, frozen: Frozen | None = None) -> None:
         """Resume the tracking left by an earlier command, or arm it afresh (then base is "").
-        `frozen`: the process is frozen already (by the caller), for trackers that must inject."""
+        `frozen`: the process is frozen already (by the caller), for trackers that must inject.
+
+        The intent to consume the job's dirt is recorded (durably) before anything
+        touches it: if this command dies at any instant from here until finish(),
+        the next one finds the record and takes everything."""
         self.pid = pid
         self.store = store
-        state = TrackerState.load(pid)
-        if state and state.tracker == self.name and self._resume(state):
-            self.base = state.base if state.store == store else ""
-            log.info("tracker %s: resuming in PID %d relative to %s", self.name, pid, self.base[:12] or "nothing")
+        if not self.lives_in_job:
+            self._arm(frozen)
             return
-        self.base = ""
-        self._arm(frozen)
+        self._lock = JobLock(pid)
+        try:
+            state = TrackerState.load(pid)
+            if state and state.consuming:
+                log.warning("PID %d: the last incr command on it (%s) ended before its checkpoint committed; "
+                            "this one takes every page", pid, state.consuming)
+            parked, leftover = (state.uffd_fd, state.arming_fd) if state else (-1, -1)
+            self._record_intent(parked, leftover)       # from here on, a death means: a full pass
+            if leftover >= 0:
+                self._clear_arming(leftover, frozen)
+                self._record_intent(parked)
+            if state and state.tracker == self.name and self._resume(state):
+                self.base = state.base if state.store == store else ""     # an intent record has no base
+                log.info("tracker %s: resuming in PID %d relative to %s", self.name, pid, self.base[:12] or "nothing")
+                return
+            self.base = ""
+            self._arm(frozen)
+            self._record_intent(self._parked())
+        except BaseException:
+            self.close()
+            raise
+
+    def _record_intent(self, uffd_fd: int, arming_fd: int = -1) -> None:
+        TrackerState(pid=self.pid, start_time=start_time(self.pid), tracker=self.name, store=self.store, base="",
+                     uffd_fd=uffd_fd, consuming=_this_command(), arming_fd=arming_fd).save()
 
     def _resume(self, state: TrackerState) -> bool:
         return True
+
+    def _clear_arming(self, fd: int, frozen: Frozen | None) -> None:  # noqa: B027 - a hook
+        """An earlier command died while arming: take out of the job what it may have left at `fd`."""
 
     @abstractmethod
     def _arm(self, frozen: Frozen | None) -> None: ...
@@ -281,19 +373,31 @@ class Tracker(ABC):
         return set()
 
     def finish(self, base: str) -> None:
-        """Leave the tracking in the job, relative to snapshot `base`."""
-        TrackerState(pid=self.pid, start_time=start_time(self.pid), tracker=self.name, store=self.store,
-                     base=base, uffd_fd=self._parked()).save()
+        """The checkpoint carrying every page this command consumed has committed as `base`: leave
+        the tracking in the job relative to it."""
+        if self.lives_in_job:
+            TrackerState(pid=self.pid, start_time=start_time(self.pid), tracker=self.name, store=self.store,
+                         base=base, uffd_fd=self._parked()).save()
         self.close()
 
     def _parked(self) -> int:
         return -1
 
-    def close(self) -> None:  # noqa: B027 - a hook: only some trackers hold something
-        """Release incr's side; whatever is parked in the job stays (finish() records it)."""
+    def close(self) -> None:
+        """Release incr's side (the job lock included); whatever is parked in the job stays."""
+        self._release()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _release(self) -> None:  # noqa: B027 - a hook: only some trackers hold something
+        """Release what the tracker holds in incr."""
 
     def abandon(self) -> None:
-        """The command failed: release, and take out of the job what this command put there."""
+        """The command failed: no record of a base survives, and what this command put into the
+        job is taken out again."""
+        if self.lives_in_job and self.pid:
+            TrackerState.forget(self.pid)
         self.close()
 
 
@@ -306,15 +410,13 @@ class Hash(Tracker):
 
     name = "hash"
     precopy = False
+    lives_in_job = False
 
     def _arm(self, frozen: Frozen | None) -> None:
         pass
 
     def collect(self, vmas: list[image_pb2.Vma], frozen: Frozen | None) -> Dirt:
         return full_dirt(vmas)
-
-    def finish(self, base: str) -> None:
-        self.close()                # nothing lives on in the job
 
 
 class UffdWp(Tracker):
@@ -350,16 +452,30 @@ class UffdWp(Tracker):
 
     def abandon(self) -> None:
         parked, armed_here = self.parked, self.armed_here
-        self.close()
+        self._release()
         if armed_here and parked >= 0:
             try:
                 with freeze(self.pid) as frozen:
                     frozen.tracee().syscall("close", parked)
             except EngineError as exc:
                 log.warning("could not take the tracker out of PID %d: %s", self.pid, exc)
+        super().abandon()
+
+    def _clear_arming(self, fd: int, frozen: Frozen | None) -> None:
+        if not _is_uffd(self.pid, fd, parked=False):
+            return
+        log.info("PID %d: closing the userfaultfd an interrupted incr command left at fd %d", self.pid, fd)
+        if frozen is not None:
+            frozen.tracee().syscall("close", fd)
+        else:
+            with freeze(self.pid) as brief:
+                brief.tracee().syscall("close", fd)
 
     def _inject(self, frozen: Frozen) -> None:
         tracee = frozen.tracee()
+        # The job is frozen: the userfaultfd lands at its lowest free descriptor, noted
+        # beforehand in case incr dies before it is parked and that one closed.
+        self._record_intent(-1, arming_fd=lowest_free_fd(self.pid))
         fd = tracee.syscall("userfaultfd", O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY)
         if fd < 0:
             raise TrackerError(f"PID {self.pid} cannot create a userfaultfd ({os.strerror(-fd)}); "
@@ -370,13 +486,11 @@ class UffdWp(Tracker):
         tracee.syscall("close", fd)
         if parked < 0:
             raise TrackerError(f"PID {self.pid}: cannot park the userfaultfd ({os.strerror(-parked)})")
-        self._take(parked)
-        got = ffi.new("uint64_t *")
-        rc = lib.incr_uffd_api(self.uffd, UFFD_FEATURES, got)
-        if rc < 0:
-            raise TrackerError(f"UFFDIO_API failed: {os.strerror(-rc)}")
+        self._take(parked, fresh=True)
 
-    def _take(self, fd: int) -> None:
+    def _take(self, fd: int, *, fresh: bool = False) -> None:
+        """Take the job's userfaultfd at `fd`.  Its API handshake is done here unless an earlier
+        command did it (`fresh`: injected just now, so a failure is real)."""
         try:
             pidfd = os.pidfd_open(self.pid)
         except ProcessLookupError:
@@ -386,6 +500,10 @@ class UffdWp(Tracker):
         finally:
             os.close(pidfd)
         self.parked = fd
+        got = ffi.new("uint64_t *")
+        rc = lib.incr_uffd_api(self.uffd, UFFD_FEATURES, got)
+        if rc < 0 and (fresh or rc != -errno.EINVAL):      # EINVAL: done already, by the command that parked it
+            raise TrackerError(f"UFFDIO_API failed: {os.strerror(-rc)}")
 
     def own_fds(self) -> set[int]:
         return {self.parked} if self.parked >= 0 else set()
@@ -393,7 +511,7 @@ class UffdWp(Tracker):
     def _parked(self) -> int:
         return self.parked
 
-    def close(self) -> None:
+    def _release(self) -> None:
         if self.uffd >= 0:
             os.close(self.uffd)
             self.uffd = -1
@@ -520,13 +638,34 @@ def _nofile_soft(pid: int) -> int:
 
 
 def _is_parked_uffd(pid: int, fd: int) -> bool:
+    return _is_uffd(pid, fd, parked=True)
+
+
+def _is_uffd(pid: int, fd: int, *, parked: bool) -> bool:
+    """Whether the job's `fd` is a userfaultfd with the flags incr creates them with (and, if
+    `parked`, at a number incr parks them at)."""
     try:
         if os.readlink(f"/proc/{pid}/fd/{fd}") != UFFD_LINK:
             return False
         flags = int(proc.fdinfo(pid, fd)["flags"], 8)
     except (OSError, EngineError, KeyError, ValueError):
         return False
-    return fd >= PARK_MIN_FD and bool(flags & O_NONBLOCK) and bool(flags & O_CLOEXEC)
+    return (fd >= PARK_MIN_FD or not parked) and bool(flags & O_NONBLOCK) and bool(flags & O_CLOEXEC)
+
+
+def lowest_free_fd(pid: int) -> int:
+    """The descriptor number the job's next open or dup gets."""
+    taken = set(proc.fds(pid))
+    return next(n for n in range(len(taken) + 1) if n not in taken)
+
+
+def leftover_fds(pid: int) -> set[int]:
+    """A userfaultfd an interrupted command may have left half-armed in the job (the next
+    command closes it): not the job's own."""
+    state = TrackerState.load(pid)
+    if state is None or state.arming_fd < 0 or not _is_uffd(pid, state.arming_fd, parked=False):
+        return set()
+    return {state.arming_fd}
 
 
 def _inherited(pid: int, fd: int) -> bool:

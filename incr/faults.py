@@ -22,10 +22,27 @@ RESTORE_POINTS = (
     "restoring",        # every process of the tree half-built: memory and descriptors in, no registers
 )
 
+# Inside a remote syscall into a live job (engine/tracee.py): the native call kills incr at that stage.
+INJECTION_POINTS = {"injected-set": 1, "injected-entry": 2, "injected-exit": 3}
+
 _ACTIVE = os.environ.get("INCR_FAULT", "")
+_injections_left = int(os.environ.get("INCR_FAULT_AFTER", "0"))
 
 
 def fault_point(name: str) -> None:
     """Die here, as abruptly as a node failure, if INCR_FAULT names this point."""
     if name == _ACTIVE:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def injection_fault() -> int:
+    """The stage at which the native remote syscall must kill incr (0: none): when INCR_FAULT names
+    an injection point, at the (INCR_FAULT_AFTER+1)-th live injection."""
+    global _injections_left
+    stage = INJECTION_POINTS.get(_ACTIVE, 0)
+    if not stage:
+        return 0
+    if _injections_left > 0:
+        _injections_left -= 1
+        return 0
+    return stage

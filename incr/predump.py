@@ -159,9 +159,11 @@ def _exited(pid: int, exc: EngineError) -> bool:
 
 
 def _skip_fds(pid: int) -> set[int]:
-    """Descriptors incr left in the process (parked trackers), with or without a state file."""
+    """Descriptors incr left in the process (parked trackers, with or without a state file; one an
+    interrupted command left half-armed)."""
     state = TrackerState.load(pid)
-    return ({state.uffd_fd} if state and state.uffd_fd >= 0 else set()) | dirty.stray_fds(pid)
+    parked = {state.uffd_fd} if state and state.uffd_fd >= 0 else set()
+    return parked | dirty.stray_fds(pid) | dirty.leftover_fds(pid)
 
 
 def checkpoint(pid: int, store_path: str | os.PathLike[str], *, kill: bool = False,
@@ -192,7 +194,6 @@ def checkpoint(pid: int, store_path: str | os.PathLike[str], *, kill: bool = Fal
             # The trackers' dirt since their base was consumed and not committed;
             # ones armed by this very command are taken out of the job again.
             for m in members.values():
-                TrackerState.forget(m.pid)
                 m.tracker.abandon()
             raise
     for m in members.values():
@@ -205,6 +206,11 @@ def checkpoint(pid: int, store_path: str | os.PathLike[str], *, kill: bool = Fal
         TrackerState.forget(m.pid)               # the process is gone
         m.tracker.close()
     return result
+
+
+def _drop(members: dict[int, Member], pid: int) -> None:
+    """Process `pid` exited during the checkpoint: its tracker goes with it."""
+    members.pop(pid).tracker.abandon()
 
 
 def _common_base(store: Store, members: dict[int, Member]) -> str:
@@ -226,7 +232,7 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
         except EngineError as exc:
             if not _exited(m.pid, exc):
                 raise
-            del members[m.pid]
+            _drop(members, m.pid)
     base = _common_base(store, members)
     parent_id = base or _lineage_parent(store, root)
     parent = Parent(store, store.load(parent_id)[1] if parent_id else None)
@@ -243,7 +249,7 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
                 except EngineError as exc:
                     if not _exited(m.pid, exc):
                         raise
-                    del members[m.pid]
+                    _drop(members, m.pid)
                     continue
                 m.dirty_pages.append(n)
                 found += n
@@ -306,7 +312,7 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
         for b in buffers.values():
             b.close()
         for pid in [pid for pid in members if pid not in frozen.frozen]:
-            del members[pid]                     # gone before the freeze
+            _drop(members, pid)                  # gone before the freeze
         result = _commit(writer, parent, members, image, kind, rounds, downtime_ms, t_start, parent_id, epoch,
                          shared)
     except BaseException:

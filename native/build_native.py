@@ -34,9 +34,12 @@ int incr_setsigmask(pid_t pid, uint64_t mask);
 int incr_get_rseq(pid_t pid, struct incr_rseq_cfg *cfg);
 int incr_getsiginfo(pid_t pid, void *siginfo128);
 long incr_peeksiginfo(pid_t pid, uint64_t off, uint32_t flags, int32_t nr, void *buf);
+#define INCR_REMOTE_FAULT_SET ...
+#define INCR_REMOTE_FAULT_ENTRY ...
+#define INCR_REMOTE_FAULT_EXIT ...
 int incr_remote_syscall(pid_t pid, const struct user_regs_struct *base, uint64_t rip,
                         long nr, const long *args, long *ret, void *siginfo128,
-                        const struct user_regs_struct *put_back);
+                        const struct user_regs_struct *put_back, const uint64_t *mask_after, int fault);
 long incr_vm_read(pid_t pid, void *local, const uint64_t *addrs, const uint64_t *lens, size_t n);
 long incr_vm_write(pid_t pid, const void *local, const uint64_t *addrs, const uint64_t *lens, size_t n);
 long incr_pagemap_scan(int pagemap_fd, struct incr_pm_scan_arg *arg);

@@ -115,9 +115,17 @@ static int resume_until_stop(pid_t pid, int request, void *siginfo128)
     return sig & 0x7f;
 }
 
+/* Test-only: SIGKILL incr itself at stage `fault` of a live remote syscall (INCR_REMOTE_FAULT_*),
+ * so that tests can prove a job survives incr dying at each instant of an injection. */
+static void fault_at(int fault, int stage)
+{
+    if (fault == stage)
+        kill(getpid(), SIGKILL);
+}
+
 int incr_remote_syscall(pid_t pid, const struct user_regs_struct *base, uint64_t rip,
                         long nr, const long *args, long *ret, void *siginfo128,
-                        const struct user_regs_struct *put_back)
+                        const struct user_regs_struct *put_back, const uint64_t *mask_after, int fault)
 {
     struct user_regs_struct r = *base;
     /* A live job's thread runs the syscall between syscall-stops: single-step
@@ -132,18 +140,32 @@ int incr_remote_syscall(pid_t pid, const struct user_regs_struct *base, uint64_t
     r.orig_rax = (unsigned long long)-1;   /* no syscall restart on the way out */
     if (ptrace(PTRACE_SETREGS, pid, 0, &r) < 0)
         return -errno;
+    /* Every signal blocked only while the registers are the injected ones: no signal
+     * is delivered or intercepted on the way, and should incr die here, the safety
+     * net's frame (engine/sigframe.py) restores the mask with the registers. */
+    if (mask_after) {
+        uint64_t all = ~0ULL;
+        if (ptrace(PTRACE_SETSIGMASK, pid, sizeof all, &all) < 0)
+            return -errno;
+    }
+    fault_at(fault, INCR_REMOTE_FAULT_SET);
     rc = resume_until_stop(pid, live ? PTRACE_SYSCALL : PTRACE_SINGLESTEP, siginfo128);
-    if (rc == 0 && live)
+    if (rc == 0 && live) {
+        fault_at(fault, INCR_REMOTE_FAULT_ENTRY);
         rc = resume_until_stop(pid, PTRACE_SYSCALL, siginfo128);   /* entry -> exit */
+    }
     if (rc < 0)
         return rc;
     if (rc == 0) {
         if (ptrace(PTRACE_GETREGS, pid, 0, &r) < 0)
             return -errno;
         *ret = (long)r.rax;
+        fault_at(fault, INCR_REMOTE_FAULT_EXIT);
     }
     /* rc > 0: a signal became deliverable and was dequeued instead of the
      * step; resuming with data=0 will suppress it, the caller re-queues it. */
+    if (mask_after && ptrace(PTRACE_SETSIGMASK, pid, sizeof *mask_after, mask_after) < 0)
+        return -errno;
     if (put_back && ptrace(PTRACE_SETREGS, pid, 0, put_back) < 0)
         return -errno;
     return rc;

@@ -34,12 +34,18 @@ long incr_peeksiginfo(pid_t pid, uint64_t off, uint32_t flags, int32_t nr, void 
  * rax = nr, args, orig_rax = -1; *ret = rax afterwards.  With put_back (a live
  * job's thread) the syscall runs between PTRACE_SYSCALL stops and put_back is
  * set again right after, so incr dying between two calls leaves the thread
- * sound; without (the restore stub) it is single-stepped.  Returns 0, a
- * negative errno, or a positive signal number when a signal-delivery-stop came
- * instead (its siginfo is in *siginfo128; the caller re-queues it and retries). */
+ * sound; without (the restore stub) it is single-stepped.  With mask_after,
+ * every signal is blocked while the injected registers are in place and the
+ * mask is set to *mask_after before put_back.  Returns 0, a negative errno, or
+ * a positive signal number when a signal-delivery-stop came instead (its
+ * siginfo is in *siginfo128; the caller re-queues it and retries).  `fault`
+ * (tests only; 0 = none): SIGKILL incr at that stage. */
+#define INCR_REMOTE_FAULT_SET 1     /* injected registers set, thread not resumed */
+#define INCR_REMOTE_FAULT_ENTRY 2   /* thread stopped at the injected syscall's entry */
+#define INCR_REMOTE_FAULT_EXIT 3    /* thread stopped at its exit, registers not put back */
 int incr_remote_syscall(pid_t pid, const struct user_regs_struct *base, uint64_t rip,
                         long nr, const long *args, long *ret, void *siginfo128,
-                        const struct user_regs_struct *put_back);
+                        const struct user_regs_struct *put_back, const uint64_t *mask_after, int fault);
 
 /* Batched process_vm_readv/writev: local is one contiguous buffer, remote is
  * n (address, length) pairs taken in order.  Splits at IOV_MAX and resumes

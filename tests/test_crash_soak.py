@@ -1,0 +1,142 @@
+"""The crash model, soaked: `incr checkpoint` and `incr predump` SIGKILLed at
+seeded random instants, each time followed by a checkpoint that commits and
+is restored; the restored job's memory must be exactly what an uninterrupted
+run has at the same iteration (tests/programs/xorjob.c: a page a checkpoint
+missed keeps an old content for good).
+
+Each trial: a committed checkpoint (the tracker's base), a command killed
+at a random instant of its run, a committed (incremental) checkpoint, the
+job killed and that checkpoint restored; the restored job reports its
+iteration and digest, compared with a reference computation.  The restored
+job is the next trial's job.  Between the kill and the next command the job
+must be running, untraced, not stopped, with nothing pending it did not
+have.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import Procs, incr, kill_and_wait_gone, ok, read_pid, wait_until
+
+TRIALS = int(os.environ.get("INCR_SOAK_TRIALS", "60"))
+SEED = 20261201
+PAGES = 16384                     # 64 MiB, a few % written between two commands
+KILLED_COMMANDS = (
+    ("checkpoint",),
+    ("checkpoint", "--no-precopy"),
+    ("predump",),
+    ("checkpoint", "--kill"),
+)
+
+
+@dataclass
+class Job:
+    exe: Path
+    report: Path
+    pid: int
+
+
+def job_state(pid: int) -> dict[str, str]:
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        out[key] = value.strip()
+    return out
+
+
+def assert_unharmed(pid: int, why: str) -> None:
+    status = job_state(pid)
+    assert status["TracerPid"] == "0", (why, status["TracerPid"])
+    assert status["State"][0] in "RS", (why, status["State"])
+    assert int(status["SigPnd"], 16) == 0 and int(status["ShdPnd"], 16) == 0, (why, status["SigPnd"],
+                                                                                 status["ShdPnd"])
+
+
+def alive(pid: int) -> bool:
+    try:
+        return job_state(pid)["State"][0] not in "ZX"
+    except FileNotFoundError:
+        return False
+
+
+def reported(job: Job) -> tuple[int, str]:
+    """Iteration and digest of the running job, as it reports them on SIGUSR1."""
+    job.report.unlink(missing_ok=True)
+    os.kill(job.pid, signal.SIGUSR1)
+    wait_until(job.report.exists, "the job's report")
+    iteration, digest = job.report.read_text().split()
+    return int(iteration), digest
+
+
+def reference(exe: Path, iteration: int) -> str:
+    res = subprocess.run([exe, "--reference", str(iteration), str(PAGES)], capture_output=True, text=True,
+                         check=True)
+    return res.stdout.split()[1]
+
+
+def timed(store: Path, *args: object) -> float:
+    t0 = time.perf_counter()
+    ok(incr(store, *args))
+    return time.perf_counter() - t0
+
+
+def run_killed(store: Path, args: tuple[str, ...], pid: int, delay: float) -> subprocess.CompletedProcess[str]:
+    """The command, SIGKILLed `delay` seconds after it started (unless it ended first)."""
+    p = subprocess.Popen([sys.executable, "-m", "incr", "--store", str(store), *args, str(pid), "--json"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    p.send_signal(signal.SIGKILL)
+    out, err = p.communicate()
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_commands_killed_at_random_instants_never_make_a_wrong_checkpoint(cprog, tmp_path: Path, store: Path,
+                                                                           procs: Procs) -> None:
+    exe = cprog("xorjob")
+    report, ready = tmp_path / "report", tmp_path / "ready"
+    procs.start([exe, report, ready, PAGES])
+    job = Job(exe, report, procs.track(read_pid(ready)))
+    rng = random.Random(SEED)
+    durations = [timed(store, "checkpoint", job.pid) for _ in range(3)]
+    span = statistics.median(durations) * 1.2
+    killed_mid_run = 0
+    for trial in range(TRIALS):
+        base = json.loads(ok(incr(store, "checkpoint", job.pid, "--json")).stdout)    # what follows is relative to it
+        args = rng.choice(KILLED_COMMANDS)
+        delay = rng.uniform(0.0, span)
+        what = f"trial {trial}: {' '.join(args)} killed after {delay * 1e3:.0f} ms"
+        res = run_killed(store, args, job.pid, delay)
+        if res.returncode != 0:
+            assert res.returncode == -signal.SIGKILL, (what, res.returncode, res.stderr)
+            killed_mid_run += 1
+        if "--kill" in args and not alive(job.pid):
+            # Killed after its commit, while ending the job: the checkpoint is there, the newest.
+            newest = json.loads(ok(incr(store, "list", "--json")).stdout)[-1]
+            assert newest["id"] != base["id"], f"{what}: the job died, yet no checkpoint committed"
+            committed = newest
+            kill_and_wait_gone(job.pid)
+        else:
+            assert_unharmed(job.pid, what)
+            committed = json.loads(ok(incr(store, "checkpoint", job.pid, "--json")).stdout)
+            kill_and_wait_gone(job.pid)
+        res = ok(incr(store, "restore", "--id", committed["id"], "--detach"))
+        assert int(res.stdout.split()[-1]) == job.pid, what
+        iteration, digest = reported(job)
+        assert digest == reference(exe, iteration), f"{what}: checkpoint {committed['id'][:12]} restored " \
+                                                   f"wrong memory (at iteration {iteration})"
+    assert killed_mid_run >= TRIALS // 2, f"only {killed_mid_run} of {TRIALS} commands were killed mid-run"
+    kill_and_wait_gone(job.pid)

@@ -135,7 +135,9 @@ static struct region R[NREGIONS] = {
     [GUARD] = { "guard", "gu", 0, 6, 0, 1 },
     [GUARD_GONE] = { "guard-removed", "gu", 0, 4, 0, 1 },
     [LOCKED_GUARD] = { "locked-guard", "lo", 0, 4, 0, 1 },
-    [READONLY] = { "readonly", NULL, 0, 4, PROT_READ, 0 },
+    /* never writable, so never charged, yet holding data: written through /proc/self/mem, as a
+     * debugger writes (restore writes it the same way, to keep it uncharged) */
+    [READONLY] = { "readonly", NULL, 0, 4, PROT_READ, 1 },
     [NOACCESS] = { "noaccess", NULL, 0, 4, PROT_NONE, 0 },
     [WAS_WRITABLE] = { "was-writable", "ac", 0, 4, PROT_READ, 1 },
     /* written, emptied (MADV_DONTNEED), made PROT_NONE: still charged ("ac"), holding no page */
@@ -215,6 +217,18 @@ static void fill(int r)
 
 /* With a hole above it: the restore may merge neighbours with equal flags that the original kept
  * apart (each had an anon_vma of its own), which would change Locked: per VMA. */
+static void fill_through_proc_mem(int r)
+{
+    int fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+    unsigned char page[PG];
+    for (size_t i = 0; i < R[r].pages; i++) {
+        memset(page, seed(r, i), PG);
+        if (pwrite(fd, page, PG, (off_t)(uintptr_t)(R[r].p + i * PG)) != (ssize_t)PG)
+            sc_check(0, R[r].name, "write through /proc/self/mem: %s", strerror(errno));
+    }
+    close(fd);
+}
+
 static unsigned char *map(size_t pages, int prot, int flags)
 {
     unsigned char *p = mmap(NULL, (pages + 1) * PG, prot, flags | MAP_ANONYMOUS, -1, 0);
@@ -243,6 +257,8 @@ static void setup(int merge)
         if (prot & PROT_WRITE) {
             if (R[r].filled) fill(r);
             else memset(R[r].p, 0x77, R[r].pages * PG);     /* droppable: not to come back */
+        } else if (R[r].filled) {
+            fill_through_proc_mem(r);
         }
     }
     madvise(R[DONTFORK].p, 4 * PG, MADV_DONTFORK);

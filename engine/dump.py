@@ -7,7 +7,24 @@ import os
 
 from incr.proto import image_pb2
 
-from . import cpu, creds, fifos, files, fs, memory, mm, pipes, proc, rlimits, shm, signals, task, timers, unixsock
+from . import (
+    cpu,
+    creds,
+    fifos,
+    files,
+    fs,
+    memory,
+    mm,
+    pipes,
+    proc,
+    rlimits,
+    shm,
+    signals,
+    task,
+    timers,
+    unixsock,
+    vmflags,
+)
 from .errors import ProcessNotFound, Unsupported
 from .freeze import Frozen
 from .tree import FrozenTree, gone
@@ -78,7 +95,13 @@ def minimal_version(image: image_pb2.TreeImage) -> int:
 def needs_version_3(image: image_pb2.TreeImage) -> bool:
     """Whether the image holds state that an incr reading version 2 would ignore, restoring a job that
     differs from the one checkpointed (docs/store-format.md lists the fields)."""
-    return False
+    return any(_vma_needs_version_3(v) for p in image.processes for v in p.vmas) or any(
+        p.thp_disable or p.merge_any or p.lock_future for p in image.processes)
+
+
+def _vma_needs_version_3(vma: image_pb2.Vma) -> bool:
+    return (vma.kind == image_pb2.Vma.DROPPABLE or bool(vma.advice) or bool(vma.lock) or vma.noreserve
+            or vma.unaccounted or vma.sealed or bool(vma.guards) or vma.guarded or vma.may_write)
 
 
 def shared_objects(image: image_pb2.TreeImage) -> list[image_pb2.ShmImage]:
@@ -159,6 +182,7 @@ def describe_state(frozen: Frozen, table: files.FileTable) -> image_pb2.ProcessI
     image.itimers.extend(itimers)
     image.posix_timers.extend(posix)
     image.mm.CopyFrom(mm.dump(tracee, st))
+    vmflags.dump_process(tracee, image)
     return image
 
 

@@ -9,6 +9,7 @@ page are recorded as zero without being read.
 
 from __future__ import annotations
 
+import bisect
 import mmap
 import os
 from collections.abc import Iterable, Iterator
@@ -17,7 +18,7 @@ from typing import Protocol
 
 from incr.proto import image_pb2
 
-from . import proc, shm
+from . import proc, shm, vmflags
 from . import ptrace as pt
 from .errors import RestoreError, Unsupported
 from .files import check_unchanged, file_id, same_file
@@ -35,7 +36,7 @@ from .remote import RemoteProcess
 
 PAGE = pt.PAGE_SIZE
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
-MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN = 0x01, 0x02, 0x10, 0x20, 0x0100
+MAP_SHARED, MAP_PRIVATE, MAP_DROPPABLE, MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN = 0x01, 0x02, 0x08, 0x10, 0x20, 0x0100
 MREMAP_MAYMOVE, MREMAP_FIXED = 1, 2
 PR_SET_VMA, PR_SET_VMA_ANON_NAME = 0x53564D41, 0
 
@@ -57,6 +58,7 @@ def is_special(vma: image_pb2.Vma) -> bool:
 def dump_vmas(pid: int) -> list[image_pb2.Vma]:
     """The VMAs of a frozen process; raises Unsupported naming any mapping incr cannot restore."""
     out = []
+    flags = proc.vm_flags(pid)
     for m in proc.maps(pid):
         where = f"mapping {m.start:#x}-{m.end:#x} {m.path or '(anonymous)'}"
         if m.path == "[vsyscall]":
@@ -75,9 +77,8 @@ def dump_vmas(pid: int) -> list[image_pb2.Vma]:
         elif not m.is_file:
             if m.shared:
                 raise Unsupported(pid, where, "this shared anonymous memory is not supported yet")
-            vma.kind = Vma.ANON
+            vma.kind = Vma.DROPPABLE if vmflags.is_droppable(flags.get(m.start, frozenset())) else Vma.ANON
             vma.name = m.path
-            vma.growsdown = m.path == "[stack]"
         else:
             if m.path.endswith(" (deleted)") or not m.path.startswith("/"):
                 kind = "shared memory" if m.shared else "a deleted or unnamed file"
@@ -96,7 +97,10 @@ def dump_vmas(pid: int) -> list[image_pb2.Vma]:
             vma.name = m.path
             vma.pgoff = m.offset
             vma.file.CopyFrom(file_id(st))
+        if not is_special(vma):
+            vmflags.describe(pid, vma, flags.get(m.start, frozenset()), where)
         out.append(vma)
+    vmflags.add_guards(pid, out)
     return out
 
 
@@ -294,52 +298,35 @@ def move_specials(stub: RemoteProcess, specials: list[proc.MapsEntry], vmas: lis
 def map_and_fill(stub: RemoteProcess, vmas: list[image_pb2.Vma], source: PageSource,
                  shared: shm.ShmInstaller | None = None, keep_at: int = 512) -> int:
     """Create every dumped VMA at its address and fill it; returns bytes written.
-    Shared memory objects come from `shared` (created once for the whole tree)."""
+    Shared memory objects come from `shared` (created once for the whole tree).
+    (Locks, seals and KSM come later: vmflags.restore.)"""
     written = 0
-    file_fds: dict[str, int] = {}
+    file_fds: dict[tuple[str, bool], int] = {}
     filled: list[tuple[image_pb2.Vma, int]] = []            # (VMA, its protection while being filled)
     try:
         for vma in vmas:
             if is_special(vma):
                 continue
-            length = vma.end - vma.start
             if vma.kind == Vma.SHMEM:
-                if shared is None:
-                    raise RestoreError(f"cannot map shared memory {vma.name}: no object to map")
-                if vma.shm.startswith("sysv:"):
-                    shared.attach(stub, vma.shm, vma.start, bool(vma.prot & PROT_WRITE))
-                    continue
-                fd = shared.fd_in(stub, vma.shm, keep_at)
-                got = stub.call("mmap", vma.start, length, vma.prot, MAP_SHARED | MAP_FIXED, fd, vma.pgoff)
-                stub.call("close", fd)
-                if got != vma.start:
-                    raise RestoreError(f"cannot map {vma.start:#x}-{vma.end:#x} {vma.name}: placed at {got:#x}")
+                _map_shared_memory(stub, vma, shared, keep_at)
                 continue
-            fill_prot = vma.prot | PROT_READ | PROT_WRITE
-            if vma.kind == Vma.ANON:
-                flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | (MAP_GROWSDOWN if vma.growsdown else 0)
-                fd, off = -1, 0
-            else:
-                if vma.name not in file_fds:
-                    file_fds[vma.name] = stub.call("openat", -100, stub.put(os.fsencode(vma.name) + b"\0"),
-                                                   os.O_RDONLY | os.O_CLOEXEC, 0)
-                fd, off = file_fds[vma.name], vma.pgoff
-                flags = (MAP_SHARED if vma.kind == Vma.FILE_SHARED else MAP_PRIVATE) | MAP_FIXED
-                if vma.kind == Vma.FILE_SHARED:
-                    fill_prot = vma.prot
-            got = stub.call("mmap", vma.start, length, fill_prot, flags, fd, off)
-            if got != vma.start:
-                raise RestoreError(f"cannot map {vma.start:#x}-{vma.end:#x} {vma.name}: placed at {got:#x}")
+            fill_prot = _map(stub, vma, file_fds)
+            vmflags.before_fill(stub, vma)
             filled.append((vma, fill_prot))
         # Every VMA first, then the pages.
-        for ranges, data in source.fill([vma for vma, _ in filled]):
-            pt.vm_write(stub.pid, ranges, data)
-            written += len(data)
+        forced = _Forced(stub.pid, [(v.start, v.end) for v, prot in filled if not prot & PROT_WRITE])
+        try:
+            for ranges, data in source.fill([vma for vma, _ in filled if vma.kind != Vma.DROPPABLE]):
+                forced.write(ranges, data)
+                written += len(data)
+        finally:
+            forced.close()
         for vma, fill_prot in filled:
+            vmflags.after_fill(stub, vma)
             length = vma.end - vma.start
             if fill_prot != vma.prot:
                 stub.call("mprotect", vma.start, length, vma.prot)
-            if vma.kind == Vma.ANON and vma.name.startswith("[anon:"):
+            if vma.kind in (Vma.ANON, Vma.DROPPABLE) and vma.name.startswith("[anon:"):
                 name = vma.name[len("[anon:"):-1].encode() + b"\0"
                 stub.call("prctl", PR_SET_VMA, PR_SET_VMA_ANON_NAME, vma.start, length, stub.put(name))
     finally:
@@ -347,3 +334,108 @@ def map_and_fill(stub: RemoteProcess, vmas: list[image_pb2.Vma], source: PageSou
             stub.call("close", fd)
     return written
 
+
+def _map_shared_memory(stub: RemoteProcess, vma: image_pb2.Vma, shared: shm.ShmInstaller | None,
+                       keep_at: int) -> None:
+    if shared is None:
+        raise RestoreError(f"cannot map shared memory {vma.name}: no object to map")
+    if vma.shm.startswith("sysv:"):
+        shared.attach(stub, vma.shm, vma.start, bool(vma.prot & PROT_WRITE))
+    else:
+        fd = shared.fd_in(stub, vma.shm, keep_at)
+        if not vma.may_write and not vma.prot & PROT_WRITE:
+            # Mapped from a read-only descriptor: without VM_MAYWRITE ("mw"), mprotect() may not
+            # make it writable.  The same object, opened read-only.
+            own = stub.put(f"/proc/self/fd/{fd}".encode() + b"\0")
+            read_only = stub.call("openat", -100, own, os.O_RDONLY | os.O_CLOEXEC, 0)
+            stub.call("close", fd)
+            fd = read_only
+        flags = MAP_SHARED | MAP_FIXED | vmflags.map_flags(vma)
+        got = stub.call("mmap", vma.start, vma.end - vma.start, vma.prot, flags, fd, vma.pgoff)
+        stub.call("close", fd)
+        if got != vma.start:
+            raise RestoreError(f"cannot map {vma.start:#x}-{vma.end:#x} {vma.name}: placed at {got:#x}")
+    vmflags.before_fill(stub, vma)
+    vmflags.after_fill(stub, vma)
+
+
+def _map(stub: RemoteProcess, vma: image_pb2.Vma, file_fds: dict[tuple[str, bool], int]) -> int:
+    """mmap() one private, droppable or shared-file VMA; returns the protection it has while filled."""
+    if vma.kind == Vma.DROPPABLE:
+        fill_prot = vma.prot                              # nothing to write into it
+        flags, fd, off = MAP_DROPPABLE | MAP_ANONYMOUS | MAP_FIXED, -1, 0
+    else:
+        fill_prot = vma.prot | PROT_READ | PROT_WRITE if vmflags.writable_while_filled(vma) else vma.prot
+        if vma.kind == Vma.ANON:
+            flags, fd, off = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0
+        else:
+            writable = vma.kind == Vma.FILE_SHARED and vma.may_write
+            if (vma.name, writable) not in file_fds:
+                mode = os.O_RDWR if writable else os.O_RDONLY
+                file_fds[vma.name, writable] = stub.call("openat", -100, stub.put(os.fsencode(vma.name) + b"\0"),
+                                                         mode | os.O_CLOEXEC, 0)
+            fd, off = file_fds[vma.name, writable], vma.pgoff
+            flags = (MAP_SHARED if vma.kind == Vma.FILE_SHARED else MAP_PRIVATE) | MAP_FIXED
+            if vma.kind == Vma.FILE_SHARED:
+                fill_prot = vma.prot
+    flags |= (MAP_GROWSDOWN if vma.growsdown else 0) | vmflags.map_flags(vma)
+    got = stub.call("mmap", vma.start, vma.end - vma.start, fill_prot, flags, fd, off)
+    if got != vma.start:
+        raise RestoreError(f"cannot map {vma.start:#x}-{vma.end:#x} {vma.name}: placed at {got:#x}")
+    return fill_prot
+
+
+class _Forced:
+    """Writes pages into the stub: process_vm_writev, except into the `spans` mapped without
+    write permission (to keep them free of a commit charge), reached through /proc/PID/mem."""
+
+    def __init__(self, pid: int, spans: list[tuple[int, int]]) -> None:
+        self.pid = pid
+        self.spans = sorted(spans)
+        self.starts = [s for s, _ in self.spans]
+        self.fd = os.open(f"/proc/{pid}/mem", os.O_RDWR | os.O_CLOEXEC) if spans else -1
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def write(self, ranges: list[tuple[int, int]], data: memoryview) -> None:
+        if not self.spans:
+            pt.vm_write(self.pid, ranges, data)
+            return
+        batch: list[tuple[int, int]] = []       # writable pieces, contiguous in data from batch_at
+        batch_at = pos = 0
+        for addr, length, forced in self._pieces(ranges):
+            if forced:
+                if batch:
+                    pt.vm_write(self.pid, batch, data[batch_at:pos])
+                    batch = []
+                self._pwrite(addr, data[pos:pos + length])
+                batch_at = pos + length
+            else:
+                batch.append((addr, length))
+            pos += length
+        if batch:
+            pt.vm_write(self.pid, batch, data[batch_at:pos])
+
+    def _pieces(self, ranges: list[tuple[int, int]]) -> Iterator[tuple[int, int, bool]]:
+        """`ranges` cut where they enter or leave a forced span: (address, length, forced)."""
+        for addr, length in ranges:
+            end = addr + length
+            i = max(bisect.bisect_right(self.starts, addr) - 1, 0)
+            while addr < end:
+                while i < len(self.spans) and self.spans[i][1] <= addr:
+                    i += 1
+                if i < len(self.spans) and self.spans[i][0] <= addr:
+                    cut = min(end, self.spans[i][1])
+                    yield addr, cut - addr, True
+                else:
+                    cut = min(end, self.spans[i][0]) if i < len(self.spans) else end
+                    yield addr, cut - addr, False
+                addr = cut
+
+    def _pwrite(self, addr: int, data: memoryview) -> None:
+        done = 0
+        while done < len(data):
+            done += os.pwrite(self.fd, data[done:], addr + done)

@@ -63,6 +63,29 @@ def maps(pid: int) -> list[MapsEntry]:
     return entries
 
 
+def vm_flags(pid: int) -> dict[int, frozenset[str]]:
+    """The VmFlags mnemonics of every mapping in /proc/PID/smaps ("rd", "wr", "lo", ...), by start address.
+
+    Only each entry's first line (its range) and last (VmFlags) are looked at:
+    the text is split at the VmFlags lines, so that the cost stays one pass
+    over the file with ten thousand mappings (the kernel's page walk behind
+    smaps is the larger part: about 10 ms per GiB of resident 4 KiB pages here).
+    """
+    try:
+        with open(f"/proc/{pid}/smaps", "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        raise ProcessNotFound(pid) from None
+    out: dict[int, frozenset[str]] = {}
+    pieces = raw.split(b"\nVmFlags:")
+    header = pieces[0]                          # the first entry's lines, up to its VmFlags
+    for piece in pieces[1:]:
+        flags, _, rest = piece.partition(b"\n")
+        out[int(header[:header.index(b"-")], 16)] = frozenset(flags.decode("ascii").split())
+        header = rest
+    return out
+
+
 @dataclass
 class Stat:
     """/proc/PID/stat, fields numbered as in proc(5) (1-based)."""

@@ -39,6 +39,7 @@ for _nr, _name in sorted(SYSCALL_NAMES.items()):
 SYSCALL_NUMBERS.setdefault("close_range", 436)
 SYSCALL_NUMBERS.setdefault("clone3", 435)
 SYSCALL_NUMBERS.setdefault("timerfd_create", 283)
+SYSCALL_NUMBERS.setdefault("mseal", 462)
 
 REG_NAMES = (
     "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi", "rdi",

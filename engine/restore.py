@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from incr.faults import fault_point
 from incr.proto import image_pb2
 
-from . import cpu, creds, files, fs, memory, mm, proc, rlimits, shm, signals, task, timers
+from . import cpu, creds, files, fs, memory, mm, proc, rlimits, shm, signals, task, timers, vmflags
 from . import ptrace as pt
 from .dump import IMAGE_VERSION
 from .errors import PidTaken, RestoreError
@@ -130,6 +130,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
             written += memory.map_and_fill(s, vmas, sources(p.pid), shared, keep_at)
             mm.restore(s, p.mm)
             rlimits.restore(s.pid, list(p.rlimits))
+            vmflags.restore(s, p)                            # mlock() after the limits, as the job's own
             fs.restore(s, p.fs)
             installer.restore(s, list(p.files), list(p.fds))
         installer.finish()

@@ -88,7 +88,7 @@ class PipeImage(_message.Message):
     def __init__(self, ino: _Optional[int] = ..., data: _Optional[bytes] = ..., capacity: _Optional[int] = ..., dev: _Optional[int] = ...) -> None: ...
 
 class ProcessImage(_message.Message):
-    __slots__ = ("pid", "ppid", "pgid", "sid", "comm", "cmdline", "stopped", "threads", "mm", "vmas", "files", "fds", "fs", "rlimits", "sigactions", "shared_pending", "creds", "itimers", "personality", "oom_score_adj", "zombie", "exit_status", "posix_timers")
+    __slots__ = ("pid", "ppid", "pgid", "sid", "comm", "cmdline", "stopped", "threads", "mm", "vmas", "files", "fds", "fs", "rlimits", "sigactions", "shared_pending", "creds", "itimers", "personality", "oom_score_adj", "zombie", "exit_status", "posix_timers", "thp_disable", "merge_any", "lock_future")
     PID_FIELD_NUMBER: _ClassVar[int]
     PPID_FIELD_NUMBER: _ClassVar[int]
     PGID_FIELD_NUMBER: _ClassVar[int]
@@ -112,6 +112,9 @@ class ProcessImage(_message.Message):
     ZOMBIE_FIELD_NUMBER: _ClassVar[int]
     EXIT_STATUS_FIELD_NUMBER: _ClassVar[int]
     POSIX_TIMERS_FIELD_NUMBER: _ClassVar[int]
+    THP_DISABLE_FIELD_NUMBER: _ClassVar[int]
+    MERGE_ANY_FIELD_NUMBER: _ClassVar[int]
+    LOCK_FUTURE_FIELD_NUMBER: _ClassVar[int]
     pid: int
     ppid: int
     pgid: int
@@ -135,7 +138,10 @@ class ProcessImage(_message.Message):
     zombie: bool
     exit_status: int
     posix_timers: _containers.RepeatedCompositeFieldContainer[PosixTimer]
-    def __init__(self, pid: _Optional[int] = ..., ppid: _Optional[int] = ..., pgid: _Optional[int] = ..., sid: _Optional[int] = ..., comm: _Optional[str] = ..., cmdline: _Optional[_Iterable[str]] = ..., stopped: _Optional[bool] = ..., threads: _Optional[_Iterable[_Union[ThreadImage, _Mapping]]] = ..., mm: _Optional[_Union[MmImage, _Mapping]] = ..., vmas: _Optional[_Iterable[_Union[Vma, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., fds: _Optional[_Iterable[_Union[Fd, _Mapping]]] = ..., fs: _Optional[_Union[FsImage, _Mapping]] = ..., rlimits: _Optional[_Iterable[_Union[Rlimit, _Mapping]]] = ..., sigactions: _Optional[_Iterable[_Union[SigAction, _Mapping]]] = ..., shared_pending: _Optional[_Iterable[bytes]] = ..., creds: _Optional[_Union[Creds, _Mapping]] = ..., itimers: _Optional[_Iterable[_Union[ITimer, _Mapping]]] = ..., personality: _Optional[int] = ..., oom_score_adj: _Optional[int] = ..., zombie: _Optional[bool] = ..., exit_status: _Optional[int] = ..., posix_timers: _Optional[_Iterable[_Union[PosixTimer, _Mapping]]] = ...) -> None: ...
+    thp_disable: int
+    merge_any: bool
+    lock_future: int
+    def __init__(self, pid: _Optional[int] = ..., ppid: _Optional[int] = ..., pgid: _Optional[int] = ..., sid: _Optional[int] = ..., comm: _Optional[str] = ..., cmdline: _Optional[_Iterable[str]] = ..., stopped: _Optional[bool] = ..., threads: _Optional[_Iterable[_Union[ThreadImage, _Mapping]]] = ..., mm: _Optional[_Union[MmImage, _Mapping]] = ..., vmas: _Optional[_Iterable[_Union[Vma, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., fds: _Optional[_Iterable[_Union[Fd, _Mapping]]] = ..., fs: _Optional[_Union[FsImage, _Mapping]] = ..., rlimits: _Optional[_Iterable[_Union[Rlimit, _Mapping]]] = ..., sigactions: _Optional[_Iterable[_Union[SigAction, _Mapping]]] = ..., shared_pending: _Optional[_Iterable[bytes]] = ..., creds: _Optional[_Union[Creds, _Mapping]] = ..., itimers: _Optional[_Iterable[_Union[ITimer, _Mapping]]] = ..., personality: _Optional[int] = ..., oom_score_adj: _Optional[int] = ..., zombie: _Optional[bool] = ..., exit_status: _Optional[int] = ..., posix_timers: _Optional[_Iterable[_Union[PosixTimer, _Mapping]]] = ..., thp_disable: _Optional[int] = ..., merge_any: _Optional[bool] = ..., lock_future: _Optional[int] = ...) -> None: ...
 
 class Rseq(_message.Message):
     __slots__ = ("pointer", "size", "signature")
@@ -234,7 +240,7 @@ class FileId(_message.Message):
     def __init__(self, dev: _Optional[int] = ..., ino: _Optional[int] = ..., size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., mode: _Optional[int] = ...) -> None: ...
 
 class Vma(_message.Message):
-    __slots__ = ("start", "end", "prot", "kind", "name", "pgoff", "file", "growsdown", "shm")
+    __slots__ = ("start", "end", "prot", "kind", "name", "pgoff", "file", "growsdown", "shm", "advice", "lock", "noreserve", "unaccounted", "sealed", "guards", "guarded", "may_write")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         ANON: _ClassVar[Vma.Kind]
@@ -244,6 +250,7 @@ class Vma(_message.Message):
         VVAR: _ClassVar[Vma.Kind]
         VVAR_VCLOCK: _ClassVar[Vma.Kind]
         SHMEM: _ClassVar[Vma.Kind]
+        DROPPABLE: _ClassVar[Vma.Kind]
     ANON: Vma.Kind
     FILE_PRIVATE: Vma.Kind
     FILE_SHARED: Vma.Kind
@@ -251,6 +258,35 @@ class Vma(_message.Message):
     VVAR: Vma.Kind
     VVAR_VCLOCK: Vma.Kind
     SHMEM: Vma.Kind
+    DROPPABLE: Vma.Kind
+    class Advice(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        NO_ADVICE: _ClassVar[Vma.Advice]
+        DONTFORK: _ClassVar[Vma.Advice]
+        WIPEONFORK: _ClassVar[Vma.Advice]
+        HUGEPAGE: _ClassVar[Vma.Advice]
+        NOHUGEPAGE: _ClassVar[Vma.Advice]
+        DONTDUMP: _ClassVar[Vma.Advice]
+        MERGEABLE: _ClassVar[Vma.Advice]
+        SEQUENTIAL: _ClassVar[Vma.Advice]
+        RANDOM: _ClassVar[Vma.Advice]
+    NO_ADVICE: Vma.Advice
+    DONTFORK: Vma.Advice
+    WIPEONFORK: Vma.Advice
+    HUGEPAGE: Vma.Advice
+    NOHUGEPAGE: Vma.Advice
+    DONTDUMP: Vma.Advice
+    MERGEABLE: Vma.Advice
+    SEQUENTIAL: Vma.Advice
+    RANDOM: Vma.Advice
+    class Lock(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        UNLOCKED: _ClassVar[Vma.Lock]
+        LOCKED: _ClassVar[Vma.Lock]
+        LOCKED_ON_FAULT: _ClassVar[Vma.Lock]
+    UNLOCKED: Vma.Lock
+    LOCKED: Vma.Lock
+    LOCKED_ON_FAULT: Vma.Lock
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     PROT_FIELD_NUMBER: _ClassVar[int]
@@ -260,6 +296,14 @@ class Vma(_message.Message):
     FILE_FIELD_NUMBER: _ClassVar[int]
     GROWSDOWN_FIELD_NUMBER: _ClassVar[int]
     SHM_FIELD_NUMBER: _ClassVar[int]
+    ADVICE_FIELD_NUMBER: _ClassVar[int]
+    LOCK_FIELD_NUMBER: _ClassVar[int]
+    NORESERVE_FIELD_NUMBER: _ClassVar[int]
+    UNACCOUNTED_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    GUARDS_FIELD_NUMBER: _ClassVar[int]
+    GUARDED_FIELD_NUMBER: _ClassVar[int]
+    MAY_WRITE_FIELD_NUMBER: _ClassVar[int]
     start: int
     end: int
     prot: int
@@ -269,7 +313,23 @@ class Vma(_message.Message):
     file: FileId
     growsdown: bool
     shm: str
-    def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., prot: _Optional[int] = ..., kind: _Optional[_Union[Vma.Kind, str]] = ..., name: _Optional[str] = ..., pgoff: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., growsdown: _Optional[bool] = ..., shm: _Optional[str] = ...) -> None: ...
+    advice: int
+    lock: Vma.Lock
+    noreserve: bool
+    unaccounted: bool
+    sealed: bool
+    guards: _containers.RepeatedCompositeFieldContainer[PageSpan]
+    guarded: bool
+    may_write: bool
+    def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., prot: _Optional[int] = ..., kind: _Optional[_Union[Vma.Kind, str]] = ..., name: _Optional[str] = ..., pgoff: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., growsdown: _Optional[bool] = ..., shm: _Optional[str] = ..., advice: _Optional[int] = ..., lock: _Optional[_Union[Vma.Lock, str]] = ..., noreserve: _Optional[bool] = ..., unaccounted: _Optional[bool] = ..., sealed: _Optional[bool] = ..., guards: _Optional[_Iterable[_Union[PageSpan, _Mapping]]] = ..., guarded: _Optional[bool] = ..., may_write: _Optional[bool] = ...) -> None: ...
+
+class PageSpan(_message.Message):
+    __slots__ = ("first", "count")
+    FIRST_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    first: int
+    count: int
+    def __init__(self, first: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
 
 class OpenFile(_message.Message):
     __slots__ = ("id", "kind", "path", "flags", "pos", "file", "what", "pipe", "eventfd", "signalfd", "timerfd", "epoll", "inotify", "socket", "shm")

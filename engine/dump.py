@@ -7,7 +7,24 @@ import os
 
 from incr.proto import image_pb2
 
-from . import cpu, creds, fifos, files, fs, memory, mm, pipes, proc, rlimits, shm, signals, task, timers, unixsock
+from . import (
+    cpu,
+    creds,
+    fifos,
+    files,
+    fown,
+    fs,
+    memory,
+    mm,
+    pipes,
+    proc,
+    rlimits,
+    shm,
+    signals,
+    task,
+    timers,
+    unixsock,
+)
 from .errors import ProcessNotFound, Unsupported
 from .freeze import Frozen
 from .tree import FrozenTree, gone
@@ -59,6 +76,7 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]]) -> image_pb2.Tree
         else:
             images.append(describe_state(tree.frozen[pid], table))
     image = tree_image(images)
+    fown.check_tree(image)
     image.pipes.extend(_capture_pipes(table))
     image.socketpairs.extend(_capture_socketpairs(table))
     image.shm.extend(shared_objects(image))
@@ -78,7 +96,7 @@ def minimal_version(image: image_pb2.TreeImage) -> int:
 def needs_version_3(image: image_pb2.TreeImage) -> bool:
     """Whether the image holds state that an incr reading version 2 would ignore, restoring a job that
     differs from the one checkpointed (docs/store-format.md lists the fields)."""
-    return False
+    return fown.needs_version_3(image)
 
 
 def shared_objects(image: image_pb2.TreeImage) -> list[image_pb2.ShmImage]:

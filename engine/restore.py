@@ -138,6 +138,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
         fault_point("restoring")
         for p in procs:                                      # C: the rest, then registers
             _finish_process(stubs[p.pid], p)
+        installer.restore_owners(_host_ids(stubs))           # every owner (a thread, say) exists now
         for p in reversed(procs):                            # children first: parents are still stopped
             for tid in stubs[p.pid].threads:
                 pt.detach(tid)
@@ -152,6 +153,13 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
         raise
     timing = RestoreTiming(total_ms=(time.perf_counter() - t0) * 1e3, memory_ms=t_mem * 1e3, bytes_written=written)
     return RestoredTree(root=stub.pid, init=stub.init, timing=timing)
+
+
+def _host_ids(stubs: dict[int, Stub]) -> dict[int, int]:
+    """Every PID and TID of the restored job as the job sees it -> as incr sees it."""
+    ids = {vpid: s.pid for vpid, s in stubs.items()}
+    ids.update((t.tracee.vtid, tid) for s in stubs.values() for tid, t in s.threads.items())
+    return ids
 
 
 def _finish_process(stub: Stub, p: image_pb2.ProcessImage) -> None:

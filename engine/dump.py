@@ -19,6 +19,7 @@ from . import (
     pipes,
     proc,
     rlimits,
+    sharing,
     shm,
     signals,
     task,
@@ -75,6 +76,7 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]]) -> image_pb2.Tree
                                                  zombie=True, exit_status=st[52]))
         else:
             images.append(describe_state(tree.frozen[pid], table))
+    sharing.dump(images)
     image = tree_image(images)
     fown.check_tree(image)
     image.pipes.extend(_capture_pipes(table))
@@ -96,7 +98,7 @@ def minimal_version(image: image_pb2.TreeImage) -> int:
 def needs_version_3(image: image_pb2.TreeImage) -> bool:
     """Whether the image holds state that an incr reading version 2 would ignore, restoring a job that
     differs from the one checkpointed (docs/store-format.md lists the fields)."""
-    return fown.needs_version_3(image)
+    return fown.needs_version_3(image) or sharing.needs_version_3(image)
 
 
 def shared_objects(image: image_pb2.TreeImage) -> list[image_pb2.ShmImage]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from incr.faults import fault_point
 from incr.proto import image_pb2
 
-from . import cpu, creds, files, fs, memory, mm, proc, rlimits, shm, signals, task, timers
+from . import cpu, creds, files, fs, memory, mm, proc, rlimits, sharing, shm, signals, task, timers
 from . import ptrace as pt
 from .dump import IMAGE_VERSION
 from .errors import PidTaken, RestoreError
@@ -107,7 +107,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
         everything = [(v.start, v.end) for p in procs for v in p.vmas]
         injection = stub.map_injection_area(everything)
         for p in tree.processes[1:]:                         # A: the tree of stubs
-            child = stubs[p.ppid].fork_child(p.pid)
+            child = stubs[p.ppid].fork_child(p.pid, sharing.clone_flags(p))
             if p.zombie:
                 task.set_name(child, p.comm)                 # what ps shows of a zombie
                 child.exit_as(p.exit_status)
@@ -131,7 +131,8 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
             mm.restore(s, p.mm)
             rlimits.restore(s.pid, list(p.rlimits))
             fs.restore(s, p.fs)
-            installer.restore(s, list(p.files), list(p.fds))
+            if not p.files_of:                               # a table shared with the parent: built there
+                installer.restore(s, list(p.files), list(p.fds))
         installer.finish()
         shared.finish()
         t_mem = time.perf_counter() - t_mem

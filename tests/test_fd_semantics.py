@@ -66,10 +66,21 @@ def test_signal_driven_io_reaches_its_owner(cprog: Callable[..., Path], tmp_path
     selfcheck.assert_passed(run_tree(cprog("fown", "-pthread"), tmp_path, store, procs, mode))
 
 
+@pytest.mark.parametrize("mode", selfcheck.MODES)
+def test_shared_descriptor_tables_and_fs_stay_shared(cprog: Callable[..., Path], tmp_path: Path, store: Path,
+                                                     procs: Procs, mode: str) -> None:
+    scratch = tmp_path / "cwd"
+    scratch.mkdir()
+    selfcheck.assert_passed(run_tree(cprog("fdshare", "-pthread"), tmp_path, store, procs, mode, scratch))
+
+
 REFUSED = {       # what fdrefuse.c sets up -> what the one line must say ({other}: the number it reports)
     "owner-outside": ("fd {other} (pipe:", "its owner (F_SETOWN) is process", "not a live process of the job"),
     "async-dup": ("fd 3 (pipe:", "O_ASYNC with F_SETSIG", "descriptors 3, {other}"),
     "stdio-async": ("fd 0 (pipe:", "signal-driven I/O", "stdio from the launcher"),
+    "thread-files": ("thread {other}", "descriptor table of its own", "unshare(CLONE_FILES)"),
+    "clone-vm": ("cannot checkpoint PID {other}: memory", "CLONE_VM", "not supported"),
+    "sibling-files": ("descriptor table", "(CLONE_FILES) with PID {other}", "not with its parent"),
 }
 
 
@@ -91,10 +102,13 @@ def test_state_that_cannot_come_back_is_refused_in_one_line(cprog: Callable[...,
     assert job.poll() is None, "the job runs on"
 
 
-@pytest.mark.parametrize("program", [("fown", "-pthread")],
+@pytest.mark.parametrize("program", [("fown", "-pthread"), ("fdshare", "-pthread")],
                          ids=lambda p: p[0])
-def test_owners_in_a_new_pid_namespace(cprog: Callable[..., Path], tmp_path: Path,
+def test_owners_and_sharing_in_a_new_pid_namespace(cprog: Callable[..., Path], tmp_path: Path,
                                                                   store: Path, procs: Procs,
                                                                   program: tuple[str, ...]) -> None:
     """Owners are named by IDs: incr's view of them differs from the job's there."""
-    selfcheck.assert_passed(run_tree(cprog(*program), tmp_path, store, procs, "kill", new_pidns=True))
+    scratch = tmp_path / "cwd"
+    scratch.mkdir()
+    args = (scratch,) if program[0] == "fdshare" else ()
+    selfcheck.assert_passed(run_tree(cprog(*program), tmp_path, store, procs, "kill", *args, new_pidns=True))

@@ -166,12 +166,13 @@ def _host_ids(stubs: dict[int, Stub]) -> dict[int, int]:
 def _finish_process(stub: Stub, p: image_pb2.ProcessImage) -> None:
     """Signals, timers, threads, credentials, and finally every thread's registers."""
     signals.restore_sigactions(stub, list(p.sigactions))
-    timers.restore(stub, list(p.itimers), list(p.posix_timers))
+    timers.restore(stub, list(p.itimers))
     task.restore(stub, p)
     # Threads while the stub is still root: clone3(set_tid) needs CAP_SYS_ADMIN.
     main, *others = p.threads
     targets: list[Stub | StubThread] = [stub]
     targets.extend(stub.clone_thread(t.tid, t.clear_child_tid) for t in others)
+    timers.restore_posix(stub, list(p.posix_timers))   # after the threads: SIGEV_THREAD_ID names one
     signals.restore_shared_pending(stub, list(p.shared_pending))
     own = _own_creds()
     for target, thread in zip(targets, p.threads, strict=True):

@@ -74,6 +74,12 @@ def test_shared_descriptor_tables_and_fs_stay_shared(cprog: Callable[..., Path],
     selfcheck.assert_passed(run_tree(cprog("fdshare", "-pthread"), tmp_path, store, procs, mode, scratch))
 
 
+@pytest.mark.parametrize("mode", selfcheck.MODES)
+def test_posix_timers_signal_their_thread(cprog: Callable[..., Path], tmp_path: Path, store: Path,
+                                          procs: Procs, mode: str) -> None:
+    selfcheck.assert_passed(run_tree(cprog("timer_tid", "-pthread", "-lrt"), tmp_path, store, procs, mode))
+
+
 REFUSED = {       # what fdrefuse.c sets up -> what the one line must say ({other}: the number it reports)
     "owner-outside": ("fd {other} (pipe:", "its owner (F_SETOWN) is process", "not a live process of the job"),
     "async-dup": ("fd 3 (pipe:", "O_ASYNC with F_SETSIG", "descriptors 3, {other}"),
@@ -102,9 +108,9 @@ def test_state_that_cannot_come_back_is_refused_in_one_line(cprog: Callable[...,
     assert job.poll() is None, "the job runs on"
 
 
-@pytest.mark.parametrize("program", [("fown", "-pthread"), ("fdshare", "-pthread")],
+@pytest.mark.parametrize("program", [("fown", "-pthread"), ("fdshare", "-pthread"), ("timer_tid", "-pthread", "-lrt")],
                          ids=lambda p: p[0])
-def test_owners_and_sharing_in_a_new_pid_namespace(cprog: Callable[..., Path], tmp_path: Path,
+def test_owners_sharing_and_thread_timers_in_a_new_pid_namespace(cprog: Callable[..., Path], tmp_path: Path,
                                                                   store: Path, procs: Procs,
                                                                   program: tuple[str, ...]) -> None:
     """Owners are named by IDs: incr's view of them differs from the job's there."""

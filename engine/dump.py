@@ -12,12 +12,14 @@ from . import (
     creds,
     fifos,
     files,
+    fown,
     fs,
     memory,
     mm,
     pipes,
     proc,
     rlimits,
+    sharing,
     shm,
     signals,
     task,
@@ -75,7 +77,9 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]]) -> image_pb2.Tree
                                                  zombie=True, exit_status=st[52]))
         else:
             images.append(describe_state(tree.frozen[pid], table))
+    sharing.dump(images)
     image = tree_image(images)
+    fown.check_tree(image)
     image.pipes.extend(_capture_pipes(table))
     image.socketpairs.extend(_capture_socketpairs(table))
     image.shm.extend(shared_objects(image))
@@ -96,7 +100,8 @@ def needs_version_3(image: image_pb2.TreeImage) -> bool:
     """Whether the image holds state that an incr reading version 2 would ignore, restoring a job that
     differs from the one checkpointed (docs/store-format.md lists the fields)."""
     return any(_vma_needs_version_3(v) for p in image.processes for v in p.vmas) or any(
-        p.thp_disable or p.merge_any or p.lock_future for p in image.processes)
+        p.thp_disable or p.merge_any or p.lock_future for p in image.processes) or fown.needs_version_3(image) \
+        or sharing.needs_version_3(image)
 
 
 def _vma_needs_version_3(vma: image_pb2.Vma) -> bool:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from incr.proto import image_pb2
 
-from . import epoll, eventfd, fifos, inotify, pipes, proc, shm, signalfd, timerfd, unixsock
+from . import epoll, eventfd, fifos, fown, inotify, pipes, proc, shm, signalfd, timerfd, unixsock
 from . import ptrace as pt
 from .errors import ProcessNotFound, RestoreError, Unsupported
 from .remote import RemoteProcess
@@ -40,9 +40,10 @@ DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 TTY_MAJORS = {4, 5, 136, 137, 138, 139, 140, 141, 142, 143}
 O_CLOEXEC = 0o2000000
 O_ACCMODE = 0o3
-_NOT_REOPENED = os.O_CREAT | os.O_TRUNC | os.O_EXCL | os.O_NOCTTY
+# open(2) does not register O_ASYNC (its descriptor is never signalled): F_SETFL sets it afterwards.
+_NOT_REOPENED = os.O_CREAT | os.O_TRUNC | os.O_EXCL | os.O_NOCTTY | fown.O_ASYNC
 AT_FDCWD = -100
-F_SETFD, FD_CLOEXEC, F_SETFL, F_DUPFD_CLOEXEC = 2, 1, 4, 1030
+F_SETFD, FD_CLOEXEC, F_DUPFD_CLOEXEC = 2, 1, 1030
 
 
 def file_id(st: os.stat_result) -> image_pb2.FileId:
@@ -136,6 +137,7 @@ class FileTable:
                 self.files.append(desc)
                 self.holders[desc.id] = Holder(pid, fd)
                 self._by_inode[key].append((Holder(pid, fd), desc))
+                fown.dump(pid, fd, desc)
                 shared = desc
             used[shared.id] = shared
             fds.append(image_pb2.Fd(fd=fd, file=shared.id, cloexec=bool(flags & O_CLOEXEC)))
@@ -295,10 +297,11 @@ class Installer:
     """Rebuilds descriptor tables, process after process of a tree (parents first).
 
     A description is opened (or a pipe created) in the first process that
-    holds it; the others take it from there with an injected
-    pidfd_open + pidfd_getfd, so it stays one description (shared offset,
-    shared flags).  Pipe ends no process has taken yet are kept open in
-    their creator at high numbers until finish().
+    holds it, and its status flags set there (fown.py); the others take it
+    from there with an injected pidfd_open + pidfd_getfd, so it stays one
+    description (shared offset, shared flags).  Pipe ends no process has
+    taken yet are kept open in their creator at high numbers until finish().
+    Owners and signals (F_SETOWN_EX, F_SETSIG) wait for restore_owners().
     """
 
     def __init__(self, pipes: list[image_pb2.PipeImage],
@@ -313,6 +316,7 @@ class Installer:
         self.pairs = {ino: p for p in socketpairs for ino in (p.ino_a, p.ino_b)}
         self.socket_ends: dict[int, Holder] = {}             # socket inode -> holder
         self.keepers: list[tuple[RemoteProcess, int]] = []
+        self.owned: list[tuple[int, int, image_pb2.OpenFile]] = []   # (PID as incr sees it, fd, description)
 
     def restore(self, target: RemoteProcess, files: list[image_pb2.OpenFile], fds: list[image_pb2.Fd]) -> None:
         """The descriptor table of one process (its stub holds only restore's own fds 0-2)."""
@@ -332,7 +336,9 @@ class Installer:
             if f.kind == OpenFile.INHERIT_STDIO:
                 for d in users:
                     target.syscall("fcntl", d.fd, F_SETFD, FD_CLOEXEC if d.cloexec else 0)
+                fown.warn_stdio(target, users[0].fd, f)
                 continue
+            fresh = f.id not in self.installed
             tmp = self._obtain(target, f, keep_at)
             for d in users:
                 if d.fd == tmp:
@@ -341,6 +347,10 @@ class Installer:
                     target.call("dup3", tmp, d.fd, O_CLOEXEC if d.cloexec else 0)
             if tmp not in {d.fd for d in users}:
                 target.call("close", tmp)
+            if fresh:
+                fown.set_status_flags(target, users[0].fd, f)
+                if fown.has_owner(f):
+                    self.owned.append((target.pid, users[0].fd, f))
             self.installed[f.id] = Holder(target.vpid, users[0].fd)
 
     def _obtain(self, target: RemoteProcess, f: image_pb2.OpenFile, keep_at: int) -> int:
@@ -357,7 +367,6 @@ class Installer:
                 self.keepers.append((target, kept))
                 self.pipe_ends[(f.pipe, os.O_RDONLY if end != os.O_RDONLY else os.O_WRONLY)] = Holder(
                     target.vpid, kept)
-                target.call("fcntl", mine, F_SETFL, f.flags & ~O_ACCMODE)
                 return mine
         if holder is None and f.kind == OpenFile.SOCKETPAIR:
             holder = self.socket_ends.get(f.socket)
@@ -369,14 +378,21 @@ class Installer:
                 target.call("close", other)
                 self.keepers.append((target, kept))
                 self.socket_ends[other_ino] = Holder(target.vpid, kept)
-                target.call("fcntl", mine, F_SETFL, f.flags & ~O_ACCMODE)
                 return mine
         if holder is not None:
             return transfer(target, holder)
         if f.kind == OpenFile.SHMEM:
             if self.shared is None:
                 raise RestoreError(f"cannot restore the memfd {f.path}: no object")
-            return self.shared.fd_in(target, f.shm, keep_at)
+            # Every description of a memfd is one of its own (offset, flags, access mode) on the one
+            # object, reopened through /proc as the job did: never the object's creating description.
+            obj = self.shared.fd_in(target, f.shm, keep_at)
+            tmp = target.call("openat", AT_FDCWD, target.put(f"/proc/self/fd/{obj}".encode() + b"\0"),
+                              f.flags & ~_NOT_REOPENED, 0)
+            target.call("close", obj)
+            if f.pos:
+                target.call("lseek", tmp, f.pos, os.SEEK_SET)
+            return tmp
         if f.kind in CREATORS:
             return CREATORS[f.kind](target, f)
         if f.kind == OpenFile.FIFO:
@@ -392,6 +408,13 @@ class Installer:
         if f.kind in (OpenFile.REGULAR, OpenFile.DIRECTORY) and f.pos:
             target.call("lseek", tmp, f.pos, os.SEEK_SET)
         return tmp
+
+    def restore_owners(self, hosts: dict[int, int]) -> None:
+        """Owners and signals of the descriptions restored, once every process and thread of the tree
+        exists.  `hosts`: each PID and TID of the job as the job sees it -> as incr sees it."""
+        for pid, fd, f in self.owned:
+            fown.set_owner(pid, fd, f, hosts)
+        self.owned.clear()
 
     def finish(self) -> None:
         """Close the pipe ends kept for later processes, and incr's ends of the FIFOs."""

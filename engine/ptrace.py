@@ -298,12 +298,18 @@ def pidfd_getfd(pidfd: int, fd: int) -> int:
     return _check(lib.incr_pidfd_getfd(pidfd, fd), f"pidfd_getfd fd {fd}")
 
 
-KCMP_FILE = 0
+KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND = 0, 1, 2, 3, 4
 
 
 def kcmp_files(pid1: int, fd1: int, pid2: int, fd2: int) -> int:
     """0 when both fds share one open file description; otherwise an ordering."""
     return _check(lib.incr_kcmp(pid1, pid2, KCMP_FILE, fd1, fd2), "kcmp")
+
+
+def kcmp(pid1: int, pid2: int, kind: int) -> int:
+    """0 when tasks pid1 and pid2 share resource `kind` (KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND);
+    otherwise 1 or 2, an ordering of the two that is the same for every pair (sorting by it works)."""
+    return _check(lib.incr_kcmp(pid1, pid2, kind, 0, 0), "kcmp")
 
 
 def get_robust_list(tid: int) -> tuple[int, int]:

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 INJECTION_SIZE = 16 * pt.PAGE_SIZE
 DATA_OFFSET = 64
 DATA_END = INJECTION_SIZE - pt.PAGE_SIZE       # the last page: the stack of the clone3 instant
-CLONE_THREAD_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000 | 0x200000
+CLONE_THREAD = 0x10000
+CLONE_THREAD_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | CLONE_THREAD | 0x40000 | 0x200000
 # CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_CHILD_CLEARTID
 _CLONE_ARGS = struct.Struct("<11Q")
 RSEQ_FLAG_UNREGISTER = 1
@@ -165,7 +166,8 @@ class Stub:
     def _cloned(self, vtid: int, flags: int, clear_child_tid: int, stack: int, stack_size: int,
                 what: str) -> int:
         """clone3(set_tid=[vtid]) injected; the new task's TID here, stopped (auto-attached)."""
-        args = _CLONE_ARGS.pack(flags, 0, clear_child_tid, 0, 0 if flags else signal.SIGCHLD, stack, stack_size,
+        thread = bool(flags & CLONE_THREAD)
+        args = _CLONE_ARGS.pack(flags, 0, clear_child_tid, 0, 0 if thread else signal.SIGCHLD, stack, stack_size,
                                 0, self.put(struct.pack("<i", vtid)), 1, 0)
         got = self.syscall("clone3", self.put(args), _CLONE_ARGS.size)
         if got == -errno.EEXIST:
@@ -174,7 +176,7 @@ class Stub:
             raise RestoreError(f"cannot restore {what} {vtid}: clone3 gave {got}")
         if self.vpid == self.pid:
             tid = vtid
-        elif flags:
+        elif thread:
             tid = proc.host_task(self.pid, vtid)
         else:
             tid = proc.host_child(self.pid, vtid)
@@ -183,9 +185,10 @@ class Stub:
             raise RestoreError(f"cannot restore {what} {vtid}: {st.describe()}")
         return tid
 
-    def fork_child(self, vpid: int) -> Stub:
-        """A child of this stub with PID `vpid` (an injected clone3(set_tid)): a copy of the stub as it is."""
-        return Stub.forked(self._cloned(vpid, 0, 0, 0, 0, "PID"), vpid, self)
+    def fork_child(self, vpid: int, flags: int = 0) -> Stub:
+        """A child of this stub with PID `vpid` (an injected clone3(set_tid)): a copy of the stub as it is,
+        but for what `flags` (CLONE_FILES, CLONE_FS) make it share with this one."""
+        return Stub.forked(self._cloned(vpid, flags, 0, 0, 0, "PID"), vpid, self)
 
     def exit_as(self, status: int) -> None:
         """End this stub with wait status `status`, leaving a zombie for its parent to reap."""

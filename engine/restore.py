@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from incr.faults import fault_point
 from incr.proto import image_pb2
 
-from . import cpu, creds, files, fs, memory, mm, proc, rlimits, shm, signals, task, timers, vmflags
+from . import cpu, creds, files, fs, memory, mm, proc, rlimits, sharing, shm, signals, task, timers, vmflags
 from . import ptrace as pt
 from .dump import IMAGE_VERSION
 from .errors import PidTaken, RestoreError
@@ -107,7 +107,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
         everything = [(v.start, v.end) for p in procs for v in p.vmas]
         injection = stub.map_injection_area(everything)
         for p in tree.processes[1:]:                         # A: the tree of stubs
-            child = stubs[p.ppid].fork_child(p.pid)
+            child = stubs[p.ppid].fork_child(p.pid, sharing.clone_flags(p))
             if p.zombie:
                 task.set_name(child, p.comm)                 # what ps shows of a zombie
                 child.exit_as(p.exit_status)
@@ -132,13 +132,15 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
             rlimits.restore(s.pid, list(p.rlimits))
             vmflags.restore(s, p)                            # mlock() after the limits, as the job's own
             fs.restore(s, p.fs)
-            installer.restore(s, list(p.files), list(p.fds))
+            if not p.files_of:                               # a table shared with the parent: built there
+                installer.restore(s, list(p.files), list(p.fds))
         installer.finish()
         shared.finish()
         t_mem = time.perf_counter() - t_mem
         fault_point("restoring")
         for p in procs:                                      # C: the rest, then registers
             _finish_process(stubs[p.pid], p)
+        installer.restore_owners(_host_ids(stubs))           # every owner (a thread, say) exists now
         for p in reversed(procs):                            # children first: parents are still stopped
             for tid in stubs[p.pid].threads:
                 pt.detach(tid)
@@ -155,15 +157,23 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
     return RestoredTree(root=stub.pid, init=stub.init, timing=timing)
 
 
+def _host_ids(stubs: dict[int, Stub]) -> dict[int, int]:
+    """Every PID and TID of the restored job as the job sees it -> as incr sees it."""
+    ids = {vpid: s.pid for vpid, s in stubs.items()}
+    ids.update((t.tracee.vtid, tid) for s in stubs.values() for tid, t in s.threads.items())
+    return ids
+
+
 def _finish_process(stub: Stub, p: image_pb2.ProcessImage) -> None:
     """Signals, timers, threads, credentials, and finally every thread's registers."""
     signals.restore_sigactions(stub, list(p.sigactions))
-    timers.restore(stub, list(p.itimers), list(p.posix_timers))
+    timers.restore(stub, list(p.itimers))
     task.restore(stub, p)
     # Threads while the stub is still root: clone3(set_tid) needs CAP_SYS_ADMIN.
     main, *others = p.threads
     targets: list[Stub | StubThread] = [stub]
     targets.extend(stub.clone_thread(t.tid, t.clear_child_tid) for t in others)
+    timers.restore_posix(stub, list(p.posix_timers))   # after the threads: SIGEV_THREAD_ID names one
     signals.restore_shared_pending(stub, list(p.shared_pending))
     own = _own_creds()
     for target, thread in zip(targets, p.threads, strict=True):

@@ -232,7 +232,9 @@ class ShmInstaller:
 
     def _fill(self, fd: int, o: image_pb2.ShmImage) -> None:
         for offset, data in self.pages(o.key):
-            os.pwrite(fd, data, offset)
+            n = min(len(data), o.size - offset)      # the last page is partly beyond the end: not written
+            if n > 0:
+                os.pwrite(fd, data[:n], offset)
 
     def _fill_devshm(self, o: image_pb2.ShmImage) -> None:
         fd = os.open(o.name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, o.mode or 0o600)

@@ -15,7 +15,7 @@ import struct
 from incr.proto import image_pb2
 
 from . import proc
-from .errors import RestoreError
+from .errors import RestoreError, Unsupported
 from .remote import RemoteProcess
 from .tracee import Tracee
 
@@ -53,6 +53,12 @@ def _parse(text: str) -> list[image_pb2.PosixTimer]:
 def dump(tracee: Tracee) -> tuple[list[image_pb2.ITimer], list[image_pb2.PosixTimer]]:
     itimers = []
     posix = _parse(proc.timers(tracee.pid))
+    threads = set(proc.tasks(tracee.pid))
+    for t in posix:
+        if t.notify & SIGEV_THREAD_ID and t.tid not in threads:
+            # (/proc shows 0 for a thread that has exited: the kernel signals no one then)
+            raise Unsupported(tracee.pid, f"POSIX timer {t.id}", f"it signals thread {t.tid or '(exited)'}, "
+                              "not a thread of the process; not supported")
     with tracee.stack_scratch(_ITIMERSPEC.size) as scratch:
         for which in ITIMERS:
             tracee.call("getitimer", which, scratch.addr)
@@ -67,16 +73,17 @@ def dump(tracee: Tracee) -> tuple[list[image_pb2.ITimer], list[image_pb2.PosixTi
     return itimers, posix
 
 
-def restore(target: RemoteProcess, itimers: list[image_pb2.ITimer],
-            posix: list[image_pb2.PosixTimer] | None = None) -> None:
+def restore(target: RemoteProcess, itimers: list[image_pb2.ITimer]) -> None:
     for t in itimers:
         raw = _ITIMERVAL.pack(*divmod(t.interval_us, 1_000_000), *divmod(t.value_us, 1_000_000))
         target.call("setitimer", t.which, target.put(raw), 0)
-    if posix:
-        _restore_posix(target, posix)
 
 
-def _restore_posix(target: RemoteProcess, timers: list[image_pb2.PosixTimer]) -> None:
+def restore_posix(target: RemoteProcess, timers: list[image_pb2.PosixTimer]) -> None:
+    """The POSIX timers of a process whose threads all exist already: a SIGEV_THREAD_ID timer's
+    thread must be one of the caller's thread group when it is created."""
+    if not timers:
+        return
     by_id = target.syscall("prctl", PR_TIMER_CREATE_RESTORE_IDS, 1, 0, 0, 0) == 0
     spare: list[int] = []
     try:

@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from softdirty_vm import IN_GUEST, run_in_guest
 
 from conftest import Procs, incr, kill_and_wait_gone, ok, read_pid, wait_until
+from incr import dirty
 
 TRIALS = int(os.environ.get("INCR_SOAK_TRIALS", "60"))
 SEED = 20261201
@@ -102,21 +104,30 @@ def run_killed(store: Path, args: tuple[str, ...], pid: int, delay: float) -> su
     return subprocess.CompletedProcess(p.args, p.returncode, out, err)
 
 
+def _trackers() -> list[object]:
+    features = dirty.probe()
+    soft_dirty = [] if features.soft_dirty else [pytest.mark.skip(
+        reason=f"soft-dirty unavailable on this kernel: {features.soft_dirty_why}"
+        + ("" if IN_GUEST else "; see test_soft_dirty_soak_in_a_vm"))]
+    return [pytest.param("uffd-wp", id="uffd-wp"), pytest.param("soft-dirty", marks=soft_dirty, id="soft-dirty")]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
+@pytest.mark.parametrize("tracker", _trackers())
 def test_commands_killed_at_random_instants_never_make_a_wrong_checkpoint(cprog, tmp_path: Path, store: Path,
-                                                                           procs: Procs) -> None:
+                                                                           procs: Procs, tracker: str) -> None:
     exe = cprog("xorjob")
     report, ready = tmp_path / "report", tmp_path / "ready"
     procs.start([exe, report, ready, PAGES])
     job = Job(exe, report, procs.track(read_pid(ready)))
     rng = random.Random(SEED)
-    durations = [timed(store, "checkpoint", job.pid) for _ in range(3)]
+    durations = [timed(store, "checkpoint", job.pid, "--tracker", tracker) for _ in range(3)]
     span = statistics.median(durations) * 1.2
     killed_mid_run = 0
     for trial in range(TRIALS):
-        base = json.loads(ok(incr(store, "checkpoint", job.pid, "--json")).stdout)    # what follows is relative to it
-        args = rng.choice(KILLED_COMMANDS)
+        base = json.loads(ok(incr(store, "checkpoint", job.pid, "--json", "--tracker", tracker)).stdout)
+        args = (*rng.choice(KILLED_COMMANDS), "--tracker", tracker)
         delay = rng.uniform(0.0, span)
         what = f"trial {trial}: {' '.join(args)} killed after {delay * 1e3:.0f} ms"
         res = run_killed(store, args, job.pid, delay)
@@ -131,7 +142,8 @@ def test_commands_killed_at_random_instants_never_make_a_wrong_checkpoint(cprog,
             kill_and_wait_gone(job.pid)
         else:
             assert_unharmed(job.pid, what)
-            committed = json.loads(ok(incr(store, "checkpoint", job.pid, "--json")).stdout)
+            committed = json.loads(ok(incr(store, "checkpoint", job.pid, "--json", "--tracker", tracker)).stdout)
+            assert committed["tracker"] == tracker, committed
             kill_and_wait_gone(job.pid)
         res = ok(incr(store, "restore", "--id", committed["id"], "--detach"))
         assert int(res.stdout.split()[-1]) == job.pid, what
@@ -140,3 +152,13 @@ def test_commands_killed_at_random_instants_never_make_a_wrong_checkpoint(cprog,
                                                    f"wrong memory (at iteration {iteration})"
     assert killed_mid_run >= TRIALS // 2, f"only {killed_mid_run} of {TRIALS} commands were killed mid-run"
     kill_and_wait_gone(job.pid)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(IN_GUEST, reason="already inside the soft-dirty guest")
+def test_soft_dirty_soak_in_a_vm() -> None:
+    """The soak with the soft-dirty tracker (clear_refs), for real, in a guest whose kernel has it:
+    fewer trials, the guest is emulated."""
+    if dirty.probe().soft_dirty:
+        pytest.skip("this kernel has soft-dirty: the soft-dirty soak ran natively")
+    run_in_guest(Path(__file__), "soft-dirty and killed", env={"INCR_SOAK_TRIALS": "8"}, timeout=1500)

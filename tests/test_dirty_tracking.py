@@ -11,13 +11,12 @@ softdirty-vm.sh), and skips with the reason when that tool is absent.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from softdirty_vm import IN_GUEST, run_in_guest
 
 from conftest import Procs
 from incr import dirty
@@ -34,12 +33,6 @@ P = 4096
 PROT_RW, MAP_PRIVATE_ANON, MAP_PRIVATE = 3, 0x22, 0x02
 MADV_DONTNEED, MADV_HUGEPAGE = 4, 14
 FEATURES = dirty.probe()
-IN_GUEST = os.environ.get("SDVM_GUEST") == "1"
-# The project's shared tools sit beside the checkout here; CI's clone may be elsewhere.
-SOFTDIRTY_VM = next((p for p in (Path(os.environ.get("INCR_SOFTDIRTY_VM", "/nonexistent")),
-                                 Path(__file__).resolve().parents[2] / "shared" / "tools" / "softdirty-vm.sh",
-                                 Path("/work/shared/tools/softdirty-vm.sh")) if p.exists()),
-                    Path("/work/shared/tools/softdirty-vm.sh"))
 
 
 class Target:
@@ -346,16 +339,4 @@ def test_soft_dirty_in_a_vm() -> None:
     """This file's soft-dirty cases, for real, in a guest whose kernel has soft-dirty."""
     if FEATURES.soft_dirty:
         pytest.skip("this kernel has soft-dirty: the soft-dirty cases ran natively")
-    if not SOFTDIRTY_VM.exists():
-        pytest.skip(f"{SOFTDIRTY_VM} is not on this machine: soft-dirty is not exercised")
-    if shutil.which("qemu-system-x86_64") is None or not any(Path("/tmp/sdvm-cache").glob("*/ready")):
-        setup = subprocess.run(["bash", str(SOFTDIRTY_VM), "setup"], capture_output=True, text=True, timeout=900)
-        if setup.returncode != 0:
-            pytest.skip(f"soft-dirty VM setup failed: {setup.stderr.strip()[-300:]}")
-    python = sys.executable          # the venv interpreter (not a pyenv shim: those cost seconds in the guest)
-    res = subprocess.run(["bash", str(SOFTDIRTY_VM), "run", python, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          "-k", "soft-dirty", str(Path(__file__))], capture_output=True, text=True, timeout=900,
-                         cwd=Path(__file__).parents[1])
-    out = res.stdout + res.stderr
-    assert res.returncode == 0, out[-3000:]
-    assert " passed" in out and "skipped" not in out.split("passed")[-1][:40], out[-1500:]
+    run_in_guest(Path(__file__), "soft-dirty")

@@ -89,6 +89,10 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
 
     A: stubs, parents first: the root from incr, each child forked by its parent's stub (so the
        parent links, sessions and process groups come out right); zombies are forked and exit.
+       The tree never joins incr's session: a root that led its session leads a new one; one whose
+       session leader was outside the job gets a new session led by a helper of incr that exits
+       (and leads its own group in it if it led one), so that it is still no session leader.
+       Either way no controlling terminal: a --detach restore outlives the terminal that typed it.
     B: each process's memory, mm fields, limits, cwd, and descriptors (shared descriptions and
        pipes created once, then handed over).
     C: each process's signals, timers, threads, credentials and registers; then all are let go.
@@ -98,8 +102,9 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
     root = tree.processes[0]
     stubs: dict[int, Stub] = {}
     own_ipc = _own_ipc_namespace(tree, new_pidns)
-    stub = Stub(root.pid, setsid=root.sid == root.pid, setpgid=root.pgid == root.pid and root.sid != root.pid,
-                new_pidns=new_pidns, new_ipcns=own_ipc)
+    leads_session = root.sid == root.pid
+    stub = Stub(root.pid, setsid=leads_session, setpgid=root.pgid == root.pid and not leads_session,
+                own_session=not leads_session, new_pidns=new_pidns, new_ipcns=own_ipc)
     stubs[root.pid] = stub
     shared = shm.ShmInstaller(list(tree.shm), shm_pages or (lambda key: iter(())), ipc_of=stub.pid if own_ipc else 0)
     installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared, list(tree.fifos))

@@ -65,21 +65,24 @@ def _check_process(pid: int, table: files.FileTable) -> None:
     timers.check_posix_timers(pid)
 
 
-def describe_tree(tree: FrozenTree, skip: dict[int, set[int]]) -> image_pb2.TreeImage:
+def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool = False) -> image_pb2.TreeImage:
     """Everything but memory contents, for every process of a frozen tree (parents first), and the
-    contents of the pipes between them; raises Unsupported before anything is copied."""
+    contents of the pipes between them; raises Unsupported before anything is copied.  `ends_job`:
+    the tree is killed right after, never thawed (checkpoint --kill)."""
     table = files.FileTable({p: skip.get(p, set()) for p in tree.frozen})
     images = []
     for pid in tree.order:
         if pid in tree.zombies:
             st = proc.stat(pid)
             images.append(image_pb2.ProcessImage(pid=pid, ppid=st.ppid, pgid=st.pgid, sid=st.sid, comm=st.comm,
-                                                 zombie=True, exit_status=st[52]))
+                                                 zombie=True, exit_status=st[52], start_time=st[22]))
         else:
             images.append(describe_state(tree.frozen[pid], table))
     sharing.dump(images)
     image = tree_image(images)
     fown.check_tree(image)
+    image.boot_id = proc.boot_id()
+    image.ended_job = ends_job
     image.pipes.extend(_capture_pipes(table))
     image.socketpairs.extend(_capture_socketpairs(table))
     image.shm.extend(shared_objects(image))
@@ -101,12 +104,17 @@ def needs_version_3(image: image_pb2.TreeImage) -> bool:
     differs from the one checkpointed (docs/store-format.md lists the fields)."""
     return any(_vma_needs_version_3(v) for p in image.processes for v in p.vmas) or any(
         p.thp_disable or p.merge_any or p.lock_future for p in image.processes) or fown.needs_version_3(image) \
-        or sharing.needs_version_3(image)
+        or sharing.needs_version_3(image) or image.ended_job or _shares_files_outside(image)
 
 
 def _vma_needs_version_3(vma: image_pb2.Vma) -> bool:
     return (vma.kind == image_pb2.Vma.DROPPABLE or bool(vma.advice) or bool(vma.lock) or vma.noreserve
             or vma.unaccounted or vma.sealed or bool(vma.guards) or vma.guarded or vma.may_write)
+
+
+def _shares_files_outside(image: image_pb2.TreeImage) -> bool:
+    """A version-2 reader would truncate files others write too (outside.py)."""
+    return any(f.shared_outside or f.other_writers for p in image.processes for f in p.files)
 
 
 def shared_objects(image: image_pb2.TreeImage) -> list[image_pb2.ShmImage]:
@@ -164,7 +172,8 @@ def describe_state(frozen: Frozen, table: files.FileTable) -> image_pb2.ProcessI
     st = proc.stat(pid)
     status = proc.status(pid)
     image = image_pb2.ProcessImage(pid=pid, ppid=st.ppid, pgid=st.pgid, sid=st.sid, comm=st.comm,
-                                   cmdline=proc.cmdline(pid), stopped=frozen.was_stopped)
+                                   cmdline=proc.cmdline(pid), stopped=frozen.was_stopped, start_time=st[22],
+                                   tty_nr=st[7] & 0xFFFFFFFF)
     task.dump(pid, image)
     image.creds.CopyFrom(creds.dump(pid, status))
     image.fs.CopyFrom(fs.dump(pid, status))

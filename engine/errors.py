@@ -48,9 +48,20 @@ class RestoreError(EngineError):
 
 
 class PidTaken(RestoreError):
+    """A PID of the job is held by an unrelated process (JobStillRunning when it is the job's)."""
+
     def __init__(self, pid: int, holder: str) -> None:
         super().__init__(
             f"cannot restore: PID {pid} is in use by {holder}; end that process "
             f"(kill {pid}) and run restore again, or restore with --new-pidns"
         )
+        self.pid = pid
+
+
+class JobStillRunning(RestoreError):
+    """The checkpointed job itself (or a restored copy of it) runs: a restore would start a second copy."""
+
+    def __init__(self, pid: int, holder: str, how: str) -> None:
+        super().__init__(f"cannot restore: the job is still running: {holder} {how}; end it first "
+                         f"(kill {pid}), then run restore again")
         self.pid = pid

@@ -4,12 +4,15 @@ Supported: regular files and directories (reopened by path at the dumped
 offset, flags and close-on-exec), /dev/null|zero|full|random|urandom, named
 FIFOs (fifos.py), and descriptors that share one open file description
 (kcmp) stay shared.  A
-terminal or pipe on fd 0-2 that leads outside the job is the launcher's
-stdio: the restored process gets `incr restore`'s own instead.
+terminal or pipe on fd 0-2 that leads outside the job, or a regular file on
+fd 0-2 whose description a process outside the job shares (the batch script's
+log), is the launcher's stdio: the restored process gets `incr restore`'s own
+instead.
 
 Writable regular files that grew after the checkpoint (the job kept writing
 its output) are truncated back to their size at checkpoint time on restore, so
-that the job's later writes land where they did the first time.
+that the job's later writes land where they did the first time -- unless
+others write them too: outside.py says who and what then.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 
 from incr.proto import image_pb2
 
-from . import epoll, eventfd, fifos, fown, inotify, pipes, proc, shm, signalfd, timerfd, unixsock
+from . import epoll, eventfd, fifos, fown, inotify, outside, pipes, proc, shm, signalfd, timerfd, unixsock
 from . import ptrace as pt
 from .errors import ProcessNotFound, RestoreError, Unsupported
 from .remote import RemoteProcess
@@ -101,6 +104,7 @@ class FileTable:
         self.pipe_ends: dict[int, set[int]] = defaultdict(set)     # pipe inode -> access modes held in the tree
         self.sockets_held: set[int] = set()                        # socket inodes held in the tree
         self.fifos_alone: set[fifos.Key] = set()                   # FIFOs no process outside the tree holds
+        self.outside = outside.Survey(processes)                   # regular files held outside the tree
         for pid, skip in processes.items():
             # A running tree (checks before the freeze) may lose a process or a descriptor meanwhile.
             with contextlib.suppress(ProcessNotFound, FileNotFoundError, ProcessLookupError):
@@ -239,6 +243,11 @@ class FileTable:
                                              "unlinked files are not supported yet")
             base.kind = OpenFile.DIRECTORY if stat.S_ISDIR(mode) else OpenFile.REGULAR
             base.file.CopyFrom(file_id(st))
+            if base.kind == OpenFile.REGULAR:
+                self.outside.note(pid, fd, st, base)
+                if base.shared_outside and fd in STDIO:      # the launcher's log (outside.py)
+                    base.kind = OpenFile.INHERIT_STDIO
+                    base.what = link
             return base
         raise Unsupported(pid, what, "this kind of file is not supported yet")
 
@@ -306,8 +315,11 @@ class Installer:
 
     def __init__(self, pipes: list[image_pb2.PipeImage],
                  socketpairs: list[image_pb2.SocketPairImage] | None = None,
-                 shared: shm.ShmInstaller | None = None, named_fifos: list[image_pb2.PipeImage] | None = None) -> None:
+                 shared: shm.ShmInstaller | None = None, named_fifos: list[image_pb2.PipeImage] | None = None,
+                 resume: outside.Resumption | None = None) -> None:
+        """`resume`: which written files others write too (outside.py), decided before any is reopened."""
         socketpairs = socketpairs or []
+        self.resume = resume or outside.Resumption()
         self.shared = shared
         self.fifos = fifos.Keepers(named_fifos or [])
         self.pipes = {p.ino: p for p in pipes}
@@ -317,6 +329,7 @@ class Installer:
         self.socket_ends: dict[int, Holder] = {}             # socket inode -> holder
         self.keepers: list[tuple[RemoteProcess, int]] = []
         self.owned: list[tuple[int, int, image_pb2.OpenFile]] = []   # (PID as incr sees it, fd, description)
+        self.extra_flags: dict[int, int] = {}     # description id -> flags the restore adds (O_APPEND: outside.py)
 
     def restore(self, target: RemoteProcess, files: list[image_pb2.OpenFile], fds: list[image_pb2.Fd]) -> None:
         """The descriptor table of one process (its stub holds only restore's own fds 0-2)."""
@@ -334,8 +347,7 @@ class Installer:
         for f in sorted(files, key=lambda f: f.kind == OpenFile.EPOLL):
             users = sorted(by_file[f.id], key=lambda d: d.fd)
             if f.kind == OpenFile.INHERIT_STDIO:
-                for d in users:
-                    target.syscall("fcntl", d.fd, F_SETFD, FD_CLOEXEC if d.cloexec else 0)
+                self._inherit(target, f, users)
                 fown.warn_stdio(target, users[0].fd, f)
                 continue
             fresh = f.id not in self.installed
@@ -348,10 +360,28 @@ class Installer:
             if tmp not in {d.fd for d in users}:
                 target.call("close", tmp)
             if fresh:
-                fown.set_status_flags(target, users[0].fd, f)
+                fown.set_status_flags(target, users[0].fd, f, self.extra_flags.pop(f.id, 0))
                 if fown.has_owner(f):
                     self.owned.append((target.pid, users[0].fd, f))
             self.installed[f.id] = Holder(target.vpid, users[0].fd)
+
+    def _inherit(self, target: RemoteProcess, f: image_pb2.OpenFile, users: list[image_pb2.Fd]) -> None:
+        """restore's own stdio stays at 0-2; a number beyond that the description had gets a copy of it."""
+        own = [d for d in users if d.fd in STDIO]
+        for d in own:
+            target.syscall("fcntl", d.fd, F_SETFD, FD_CLOEXEC if d.cloexec else 0)
+        others = [d for d in users if d.fd not in STDIO]
+        if others:
+            holder = self.installed.get(f.id)
+            src = own[0].fd if own else transfer(target, holder) if holder else -1
+            if src < 0:
+                raise RestoreError(f"cannot restore fd {others[0].fd} ({f.what}): no process has it at 0-2")
+            for d in others:
+                target.call("dup3", src, d.fd, O_CLOEXEC if d.cloexec else 0)
+            if not own:
+                target.call("close", src)
+        if own:
+            self.installed.setdefault(f.id, Holder(target.vpid, own[0].fd))
 
     def _obtain(self, target: RemoteProcess, f: image_pb2.OpenFile, keep_at: int) -> int:
         """A descriptor of `f` in `target`, at whatever number."""
@@ -397,15 +427,15 @@ class Installer:
             return CREATORS[f.kind](target, f)
         if f.kind == OpenFile.FIFO:
             self.fifos.ensure(f)            # reopened by path below: incr's end keeps the open from blocking
+        place = outside.Placement()
         if f.kind == OpenFile.REGULAR and writable(f.flags):
-            now = os.stat(f.path).st_size
-            if now > f.file.size:
-                log.warning("%s: truncated from %d to %d bytes, its size at the checkpoint (the job writes "
-                            "the rest again)", f.path, now, f.file.size)
-                os.truncate(f.path, f.file.size)
+            place = self.resume.prepare(f)          # truncated back if the job alone writes it
+            self.extra_flags[f.id] = place.extra_flags
         tmp = target.call("openat", AT_FDCWD, target.put(os.fsencode(f.path) + b"\0"),
-                          f.flags & ~_NOT_REOPENED, 0)
-        if f.kind in (OpenFile.REGULAR, OpenFile.DIRECTORY) and f.pos:
+                          (f.flags & ~_NOT_REOPENED) | place.extra_flags, 0)
+        if place.at_end:
+            target.call("lseek", tmp, 0, os.SEEK_END)
+        elif f.kind in (OpenFile.REGULAR, OpenFile.DIRECTORY) and f.pos:
             target.call("lseek", tmp, f.pos, os.SEEK_SET)
         return tmp
 
@@ -448,6 +478,6 @@ def transfer(target: RemoteProcess, holder: Holder) -> int:
 
 def restore(target: RemoteProcess, files: list[image_pb2.OpenFile], fds: list[image_pb2.Fd]) -> None:
     """The descriptor table of a process restored on its own."""
-    installer = Installer([])
+    installer = Installer([], resume=outside.Resumption.of(files))
     installer.restore(target, files, fds)
     installer.finish()

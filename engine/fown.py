@@ -139,18 +139,20 @@ def _flags_now(pid: int, fd: int) -> int:
     return int(proc.fdinfo(pid, fd)["flags"], 8) & ~O_CLOEXEC
 
 
-def set_status_flags(target: RemoteProcess, fd: int, f: image_pb2.OpenFile) -> None:
-    """The dumped status flags on a description just installed as `fd` of `target` (its first holder)."""
+def set_status_flags(target: RemoteProcess, fd: int, f: image_pb2.OpenFile, extra: int = 0) -> None:
+    """The dumped status flags on a description just installed as `fd` of `target` (its first holder),
+    with `extra` (O_APPEND where the restore continues a file others write at its end: outside.py)."""
+    wanted = f.flags | extra
     now = _flags_now(target.pid, fd)
-    if (now ^ f.flags) & SETFL_MASK:
-        err = target.syscall("fcntl", fd, F_SETFL, f.flags & SETFL_MASK)
+    if (now ^ wanted) & SETFL_MASK:
+        err = target.syscall("fcntl", fd, F_SETFL, wanted & SETFL_MASK)
         if err < 0:
             raise RestoreError(f"cannot restore fd {fd} ({f.path}) of PID {target.vpid}: F_SETFL "
-                               f"{f.flags & SETFL_MASK:#o} failed: {os.strerror(-err)}")
+                               f"{wanted & SETFL_MASK:#o} failed: {os.strerror(-err)}")
         now = _flags_now(target.pid, fd)
-    if now != f.flags:
+    if now != wanted:
         raise RestoreError(f"cannot restore fd {fd} ({f.path}) of PID {target.vpid}: its flags came back as "
-                           f"{now:#o}, not {f.flags:#o}")
+                           f"{now:#o}, not {wanted:#o}")
 
 
 def warn_stdio(target: RemoteProcess, fd: int, f: image_pb2.OpenFile) -> None:

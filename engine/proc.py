@@ -229,6 +229,12 @@ def timers(pid: int) -> str:
     return _read(pid, "timers")
 
 
+def boot_id() -> str:
+    """This boot's random id: start times (stat field 22) compare only within one boot."""
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return f.read().strip()
+
+
 def is_kernel_thread(pid: int) -> bool:
     return bool(stat(pid).flags & PF_KTHREAD)
 

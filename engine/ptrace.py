@@ -268,15 +268,22 @@ def vm_write(pid: int, ranges: Sequence[tuple[int, int]], data: bytes | memoryvi
         raise OSError(errno.EFAULT, f"process_vm_writev {pid}: short write {got} of {total}")
 
 
-def spawn_stub(pid: int, *, setsid: bool = False, setpgid: bool = False) -> int:
-    flags = (lib.INCR_STUB_SETSID if setsid else 0) | (lib.INCR_STUB_SETPGID if setpgid else 0)
-    return _check(lib.incr_spawn_stub(pid, flags), f"clone3(set_tid={pid})")
+def _stub_flags(setsid: bool, setpgid: bool, own_session: bool) -> int:
+    return (lib.INCR_STUB_SETSID if setsid else 0) | (lib.INCR_STUB_SETPGID if setpgid else 0) | \
+        (lib.INCR_STUB_OWN_SESSION if own_session else 0)
 
 
-def spawn_pidns(pid: int, *, setsid: bool = False, setpgid: bool = False, new_ipc: bool = False) -> int:
+def spawn_stub(pid: int, *, setsid: bool = False, setpgid: bool = False, own_session: bool = False) -> int:
+    """A stub with PID `pid`; `own_session`: in a new session led by a helper that has exited (incr_native.h)."""
+    return _check(lib.incr_spawn_stub(pid, _stub_flags(setsid, setpgid, own_session)), f"clone3(set_tid={pid})")
+
+
+def spawn_pidns(pid: int, *, setsid: bool = False, setpgid: bool = False, own_session: bool = False,
+                new_ipc: bool = False) -> int:
     """A new PID namespace (and IPC namespace if `new_ipc`) whose init (a child of ours;
-    returned) has created a stub with PID `pid` in it, reset and waiting in pause() to be seized."""
-    flags = (lib.INCR_STUB_SETSID if setsid else 0) | (lib.INCR_STUB_SETPGID if setpgid else 0)
+    returned) has created a stub with PID `pid` in it, reset and waiting in pause() to be seized;
+    `own_session`: the init leads a new session, the stub's."""
+    flags = _stub_flags(setsid, setpgid, own_session)
     flags |= lib.INCR_NS_IPC if new_ipc else 0
     ready, ready_w = os.pipe()
     try:

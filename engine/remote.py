@@ -55,19 +55,20 @@ class Stub:
     """`pid`/`tid` are incr's view; `vpid` and the keys of `by_vtid` the job's own, which
     differ inside a new PID namespace (`init`: that namespace's PID 1, a child of incr)."""
 
-    def __init__(self, pid: int, *, setsid: bool = False, setpgid: bool = False, new_pidns: bool = False,
-                 new_ipcns: bool = False) -> None:
+    def __init__(self, pid: int, *, setsid: bool = False, setpgid: bool = False, own_session: bool = False,
+                 new_pidns: bool = False, new_ipcns: bool = False) -> None:
         self.init = 0
         try:
             if new_pidns:
-                self.init = pt.spawn_pidns(pid, setsid=setsid, setpgid=setpgid, new_ipc=new_ipcns)
+                self.init = pt.spawn_pidns(pid, setsid=setsid, setpgid=setpgid, own_session=own_session,
+                                           new_ipc=new_ipcns)
                 try:
                     self.pid = proc.host_child(self.init, pid)
                 except BaseException:
                     self._end_init()
                     raise
             else:
-                self.pid = pt.spawn_stub(pid, setsid=setsid, setpgid=setpgid)
+                self.pid = pt.spawn_stub(pid, setsid=setsid, setpgid=setpgid, own_session=own_session)
         except FileExistsError:
             raise PidTaken(pid, proc.describe(pid)) from None
         except OSError as exc:

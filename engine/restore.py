@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from incr.faults import fault_point
 from incr.proto import image_pb2
 
-from . import cpu, creds, files, fs, memory, mm, proc, rlimits, sharing, shm, signals, task, timers, vmflags
+from . import cpu, creds, files, fs, memory, mm, outside, proc, rlimits, sharing, shm, signals, task, timers, vmflags
 from . import ptrace as pt
 from .dump import IMAGE_VERSION
 from .errors import PidTaken, RestoreError
@@ -46,12 +46,14 @@ class RestoredTree:
 
 def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False) -> None:
     """Refuses, creating nothing, what cannot be restored here.  With `new_pidns` the
-    PIDs (and System V ids) are free by construction: the tree gets namespaces of its own."""
+    PIDs (and System V ids) are free by construction: the tree gets namespaces of its own.  Never
+    while the checkpointed job itself runs, with or without `new_pidns` (outside.py)."""
     if tree.version > IMAGE_VERSION:
         raise RestoreError(f"cannot restore: the checkpoint's image is version {tree.version}, this incr reads "
                            f"up to {IMAGE_VERSION}; use a newer incr")
     if tree.arch and tree.arch != "x86_64":
         raise RestoreError(f"cannot restore: the checkpoint is for {tree.arch}, this is x86_64")
+    outside.refuse_if_running(tree)       # before PidTaken: the job is not "another process"
     for p in tree.processes:
         if not new_pidns and proc.exists(p.pid):
             raise PidTaken(p.pid, proc.describe(p.pid))
@@ -89,6 +91,10 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
 
     A: stubs, parents first: the root from incr, each child forked by its parent's stub (so the
        parent links, sessions and process groups come out right); zombies are forked and exit.
+       The tree never joins incr's session: a root that led its session leads a new one; one whose
+       session leader was outside the job gets a new session led by a helper of incr that exits
+       (and leads its own group in it if it led one), so that it is still no session leader.
+       Either way no controlling terminal: a --detach restore outlives the terminal that typed it.
     B: each process's memory, mm fields, limits, cwd, and descriptors (shared descriptions and
        pipes created once, then handed over).
     C: each process's signals, timers, threads, credentials and registers; then all are let go.
@@ -98,11 +104,15 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
     root = tree.processes[0]
     stubs: dict[int, Stub] = {}
     own_ipc = _own_ipc_namespace(tree, new_pidns)
-    stub = Stub(root.pid, setsid=root.sid == root.pid, setpgid=root.pgid == root.pid and root.sid != root.pid,
-                new_pidns=new_pidns, new_ipcns=own_ipc)
+    # Who else writes the job's files, decided before any restored process holds one.
+    resume = outside.Resumption.of([f for p in procs for f in p.files], ended_job=tree.ended_job)
+    outside.warn_lost_terminals(tree)
+    leads_session = root.sid == root.pid
+    stub = Stub(root.pid, setsid=leads_session, setpgid=root.pgid == root.pid and not leads_session,
+                own_session=not leads_session, new_pidns=new_pidns, new_ipcns=own_ipc)
     stubs[root.pid] = stub
     shared = shm.ShmInstaller(list(tree.shm), shm_pages or (lambda key: iter(())), ipc_of=stub.pid if own_ipc else 0)
-    installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared, list(tree.fifos))
+    installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared, list(tree.fifos), resume=resume)
     try:
         everything = [(v.start, v.end) for p in procs for v in p.vmas]
         injection = stub.map_injection_area(everything)

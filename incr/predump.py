@@ -279,7 +279,7 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
                 members[pid].tracker.start(pid, str(store.path), frozen=frozen.frozen[pid])
                 members[pid].tracker.base = ""
         image = engine_dump.describe_tree(frozen, {p: m.tracker.own_fds() | dirty.stray_fds(p)
-                                                   for p, m in members.items()})
+                                                   for p, m in members.items()}, ends_job=kill)
         for p in image.processes:
             if p.zombie:
                 continue

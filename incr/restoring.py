@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from incr.engine import outside
 from incr.engine import restore as engine_restore
 from incr.engine.restore import RestoreTiming
 from incr.pagestore import Store
@@ -47,11 +48,18 @@ def exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
+STDIO_CHOICES = ("inherit", "original")
+
+
 def restore(store_path: Path, checkpoint_id: str, *, why: str = "", leave_stopped: bool = False,
-            new_pidns: bool = False) -> RestoredJob:
+            new_pidns: bool = False, stdio: str = "inherit") -> RestoredJob:
+    if stdio not in STDIO_CHOICES:
+        raise ValueError(f"stdio must be one of {', '.join(STDIO_CHOICES)}, not {stdio!r}")
     with Store.open(store_path) as store:
         sid, snap = store.load(checkpoint_id)
         tree = image_pb2.TreeImage.FromString(snap.payload)
+        if stdio == "original":
+            tree = outside.with_original_stdio(tree)
         engine_restore.preflight(tree, new_pidns=new_pidns)
         root = tree.processes[0]
         pages = StorePages(store, snap, root.pid)

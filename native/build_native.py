@@ -47,6 +47,7 @@ long incr_pagemap_scan(int pagemap_fd, struct incr_pm_scan_arg *arg);
 #define INCR_STUB_SETPGID 2
 #define INCR_STUB_NO_TRACEME 4
 #define INCR_NS_IPC 8
+#define INCR_STUB_OWN_SESSION 16
 long incr_spawn_stub(pid_t want, int flags);
 long incr_spawn_pidns(pid_t root, int flags, int ready_fd);
 int incr_pidfd_getfd(int pidfd, int fd);

@@ -298,9 +298,45 @@ static void stub_main(int flags)
     __builtin_unreachable();
 }
 
+/* The leader of the stub's new session: a copy of the (possibly threaded) Python
+ * process too, so raw syscalls only.  Exits 0, or with the errno of a failure. */
+static void session_leader(pid_t want, int flags) __attribute__((noreturn));
+static void session_leader(pid_t want, int flags)
+{
+    if (syscall(SYS_setsid) < 0)
+        syscall(SYS_exit_group, errno);
+    struct clone_args ca;
+    memset(&ca, 0, sizeof ca);
+    pid_t tid = want;
+    ca.flags = CLONE_PARENT;           /* exit_signal must be 0: the stub gets ours, SIGCHLD */
+    ca.set_tid = (uint64_t)(uintptr_t)&tid;
+    ca.set_tid_size = 1;
+    long c = syscall(SYS_clone3, &ca, sizeof ca);
+    if (c < 0)
+        syscall(SYS_exit_group, errno);
+    if (c == 0)
+        stub_main(flags & ~INCR_STUB_OWN_SESSION);
+    syscall(SYS_exit_group, 0);
+    __builtin_unreachable();
+}
+
 long incr_spawn_stub(pid_t want, int flags)
 {
     pid_t tid = want;
+    if (flags & INCR_STUB_OWN_SESSION) {
+        long h = clone3_child(0, NULL);
+        if (h < 0)
+            return -errno;
+        if (h == 0)
+            session_leader(want, flags);
+        int status;
+        while (waitpid((pid_t)h, &status, __WALL) < 0)
+            if (errno != EINTR)
+                return -errno;
+        if (!WIFEXITED(status))
+            return -ECHILD;
+        return WEXITSTATUS(status) ? -WEXITSTATUS(status) : want;
+    }
     long c = clone3_child(0, &tid);
     if (c < 0)
         return -errno;
@@ -414,6 +450,9 @@ static void pidns_init(pid_t root, int flags, int ready_fd)
 {
     stub_reset(ready_fd);
     syscall(SYS_prctl, PR_SET_NAME, "incr-pidns-init", 0, 0, 0);
+    if (flags & INCR_STUB_OWN_SESSION)
+        syscall(SYS_setsid);           /* the root's session: not the caller's (see incr_native.h) */
+    flags &= ~INCR_STUB_OWN_SESSION;
     pid_t tid = root;
     long c = clone3_child(0, &tid);
     if (c < 0)

@@ -63,6 +63,14 @@ long incr_pagemap_scan(int pagemap_fd, struct incr_pm_scan_arg *arg);
 #define INCR_STUB_SETPGID 2
 #define INCR_STUB_NO_TRACEME 4
 #define INCR_NS_IPC 8
+/* INCR_STUB_OWN_SESSION: the stub joins a new session (and its process group)
+ * whose leader is not the stub: a helper child calls setsid() and clones the
+ * stub with CLONE_PARENT (so that the stub is still our child), then exits;
+ * the caller has reaped it when this returns.  For a job whose session leader
+ * was outside the job: it gets a session of its own, never the caller's, and
+ * with it no controlling terminal.  With incr_spawn_pidns the namespace's init
+ * is that leader. */
+#define INCR_STUB_OWN_SESSION 16
 long incr_spawn_stub(pid_t want, int flags);
 /* A new PID namespace (and IPC namespace with INCR_NS_IPC) whose init creates
  * a stub with PID `root` inside it, to be seized once a byte arrives on

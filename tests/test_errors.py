@@ -76,10 +76,12 @@ def test_already_traced_process(cprog, tmp_path: Path, store_with_checkpoint: Pa
     assert tree_state(store_with_checkpoint) == before
 
 
-def test_restore_while_pid_taken(store_with_checkpoint: Path, idle_job: int) -> None:
+def test_restore_while_the_job_runs(store_with_checkpoint: Path, idle_job: int) -> None:
     before = tree_state(store_with_checkpoint)
     res = incr(store_with_checkpoint, "restore", "--latest")
-    assert_one_line_error(res, 1, f"PID {idle_job} is in use by PID {idle_job} (idle)")
+    assert_one_line_error(res, 1, f"the job is still running: PID {idle_job} (idle) is the very process that was "
+                          f"checkpointed; end it first (kill {idle_job})")
+    assert "--new-pidns" not in res.stderr, "a second copy of the job is no way out"
     assert tree_state(store_with_checkpoint) == before
     assert os.path.exists(f"/proc/{idle_job}")
 

@@ -1,7 +1,8 @@
-"""restore --new-pidns: the job's PIDs (and System V ids) are still held here
-(the original job is only stopped), so the tree comes back in namespaces of
-its own, where it sees its original PIDs and TIDs, and finishes as an
-uninterrupted run would.  Without it, a taken id is refused up front."""
+"""restore --new-pidns: the job's PIDs (and System V ids) are held here by
+other processes (the job died and they were reused), so the tree comes back in
+namespaces of its own, where it sees its original PIDs and TIDs, and finishes
+as an uninterrupted run would.  Without it, a taken id is refused up front.
+(While the job itself runs, both are refused: test_outside_job.py.)"""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import signal
 from pathlib import Path
 
 from engine_tree import descendants
-from test_trees import family_tree, gated, reference, start_at_first_gate
+from test_trees import family_tree, gated, kill_tree, reference, start_at_first_gate
 
-from conftest import Procs, incr, ok, reap_orphans, wait_until
+from conftest import Procs, incr, ok, read_pid, reap_orphans, wait_until
 
 N = 40
 
@@ -53,10 +54,13 @@ def ns_line(pid: int) -> str:
     return next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("NSpid:"))
 
 
-def stop_tree(pids: list[int], procs: Procs) -> None:
+def hold_pids(cprog, tmp_path: Path, procs: Procs, pids: list[int]) -> None:
+    """Unrelated processes take `pids` (tests/programs/pidholder.c), as after the job died."""
+    ready = tmp_path / "pids-held"
+    procs.start([cprog("pidholder"), ready, *pids])
+    read_pid(ready)
     for pid in pids:
         procs.track(pid)
-        os.kill(pid, signal.SIGSTOP)
 
 
 def test_tree_restored_in_a_new_pid_namespace_while_its_pids_are_taken(cprog, tmp_path: Path, store: Path,
@@ -66,7 +70,8 @@ def test_tree_restored_in_a_new_pid_namespace_while_its_pids_are_taken(cprog, tm
     d, out, job = start_at_first_gate(argv, tmp_path, procs)
     before = family_tree(job.pid)
     ok(incr(store, "checkpoint", job.pid))
-    stop_tree([p for p, *_, state in before if state == "-"], procs)    # every PID stays taken
+    kill_tree([p for p, *_ in before], job, procs)
+    hold_pids(cprog, tmp_path, procs, [p for p, *_ in before])       # every PID taken again, the zombie's too
 
     taken = incr(store, "restore", "--detach")
     assert taken.returncode != 0
@@ -91,9 +96,6 @@ def test_tree_restored_in_a_new_pid_namespace_while_its_pids_are_taken(cprog, tm
     assert again.returncode != 0 and "PID namespace" in again.stderr and again.stderr.count("\n") == 1, \
         again.stderr
 
-    for pid, *_ in reversed(before):                 # the original goes; the restored one runs on
-        os.kill(pid, signal.SIGKILL)
-    job.wait()
     (d / "go1").touch()
     (d / "go2").touch()
     wait_until(lambda: b"done" in out.read_bytes(), "the restored family to finish")
@@ -109,7 +111,8 @@ def test_threads_restored_attached_in_a_new_pid_namespace(cprog, tmp_path: Path,
     tids = sorted(int(t) for t in os.listdir(f"/proc/{job.pid}/task"))
     assert len(tids) == 5
     ok(incr(store, "checkpoint", job.pid))
-    stop_tree([job.pid], procs)
+    kill_tree([job.pid], job, procs)
+    hold_pids(cprog, tmp_path, procs, [job.pid])
     (d / "go1").touch()
     (d / "go2").touch()
 
@@ -117,7 +120,7 @@ def test_threads_restored_attached_in_a_new_pid_namespace(cprog, tmp_path: Path,
     assert res.returncode == 0, res.stderr
     assert f"(PID {job.pid} in a new PID namespace)" in res.stderr
     assert out.read_bytes() == expected
-    assert sorted(int(t) for t in os.listdir(f"/proc/{job.pid}/task")) == tids, "the original kept its TIDs"
+    assert Path(f"/proc/{job.pid}/comm").read_text() == "pidholder\n", "the PID stayed another's"
 
 
 def sysv_segments() -> dict[int, int]:
@@ -126,19 +129,25 @@ def sysv_segments() -> dict[int, int]:
     return {int(r.split()[1]): int(r.split()[4]) for r in rows}
 
 
-def test_shared_memory_restored_in_new_namespaces_while_the_original_holds_its_ids(
+def test_shared_memory_restored_in_new_namespaces_while_others_hold_its_ids(
         cprog, tmp_path: Path, store: Path, procs: Procs) -> None:
     exe = cprog("sharedmem")
     name = f"incr-test-{os.getpid()}-{tmp_path.name}"
     argv = gated(exe, name)
+    intruder = -1
     try:
         expected = reference(argv, tmp_path, procs)
         d, out, job = start_at_first_gate(argv, tmp_path, procs, who="the pair")
         pids = descendants(job.pid)
+        shmid = next(i for i, cpid in sysv_segments().items() if cpid == job.pid)
         ok(incr(store, "checkpoint", job.pid))
-        stop_tree(pids, procs)                  # PIDs and the System V segment stay taken
+        kill_tree(pids, job, procs)
+        wait_until(lambda: shmid not in sysv_segments(), "the job's segment to be gone")
+        Path("/proc/sys/kernel/shm_next_id").write_text(str(shmid))     # its id and PIDs are others' now
+        intruder = libc.shmget(0, 4096, 0o1000 | 0o600)
+        assert intruder == shmid
+        hold_pids(cprog, tmp_path, procs, pids)
         segments = sysv_segments()
-        assert job.pid in segments.values()
 
         res = incr(store, "restore", "--detach", "--new-pidns")
         assert res.returncode == 0, res.stderr
@@ -146,14 +155,13 @@ def test_shared_memory_restored_in_new_namespaces_while_the_original_holds_its_i
         assert os.readlink(f"/proc/{root}/ns/ipc") != os.readlink("/proc/self/ns/ipc"), \
             "System V ids need a namespace of their own too"
         assert sysv_segments() == segments, "the restore made no segment here"
-        for pid in reversed(pids):
-            os.kill(pid, signal.SIGKILL)
-        job.wait()
         (d / "go1").touch()
         (d / "go2").touch()
         wait_until(lambda: b"done" in out.read_bytes(), "the restored pair to finish")
         assert out.read_bytes() == expected
     finally:
+        if intruder >= 0:
+            libc.shmctl(intruder, 0, None)
         Path(f"/dev/shm/{name}").unlink(missing_ok=True)
 
 

@@ -1,4 +1,4 @@
-"""incr restore (--latest | --id ID | --at T) [--detach] [--leave-stopped] [--new-pidns]"""
+"""incr restore (--latest | --id ID | --at T) [--detach] [--leave-stopped] [--new-pidns] [--stdio inherit|original]"""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from incr import api
+from incr import api, restoring
 from incr.scheduler.supervise import wait_for_job
 
 HELP = """\
@@ -22,17 +22,35 @@ Attached (default): incr waits for the job and exits with its status
 (128+N if signal N killed it), passing SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2
 on to it.  --detach prints the job's PID and returns at once.
 
-Standard input/output/error: files the job had open there are reopened at
-their offsets; a terminal or a pipe from the shell that launched the job
-cannot come back, so the restored job gets this command's own stdin, stdout
-and stderr instead.  Files the job was writing are truncated back to their
-size at checkpoint time, so that its output ends as an uninterrupted run's
-would.  The restore refuses, changing nothing, when a PID or a System V
-segment id is taken (naming the process that holds it), or when the
-executable, a mapped file or an input file changed since the checkpoint.
+Standard input/output/error: files the job alone had open there are reopened
+at their offsets.  A terminal or a pipe from the shell that launched the job
+cannot come back, and a file the launcher shares with the job (a batch
+script's log, Slurm's slurm-%j.out: one open file shared by the script and
+its job) belongs to the launcher: the restored job gets this command's own
+stdin, stdout and stderr instead, so a batch script that restores its job
+sees the job's lines continue in its own log, in order, and the old file is
+left alone.  --stdio original reopens such a file instead, appending at its
+end (O_APPEND; never truncated, never written inside what others wrote).
+
+Files the job alone was writing are truncated back to their size at
+checkpoint time, so that its output ends as an uninterrupted run's would.
+A file others write too (open for writing by a process outside the job at
+the checkpoint or now, or grown since a checkpoint that ended the job) is
+never truncated: the job continues at its end, with a warning naming it.
+
+The restored processes never join this command's session or terminal: a job
+that led its session leads a new one, any other gets a new session of its
+own (and its own process group if it led one), without a controlling
+terminal; a --detach restore typed at a terminal survives the terminal.
+
+The restore refuses, changing nothing, while the checkpointed job still runs
+(its PIDs held by the very processes that were checkpointed, or its output
+files open in a restored copy of it: end it first), when a PID or a System V
+segment id is taken by another process (naming it), or when the executable,
+a mapped file or an input file changed since the checkpoint.
 
 --new-pidns: restore into a fresh PID namespace, where the job's PIDs are free
-even if other processes hold them here; inside, the job sees its original
+even if other processes hold them here (not while the job itself runs); inside, the job sees its original
 PIDs.  The namespace's PID 1 is a small init from incr: the job's parent,
 ending with the job's root (and so ending every process left in the
 namespace, as a container would).  incr prints the root's PID as seen from
@@ -52,6 +70,9 @@ def register(sub: Any) -> None:
     p.add_argument("--detach", action="store_true", help="print the PID and return instead of waiting")
     p.add_argument("--new-pidns", action="store_true",
                    help="restore inside a new PID namespace, so that PIDs taken here do not matter")
+    p.add_argument("--stdio", choices=restoring.STDIO_CHOICES, default="inherit",
+                   help="stdio files shared with the launcher: this command's own stdio (inherit, default), "
+                        "or the original files, appended to (original)")
     p.add_argument("--leave-stopped", action="store_true",
                    help="leave the restored process stopped (SIGSTOP), e.g. to attach a debugger; implies --detach")
     p.set_defaults(func=run)
@@ -59,7 +80,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     job = api.restore(args.store, at=args.at, id=args.id, leave_stopped=args.leave_stopped,
-                      new_pidns=args.new_pidns)
+                      new_pidns=args.new_pidns, stdio=args.stdio)
 
     def announce() -> None:
         where = f" (PID {job.vpid} in a new PID namespace)" if job.init else ""

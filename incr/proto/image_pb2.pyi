@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TreeImage(_message.Message):
-    __slots__ = ("version", "arch", "root_pid", "processes", "kernel", "pipes", "socketpairs", "shm", "fifos")
+    __slots__ = ("version", "arch", "root_pid", "processes", "kernel", "pipes", "socketpairs", "shm", "fifos", "boot_id", "ended_job")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ARCH_FIELD_NUMBER: _ClassVar[int]
     ROOT_PID_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +18,8 @@ class TreeImage(_message.Message):
     SOCKETPAIRS_FIELD_NUMBER: _ClassVar[int]
     SHM_FIELD_NUMBER: _ClassVar[int]
     FIFOS_FIELD_NUMBER: _ClassVar[int]
+    BOOT_ID_FIELD_NUMBER: _ClassVar[int]
+    ENDED_JOB_FIELD_NUMBER: _ClassVar[int]
     version: int
     arch: str
     root_pid: int
@@ -27,7 +29,9 @@ class TreeImage(_message.Message):
     socketpairs: _containers.RepeatedCompositeFieldContainer[SocketPairImage]
     shm: _containers.RepeatedCompositeFieldContainer[ShmImage]
     fifos: _containers.RepeatedCompositeFieldContainer[PipeImage]
-    def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ..., pipes: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., socketpairs: _Optional[_Iterable[_Union[SocketPairImage, _Mapping]]] = ..., shm: _Optional[_Iterable[_Union[ShmImage, _Mapping]]] = ..., fifos: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ...) -> None: ...
+    boot_id: str
+    ended_job: bool
+    def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ..., pipes: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., socketpairs: _Optional[_Iterable[_Union[SocketPairImage, _Mapping]]] = ..., shm: _Optional[_Iterable[_Union[ShmImage, _Mapping]]] = ..., fifos: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., boot_id: _Optional[str] = ..., ended_job: _Optional[bool] = ...) -> None: ...
 
 class ShmImage(_message.Message):
     __slots__ = ("key", "kind", "name", "size", "seals", "mode", "shmid", "ipc_key", "destroyed")
@@ -88,7 +92,7 @@ class PipeImage(_message.Message):
     def __init__(self, ino: _Optional[int] = ..., data: _Optional[bytes] = ..., capacity: _Optional[int] = ..., dev: _Optional[int] = ...) -> None: ...
 
 class ProcessImage(_message.Message):
-    __slots__ = ("pid", "ppid", "pgid", "sid", "comm", "cmdline", "stopped", "threads", "mm", "vmas", "files", "fds", "fs", "rlimits", "sigactions", "shared_pending", "creds", "itimers", "personality", "oom_score_adj", "zombie", "exit_status", "posix_timers", "thp_disable", "merge_any", "lock_future", "files_of", "fs_of")
+    __slots__ = ("pid", "ppid", "pgid", "sid", "comm", "cmdline", "stopped", "threads", "mm", "vmas", "files", "fds", "fs", "rlimits", "sigactions", "shared_pending", "creds", "itimers", "personality", "oom_score_adj", "zombie", "exit_status", "posix_timers", "thp_disable", "merge_any", "lock_future", "files_of", "fs_of", "start_time", "tty_nr")
     PID_FIELD_NUMBER: _ClassVar[int]
     PPID_FIELD_NUMBER: _ClassVar[int]
     PGID_FIELD_NUMBER: _ClassVar[int]
@@ -117,6 +121,8 @@ class ProcessImage(_message.Message):
     LOCK_FUTURE_FIELD_NUMBER: _ClassVar[int]
     FILES_OF_FIELD_NUMBER: _ClassVar[int]
     FS_OF_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    TTY_NR_FIELD_NUMBER: _ClassVar[int]
     pid: int
     ppid: int
     pgid: int
@@ -145,7 +151,9 @@ class ProcessImage(_message.Message):
     lock_future: int
     files_of: int
     fs_of: int
-    def __init__(self, pid: _Optional[int] = ..., ppid: _Optional[int] = ..., pgid: _Optional[int] = ..., sid: _Optional[int] = ..., comm: _Optional[str] = ..., cmdline: _Optional[_Iterable[str]] = ..., stopped: _Optional[bool] = ..., threads: _Optional[_Iterable[_Union[ThreadImage, _Mapping]]] = ..., mm: _Optional[_Union[MmImage, _Mapping]] = ..., vmas: _Optional[_Iterable[_Union[Vma, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., fds: _Optional[_Iterable[_Union[Fd, _Mapping]]] = ..., fs: _Optional[_Union[FsImage, _Mapping]] = ..., rlimits: _Optional[_Iterable[_Union[Rlimit, _Mapping]]] = ..., sigactions: _Optional[_Iterable[_Union[SigAction, _Mapping]]] = ..., shared_pending: _Optional[_Iterable[bytes]] = ..., creds: _Optional[_Union[Creds, _Mapping]] = ..., itimers: _Optional[_Iterable[_Union[ITimer, _Mapping]]] = ..., personality: _Optional[int] = ..., oom_score_adj: _Optional[int] = ..., zombie: _Optional[bool] = ..., exit_status: _Optional[int] = ..., posix_timers: _Optional[_Iterable[_Union[PosixTimer, _Mapping]]] = ..., thp_disable: _Optional[int] = ..., merge_any: _Optional[bool] = ..., lock_future: _Optional[int] = ..., files_of: _Optional[int] = ..., fs_of: _Optional[int] = ...) -> None: ...
+    start_time: int
+    tty_nr: int
+    def __init__(self, pid: _Optional[int] = ..., ppid: _Optional[int] = ..., pgid: _Optional[int] = ..., sid: _Optional[int] = ..., comm: _Optional[str] = ..., cmdline: _Optional[_Iterable[str]] = ..., stopped: _Optional[bool] = ..., threads: _Optional[_Iterable[_Union[ThreadImage, _Mapping]]] = ..., mm: _Optional[_Union[MmImage, _Mapping]] = ..., vmas: _Optional[_Iterable[_Union[Vma, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., fds: _Optional[_Iterable[_Union[Fd, _Mapping]]] = ..., fs: _Optional[_Union[FsImage, _Mapping]] = ..., rlimits: _Optional[_Iterable[_Union[Rlimit, _Mapping]]] = ..., sigactions: _Optional[_Iterable[_Union[SigAction, _Mapping]]] = ..., shared_pending: _Optional[_Iterable[bytes]] = ..., creds: _Optional[_Union[Creds, _Mapping]] = ..., itimers: _Optional[_Iterable[_Union[ITimer, _Mapping]]] = ..., personality: _Optional[int] = ..., oom_score_adj: _Optional[int] = ..., zombie: _Optional[bool] = ..., exit_status: _Optional[int] = ..., posix_timers: _Optional[_Iterable[_Union[PosixTimer, _Mapping]]] = ..., thp_disable: _Optional[int] = ..., merge_any: _Optional[bool] = ..., lock_future: _Optional[int] = ..., files_of: _Optional[int] = ..., fs_of: _Optional[int] = ..., start_time: _Optional[int] = ..., tty_nr: _Optional[int] = ...) -> None: ...
 
 class Rseq(_message.Message):
     __slots__ = ("pointer", "size", "signature")
@@ -336,7 +344,7 @@ class PageSpan(_message.Message):
     def __init__(self, first: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
 
 class OpenFile(_message.Message):
-    __slots__ = ("id", "kind", "path", "flags", "pos", "file", "what", "pipe", "eventfd", "signalfd", "timerfd", "epoll", "inotify", "socket", "shm", "owner", "signal")
+    __slots__ = ("id", "kind", "path", "flags", "pos", "file", "what", "pipe", "eventfd", "signalfd", "timerfd", "epoll", "inotify", "socket", "shm", "owner", "signal", "shared_outside", "other_writers")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         REGULAR: _ClassVar[OpenFile.Kind]
@@ -382,6 +390,8 @@ class OpenFile(_message.Message):
     SHM_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    SHARED_OUTSIDE_FIELD_NUMBER: _ClassVar[int]
+    OTHER_WRITERS_FIELD_NUMBER: _ClassVar[int]
     id: int
     kind: OpenFile.Kind
     path: str
@@ -399,7 +409,9 @@ class OpenFile(_message.Message):
     shm: str
     owner: FileOwner
     signal: int
-    def __init__(self, id: _Optional[int] = ..., kind: _Optional[_Union[OpenFile.Kind, str]] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., pos: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., what: _Optional[str] = ..., pipe: _Optional[int] = ..., eventfd: _Optional[_Union[EventfdState, _Mapping]] = ..., signalfd: _Optional[_Union[SignalfdState, _Mapping]] = ..., timerfd: _Optional[_Union[TimerfdState, _Mapping]] = ..., epoll: _Optional[_Union[EpollState, _Mapping]] = ..., inotify: _Optional[_Union[InotifyState, _Mapping]] = ..., socket: _Optional[int] = ..., shm: _Optional[str] = ..., owner: _Optional[_Union[FileOwner, _Mapping]] = ..., signal: _Optional[int] = ...) -> None: ...
+    shared_outside: bool
+    other_writers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[int] = ..., kind: _Optional[_Union[OpenFile.Kind, str]] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., pos: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., what: _Optional[str] = ..., pipe: _Optional[int] = ..., eventfd: _Optional[_Union[EventfdState, _Mapping]] = ..., signalfd: _Optional[_Union[SignalfdState, _Mapping]] = ..., timerfd: _Optional[_Union[TimerfdState, _Mapping]] = ..., epoll: _Optional[_Union[EpollState, _Mapping]] = ..., inotify: _Optional[_Union[InotifyState, _Mapping]] = ..., socket: _Optional[int] = ..., shm: _Optional[str] = ..., owner: _Optional[_Union[FileOwner, _Mapping]] = ..., signal: _Optional[int] = ..., shared_outside: _Optional[bool] = ..., other_writers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class FileOwner(_message.Message):
     __slots__ = ("type", "pid")

@@ -136,7 +136,10 @@ class MemoryCopy:
 
     def close(self) -> None:
         if self.buffer is not None:
-            self.buffer.close()
+            try:
+                self.buffer.close()
+            except BufferError:
+                pass        # a view of it still lives (in an exception's traceback): unmapped with the last one
             self.buffer = None
 
 

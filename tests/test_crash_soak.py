@@ -34,7 +34,7 @@ from incr import dirty
 
 TRIALS = int(os.environ.get("INCR_SOAK_TRIALS", "60"))
 SEED = 20261201
-PAGES = 16384                     # 64 MiB, a few % written between two commands
+PAGES = int(os.environ.get("INCR_SOAK_PAGES", "16384"))     # 64 MiB, a few % written between two commands
 KILLED_COMMANDS = (
     ("checkpoint",),
     ("checkpoint", "--no-precopy"),
@@ -161,4 +161,5 @@ def test_soft_dirty_soak_in_a_vm() -> None:
     fewer trials, the guest is emulated."""
     if dirty.probe().soft_dirty:
         pytest.skip("this kernel has soft-dirty: the soft-dirty soak ran natively")
-    run_in_guest(Path(__file__), "soft-dirty and killed", env={"INCR_SOAK_TRIALS": "8"}, timeout=1500)
+    run_in_guest(Path(__file__), "soft-dirty and killed", env={"INCR_SOAK_TRIALS": "8", "INCR_SOAK_PAGES": "4096"},
+                 timeout=1500)

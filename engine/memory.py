@@ -10,6 +10,7 @@ page are recorded as zero without being read.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import mmap
 import os
 from collections.abc import Iterable, Iterator
@@ -136,10 +137,9 @@ class MemoryCopy:
 
     def close(self) -> None:
         if self.buffer is not None:
-            try:
+            # A view of it may still live (in an exception's traceback): then it is unmapped with the last one.
+            with contextlib.suppress(BufferError):
                 self.buffer.close()
-            except BufferError:
-                pass        # a view of it still lives (in an exception's traceback): unmapped with the last one
             self.buffer = None
 
 

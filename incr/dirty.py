@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import logging
 import os
@@ -39,6 +38,7 @@ from incr.engine import proc
 from incr.engine import ptrace as pt
 from incr.engine.errors import EngineError, ProcessNotFound
 from incr.engine.freeze import Frozen, freeze
+from incr.engine.leftovers import Journal, Leftover, NoJournal
 from incr.engine.memory import PAGE, PageRun, plan_pages
 from incr.engine.pagemap import (
     PAGE_IS_WPALLOWED,
@@ -53,6 +53,7 @@ from incr.engine.pagemap import (
     held_regions,
     pagemap_runs,
 )
+from incr.jobstate import remove_records_of_gone_processes, runtime_dir, start_time, write_durably
 from incr.proto import image_pb2
 
 log = logging.getLogger(__name__)
@@ -189,31 +190,6 @@ def choose(name: str) -> Tracker:
 
 # ---------------------------------------------------------------- state between commands
 
-def runtime_dir() -> Path:
-    return Path(os.environ.get("INCR_RUNTIME_DIR", "/run/incr"))
-
-
-def start_time(pid: int) -> int:
-    return proc.stat(pid)[22]
-
-
-def _write_durably(path: Path, text: str) -> None:
-    """`text` as the whole of `path`, replaced atomically and fsynced (file, then directory)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
 @dataclass
 class TrackerState:
     """What a tracker left in a job for the next command (runtime_dir()/tracker-PID.json).
@@ -223,6 +199,7 @@ class TrackerState:
     state, and cleared only once the checkpoint carrying the pages it consumed
     has committed.  A record found with it set names a command that died
     half-way: the dirt it consumed is lost, so the next pass is a full one.
+    (An older incr that does not know `consuming` sees no base either.)
     """
 
     pid: int
@@ -232,7 +209,6 @@ class TrackerState:
     base: str               # snapshot id the tracking is relative to ("" = none: the next pass is full)
     uffd_fd: int = -1       # uffd-wp: where the userfaultfd is parked in the job
     consuming: str = ""     # the command consuming the job's dirt right now (or that died doing so)
-    arming_fd: int = -1     # uffd-wp: where a userfaultfd being injected lands before it is parked
 
     @staticmethod
     def path(pid: int) -> Path:
@@ -242,6 +218,7 @@ class TrackerState:
     def load(cls, pid: int) -> TrackerState | None:
         try:
             raw = json.loads(cls.path(pid).read_text())
+            raw.pop("arming_fd", None)          # written by incr before the job journal (jobstate.py)
             state = cls(**raw)
         except (OSError, ValueError, TypeError):
             return None
@@ -253,47 +230,12 @@ class TrackerState:
         return state
 
     def save(self) -> None:
-        d = runtime_dir()
-        d.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for old in [*d.glob("tracker-*.json"), *d.glob("tracker-*.lock")]:   # of processes that are gone
-            pid = old.stem.removeprefix("tracker-")
-            if pid.isdigit() and int(pid) != self.pid and not os.path.exists(f"/proc/{pid}"):
-                old.unlink(missing_ok=True)
-        _write_durably(self.path(self.pid), json.dumps(self.__dict__))
+        remove_records_of_gone_processes(keep=self.pid)
+        write_durably(self.path(self.pid), json.dumps(self.__dict__))
 
     @classmethod
     def forget(cls, pid: int) -> None:
         cls.path(pid).unlink(missing_ok=True)
-
-
-class JobBusy(TrackerError):
-    """Another incr command is working on the job's tracking right now."""
-
-
-class JobLock:
-    """One incr command at a time per job: an exclusive flock on runtime_dir()/tracker-PID.lock,
-    held from the first touch of the job's tracking to its last.  The kernel drops it when its
-    holder dies, SIGKILL included."""
-
-    def __init__(self, pid: int) -> None:
-        d = runtime_dir()
-        d.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = d / f"tracker-{pid}.lock"
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(self.fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-            os.close(self.fd)
-            raise JobBusy(f"PID {pid} is being checkpointed by another incr command (PID {holder}); "
-                          "wait for it to finish, then try again") from None
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
-
-    def release(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
 
 
 def _this_command() -> str:
@@ -315,31 +257,29 @@ class Tracker(ABC):
         self.pid = 0
         self.base = ""              # snapshot the next collect() is relative to; "" = everything is new
         self.store = ""
-        self._lock: JobLock | None = None
+        self.journal: Journal = NoJournal()
 
-    def start(self, pid: int, store: str, frozen: Frozen | None = None) -> None:
+    def start(self, pid: int, store: str, frozen: Frozen | None = None, journal: Journal | None = None) -> None:
         """Resume the tracking left by an earlier command, or arm it afresh (then base is "").
-        `frozen`: the process is frozen already (by the caller), for trackers that must inject.
+        `frozen`: the process is frozen already (by the caller), for trackers that must inject;
+        `journal`: where to note what arming may leave in the job (engine/leftovers.py).  The
+        caller holds the job's lock (jobstate.JobLock).
 
         The intent to consume the job's dirt is recorded (durably) before anything
         touches it: if this command dies at any instant from here until finish(),
         the next one finds the record and takes everything."""
         self.pid = pid
         self.store = store
+        self.journal = journal or NoJournal()
         if not self.lives_in_job:
             self._arm(frozen)
             return
-        self._lock = JobLock(pid)
         try:
             state = TrackerState.load(pid)
             if state and state.consuming:
                 log.warning("PID %d: the last incr command on it (%s) ended before its checkpoint committed; "
                             "this one takes every page", pid, state.consuming)
-            parked, leftover = (state.uffd_fd, state.arming_fd) if state else (-1, -1)
-            self._record_intent(parked, leftover)       # from here on, a death means: a full pass
-            if leftover >= 0:
-                self._clear_arming(leftover, frozen)
-                self._record_intent(parked)
+            self._record_intent(state.uffd_fd if state else -1)       # from here on, a death means: a full pass
             if state and state.tracker == self.name and self._resume(state):
                 self.base = state.base if state.store == store else ""     # an intent record has no base
                 log.info("tracker %s: resuming in PID %d relative to %s", self.name, pid, self.base[:12] or "nothing")
@@ -351,15 +291,12 @@ class Tracker(ABC):
             self.close()
             raise
 
-    def _record_intent(self, uffd_fd: int, arming_fd: int = -1) -> None:
+    def _record_intent(self, uffd_fd: int) -> None:
         TrackerState(pid=self.pid, start_time=start_time(self.pid), tracker=self.name, store=self.store, base="",
-                     uffd_fd=uffd_fd, consuming=_this_command(), arming_fd=arming_fd).save()
+                     uffd_fd=uffd_fd, consuming=_this_command()).save()
 
     def _resume(self, state: TrackerState) -> bool:
         return True
-
-    def _clear_arming(self, fd: int, frozen: Frozen | None) -> None:  # noqa: B027 - a hook
-        """An earlier command died while arming: take out of the job what it may have left at `fd`."""
 
     @abstractmethod
     def _arm(self, frozen: Frozen | None) -> None: ...
@@ -384,11 +321,8 @@ class Tracker(ABC):
         return -1
 
     def close(self) -> None:
-        """Release incr's side (the job lock included); whatever is parked in the job stays."""
+        """Release incr's side; whatever is parked in the job stays."""
         self._release()
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
 
     def _release(self) -> None:  # noqa: B027 - a hook: only some trackers hold something
         """Release what the tracker holds in incr."""
@@ -461,29 +395,22 @@ class UffdWp(Tracker):
                 log.warning("could not take the tracker out of PID %d: %s", self.pid, exc)
         super().abandon()
 
-    def _clear_arming(self, fd: int, frozen: Frozen | None) -> None:
-        if not _is_uffd(self.pid, fd, parked=False):
-            return
-        log.info("PID %d: closing the userfaultfd an interrupted incr command left at fd %d", self.pid, fd)
-        if frozen is not None:
-            frozen.tracee().syscall("close", fd)
-        else:
-            with freeze(self.pid) as brief:
-                brief.tracee().syscall("close", fd)
-
     def _inject(self, frozen: Frozen) -> None:
         tracee = frozen.tracee()
         # The job is frozen: the userfaultfd lands at its lowest free descriptor, noted
         # beforehand in case incr dies before it is parked and that one closed.
-        self._record_intent(-1, arming_fd=lowest_free_fd(self.pid))
+        arming = Leftover(self.pid, "fd", lowest_free_fd(self.pid), what=UFFD_LINK)
+        self.journal.note(arming)
         fd = tracee.syscall("userfaultfd", O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY)
         if fd < 0:
+            self.journal.clear(arming)
             raise TrackerError(f"PID {self.pid} cannot create a userfaultfd ({os.strerror(-fd)}); "
                                "use --tracker soft-dirty or hash")
         soft = _nofile_soft(self.pid)
         slot = max(PARK_MIN_FD, min(soft, 1 << 20) - PARK_BELOW_LIMIT)
         parked = tracee.syscall("fcntl", fd, F_DUPFD_CLOEXEC, slot)
         tracee.syscall("close", fd)
+        self.journal.clear(arming)
         if parked < 0:
             raise TrackerError(f"PID {self.pid}: cannot park the userfaultfd ({os.strerror(-parked)})")
         self._take(parked, fresh=True)
@@ -657,15 +584,6 @@ def lowest_free_fd(pid: int) -> int:
     """The descriptor number the job's next open or dup gets."""
     taken = set(proc.fds(pid))
     return next(n for n in range(len(taken) + 1) if n not in taken)
-
-
-def leftover_fds(pid: int) -> set[int]:
-    """A userfaultfd an interrupted command may have left half-armed in the job (the next
-    command closes it): not the job's own."""
-    state = TrackerState.load(pid)
-    if state is None or state.arming_fd < 0 or not _is_uffd(pid, state.arming_fd, parked=False):
-        return set()
-    return {state.arming_fd}
 
 
 def _inherited(pid: int, fd: int) -> bool:

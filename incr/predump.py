@@ -32,6 +32,7 @@ from incr.engine import freeze, memory, shm, tree
 from incr.engine.errors import EngineError, NotTraceable, ProcessNotFound, ProcessVanished
 from incr.engine.memory import PAGE, MemoryCopy, PageRun
 from incr.faults import fault_point
+from incr.jobstate import Claims
 from incr.pagestore import SnapshotWriter, Store
 from incr.proto import image_pb2, store_pb2
 from incr.snapshot import Collector, PageCounts, Parent, finalize, store_shm
@@ -159,11 +160,10 @@ def _exited(pid: int, exc: EngineError) -> bool:
 
 
 def _skip_fds(pid: int) -> set[int]:
-    """Descriptors incr left in the process (parked trackers, with or without a state file; one an
-    interrupted command left half-armed)."""
+    """Descriptors incr left in the process: parked trackers, with or without a state file."""
     state = TrackerState.load(pid)
     parked = {state.uffd_fd} if state and state.uffd_fd >= 0 else set()
-    return parked | dirty.stray_fds(pid) | dirty.leftover_fds(pid)
+    return parked | dirty.stray_fds(pid)
 
 
 def checkpoint(pid: int, store_path: str | os.PathLike[str], *, kill: bool = False,
@@ -182,14 +182,26 @@ def checkpoint(pid: int, store_path: str | os.PathLike[str], *, kill: bool = Fal
         except EngineError as exc:
             if not _exited(p, exc):
                 raise
-    engine_dump.check_supported(pid, {p: _skip_fds(p) for p in live})   # refused before the job is touched
+    with Claims() as claims:
+        for p in list(live):
+            try:
+                claims.claim(p)
+            except ProcessNotFound:
+                live.remove(p)
+        # refused before the job is touched (but for what an interrupted command left in it)
+        engine_dump.check_supported(pid, {p: _skip_fds(p) for p in live})
+        return _checkpoint_claimed(pid, store_path, live, claims, opts, kill=kill, kind=kind)
+
+
+def _checkpoint_claimed(pid: int, store_path: Path, live: list[int], claims: Claims, opts: Options, *,
+                        kill: bool, kind: str) -> CheckpointResult:
     members: dict[int, Member] = {}
     t_start = time.perf_counter()
     with Store.open(store_path, create=True) as store, store.writer() as writer:
         try:
             for p in live:
                 members[p] = Member(p, dirty.choose(opts.tracker), Collector(writer))
-            result = _take(pid, store, writer, members, opts, kill=kill, kind=kind, t_start=t_start)
+            result = _take(pid, store, writer, members, claims, opts, kill=kill, kind=kind, t_start=t_start)
         except BaseException:
             # The trackers' dirt since their base was consumed and not committed;
             # ones armed by this very command are taken out of the job again.
@@ -224,11 +236,11 @@ def _common_base(store: Store, members: dict[int, Member]) -> str:
     return base
 
 
-def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Member], opts: Options, *,
-          kill: bool, kind: str, t_start: float) -> CheckpointResult:
+def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Member], claims: Claims,
+          opts: Options, *, kill: bool, kind: str, t_start: float) -> CheckpointResult:
     for m in list(members.values()):
         try:
-            m.tracker.start(m.pid, str(store.path))
+            m.tracker.start(m.pid, str(store.path), journal=claims.claim(m.pid))
         except EngineError as exc:
             if not _exited(m.pid, exc):
                 raise
@@ -276,7 +288,8 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
         for pid in frozen.frozen:
             if pid not in members:               # forked since the rounds: everything is new
                 members[pid] = Member(pid, dirty.choose(opts.tracker), Collector(writer))
-                members[pid].tracker.start(pid, str(store.path), frozen=frozen.frozen[pid])
+                members[pid].tracker.start(pid, str(store.path), frozen=frozen.frozen[pid],
+                                           journal=claims.claim(pid))
                 members[pid].tracker.base = ""
         image = engine_dump.describe_tree(frozen, {p: m.tracker.own_fds() | dirty.stray_fds(p)
                                                    for p, m in members.items()}, ends_job=kill)

@@ -177,3 +177,20 @@ def test_unsupported_kinds_name_pid_fd_and_type(cprog, tmp_path: Path, store: Pa
     assert not store.exists()
     assert job.poll() is None
     assert "TracerPid:\t0" in Path(f"/proc/{job.pid}/status").read_text()
+
+
+def test_a_second_command_on_a_job_being_checkpointed_is_refused(idle_job: int, tmp_path: Path) -> None:
+    """One incr command at a time per job: the job lock (what a running `incr checkpoint` holds)."""
+    from incr.jobstate import JobLock
+
+    lock = JobLock(idle_job)                   # held as another incr command would
+    try:
+        for args in (("checkpoint", idle_job), ("predump", idle_job), ("checkpoint", "--kill", idle_job)):
+            res = incr(tmp_path / "store", *args)
+            assert_one_line_error(res, 1, f"PID {idle_job} is being checkpointed by another incr command "
+                                          f"(PID {os.getpid()})")
+            assert not (tmp_path / "store").exists()
+            assert Path(f"/proc/{idle_job}").exists()
+    finally:
+        lock.release()
+    ok(incr(tmp_path / "store", "checkpoint", idle_job))

@@ -1,0 +1,100 @@
+"""What incr may leave inside a job if it dies mid-command, and how the next command takes it out.
+
+A few steps of a checkpoint change the job for a moment: a userfaultfd
+injected before it is parked, a probe page mapped to learn mlockall()'s
+flags, a scratch page where a thread's stack has no room.  If incr is killed
+in between (docs/crash-model.md), the change would stay.  So each such step
+notes what it is about to leave in a `Journal` (the caller makes the notes
+durable) before acting, and clears the note once it has undone it; the next
+command on the job finds the notes and undoes what is still there
+(`still_there`, `undo`).  A mapping is made at an address chosen beforehand
+(MAP_FIXED_NOREPLACE), so that the note can name it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from . import proc
+from .errors import EngineError
+
+PAGE = 4096
+_SEARCH_FROM, _SEARCH_TO = 0x10000000, 0x7F0000000000
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A descriptor (`at`: its number, `what`: its /proc link) or an anonymous mapping (`at`: its
+    start, `size`) incr may leave in process `pid`."""
+
+    pid: int
+    kind: str               # "fd" or "mapping"
+    at: int
+    size: int = 0
+    what: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Leftover:
+        return cls(**raw)
+
+
+class Journal(Protocol):
+    """Where the engine notes what it may leave in a job (durably, before acting)."""
+
+    def note(self, leftover: Leftover) -> None: ...
+    def clear(self, leftover: Leftover) -> None: ...
+
+
+class NoJournal:
+    """For callers that keep no notes (tests of the engine alone, benchmarks)."""
+
+    def note(self, leftover: Leftover) -> None:
+        pass
+
+    def clear(self, leftover: Leftover) -> None:
+        pass
+
+
+def still_there(leftover: Leftover) -> bool:
+    """Whether the job still holds exactly what the note describes (and so it is incr's)."""
+    pid = leftover.pid
+    try:
+        if leftover.kind == "fd":
+            return os.readlink(f"/proc/{pid}/fd/{leftover.at}") == leftover.what
+        if leftover.kind == "mapping":
+            end = leftover.at + leftover.size
+            return any(m.start == leftover.at and m.end == end and not m.is_file and not m.path
+                       for m in proc.maps(pid))
+    except (OSError, EngineError):
+        return False
+    return False
+
+
+class Injector(Protocol):
+    def syscall(self, name: str, *args: int) -> int: ...
+
+
+def undo(target: Injector, leftover: Leftover) -> None:
+    """Take the leftover out of the (frozen) job."""
+    if leftover.kind == "fd":
+        target.syscall("close", leftover.at)
+    elif leftover.kind == "mapping":
+        target.syscall("munmap", leftover.at, leftover.size)
+
+
+def free_range(pid: int, size: int) -> int:
+    """A page-aligned address range of `size` bytes that process pid does not map (it is frozen:
+    its mappings cannot change meanwhile)."""
+    addr = _SEARCH_FROM
+    for m in sorted(proc.maps(pid), key=lambda m: m.start):
+        if addr + size <= m.start:
+            break
+        addr = max(addr, (m.end + PAGE - 1) // PAGE * PAGE)
+    if addr + size > _SEARCH_TO:
+        raise EngineError(f"PID {pid}: no free address range of {size} bytes")
+    return addr

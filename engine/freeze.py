@@ -11,10 +11,11 @@ import contextlib
 import logging
 import os
 import signal
+import struct
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from . import proc
+from . import proc, signals
 from . import ptrace as pt
 from .errors import EngineError, NotTraceable, ProcessNotFound, ProcessVanished
 from .tracee import Tracee, find_syscall_insn, write_proc_mem
@@ -22,6 +23,7 @@ from .tracee import Tracee, find_syscall_insn, write_proc_mem
 log = logging.getLogger(__name__)
 
 _STOP_SIGNALS = {signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
+SI_TKILL = -6
 
 
 def _ancestors() -> set[int]:
@@ -67,12 +69,22 @@ class Frozen:
     tracees: dict[int, Tracee] = field(default_factory=dict)
     syscall_insn: int = 0
     _poked: tuple[int, bytes] | None = None
+    _queued: tuple[list[bytes], dict[int, list[bytes]]] | None = None
     released: bool = False
+
+    def queued_signals(self) -> tuple[list[bytes], dict[int, list[bytes]]]:
+        """The signals queued at the freeze: process-wide, and per thread.  Read before the first
+        injection, which may dequeue one (a SIGSTOP cannot even be blocked)."""
+        if self._queued is None:
+            self._queued = (signals.dump_shared_pending(self.pid),
+                            {tid: signals.dump_thread_pending(tid) for tid in self.tids})
+        return self._queued
 
     def tracee(self, tid: int | None = None) -> Tracee:
         """The Tracee for `tid` (default: the thread-group leader), created on first use."""
         tid = self.pid if tid is None else tid
         if tid not in self.tracees:
+            self.queued_signals()
             if not self.syscall_insn:
                 self.syscall_insn = find_syscall_insn(self.pid) or self._poke_syscall_insn()
             self.tracees[tid] = Tracee(self.pid, tid, self.syscall_insn)
@@ -99,17 +111,34 @@ class Frozen:
         if kill:
             pt.kill_and_reap_group(self.pid, self._traced_tids())
             return
+        stops: list[tuple[int, bytes]] = []
         for tracee in self.tracees.values():
             try:
-                tracee.requeue_intercepted()
+                stops.extend((tracee.tid, info) for info in tracee.requeue_intercepted())
                 tracee.put_back()
             except (OSError, EngineError) as exc:
                 log.warning("PID %d thread %d: could not restore its state: %s", self.pid, tracee.tid, exc)
         if self._poked:
             write_proc_mem(self.pid, *self._poked)
+        for tid, info in stops:
+            self._resend_stop(tid, info)
         for tid in self.tids:
             with contextlib.suppress(ProcessLookupError):
                 pt.detach(tid)
+
+    def _resend_stop(self, tid: int, info: bytes) -> None:
+        """A SIGSTOP a remote syscall dequeued goes back from outside, after the last injection.
+
+        Sent to a traced task it only queues; at detach a job in group-stop stops again
+        without dequeuing it (JOBCTL_STOP_PENDING comes first), so the job is as it was:
+        stopped, that SIGSTOP still pending.  A running job stops, as it would have.
+        Thread-directed (tgkill: SI_TKILL) or process-directed (anything else), as sent.
+        """
+        with contextlib.suppress(ProcessLookupError):
+            if struct.unpack_from("<i", info, 8)[0] == SI_TKILL:
+                pt.tgkill(self.pid, tid, signal.SIGSTOP)
+            else:
+                os.kill(self.pid, signal.SIGSTOP)
 
     def _traced_tids(self) -> list[int]:
         """Our threads, and any the job's own clone() handed us since (PTRACE_O_TRACECLONE)."""

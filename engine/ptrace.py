@@ -308,6 +308,11 @@ def get_robust_list(tid: int) -> tuple[int, int]:
     return int(head[0]), int(length[0])
 
 
+def tgkill(tgid: int, tid: int, sig: int) -> None:
+    """A signal for thread `tid` alone (kill(2) of a TID signals its whole thread group)."""
+    _check(lib.incr_tgkill(tgid, tid, sig), f"tgkill {tid}")
+
+
 def reap(tid: int) -> None:
     """Wait until the traced task `tid` has exited and is reaped; nothing to wait for if it is gone
     already or not ours (a thread that exec()ed has taken its leader's TID and left its own)."""

@@ -139,10 +139,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
         for p in procs:                                      # C: the rest, then registers
             _finish_process(stubs[p.pid], p)
         for p in reversed(procs):                            # children first: parents are still stopped
-            for tid in stubs[p.pid].threads:
-                pt.detach(tid)
-            stopped = p.stopped or (leave_stopped and p.pid == root.pid)
-            pt.detach(stubs[p.pid].pid, signal.SIGSTOP if stopped else 0)
+            _let_go(stubs[p.pid], p, stopped=p.stopped or (leave_stopped and p.pid == root.pid))
     except BaseException:
         for s in reversed(stubs.values()):                  # the root last: it may end the namespace
             s.kill()
@@ -152,6 +149,20 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
         raise
     timing = RestoreTiming(total_ms=(time.perf_counter() - t0) * 1e3, memory_ms=t_mem * 1e3, bytes_written=written)
     return RestoredTree(root=stub.pid, init=stub.init, timing=timing)
+
+
+def _let_go(stub: Stub, p: image_pb2.ProcessImage, *, stopped: bool) -> None:
+    """Detach every thread, with the SIGSTOPs pending in the image queued.  A stopped process's
+    leader goes first, into group-stop: the other threads join the stop as they are let go,
+    before any instruction of theirs runs, and a queued SIGSTOP stays pending, as it was."""
+    host_tids = {stub.vpid: stub.pid, **{t.tracee.vtid: tid for tid, t in stub.threads.items()}}
+    if stopped:
+        pt.detach(stub.pid, signal.SIGSTOP)
+    signals.queue_stops(stub.pid, host_tids, p)
+    for tid in stub.threads:
+        pt.detach(tid)
+    if not stopped:
+        pt.detach(stub.pid)
 
 
 def _finish_process(stub: Stub, p: image_pb2.ProcessImage) -> None:

@@ -6,13 +6,14 @@ timeout and every test with a pytest timeout, so that a regression fails, not ha
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
 import selfcheck
 from engine_tree import descendants
 
-from conftest import Procs, reap_orphans, wait_until
+from conftest import Procs, incr, ok, reap_orphans, wait_until
 
 HANG = 120          # seconds for a whole test: each used to hang for ever
 
@@ -59,3 +60,65 @@ def test_checkpoint_kill_of_a_tree_with_threads_in_every_process(cprog, tmp_path
     outcome = dump_threads_and_restore(exe, tmp_path, store, procs, mode, 3, 2)
     selfcheck.assert_passed(outcome)
     assert sum(line.startswith("ok child") for line in outcome.lines) == 2
+
+
+def job_control(pid: int) -> tuple[list[tuple[str, str]], str]:
+    """(each thread's state letter and its own pending set, the process-wide pending set)."""
+    def fields(path: str) -> dict[str, str]:
+        return dict(line.split(":\t", 1) for line in Path(path).read_text().splitlines() if ":\t" in line)
+
+    threads = [fields(f"/proc/{pid}/task/{t}/status") for t in sorted(os.listdir(f"/proc/{pid}/task"), key=int)]
+    return [(t["State"][0], t["SigPnd"]) for t in threads], fields(f"/proc/{pid}/status")["ShdPnd"]
+
+
+def stop(pid: int, *, queued: bool) -> tuple[list[tuple[str, str]], str]:
+    """kill -STOP, wait until every thread is stopped, and with `queued` send another SIGSTOP, which
+    stays pending; the job-control state as it is then."""
+    os.kill(pid, signal.SIGSTOP)
+    wait_until(lambda: all(state == "T" for state, _ in job_control(pid)[0]), "every thread to stop")
+    if queued:
+        os.kill(pid, signal.SIGSTOP)
+        wait_until(lambda: int(job_control(pid)[1], 16) & 1 << (signal.SIGSTOP - 1) != 0, "a SIGSTOP pending")
+    return job_control(pid)
+
+
+@pytest.mark.timeout(HANG)
+@pytest.mark.parametrize("mode", selfcheck.MODES)
+@pytest.mark.parametrize("queued", [False, True], ids=["stopped", "another-SIGSTOP-queued"])
+@pytest.mark.parametrize("threads", [1, 4])
+def test_stopped_process_is_frozen_and_restored_stopped_as_it_was(cprog, tmp_path: Path, store: Path, procs: Procs,
+                                                                   mode: str, queued: bool, threads: int) -> None:
+    exe = cprog("threadgroup", "-pthread")
+    pid, job, out, go = selfcheck.start(exe, tmp_path, procs, threads - 1, 0,
+                                        env={**os.environ, "SC_SIGCONTS": "1"})
+    before = stop(pid, queued=queued)
+    if mode == "incremental":
+        for command in ("predump", "checkpoint"):
+            ok(incr(store, command, pid, timeout=selfcheck.TIMEOUT))
+            assert job_control(pid) == before, f"after {command}: stopped as before, nothing else pending"
+    ok(incr(store, "checkpoint", pid, "--kill", timeout=selfcheck.TIMEOUT))
+    job.wait(timeout=selfcheck.TIMEOUT)
+
+    def still_stopped(restored: int) -> None:
+        assert job_control(restored) == before, "restored stopped, the same signals pending"
+        os.kill(restored, signal.SIGCONT)
+
+    selfcheck.assert_passed(selfcheck.restore_and_check(store, procs, out, go, before_go=still_stopped))
+
+
+@pytest.mark.timeout(HANG)
+@pytest.mark.parametrize("threads", [1, 4])
+def test_stopped_process_continues_normally_after_predump_and_checkpoint(cprog, tmp_path: Path, store: Path,
+                                                                         procs: Procs, threads: int) -> None:
+    exe = cprog("threadgroup", "-pthread")
+    pid, job, out, go = selfcheck.start(exe, tmp_path, procs, threads - 1, 0,
+                                        env={**os.environ, "SC_SIGCONTS": "1"})
+    before = stop(pid, queued=True)
+    for command in ("predump", "checkpoint", "predump"):
+        ok(incr(store, command, pid, timeout=selfcheck.TIMEOUT))
+        assert job_control(pid) == before, f"after {command}: stopped as before, nothing else pending"
+    os.kill(pid, signal.SIGCONT)
+    go.touch()
+    assert job.wait(timeout=selfcheck.TIMEOUT) == 0, out.read_text()
+    lines = out.read_text().splitlines()
+    assert lines and all(line.startswith("ok ") for line in lines), lines

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from incr.faults import fault_point
 from incr.proto import image_pb2
 
-from . import cpu, creds, files, fs, memory, mm, proc, rlimits, shm, signals, task, timers
+from . import cpu, creds, files, fs, memory, mm, proc, rlimits, shm, signals, task, timers, zombies
 from . import ptrace as pt
 from .dump import IMAGE_VERSION
 from .errors import PidTaken, RestoreError
@@ -110,7 +110,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
             child = stubs[p.ppid].fork_child(p.pid)
             if p.zombie:
                 task.set_name(child, p.comm)                 # what ps shows of a zombie
-                child.exit_as(p.exit_status)
+                zombies.restore(child, stubs[p.ppid], p.exit_status)
                 continue
             stubs[p.pid] = child
             if p.sid == p.pid:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -31,8 +32,9 @@ def wait_all_gone(tids: list[int]) -> None:
     wait_until(gone, "every TID of the job to be free", timeout=selfcheck.TIMEOUT)
 
 
-def dump_threads_and_restore(exe: Path, tmp_path: Path, store: Path, procs: Procs, mode: str,
-                             *args: object) -> selfcheck.Outcome:
+def run_tree(exe: Path, tmp_path: Path, store: Path, procs: Procs, mode: str,
+             *args: object) -> selfcheck.Outcome:
+    """selfcheck.run() for a tree: every TID of it free (its zombies too) before the restore."""
     pid, job, out, go = selfcheck.start(exe, tmp_path, procs, *args)
     pids = descendants(pid)
     tids = tids_of(pids)
@@ -47,7 +49,7 @@ def dump_threads_and_restore(exe: Path, tmp_path: Path, store: Path, procs: Proc
 def test_checkpoint_kill_of_a_multithreaded_process_ends_and_frees_every_tid(cprog, tmp_path: Path, store: Path,
                                                                             procs: Procs, mode: str) -> None:
     exe = cprog("threadgroup", "-pthread")
-    outcome = dump_threads_and_restore(exe, tmp_path, store, procs, mode, 6, 0)
+    outcome = run_tree(exe, tmp_path, store, procs, mode, 6, 0)
     selfcheck.assert_passed(outcome)
     assert sum(line.startswith("ok worker") for line in outcome.lines) == 6
 
@@ -57,7 +59,7 @@ def test_checkpoint_kill_of_a_multithreaded_process_ends_and_frees_every_tid(cpr
 def test_checkpoint_kill_of_a_tree_with_threads_in_every_process(cprog, tmp_path: Path, store: Path, procs: Procs,
                                                                  mode: str) -> None:
     exe = cprog("threadgroup", "-pthread")
-    outcome = dump_threads_and_restore(exe, tmp_path, store, procs, mode, 3, 2)
+    outcome = run_tree(exe, tmp_path, store, procs, mode, 3, 2)
     selfcheck.assert_passed(outcome)
     assert sum(line.startswith("ok child") for line in outcome.lines) == 2
 
@@ -122,3 +124,27 @@ def test_stopped_process_continues_normally_after_predump_and_checkpoint(cprog, 
     assert job.wait(timeout=selfcheck.TIMEOUT) == 0, out.read_text()
     lines = out.read_text().splitlines()
     assert lines and all(line.startswith("ok ") for line in lines), lines
+
+
+def plain_core_pattern() -> bool:
+    pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
+    return bool(pattern) and not pattern.startswith("|") and "/" not in pattern
+
+
+@pytest.mark.timeout(HANG)
+@pytest.mark.parametrize("mode", selfcheck.MODES)
+@pytest.mark.parametrize("core", [False, True], ids=["no-core", "core"])
+def test_zombies_come_back_with_the_wait_status_they_had(cprog, tmp_path: Path, store: Path, procs: Procs, mode: str,
+                                                         core: bool) -> None:
+    if core and not plain_core_pattern():
+        pytest.skip("core_pattern is not a plain file name: neither the job nor incr can dump a core in a "
+                    "directory of its own")
+    exe = cprog("zombies")
+    cores = tmp_path / "cores"
+    cores.mkdir()
+    before = set(Path(tempfile.gettempdir()).glob("incr-core-*"))
+    outcome = run_tree(exe, tmp_path, store, procs, mode, *([cores] if core else []))
+    selfcheck.assert_passed(outcome)
+    assert sum(line.startswith("ok zombie") for line in outcome.lines) == 8
+    assert len(list(cores.iterdir())) == (1 if core else 0), "the job's own core only: incr's went with its directory"
+    assert set(Path(tempfile.gettempdir()).glob("incr-core-*")) == before

@@ -148,3 +148,30 @@ def test_zombies_come_back_with_the_wait_status_they_had(cprog, tmp_path: Path, 
     assert sum(line.startswith("ok zombie") for line in outcome.lines) == 8
     assert len(list(cores.iterdir())) == (1 if core else 0), "the job's own core only: incr's went with its directory"
     assert set(Path(tempfile.gettempdir()).glob("incr-core-*")) == before
+
+
+MAPPINGS = 10_000
+
+
+def dirty_step(go: Path, k: int) -> None:
+    """Have the job rewrite some of its pages (generation k) and wait until it has."""
+    Path(f"{go}.dirty{k}").touch()
+    wait_until(lambda: Path(f"{go}.dirtied{k}").exists(), f"the job to write generation {k}")
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("mode", selfcheck.MODES)
+def test_ten_thousand_mappings_checkpointed_incrementally_and_restored(cprog, tmp_path: Path, store: Path,
+                                                                       procs: Procs, mode: str) -> None:
+    exe = cprog("manymaps")
+    pid, job, out, go = selfcheck.start(exe, tmp_path, procs, MAPPINGS)
+    if mode == "incremental":
+        ok(incr(store, "predump", pid, timeout=selfcheck.TIMEOUT))
+        dirty_step(go, 1)
+        ok(incr(store, "checkpoint", pid, timeout=selfcheck.TIMEOUT))
+        dirty_step(go, 2)
+    ok(incr(store, "checkpoint", pid, "--kill", timeout=selfcheck.TIMEOUT))
+    job.wait(timeout=selfcheck.TIMEOUT)
+    outcome = selfcheck.restore_and_check(store, procs, out, go)
+    selfcheck.assert_passed(outcome)
+    assert len(outcome.lines) == 3

@@ -120,6 +120,9 @@ class Frozen:
                 log.warning("PID %d thread %d: could not restore its state: %s", self.pid, tracee.tid, exc)
         if self._poked:
             write_proc_mem(self.pid, *self._poked)
+        if stops and self._sigcont_pending():
+            # A SIGCONT came during the freeze: it discards pending stop signals, those we hold too.
+            stops = []
         for tid, info in stops:
             self._resend_stop(tid, info)
         for tid in self.tids:
@@ -139,6 +142,16 @@ class Frozen:
                 pt.tgkill(self.pid, tid, signal.SIGSTOP)
             else:
                 os.kill(self.pid, signal.SIGSTOP)
+
+    def _sigcont_pending(self) -> bool:
+        """A SIGCONT is queued, process-wide or for a thread (traced, even a default one is queued)."""
+        bit = 1 << (signal.SIGCONT - 1)
+        with contextlib.suppress(ProcessNotFound):
+            if int(proc.status(self.pid)["ShdPnd"], 16) & bit:
+                return True
+            return any(int(proc.read_text(self.pid, f"task/{tid}/status").split("SigPnd:")[1].split()[0], 16) & bit
+                       for tid in self.tids)
+        return False
 
     def _traced_tids(self) -> list[int]:
         """Our threads, and any the job's own clone() handed us since (PTRACE_O_TRACECLONE)."""

@@ -15,6 +15,7 @@ import selfcheck
 from engine_tree import descendants
 
 from conftest import Procs, incr, ok, reap_orphans, wait_until
+from incr.engine import freeze
 
 HANG = 120          # seconds for a whole test: each used to hang for ever
 
@@ -175,3 +176,25 @@ def test_ten_thousand_mappings_checkpointed_incrementally_and_restored(cprog, tm
     outcome = selfcheck.restore_and_check(store, procs, out, go)
     selfcheck.assert_passed(outcome)
     assert len(outcome.lines) == 3
+
+
+@pytest.mark.timeout(HANG)
+@pytest.mark.parametrize("sigcont", [False, True], ids=["left-stopped", "sigcont-meanwhile"])
+def test_a_sigstop_an_injection_dequeued_goes_back_unless_a_sigcont_came(cprog, tmp_path: Path, procs: Procs,
+                                                                        sigcont: bool) -> None:
+    exe = cprog("threadgroup", "-pthread")
+    pid, job, out, go = selfcheck.start(exe, tmp_path, procs, 0, 0, env={**os.environ, "SC_SIGCONTS": "1"})
+    before = stop(pid, queued=True)
+    with freeze.freeze(pid) as frozen:
+        frozen.tracee().call("getpid")                 # dequeues the pending SIGSTOP
+        assert job_control(pid)[1] == "0000000000000000"
+        if sigcont:
+            os.kill(pid, signal.SIGCONT)
+    if sigcont:
+        wait_until(lambda: job_control(pid)[0][0][0] in "RS", "the job to continue")
+        assert job_control(pid)[1] == "0000000000000000", "the SIGCONT discarded the SIGSTOP, as without incr"
+    else:
+        assert job_control(pid) == before
+        os.kill(pid, signal.SIGCONT)
+    go.touch()
+    assert job.wait(timeout=selfcheck.TIMEOUT) == 0, out.read_text()

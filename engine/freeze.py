@@ -3,6 +3,15 @@
 A frozen process is in a ptrace-stop in every thread; incr can read and
 inject.  When incr dies (crash, SIGKILL) the kernel detaches it and the job
 simply runs on: SEIZE does not leave stray stops behind.
+
+A job in group-stop (kill -STOP) is frozen the same way and stays stopped:
+detached, each thread re-enters the group-stop before it dequeues anything.
+Seized then interrupted, it traps twice (PTRACE_EVENT_STOP: the remote syscalls
+step through such traps).  Injected syscalls let the job dequeue signals; the
+ones queued at the freeze are read before the first injection, and those an
+injection dequeued are put back at release, SIGSTOP from outside (no mask
+holds it).  Killed, every traced thread is reaped, the leader last: the kernel
+reports a leader's exit only once its other threads are gone.
 """
 
 from __future__ import annotations
@@ -147,10 +156,9 @@ class Frozen:
         """A SIGCONT is queued, process-wide or for a thread (traced, even a default one is queued)."""
         bit = 1 << (signal.SIGCONT - 1)
         with contextlib.suppress(ProcessNotFound):
-            if int(proc.status(self.pid)["ShdPnd"], 16) & bit:
-                return True
-            return any(int(proc.read_text(self.pid, f"task/{tid}/status").split("SigPnd:")[1].split()[0], 16) & bit
-                       for tid in self.tids)
+            masks = [proc.status(self.pid)["ShdPnd"], *(_field(proc.read_text(self.pid, f"task/{tid}/status"), "SigPnd")
+                                                       for tid in self.tids)]
+            return any(int(mask, 16) & bit for mask in masks)
         return False
 
     def _traced_tids(self) -> list[int]:
@@ -166,6 +174,11 @@ class Frozen:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _field(status: str, name: str) -> str:
+    """One field of a /proc status file."""
+    return next(line.split(":", 1)[1].strip() for line in status.splitlines() if line.startswith(name + ":"))
 
 
 def _wait_for_interrupt_stop(pid: int, tid: int) -> bool:

@@ -52,7 +52,7 @@ def _die(stub: Stub, sig: int, *, core: bool) -> None:
     why = _why_no_core(stub.pid) if core else ""
     if not core or why:
         _set_core_limit(stub.pid, NO_CORE)
-        got = stub.die_of(sig)
+        stub.die_of(sig)
         if core:
             log.warning("PID %d: restored as a zombie killed by %s, but without the core-dump flag its "
                         "parent would have seen: %s", stub.vpid, signal.Signals(sig).name, why)

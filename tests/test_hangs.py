@@ -14,7 +14,7 @@ import pytest
 import selfcheck
 from engine_tree import descendants
 
-from conftest import Procs, incr, ok, reap_orphans, wait_until
+from conftest import Procs, incr, ok, reap_orphans, wait_exit, wait_until
 from incr.engine import freeze
 
 HANG = 120          # seconds for a whole test: each used to hang for ever
@@ -198,3 +198,24 @@ def test_a_sigstop_an_injection_dequeued_goes_back_unless_a_sigcont_came(cprog, 
         os.kill(pid, signal.SIGCONT)
     go.touch()
     assert job.wait(timeout=selfcheck.TIMEOUT) == 0, out.read_text()
+
+
+@pytest.mark.timeout(HANG)
+def test_stopped_process_restored_in_a_new_pid_namespace_is_stopped_as_it_was(cprog, tmp_path: Path, store: Path,
+                                                                                procs: Procs) -> None:
+    exe = cprog("threadgroup", "-pthread")
+    pid, job, out, go = selfcheck.start(exe, tmp_path, procs, 2, 0, env={**os.environ, "SC_SIGCONTS": "1"})
+    before = stop(pid, queued=True)
+    ok(incr(store, "checkpoint", pid, "--kill", timeout=selfcheck.TIMEOUT))
+    job.wait(timeout=selfcheck.TIMEOUT)
+
+    res = ok(incr(store, "restore", "--detach", "--new-pidns", timeout=selfcheck.TIMEOUT))
+    root = procs.track(int(res.stdout))
+    init = procs.track(int(Path(f"/proc/{root}/stat").read_text().rsplit(")", 1)[1].split()[1]))
+    assert job_control(root) == before, "restored stopped, the same signals pending"
+    os.kill(root, signal.SIGCONT)
+    go.touch()
+    status = wait_exit(init, timeout=selfcheck.TIMEOUT)       # the namespace's init ends with its root's status
+    lines = out.read_text().splitlines()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, lines
+    assert lines and all(line.startswith("ok ") for line in lines), lines

@@ -181,22 +181,23 @@ def _field(status: str, name: str) -> str:
     return next(line.split(":", 1)[1].strip() for line in status.splitlines() if line.startswith(name + ":"))
 
 
-def _wait_for_interrupt_stop(pid: int, tid: int) -> bool:
-    """Wait for the PTRACE_EVENT_STOP of INTERRUPT, letting real signals through first.
-    False: thread `tid` (not the leader) exited meanwhile, as threads do."""
+def _wait_for_interrupt_stop(pid: int, tid: int) -> int | None:
+    """Wait for the PTRACE_EVENT_STOP of INTERRUPT, letting real signals through first; its
+    signal: SIGTRAP, or the stop signal when the group-stop of job control is in effect.
+    None: thread `tid` (not the leader) exited meanwhile, as threads do."""
     while True:
         try:
             st = pt.wait(tid)
         except ChildProcessError:
             if tid != pid:
-                return False
+                return None
             raise ProcessVanished(pid, "being frozen") from None
         if st.exited:
             if tid != pid:
-                return False
+                return None
             raise ProcessVanished(pid, "being frozen")
         if st.event == pt.PTRACE_EVENT_STOP:
-            return True
+            return st.stopsig
         # A signal-delivery-stop came first: deliver it (the job would have
         # received it had we not been there) and keep waiting; the interrupt
         # is still pending.  Same as CRIU's compel_wait_task.
@@ -207,8 +208,10 @@ def _wait_for_interrupt_stop(pid: int, tid: int) -> bool:
 def freeze(pid: int, *, options: int = 0) -> Frozen:
     """Seize and stop every thread of pid until a pass over /proc/PID/task finds none new."""
     options |= pt.PTRACE_O_TRACESYSGOOD      # remote syscalls run between syscall-stops
-    st = check_traceable(pid)
-    was_stopped = st.state in ("T", "t") and proc.status(pid).get("TracerPid", "0") == "0"
+    check_traceable(pid)
+    # Stopped or not, the kernel says in the leader's trap: the state in /proc can read
+    # "running" a moment after a stopped job was let go (it re-enters its group-stop then).
+    was_stopped = False
     seized: list[int] = []
     try:
         # Every pass waits for the threads it seized to stop before listing
@@ -232,8 +235,11 @@ def freeze(pid: int, *, options: int = 0) -> Frozen:
                 stopping.append(tid)
                 pt.interrupt(tid)
             for tid in stopping:
-                if not _wait_for_interrupt_stop(pid, tid):
+                trap = _wait_for_interrupt_stop(pid, tid)
+                if trap is None:
                     seized.remove(tid)
+                elif tid == pid:
+                    was_stopped = trap != signal.SIGTRAP
     except BaseException:
         for tid in seized:
             with contextlib.suppress(OSError):

@@ -152,17 +152,22 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
 
 
 def _let_go(stub: Stub, p: image_pb2.ProcessImage, *, stopped: bool) -> None:
-    """Detach every thread, with the SIGSTOPs pending in the image queued.  A stopped process's
-    leader goes first, into group-stop: the other threads join the stop as they are let go,
-    before any instruction of theirs runs, and a queued SIGSTOP stays pending, as it was."""
+    """Detach every thread, with the SIGSTOPs pending in the image queued.
+
+    A stopped process's leader, still traced, starts its group-stop first and traps in it:
+    then every other thread has the stop pending, joins it as it is let go before running
+    any instruction, and a SIGSTOP queued now stays pending, as it was (a thread let go
+    before the group-stop began would dequeue it to start one)."""
     host_tids = {stub.vpid: stub.pid, **{t.tracee.vtid: tid for tid, t in stub.threads.items()}}
     if stopped:
-        pt.detach(stub.pid, signal.SIGSTOP)
+        pt.cont(stub.pid, signal.SIGSTOP)
+        st = pt.wait(stub.pid)
+        if not st.stopped:
+            raise RestoreError(f"cannot restore PID {stub.vpid} stopped: it {st.describe()}")
     signals.queue_stops(stub.pid, host_tids, p)
     for tid in stub.threads:
         pt.detach(tid)
-    if not stopped:
-        pt.detach(stub.pid)
+    pt.detach(stub.pid)
 
 
 def _finish_process(stub: Stub, p: image_pb2.ProcessImage) -> None:

@@ -182,9 +182,8 @@ def describe_state(frozen: Frozen, table: files.FileTable) -> image_pb2.ProcessI
     image.fds.extend(fd_list)
     image.vmas.extend(memory.dump_vmas(pid))
     image.rlimits.extend(rlimits.dump(pid))
-    # Queued signals first: an injected syscall may dequeue one.
-    image.shared_pending.extend(signals.dump_shared_pending(pid))
-    private = {tid: signals.dump_thread_pending(tid) for tid in frozen.tids}
+    shared, private = frozen.queued_signals()       # as of the freeze: an injected syscall may dequeue one
+    image.shared_pending.extend(shared)
     for tid in frozen.tids:                  # the thread-group leader first
         thread = cpu.dump_thread(frozen.tracee(tid))
         thread.pending.extend(private[tid])

@@ -3,6 +3,15 @@
 A frozen process is in a ptrace-stop in every thread; incr can read and
 inject.  When incr dies (crash, SIGKILL) the kernel detaches it and the job
 simply runs on: SEIZE does not leave stray stops behind.
+
+A job in group-stop (kill -STOP) is frozen the same way and stays stopped:
+detached, each thread re-enters the group-stop before it dequeues anything.
+Seized then interrupted, it traps twice (PTRACE_EVENT_STOP: the remote syscalls
+step through such traps).  Injected syscalls let the job dequeue signals; the
+ones queued at the freeze are read before the first injection, and those an
+injection dequeued are put back at release, SIGSTOP from outside (no mask
+holds it).  Killed, every traced thread is reaped, the leader last: the kernel
+reports a leader's exit only once its other threads are gone.
 """
 
 from __future__ import annotations
@@ -11,10 +20,11 @@ import contextlib
 import logging
 import os
 import signal
+import struct
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from . import proc, sigframe
+from . import proc, sigframe, signals
 from . import ptrace as pt
 from .errors import EngineError, NotTraceable, ProcessNotFound, ProcessVanished
 from .procmem import write_proc_mem
@@ -23,6 +33,7 @@ from .tracee import Tracee, find_syscall_insn
 log = logging.getLogger(__name__)
 
 _STOP_SIGNALS = {signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
+SI_TKILL = -6
 
 
 def _ancestors() -> set[int]:
@@ -68,14 +79,24 @@ class Frozen:
     tracees: dict[int, Tracee] = field(default_factory=dict)
     syscall_insn: int = 0
     _poked: tuple[int, bytes] | None = None
+    _queued: tuple[list[bytes], dict[int, list[bytes]]] | None = None
     released: bool = False
     gadget: sigframe.Gadget | None = None       # the injection safety net's gadget, once installed
     _gadget_tried: bool = False
+
+    def queued_signals(self) -> tuple[list[bytes], dict[int, list[bytes]]]:
+        """The signals queued at the freeze: process-wide, and per thread.  Read before the first
+        injection, which may dequeue one (a SIGSTOP cannot even be blocked)."""
+        if self._queued is None:
+            self._queued = (signals.dump_shared_pending(self.pid),
+                            {tid: signals.dump_thread_pending(tid) for tid in self.tids})
+        return self._queued
 
     def tracee(self, tid: int | None = None) -> Tracee:
         """The Tracee for `tid` (default: the thread-group leader), created on first use."""
         tid = self.pid if tid is None else tid
         if tid not in self.tracees:
+            self.queued_signals()
             if not self.syscall_insn:
                 self.syscall_insn = find_syscall_insn(self.pid) or self._poke_syscall_insn()
             self.tracees[tid] = Tracee(self.pid, tid, self.syscall_insn, gadget=self._net_gadget())
@@ -109,12 +130,12 @@ class Frozen:
             return
         self.released = True
         if kill:
-            for tid in self.tids:
-                pt.kill_and_reap(tid)
+            pt.kill_and_reap_group(self.pid, self._traced_tids())
             return
+        stops: list[tuple[int, bytes]] = []
         for tracee in self.tracees.values():
             try:
-                tracee.requeue_intercepted()
+                stops.extend((tracee.tid, info) for info in tracee.requeue_intercepted())
                 tracee.put_back()
             except (OSError, EngineError) as exc:
                 log.warning("PID %d thread %d: could not restore its state: %s", self.pid, tracee.tid, exc)
@@ -125,9 +146,45 @@ class Frozen:
                 self.gadget.remove()
             except OSError as exc:        # harmless where it is: padding no code runs
                 log.debug("PID %d: the safety net's gadget stays in [vdso]: %s", self.pid, exc)
+        if stops and self._sigcont_pending():
+            # A SIGCONT came during the freeze: it discards pending stop signals, those we hold too.
+            stops = []
+        for tid, info in stops:
+            self._resend_stop(tid, info)
         for tid in self.tids:
             with contextlib.suppress(ProcessLookupError):
                 pt.detach(tid)
+
+    def _resend_stop(self, tid: int, info: bytes) -> None:
+        """A SIGSTOP a remote syscall dequeued goes back from outside, after the last injection.
+
+        Sent to a traced task it only queues; at detach a job in group-stop stops again
+        without dequeuing it (JOBCTL_STOP_PENDING comes first), so the job is as it was:
+        stopped, that SIGSTOP still pending.  A running job stops, as it would have.
+        Thread-directed (tgkill: SI_TKILL) or process-directed (anything else), as sent.
+        """
+        with contextlib.suppress(ProcessLookupError):
+            if struct.unpack_from("<i", info, 8)[0] == SI_TKILL:
+                pt.tgkill(self.pid, tid, signal.SIGSTOP)
+            else:
+                os.kill(self.pid, signal.SIGSTOP)
+
+    def _sigcont_pending(self) -> bool:
+        """A SIGCONT is queued, process-wide or for a thread (traced, even a default one is queued)."""
+        bit = 1 << (signal.SIGCONT - 1)
+        with contextlib.suppress(ProcessNotFound):
+            masks = [proc.status(self.pid)["ShdPnd"], *(_field(proc.read_text(self.pid, f"task/{tid}/status"), "SigPnd")
+                                                       for tid in self.tids)]
+            return any(int(mask, 16) & bit for mask in masks)
+        return False
+
+    def _traced_tids(self) -> list[int]:
+        """Our threads, and any the job's own clone() handed us since (PTRACE_O_TRACECLONE)."""
+        try:
+            listed = proc.tasks(self.pid)
+        except ProcessNotFound:
+            listed = []
+        return [*self.tids, *(t for t in listed if t not in self.tids)]
 
     def __enter__(self) -> Frozen:
         return self
@@ -136,22 +193,28 @@ class Frozen:
         self.release()
 
 
-def _wait_for_interrupt_stop(pid: int, tid: int) -> bool:
-    """Wait for the PTRACE_EVENT_STOP of INTERRUPT, letting real signals through first.
-    False: thread `tid` (not the leader) exited meanwhile, as threads do."""
+def _field(status: str, name: str) -> str:
+    """One field of a /proc status file."""
+    return next(line.split(":", 1)[1].strip() for line in status.splitlines() if line.startswith(name + ":"))
+
+
+def _wait_for_interrupt_stop(pid: int, tid: int) -> int | None:
+    """Wait for the PTRACE_EVENT_STOP of INTERRUPT, letting real signals through first; its
+    signal: SIGTRAP, or the stop signal when the group-stop of job control is in effect.
+    None: thread `tid` (not the leader) exited meanwhile, as threads do."""
     while True:
         try:
             st = pt.wait(tid)
         except ChildProcessError:
             if tid != pid:
-                return False
+                return None
             raise ProcessVanished(pid, "being frozen") from None
         if st.exited:
             if tid != pid:
-                return False
+                return None
             raise ProcessVanished(pid, "being frozen")
         if st.event == pt.PTRACE_EVENT_STOP:
-            return True
+            return st.stopsig
         # A signal-delivery-stop came first: deliver it (the job would have
         # received it had we not been there) and keep waiting; the interrupt
         # is still pending.  Same as CRIU's compel_wait_task.
@@ -162,8 +225,10 @@ def _wait_for_interrupt_stop(pid: int, tid: int) -> bool:
 def freeze(pid: int, *, options: int = 0) -> Frozen:
     """Seize and stop every thread of pid until a pass over /proc/PID/task finds none new."""
     options |= pt.PTRACE_O_TRACESYSGOOD      # remote syscalls run between syscall-stops
-    st = check_traceable(pid)
-    was_stopped = st.state in ("T", "t") and proc.status(pid).get("TracerPid", "0") == "0"
+    check_traceable(pid)
+    # Stopped or not, the kernel says in the leader's trap: the state in /proc can read
+    # "running" a moment after a stopped job was let go (it re-enters its group-stop then).
+    was_stopped = False
     seized: list[int] = []
     try:
         # Every pass waits for the threads it seized to stop before listing
@@ -187,8 +252,11 @@ def freeze(pid: int, *, options: int = 0) -> Frozen:
                 stopping.append(tid)
                 pt.interrupt(tid)
             for tid in stopping:
-                if not _wait_for_interrupt_stop(pid, tid):
+                trap = _wait_for_interrupt_stop(pid, tid)
+                if trap is None:
                     seized.remove(tid)
+                elif tid == pid:
+                    was_stopped = trap != signal.SIGTRAP
     except BaseException:
         for tid in seized:
             with contextlib.suppress(OSError):

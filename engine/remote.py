@@ -21,7 +21,7 @@ from typing import Protocol
 from . import proc
 from . import ptrace as pt
 from .errors import EngineError, PidTaken, RestoreError
-from .tracee import Tracee, find_syscall_insn
+from .tracee import ALL_SIGNALS, Tracee, find_syscall_insn
 
 log = logging.getLogger(__name__)
 
@@ -191,20 +191,36 @@ class Stub:
         but for what `flags` (CLONE_FILES, CLONE_FS) make it share with this one."""
         return Stub.forked(self._cloned(vpid, flags, 0, 0, 0, "PID"), vpid, self)
 
-    def exit_as(self, status: int) -> None:
-        """End this stub with wait status `status`, leaving a zombie for its parent to reap."""
+    def exit_as(self, code: int) -> None:
+        """End this stub with exit code `code`, leaving a zombie for its parent to reap."""
         self._alive = False
-        if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
-            os.kill(self.pid, sig)
-            while True:
-                st = pt.wait(self.pid)
-                if st.exited:
-                    return
-                pt.cont(self.pid, st.stopsig if st.stopsig == sig else 0)
         nr = pt.SYSCALL_NUMBERS["exit_group"]
-        with contextlib.suppress(ProcessLookupError):
-            pt.remote_syscall(self.pid, self.tracee.regs, self.injection, nr, [os.WEXITSTATUS(status)], None)
+        with contextlib.suppress(ProcessLookupError):       # the step saw it exit, and reaped it here
+            pt.remote_syscall(self.pid, self.tracee.regs, self.injection, nr, [code], None)
+
+    def die_of(self, sig: int) -> int:
+        """End this stub by signal `sig` at its default action, leaving a zombie; its wait status."""
+        if sig != signal.SIGKILL:
+            self.call("rt_sigaction", sig, self.put(bytes(32)), 0, 8)      # SIG_DFL
+        # The stub blocks every signal: a blocked one would stay pending for ever.
+        pt.set_sigmask(self.pid, ALL_SIGNALS & ~(1 << (sig - 1)))
+        self._alive = False
+        os.kill(self.pid, sig)
+        deliver = 0
+        while True:
+            with contextlib.suppress(ProcessLookupError):      # SIGKILL: dead already
+                pt.cont(self.pid, deliver)
+            st = pt.wait(self.pid)
+            if st.exited:
+                return st.status
+            deliver = sig if st.event == 0 and st.stopsig == sig else 0
+
+    def discard_pending(self, sig: int) -> None:
+        """Dequeue `sig` if pending (the stub blocks it): e.g. the SIGCHLD of a child made a zombie."""
+        mask = self.put(struct.pack("<Q", 1 << (sig - 1)))
+        now = self.put(bytes(16))                              # a zero timeout: never waits
+        while self.syscall("rt_sigtimedwait", mask, 0, now, 8) == sig:
+            pass
 
     def clone_thread(self, vtid: int, clear_child_tid: int) -> StubThread:
         """A thread of the stub with TID `vtid` (clone3 set_tid), stopped before its first instruction."""
@@ -224,8 +240,7 @@ class Stub:
             return
         self._alive = False
         try:
-            for tid in [*self.threads, self.pid]:   # every traced thread keeps its TID until reaped
-                pt.kill_and_reap(tid)
+            pt.kill_and_reap_group(self.pid, list(self.threads))   # each traced thread keeps its TID until reaped
         except OSError as exc:
             if exc.errno != errno.ESRCH:
                 log.warning("could not end the half-restored PID %d: %s", self.vpid, exc)

@@ -17,7 +17,24 @@ from dataclasses import dataclass
 from incr.faults import fault_point
 from incr.proto import image_pb2
 
-from . import cpu, creds, files, fs, memory, mm, outside, proc, rlimits, sharing, shm, signals, task, timers, vmflags
+from . import (
+    cpu,
+    creds,
+    files,
+    fs,
+    memory,
+    mm,
+    outside,
+    proc,
+    rlimits,
+    sharing,
+    shm,
+    signals,
+    task,
+    timers,
+    vmflags,
+    zombies,
+)
 from . import ptrace as pt
 from .dump import IMAGE_VERSION
 from .errors import PidTaken, RestoreError
@@ -120,7 +137,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
             child = stubs[p.ppid].fork_child(p.pid, sharing.clone_flags(p))
             if p.zombie:
                 task.set_name(child, p.comm)                 # what ps shows of a zombie
-                child.exit_as(p.exit_status)
+                zombies.restore(child, stubs[p.ppid], p.exit_status)
                 continue
             stubs[p.pid] = child
             if p.sid == p.pid:
@@ -152,10 +169,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
             _finish_process(stubs[p.pid], p)
         installer.restore_owners(_host_ids(stubs))           # every owner (a thread, say) exists now
         for p in reversed(procs):                            # children first: parents are still stopped
-            for tid in stubs[p.pid].threads:
-                pt.detach(tid)
-            stopped = p.stopped or (leave_stopped and p.pid == root.pid)
-            pt.detach(stubs[p.pid].pid, signal.SIGSTOP if stopped else 0)
+            _let_go(stubs[p.pid], p, stopped=p.stopped or (leave_stopped and p.pid == root.pid))
     except BaseException:
         for s in reversed(stubs.values()):                  # the root last: it may end the namespace
             s.kill()
@@ -172,6 +186,25 @@ def _host_ids(stubs: dict[int, Stub]) -> dict[int, int]:
     ids = {vpid: s.pid for vpid, s in stubs.items()}
     ids.update((t.tracee.vtid, tid) for s in stubs.values() for tid, t in s.threads.items())
     return ids
+
+
+def _let_go(stub: Stub, p: image_pb2.ProcessImage, *, stopped: bool) -> None:
+    """Detach every thread, with the SIGSTOPs pending in the image queued.
+
+    A stopped process's leader, still traced, starts its group-stop first and traps in it:
+    then every other thread has the stop pending, joins it as it is let go before running
+    any instruction, and a SIGSTOP queued now stays pending, as it was (a thread let go
+    before the group-stop began would dequeue it to start one)."""
+    host_tids = {stub.vpid: stub.pid, **{t.tracee.vtid: tid for tid, t in stub.threads.items()}}
+    if stopped:
+        pt.cont(stub.pid, signal.SIGSTOP)
+        st = pt.wait(stub.pid)
+        if not st.stopped:
+            raise RestoreError(f"cannot restore PID {stub.vpid} stopped: it {st.describe()}")
+    signals.queue_stops(stub.pid, host_tids, p)
+    for tid in stub.threads:
+        pt.detach(tid)
+    pt.detach(stub.pid)
 
 
 def _finish_process(stub: Stub, p: image_pb2.ProcessImage) -> None:

@@ -8,6 +8,7 @@ read with PTRACE_PEEKSIGINFO and re-queued with their full siginfo.
 
 from __future__ import annotations
 
+import os
 import struct
 
 from incr.proto import image_pb2
@@ -54,12 +55,28 @@ def _signo(info: bytes) -> int:
 
 
 def restore_shared_pending(target: RemoteProcess, shared: list[bytes]) -> None:
-    """Re-queue process-wide signals; they stay pending behind the full mask until the final sigmasks."""
+    """Re-queue process-wide signals; they stay pending behind the full mask until the final sigmasks.
+    Not SIGSTOP, which no mask holds back: see queue_stops()."""
     for info in shared:
-        target.call("rt_sigqueueinfo", target.vpid, _signo(info), target.put(info))
+        if _signo(info) != SIGSTOP:
+            target.call("rt_sigqueueinfo", target.vpid, _signo(info), target.put(info))
 
 
 def restore_thread_pending(target: RemoteProcess, tid: int, private: list[bytes]) -> None:
-    """Re-queue a thread's own signals (injected in the thread-group leader, a signal to itself)."""
+    """Re-queue a thread's own signals (injected in the thread-group leader, a signal to itself);
+    not SIGSTOP (see queue_stops())."""
     for info in private:
-        target.call("rt_tgsigqueueinfo", target.vpid, tid, _signo(info), target.put(info))
+        if _signo(info) != SIGSTOP:
+            target.call("rt_tgsigqueueinfo", target.vpid, tid, _signo(info), target.put(info))
+
+
+def queue_stops(pid: int, host_tids: dict[int, int], image: image_pb2.ProcessImage) -> None:
+    """The SIGSTOPs pending in the image, sent from outside once nothing more is injected into
+    process `pid` (injected, the very next step would dequeue them: no mask blocks SIGSTOP).
+    `host_tids`: each thread's TID as incr sees it, by its TID in the image.  Who sent a
+    SIGSTOP cannot be observed (no handler, no sigwaitinfo, no signalfd takes it)."""
+    if any(_signo(info) == SIGSTOP for info in image.shared_pending):
+        os.kill(pid, SIGSTOP)
+    for thread in image.threads:
+        if any(_signo(info) == SIGSTOP for info in thread.pending):
+            pt.tgkill(pid, host_tids[thread.tid], SIGSTOP)

@@ -25,6 +25,7 @@ SYSCALL_INSN = b"\x0f\x05"
 MAX_SIGNAL_RETRIES = 64
 RED_ZONE = sigframe.RED_ZONE
 ALL_SIGNALS = (1 << 64) - 1
+SIGSTOP = 19
 
 
 def find_syscall_insn(pid: int) -> int:
@@ -122,23 +123,32 @@ class Tracee:
     def write(self, addr: int, data: bytes) -> None:
         pt.vm_write(self.pid, [(addr, len(data))], data)
 
-    def requeue_intercepted(self) -> None:
-        """Put back the signals our single-steps dequeued, in arrival order."""
+    def requeue_intercepted(self) -> list[bytes]:
+        """Put back the signals our single-steps dequeued, in arrival order, but SIGSTOP: returned
+        instead, for the caller to send from outside once nothing more is injected (it cannot be
+        blocked, so the very next step would dequeue it again, for ever)."""
         if not self.intercepted:
-            return
+            return []
+        stops: list[bytes] = []
         # Everything blocked meanwhile: a re-queued signal must not be
         # delivered (and intercepted again) by the very next single-step.
         mask = pt.get_sigmask(self.tid)
         pt.set_sigmask(self.tid, ALL_SIGNALS)
         try:
             with self.stack_scratch(pt.SIGINFO_SIZE) as scratch:
-                for info in self.intercepted:
+                while self.intercepted:
+                    info = self.intercepted.pop(0)
                     signo = struct.unpack_from("i", info)[0]
+                    if signo == SIGSTOP:
+                        stops.append(info)
+                        continue
                     self.write(scratch.addr, info)
                     self.call("rt_tgsigqueueinfo", self.vpid, self.vtid, signo, scratch.addr)
         finally:
             pt.set_sigmask(self.tid, mask)
+        stops.extend(self.intercepted)      # only a SIGSTOP gets past the full mask (the scratch's munmap)
         self.intercepted.clear()
+        return stops
 
     def put_back(self) -> None:
         pt.set_regs(self.tid, self._put_back or self.regs)

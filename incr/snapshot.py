@@ -9,6 +9,7 @@ the engine sees only (address, bytes) runs.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -104,11 +105,19 @@ class Parent:
         self.store = store
         self.refs = {ref.region: ref for ref in snapshot.page_maps} if snapshot else {}
         self.ranges: dict[str, tuple[int, int, int]] = {}          # region -> (pid, start, end)
+        # Per process, its regions that hold pages in address order (a process's VMAs never
+        # overlap): pages_in() finds those under a range by bisection, not by a walk of all.
+        self._by_pid: dict[int, tuple[list[int], list[tuple[int, str]]]] = {}    # pid -> (ends, (start, region))
         if snapshot:
             tree = image_pb2.TreeImage.FromString(snapshot.payload)
             for p in tree.processes:
+                held = []
                 for v in p.vmas:
                     self.ranges[region_name(p.pid, v)] = (p.pid, v.start, v.end)
+                    if region_name(p.pid, v) in self.refs:
+                        held.append((v.start, v.end, region_name(p.pid, v)))
+                held.sort()
+                self._by_pid[p.pid] = ([end for _, end, _ in held], [(start, region) for start, _, region in held])
         self._pages: dict[str, PageDict] = {}
 
     def layers(self, region: str) -> list[Layer]:
@@ -123,9 +132,10 @@ class Parent:
     def pages_in(self, pid: int, start: int, end: int) -> PageDict:
         """What the parent held at [start, end) of process pid, whatever its regions were then."""
         out: PageDict = {}
-        for region, (rpid, rstart, rend) in self.ranges.items():
-            if rpid != pid or rend <= start or end <= rstart or region not in self.refs:
-                continue
+        ends, regions = self._by_pid.get(pid, ([], []))
+        for rstart, region in regions[bisect.bisect_right(ends, start):]:
+            if rstart >= end:
+                break
             shift = (rstart - start) // PAGE
             limit = (end - start) // PAGE
             for page, digest in self.pages(region).items():

@@ -51,6 +51,7 @@ long incr_pagemap_scan(int pagemap_fd, struct incr_pm_scan_arg *arg);
 long incr_spawn_stub(pid_t want, int flags);
 long incr_spawn_pidns(pid_t root, int flags, int ready_fd);
 int incr_pidfd_getfd(int pidfd, int fd);
+int incr_tgkill(pid_t tgid, pid_t tid, int sig);
 long incr_kcmp(pid_t pid1, pid_t pid2, int type, unsigned long idx1, unsigned long idx2);
 long incr_get_robust_list(pid_t tid, uint64_t *head, uint64_t *len);
 #define INCR_UFFD_FEATURE_WP_HUGETLBFS_SHMEM ...

@@ -100,7 +100,11 @@ static int resume_until_stop(pid_t pid, int request, void *siginfo128)
         int event = status >> 16;
         /* An injected clone3 with PTRACE_O_TRACECLONE stops inside the syscall
          * first; the new thread is auto-attached.  Carry on with the step. */
-        if (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK) {
+        /* A PTRACE_EVENT_STOP is a trap, not a signal: a group-stopped task
+         * seized and then interrupted traps twice; a SIGCONT meanwhile traps
+         * again (JOBCTL_TRAP_NOTIFY).  Nothing ran yet: carry on too. */
+        if (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK
+            || event == PTRACE_EVENT_STOP) {
             if (ptrace(request, pid, 0, 0) < 0)
                 return -errno;
             continue;
@@ -350,6 +354,8 @@ int incr_pidfd_getfd(int pidfd, int fd)
     long r = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
     return r < 0 ? -errno : (int)r;
 }
+
+int incr_tgkill(pid_t tgid, pid_t tid, int sig) { RET(syscall(SYS_tgkill, tgid, tid, sig)); }
 
 long incr_kcmp(pid_t pid1, pid_t pid2, int type, unsigned long idx1, unsigned long idx2)
 {

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from . import proc, sigframe, signals
 from . import ptrace as pt
 from .errors import EngineError, NotTraceable, ProcessNotFound, ProcessVanished
+from .leftovers import Journal, NoJournal
 from .procmem import write_proc_mem
 from .tracee import Tracee, find_syscall_insn
 
@@ -83,6 +84,7 @@ class Frozen:
     released: bool = False
     gadget: sigframe.Gadget | None = None       # the injection safety net's gadget, once installed
     _gadget_tried: bool = False
+    journal: Journal = field(default_factory=NoJournal)    # where injections note what they may leave
 
     def queued_signals(self) -> tuple[list[bytes], dict[int, list[bytes]]]:
         """The signals queued at the freeze: process-wide, and per thread.  Read before the first
@@ -99,7 +101,8 @@ class Frozen:
             self.queued_signals()
             if not self.syscall_insn:
                 self.syscall_insn = find_syscall_insn(self.pid) or self._poke_syscall_insn()
-            self.tracees[tid] = Tracee(self.pid, tid, self.syscall_insn, gadget=self._net_gadget())
+            self.tracees[tid] = Tracee(self.pid, tid, self.syscall_insn, gadget=self._net_gadget(),
+                                       journal=self.journal)
         return self.tracees[tid]
 
     def _net_gadget(self) -> int:

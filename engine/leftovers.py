@@ -14,13 +14,16 @@ command on the job finds the notes and undoes what is still there
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from . import proc
-from .errors import EngineError
+from .errors import EngineError, RemoteSyscallFailed
 
 PAGE = 4096
+MAP_PRIVATE_ANON, MAP_FIXED_NOREPLACE = 0x22, 0x100000
 _SEARCH_FROM, _SEARCH_TO = 0x10000000, 0x7F0000000000
 
 
@@ -98,3 +101,22 @@ def free_range(pid: int, size: int) -> int:
     if addr + size > _SEARCH_TO:
         raise EngineError(f"PID {pid}: no free address range of {size} bytes")
     return addr
+
+
+@contextmanager
+def temporary_mapping(target: Injector, journal: Journal, pid: int, size: int, prot: int) -> Iterator[int]:
+    """An anonymous mapping of `size` bytes in the frozen process pid for the time of the block
+    (its address), noted in `journal` for as long as it exists.  RemoteSyscallFailed if the
+    kernel refuses it."""
+    addr = free_range(pid, size)
+    leftover = Leftover(pid, "mapping", addr, size)
+    journal.note(leftover)
+    got = target.syscall("mmap", addr, size, prot, MAP_PRIVATE_ANON | MAP_FIXED_NOREPLACE, -1, 0)
+    if got != addr:
+        journal.clear(leftover)
+        raise RemoteSyscallFailed(pid, "mmap", -got if -4096 < got < 0 else 17)    # 17: EEXIST, placed elsewhere
+    try:
+        yield addr
+    finally:
+        target.syscall("munmap", addr, size)
+        journal.clear(leftover)

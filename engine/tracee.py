@@ -10,12 +10,13 @@ after every remote syscall.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import struct
 
 from incr.faults import injection_fault
 
-from . import proc, sigframe
+from . import leftovers, proc, sigframe
 from . import ptrace as pt
 from .errors import EngineError, RemoteSyscallFailed
 
@@ -43,12 +44,12 @@ class Tracee:
     """One stopped thread of a process; every call must come from the attaching thread."""
 
     def __init__(self, pid: int, tid: int, syscall_insn: int, *, live: bool = True, vpid: int = 0,
-                 vtid: int = 0, gadget: int = 0) -> None:
+                 vtid: int = 0, gadget: int = 0, journal: leftovers.Journal | None = None) -> None:
         """`live`: a running job's thread, whose registers are put back after every
         remote syscall, so that incr dying mid-dump cannot derail it; `gadget`: where
         the safety net's gadget is in its process (0: none, inject without a net).
         `vpid`, `vtid`: the IDs the thread itself sees, when it runs in a PID namespace
-        below incr's."""
+        below incr's.  `journal`: where what an injection may leave in the job is noted."""
         self.pid = pid
         self.tid = tid
         self.vpid = vpid or pid
@@ -65,6 +66,7 @@ class Tracee:
         self._net: sigframe.Net | None = None
         self._under_net = b""                 # the stack bytes the frame covers while a call runs
         self._stack: tuple[int, int] | bool | None = False      # the mapping holding rsp (False: not looked up)
+        self.journal: leftovers.Journal = journal or leftovers.NoJournal()
 
     def stack(self) -> tuple[int, int] | None:
         """(start, end) of the mapping holding the thread's stack pointer, if any."""
@@ -189,7 +191,7 @@ class Scratch:
     Only used when that stretch lies inside the stack mapping and within the
     area reserved above the safety net's frame: remote writes do not grow a
     stack (GUP stopped expanding stacks in 6.5), so otherwise a temporary page
-    is mapped instead.
+    is mapped instead (noted in the tracee's journal while it exists).
     """
 
     def __init__(self, tracee: Tracee, size: int) -> None:
@@ -197,7 +199,7 @@ class Scratch:
         self.size = (size + 15) & ~15
         self.addr = 0
         self._saved = b""
-        self._mapped = False
+        self._mapping: contextlib.AbstractContextManager[int] | None = None
 
     def __enter__(self) -> Scratch:
         sp = self.tracee.regs.rsp
@@ -208,14 +210,14 @@ class Scratch:
             self._saved = self.tracee.read(low, self.size)
         else:
             length = (self.size + pt.PAGE_SIZE - 1) & ~(pt.PAGE_SIZE - 1)
-            prot_rw, map_private_anon = 0x3, 0x22
-            self.addr = self.tracee.call("mmap", 0, length, prot_rw, map_private_anon, -1, 0)
-            self._mapped = True
+            prot_rw = 0x3
+            self._mapping = leftovers.temporary_mapping(self.tracee, self.tracee.journal, self.tracee.pid, length,
+                                                        prot_rw)
+            self.addr = self._mapping.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._mapped:
-            length = (self.size + pt.PAGE_SIZE - 1) & ~(pt.PAGE_SIZE - 1)
-            self.tracee.call("munmap", self.addr, length)
+        if self._mapping is not None:
+            self._mapping.__exit__(None, None, None)
         elif self._saved:
             self.tracee.write(self.addr, self._saved)

@@ -75,7 +75,7 @@ from functools import cache
 from incr._native import ffi
 from incr.proto import image_pb2
 
-from . import proc
+from . import leftovers, proc
 from . import ptrace as pt
 from .errors import RemoteSyscallFailed, Unsupported
 from .pagemap import Pagemap, has_pagemap_scan
@@ -220,20 +220,19 @@ def dump_process(tracee: Tracee, image: image_pb2.ProcessImage) -> None:
 
 def _lock_future(tracee: Tracee) -> int:
     """The mlockall() flags new mappings get (mm->def_flags, which /proc does not show): map a
-    page and see whether it is locked (VmLck grows), and populated (not MCL_ONFAULT)."""
+    page and see whether it is locked (VmLck grows), and populated (not MCL_ONFAULT).  The page
+    is noted in the tracee's journal while it exists (engine/leftovers.py)."""
     pid = tracee.pid
     before = _vm_lck_kb(pid)
-    addr = tracee.syscall("mmap", 0, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-    if -4096 < addr < 0:
-        why = ("at its locked-memory limit" if addr == -errno.EAGAIN else os.strerror(-addr))
-        raise Unsupported(pid, "mlockall(MCL_FUTURE)", f"cannot tell whether new mappings are locked: a probe "
-                          f"mapping failed ({why})")
     try:
-        if _vm_lck_kb(pid) <= before:
-            return 0
-        return MCL_FUTURE | (0 if _present(pid, addr) else MCL_ONFAULT)
-    finally:
-        tracee.call("munmap", addr, PAGE)
+        with leftovers.temporary_mapping(tracee, tracee.journal, pid, PAGE, PROT_READ) as addr:
+            if _vm_lck_kb(pid) <= before:
+                return 0
+            return MCL_FUTURE | (0 if _present(pid, addr) else MCL_ONFAULT)
+    except RemoteSyscallFailed as exc:
+        why = "at its locked-memory limit" if exc.errno == errno.EAGAIN else os.strerror(exc.errno)
+        raise Unsupported(pid, "mlockall(MCL_FUTURE)", f"cannot tell whether new mappings are locked: a probe "
+                          f"mapping failed ({why})") from None
 
 
 def _vm_lck_kb(pid: int) -> int:

@@ -285,6 +285,8 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
     frozen = tree.freeze_tree(root)
     copies: dict[int, MemoryCopy | None] = {}
     try:
+        for pid, fr in frozen.frozen.items():
+            fr.journal = claims.claim(pid)        # what the dump's injections may leave is noted
         for pid in frozen.frozen:
             if pid not in members:               # forked since the rounds: everything is new
                 members[pid] = Member(pid, dirty.choose(opts.tracker), Collector(writer))

@@ -70,6 +70,14 @@ def _reaped(pid: int) -> bool:
     return not Path(f"/proc/{pid}").exists()
 
 
+def _what_incr_could_leave(pid: int) -> tuple[list[str], list[tuple[str, str]]]:
+    """The job's mappings and descriptors (with what they are), but the tracker incr parks on purpose."""
+    lines = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    maps = [" ".join(line.split()[:2] + line.split()[5:]) for line in lines]
+    fds = sorted((fd, os.readlink(f"/proc/{pid}/fd/{fd}")) for fd in os.listdir(f"/proc/{pid}/fd"))
+    return maps, [(fd, link) for fd, link in fds if not (int(fd) >= 64 and link == "anon_inode:[userfaultfd]")]
+
+
 def _unharmed(pid: int) -> str:
     """What is wrong with the job after incr died, or ""."""
     status = Path(f"/proc/{pid}/status").read_text()
@@ -88,6 +96,7 @@ def test_job_survives_incr_killed_inside_each_injected_syscall(cprog, tmp_path: 
     """Every syscall a checkpoint injects into the job, one after the other, with incr killed at
     `point` of it: the job's registers, FPU/AVX state, signal mask and sleeping thread are intact."""
     pid, _job, out, go = selfcheck.start(cprog("regsjob", "-pthread", "-mavx2"), tmp_path, procs)
+    before = _what_incr_could_leave(pid)
     sent = 0
     after = 0
     while True:
@@ -101,6 +110,7 @@ def test_job_survives_incr_killed_inside_each_injected_syscall(cprog, tmp_path: 
         after += 1
         assert after < 200, "a checkpoint that never completes"
     assert after >= 8, f"only {after} injected syscalls were hit"
+    assert _what_incr_could_leave(pid) == before, "a killed command left something in the job"
     go.touch()
     status = wait_exit(pid)
     lines = out.read_text().splitlines()

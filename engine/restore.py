@@ -17,7 +17,25 @@ from dataclasses import dataclass
 from incr.faults import fault_point
 from incr.proto import image_pb2
 
-from . import cpu, creds, files, fs, memory, mm, outside, proc, rlimits, sharing, shm, signals, task, timers, vmflags
+from . import (
+    cpu,
+    creds,
+    files,
+    fs,
+    locks,
+    memory,
+    mm,
+    outside,
+    proc,
+    rlimits,
+    sharing,
+    shm,
+    signals,
+    task,
+    timers,
+    unixsock,
+    vmflags,
+)
 from . import ptrace as pt
 from .dump import IMAGE_VERSION
 from .errors import PidTaken, RestoreError
@@ -67,6 +85,8 @@ def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False) -> None:
         files.preflight(list(p.files))
         fs.preflight(p.fs)
     shm.preflight(tree.shm, own_ipc_namespace=_own_ipc_namespace(tree, new_pidns))
+    unixsock.preflight(tree, new_pidns=new_pidns)
+    locks.preflight(tree)
 
 
 def _own_ipc_namespace(tree: image_pb2.TreeImage, new_pidns: bool) -> bool:
@@ -112,7 +132,8 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
                 own_session=not leads_session, new_pidns=new_pidns, new_ipcns=own_ipc)
     stubs[root.pid] = stub
     shared = shm.ShmInstaller(list(tree.shm), shm_pages or (lambda key: iter(())), ipc_of=stub.pid if own_ipc else 0)
-    installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared, list(tree.fifos), resume=resume)
+    installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared, list(tree.fifos), resume=resume,
+                                pair_maker=unixsock.PairMaker(stubs, stub, _own_creds()))
     try:
         everything = [(v.start, v.end) for p in procs for v in p.vmas]
         injection = stub.map_injection_area(everything)
@@ -146,6 +167,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
                 installer.restore(s, list(p.files), list(p.fds))
         installer.finish()
         shared.finish()
+        locks.restore(procs, stubs, stub)                    # every table built, nothing runs yet
         t_mem = time.perf_counter() - t_mem
         fault_point("restoring")
         for p in procs:                                      # C: the rest, then registers

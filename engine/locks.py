@@ -22,11 +22,14 @@ which shares the table.  Refused, in one line: a lease being broken (another
 process opened the file: the break is under way and its timer runs), a POSIX
 lock taken by a process of a shared table that has exited (F_GETLK would name a
 PID no restore can give back), a lock or lease on stdio from the launcher (the
-restored job gets `incr restore`'s own), a lease with F_SETSIG on a description
-held under several numbers (which number its signal reports as si_fd cannot be
-read back), and any directory with an owner or a signal set: F_NOTIFY always
+restored job gets `incr restore`'s own), and any directory with an owner or a
+signal set: F_NOTIFY always
 sets the owner (to the caller), and the kernel shows dnotify nowhere else, so
-an armed one cannot be told apart or read back.
+an armed one cannot be told apart or read back.  (A lease's break signal reports
+as si_fd the number F_SETLEASE was called with, which nothing shows: it is
+taken again through the holder's lowest number, and a lease with F_SETSIG on a
+description held under several numbers is refused by fown.check_tree, for the
+O_ASYNC every lease sets.)
 
 Restore, by injected syscalls, after every descriptor table is built and
 before any process runs (still root: a lease needs the file's owner or
@@ -157,12 +160,10 @@ class _Tree:
         self.by_pid = {p.pid: p for p in self.alive}
         self.zombies = {p.pid for p in processes if p.zombie}
         self.holders: dict[int, list[tuple[int, int]]] = defaultdict(list)   # description -> (pid, lowest fd)
-        self.numbers: dict[int, set[int]] = defaultdict(set)                 # description -> its fd numbers
         for p in self.alive:
             lowest: dict[int, int] = {}
             for d in sorted(p.fds, key=lambda d: d.fd):
                 lowest.setdefault(d.file, d.fd)
-                self.numbers[d.file].add(d.fd)
             for fid, fd in lowest.items():
                 self.holders[fid].append((p.pid, fd))
 
@@ -234,10 +235,6 @@ def _note_shared(tree: _Tree, f: image_pb2.OpenFile, what: str, kind: image_pb2.
     """A lock or lease of description `f`, taken again by one of its holders."""
     holders = tree.holders[f.id]
     pid, fd = next(((h, n) for h, n in holders if h == lock.pid), holders[0])
-    if kind == FileLock.LEASE and f.signal and len(tree.numbers[f.id]) > 1:
-        held = ", ".join(str(n) for n in sorted(tree.numbers[f.id]))
-        raise Unsupported(pid, what, f"a lease with F_SETSIG on a description held as descriptors {held}: which "
-                          "number its break signal reports (si_fd) cannot be read back")
     # A flock's taker: a process of the job without the description now, or one that has exited.
     borrowed = kind == FileLock.FLOCK and lock.pid > 0 and lock.pid != pid and lock.pid not in tree.zombies \
         and (lock.pid in tree.by_pid or not proc.exists(lock.pid))
@@ -350,6 +347,10 @@ def _take(stub: Stub, p: image_pb2.ProcessImage, lock: image_pb2.FileLock, stubs
         cmd = F_SETLK if lock.kind == FileLock.POSIX else F_OFD_SETLK
         arg = _FLOCK.pack(F_WRLCK if lock.write else F_RDLCK, SEEK_SET, lock.start, lock.length, 0)
         ret = stub.syscall("fcntl", lock.fd, cmd, stub.put(arg))
+    if ret == -errno.EAGAIN and lock.kind == FileLock.LEASE:
+        raise RestoreError(f"cannot restore PID {p.pid}: its {_describe(lock)} on fd {lock.fd} ({path}): the file is "
+                           f"open {'' if lock.write else 'for writing '}in another process now; end it, then "
+                           "restore again")
     if ret == -errno.EAGAIN:
         holders = [s for s in system_locks() if s.pid != p.pid and _same_file(stub.pid, lock.fd, s)]
         who = f"{_holder(holders[0])} holds a {holders[0].describe()}" if holders else "someone else holds it"

@@ -26,14 +26,17 @@ def start_tree(exe: Path, tmp_path: Path, procs: Procs, *args: object) -> tuple[
     return pid, tree, out, go
 
 
-def dump_tree(store: Path, pid: int, tree: list[int], mode: str) -> None:
-    selfcheck.dump(store, pid, mode)
-
+def wait_gone(tree: list[int], what: str) -> None:
     def all_gone() -> bool:
         reap_orphans()
         return not any(os.path.exists(f"/proc/{p}") for p in tree)
 
-    wait_until(all_gone, "the checkpointed tree to be gone")
+    wait_until(all_gone, what)
+
+
+def dump_tree(store: Path, pid: int, tree: list[int], mode: str) -> None:
+    selfcheck.dump(store, pid, mode)
+    wait_gone(tree, "the checkpointed tree to be gone")
 
 
 def run_tree(exe: Path, tmp_path: Path, store: Path, procs: Procs, mode: str, *args: object,
@@ -101,6 +104,23 @@ def test_a_lock_taken_by_another_process_meanwhile_refuses_the_restore(cprog: Ca
 def test_leases_come_back_and_still_break(cprog: Callable[..., Path], tmp_path: Path, store: Path, procs: Procs,
                                           mode: str) -> None:
     selfcheck.assert_passed(run_tree(cprog("lease"), tmp_path, store, procs, mode, scratch_dir(tmp_path)))
+
+
+@pytest.mark.parametrize("mode", selfcheck.MODES)
+def test_a_lease_whose_file_is_open_for_writing_meanwhile_refuses_the_restore(cprog: Callable[..., Path],
+                                                                              tmp_path: Path, store: Path,
+                                                                              procs: Procs, mode: str) -> None:
+    files = scratch_dir(tmp_path)
+    pid, tree, out, go = start_tree(cprog("lease"), tmp_path, procs, files)
+    dump_tree(store, pid, tree, mode)
+    fd = os.open(files / "rd", os.O_WRONLY)
+    try:
+        refused(incr(store, "restore", "--detach", timeout=selfcheck.TIMEOUT), f"PID {pid}", "read lease",
+                str(files / "rd"), "open for writing")
+        wait_gone(tree, "the half-restored tree to be gone")      # (refused late: its stubs were killed)
+    finally:
+        os.close(fd)
+    selfcheck.assert_passed(selfcheck.restore_and_check(store, procs, out, go))
 
 
 def refuse_checkpoint(store: Path, pid: int, mode: str) -> subprocess.CompletedProcess[str]:

@@ -23,9 +23,9 @@ process opened the file: the break is under way and its timer runs), a POSIX
 lock taken by a process of a shared table that has exited (F_GETLK would name a
 PID no restore can give back), a lock or lease on stdio from the launcher (the
 restored job gets `incr restore`'s own), and any directory with an owner or a
-signal set: F_NOTIFY always
-sets the owner (to the caller), and the kernel shows dnotify nowhere else, so
-an armed one cannot be told apart or read back.  (A lease's break signal reports
+signal set: F_NOTIFY always sets the owner (to the caller), and the kernel
+shows dnotify nowhere else (not in fdinfo, not in /proc/locks), so an armed one
+can be neither told apart nor read back.  (A lease's break signal reports
 as si_fd the number F_SETLEASE was called with, which nothing shows: it is
 taken again through the holder's lowest number, and a lease with F_SETSIG on a
 description held under several numbers is refused by fown.check_tree, for the
@@ -106,9 +106,12 @@ class Seen:
         return (self.end < 0 or start <= self.end) and (end < 0 or self.start <= end)
 
     def describe(self) -> str:
-        span = "" if self.kind in ("FLOCK", "LEASE") else \
-            f" on bytes {self.start}-{'EOF' if self.end < 0 else self.end}"
-        return f"{self.type.lower()} {self.kind.lower()}{span}"
+        if self.kind == "FLOCK":
+            return f"{'exclusive' if self.type == 'WRITE' else 'shared'} flock"
+        kind = KINDS.get(self.kind)
+        name = NAMES[kind] if kind is not None else f"{self.kind} lock"
+        span = "" if self.kind == "LEASE" else f" on bytes {self.start}-{'EOF' if self.end < 0 else self.end}"
+        return f"{self.type.lower()} {name}{span}"
 
 
 def parse(text: str) -> Seen | None:
@@ -224,7 +227,7 @@ def _note_posix(tree: _Tree, p: image_pb2.ProcessImage, fd: int, what: str, lock
     taker = tree.by_pid.get(lock.pid)
     if taker is None or tree.table(lock.pid) != tree.table(p.pid):
         gone = "has exited" if not proc.exists(lock.pid) or lock.pid in tree.zombies else "is outside the job"
-        raise Unsupported(p.pid, what, f"its POSIX {lock.describe()} was taken by PID {lock.pid}, which {gone} "
+        raise Unsupported(p.pid, what, f"its {lock.describe()} was taken by PID {lock.pid}, which {gone} "
                           "(the descriptor table is shared): F_GETLK would name a PID a restore cannot give back")
     taker.locks.append(FileLock(kind=FileLock.POSIX, fd=fd, write=lock.type == "WRITE", start=lock.start,
                                 length=lock.length))
@@ -383,8 +386,8 @@ def _taker(stub: Stub, lock: image_pb2.FileLock, stubs: Mapping[int, Stub],
         try:
             helper = other = root.fork_sibling(lock.taker)
         except PidTaken:
-            log.info("PID %d: the flock on fd %d was taken by PID %d, now another process's: /proc/locks "
-                     "names %d instead", stub.vpid, lock.fd, lock.taker, stub.vpid)
+            log.warning("PID %d: the flock on fd %d was taken by PID %d, which had exited and is another "
+                        "process's now: /proc/locks names %d instead", stub.vpid, lock.fd, lock.taker, stub.vpid)
             yield stub, lock.fd
             return
     try:

@@ -14,6 +14,7 @@ from . import (
     files,
     fown,
     fs,
+    locks,
     memory,
     mm,
     pipes,
@@ -81,10 +82,12 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
     sharing.dump(images)
     image = tree_image(images)
     fown.check_tree(image)
+    locks.dump(image)
     image.boot_id = proc.boot_id()
     image.ended_job = ends_job
     image.pipes.extend(_capture_pipes(table))
     image.socketpairs.extend(_capture_socketpairs(table))
+    unixsock.check_creators(image)
     image.shm.extend(shared_objects(image))
     image.fifos.extend(_capture_fifos(table))
     image.version = minimal_version(image)
@@ -104,7 +107,8 @@ def needs_version_3(image: image_pb2.TreeImage) -> bool:
     differs from the one checkpointed (docs/store-format.md lists the fields)."""
     return any(_vma_needs_version_3(v) for p in image.processes for v in p.vmas) or any(
         p.thp_disable or p.merge_any or p.lock_future for p in image.processes) or fown.needs_version_3(image) \
-        or sharing.needs_version_3(image) or image.ended_job or _shares_files_outside(image)
+        or sharing.needs_version_3(image) or image.ended_job or _shares_files_outside(image) \
+        or locks.needs_version_3(image) or unixsock.needs_version_3(image)
 
 
 def _vma_needs_version_3(vma: image_pb2.Vma) -> bool:

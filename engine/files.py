@@ -316,9 +316,11 @@ class Installer:
     def __init__(self, pipes: list[image_pb2.PipeImage],
                  socketpairs: list[image_pb2.SocketPairImage] | None = None,
                  shared: shm.ShmInstaller | None = None, named_fifos: list[image_pb2.PipeImage] | None = None,
-                 resume: outside.Resumption | None = None) -> None:
-        """`resume`: which written files others write too (outside.py), decided before any is reopened."""
+                 resume: outside.Resumption | None = None, pair_maker: unixsock.PairMaker | None = None) -> None:
+        """`resume`: which written files others write too (outside.py), decided before any is reopened;
+        `pair_maker`: creates socket pairs in their creators' name (SO_PEERCRED)."""
         socketpairs = socketpairs or []
+        self.pair_maker = pair_maker
         self.resume = resume or outside.Resumption()
         self.shared = shared
         self.fifos = fifos.Keepers(named_fifos or [])
@@ -402,7 +404,7 @@ class Installer:
             holder = self.socket_ends.get(f.socket)
             if holder is None:
                 pair = self.pairs[f.socket]
-                fa, fb = unixsock.create(target, pair)
+                fa, fb = self.pair_maker.create(target, pair) if self.pair_maker else unixsock.create(target, pair)
                 mine, other, other_ino = (fa, fb, pair.ino_b) if f.socket == pair.ino_a else (fb, fa, pair.ino_a)
                 kept = target.call("fcntl", other, F_DUPFD_CLOEXEC, keep_at)
                 target.call("close", other)

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 INJECTION_SIZE = 16 * pt.PAGE_SIZE
 DATA_OFFSET = 64
 DATA_END = INJECTION_SIZE - pt.PAGE_SIZE       # the last page: the stack of the clone3 instant
-CLONE_THREAD = 0x10000
+CLONE_THREAD, CLONE_PARENT = 0x10000, 0x8000
 CLONE_THREAD_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | CLONE_THREAD | 0x40000 | 0x200000
 # CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_CHILD_CLEARTID
 _CLONE_ARGS = struct.Struct("<11Q")
@@ -168,7 +168,9 @@ class Stub:
                 what: str) -> int:
         """clone3(set_tid=[vtid]) injected; the new task's TID here, stopped (auto-attached)."""
         thread = bool(flags & CLONE_THREAD)
-        args = _CLONE_ARGS.pack(flags, 0, clear_child_tid, 0, 0 if thread else signal.SIGCHLD, stack, stack_size,
+        # (clone3 wants exit_signal 0 with CLONE_PARENT: the child gets this stub's, SIGCHLD)
+        args = _CLONE_ARGS.pack(flags, 0, clear_child_tid, 0, 0 if flags & (CLONE_THREAD | CLONE_PARENT) else
+                                signal.SIGCHLD, stack, stack_size,
                                 0, self.put(struct.pack("<i", vtid)), 1, 0)
         got = self.syscall("clone3", self.put(args), _CLONE_ARGS.size)
         if got == -errno.EEXIST:
@@ -179,6 +181,8 @@ class Stub:
             tid = vtid
         elif thread:
             tid = proc.host_task(self.pid, vtid)
+        elif flags & CLONE_PARENT:
+            tid = proc.host_child(self.init, vtid)
         else:
             tid = proc.host_child(self.pid, vtid)
         st = pt.wait(tid)
@@ -190,6 +194,13 @@ class Stub:
         """A child of this stub with PID `vpid` (an injected clone3(set_tid)): a copy of the stub as it is,
         but for what `flags` (CLONE_FILES, CLONE_FS) make it share with this one."""
         return Stub.forked(self._cloned(vpid, flags, 0, 0, 0, "PID"), vpid, self)
+
+    def fork_sibling(self, vpid: int) -> Stub:
+        """A helper with PID `vpid` that no process of the job ever sees: a copy of this stub, the root's,
+        cloned with CLONE_PARENT, so that its parent is the root's (incr, or the new PID namespace's init,
+        which reaps whatever ends there).  For what the kernel records of the caller's PID, done in the
+        name of a process that has exited; end it with kill()."""
+        return Stub.forked(self._cloned(vpid, CLONE_PARENT, 0, 0, 0, "helper PID"), vpid, self)
 
     def exit_as(self, code: int) -> None:
         """End this stub with exit code `code`, leaving a zombie for its parent to reap."""

@@ -22,6 +22,7 @@ from . import (
     creds,
     files,
     fs,
+    locks,
     memory,
     mm,
     outside,
@@ -32,6 +33,7 @@ from . import (
     signals,
     task,
     timers,
+    unixsock,
     vmflags,
     zombies,
 )
@@ -84,6 +86,8 @@ def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False) -> None:
         files.preflight(list(p.files))
         fs.preflight(p.fs)
     shm.preflight(tree.shm, own_ipc_namespace=_own_ipc_namespace(tree, new_pidns))
+    unixsock.preflight(tree, new_pidns=new_pidns)
+    locks.preflight(tree)
 
 
 def _own_ipc_namespace(tree: image_pb2.TreeImage, new_pidns: bool) -> bool:
@@ -129,7 +133,8 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
                 own_session=not leads_session, new_pidns=new_pidns, new_ipcns=own_ipc)
     stubs[root.pid] = stub
     shared = shm.ShmInstaller(list(tree.shm), shm_pages or (lambda key: iter(())), ipc_of=stub.pid if own_ipc else 0)
-    installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared, list(tree.fifos), resume=resume)
+    installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared, list(tree.fifos), resume=resume,
+                                pair_maker=unixsock.PairMaker(stubs, stub, _own_creds()))
     try:
         everything = [(v.start, v.end) for p in procs for v in p.vmas]
         injection = stub.map_injection_area(everything)
@@ -163,6 +168,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
                 installer.restore(s, list(p.files), list(p.fds))
         installer.finish()
         shared.finish()
+        locks.restore(procs, stubs, stub)                    # every table built, nothing runs yet
         t_mem = time.perf_counter() - t_mem
         fault_point("restoring")
         for p in procs:                                      # C: the rest, then registers

@@ -66,18 +66,32 @@ class ShmImage(_message.Message):
     def __init__(self, key: _Optional[str] = ..., kind: _Optional[_Union[ShmImage.Kind, str]] = ..., name: _Optional[str] = ..., size: _Optional[int] = ..., seals: _Optional[int] = ..., mode: _Optional[int] = ..., shmid: _Optional[int] = ..., ipc_key: _Optional[int] = ..., destroyed: _Optional[bool] = ...) -> None: ...
 
 class SocketPairImage(_message.Message):
-    __slots__ = ("ino_a", "ino_b", "type", "queue_a", "queue_b")
+    __slots__ = ("ino_a", "ino_b", "type", "queue_a", "queue_b", "creator")
     INO_A_FIELD_NUMBER: _ClassVar[int]
     INO_B_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     QUEUE_A_FIELD_NUMBER: _ClassVar[int]
     QUEUE_B_FIELD_NUMBER: _ClassVar[int]
+    CREATOR_FIELD_NUMBER: _ClassVar[int]
     ino_a: int
     ino_b: int
     type: int
     queue_a: _containers.RepeatedScalarFieldContainer[bytes]
     queue_b: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, ino_a: _Optional[int] = ..., ino_b: _Optional[int] = ..., type: _Optional[int] = ..., queue_a: _Optional[_Iterable[bytes]] = ..., queue_b: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    creator: PeerCred
+    def __init__(self, ino_a: _Optional[int] = ..., ino_b: _Optional[int] = ..., type: _Optional[int] = ..., queue_a: _Optional[_Iterable[bytes]] = ..., queue_b: _Optional[_Iterable[bytes]] = ..., creator: _Optional[_Union[PeerCred, _Mapping]] = ...) -> None: ...
+
+class PeerCred(_message.Message):
+    __slots__ = ("pid", "uid", "gid", "groups")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    GID_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    uid: int
+    gid: int
+    groups: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, pid: _Optional[int] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., groups: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class PipeImage(_message.Message):
     __slots__ = ("ino", "data", "capacity", "dev")
@@ -92,7 +106,7 @@ class PipeImage(_message.Message):
     def __init__(self, ino: _Optional[int] = ..., data: _Optional[bytes] = ..., capacity: _Optional[int] = ..., dev: _Optional[int] = ...) -> None: ...
 
 class ProcessImage(_message.Message):
-    __slots__ = ("pid", "ppid", "pgid", "sid", "comm", "cmdline", "stopped", "threads", "mm", "vmas", "files", "fds", "fs", "rlimits", "sigactions", "shared_pending", "creds", "itimers", "personality", "oom_score_adj", "zombie", "exit_status", "posix_timers", "thp_disable", "merge_any", "lock_future", "files_of", "fs_of", "start_time", "tty_nr")
+    __slots__ = ("pid", "ppid", "pgid", "sid", "comm", "cmdline", "stopped", "threads", "mm", "vmas", "files", "fds", "fs", "rlimits", "sigactions", "shared_pending", "creds", "itimers", "personality", "oom_score_adj", "zombie", "exit_status", "posix_timers", "thp_disable", "merge_any", "lock_future", "files_of", "fs_of", "start_time", "tty_nr", "locks")
     PID_FIELD_NUMBER: _ClassVar[int]
     PPID_FIELD_NUMBER: _ClassVar[int]
     PGID_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +137,7 @@ class ProcessImage(_message.Message):
     FS_OF_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     TTY_NR_FIELD_NUMBER: _ClassVar[int]
+    LOCKS_FIELD_NUMBER: _ClassVar[int]
     pid: int
     ppid: int
     pgid: int
@@ -153,7 +168,34 @@ class ProcessImage(_message.Message):
     fs_of: int
     start_time: int
     tty_nr: int
-    def __init__(self, pid: _Optional[int] = ..., ppid: _Optional[int] = ..., pgid: _Optional[int] = ..., sid: _Optional[int] = ..., comm: _Optional[str] = ..., cmdline: _Optional[_Iterable[str]] = ..., stopped: _Optional[bool] = ..., threads: _Optional[_Iterable[_Union[ThreadImage, _Mapping]]] = ..., mm: _Optional[_Union[MmImage, _Mapping]] = ..., vmas: _Optional[_Iterable[_Union[Vma, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., fds: _Optional[_Iterable[_Union[Fd, _Mapping]]] = ..., fs: _Optional[_Union[FsImage, _Mapping]] = ..., rlimits: _Optional[_Iterable[_Union[Rlimit, _Mapping]]] = ..., sigactions: _Optional[_Iterable[_Union[SigAction, _Mapping]]] = ..., shared_pending: _Optional[_Iterable[bytes]] = ..., creds: _Optional[_Union[Creds, _Mapping]] = ..., itimers: _Optional[_Iterable[_Union[ITimer, _Mapping]]] = ..., personality: _Optional[int] = ..., oom_score_adj: _Optional[int] = ..., zombie: _Optional[bool] = ..., exit_status: _Optional[int] = ..., posix_timers: _Optional[_Iterable[_Union[PosixTimer, _Mapping]]] = ..., thp_disable: _Optional[int] = ..., merge_any: _Optional[bool] = ..., lock_future: _Optional[int] = ..., files_of: _Optional[int] = ..., fs_of: _Optional[int] = ..., start_time: _Optional[int] = ..., tty_nr: _Optional[int] = ...) -> None: ...
+    locks: _containers.RepeatedCompositeFieldContainer[FileLock]
+    def __init__(self, pid: _Optional[int] = ..., ppid: _Optional[int] = ..., pgid: _Optional[int] = ..., sid: _Optional[int] = ..., comm: _Optional[str] = ..., cmdline: _Optional[_Iterable[str]] = ..., stopped: _Optional[bool] = ..., threads: _Optional[_Iterable[_Union[ThreadImage, _Mapping]]] = ..., mm: _Optional[_Union[MmImage, _Mapping]] = ..., vmas: _Optional[_Iterable[_Union[Vma, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., fds: _Optional[_Iterable[_Union[Fd, _Mapping]]] = ..., fs: _Optional[_Union[FsImage, _Mapping]] = ..., rlimits: _Optional[_Iterable[_Union[Rlimit, _Mapping]]] = ..., sigactions: _Optional[_Iterable[_Union[SigAction, _Mapping]]] = ..., shared_pending: _Optional[_Iterable[bytes]] = ..., creds: _Optional[_Union[Creds, _Mapping]] = ..., itimers: _Optional[_Iterable[_Union[ITimer, _Mapping]]] = ..., personality: _Optional[int] = ..., oom_score_adj: _Optional[int] = ..., zombie: _Optional[bool] = ..., exit_status: _Optional[int] = ..., posix_timers: _Optional[_Iterable[_Union[PosixTimer, _Mapping]]] = ..., thp_disable: _Optional[int] = ..., merge_any: _Optional[bool] = ..., lock_future: _Optional[int] = ..., files_of: _Optional[int] = ..., fs_of: _Optional[int] = ..., start_time: _Optional[int] = ..., tty_nr: _Optional[int] = ..., locks: _Optional[_Iterable[_Union[FileLock, _Mapping]]] = ...) -> None: ...
+
+class FileLock(_message.Message):
+    __slots__ = ("kind", "fd", "write", "start", "length", "taker")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        FLOCK: _ClassVar[FileLock.Kind]
+        POSIX: _ClassVar[FileLock.Kind]
+        OFD: _ClassVar[FileLock.Kind]
+        LEASE: _ClassVar[FileLock.Kind]
+    FLOCK: FileLock.Kind
+    POSIX: FileLock.Kind
+    OFD: FileLock.Kind
+    LEASE: FileLock.Kind
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    FD_FIELD_NUMBER: _ClassVar[int]
+    WRITE_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
+    TAKER_FIELD_NUMBER: _ClassVar[int]
+    kind: FileLock.Kind
+    fd: int
+    write: bool
+    start: int
+    length: int
+    taker: int
+    def __init__(self, kind: _Optional[_Union[FileLock.Kind, str]] = ..., fd: _Optional[int] = ..., write: _Optional[bool] = ..., start: _Optional[int] = ..., length: _Optional[int] = ..., taker: _Optional[int] = ...) -> None: ...
 
 class Rseq(_message.Message):
     __slots__ = ("pointer", "size", "signature")

@@ -19,7 +19,10 @@ TERMINAL = (signal.SIGINT, signal.SIGQUIT)
 
 @contextmanager
 def forwarding_signals(pid: int) -> Iterator[None]:
-    same_group = os.getpgid(pid) == os.getpgrp()
+    try:
+        same_group = os.getpgid(pid) == os.getpgrp()
+    except ProcessLookupError:
+        same_group = False          # it ended already: waiting for it returns at once
 
     def forward(signo: int, _frame: FrameType | None) -> None:
         with suppress(ProcessLookupError):

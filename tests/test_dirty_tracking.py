@@ -20,9 +20,12 @@ from softdirty_vm import IN_GUEST, run_in_guest
 
 from conftest import Procs
 from incr import dirty
+from incr._native import ffi
 from incr.engine import memory
 from incr.engine.freeze import freeze
 from incr.engine.pagemap import (
+    PAGE_IS_PRESENT,
+    PAGE_IS_SWAPPED,
     PAGE_IS_WRITTEN,
     PM_SCAN_CHECK_WPASYNC,
     PM_SCAN_WP_MATCHING,
@@ -340,3 +343,34 @@ def test_soft_dirty_in_a_vm() -> None:
     if FEATURES.soft_dirty:
         pytest.skip("this kernel has soft-dirty: the soft-dirty cases ran natively")
     run_in_guest(Path(__file__), "soft-dirty")
+
+
+SCATTERED = 6000          # written pages, every other one: more regions than one PAGEMAP_SCAN vector holds
+
+
+def test_pagemap_scan_past_a_full_vector_reports_each_region_once() -> None:
+    """The kernel's walk_end after a full vector can lie behind the regions it returned; a scan that
+    resumed there reported them twice, out of order (and _held_within made negative runs of it)."""
+    import mmap
+
+    m = mmap.mmap(-1, 2 * SCATTERED * P)
+    try:
+        for i in range(SCATTERED):
+            m[2 * i * P] = 1
+        base = int(ffi.cast("uintptr_t", ffi.from_buffer(m)))
+        with Pagemap(os.getpid()) as pm:
+            regions = pm.scan(base, base + len(m), category_anyof_mask=PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+                              return_mask=PAGE_IS_PRESENT)
+        assert [(s - base, e - base) for s, e, _ in regions] == [(2 * i * P, (2 * i + 1) * P)
+                                                                  for i in range(SCATTERED)]
+    finally:
+        m.close()
+
+
+def test_scattered_writes_past_a_full_scan_vector_reported_exactly(tracker: dirty.Tracker, target: Target) -> None:
+    a = target.mmap(2 * SCATTERED)
+    target.write(a, 2 * SCATTERED)
+    start_tracking(tracker, target)
+    for i in range(SCATTERED):
+        target.write(a + 2 * i * P, 1, 0x33)
+    check(tracker, collect(tracker, target), a, 2 * SCATTERED, copy=pages(a, *range(0, 2 * SCATTERED, 2)))

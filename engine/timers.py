@@ -63,7 +63,7 @@ def dump(tracee: Tracee) -> tuple[list[image_pb2.ITimer], list[image_pb2.PosixTi
         for which in ITIMERS:
             tracee.call("getitimer", which, scratch.addr)
             isec, iusec, vsec, vusec = _ITIMERVAL.unpack(tracee.read(scratch.addr, _ITIMERVAL.size))
-            if vsec or vusec:
+            if vsec or vusec or isec or iusec:
                 itimers.append(image_pb2.ITimer(which=which, interval_us=isec * 1_000_000 + iusec,
                                                 value_us=vsec * 1_000_000 + vusec))
         for t in posix:
@@ -75,7 +75,11 @@ def dump(tracee: Tracee) -> tuple[list[image_pb2.ITimer], list[image_pb2.PosixTi
 
 def restore(target: RemoteProcess, itimers: list[image_pb2.ITimer]) -> None:
     for t in itimers:
-        raw = _ITIMERVAL.pack(*divmod(t.interval_us, 1_000_000), *divmod(t.value_us, 1_000_000))
+        # No time left but an interval: an ITIMER_REAL that fired, whose SIGALRM is pending (the
+        # kernel re-arms it when the signal is dequeued; setitimer cannot say that).  It goes on one
+        # interval from now: the pending SIGALRM, restored as it was, then comes first.
+        value_us = t.value_us or t.interval_us
+        raw = _ITIMERVAL.pack(*divmod(t.interval_us, 1_000_000), *divmod(value_us, 1_000_000))
         target.call("setitimer", t.which, target.put(raw), 0)
 
 

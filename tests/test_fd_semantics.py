@@ -118,3 +118,11 @@ def test_owners_sharing_and_thread_timers_in_a_new_pid_namespace(cprog: Callable
     scratch.mkdir()
     args = (scratch,) if program[0] == "fdshare" else ()
     selfcheck.assert_passed(run_tree(cprog(*program), tmp_path, store, procs, "kill", *args, new_pidns=True))
+
+
+@pytest.mark.parametrize("mode", selfcheck.MODES)
+def test_periodic_timers_with_their_signal_pending_keep_firing(cprog, tmp_path: Path, store: Path, procs: Procs,
+                                                                mode: str) -> None:
+    """An interval timer re-arms when its signal is dequeued: frozen with the signal pending, its time
+    left reads 0.  Dropped as disarmed, the restored job got its last tick and then waited for ever."""
+    selfcheck.assert_passed(selfcheck.run(cprog("timer_pending", "-lrt"), tmp_path, store, procs, mode))

@@ -109,8 +109,7 @@ class Frozen:
             return
         self.released = True
         if kill:
-            for tid in self.tids:
-                pt.kill_and_reap(tid)
+            pt.kill_and_reap_group(self.pid, self._traced_tids())
             return
         for tracee in self.tracees.values():
             try:
@@ -128,6 +127,14 @@ class Frozen:
         for tid in self.tids:
             with contextlib.suppress(ProcessLookupError):
                 pt.detach(tid)
+
+    def _traced_tids(self) -> list[int]:
+        """Our threads, and any the job's own clone() handed us since (PTRACE_O_TRACECLONE)."""
+        try:
+            listed = proc.tasks(self.pid)
+        except ProcessNotFound:
+            listed = []
+        return [*self.tids, *(t for t in listed if t not in self.tids)]
 
     def __enter__(self) -> Frozen:
         return self

@@ -326,13 +326,35 @@ def get_robust_list(tid: int) -> tuple[int, int]:
     return int(head[0]), int(length[0])
 
 
-def kill_and_reap(tid: int) -> None:
-    """SIGKILL a tracee and wait for it: a killed tracee keeps its TID until its tracer reaps it."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(tid, 9)
+def reap(tid: int) -> None:
+    """Wait until the traced task `tid` has exited and is reaped; nothing to wait for if it is gone
+    already or not ours (a thread that exec()ed has taken its leader's TID and left its own)."""
     while True:
         try:
             if wait(tid).exited:
                 return
         except ChildProcessError:
             return
+
+
+def kill_and_reap(tid: int) -> None:
+    """SIGKILL a tracee and wait for it: a killed tracee keeps its TID until its tracer reaps it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(tid, 9)
+    reap(tid)
+
+
+def kill_and_reap_group(pid: int, tids: Sequence[int]) -> None:
+    """SIGKILL thread group `pid` and reap each of its traced threads `tids`, the leader last.
+
+    The kernel reports a leader's exit only once every other thread of its group is gone (a
+    traced thread stays a zombie until its tracer reaps it): waiting for the leader first
+    waits forever.  Afterwards no TID of the group is held by incr (the leader passes to
+    its parent, as a zombie to reap).
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, 9)
+    for tid in tids:
+        if tid != pid:
+            reap(tid)
+    reap(pid)

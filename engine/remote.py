@@ -224,8 +224,7 @@ class Stub:
             return
         self._alive = False
         try:
-            for tid in [*self.threads, self.pid]:   # every traced thread keeps its TID until reaped
-                pt.kill_and_reap(tid)
+            pt.kill_and_reap_group(self.pid, list(self.threads))   # each traced thread keeps its TID until reaped
         except OSError as exc:
             if exc.errno != errno.ESRCH:
                 log.warning("could not end the half-restored PID %d: %s", self.vpid, exc)

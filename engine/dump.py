@@ -14,11 +14,14 @@ from . import (
     files,
     fown,
     fs,
+    hardening,
     memory,
     mm,
+    namespaces,
     pipes,
     proc,
     rlimits,
+    sched,
     sharing,
     shm,
     signals,
@@ -57,8 +60,10 @@ def _check_process(pid: int, table: files.FileTable) -> None:
         # Its PIDs inside differ from the ones /proc shows incr; the image would mix the two.
         raise Unsupported(pid, "PID namespace", "the process runs in a PID namespace of its own (e.g. "
                           "restored with --new-pidns); checkpointing it is not supported yet")
+    namespaces.check(pid)
     status = proc.status(pid)
     creds.dump(pid, status)
+    creds.check_threads(pid, proc.tasks(pid))
     fs.dump(pid, status)
     table.add(pid)
     memory.dump_vmas(pid)
@@ -104,7 +109,8 @@ def needs_version_3(image: image_pb2.TreeImage) -> bool:
     differs from the one checkpointed (docs/store-format.md lists the fields)."""
     return any(_vma_needs_version_3(v) for p in image.processes for v in p.vmas) or any(
         p.thp_disable or p.merge_any or p.lock_future for p in image.processes) or fown.needs_version_3(image) \
-        or sharing.needs_version_3(image) or image.ended_job or _shares_files_outside(image)
+        or sharing.needs_version_3(image) or image.ended_job or _shares_files_outside(image) \
+        or creds.needs_version_3(image) or sched.needs_version_3(image) or hardening.needs_version_3(image)
 
 
 def _vma_needs_version_3(vma: image_pb2.Vma) -> bool:
@@ -169,6 +175,7 @@ def _capture_pipes(table: files.FileTable) -> list[image_pb2.PipeImage]:
 def describe_state(frozen: Frozen, table: files.FileTable) -> image_pb2.ProcessImage:
     """Everything of one process but memory contents (its descriptions go to `table`, tree-wide)."""
     pid = frozen.pid
+    namespaces.check(pid)
     st = proc.stat(pid)
     status = proc.status(pid)
     image = image_pb2.ProcessImage(pid=pid, ppid=st.ppid, pgid=st.pgid, sid=st.sid, comm=st.comm,
@@ -189,6 +196,9 @@ def describe_state(frozen: Frozen, table: files.FileTable) -> image_pb2.ProcessI
         thread = cpu.dump_thread(frozen.tracee(tid))
         thread.pending.extend(private[tid])
         task.dump_thread(pid, thread)
+        thread.creds.CopyFrom(creds.dump_thread(frozen.tracee(tid)))
+        thread.sched.CopyFrom(sched.dump_thread(pid, tid))
+        hardening.dump_thread(frozen.tracee(tid), thread)
         image.threads.append(thread)
     tracee = frozen.tracee()
     image.sigactions.extend(signals.dump_sigactions(tracee, status))
@@ -197,6 +207,7 @@ def describe_state(frozen: Frozen, table: files.FileTable) -> image_pb2.ProcessI
     image.posix_timers.extend(posix)
     image.mm.CopyFrom(mm.dump(tracee, st))
     vmflags.dump_process(tracee, image)
+    hardening.dump_process(tracee, image)
     return image
 
 

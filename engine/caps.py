@@ -112,21 +112,23 @@ def _refused(target: RemoteProcess, what: str, exc: RemoteSyscallFailed) -> Rest
 
 
 def prepare(target: RemoteProcess, want: image_pb2.Caps, now: image_pb2.Caps, *, switching_ids: bool) -> None:
-    """Steps 1-3, in the thread `target` drives, which holds `now` (incr's)."""
+    """Steps 1-3, in the thread `target` drives, which holds `now` (incr's); `now` is updated."""
     try:
         if want.inheritable != now.inheritable:
             _capset(target, now.effective, now.permitted, want.inheritable)
+            now.inheritable = want.inheritable
         for cap in bits(now.bounding & ~want.bounding):
             target.call("prctl", PR_CAPBSET_DROP, cap, 0, 0, 0)
+        now.bounding = want.bounding
         if switching_ids:
-            target.call("prctl", PR_SET_SECUREBITS, now.securebits | SECBIT_NO_SETUID_FIXUP | SECBIT_KEEP_CAPS,
-                        0, 0, 0)
+            now.securebits |= SECBIT_NO_SETUID_FIXUP | SECBIT_KEEP_CAPS
+            target.call("prctl", PR_SET_SECUREBITS, now.securebits, 0, 0, 0)
     except RemoteSyscallFailed as exc:
         raise _refused(target, "capabilities", exc) from None
 
 
 def finish(target: RemoteProcess, want: image_pb2.Caps, now: image_pb2.Caps) -> None:
-    """Steps 5-7, after the ids were switched with no capability lost (prepare())."""
+    """Steps 5-7, after the ids were switched with no capability lost; `now` as prepare() left it."""
     try:
         if now.ambient & ~want.ambient:
             target.call("prctl", PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
@@ -135,7 +137,7 @@ def finish(target: RemoteProcess, want: image_pb2.Caps, now: image_pb2.Caps) -> 
             now_ambient = now.ambient
         for cap in bits(want.ambient & ~now_ambient):
             target.call("prctl", PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0)
-        if target.call("prctl", PR_GET_SECUREBITS, 0, 0, 0, 0) != want.securebits:
+        if now.securebits != want.securebits:
             target.call("prctl", PR_SET_SECUREBITS, want.securebits, 0, 0, 0)
         if (want.effective, want.permitted) != (now.effective, now.permitted):
             _capset(target, want.effective, want.permitted, want.inheritable)

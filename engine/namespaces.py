@@ -11,6 +11,7 @@ or unshare(CLONE_NEWTIME) before a fork).  PID namespaces below incr's are refus
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 from . import proc
 from .errors import ProcessNotFound, Unsupported
@@ -21,46 +22,56 @@ KINDS = {"mnt": "mount", "net": "network", "uts": "UTS", "ipc": "IPC", "cgroup":
 FOR_CHILDREN = {"pid_for_children": "pid", "time_for_children": "time"}
 
 
+class Found(NamedTuple):
+    what: str          # "network"
+    link: str          # the thread's: "net:[4026532301]"
+    expected: str      # what it would be restored into
+
+
 def _link(path: str) -> str:
     try:
         return os.readlink(path)
-    except FileNotFoundError:       # a kernel without that kind: nothing to differ
-        return ""
+    except FileNotFoundError:
+        if os.path.lexists(path):   # pid_for_children after unshare(CLONE_NEWPID), before the first child
+            return f"{os.path.basename(path).split('_')[0]}:[new, empty]"
+        return ""                   # a kernel without that kind: nothing to differ
 
 
 def own() -> dict[str, str]:
     return {kind: _link(f"/proc/thread-self/ns/{kind}") for kind in KINDS}
 
 
-def differing(pid: int, tid: int, mine: dict[str, str]) -> list[tuple[str, str, str]]:
-    """The namespaces of thread `tid` of `pid` that are not `mine` (incr's): (what, its link, the link
-    it should be), e.g. ("network", "net:[4026532301]", "net:[4026531840]")."""
+def differing(pid: int, tid: int, mine: dict[str, str]) -> tuple[list[Found], list[Found]]:
+    """The namespaces of thread `tid` of `pid` that are not `mine` (incr's), and those it gives its
+    children that are not its own."""
     base = f"/proc/{pid}/task/{tid}/ns"
     if not os.path.exists(base):
         raise ProcessNotFound(tid)
-    out = []
-    for kind, what in KINDS.items():
-        link = _link(f"{base}/{kind}")
-        if link != mine[kind]:
-            out.append((what, link, mine[kind]))
-    for kind, of in FOR_CHILDREN.items():
-        link, expected = _link(f"{base}/{kind}"), _link(f"{base}/{of}")
-        if link and link != expected:           # unshared, no child yet: its children would run there
-            out.append((f"{'PID' if of == 'pid' else of} (for its children)", link, expected))
-    return out
+    own_kinds = [Found(what, link, mine[kind]) for kind, what in KINDS.items()
+                 if (link := _link(f"{base}/{kind}")) != mine[kind]]
+    for_children = [Found("PID" if of == "pid" else KINDS[of], link, expected) for kind, of in FOR_CHILDREN.items()
+                    if (link := _link(f"{base}/{kind}")) and link != (expected := _link(f"{base}/{of}"))]
+    return own_kinds, for_children
 
 
 def check(pid: int) -> None:
     mine = own()
     for tid in proc.tasks(pid):
-        found = differing(pid, tid, mine)
+        own_kinds, for_children = differing(pid, tid, mine)
+        found = own_kinds or for_children
         if not found:
             continue
-        kinds = " and ".join(what for what, _, _ in found)
+        kinds = " and ".join(f.what for f in found)
         noun = "namespace" if len(found) == 1 else "namespaces"
-        who = "it runs" if tid == pid else f"its thread {tid} runs"
         article = "a " if len(found) == 1 else ""
-        raise Unsupported(pid, f"{kinds} {noun} ({', '.join(link for _, link, _ in found)})",
-                          f"{who} in {article}{kinds} {noun} of its own (incr's: "
-                          f"{', '.join(ex for _, _, ex in found)}); namespaces other than incr's are not supported "
-                          "yet")
+        links = ", ".join(f.link for f in found)
+        expected = ", ".join(f.expected for f in found)
+        who = "it" if tid == pid else f"its thread {tid}"
+        if own_kinds:
+            what = f"{kinds} {noun} ({links})"
+            why = f"{who} runs in {article}{kinds} {noun} of its own (incr's: {expected})"
+        else:
+            what = f"{kinds} {noun} for its children ({links})"
+            why = (f"{who} unshared {'it' if len(found) == 1 else 'them'}: its children would run in {article}{kinds} "
+                   f"{noun} of their own (its own: {expected})")
+        raise Unsupported(pid, what, f"{why}; namespaces other than incr's are not supported yet")

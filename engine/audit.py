@@ -1,11 +1,20 @@
 """The audit login uid and session id (/proc/PID/loginuid, /proc/PID/sessionid).
 
 A process gets both from its parent at fork.  Writing a login uid (a process may write only its
-own, and once set only with CAP_AUDIT_CONTROL) also gives it a session id, a fresh one from a
-kernel counter (or none with the unset uid 4294967295); no one can set a session id.  So a job
-whose ids differ from incr's own cannot be brought back as it was: its session id would be new.
-The checkpoint refuses it.  A restore run from another audit session (a later login) gives the job
-back its login uid, and says that its session id is the restore's or a new one.
+own, and once set only with CAP_AUDIT_CONTROL) also gives it a session id: a fresh one from a
+kernel counter, or none with the unset uid 4294967295.  No one can set a session id.  So:
+
+* a job with no login uid (a system service's, a batch system's) can always be brought back as
+  it was: restore writes the unset uid if the restorer has one;
+* a job in incr's own audit session comes back in the session of the restore, the same one
+  when restored from there;
+* any other (the job, or its launcher, wrote a login uid) cannot: its session id would be a new
+  one.  The checkpoint refuses it.
+
+A job restored from another login session than the one it was checkpointed in joins the
+restorer's audit session, as it gets the restorer's terminal, and restore says so: giving it
+back its login uid would give it a new session id anyway, and the incr supervising it from that
+session could no longer checkpoint it.
 """
 
 from __future__ import annotations
@@ -48,10 +57,10 @@ def describe(ids: image_pb2.AuditIds | None) -> str:
 
 
 def check(pid: int, tids: list[int]) -> None:
-    """Refuses a job in an audit session other than incr's, or whose threads differ."""
+    """Refuses a job in an audit session other than incr's (but none), or whose threads differ."""
     ids = dump(pid)
     mine = _read("/proc/thread-self")
-    if ids != mine:
+    if ids != mine and not (ids is not None and ids.loginuid == UNSET and ids.sessionid == UNSET):
         raise Unsupported(pid, "audit session", f"it runs in {describe(ids)}, incr in {describe(mine)}: the kernel "
                           "gives a new session id whenever a login uid is set, so a restore could not give it back; "
                           "run incr from the job's own login session")
@@ -67,17 +76,15 @@ def restore(target: RemoteProcess, ids: image_pb2.AuditIds) -> None:
     now = dump(target.pid)
     if now is None or now == ids:
         return
-    if now.loginuid != ids.loginuid:
-        _write_loginuid(target, ids.loginuid)
-        now = dump(target.pid)
-    if now is not None and now.sessionid != ids.sessionid:
-        log.warning("PID %d: its %s cannot be given back (the kernel assigns session ids); it continues "
-                    "in audit session %s", target.vpid, describe(ids),
-                    "none" if now.sessionid == UNSET else now.sessionid)
+    if ids.loginuid == UNSET:
+        _write_loginuid(target, UNSET)          # none again: exactly as it was
+        return
+    log.warning("PID %d ran in %s, which the kernel cannot give back; it continues in this restore's %s",
+                target.vpid, describe(ids), describe(now))
 
 
 def _write_loginuid(target: RemoteProcess, loginuid: int) -> None:
-    # Only the process itself may write its login uid.
+    # Only the process itself may write its own.
     text = str(loginuid).encode()
     try:
         fd = target.call("openat", AT_FDCWD, target.put(b"/proc/self/loginuid\0"), os.O_WRONLY, 0)
@@ -86,6 +93,6 @@ def _write_loginuid(target: RemoteProcess, loginuid: int) -> None:
         finally:
             target.call("close", fd)
     except RemoteSyscallFailed as exc:
-        raise RestoreError(f"cannot restore PID {target.vpid}: its audit login uid {loginuid}: {exc} (writing a "
-                           "login uid once set needs CAP_AUDIT_CONTROL, and a kernel without "
-                           "loginuid_immutable)") from None
+        raise RestoreError(f"cannot restore PID {target.vpid}: it had no audit login uid, and writing the unset "
+                           f"one failed: {exc} (it needs CAP_AUDIT_CONTROL and no loginuid_immutable); restore "
+                           "from a shell with no login uid (a system service's)") from None

@@ -148,25 +148,55 @@ def in_audit_session(loginuid: int) -> Callable[[], None]:
     return enter
 
 
+def incr_in_audit_session(store: Path, *args: str | int) -> subprocess.CompletedProcess[str]:
+    """The incr command line run from a login session of its own (login uid 5), as from an ssh login."""
+    return subprocess.run([sys.executable, "-m", "incr", "--store", str(store), *map(str, args)],
+                          capture_output=True, text=True, timeout=selfcheck.TIMEOUT, stdin=subprocess.DEVNULL,
+                          preexec_fn=in_audit_session(5))
+
+
 @pytest.mark.parametrize("mode", selfcheck.MODES)
-def test_restore_from_another_audit_session_gives_back_the_login_uid(cprog, tmp_path: Path, store: Path,
-                                                                     procs: Procs, mode: str) -> None:
-    """The job ran with no login uid; `incr restore` runs in a login session (login uid 5)."""
+def test_job_with_no_login_uid_restored_from_a_login_session(cprog, tmp_path: Path, store: Path, procs: Procs,
+                                                             mode: str) -> None:
+    """The job has no login uid (a batch system's); checkpoints and the restore run in login sessions:
+    it comes back with none."""
     pid, job, out, go = selfcheck.start(cprog("loginuid"), tmp_path, procs)
-    selfcheck.dump(store, pid, mode)
+    commands = [("checkpoint", pid, "--kill")] if mode == "kill" else \
+        [("predump", pid), ("checkpoint", pid), ("checkpoint", pid, "--kill")]
+    for command in commands:
+        res = incr_in_audit_session(store, *command)
+        assert res.returncode == 0, res.stderr
     selfcheck.wait_gone(pid, job)
     image = image_of(store)
     assert image.processes[0].threads[0].HasField("sched") and image.processes[0].threads[0].creds.HasField("caps")
     assert not (creds.needs_version_3(image) or sched.needs_version_3(image) or hardening.needs_version_3(image)), \
         "nothing of a plain job's credentials or scheduling that an older incr would restore otherwise"
-    res = subprocess.run([sys.executable, "-m", "incr", "--store", str(store), "restore", "--detach"],
-                         capture_output=True, text=True, timeout=selfcheck.TIMEOUT, stdin=subprocess.DEVNULL,
-                         preexec_fn=in_audit_session(5))
+    res = incr_in_audit_session(store, "restore", "--detach")
     assert res.returncode == 0, res.stderr
+    assert "audit" not in res.stderr, "given back exactly: nothing to say"
     restored = procs.track(int(res.stdout.split()[-1]))
     go.touch()
     status = wait_exit(restored, timeout=selfcheck.TIMEOUT)
     selfcheck.assert_passed(selfcheck.Outcome(pid=restored, status=status, lines=out.read_text().splitlines()))
+
+
+def test_job_restored_from_another_login_session_joins_the_restorers(cprog, tmp_path: Path, store: Path,
+                                                                     procs: Procs) -> None:
+    """Checkpointed from the login session it runs in, restored from none: the session id cannot be
+    given back; the job continues in the restore's audit session, and restore says so."""
+    out, ready, go = tmp_path / "out.txt", tmp_path / "ready", tmp_path / "go"
+    script = (f'"$@" {out} {ready} {go} </dev/null >/dev/null 2>&1 & while [ ! -s {ready} ]; do sleep 0.01; done; '
+              f'{sys.executable} -m incr --store {store} checkpoint --kill "$(cat {ready})"')
+    session = procs.start(["sh", "-c", script, "sh", cprog("loginuid")], preexec_fn=in_audit_session(7),
+                          stderr=subprocess.PIPE)
+    _, err = session.communicate(timeout=selfcheck.TIMEOUT)
+    assert session.returncode == 0, err
+    res = incr(store, "restore", "--detach", timeout=selfcheck.TIMEOUT)
+    assert res.returncode == 0, res.stderr
+    restored = procs.track(int(res.stdout.split()[-1]))
+    assert "login uid 7" in res.stderr and "cannot give back" in res.stderr, res.stderr
+    assert Path(f"/proc/{restored}/loginuid").read_text() == Path("/proc/self/loginuid").read_text()
+    assert Path(f"/proc/{restored}/sessionid").read_text() == Path("/proc/self/sessionid").read_text()
 
 
 @pytest.mark.parametrize("mode", selfcheck.MODES)

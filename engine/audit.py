@@ -24,7 +24,7 @@ import os
 
 from incr.proto import image_pb2
 
-from .errors import RemoteSyscallFailed, RestoreError, Unsupported
+from .errors import ProcessNotFound, RemoteSyscallFailed, RestoreError, Unsupported
 from .remote import RemoteProcess
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,10 @@ def _read(path: str) -> image_pb2.AuditIds | None:
             loginuid = int(f.read())
         with open(f"{path}/sessionid", encoding="ascii") as f:
             sessionid = int(f.read())
-    except FileNotFoundError:        # a kernel without audit: nothing to keep
-        return None
+    except (FileNotFoundError, ProcessLookupError):
+        if not os.path.exists(path):
+            raise ProcessNotFound(int(os.path.basename(path))) from None
+        return None                  # a kernel without audit: nothing to keep
     return image_pb2.AuditIds(loginuid=loginuid, sessionid=sessionid)
 
 
@@ -65,8 +67,8 @@ def check(pid: int, tids: list[int]) -> None:
                           "gives a new session id whenever a login uid is set, so a restore could not give it back; "
                           "run incr from the job's own login session")
     for tid in tids:
-        if _read(f"/proc/{tid}") != ids:
-            raise Unsupported(pid, f"thread {tid} audit session", f"it runs in {describe(_read(f'/proc/{tid}'))}, "
+        if (theirs := _read(f"/proc/{tid}")) != ids:
+            raise Unsupported(pid, f"thread {tid} audit session", f"it runs in {describe(theirs)}, "
                               f"its process in {describe(ids)}; threads in audit sessions of their own are not "
                               "supported")
 

@@ -51,6 +51,8 @@ def differing(pid: int, tid: int, mine: dict[str, str]) -> tuple[list[Found], li
                  if (link := _link(f"{base}/{kind}")) != mine[kind]]
     for_children = [Found("PID" if of == "pid" else KINDS[of], link, expected) for kind, of in FOR_CHILDREN.items()
                     if (link := _link(f"{base}/{kind}")) and link != (expected := _link(f"{base}/{of}"))]
+    if not os.path.exists(base):    # it exited meanwhile: its links read as missing, not as different
+        raise ProcessNotFound(tid)
     return own_kinds, for_children
 
 

@@ -14,12 +14,15 @@ from . import (
     files,
     fown,
     fs,
+    hardening,
     locks,
     memory,
     mm,
+    namespaces,
     pipes,
     proc,
     rlimits,
+    sched,
     sharing,
     shm,
     signals,
@@ -58,8 +61,10 @@ def _check_process(pid: int, table: files.FileTable) -> None:
         # Its PIDs inside differ from the ones /proc shows incr; the image would mix the two.
         raise Unsupported(pid, "PID namespace", "the process runs in a PID namespace of its own (e.g. "
                           "restored with --new-pidns); checkpointing it is not supported yet")
+    namespaces.check(pid)
     status = proc.status(pid)
     creds.dump(pid, status)
+    creds.check_threads(pid, proc.tasks(pid))
     fs.dump(pid, status)
     table.add(pid)
     memory.dump_vmas(pid)
@@ -108,6 +113,7 @@ def needs_version_3(image: image_pb2.TreeImage) -> bool:
     return any(_vma_needs_version_3(v) for p in image.processes for v in p.vmas) or any(
         p.thp_disable or p.merge_any or p.lock_future for p in image.processes) or fown.needs_version_3(image) \
         or sharing.needs_version_3(image) or image.ended_job or _shares_files_outside(image) \
+        or creds.needs_version_3(image) or sched.needs_version_3(image) or hardening.needs_version_3(image) \
         or locks.needs_version_3(image) or unixsock.needs_version_3(image)
 
 
@@ -173,6 +179,7 @@ def _capture_pipes(table: files.FileTable) -> list[image_pb2.PipeImage]:
 def describe_state(frozen: Frozen, table: files.FileTable) -> image_pb2.ProcessImage:
     """Everything of one process but memory contents (its descriptions go to `table`, tree-wide)."""
     pid = frozen.pid
+    namespaces.check(pid)
     st = proc.stat(pid)
     status = proc.status(pid)
     image = image_pb2.ProcessImage(pid=pid, ppid=st.ppid, pgid=st.pgid, sid=st.sid, comm=st.comm,
@@ -192,6 +199,9 @@ def describe_state(frozen: Frozen, table: files.FileTable) -> image_pb2.ProcessI
         thread = cpu.dump_thread(frozen.tracee(tid))
         thread.pending.extend(private[tid])
         task.dump_thread(pid, thread)
+        thread.creds.CopyFrom(creds.dump_thread(frozen.tracee(tid)))
+        thread.sched.CopyFrom(sched.dump_thread(pid, tid))
+        hardening.dump_thread(frozen.tracee(tid), thread)
         image.threads.append(thread)
     tracee = frozen.tracee()
     image.sigactions.extend(signals.dump_sigactions(tracee, status))
@@ -200,6 +210,7 @@ def describe_state(frozen: Frozen, table: files.FileTable) -> image_pb2.ProcessI
     image.posix_timers.extend(posix)
     image.mm.CopyFrom(mm.dump(tracee, st))
     vmflags.dump_process(tracee, image)
+    hardening.dump_process(tracee, image)
     return image
 
 

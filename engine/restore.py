@@ -8,7 +8,6 @@ failure kills the half-built process (PTRACE_O_EXITKILL covers incr dying).
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import time
 from collections.abc import Callable
@@ -18,16 +17,19 @@ from incr.faults import fault_point
 from incr.proto import image_pb2
 
 from . import (
+    audit,
     cpu,
     creds,
     files,
     fs,
+    hardening,
     locks,
     memory,
     mm,
     outside,
     proc,
     rlimits,
+    sched,
     sharing,
     shm,
     signals,
@@ -96,13 +98,6 @@ def _own_ipc_namespace(tree: image_pb2.TreeImage, new_pidns: bool) -> bool:
     return new_pidns and shm.uses_sysv(tree.shm)
 
 
-def _own_creds() -> image_pb2.Creds:
-    status = proc.status(os.getpid())
-    return image_pb2.Creds(uids=[int(x) for x in status["Uid"].split()],
-                           gids=[int(x) for x in status["Gid"].split()],
-                           groups=[int(x) for x in status.get("Groups", "").split()])
-
-
 def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource], *,
                  shm_pages: shm.PageReader | None = None, leave_stopped: bool = False,
                  new_pidns: bool = False) -> RestoredTree:
@@ -134,7 +129,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
     stubs[root.pid] = stub
     shared = shm.ShmInstaller(list(tree.shm), shm_pages or (lambda key: iter(())), ipc_of=stub.pid if own_ipc else 0)
     installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared, list(tree.fifos), resume=resume,
-                                pair_maker=unixsock.PairMaker(stubs, stub, _own_creds()))
+                                pair_maker=unixsock.PairMaker(stubs, stub, creds.own()))
     try:
         everything = [(v.start, v.end) for p in procs for v in p.vmas]
         injection = stub.map_injection_area(everything)
@@ -218,21 +213,29 @@ def _finish_process(stub: Stub, p: image_pb2.ProcessImage) -> None:
     signals.restore_sigactions(stub, list(p.sigactions))
     timers.restore(stub, list(p.itimers))
     task.restore(stub, p)
+    if p.creds.HasField("audit"):
+        audit.restore(stub, p.creds.audit)              # before the threads: they inherit it
     # Threads while the stub is still root: clone3(set_tid) needs CAP_SYS_ADMIN.
     main, *others = p.threads
     targets: list[Stub | StubThread] = [stub]
     targets.extend(stub.clone_thread(t.tid, t.clear_child_tid) for t in others)
     timers.restore_posix(stub, list(p.posix_timers))   # after the threads: SIGEV_THREAD_ID names one
     signals.restore_shared_pending(stub, list(p.shared_pending))
-    own = _own_creds()
     for target, thread in zip(targets, p.threads, strict=True):
         signals.restore_thread_pending(stub, thread.tid, list(thread.pending))
         cpu.restore_thread_state(target, thread)
         task.restore_thread(target, target.tracee.tid, thread)
-        creds.restore(target, p.creds, own)     # per thread: raw set*id() calls change one thread
+        hardening.restore_thread(target, thread)
+        # Each thread its own (older images: the process's); capabilities go with them.
+        creds.restore_thread(target, target.tracee.tid, thread.creds if thread.HasField("creds") else p.creds)
     # The other threads leave the injection area for good, then the main thread unmaps it,
     # its very last injected call.
     for target, thread in reversed(list(zip(targets[1:], others, strict=True))):
         cpu.set_final_state(target.tracee.tid, thread)
+    hardening.restore_process(stub, p)                  # MDWE: nothing gains PROT_EXEC after it
     stub.drop_injection_area()
     cpu.set_final_state(stub.pid, main)
+    # Last, from outside: a real-time thread stopped under ptrace cannot starve incr.
+    for target, thread in zip(targets, p.threads, strict=True):
+        if thread.HasField("sched"):
+            sched.restore_thread(target.tracee.tid, thread)

@@ -106,7 +106,7 @@ class PipeImage(_message.Message):
     def __init__(self, ino: _Optional[int] = ..., data: _Optional[bytes] = ..., capacity: _Optional[int] = ..., dev: _Optional[int] = ...) -> None: ...
 
 class ProcessImage(_message.Message):
-    __slots__ = ("pid", "ppid", "pgid", "sid", "comm", "cmdline", "stopped", "threads", "mm", "vmas", "files", "fds", "fs", "rlimits", "sigactions", "shared_pending", "creds", "itimers", "personality", "oom_score_adj", "zombie", "exit_status", "posix_timers", "thp_disable", "merge_any", "lock_future", "files_of", "fs_of", "start_time", "tty_nr", "locks")
+    __slots__ = ("pid", "ppid", "pgid", "sid", "comm", "cmdline", "stopped", "threads", "mm", "vmas", "files", "fds", "fs", "rlimits", "sigactions", "shared_pending", "creds", "itimers", "personality", "oom_score_adj", "zombie", "exit_status", "posix_timers", "thp_disable", "merge_any", "lock_future", "files_of", "fs_of", "start_time", "tty_nr", "locks", "mdwe")
     PID_FIELD_NUMBER: _ClassVar[int]
     PPID_FIELD_NUMBER: _ClassVar[int]
     PGID_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +138,7 @@ class ProcessImage(_message.Message):
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     TTY_NR_FIELD_NUMBER: _ClassVar[int]
     LOCKS_FIELD_NUMBER: _ClassVar[int]
+    MDWE_FIELD_NUMBER: _ClassVar[int]
     pid: int
     ppid: int
     pgid: int
@@ -169,7 +170,8 @@ class ProcessImage(_message.Message):
     start_time: int
     tty_nr: int
     locks: _containers.RepeatedCompositeFieldContainer[FileLock]
-    def __init__(self, pid: _Optional[int] = ..., ppid: _Optional[int] = ..., pgid: _Optional[int] = ..., sid: _Optional[int] = ..., comm: _Optional[str] = ..., cmdline: _Optional[_Iterable[str]] = ..., stopped: _Optional[bool] = ..., threads: _Optional[_Iterable[_Union[ThreadImage, _Mapping]]] = ..., mm: _Optional[_Union[MmImage, _Mapping]] = ..., vmas: _Optional[_Iterable[_Union[Vma, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., fds: _Optional[_Iterable[_Union[Fd, _Mapping]]] = ..., fs: _Optional[_Union[FsImage, _Mapping]] = ..., rlimits: _Optional[_Iterable[_Union[Rlimit, _Mapping]]] = ..., sigactions: _Optional[_Iterable[_Union[SigAction, _Mapping]]] = ..., shared_pending: _Optional[_Iterable[bytes]] = ..., creds: _Optional[_Union[Creds, _Mapping]] = ..., itimers: _Optional[_Iterable[_Union[ITimer, _Mapping]]] = ..., personality: _Optional[int] = ..., oom_score_adj: _Optional[int] = ..., zombie: _Optional[bool] = ..., exit_status: _Optional[int] = ..., posix_timers: _Optional[_Iterable[_Union[PosixTimer, _Mapping]]] = ..., thp_disable: _Optional[int] = ..., merge_any: _Optional[bool] = ..., lock_future: _Optional[int] = ..., files_of: _Optional[int] = ..., fs_of: _Optional[int] = ..., start_time: _Optional[int] = ..., tty_nr: _Optional[int] = ..., locks: _Optional[_Iterable[_Union[FileLock, _Mapping]]] = ...) -> None: ...
+    mdwe: int
+    def __init__(self, pid: _Optional[int] = ..., ppid: _Optional[int] = ..., pgid: _Optional[int] = ..., sid: _Optional[int] = ..., comm: _Optional[str] = ..., cmdline: _Optional[_Iterable[str]] = ..., stopped: _Optional[bool] = ..., threads: _Optional[_Iterable[_Union[ThreadImage, _Mapping]]] = ..., mm: _Optional[_Union[MmImage, _Mapping]] = ..., vmas: _Optional[_Iterable[_Union[Vma, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., fds: _Optional[_Iterable[_Union[Fd, _Mapping]]] = ..., fs: _Optional[_Union[FsImage, _Mapping]] = ..., rlimits: _Optional[_Iterable[_Union[Rlimit, _Mapping]]] = ..., sigactions: _Optional[_Iterable[_Union[SigAction, _Mapping]]] = ..., shared_pending: _Optional[_Iterable[bytes]] = ..., creds: _Optional[_Union[Creds, _Mapping]] = ..., itimers: _Optional[_Iterable[_Union[ITimer, _Mapping]]] = ..., personality: _Optional[int] = ..., oom_score_adj: _Optional[int] = ..., zombie: _Optional[bool] = ..., exit_status: _Optional[int] = ..., posix_timers: _Optional[_Iterable[_Union[PosixTimer, _Mapping]]] = ..., thp_disable: _Optional[int] = ..., merge_any: _Optional[bool] = ..., lock_future: _Optional[int] = ..., files_of: _Optional[int] = ..., fs_of: _Optional[int] = ..., start_time: _Optional[int] = ..., tty_nr: _Optional[int] = ..., locks: _Optional[_Iterable[_Union[FileLock, _Mapping]]] = ..., mdwe: _Optional[int] = ...) -> None: ...
 
 class FileLock(_message.Message):
     __slots__ = ("kind", "fd", "write", "start", "length", "taker")
@@ -218,7 +220,7 @@ class SigAltStack(_message.Message):
     def __init__(self, sp: _Optional[int] = ..., flags: _Optional[int] = ..., size: _Optional[int] = ...) -> None: ...
 
 class ThreadImage(_message.Message):
-    __slots__ = ("tid", "regs", "xstate", "sigmask", "rseq", "robust_list", "robust_list_len", "clear_child_tid", "altstack", "pending", "comm", "nice", "cpu_affinity")
+    __slots__ = ("tid", "regs", "xstate", "sigmask", "rseq", "robust_list", "robust_list_len", "clear_child_tid", "altstack", "pending", "comm", "nice", "cpu_affinity", "creds", "sched", "tsc")
     TID_FIELD_NUMBER: _ClassVar[int]
     REGS_FIELD_NUMBER: _ClassVar[int]
     XSTATE_FIELD_NUMBER: _ClassVar[int]
@@ -232,6 +234,9 @@ class ThreadImage(_message.Message):
     COMM_FIELD_NUMBER: _ClassVar[int]
     NICE_FIELD_NUMBER: _ClassVar[int]
     CPU_AFFINITY_FIELD_NUMBER: _ClassVar[int]
+    CREDS_FIELD_NUMBER: _ClassVar[int]
+    SCHED_FIELD_NUMBER: _ClassVar[int]
+    TSC_FIELD_NUMBER: _ClassVar[int]
     tid: int
     regs: bytes
     xstate: bytes
@@ -245,7 +250,30 @@ class ThreadImage(_message.Message):
     comm: str
     nice: int
     cpu_affinity: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, tid: _Optional[int] = ..., regs: _Optional[bytes] = ..., xstate: _Optional[bytes] = ..., sigmask: _Optional[int] = ..., rseq: _Optional[_Union[Rseq, _Mapping]] = ..., robust_list: _Optional[int] = ..., robust_list_len: _Optional[int] = ..., clear_child_tid: _Optional[int] = ..., altstack: _Optional[_Union[SigAltStack, _Mapping]] = ..., pending: _Optional[_Iterable[bytes]] = ..., comm: _Optional[str] = ..., nice: _Optional[int] = ..., cpu_affinity: _Optional[_Iterable[int]] = ...) -> None: ...
+    creds: Creds
+    sched: Sched
+    tsc: int
+    def __init__(self, tid: _Optional[int] = ..., regs: _Optional[bytes] = ..., xstate: _Optional[bytes] = ..., sigmask: _Optional[int] = ..., rseq: _Optional[_Union[Rseq, _Mapping]] = ..., robust_list: _Optional[int] = ..., robust_list_len: _Optional[int] = ..., clear_child_tid: _Optional[int] = ..., altstack: _Optional[_Union[SigAltStack, _Mapping]] = ..., pending: _Optional[_Iterable[bytes]] = ..., comm: _Optional[str] = ..., nice: _Optional[int] = ..., cpu_affinity: _Optional[_Iterable[int]] = ..., creds: _Optional[_Union[Creds, _Mapping]] = ..., sched: _Optional[_Union[Sched, _Mapping]] = ..., tsc: _Optional[int] = ...) -> None: ...
+
+class Sched(_message.Message):
+    __slots__ = ("policy", "flags", "priority", "runtime", "deadline", "period", "ioprio", "timerslack_ns")
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    IOPRIO_FIELD_NUMBER: _ClassVar[int]
+    TIMERSLACK_NS_FIELD_NUMBER: _ClassVar[int]
+    policy: int
+    flags: int
+    priority: int
+    runtime: int
+    deadline: int
+    period: int
+    ioprio: int
+    timerslack_ns: int
+    def __init__(self, policy: _Optional[int] = ..., flags: _Optional[int] = ..., priority: _Optional[int] = ..., runtime: _Optional[int] = ..., deadline: _Optional[int] = ..., period: _Optional[int] = ..., ioprio: _Optional[int] = ..., timerslack_ns: _Optional[int] = ...) -> None: ...
 
 class MmImage(_message.Message):
     __slots__ = ("start_code", "end_code", "start_data", "end_data", "start_brk", "brk", "start_stack", "arg_start", "arg_end", "env_start", "env_end", "auxv", "exe", "exe_id")
@@ -568,16 +596,44 @@ class SigAction(_message.Message):
     def __init__(self, signo: _Optional[int] = ..., handler: _Optional[int] = ..., flags: _Optional[int] = ..., restorer: _Optional[int] = ..., mask: _Optional[int] = ...) -> None: ...
 
 class Creds(_message.Message):
-    __slots__ = ("uids", "gids", "groups", "no_new_privs")
+    __slots__ = ("uids", "gids", "groups", "no_new_privs", "caps", "audit")
     UIDS_FIELD_NUMBER: _ClassVar[int]
     GIDS_FIELD_NUMBER: _ClassVar[int]
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     NO_NEW_PRIVS_FIELD_NUMBER: _ClassVar[int]
+    CAPS_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_FIELD_NUMBER: _ClassVar[int]
     uids: _containers.RepeatedScalarFieldContainer[int]
     gids: _containers.RepeatedScalarFieldContainer[int]
     groups: _containers.RepeatedScalarFieldContainer[int]
     no_new_privs: bool
-    def __init__(self, uids: _Optional[_Iterable[int]] = ..., gids: _Optional[_Iterable[int]] = ..., groups: _Optional[_Iterable[int]] = ..., no_new_privs: _Optional[bool] = ...) -> None: ...
+    caps: Caps
+    audit: AuditIds
+    def __init__(self, uids: _Optional[_Iterable[int]] = ..., gids: _Optional[_Iterable[int]] = ..., groups: _Optional[_Iterable[int]] = ..., no_new_privs: _Optional[bool] = ..., caps: _Optional[_Union[Caps, _Mapping]] = ..., audit: _Optional[_Union[AuditIds, _Mapping]] = ...) -> None: ...
+
+class Caps(_message.Message):
+    __slots__ = ("effective", "permitted", "inheritable", "bounding", "ambient", "securebits")
+    EFFECTIVE_FIELD_NUMBER: _ClassVar[int]
+    PERMITTED_FIELD_NUMBER: _ClassVar[int]
+    INHERITABLE_FIELD_NUMBER: _ClassVar[int]
+    BOUNDING_FIELD_NUMBER: _ClassVar[int]
+    AMBIENT_FIELD_NUMBER: _ClassVar[int]
+    SECUREBITS_FIELD_NUMBER: _ClassVar[int]
+    effective: int
+    permitted: int
+    inheritable: int
+    bounding: int
+    ambient: int
+    securebits: int
+    def __init__(self, effective: _Optional[int] = ..., permitted: _Optional[int] = ..., inheritable: _Optional[int] = ..., bounding: _Optional[int] = ..., ambient: _Optional[int] = ..., securebits: _Optional[int] = ...) -> None: ...
+
+class AuditIds(_message.Message):
+    __slots__ = ("loginuid", "sessionid")
+    LOGINUID_FIELD_NUMBER: _ClassVar[int]
+    SESSIONID_FIELD_NUMBER: _ClassVar[int]
+    loginuid: int
+    sessionid: int
+    def __init__(self, loginuid: _Optional[int] = ..., sessionid: _Optional[int] = ...) -> None: ...
 
 class PosixTimer(_message.Message):
     __slots__ = ("id", "clockid", "signo", "value", "notify", "tid", "interval_ns", "value_ns")

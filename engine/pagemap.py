@@ -52,8 +52,9 @@ class Pagemap:
 
     def scan(self, start: int, end: int, *, flags: int = 0, category_mask: int = 0,
              category_inverted: int = 0, category_anyof_mask: int = 0, return_mask: int) -> list[tuple[int, int, int]]:
-        """All matching regions of [start, end); continues past a full result vector."""
-        out: list[tuple[int, int, int]] = []
+        """All matching regions of [start, end), in address order, each once; continues past a full
+        result vector."""
+        raw: list[tuple[int, int, int]] = []
         arg = self._arg
         pos = start
         while pos < end:
@@ -72,23 +73,31 @@ class Pagemap:
             if n < 0:
                 raise OSError(-n, f"PAGEMAP_SCAN of PID {self.pid} [{pos:#x}, {end:#x}): {os.strerror(-n)}")
             vec = self._vec
-            for i in range(n):
-                region = (int(vec[i].start), int(vec[i].end), int(vec[i].categories))
-                if out and region[0] < out[-1][1]:
-                    # A full vector's walk_end can lie behind the regions it returned (measured
-                    # here: 4 MiB behind, 6.18): the next call reports them again.  Kept once.
-                    if region[1] <= out[-1][1]:
-                        continue
-                    region = (out[-1][1], region[1], region[2])
-                if out and out[-1][1] == region[0] and out[-1][2] == region[2]:
-                    out[-1] = (out[-1][0], region[1], region[2])
-                else:
-                    out.append(region)
+            raw.extend((int(vec[i].start), int(vec[i].end), int(vec[i].categories)) for i in range(n))
             walk_end = int(arg.walk_end)
             if walk_end <= pos:
                 break
             pos = walk_end
-        return out
+        return _in_order(raw)
+
+
+def _in_order(raw: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Regions sorted, each address once, adjacent equal ones merged.  A full vector's walk_end can
+    lie behind the regions it returned (measured here: 4 MiB behind, 6.18), so the next call
+    reports some again, and may report new ones in the gaps between them (a page written
+    meanwhile, which that call write-protected): those must be kept."""
+    raw.sort(key=lambda r: r[0])            # stable: for the same start, the earlier call's first
+    out: list[tuple[int, int, int]] = []
+    for s, e, c in raw:
+        if out and s < out[-1][1]:
+            if e <= out[-1][1]:
+                continue
+            s = out[-1][1]
+        if out and out[-1][1] == s and out[-1][2] == c:
+            out[-1] = (out[-1][0], e, c)
+        else:
+            out.append((s, e, c))
+    return out
 
 
 _RUNS_MAX = 4096

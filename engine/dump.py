@@ -87,7 +87,7 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
     sharing.dump(images)
     image = tree_image(images)
     fown.check_tree(image)
-    locks.dump(image)
+    locks.dump(image, table.locked)
     image.boot_id = proc.boot_id()
     image.ended_job = ends_job
     image.pipes.extend(_capture_pipes(table))

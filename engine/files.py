@@ -104,6 +104,7 @@ class FileTable:
         self.pipe_ends: dict[int, set[int]] = defaultdict(set)     # pipe inode -> access modes held in the tree
         self.sockets_held: set[int] = set()                        # socket inodes held in the tree
         self.fifos_alone: set[fifos.Key] = set()                   # FIFOs no process outside the tree holds
+        self.locked: set[tuple[int, int]] = set()                  # (pid, fd) whose fdinfo lists locks or leases
         self.outside = outside.Survey(processes)                   # regular files held outside the tree
         for pid, skip in processes.items():
             # A running tree (checks before the freeze) may lose a process or a descriptor meanwhile.
@@ -132,6 +133,8 @@ class FileTable:
             link = proc.readlink(pid, f"fd/{fd}")
             st = os.stat(f"/proc/{pid}/fd/{fd}")
             info = proc.fdinfo(pid, fd)
+            if "lock" in info:
+                self.locked.add((pid, fd))
             flags = int(info["flags"], 8)
             desc = self._describe(pid, fd, link, st, flags, int(info.get("pos", "0")))
             key = (st.st_dev, st.st_ino)

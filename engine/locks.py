@@ -178,19 +178,20 @@ class _Tree:
         return p.pid
 
 
-def dump(image: image_pb2.TreeImage) -> None:
+def dump(image: image_pb2.TreeImage, locked: set[tuple[int, int]]) -> None:
     """Records in each process of `image` (a frozen tree, descriptors dumped) the locks and leases
-    it takes again on restore; raises Unsupported for what cannot be."""
+    it takes again on restore; raises Unsupported for what cannot be.  `locked`: the (pid, fd)
+    whose fdinfo had "lock:" lines when the descriptors were dumped (files.FileTable): /proc/locks
+    is not read while frozen (10 ms a read here, after a pause)."""
     tree = _Tree(list(image.processes))
     _refuse_dnotify(tree)
-    inodes = {s.ino for s in system_locks()}
-    if not inodes:
+    if not locked:
         return
     seen: set[tuple[object, ...]] = set()
     for p in tree.alive:
         by_id = {f.id: f for f in p.files}
         for d in sorted(p.fds, key=lambda d: d.fd):
-            if os.stat(f"/proc/{p.pid}/fd/{d.fd}").st_ino not in inodes:
+            if (p.pid, d.fd) not in locked:
                 continue
             f = by_id[d.file]
             what = f"fd {d.fd} ({f.path})"

@@ -71,10 +71,12 @@ def _check_process(pid: int, table: files.FileTable) -> None:
     timers.check_posix_timers(pid)
 
 
-def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool = False) -> image_pb2.TreeImage:
+def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool = False,
+                  vm_flags: dict[int, proc.VmFlags] | None = None) -> image_pb2.TreeImage:
     """Everything but memory contents, for every process of a frozen tree (parents first), and the
     contents of the pipes between them; raises Unsupported before anything is copied.  `ends_job`:
-    the tree is killed right after, never thawed (checkpoint --kill)."""
+    the tree is killed right after, never thawed (checkpoint --kill).  `vm_flags`: each process's
+    VmFlags read just before the freeze (memory.dump_vmas)."""
     table = files.FileTable({p: skip.get(p, set()) for p in tree.frozen})
     images = []
     for pid in tree.order:
@@ -83,7 +85,7 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
             images.append(image_pb2.ProcessImage(pid=pid, ppid=st.ppid, pgid=st.pgid, sid=st.sid, comm=st.comm,
                                                  zombie=True, exit_status=st[52], start_time=st[22]))
         else:
-            images.append(describe_state(tree.frozen[pid], table))
+            images.append(describe_state(tree.frozen[pid], table, (vm_flags or {}).get(pid)))
     sharing.dump(images)
     image = tree_image(images)
     fown.check_tree(image)
@@ -176,7 +178,8 @@ def _capture_pipes(table: files.FileTable) -> list[image_pb2.PipeImage]:
     return out
 
 
-def describe_state(frozen: Frozen, table: files.FileTable) -> image_pb2.ProcessImage:
+def describe_state(frozen: Frozen, table: files.FileTable,
+                   vm_flags: proc.VmFlags | None = None) -> image_pb2.ProcessImage:
     """Everything of one process but memory contents (its descriptions go to `table`, tree-wide)."""
     pid = frozen.pid
     namespaces.check(pid)
@@ -191,7 +194,7 @@ def describe_state(frozen: Frozen, table: files.FileTable) -> image_pb2.ProcessI
     file_list, fd_list = table.add(pid)
     image.files.extend(file_list)
     image.fds.extend(fd_list)
-    image.vmas.extend(memory.dump_vmas(pid))
+    image.vmas.extend(memory.dump_vmas(pid, vm_flags))
     image.rlimits.extend(rlimits.dump(pid))
     shared, private = frozen.queued_signals()       # as of the freeze: an injected syscall may dequeue one
     image.shared_pending.extend(shared)

@@ -63,8 +63,11 @@ def maps(pid: int) -> list[MapsEntry]:
     return entries
 
 
-def vm_flags(pid: int) -> dict[int, frozenset[str]]:
-    """The VmFlags mnemonics of every mapping in /proc/PID/smaps ("rd", "wr", "lo", ...), by start address.
+VmFlags = dict[tuple[int, int], frozenset[str]]       # (start, end) of a mapping -> its VmFlags mnemonics
+
+
+def vm_flags(pid: int) -> VmFlags:
+    """The VmFlags mnemonics of every mapping in /proc/PID/smaps ("rd", "wr", "lo", ...), by range.
 
     Only each entry's first line (its range) and last (VmFlags) are looked at:
     the text is split at the VmFlags lines, so that the cost stays one pass
@@ -76,12 +79,13 @@ def vm_flags(pid: int) -> dict[int, frozenset[str]]:
             raw = f.read()
     except (FileNotFoundError, ProcessLookupError):
         raise ProcessNotFound(pid) from None
-    out: dict[int, frozenset[str]] = {}
+    out: VmFlags = {}
     pieces = raw.split(b"\nVmFlags:")
     header = pieces[0]                          # the first entry's lines, up to its VmFlags
     for piece in pieces[1:]:
         flags, _, rest = piece.partition(b"\n")
-        out[int(header[:header.index(b"-")], 16)] = frozenset(flags.decode("ascii").split())
+        lo, _, hi = header[:header.index(b" ")].partition(b"-")
+        out[(int(lo, 16), int(hi, 16))] = frozenset(flags.decode("ascii").split())
         header = rest
     return out
 

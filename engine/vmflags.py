@@ -181,7 +181,7 @@ def guard_detection() -> str:
         if found != [(addr + PAGE, addr + 2 * PAGE, PAGE_IS_GUARD)]:
             return "unknown"
         own = proc.vm_flags(os.getpid())
-        holder = max(start for start in own if start <= addr)     # (it may have merged with a neighbour)
+        holder = max(r for r in own if r[0] <= addr)     # (it may have merged with a neighbour)
         return "marked" if "gu" in own[holder] else "scan"
     finally:
         buf.close()

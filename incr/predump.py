@@ -28,7 +28,7 @@ from pathlib import Path
 from incr import __version__, dirty
 from incr.dirty import Dirt, Tracker, TrackerState
 from incr.engine import dump as engine_dump
-from incr.engine import freeze, memory, shm, tree
+from incr.engine import freeze, memory, proc, shm, tree
 from incr.engine.errors import EngineError, NotTraceable, ProcessNotFound, ProcessVanished
 from incr.engine.memory import PAGE, MemoryCopy, PageRun
 from incr.faults import fault_point
@@ -275,6 +275,62 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
                                     processes=processes, kernel=os.uname().release)
         return _commit(writer, parent, members, image, kind, rounds, 0.0, t_start, parent_id, time.time())
 
+    for attempt in range(FREEZE_ATTEMPTS):
+        # VmFlags read while the job runs, checked again after the thaw: reading them frozen costs a
+        # page walk the job would feel (~10 ms per GiB).  With --kill the job never thaws: read frozen.
+        hints = None if kill else _vm_flags(members)
+        done = _freeze_and_copy(root, store, writer, members, claims, opts, kill=kill, hints=hints)
+        if kill:
+            break
+        try:
+            _absorb(members, done)
+        except BaseException:
+            _close_shared(done.shared)
+            raise
+        changed = _vm_flags_changed(done.image, hints or {})
+        if not changed:
+            break
+        _close_shared(done.shared)
+        if attempt + 1 == FREEZE_ATTEMPTS:
+            raise EngineError(f"PID {changed} kept changing the attributes of its memory mappings (madvise, mlock) "
+                              "while being checkpointed; nothing was stored: take the checkpoint again")
+        log.info("PID %d changed the attributes of its memory mappings during the freeze: freezing again", changed)
+    try:
+        if kill:
+            _absorb(members, done)
+        for pid in [pid for pid in members if pid not in done.frozen.frozen]:
+            _drop(members, pid)                  # gone before the freeze
+        result = _commit(writer, parent, members, done.image, kind, rounds, done.downtime_ms, t_start, parent_id,
+                         done.epoch, done.shared)
+    except BaseException:
+        if kill:
+            done.frozen.release()                 # the checkpoint failed: the job lives on
+        raise
+    if kill:
+        done.frozen.release(kill=True)
+    return result
+
+
+FREEZE_ATTEMPTS = 3
+
+
+@dataclass
+class FrozenPass:
+    """One freeze: the image, the pages copied meanwhile (None: already stored), shared memory."""
+
+    frozen: tree.FrozenTree
+    image: image_pb2.TreeImage
+    copies: dict[int, MemoryCopy | None]
+    buffers: list[mmap.mmap]
+    shared: dict[str, mmap.mmap]
+    downtime_ms: float
+    epoch: float
+
+
+def _freeze_and_copy(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Member], claims: Claims,
+                     opts: Options, *, kill: bool, hints: dict[int, proc.VmFlags] | None) -> FrozenPass:
+    """Freeze the tree, describe it, collect and copy the last dirty pages, and thaw it (unless
+    `kill`: then it stays frozen until the checkpoint is committed)."""
     buffers = {}
     for pid, m in members.items():
         with contextlib.suppress(ProcessNotFound):            # exited: the freeze will not find it
@@ -294,7 +350,7 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
                                            journal=claims.claim(pid))
                 members[pid].tracker.base = ""
         image = engine_dump.describe_tree(frozen, {p: m.tracker.own_fds() | dirty.stray_fds(p)
-                                                   for p, m in members.items()}, ends_job=kill)
+                                                   for p, m in members.items()}, ends_job=kill, vm_flags=hints)
         for p in image.processes:
             if p.zombie:
                 continue
@@ -303,8 +359,10 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
             first = not m.dirty_pages
             dirt = _first_dirt(m.tracker, vmas, frozen.frozen[p.pid]) if first else \
                 m.tracker.collect(vmas, frozen.frozen[p.pid])
+            m.dirty_pages.append(0)             # (a freeze again after this one: the tracker is armed)
             for start in m.collector.must_take_whole:
                 dirt[start] = dirty.RegionDirt(full=True)
+            m.collector.must_take_whole.clear()
             m.collector.apply_dirt(dirt)
             buffer = buffers.get(p.pid) or memory.allocate_buffer(16 << 20)
             copies[p.pid] = _frozen_copy(p.pid, vmas, dirty.page_runs(p.pid, vmas, dirt), buffer, m.collector)
@@ -319,24 +377,53 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
         frozen.release()
     downtime_ms = (time.perf_counter() - t_freeze) * 1e3
     fault_point("thawed")
+    return FrozenPass(frozen, image, copies, list(buffers.values()), shared, downtime_ms, epoch)
+
+
+def _absorb(members: dict[int, Member], done: FrozenPass) -> None:
+    """The pages a freeze copied into the store (hashed, compressed, with the job running)."""
     try:
-        for p in image.processes:
-            copy = copies.get(p.pid)
+        for p in done.image.processes:
+            copy = done.copies.get(p.pid)
             if copy is not None:
                 members[p.pid].collector.add_copy(list(p.vmas), copy)
-        for b in buffers.values():
+    finally:
+        for b in done.buffers:
             b.close()
-        for pid in [pid for pid in members if pid not in frozen.frozen]:
-            _drop(members, pid)                  # gone before the freeze
-        result = _commit(writer, parent, members, image, kind, rounds, downtime_ms, t_start, parent_id, epoch,
-                         shared)
-    except BaseException:
-        if kill:
-            frozen.release()                      # the checkpoint failed: the job lives on
-        raise
-    if kill:
-        frozen.release(kill=True)
-    return result
+
+
+def _vm_flags(members: dict[int, Member]) -> dict[int, proc.VmFlags]:
+    out = {}
+    for pid in members:
+        with contextlib.suppress(ProcessNotFound):            # exited: the freeze will not find it
+            out[pid] = proc.vm_flags(pid)
+    return out
+
+
+INCR_OWN_VMFLAGS = frozenset({"uw"})       # userfaultfd registration: incr's tracker, not the job
+
+
+def _vm_flags_changed(image: image_pb2.TreeImage, before: dict[int, proc.VmFlags]) -> int:
+    """A process whose mappings' VmFlags read before the freeze differ from what they read now, for
+    a mapping the image has (0: none).  Equal both times, they were so at the freeze."""
+    for p in image.processes:
+        if p.zombie or p.pid not in before:
+            continue
+        try:
+            now = proc.vm_flags(p.pid)
+        except ProcessNotFound:
+            continue
+        then = before[p.pid]
+        for v in p.vmas:
+            key = (v.start, v.end)
+            if key in then and key in now and then[key] - INCR_OWN_VMFLAGS != now[key] - INCR_OWN_VMFLAGS:
+                return p.pid
+    return 0
+
+
+def _close_shared(shared: dict[str, mmap.mmap]) -> None:
+    for buf in shared.values():
+        buf.close()
 
 
 def _copy_shared(image: image_pb2.TreeImage) -> dict[str, mmap.mmap]:

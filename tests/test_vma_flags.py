@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import selfcheck
 
-from conftest import Procs, incr, wait_until
+from conftest import Procs, incr, read_pid, wait_until
 from incr.engine import proc
 from incr.engine import ptrace as pt
 
@@ -84,3 +84,22 @@ def test_vma_attributes_survive_for_a_non_root_job(cprog: Callable[..., Path], w
     outcome = selfcheck.run(exe, world_dir, store, procs, mode, *SETTINGS["thp-off+mcl-future+merge-any"],
                             user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[])
     selfcheck.assert_passed(outcome)
+
+
+def test_vmflags_changing_during_the_checkpoint_are_caught(cprog, tmp_path: Path, store: Path, procs: Procs) -> None:
+    """VmFlags are read before the freeze (a frozen page walk would lengthen it) and again after the
+    thaw: a job that changed them meanwhile is frozen again, and refused in one line if it never stops."""
+    ready = tmp_path / "ready"
+    procs.start([cprog("flagflip"), ready])
+    pid = procs.track(read_pid(ready))
+    again = 0
+    for _ in range(5):
+        res = incr(store, "-v", "checkpoint", pid, timeout=120)
+        again += res.stderr.count("freezing again")
+        if res.returncode != 0:
+            errors = [line for line in res.stderr.splitlines() if "error" in line]
+            assert errors == [f"incr checkpoint: error: PID {pid} kept changing the attributes of its memory mappings "
+                              "(madvise, mlock) while being checkpointed; nothing was stored: take the checkpoint "
+                              "again"], res.stderr
+        assert Path(f"/proc/{pid}").exists()
+    assert again > 0, "no change of VmFlags was ever noticed"

@@ -20,6 +20,7 @@ from . import (
     mm,
     namespaces,
     pipes,
+    prctl,
     proc,
     rlimits,
     sched,
@@ -85,6 +86,7 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
         else:
             images.append(describe_state(tree.frozen[pid], table))
     sharing.dump(images)
+    prctl.check_parent_threads(images)
     image = tree_image(images)
     fown.check_tree(image)
     locks.dump(image)
@@ -114,7 +116,8 @@ def needs_version_3(image: image_pb2.TreeImage) -> bool:
         p.thp_disable or p.merge_any or p.lock_future for p in image.processes) or fown.needs_version_3(image) \
         or sharing.needs_version_3(image) or image.ended_job or _shares_files_outside(image) \
         or creds.needs_version_3(image) or sched.needs_version_3(image) or hardening.needs_version_3(image) \
-        or locks.needs_version_3(image) or unixsock.needs_version_3(image)
+        or locks.needs_version_3(image) or unixsock.needs_version_3(image) \
+        or any(prctl.newer_than_version_2(p) for p in image.processes)
 
 
 def _vma_needs_version_3(vma: image_pb2.Vma) -> bool:
@@ -202,8 +205,10 @@ def describe_state(frozen: Frozen, table: files.FileTable) -> image_pb2.ProcessI
         thread.creds.CopyFrom(creds.dump_thread(frozen.tracee(tid)))
         thread.sched.CopyFrom(sched.dump_thread(pid, tid))
         hardening.dump_thread(frozen.tracee(tid), thread)
+        prctl.dump_thread(frozen.tracee(tid), thread)
         image.threads.append(thread)
     tracee = frozen.tracee()
+    prctl.dump(tracee, image)
     image.sigactions.extend(signals.dump_sigactions(tracee, status))
     itimers, posix = timers.dump(tracee)
     image.itimers.extend(itimers)

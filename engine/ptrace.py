@@ -278,6 +278,12 @@ def spawn_stub(pid: int, *, setsid: bool = False, setpgid: bool = False, own_ses
     return _check(lib.incr_spawn_stub(pid, _stub_flags(setsid, setpgid, own_session)), f"clone3(set_tid={pid})")
 
 
+def spawn_adopted(pid: int, *, setsid: bool = False, setpgid: bool = False, own_session: bool = False) -> int:
+    """A stub with PID `pid` whose parent is already our nearest subreaper or init, waiting in pause()
+    to be seized (incr_native.h)."""
+    return _check(lib.incr_spawn_adopted(pid, _stub_flags(setsid, setpgid, own_session)), f"clone3(set_tid={pid})")
+
+
 def spawn_pidns(pid: int, *, setsid: bool = False, setpgid: bool = False, own_session: bool = False,
                 new_ipc: bool = False) -> int:
     """A new PID namespace (and IPC namespace if `new_ipc`) whose init (a child of ours;

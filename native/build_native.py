@@ -50,6 +50,7 @@ long incr_pagemap_scan(int pagemap_fd, struct incr_pm_scan_arg *arg);
 #define INCR_STUB_OWN_SESSION 16
 long incr_spawn_stub(pid_t want, int flags);
 long incr_spawn_pidns(pid_t root, int flags, int ready_fd);
+long incr_spawn_adopted(pid_t want, int flags);
 int incr_pidfd_getfd(int pidfd, int fd);
 int incr_tgkill(pid_t tgid, pid_t tid, int sig);
 long incr_kcmp(pid_t pid1, pid_t pid2, int type, unsigned long idx1, unsigned long idx2);

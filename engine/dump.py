@@ -15,6 +15,7 @@ from . import (
     fown,
     fs,
     hardening,
+    jobctl,
     locks,
     memory,
     mm,
@@ -117,7 +118,7 @@ def needs_version_3(image: image_pb2.TreeImage) -> bool:
         or sharing.needs_version_3(image) or image.ended_job or _shares_files_outside(image) \
         or creds.needs_version_3(image) or sched.needs_version_3(image) or hardening.needs_version_3(image) \
         or locks.needs_version_3(image) or unixsock.needs_version_3(image) \
-        or any(prctl.newer_than_version_2(p) for p in image.processes)
+        or any(prctl.newer_than_version_2(p) or jobctl.newer_than_version_2(p) for p in image.processes)
 
 
 def _vma_needs_version_3(vma: image_pb2.Vma) -> bool:
@@ -187,7 +188,7 @@ def describe_state(frozen: Frozen, table: files.FileTable) -> image_pb2.ProcessI
     status = proc.status(pid)
     image = image_pb2.ProcessImage(pid=pid, ppid=st.ppid, pgid=st.pgid, sid=st.sid, comm=st.comm,
                                    cmdline=proc.cmdline(pid), stopped=frozen.was_stopped, start_time=st[22],
-                                   tty_nr=st[7] & 0xFFFFFFFF)
+                                   tty_nr=st[7] & 0xFFFFFFFF, stop_signal=frozen.stop_signal)
     task.dump(pid, image)
     image.creds.CopyFrom(creds.dump(pid, status))
     image.fs.CopyFrom(fs.dump(pid, status))

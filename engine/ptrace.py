@@ -135,6 +135,10 @@ def cont(pid: int, sig: int = 0) -> None:
     _check(lib.incr_ptrace_cont(pid, sig), f"PTRACE_CONT {pid}")
 
 
+def singlestep(pid: int, sig: int = 0) -> None:
+    _check(lib.incr_ptrace_singlestep(pid, sig), f"PTRACE_SINGLESTEP {pid}")
+
+
 def set_options(pid: int, options: int) -> None:
     _check(lib.incr_ptrace_setoptions(pid, options), f"PTRACE_SETOPTIONS {pid}")
 
@@ -173,6 +177,13 @@ def get_sigmask(tid: int) -> int:
 
 def set_sigmask(tid: int, mask: int) -> None:
     _check(lib.incr_setsigmask(tid, mask), f"PTRACE_SETSIGMASK {tid}")
+
+
+def get_siginfo(tid: int) -> bytes:
+    """The siginfo of the tracee's current ptrace-stop."""
+    buf = ffi.new("char[]", SIGINFO_SIZE)
+    _check(lib.incr_getsiginfo(tid, buf), f"PTRACE_GETSIGINFO {tid}")
+    return bytes(ffi.buffer(buf, SIGINFO_SIZE))
 
 
 @dataclass(frozen=True)

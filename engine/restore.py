@@ -23,6 +23,7 @@ from . import (
     files,
     fs,
     hardening,
+    jobctl,
     locks,
     memory,
     mm,
@@ -174,7 +175,8 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
             _finish_process(stubs[p.pid], p)
         installer.restore_owners(_host_ids(stubs))           # every owner (a thread, say) exists now
         for p in reversed(procs):                            # children first: parents are still stopped
-            _let_go(stubs[p.pid], p, stopped=p.stopped or (leave_stopped and p.pid == root.pid))
+            # A stopped process is in its stop already (jobctl.restore)
+            _let_go(stubs[p.pid], p, stopped=leave_stopped and p.pid == root.pid and not p.stopped)
     except BaseException:
         for s in reversed(stubs.values()):                  # the root last: it may end the namespace
             s.kill()
@@ -234,6 +236,7 @@ def _finish_process(stub: Stub, p: image_pb2.ProcessImage) -> None:
         # Each thread its own (older images: the process's); capabilities go with them.
         creds.restore_thread(target, target.tracee.tid, thread.creds if thread.HasField("creds") else p.creds)
     prctl.restore_after_creds(targets, p)       # what a change of ids resets
+    jobctl.restore(stub, p)                     # after every injection into the other threads: they stop
     # The other threads leave the injection area for good, then the main thread unmaps it,
     # its very last injected call.
     for target, thread in reversed(list(zip(targets[1:], others, strict=True))):

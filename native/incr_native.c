@@ -39,6 +39,7 @@ int incr_ptrace_seize(pid_t pid, unsigned long options) { RET(ptrace(PTRACE_SEIZ
 int incr_ptrace_interrupt(pid_t pid) { RET(ptrace(PTRACE_INTERRUPT, pid, 0, 0)); }
 int incr_ptrace_detach(pid_t pid, int sig) { RET(ptrace(PTRACE_DETACH, pid, 0, (long)sig)); }
 int incr_ptrace_cont(pid_t pid, int sig) { RET(ptrace(PTRACE_CONT, pid, 0, (long)sig)); }
+int incr_ptrace_singlestep(pid_t pid, int sig) { RET(ptrace(PTRACE_SINGLESTEP, pid, 0, (long)sig)); }
 int incr_ptrace_setoptions(pid_t pid, unsigned long options) { RET(ptrace(PTRACE_SETOPTIONS, pid, 0, options)); }
 int incr_getregs(pid_t pid, struct user_regs_struct *regs) { RET(ptrace(PTRACE_GETREGS, pid, 0, regs)); }
 int incr_setregs(pid_t pid, const struct user_regs_struct *regs) { RET(ptrace(PTRACE_SETREGS, pid, 0, regs)); }

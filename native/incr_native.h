@@ -18,6 +18,7 @@ int incr_ptrace_seize(pid_t pid, unsigned long options);
 int incr_ptrace_interrupt(pid_t pid);
 int incr_ptrace_detach(pid_t pid, int sig);
 int incr_ptrace_cont(pid_t pid, int sig);
+int incr_ptrace_singlestep(pid_t pid, int sig);
 int incr_ptrace_setoptions(pid_t pid, unsigned long options);
 int incr_wait(pid_t pid, int *status, int options);
 int incr_getregs(pid_t pid, struct user_regs_struct *regs);

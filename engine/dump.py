@@ -206,10 +206,8 @@ def describe_state(frozen: Frozen, table: files.FileTable) -> image_pb2.ProcessI
         thread.creds.CopyFrom(creds.dump_thread(frozen.tracee(tid)))
         thread.sched.CopyFrom(sched.dump_thread(pid, tid))
         hardening.dump_thread(frozen.tracee(tid), thread)
-        prctl.dump_thread(frozen.tracee(tid), thread)
         image.threads.append(thread)
     tracee = frozen.tracee()
-    prctl.dump(tracee, image)
     image.sigactions.extend(signals.dump_sigactions(tracee, status))
     itimers, posix = timers.dump(tracee)
     image.itimers.extend(itimers)
@@ -217,6 +215,7 @@ def describe_state(frozen: Frozen, table: files.FileTable) -> image_pb2.ProcessI
     image.mm.CopyFrom(mm.dump(tracee, st))
     vmflags.dump_process(tracee, image)
     hardening.dump_process(tracee, image)
+    prctl.dump(frozen, image)
     return image
 
 

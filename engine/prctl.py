@@ -29,6 +29,7 @@ from incr.proto import image_pb2
 
 from . import proc
 from .errors import RestoreError, Unsupported
+from .freeze import Frozen
 from .remote import RemoteProcess
 from .tracee import Tracee
 
@@ -52,8 +53,12 @@ def _get_int(tracee: Tracee, option: int) -> int:
         return int(_INT.unpack(tracee.read(scratch.addr, _INT.size))[0])
 
 
-def dump(tracee: Tracee, image: image_pb2.ProcessImage) -> None:
-    """The process-wide switches, injected in the thread-group leader."""
+def dump(frozen: Frozen, image: image_pb2.ProcessImage) -> None:
+    """Each thread's parent-death signal, injected in that thread (image.threads dumped already),
+    then the process-wide switches, injected in the thread-group leader."""
+    for thread in image.threads:
+        thread.pdeath_signal = _get_int(frozen.tracee(thread.tid), PR_GET_PDEATHSIG)
+    tracee = frozen.tracee()
     image.child_subreaper = _get_int(tracee, PR_GET_CHILD_SUBREAPER) != 0
     dumpable = tracee.call("prctl", PR_GET_DUMPABLE, 0, 0, 0, 0)
     if dumpable != SUID_DUMP_USER and dumpable != 0:
@@ -72,10 +77,6 @@ def _membarrier_registrations(tracee: Tracee) -> int:
     # Before Linux 6.3: a private barrier succeeds only when registered (CRIU reads them so);
     # a global-expedited registration cannot be seen there.
     return sum(register for register in _PRIVATE_REGISTER if tracee.syscall("membarrier", register >> 1, 0, 0) == 0)
-
-
-def dump_thread(tracee: Tracee, thread: image_pb2.ThreadImage) -> None:
-    thread.pdeath_signal = _get_int(tracee, PR_GET_PDEATHSIG)
 
 
 def check_parent_threads(processes: Sequence[image_pb2.ProcessImage]) -> None:

@@ -15,11 +15,13 @@ from . import (
     fown,
     fs,
     hardening,
+    jobctl,
     locks,
     memory,
     mm,
     namespaces,
     pipes,
+    prctl,
     proc,
     rlimits,
     sched,
@@ -87,6 +89,7 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
         else:
             images.append(describe_state(tree.frozen[pid], table, (vm_flags or {}).get(pid)))
     sharing.dump(images)
+    prctl.check_parent_threads(images)
     image = tree_image(images)
     fown.check_tree(image)
     locks.dump(image, table.locked)
@@ -116,7 +119,8 @@ def needs_version_3(image: image_pb2.TreeImage) -> bool:
         p.thp_disable or p.merge_any or p.lock_future for p in image.processes) or fown.needs_version_3(image) \
         or sharing.needs_version_3(image) or image.ended_job or _shares_files_outside(image) \
         or creds.needs_version_3(image) or sched.needs_version_3(image) or hardening.needs_version_3(image) \
-        or locks.needs_version_3(image) or unixsock.needs_version_3(image)
+        or locks.needs_version_3(image) or unixsock.needs_version_3(image) \
+        or any(prctl.newer_than_version_2(p) or jobctl.newer_than_version_2(p) for p in image.processes)
 
 
 def _vma_needs_version_3(vma: image_pb2.Vma) -> bool:
@@ -187,7 +191,7 @@ def describe_state(frozen: Frozen, table: files.FileTable,
     status = proc.status(pid)
     image = image_pb2.ProcessImage(pid=pid, ppid=st.ppid, pgid=st.pgid, sid=st.sid, comm=st.comm,
                                    cmdline=proc.cmdline(pid), stopped=frozen.was_stopped, start_time=st[22],
-                                   tty_nr=st[7] & 0xFFFFFFFF)
+                                   tty_nr=st[7] & 0xFFFFFFFF, stop_signal=frozen.stop_signal)
     task.dump(pid, image)
     image.creds.CopyFrom(creds.dump(pid, status))
     image.fs.CopyFrom(fs.dump(pid, status))
@@ -214,6 +218,7 @@ def describe_state(frozen: Frozen, table: files.FileTable,
     image.mm.CopyFrom(mm.dump(tracee, st))
     vmflags.dump_process(tracee, image)
     hardening.dump_process(tracee, image)
+    prctl.dump(frozen, image)
     return image
 
 

@@ -77,6 +77,7 @@ class Frozen:
     pid: int
     tids: list[int]
     was_stopped: bool
+    stop_signal: int = 0            # was_stopped: the signal of its group stop (engine/jobctl.py)
     tracees: dict[int, Tracee] = field(default_factory=dict)
     syscall_insn: int = 0
     _poked: tuple[int, bytes] | None = None
@@ -268,4 +269,12 @@ def freeze(pid: int, *, options: int = 0) -> Frozen:
     if pid not in seized:
         raise ProcessNotFound(pid)
     seized.sort(key=lambda t: (t != pid, t))
-    return Frozen(pid=pid, tids=seized, was_stopped=was_stopped)
+    return Frozen(pid=pid, tids=seized, was_stopped=was_stopped,
+                  stop_signal=_group_stop_signal(pid) if was_stopped else 0)
+
+
+def _group_stop_signal(pid: int) -> int:
+    """The signal of the group stop that a seized stopped process reports in its trap; read
+    before anything is injected, which replaces the trap's siginfo."""
+    signo = int(struct.unpack_from("<i", pt.get_siginfo(pid))[0])
+    return signo if signo in _STOP_SIGNALS else 0

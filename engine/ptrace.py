@@ -135,6 +135,10 @@ def cont(pid: int, sig: int = 0) -> None:
     _check(lib.incr_ptrace_cont(pid, sig), f"PTRACE_CONT {pid}")
 
 
+def singlestep(pid: int, sig: int = 0) -> None:
+    _check(lib.incr_ptrace_singlestep(pid, sig), f"PTRACE_SINGLESTEP {pid}")
+
+
 def set_options(pid: int, options: int) -> None:
     _check(lib.incr_ptrace_setoptions(pid, options), f"PTRACE_SETOPTIONS {pid}")
 
@@ -173,6 +177,13 @@ def get_sigmask(tid: int) -> int:
 
 def set_sigmask(tid: int, mask: int) -> None:
     _check(lib.incr_setsigmask(tid, mask), f"PTRACE_SETSIGMASK {tid}")
+
+
+def get_siginfo(tid: int) -> bytes:
+    """The siginfo of the tracee's current ptrace-stop."""
+    buf = ffi.new("char[]", SIGINFO_SIZE)
+    _check(lib.incr_getsiginfo(tid, buf), f"PTRACE_GETSIGINFO {tid}")
+    return bytes(ffi.buffer(buf, SIGINFO_SIZE))
 
 
 @dataclass(frozen=True)
@@ -276,6 +287,12 @@ def _stub_flags(setsid: bool, setpgid: bool, own_session: bool) -> int:
 def spawn_stub(pid: int, *, setsid: bool = False, setpgid: bool = False, own_session: bool = False) -> int:
     """A stub with PID `pid`; `own_session`: in a new session led by a helper that has exited (incr_native.h)."""
     return _check(lib.incr_spawn_stub(pid, _stub_flags(setsid, setpgid, own_session)), f"clone3(set_tid={pid})")
+
+
+def spawn_adopted(pid: int, *, setsid: bool = False, setpgid: bool = False, own_session: bool = False) -> int:
+    """A stub with PID `pid` whose parent is already our nearest subreaper or init, waiting in pause()
+    to be seized (incr_native.h)."""
+    return _check(lib.incr_spawn_adopted(pid, _stub_flags(setsid, setpgid, own_session)), f"clone3(set_tid={pid})")
 
 
 def spawn_pidns(pid: int, *, setsid: bool = False, setpgid: bool = False, own_session: bool = False,

@@ -56,7 +56,8 @@ class Stub:
     differ inside a new PID namespace (`init`: that namespace's PID 1, a child of incr)."""
 
     def __init__(self, pid: int, *, setsid: bool = False, setpgid: bool = False, own_session: bool = False,
-                 new_pidns: bool = False, new_ipcns: bool = False) -> None:
+                 new_pidns: bool = False, new_ipcns: bool = False, adopted: bool = False) -> None:
+        """`adopted`: not incr's child but already its nearest subreaper's (or init's), as after a detached restore."""
         self.init = 0
         try:
             if new_pidns:
@@ -67,6 +68,8 @@ class Stub:
                 except BaseException:
                     self._end_init()
                     raise
+            elif adopted:
+                self.pid = pt.spawn_adopted(pid, setsid=setsid, setpgid=setpgid, own_session=own_session)
             else:
                 self.pid = pt.spawn_stub(pid, setsid=setsid, setpgid=setpgid, own_session=own_session)
         except FileExistsError:
@@ -77,7 +80,7 @@ class Stub:
         self.vpid = pid
         self._alive = True
         try:
-            if new_pidns:
+            if new_pidns or adopted:
                 # Waiting in pause(), not stopped: a group-stop would outlive the tracer.
                 pt.seize(self.pid, _TRACE_OPTIONS)
                 pt.interrupt(self.pid)

@@ -23,10 +23,12 @@ from . import (
     files,
     fs,
     hardening,
+    jobctl,
     locks,
     memory,
     mm,
     outside,
+    prctl,
     proc,
     rlimits,
     sched,
@@ -100,10 +102,12 @@ def _own_ipc_namespace(tree: image_pb2.TreeImage, new_pidns: bool) -> bool:
 
 def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource], *,
                  shm_pages: shm.PageReader | None = None, leave_stopped: bool = False,
-                 new_pidns: bool = False) -> RestoredTree:
+                 new_pidns: bool = False, detach: bool = False) -> RestoredTree:
     """Rebuild a process tree, every process and thread with its original PID/TID (inside a new
     PID namespace if `new_pidns`); it is left running (or stopped, the root).  `sources(pid)`
-    gives the pages of process pid.
+    gives the pages of process pid.  `detach`: the caller will not wait for the root; a root with
+    a parent-death signal is then made the child of the caller's subreaper (or init) at once, the
+    parent it gets when the caller exits, so that the caller's exit does not signal it.
 
     A: stubs, parents first: the root from incr, each child forked by its parent's stub (so the
        parent links, sessions and process groups come out right); zombies are forked and exit.
@@ -125,7 +129,8 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
     outside.warn_lost_terminals(tree)
     leads_session = root.sid == root.pid
     stub = Stub(root.pid, setsid=leads_session, setpgid=root.pgid == root.pid and not leads_session,
-                own_session=not leads_session, new_pidns=new_pidns, new_ipcns=own_ipc)
+                own_session=not leads_session, new_pidns=new_pidns, new_ipcns=own_ipc,
+                adopted=detach and not new_pidns and prctl.has_pdeath_signal(root))
     stubs[root.pid] = stub
     shared = shm.ShmInstaller(list(tree.shm), shm_pages or (lambda key: iter(())), ipc_of=stub.pid if own_ipc else 0)
     installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared, list(tree.fifos), resume=resume,
@@ -170,7 +175,8 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
             _finish_process(stubs[p.pid], p)
         installer.restore_owners(_host_ids(stubs))           # every owner (a thread, say) exists now
         for p in reversed(procs):                            # children first: parents are still stopped
-            _let_go(stubs[p.pid], p, stopped=p.stopped or (leave_stopped and p.pid == root.pid))
+            # A stopped process is in its stop already (jobctl.restore)
+            _let_go(stubs[p.pid], p, stopped=leave_stopped and p.pid == root.pid and not p.stopped)
     except BaseException:
         for s in reversed(stubs.values()):                  # the root last: it may end the namespace
             s.kill()
@@ -215,6 +221,7 @@ def _finish_process(stub: Stub, p: image_pb2.ProcessImage) -> None:
     task.restore(stub, p)
     if p.creds.HasField("audit"):
         audit.restore(stub, p.creds.audit)              # before the threads: they inherit it
+    prctl.restore(stub, p)
     # Threads while the stub is still root: clone3(set_tid) needs CAP_SYS_ADMIN.
     main, *others = p.threads
     targets: list[Stub | StubThread] = [stub]
@@ -228,6 +235,8 @@ def _finish_process(stub: Stub, p: image_pb2.ProcessImage) -> None:
         hardening.restore_thread(target, thread)
         # Each thread its own (older images: the process's); capabilities go with them.
         creds.restore_thread(target, target.tracee.tid, thread.creds if thread.HasField("creds") else p.creds)
+    prctl.restore_after_creds(targets, p)       # what a change of ids resets
+    jobctl.restore(stub, p)                     # after every injection into the other threads: they stop
     # The other threads leave the injection area for good, then the main thread unmaps it,
     # its very last injected call.
     for target, thread in reversed(list(zip(targets[1:], others, strict=True))):

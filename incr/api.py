@@ -132,15 +132,19 @@ def predump_round(pid: int, store: Store | str | os.PathLike[str], *, tracker: s
 
 
 def restore(store: Store | str | os.PathLike[str], *, at: str | float | None = None, id: str | None = None,
-            leave_stopped: bool = False, new_pidns: bool = False, stdio: str = "inherit") -> restoring.RestoredJob:
+            leave_stopped: bool = False, new_pidns: bool = False, stdio: str = "inherit",
+            detach: bool = False) -> restoring.RestoredJob:
     """Restore a checkpoint (default: the latest) with its original PIDs; the job runs on its own.
 
     The restored process (or, with `new_pidns`, the PID namespace it runs in)
     is a child of the calling process: ``job.wait()`` returns its exit status.
     `stdio`: "inherit" (the job's stdio from the launcher becomes the caller's) or
     "original" (a log file shared with the launcher is reopened, appending at its end).
+    With `detach` (the caller will not wait for it) a root with a parent-death
+    signal is the child of the caller's subreaper (or init) instead, which it
+    would become when the caller exits: the caller's exit does not signal it.
     """
     st = store if isinstance(store, Store) else Store(store)
     info, why = st.select(at=at, id=id)
     return restoring.restore(st.path, info.id, why=why, leave_stopped=leave_stopped, new_pidns=new_pidns,
-                             stdio=stdio)
+                             stdio=stdio, detach=detach)

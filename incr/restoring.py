@@ -52,7 +52,8 @@ STDIO_CHOICES = ("inherit", "original")
 
 
 def restore(store_path: Path, checkpoint_id: str, *, why: str = "", leave_stopped: bool = False,
-            new_pidns: bool = False, stdio: str = "inherit") -> RestoredJob:
+            new_pidns: bool = False, stdio: str = "inherit",
+            detach: bool = False) -> RestoredJob:
     if stdio not in STDIO_CHOICES:
         raise ValueError(f"stdio must be one of {', '.join(STDIO_CHOICES)}, not {stdio!r}")
     with Store.open(store_path) as store:
@@ -65,6 +66,6 @@ def restore(store_path: Path, checkpoint_id: str, *, why: str = "", leave_stoppe
         pages = StorePages(store, snap, root.pid)
         done = engine_restore.restore_tree(tree, lambda pid: StorePages(store, snap, pid),
                                            shm_pages=pages.shm_pages, leave_stopped=leave_stopped,
-                                           new_pidns=new_pidns)
+                                           new_pidns=new_pidns, detach=detach)
     return RestoredJob(pid=done.root, vpid=root.pid, init=done.init, checkpoint_id=sid, why=why,
                        timing=done.timing)

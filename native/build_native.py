@@ -23,6 +23,7 @@ int incr_ptrace_seize(pid_t pid, unsigned long options);
 int incr_ptrace_interrupt(pid_t pid);
 int incr_ptrace_detach(pid_t pid, int sig);
 int incr_ptrace_cont(pid_t pid, int sig);
+int incr_ptrace_singlestep(pid_t pid, int sig);
 int incr_ptrace_setoptions(pid_t pid, unsigned long options);
 int incr_wait(pid_t pid, int *status, int options);
 int incr_getregs(pid_t pid, struct user_regs_struct *regs);
@@ -50,6 +51,7 @@ long incr_pagemap_scan(int pagemap_fd, struct incr_pm_scan_arg *arg);
 #define INCR_STUB_OWN_SESSION 16
 long incr_spawn_stub(pid_t want, int flags);
 long incr_spawn_pidns(pid_t root, int flags, int ready_fd);
+long incr_spawn_adopted(pid_t want, int flags);
 int incr_pidfd_getfd(int pidfd, int fd);
 int incr_tgkill(pid_t tgid, pid_t tid, int sig);
 long incr_kcmp(pid_t pid1, pid_t pid2, int type, unsigned long idx1, unsigned long idx2);

@@ -39,6 +39,7 @@ int incr_ptrace_seize(pid_t pid, unsigned long options) { RET(ptrace(PTRACE_SEIZ
 int incr_ptrace_interrupt(pid_t pid) { RET(ptrace(PTRACE_INTERRUPT, pid, 0, 0)); }
 int incr_ptrace_detach(pid_t pid, int sig) { RET(ptrace(PTRACE_DETACH, pid, 0, (long)sig)); }
 int incr_ptrace_cont(pid_t pid, int sig) { RET(ptrace(PTRACE_CONT, pid, 0, (long)sig)); }
+int incr_ptrace_singlestep(pid_t pid, int sig) { RET(ptrace(PTRACE_SINGLESTEP, pid, 0, (long)sig)); }
 int incr_ptrace_setoptions(pid_t pid, unsigned long options) { RET(ptrace(PTRACE_SETOPTIONS, pid, 0, options)); }
 int incr_getregs(pid_t pid, struct user_regs_struct *regs) { RET(ptrace(PTRACE_GETREGS, pid, 0, regs)); }
 int incr_setregs(pid_t pid, const struct user_regs_struct *regs) { RET(ptrace(PTRACE_SETREGS, pid, 0, regs)); }
@@ -347,6 +348,65 @@ long incr_spawn_stub(pid_t want, int flags)
     if (c == 0)
         stub_main(flags);
     return c;
+}
+
+/* Wait for the SIGCHLD (blocked, so queued) that says child `pid` did `code`. */
+static void await_chld(pid_t pid, int code)
+{
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    siginfo_t si;
+    for (;;) {
+        long r = syscall(SYS_rt_sigtimedwait, &chld, &si, NULL, 8);
+        if (r < 0 && errno != EINTR)
+            syscall(SYS_exit_group, errno);
+        if (r == SIGCHLD && si.si_pid == pid && si.si_code == code)
+            return;
+    }
+}
+
+/* The first parent of an adopted stub (see incr_spawn_adopted): clones it with PID
+ * `want`, continues it once it has reset itself (its SIGSTOP), and exits when the
+ * stub has said so (CLD_CONTINUED), its wait status collected: the stub's next
+ * parent is told nothing.  With INCR_STUB_OWN_SESSION it leads the stub's new
+ * session first, as session_leader() does. */
+static void adopter(pid_t want, int flags) __attribute__((noreturn));
+static void adopter(pid_t want, int flags)
+{
+    stub_reset(-1);                    /* SIGCHLD blocked and at its default: queued for us */
+    if ((flags & INCR_STUB_OWN_SESSION) && syscall(SYS_setsid) < 0)
+        syscall(SYS_exit_group, errno);
+    flags &= ~INCR_STUB_OWN_SESSION;
+    pid_t tid = want;
+    long c = clone3_child(0, &tid);
+    if (c < 0)
+        syscall(SYS_exit_group, errno);
+    if (c == 0)
+        stub_main(flags | INCR_STUB_NO_TRACEME);
+    await_chld(want, CLD_STOPPED);
+    syscall(SYS_kill, want, SIGCONT);
+    await_chld(want, CLD_CONTINUED);
+    int status;
+    syscall(SYS_wait4, want, &status, WCONTINUED | WNOHANG | __WALL, NULL);
+    syscall(SYS_exit_group, 0);
+    __builtin_unreachable();
+}
+
+long incr_spawn_adopted(pid_t want, int flags)
+{
+    long h = clone3_child(0, NULL);
+    if (h < 0)
+        return -errno;
+    if (h == 0)
+        adopter(want, flags);
+    int status;
+    while (waitpid((pid_t)h, &status, __WALL) < 0)
+        if (errno != EINTR)
+            return -errno;
+    if (!WIFEXITED(status))
+        return -ECHILD;
+    return WEXITSTATUS(status) ? -WEXITSTATUS(status) : want;
 }
 
 int incr_pidfd_getfd(int pidfd, int fd)

@@ -18,6 +18,7 @@ int incr_ptrace_seize(pid_t pid, unsigned long options);
 int incr_ptrace_interrupt(pid_t pid);
 int incr_ptrace_detach(pid_t pid, int sig);
 int incr_ptrace_cont(pid_t pid, int sig);
+int incr_ptrace_singlestep(pid_t pid, int sig);
 int incr_ptrace_setoptions(pid_t pid, unsigned long options);
 int incr_wait(pid_t pid, int *status, int options);
 int incr_getregs(pid_t pid, struct user_regs_struct *regs);
@@ -76,6 +77,13 @@ long incr_spawn_stub(pid_t want, int flags);
  * a stub with PID `root` inside it, to be seized once a byte arrives on
  * ready_fd; returns the init's PID here, or a negative errno. */
 long incr_spawn_pidns(pid_t root, int flags, int ready_fd);
+/* A stub with PID `want` (as incr_spawn_stub) that is not our child: a helper child
+ * clones it and exits once it has reset itself, so that it already belongs to our
+ * nearest subreaper (or init), the parent it keeps after a detached restore; it
+ * waits in pause() to be seized.  For a root whose parent-death signal must not
+ * fire when the restorer exits.  INCR_STUB_OWN_SESSION: that helper leads the
+ * stub's new session.  Returns want or a negative errno (EEXIST). */
+long incr_spawn_adopted(pid_t want, int flags);
 
 int incr_pidfd_getfd(int pidfd, int fd);
 int incr_tgkill(pid_t tgid, pid_t tid, int sig);

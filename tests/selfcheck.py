@@ -49,6 +49,26 @@ def dump(store: Path, pid: int, mode: str, *extra: str) -> None:
         raise ValueError(mode)
 
 
+def job_pids(root: int) -> list[int]:
+    """`root` and every process below it, as /proc shows them now."""
+    out = [root]
+    for pid in out:
+        out.extend(children(pid))
+    return out
+
+
+def children(pid: int) -> list[int]:
+    """The children of every thread of `pid`."""
+    kids: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as f:
+                kids.extend(int(c) for c in f.read().split())
+    except FileNotFoundError:
+        pass
+    return kids
+
+
 def wait_gone(pid: int, job: subprocess.Popen[bytes] | None) -> None:
     if job is not None and job.pid == pid:
         job.wait(timeout=TIMEOUT)
@@ -87,8 +107,10 @@ def run(exe: Path | str, tmp_path: Path, store: Path, procs: Procs, mode: str, *
         before_go: Callable[[int], None] | None = None, **popen: object) -> Outcome:
     """The whole round: start, dump (`mode`), restore detached, let it check itself."""
     pid, job, out, go = start(exe, tmp_path, procs, *args, **popen)
+    tree = job_pids(pid)
     dump(store, pid, mode, *checkpoint_args)
-    wait_gone(pid, job)
+    for p in tree:          # the killed children come to us, the subreaper, to be reaped
+        wait_gone(p, job)
     return restore_and_check(store, procs, out, go, *restore_args, before_go=before_go)
 
 

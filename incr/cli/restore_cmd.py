@@ -20,7 +20,10 @@ Unix seconds, or an age such as 5m or 2h (that long ago).
 
 Attached (default): incr waits for the job and exits with its status
 (128+N if signal N killed it), passing SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2
-on to it.  --detach prints the job's PID and returns at once.
+on to it.  --detach prints the job's PID and returns at once; the job then
+belongs to the nearest subreaper above this command (or init).  A parent-death
+signal (PR_SET_PDEATHSIG) of the job's root fires when that parent ends: when
+this command ends if attached, never because a detached restore returns.
 
 Standard input/output/error: files the job alone had open there are reopened
 at their offsets.  A terminal or a pipe from the shell that launched the job
@@ -80,7 +83,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     job = api.restore(args.store, at=args.at, id=args.id, leave_stopped=args.leave_stopped,
-                      new_pidns=args.new_pidns, stdio=args.stdio)
+                      new_pidns=args.new_pidns, stdio=args.stdio, detach=args.detach or args.leave_stopped)
 
     def announce() -> None:
         where = f" (PID {job.vpid} in a new PID namespace)" if job.init else ""

@@ -106,7 +106,7 @@ class PipeImage(_message.Message):
     def __init__(self, ino: _Optional[int] = ..., data: _Optional[bytes] = ..., capacity: _Optional[int] = ..., dev: _Optional[int] = ...) -> None: ...
 
 class ProcessImage(_message.Message):
-    __slots__ = ("pid", "ppid", "pgid", "sid", "comm", "cmdline", "stopped", "threads", "mm", "vmas", "files", "fds", "fs", "rlimits", "sigactions", "shared_pending", "creds", "itimers", "personality", "oom_score_adj", "zombie", "exit_status", "posix_timers", "thp_disable", "merge_any", "lock_future", "files_of", "fs_of", "start_time", "tty_nr", "locks", "mdwe")
+    __slots__ = ("pid", "ppid", "pgid", "sid", "comm", "cmdline", "stopped", "threads", "mm", "vmas", "files", "fds", "fs", "rlimits", "sigactions", "shared_pending", "creds", "itimers", "personality", "oom_score_adj", "zombie", "exit_status", "posix_timers", "thp_disable", "merge_any", "lock_future", "files_of", "fs_of", "start_time", "tty_nr", "locks", "mdwe", "stop_signal", "child_subreaper", "dumpable", "membarrier_registrations")
     PID_FIELD_NUMBER: _ClassVar[int]
     PPID_FIELD_NUMBER: _ClassVar[int]
     PGID_FIELD_NUMBER: _ClassVar[int]
@@ -139,6 +139,10 @@ class ProcessImage(_message.Message):
     TTY_NR_FIELD_NUMBER: _ClassVar[int]
     LOCKS_FIELD_NUMBER: _ClassVar[int]
     MDWE_FIELD_NUMBER: _ClassVar[int]
+    STOP_SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    CHILD_SUBREAPER_FIELD_NUMBER: _ClassVar[int]
+    DUMPABLE_FIELD_NUMBER: _ClassVar[int]
+    MEMBARRIER_REGISTRATIONS_FIELD_NUMBER: _ClassVar[int]
     pid: int
     ppid: int
     pgid: int
@@ -171,7 +175,11 @@ class ProcessImage(_message.Message):
     tty_nr: int
     locks: _containers.RepeatedCompositeFieldContainer[FileLock]
     mdwe: int
-    def __init__(self, pid: _Optional[int] = ..., ppid: _Optional[int] = ..., pgid: _Optional[int] = ..., sid: _Optional[int] = ..., comm: _Optional[str] = ..., cmdline: _Optional[_Iterable[str]] = ..., stopped: _Optional[bool] = ..., threads: _Optional[_Iterable[_Union[ThreadImage, _Mapping]]] = ..., mm: _Optional[_Union[MmImage, _Mapping]] = ..., vmas: _Optional[_Iterable[_Union[Vma, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., fds: _Optional[_Iterable[_Union[Fd, _Mapping]]] = ..., fs: _Optional[_Union[FsImage, _Mapping]] = ..., rlimits: _Optional[_Iterable[_Union[Rlimit, _Mapping]]] = ..., sigactions: _Optional[_Iterable[_Union[SigAction, _Mapping]]] = ..., shared_pending: _Optional[_Iterable[bytes]] = ..., creds: _Optional[_Union[Creds, _Mapping]] = ..., itimers: _Optional[_Iterable[_Union[ITimer, _Mapping]]] = ..., personality: _Optional[int] = ..., oom_score_adj: _Optional[int] = ..., zombie: _Optional[bool] = ..., exit_status: _Optional[int] = ..., posix_timers: _Optional[_Iterable[_Union[PosixTimer, _Mapping]]] = ..., thp_disable: _Optional[int] = ..., merge_any: _Optional[bool] = ..., lock_future: _Optional[int] = ..., files_of: _Optional[int] = ..., fs_of: _Optional[int] = ..., start_time: _Optional[int] = ..., tty_nr: _Optional[int] = ..., locks: _Optional[_Iterable[_Union[FileLock, _Mapping]]] = ..., mdwe: _Optional[int] = ...) -> None: ...
+    stop_signal: int
+    child_subreaper: bool
+    dumpable: int
+    membarrier_registrations: int
+    def __init__(self, pid: _Optional[int] = ..., ppid: _Optional[int] = ..., pgid: _Optional[int] = ..., sid: _Optional[int] = ..., comm: _Optional[str] = ..., cmdline: _Optional[_Iterable[str]] = ..., stopped: _Optional[bool] = ..., threads: _Optional[_Iterable[_Union[ThreadImage, _Mapping]]] = ..., mm: _Optional[_Union[MmImage, _Mapping]] = ..., vmas: _Optional[_Iterable[_Union[Vma, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., fds: _Optional[_Iterable[_Union[Fd, _Mapping]]] = ..., fs: _Optional[_Union[FsImage, _Mapping]] = ..., rlimits: _Optional[_Iterable[_Union[Rlimit, _Mapping]]] = ..., sigactions: _Optional[_Iterable[_Union[SigAction, _Mapping]]] = ..., shared_pending: _Optional[_Iterable[bytes]] = ..., creds: _Optional[_Union[Creds, _Mapping]] = ..., itimers: _Optional[_Iterable[_Union[ITimer, _Mapping]]] = ..., personality: _Optional[int] = ..., oom_score_adj: _Optional[int] = ..., zombie: _Optional[bool] = ..., exit_status: _Optional[int] = ..., posix_timers: _Optional[_Iterable[_Union[PosixTimer, _Mapping]]] = ..., thp_disable: _Optional[int] = ..., merge_any: _Optional[bool] = ..., lock_future: _Optional[int] = ..., files_of: _Optional[int] = ..., fs_of: _Optional[int] = ..., start_time: _Optional[int] = ..., tty_nr: _Optional[int] = ..., locks: _Optional[_Iterable[_Union[FileLock, _Mapping]]] = ..., mdwe: _Optional[int] = ..., stop_signal: _Optional[int] = ..., child_subreaper: _Optional[bool] = ..., dumpable: _Optional[int] = ..., membarrier_registrations: _Optional[int] = ...) -> None: ...
 
 class FileLock(_message.Message):
     __slots__ = ("kind", "fd", "write", "start", "length", "taker")
@@ -220,7 +228,7 @@ class SigAltStack(_message.Message):
     def __init__(self, sp: _Optional[int] = ..., flags: _Optional[int] = ..., size: _Optional[int] = ...) -> None: ...
 
 class ThreadImage(_message.Message):
-    __slots__ = ("tid", "regs", "xstate", "sigmask", "rseq", "robust_list", "robust_list_len", "clear_child_tid", "altstack", "pending", "comm", "nice", "cpu_affinity", "creds", "sched", "tsc")
+    __slots__ = ("tid", "regs", "xstate", "sigmask", "rseq", "robust_list", "robust_list_len", "clear_child_tid", "altstack", "pending", "comm", "nice", "cpu_affinity", "creds", "sched", "tsc", "pdeath_signal")
     TID_FIELD_NUMBER: _ClassVar[int]
     REGS_FIELD_NUMBER: _ClassVar[int]
     XSTATE_FIELD_NUMBER: _ClassVar[int]
@@ -237,6 +245,7 @@ class ThreadImage(_message.Message):
     CREDS_FIELD_NUMBER: _ClassVar[int]
     SCHED_FIELD_NUMBER: _ClassVar[int]
     TSC_FIELD_NUMBER: _ClassVar[int]
+    PDEATH_SIGNAL_FIELD_NUMBER: _ClassVar[int]
     tid: int
     regs: bytes
     xstate: bytes
@@ -253,7 +262,8 @@ class ThreadImage(_message.Message):
     creds: Creds
     sched: Sched
     tsc: int
-    def __init__(self, tid: _Optional[int] = ..., regs: _Optional[bytes] = ..., xstate: _Optional[bytes] = ..., sigmask: _Optional[int] = ..., rseq: _Optional[_Union[Rseq, _Mapping]] = ..., robust_list: _Optional[int] = ..., robust_list_len: _Optional[int] = ..., clear_child_tid: _Optional[int] = ..., altstack: _Optional[_Union[SigAltStack, _Mapping]] = ..., pending: _Optional[_Iterable[bytes]] = ..., comm: _Optional[str] = ..., nice: _Optional[int] = ..., cpu_affinity: _Optional[_Iterable[int]] = ..., creds: _Optional[_Union[Creds, _Mapping]] = ..., sched: _Optional[_Union[Sched, _Mapping]] = ..., tsc: _Optional[int] = ...) -> None: ...
+    pdeath_signal: int
+    def __init__(self, tid: _Optional[int] = ..., regs: _Optional[bytes] = ..., xstate: _Optional[bytes] = ..., sigmask: _Optional[int] = ..., rseq: _Optional[_Union[Rseq, _Mapping]] = ..., robust_list: _Optional[int] = ..., robust_list_len: _Optional[int] = ..., clear_child_tid: _Optional[int] = ..., altstack: _Optional[_Union[SigAltStack, _Mapping]] = ..., pending: _Optional[_Iterable[bytes]] = ..., comm: _Optional[str] = ..., nice: _Optional[int] = ..., cpu_affinity: _Optional[_Iterable[int]] = ..., creds: _Optional[_Union[Creds, _Mapping]] = ..., sched: _Optional[_Union[Sched, _Mapping]] = ..., tsc: _Optional[int] = ..., pdeath_signal: _Optional[int] = ...) -> None: ...
 
 class Sched(_message.Message):
     __slots__ = ("policy", "flags", "priority", "runtime", "deadline", "period", "ioprio", "timerslack_ns")

@@ -45,6 +45,7 @@ def check_supported(root: int, skip: dict[int, set[int]]) -> None:
     table = files.FileTable(skip)
     for pid in skip:
         try:
+            sharing.check_running(pid, skip)
             _check_process(pid, table)
         except (ProcessNotFound, FileNotFoundError, ProcessLookupError):
             # The tree runs: a child exited, or a descriptor closed, under our feet.  The

@@ -27,6 +27,7 @@ from . import (
     shm,
     signals,
     task,
+    timerfd,
     timers,
     unixsock,
     vmflags,
@@ -86,6 +87,7 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
         else:
             images.append(describe_state(tree.frozen[pid], table))
     sharing.dump(images)
+    timerfd.settle(images)
     image = tree_image(images)
     fown.check_tree(image)
     locks.dump(image)

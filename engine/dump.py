@@ -163,7 +163,7 @@ def _capture_fifos(table: files.FileTable) -> list[image_pb2.PipeImage]:
     for f in table.files:
         if f.kind == image_pb2.OpenFile.FIFO and fifos.key_of(f) not in out:
             holder = table.holders[f.id]
-            out[fifos.key_of(f)] = fifos.capture(f"/proc/{holder.pid}/fd/{holder.fd}", fifos.key_of(f))
+            out[fifos.key_of(f)] = fifos.capture((holder.pid, holder.fd), fifos.key_of(f))
     return list(out.values())
 
 

@@ -29,6 +29,7 @@ from . import (
     shm,
     signals,
     task,
+    timerfd,
     timers,
     unixsock,
     vmflags,
@@ -47,6 +48,7 @@ def check_supported(root: int, skip: dict[int, set[int]]) -> None:
     table = files.FileTable(skip)
     for pid in skip:
         try:
+            sharing.check_running(pid, skip)
             _check_process(pid, table)
         except (ProcessNotFound, FileNotFoundError, ProcessLookupError):
             # The tree runs: a child exited, or a descriptor closed, under our feet.  The
@@ -90,6 +92,7 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
             images.append(describe_state(tree.frozen[pid], table, (vm_flags or {}).get(pid)))
     sharing.dump(images)
     prctl.check_parent_threads(images)
+    timerfd.settle(images)
     image = tree_image(images)
     fown.check_tree(image)
     locks.dump(image, table.locked)
@@ -166,7 +169,7 @@ def _capture_fifos(table: files.FileTable) -> list[image_pb2.PipeImage]:
     for f in table.files:
         if f.kind == image_pb2.OpenFile.FIFO and fifos.key_of(f) not in out:
             holder = table.holders[f.id]
-            out[fifos.key_of(f)] = fifos.capture(f"/proc/{holder.pid}/fd/{holder.fd}", fifos.key_of(f))
+            out[fifos.key_of(f)] = fifos.capture((holder.pid, holder.fd), fifos.key_of(f))
     return list(out.values())
 
 

@@ -19,7 +19,7 @@ import stat
 from incr.proto import image_pb2
 
 from .errors import RestoreError
-from .pipes import F_GETPIPE_SZ, queued, read_back, refill
+from .pipes import F_GETPIPE_SZ, queued, read_back, refill, refuse_packets
 
 _NONBLOCKING_BOTH_ENDS = os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC
 
@@ -30,15 +30,18 @@ def key_of(f: image_pb2.OpenFile) -> Key:
     return f.file.dev, f.file.ino
 
 
-def capture(link: str, key: Key) -> image_pb2.PipeImage:
-    """The contents of a FIFO, reached through `link` (/proc/PID/fd/N of a holder), left in place."""
+def capture(holder: tuple[int, int], key: Key) -> image_pb2.PipeImage:
+    """The contents of a FIFO, reached through descriptor `holder` (pid, fd) of a holder, left in place."""
+    pid, n = holder
+    link = f"/proc/{pid}/fd/{n}"
     fd = os.open(link, _NONBLOCKING_BOTH_ENDS)
     try:
-        data = read_back(fd, fd, f"the FIFO behind {link}")
+        chunks = read_back(fd, fd, f"the FIFO behind {link}")
         capacity = fcntl.fcntl(fd, F_GETPIPE_SZ)
     finally:
         os.close(fd)
-    return image_pb2.PipeImage(dev=key[0], ino=key[1], data=data, capacity=capacity)
+    refuse_packets(pid, f"fd {n} (FIFO {os.readlink(link)})", chunks)
+    return image_pb2.PipeImage(dev=key[0], ino=key[1], data=b"".join(chunks.data), capacity=capacity)
 
 
 def preflight(f: image_pb2.OpenFile) -> None:

@@ -59,6 +59,12 @@ def check_traceable(pid: int, job: Collection[int] = ()) -> proc.Stat:
     if pid in _ancestors():
         raise NotTraceable(pid, "it is incr itself or one of its parent processes")
     if st.state in ("Z", "X"):
+        threads = int(proc.status(pid).get("Threads", "1"))
+        if threads > 1:
+            # /proc shows a process as its leader: one whose main thread exited (pthread_exit) reads Z.
+            others = f"{threads - 1} other threads run" if threads > 2 else "another thread runs"
+            raise NotTraceable(pid, f"its main thread has exited (pthread_exit) while {others} on; not "
+                                    "supported yet")
         raise NotTraceable(pid, "it is a zombie (it has exited; its parent has not reaped it)")
     tracer = int(proc.status(pid).get("TracerPid", "0"))
     if tracer in job:

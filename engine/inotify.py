@@ -1,10 +1,12 @@
 """inotify: its watches (path from the file handle fdinfo shows, mask); recreated
 with inotify_init1 + inotify_add_watch in watch-descriptor order.  Events queued
-but not read are not restored (fdinfo does not show them)."""
+but not read cannot be restored (nothing can put an event in a queue but the
+event itself): an instance holding some is refused, naming how many bytes wait."""
 
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import re
 import struct
@@ -12,12 +14,14 @@ import struct
 from incr.proto import image_pb2
 
 from .errors import RestoreError, Unsupported
+from .pipes import FIONREAD, stolen
 from .remote import RemoteProcess
 
 _WATCH = re.compile(r"inotify wd:(\d+) ino:([0-9a-f]+) sdev:([0-9a-f]+) mask:([0-9a-f]+) .*"
                     r"fhandle-bytes:([0-9a-f]+) fhandle-type:([0-9a-f]+) f_handle:([0-9a-f]+)")
 _libc = ctypes.CDLL(None, use_errno=True)
-IN_ATTRIB = 0x4
+IN_ATTRIB, IN_IGNORED = 0x4, 0x8000
+_EVENT = struct.Struct("<iIII")           # struct inotify_event without a name: wd, mask, cookie, len
 
 
 def _mount_of(dev: int) -> str:
@@ -46,7 +50,17 @@ def _path(dev: int, htype: int, handle: bytes) -> str:
         os.close(mount)
 
 
+def _queued(pid: int, fd: int) -> int:
+    """Bytes of events waiting to be read (FIONREAD through a descriptor of incr's own: nothing is read)."""
+    with stolen(pid, fd) as mine:
+        return int(struct.unpack("i", fcntl.ioctl(mine, FIONREAD, b"\0\0\0\0"))[0])
+
+
 def dump(pid: int, fd: int, lines: list[str]) -> image_pb2.InotifyState:
+    waiting = _queued(pid, fd)
+    if waiting:
+        raise Unsupported(pid, f"fd {fd} (inotify)", f"{waiting} bytes of events are queued unread; they cannot "
+                          "be restored (checkpoint again once the job has read them)")
     state = image_pb2.InotifyState()
     for line in lines:
         m = _WATCH.search(line)
@@ -70,9 +84,22 @@ def restore(target: RemoteProcess, state: image_pb2.InotifyState, flags: int) ->
         while next_wd < w.wd:
             gap = target.call("inotify_add_watch", fd, target.put(b"/\0"), IN_ATTRIB)
             target.call("inotify_rm_watch", fd, gap)
+            _take_ignored(target.pid, fd, gap)
             next_wd = gap + 1
         got = target.call("inotify_add_watch", fd, target.put(os.fsencode(w.path) + b"\0"), w.mask)
         next_wd = got + 1
         if got != w.wd:
             raise RestoreError(f"cannot restore the inotify watch of {w.path}: descriptor {got}, not {w.wd}")
     return fd
+
+
+def _take_ignored(pid: int, fd: int, wd: int) -> None:
+    """The IN_IGNORED event a removed gap watch queued, read off again: the job never had it."""
+    with stolen(pid, fd) as mine:
+        try:
+            raw = os.read(mine, _EVENT.size)
+        except BlockingIOError:
+            raw = b""
+    if len(raw) != _EVENT.size or _EVENT.unpack(raw)[:2] != (wd, IN_IGNORED):
+        raise RestoreError(f"cannot restore an inotify instance: an event came while its watches were being "
+                           f"re-created ({raw.hex() or 'none'}, not IN_IGNORED of watch {wd}); restore again")

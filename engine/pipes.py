@@ -6,6 +6,11 @@ blocking read never blocks) and written straight back in order, through the
 other end: the job finds its pipe as it was.  Restore: the pipe is created in
 the first process that holds an end (an injected pipe2), filled from incr
 through a stolen write end, and handed to the other holders (files.Installer).
+
+Packet mode (a write end with O_DIRECT: each write one packet, each read at most
+one) keeps its packets where they were: each is read and written back on its
+own, through a description of incr's own opened O_DIRECT.  The image holds bytes
+only, so a pipe or FIFO with packets queued is refused, naming them.
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ import os
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from incr.proto import image_pb2
 
 from . import ptrace as pt
-from .errors import EngineError
+from .errors import EngineError, Unsupported
 from .remote import RemoteProcess
 
 FIONREAD = 0x541B
@@ -44,9 +50,25 @@ def stolen(pid: int, fd: int) -> Iterator[int]:
 def capture(ino: int, reader: tuple[int, int], writer: tuple[int, int]) -> image_pb2.PipeImage:
     """The contents of pipe `ino`, read through (pid, fd) `reader` and put back through `writer`."""
     with stolen(*reader) as r, stolen(*writer) as w:
-        data = read_back(r, w, f"pipe:[{ino}]")
+        chunks = read_back(r, w, f"pipe:[{ino}]")
         capacity = fcntl.fcntl(r, F_GETPIPE_SZ)
-    return image_pb2.PipeImage(ino=ino, data=data, capacity=capacity)
+    refuse_packets(reader[0], f"fd {reader[1]} (pipe:[{ino}])", chunks)
+    return image_pb2.PipeImage(ino=ino, data=b"".join(chunks.data), capacity=capacity)
+
+
+@dataclass
+class Chunks:
+    """What a pipe held, in the pieces reads returned: one per packet in packet mode."""
+
+    data: list[bytes]
+    packets: bool
+
+
+def refuse_packets(pid: int, what: str, chunks: Chunks) -> None:
+    if chunks.packets and chunks.data:
+        n = len(chunks.data)
+        raise Unsupported(pid, what, f"{n} packet{'s' if n > 1 else ''} queued in packet mode (O_DIRECT): "
+                          "their boundaries cannot be restored yet")
 
 
 def queued(fd: int) -> int:
@@ -54,21 +76,40 @@ def queued(fd: int) -> int:
     return int(struct.unpack("i", fcntl.ioctl(fd, FIONREAD, b"\0\0\0\0"))[0])
 
 
-def read_back(r: int, w: int, what: str) -> bytes:
+def read_back(r: int, w: int, what: str) -> Chunks:
     """Everything buffered, read through `r` and written straight back in order through `w`
-    (FIONREAD says how much, so no read blocks)."""
+    (FIONREAD says how much, so no read blocks).  A read that returns less than is left has
+    met the end of a packet: then (or with O_DIRECT on `w`) each piece goes back as a packet."""
     size = queued(r)
-    data = bytearray()
-    while len(data) < size:
+    chunks: list[bytes] = []
+    got = 0
+    while got < size:
         try:
-            chunk = os.read(r, size - len(data))
+            chunk = os.read(r, size - got)
         except BlockingIOError:
             chunk = b""
         if not chunk:
             raise EngineError(f"{what} emptied while the job was frozen")
-        data += chunk
-    refill(w, bytes(data), 0)
-    return bytes(data)
+        chunks.append(chunk)
+        got += len(chunk)
+    flags = fcntl.fcntl(w, fcntl.F_GETFL)
+    packets = len(chunks) > 1 or bool(flags & os.O_DIRECT)
+    if not packets:
+        refill(w, b"".join(chunks), 0)
+        return Chunks(chunks, packets=False)
+    # Only an anonymous pipe's own ends take O_DIRECT (a FIFO or a /proc reopening refuses it), so
+    # packets go back through the job's write end; one whose O_DIRECT the job cleared after writing
+    # them gets it for the while (the job is frozen).
+    if not flags & os.O_DIRECT:
+        fcntl.fcntl(w, fcntl.F_SETFL, flags | os.O_DIRECT)
+    try:
+        for chunk in chunks:
+            if os.write(w, chunk) != len(chunk):
+                raise EngineError(f"{what}: a packet could not be put back whole")
+    finally:
+        if not flags & os.O_DIRECT:
+            fcntl.fcntl(w, fcntl.F_SETFL, flags)
+    return Chunks(chunks, packets=True)
 
 
 def refill(w: int, data: bytes, capacity: int) -> None:

@@ -89,7 +89,8 @@ def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False) -> None:
         memory.preflight(p.vmas)
         files.preflight(list(p.files))
         fs.preflight(p.fs)
-    shm.preflight(tree.shm, own_ipc_namespace=_own_ipc_namespace(tree, new_pidns))
+    shm.preflight(tree.shm, own_ipc_namespace=_own_ipc_namespace(tree, new_pidns),
+                  job={p.pid for p in tree.processes})
     unixsock.preflight(tree, new_pidns=new_pidns)
     locks.preflight(tree)
 
@@ -132,7 +133,8 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
                 own_session=not leads_session, new_pidns=new_pidns, new_ipcns=own_ipc,
                 adopted=detach and not new_pidns and prctl.has_pdeath_signal(root))
     stubs[root.pid] = stub
-    shared = shm.ShmInstaller(list(tree.shm), shm_pages or (lambda key: iter(())), ipc_of=stub.pid if own_ipc else 0)
+    shared = shm.ShmInstaller(list(tree.shm), shm_pages or (lambda key: iter(())), ipc_of=stub.pid if own_ipc else 0,
+                              job={p.pid for p in tree.processes})
     installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared, list(tree.fifos), resume=resume,
                                 pair_maker=unixsock.PairMaker(stubs, stub, creds.own()))
     try:

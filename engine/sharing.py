@@ -19,6 +19,7 @@ is then built once, by the parent (restore.py skips the child's).
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection
 
 from incr.proto import image_pb2
 
@@ -96,6 +97,17 @@ def _record(group: list[image_pb2.ProcessImage], kind: int) -> None:
             raise Unsupported(p.pid, what, f"shared ({flag}) with PID {others}, not with its parent: only a "
                               "sharing with the parent can be restored")
         setattr(p, field, p.ppid)
+
+
+def check_running(pid: int, job: Collection[int]) -> None:
+    """Refuses, before anything is frozen, a process whose memory its parent shares: a vfork()ed
+    child that has not exec'd yet (or a clone(CLONE_VM)).  A parent in vfork() waits in the kernel
+    until that child execs or exits and cannot be stopped, so the freeze would wait as long."""
+    ppid = proc.stat(pid).ppid
+    if ppid in job and pt.kcmp(pid, ppid, pt.KCMP_VM) == 0:
+        raise Unsupported(pid, "memory", f"shared (CLONE_VM) with its parent PID {ppid}: a vfork()ed child that "
+                          "has not called exec yet, or a clone(CLONE_VM); not supported (its parent cannot be "
+                          "frozen until it execs or exits)")
 
 
 def needs_version_3(image: image_pb2.TreeImage) -> bool:

@@ -21,7 +21,7 @@ import fcntl
 import os
 import stat
 import struct
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 from incr.proto import image_pb2
@@ -35,7 +35,7 @@ F_GET_SEALS, F_ADD_SEALS = 1034, 1033
 SHM_DEST, SHM_RDONLY, IPC_CREAT, IPC_EXCL, IPC_RMID, IPC_STAT = 0o1000, 0o10000, 0o1000, 0o2000, 0, 2
 CLONE_NEWIPC = 0x08000000
 # struct shmid_ds (x86_64, 112 bytes): shm_perm.__key, shm_segsz at 48, shm_cpid at 80
-_SHMID_DS, _SHMID_DS_SIZE = struct.Struct("<i44xQ24xi"), 112
+_SHMID_DS, _SHMID_DS_SIZE = struct.Struct("<i44xQ24xi4xQ"), 112     # key, size, creator, attachments
 MFD_CLOEXEC, MFD_ALLOW_SEALING = 1, 2
 _DELETED = " (deleted)"
 
@@ -129,15 +129,16 @@ def uses_sysv(objects: Iterable[image_pb2.ShmImage]) -> bool:
     return any(o.kind == Shm.SYSV for o in objects)
 
 
-def preflight(objects: Iterable[image_pb2.ShmImage], *, own_ipc_namespace: bool) -> None:
+def preflight(objects: Iterable[image_pb2.ShmImage], *, own_ipc_namespace: bool, job: Collection[int] = ()) -> None:
     """Refuses what would fail half-way: a missing /dev/shm directory; a System V id taken here
-    by another segment (unless the job gets an IPC namespace of its own, where ids are free)."""
+    by another segment (unless the job gets an IPC namespace of its own, where ids are free).
+    `job`: the PIDs of the tree being restored (the creators its own segments name)."""
     for o in objects:
         if o.kind == Shm.DEVSHM and not os.path.isdir(os.path.dirname(o.name)):
             raise RestoreError(f"cannot restore: {os.path.dirname(o.name)} does not exist for {o.name}")
         if o.kind == Shm.SYSV and not own_ipc_namespace:
             seg = _segment(o.shmid)
-            if seg is not None and not _reusable(o, seg):
+            if seg is not None and not _reusable(o, seg, job):
                 raise RestoreError(
                     f"cannot restore: System V segment id {o.shmid} is in use here (key {seg.key:#x}, "
                     f"{seg.size} bytes, created by PID {seg.creator}); remove it (ipcrm -m {o.shmid}) "
@@ -149,6 +150,7 @@ class _Segment:
     key: int
     size: int
     creator: int
+    attached: int
 
 
 def _segment(shmid: int) -> _Segment | None:
@@ -159,19 +161,27 @@ def _segment(shmid: int) -> _Segment | None:
     return _Segment(*_SHMID_DS.unpack_from(buf.raw))
 
 
-def _reusable(o: image_pb2.ShmImage, seg: _Segment) -> bool:
-    """A segment that outlived the job (SysV segments do): the job's own, found by key and size."""
-    return bool(o.ipc_key) and not o.destroyed and seg.key == o.ipc_key and seg.size == o.size
+def _reusable(o: image_pb2.ShmImage, seg: _Segment, job: Collection[int]) -> bool:
+    """A segment that outlived the job (SysV segments do): the job's own, found by key and size --
+    or, a private one (IPC_PRIVATE: no key), by its id, size, a creator of the job and no one
+    attached (`checkpoint --kill` leaves the job's private segments so, if it did not remove them)."""
+    if o.destroyed or seg.size != o.size:
+        return False
+    if o.ipc_key:
+        return seg.key == o.ipc_key
+    return seg.key == 0 and seg.creator in job and seg.attached == 0
 
 
 class ShmInstaller:
     """Creates each object once and gives every process that needs it a descriptor of it.
     `ipc_of`: a PID whose IPC namespace the System V segments belong in (0: ours)."""
 
-    def __init__(self, objects: list[image_pb2.ShmImage], pages: PageReader, ipc_of: int = 0) -> None:
+    def __init__(self, objects: list[image_pb2.ShmImage], pages: PageReader, ipc_of: int = 0,
+                 job: Collection[int] = ()) -> None:
         self.objects = {o.key: o for o in objects}
         self.pages = pages
         self.ipc_of = ipc_of
+        self.job = job
         self.holders: dict[str, tuple[int, int]] = {}
         self.keepers: list[tuple[RemoteProcess, int]] = []
         self.created: list[int] = []        # System V ids made by this restore
@@ -199,7 +209,7 @@ class ShmInstaller:
         o = self.objects[key]
         if key not in self.holders:
             with self._job_ipc():
-                if _sysv_create(o, self.pages(key)):
+                if _sysv_create(o, self.pages(key), self.job):
                     self.created.append(o.shmid)
             self.holders[key] = (0, 0)
         got = target.call("shmat", o.shmid, addr, 0 if writable else SHM_RDONLY)
@@ -273,12 +283,12 @@ def _enter_ipc(ns_fd: int, whose: str) -> None:
         raise RestoreError(f"cannot enter {whose} IPC namespace: {os.strerror(ctypes.get_errno())}")
 
 
-def _sysv_create(o: image_pb2.ShmImage, pages: Iterable[tuple[int, memoryview]]) -> bool:
+def _sysv_create(o: image_pb2.ShmImage, pages: Iterable[tuple[int, memoryview]], job: Collection[int]) -> bool:
     """The segment with the dumped id (via /proc/sys/kernel/shm_next_id), filled from the checkpoint;
     whether it was created.  A segment still there with that id, key and size (SysV segments
     outlive their processes) is reused."""
     seg = _segment(o.shmid)
-    created = seg is None or not _reusable(o, seg)
+    created = seg is None or not _reusable(o, seg, job)
     if created:
         with open("/proc/sys/kernel/shm_next_id", "w", encoding="ascii") as f:
             f.write(str(o.shmid))

@@ -1,9 +1,12 @@
 """Signals: dispositions (sigaction) and queued signals.  Dump and restore.
 
 Dispositions are read by injecting rt_sigaction(sig, NULL, &old) for each
-signal /proc reports as caught or ignored; the rest are SIG_DFL, which the
-restore stub already has.  Queued signals, per thread and process-wide, are
-read with PTRACE_PEEKSIGINFO and re-queued with their full siginfo.
+signal /proc reports as caught or ignored, and for SIGCHLD always: its flags
+act even at SIG_DFL (SA_NOCLDWAIT: children are reaped by the kernel;
+SA_NOCLDSTOP).  The rest are SIG_DFL, which the restore stub already has; their
+flags and masks act on nothing and are not read (one injected call per signal).
+Queued signals, per thread and process-wide, are read with PTRACE_PEEKSIGINFO
+and re-queued with their full siginfo.
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ from .remote import RemoteProcess
 from .tracee import Tracee
 
 _KSIGACTION = struct.Struct("<QQQQ")    # handler, flags, restorer, mask (x86-64 kernel layout)
-SIGKILL, SIGSTOP = 9, 19
+SIGKILL, SIGSTOP, SIGCHLD = 9, 19, 17
 
 
 def dump_sigactions(tracee: Tracee, status: dict[str, str]) -> list[image_pb2.SigAction]:
-    interesting = int(status["SigCgt"], 16) | int(status["SigIgn"], 16)
+    interesting = int(status["SigCgt"], 16) | int(status["SigIgn"], 16) | 1 << (SIGCHLD - 1)
     out = []
     with tracee.stack_scratch(_KSIGACTION.size) as scratch:
         for sig in range(1, 65):

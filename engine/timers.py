@@ -79,8 +79,26 @@ def restore(target: RemoteProcess, itimers: list[image_pb2.ITimer]) -> None:
         # kernel re-arms it when the signal is dequeued; setitimer cannot say that).  It goes on one
         # interval from now: the pending SIGALRM, restored as it was, then comes first.
         value_us = t.value_us or t.interval_us
-        raw = _ITIMERVAL.pack(*divmod(t.interval_us, 1_000_000), *divmod(value_us, 1_000_000))
-        target.call("setitimer", t.which, target.put(raw), 0)
+        _setitimer(target, t.which, t.interval_us, value_us)
+        if t.which != ITIMERS[0]:
+            # The kernel adds one tick to the value of a CPU-time itimer it sets (kernel/time/itimer.c):
+            # each restore would make the job's timer a tick later.  What it added is read back (the
+            # stub uses no CPU time meanwhile) and taken off again.
+            extra = _getitimer_value(target, t.which) - value_us
+            if 0 < extra < value_us:
+                _setitimer(target, t.which, t.interval_us, value_us - extra)
+
+
+def _setitimer(target: RemoteProcess, which: int, interval_us: int, value_us: int) -> None:
+    raw = _ITIMERVAL.pack(*divmod(interval_us, 1_000_000), *divmod(value_us, 1_000_000))
+    target.call("setitimer", which, target.put(raw), 0)
+
+
+def _getitimer_value(target: RemoteProcess, which: int) -> int:
+    at = target.put(bytes(_ITIMERVAL.size))
+    target.call("getitimer", which, at)
+    _, _, vsec, vusec = _ITIMERVAL.unpack(_read(target, at, _ITIMERVAL.size))
+    return int(vsec * 1_000_000 + vusec)
 
 
 def restore_posix(target: RemoteProcess, timers: list[image_pb2.PosixTimer]) -> None:

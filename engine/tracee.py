@@ -161,6 +161,7 @@ class Tracee:
 
 ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK = 512, 513, 514, 516
 NR_RESTART_SYSCALL = 219
+NR_POLL = 7
 EINTR = 4
 
 
@@ -169,7 +170,13 @@ def with_syscall_restart(regs: pt.Regs, *, restart_block: bool) -> pt.Regs:
 
     `restart_block`: the kernel still holds the thread's restart block (a live
     thread), so restart_syscall() can resume a sleep; otherwise (a restored
-    thread) such a syscall returns EINTR, as CRIU does.
+    thread) a sleep returns EINTR, as CRIU does.  poll(2) is the exception: the
+    kernel restarts it through the restart block even with no timeout, and a
+    program with no signal handler never expects EINTR from it.  So a poll with
+    no timeout is called again with its own arguments, live or restored (which
+    also keeps it a poll for the next freeze, not a restart_syscall() whose
+    origin nothing shows), and a restored poll with a timeout is called again
+    too, its timeout counting afresh (it may wait longer, never less).
     """
     out = regs.copy()
     if out.signed("orig_rax") >= 0:
@@ -177,8 +184,13 @@ def with_syscall_restart(regs: pt.Regs, *, restart_block: bool) -> pt.Regs:
         if err in (ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND):
             out.set(rax=out.orig_rax, rip=out.rip - 2)
         elif err == ERESTART_RESTARTBLOCK:
-            if restart_block:
+            poll = out.orig_rax == NR_POLL
+            if poll and (out.rdx & 0xFFFFFFFF) >= 0x80000000:         # int timeout < 0: none
+                out.set(rax=NR_POLL, rip=out.rip - 2)
+            elif restart_block:
                 out.set(rax=NR_RESTART_SYSCALL, rip=out.rip - 2)
+            elif poll:
+                out.set(rax=NR_POLL, rip=out.rip - 2)
             else:
                 out.set(rax=-EINTR)
     out.set(orig_rax=-1)

@@ -1,0 +1,79 @@
+/* An epoll set: a pipe (level-triggered, data 11), an eventfd (edge-triggered, data 22), a second
+ * pipe (EPOLLONESHOT, already fired and so disarmed, data 33), and a watched epoll (nested).
+ * fdinfo's watch list and the events seen after restore. */
+#include "cf.h"
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+/* The watch list in fdinfo, by target descriptor (the kernel lists it in an order of its own). */
+static void snapshot(int ep, char *out, size_t size)
+{
+    char path[64], text[8192];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", ep);
+    cf_slurp(path, text, sizeof text);
+    out[0] = 0;
+    size_t used = 0;
+    for (int want = 0; want < 64; want++)
+        for (char *line = strstr(text, "tfd:"); line; line = strstr(line + 1, "tfd:")) {
+            int tfd;
+            unsigned events;
+            unsigned long long data;
+            if (sscanf(line, "tfd: %d events: %x data: %llx", &tfd, &events, &data) == 3 && tfd == want)
+                used += (size_t)snprintf(out + used, size - used, "fd %d events %x data %llx; ", tfd, events, data);
+        }
+}
+
+int main(int argc, char **argv)
+{
+    cf_init(argc, argv);
+    int p[2], q[2];
+    if (pipe(p) || pipe(q)) return 3;
+    int ev = eventfd(0, EFD_NONBLOCK);
+    int inner = epoll_create1(0);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event e = {.events = EPOLLIN, .data.u64 = 11};
+    epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &e);
+    e.events = EPOLLIN | EPOLLET;
+    e.data.u64 = 22;
+    epoll_ctl(ep, EPOLL_CTL_ADD, ev, &e);
+    e.events = EPOLLIN | EPOLLONESHOT;
+    e.data.u64 = 33;
+    epoll_ctl(ep, EPOLL_CTL_ADD, q[0], &e);
+    e.events = EPOLLIN;
+    e.data.u64 = 44;
+    epoll_ctl(ep, EPOLL_CTL_ADD, inner, &e);
+    if (write(q[1], "q", 1) != 1) return 3;
+    struct epoll_event got[8];
+    if (epoll_wait(ep, got, 8, 0) != 1 || got[0].data.u64 != 33) return 4;   /* the one-shot fires and disarms */
+    if (write(p[1], "p", 1) != 1) return 3;
+    char before[1024], after[1024];
+    snapshot(ep, before, sizeof before);
+    sc_ready();
+    sc_wait_go();
+    snapshot(ep, after, sizeof after);
+    cf_same(before, after, "watch list (fdinfo)");
+    int n = epoll_wait(ep, got, 8, 0);
+    sc_check(n == 1 && got[0].data.u64 == 11, "only the level-triggered pipe is ready", "n=%d first %llu", n,
+             n > 0 ? (unsigned long long)got[0].data.u64 : 0ULL);
+    uint64_t one = 1;
+    if (write(ev, &one, 8) != 8) return 3;
+    n = epoll_wait(ep, got, 8, 0);
+    int saw22 = 0;
+    for (int i = 0; i < n; i++) saw22 += got[i].data.u64 == 22;
+    sc_check(saw22 == 1, "edge-triggered eventfd fires once", "n=%d", n);
+    n = epoll_wait(ep, got, 8, 0);
+    saw22 = 0;
+    for (int i = 0; i < n; i++) saw22 += got[i].data.u64 == 22 || got[i].data.u64 == 33;
+    sc_check(saw22 == 0, "and not again; the one-shot stays disarmed", "n=%d", n);
+    int ip[2];
+    if (pipe(ip)) return 3;
+    e.events = EPOLLIN;
+    e.data.u64 = 55;
+    epoll_ctl(inner, EPOLL_CTL_ADD, ip[0], &e);
+    if (write(ip[1], "i", 1) != 1) return 3;
+    n = epoll_wait(ep, got, 8, 0);
+    int saw44 = 0;
+    for (int i = 0; i < n; i++) saw44 += got[i].data.u64 == 44;
+    sc_check(saw44 == 1, "nested epoll reports readiness", "n=%d", n);
+    return sc_done();
+}

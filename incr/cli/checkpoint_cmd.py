@@ -31,10 +31,19 @@ directories, /dev/null|zero|full|random|urandom, pipes and Unix socket pairs
 between them with the data in flight, eventfd, signalfd, timerfd, epoll,
 inotify, a terminal, pipe or socket from the launcher on stdin/stdout/stderr,
 signal handlers and queued signals, interval and POSIX timers, limits, cwd,
-umask and ids.  Anything else (network or named sockets, pipes leading out of
-the job, io_uring, seccomp, ...) makes the checkpoint
-fail with a message naming it; nothing is stored and the job runs on
-untouched.  The store is created if it does not exist."""
+umask and ids; with what a program reads back of each: VMA flags (VmFlags in
+smaps: DONTFORK, WIPEONFORK, guard regions, hugepage advice, mlock, ...),
+descriptor flags and owners (F_GETFL, F_SETOWN, F_SETSIG) on every
+descriptor, shared fd tables, prctl state, capabilities, scheduling, the
+signal that stopped a stopped process.  Anything that cannot come back
+exactly so (network or named sockets, pipes leading out of the job, a
+vfork()ed child, io_uring, seccomp, ...) makes the checkpoint fail with one
+line naming the PID and what it holds; nothing is stored and the job runs on
+untouched.  The store is created if it does not exist.
+
+Killed at any instant (kill -9, OOM, a time limit), this command leaves the
+job running as it was and the store as before; the next checkpoint of the
+job is then a full one.  One incr command acts on a job at a time."""
 
 
 def register(sub: Any) -> None:

@@ -123,7 +123,8 @@ def needs_version_3(image: image_pb2.TreeImage) -> bool:
         or sharing.needs_version_3(image) or image.ended_job or _shares_files_outside(image) \
         or creds.needs_version_3(image) or sched.needs_version_3(image) or hardening.needs_version_3(image) \
         or locks.needs_version_3(image) or unixsock.needs_version_3(image) \
-        or any(prctl.newer_than_version_2(p) or jobctl.newer_than_version_2(p) for p in image.processes)
+        or any(prctl.newer_than_version_2(p) or jobctl.newer_than_version_2(p) for p in image.processes) \
+        or any(o.unlinked for o in image.shm)
 
 
 def _vma_needs_version_3(vma: image_pb2.Vma) -> bool:

@@ -236,7 +236,7 @@ class FileTable:
                 return base
             raise Unsupported(pid, what, "this character device is not supported yet")
         if stat.S_ISREG(mode) and (obj := shm.classify(pid, link, st, what)) is not None \
-                and obj.kind != image_pb2.ShmImage.DEVSHM:
+                and (obj.kind != image_pb2.ShmImage.DEVSHM or obj.unlinked):
             base.kind = OpenFile.SHMEM
             base.shm = obj.key
             return base
@@ -421,10 +421,15 @@ class Installer:
                 raise RestoreError(f"cannot restore the memfd {f.path}: no object")
             # Every description of a memfd is one of its own (offset, flags, access mode) on the one
             # object, reopened through /proc as the job did: never the object's creating description.
-            obj = self.shared.fd_in(target, f.shm, keep_at)
-            tmp = target.call("openat", AT_FDCWD, target.put(f"/proc/self/fd/{obj}".encode() + b"\0"),
-                              f.flags & ~_NOT_REOPENED, 0)
-            target.call("close", obj)
+            # One of /dev/shm (unlinked by the job) is opened by its path meanwhile, with its flags.
+            if (path := self.shared.path_of(f.shm)) is not None:
+                tmp = target.call("openat", AT_FDCWD, target.put(os.fsencode(path) + b"\0"),
+                                  f.flags & ~_NOT_REOPENED, 0)
+            else:
+                obj = self.shared.fd_in(target, f.shm, keep_at)
+                tmp = target.call("openat", AT_FDCWD, target.put(f"/proc/self/fd/{obj}".encode() + b"\0"),
+                                  f.flags & ~_NOT_REOPENED, 0)
+                target.call("close", obj)
             if f.pos:
                 target.call("lseek", tmp, f.pos, os.SEEK_SET)
             return tmp

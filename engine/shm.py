@@ -49,8 +49,12 @@ def classify(pid: int, path: str, st: os.stat_result, where: str) -> image_pb2.S
         return Shm(key=key, kind=Shm.ANON, name="incr-shared-anon", size=st.st_size)
     if path.startswith("/memfd:") and path.endswith(_DELETED):
         return Shm(key=key, kind=Shm.MEMFD, name=path[len("/memfd:"):-len(_DELETED)], size=st.st_size)
-    if path.startswith("/dev/shm/") and not path.endswith(_DELETED) and stat.S_ISREG(st.st_mode):
-        return Shm(key=key, kind=Shm.DEVSHM, name=path, size=st.st_size, mode=stat.S_IMODE(st.st_mode))
+    if path.startswith("/dev/shm/") and stat.S_ISREG(st.st_mode):
+        unlinked = path.endswith(_DELETED) and st.st_nlink == 0
+        if path.endswith(_DELETED) and not unlinked:
+            return None                   # the path names another file now: not ours to tell
+        return Shm(key=key, kind=Shm.DEVSHM, name=path.removesuffix(_DELETED) if unlinked else path,
+                   size=st.st_size, mode=stat.S_IMODE(st.st_mode), unlinked=unlinked)
     return None
 
 
@@ -185,6 +189,8 @@ class ShmInstaller:
         self.holders: dict[str, tuple[int, int]] = {}
         self.keepers: list[tuple[RemoteProcess, int]] = []
         self.created: list[int] = []        # System V ids made by this restore
+        self.paths: dict[str, str] = {}     # /dev/shm objects made, by key
+        self.unlink_at_end: list[str] = []
 
     @contextlib.contextmanager
     def _job_ipc(self) -> Iterator[None]:
@@ -221,11 +227,8 @@ class ShmInstaller:
         from .files import Holder, transfer
 
         o = self.objects[key]
-        if o.kind == Shm.DEVSHM:
-            if key not in self.holders:
-                self._fill_devshm(o)
-                self.holders[key] = (0, 0)
-            return target.call("openat", -100, target.put(os.fsencode(o.name) + b"\0"), os.O_RDWR | os.O_CLOEXEC, 0)
+        if (path := self.path_of(key)) is not None:
+            return target.call("openat", -100, target.put(os.fsencode(path) + b"\0"), os.O_RDWR | os.O_CLOEXEC, 0)
         if key in self.holders:
             return transfer(target, Holder(*self.holders[key]))
         flags = MFD_CLOEXEC | (MFD_ALLOW_SEALING if o.seals else 0)
@@ -239,6 +242,35 @@ class ShmInstaller:
         self.keepers.append((target, kept))
         self.holders[key] = (target.vpid, kept)
         return fd
+
+    def path_of(self, key: str) -> str | None:
+        """Where a /dev/shm object of the job is to be opened by its processes (made on first use), or
+        None for objects handed over by descriptor.  An object the job had unlinked is made under its
+        old name (so that maps shows that name, "(deleted)"; a name taken since gets one of incr's),
+        opened by path as the job opened it (O_NOFOLLOW and all), and unlinked once all have it."""
+        o = self.objects[key]
+        if o.kind != Shm.DEVSHM:
+            return None
+        if key not in self.paths:
+            if o.unlinked:
+                path, fd = _create_exclusive(o.name, o.mode or 0o600)
+                self.unlink_at_end.append(path)
+                try:
+                    os.ftruncate(fd, o.size)
+                    self._fill(fd, o)
+                finally:
+                    os.close(fd)
+            else:
+                path = o.name
+                self._fill_devshm(o)
+            self.paths[key] = path
+        return self.paths[key]
+
+    def _unlink(self) -> None:
+        for path in self.unlink_at_end:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        self.unlink_at_end.clear()
 
     def _fill(self, fd: int, o: image_pb2.ShmImage) -> None:
         for offset, data in self.pages(o.key):
@@ -259,6 +291,7 @@ class ShmInstaller:
         for target, fd in self.keepers:
             target.call("close", fd)
         self.keepers.clear()
+        self._unlink()
         with self._job_ipc():
             for o in self.objects.values():
                 if o.kind == Shm.SYSV and o.destroyed and o.key in self.holders:
@@ -266,10 +299,25 @@ class ShmInstaller:
 
     def abandon(self) -> None:
         """The restore failed: the System V segments it made go (the job's processes are killed)."""
+        self._unlink()
         with self._job_ipc():
             for shmid in self.created:
                 _libc.shmctl(shmid, IPC_RMID, None)
         self.created.clear()
+
+
+def _create_exclusive(name: str, mode: int) -> tuple[str, int]:
+    """A new file at `name`, or, if that is taken, at a name of incr's beside it; its path and descriptor."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        return name, os.open(name, flags, mode)
+    except FileExistsError:
+        pass
+    for n in range(1000):
+        path = os.path.join(os.path.dirname(name), f".incr-{os.getpid()}-{n}")
+        with contextlib.suppress(FileExistsError):
+            return path, os.open(path, flags, mode)
+    raise RestoreError(f"cannot re-create {name} (deleted at the checkpoint): no free name in {os.path.dirname(name)}")
 
 
 _libc = ctypes.CDLL(None, use_errno=True)

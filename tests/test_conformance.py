@@ -78,6 +78,7 @@ PROGRAMS: dict[str, Spec] = {
     "ipc_msgq": Spec(),
     "ipc_posix_shm": Spec(RT),
     "ipc_sem_undo": Spec(),
+    "ipc_sem_unlinked": Spec(PT),
     "ipc_sysv_shm": Spec(),
     "ipc_sysv_shm_rmid": Spec(),
     "lock_flock": Spec(),
@@ -89,6 +90,7 @@ PROGRAMS: dict[str, Spec] = {
     "mem_dontneed": Spec(),
     "mem_file_cow": Spec(),
     "mem_file_shared_ro": Spec(),
+    "mem_file_shared_rw": Spec(refuse=("writable shared file mapping",)),
     "mem_fixed_high": Spec(),
     "mem_growsdown": Spec(),
     "mem_many_maps": Spec(),
@@ -185,6 +187,7 @@ PROGRAMS: dict[str, Spec] = {
     "wait_sigwaitinfo": Spec(),
     "wait_wait4": Spec(),
     "wait_waitid": Spec(),
+    "wait_write_full": Spec(),
 }
 
 

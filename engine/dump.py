@@ -124,7 +124,7 @@ def needs_version_3(image: image_pb2.TreeImage) -> bool:
         or creds.needs_version_3(image) or sched.needs_version_3(image) or hardening.needs_version_3(image) \
         or locks.needs_version_3(image) or unixsock.needs_version_3(image) \
         or any(prctl.newer_than_version_2(p) or jobctl.newer_than_version_2(p) for p in image.processes) \
-        or any(o.unlinked for o in image.shm)
+        or any(o.unlinked or o.alias for o in image.shm)
 
 
 def _vma_needs_version_3(vma: image_pb2.Vma) -> bool:

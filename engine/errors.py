@@ -50,10 +50,10 @@ class RestoreError(EngineError):
 class PidTaken(RestoreError):
     """A PID of the job is held by an unrelated process (JobStillRunning when it is the job's)."""
 
-    def __init__(self, pid: int, holder: str) -> None:
+    def __init__(self, pid: int, holder: str, remedy: str = "") -> None:
         super().__init__(
-            f"cannot restore: PID {pid} is in use by {holder}; end that process "
-            f"(kill {pid}) and run restore again, or restore with --new-pidns"
+            f"cannot restore: PID {pid} is in use by {holder}; {remedy or f'end that process (kill {pid})'} "
+            "and run restore again, or restore with --new-pidns"
         )
         self.pid = pid
 

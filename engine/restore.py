@@ -43,7 +43,7 @@ from . import (
 )
 from . import ptrace as pt
 from .dump import IMAGE_VERSION
-from .errors import PidTaken, RestoreError
+from .errors import EngineError, PidTaken, RestoreError
 from .memory import PageSource
 from .remote import Stub, StubThread
 
@@ -67,6 +67,36 @@ class RestoredTree:
     timing: RestoreTiming
 
 
+ZOMBIE_GRACE = 3.0      # seconds a zombie may take to be reaped before its PID counts as taken
+
+
+def _held(pid: int) -> bool:
+    """Whether `pid` is taken.  A zombie is given a moment: right after `checkpoint --kill` the job's
+    processes are zombies until whoever adopted them reaps them."""
+    deadline = time.monotonic() + ZOMBIE_GRACE
+    while proc.exists(pid):
+        try:
+            if proc.stat(pid).state not in ("Z", "X") or time.monotonic() > deadline:
+                return True
+        except EngineError:
+            return proc.exists(pid)
+        time.sleep(0.02)
+    return False
+
+
+def _holder(pid: int) -> tuple[str, str]:
+    """The process holding `pid` and what to do about it, for PidTaken; a zombie names the parent
+    that has not reaped it."""
+    try:
+        st = proc.stat(pid)
+    except EngineError:
+        return proc.describe(pid), ""
+    if st.state not in ("Z", "X"):
+        return proc.describe(pid), ""
+    return (f"a zombie ({proc.describe(pid)} has exited, its parent {proc.describe(st.ppid)} has not reaped it)",
+            f"have its parent reap it (or end the parent: kill {st.ppid})")
+
+
 def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False) -> None:
     """Refuses, creating nothing, what cannot be restored here.  With `new_pidns` the
     PIDs (and System V ids) are free by construction: the tree gets namespaces of its own.  Never
@@ -78,13 +108,13 @@ def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False) -> None:
         raise RestoreError(f"cannot restore: the checkpoint is for {tree.arch}, this is x86_64")
     outside.refuse_if_running(tree)       # before PidTaken: the job is not "another process"
     for p in tree.processes:
-        if not new_pidns and proc.exists(p.pid):
-            raise PidTaken(p.pid, proc.describe(p.pid))
+        if not new_pidns and _held(p.pid):
+            raise PidTaken(p.pid, *_holder(p.pid))
         if p.zombie:
             continue
         for thread in p.threads:           # a thread's TID must be free too
-            if not new_pidns and proc.exists(thread.tid):
-                raise PidTaken(thread.tid, proc.describe(thread.tid))
+            if not new_pidns and _held(thread.tid):
+                raise PidTaken(thread.tid, *_holder(thread.tid))
         mm.preflight(p.mm)
         memory.preflight(p.vmas)
         files.preflight(list(p.files))

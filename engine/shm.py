@@ -50,11 +50,26 @@ def classify(pid: int, path: str, st: os.stat_result, where: str) -> image_pb2.S
     if path.startswith("/memfd:") and path.endswith(_DELETED):
         return Shm(key=key, kind=Shm.MEMFD, name=path[len("/memfd:"):-len(_DELETED)], size=st.st_size)
     if path.startswith("/dev/shm/") and stat.S_ISREG(st.st_mode):
-        unlinked = path.endswith(_DELETED) and st.st_nlink == 0
-        if path.endswith(_DELETED) and not unlinked:
-            return None                   # the path names another file now: not ours to tell
-        return Shm(key=key, kind=Shm.DEVSHM, name=path.removesuffix(_DELETED) if unlinked else path,
-                   size=st.st_size, mode=stat.S_IMODE(st.st_mode), unlinked=unlinked)
+        obj = Shm(key=key, kind=Shm.DEVSHM, name=path, size=st.st_size, mode=stat.S_IMODE(st.st_mode))
+        if path.endswith(_DELETED):
+            opened_as = path.removesuffix(_DELETED)
+            if st.st_nlink == 0:
+                obj.name, obj.unlinked = opened_as, True
+            elif (now := _name_of(st, os.path.dirname(opened_as))) is not None:
+                obj.name, obj.alias = now, opened_as
+            else:
+                return None               # linked somewhere else: refused as a deleted file
+        return obj
+    return None
+
+
+def _name_of(st: os.stat_result, directory: str) -> str | None:
+    """The name in `directory` of the file `st` (which the job opened under a name since removed)."""
+    with contextlib.suppress(OSError), os.scandir(directory) as entries:
+        for e in entries:
+            with contextlib.suppress(OSError):
+                if e.inode() == st.st_ino and e.stat(follow_symlinks=False).st_dev == st.st_dev:
+                    return e.path
     return None
 
 
@@ -247,19 +262,24 @@ class ShmInstaller:
         """Where a /dev/shm object of the job is to be opened by its processes (made on first use), or
         None for objects handed over by descriptor.  An object the job had unlinked is made under its
         old name (so that maps shows that name, "(deleted)"; a name taken since gets one of incr's),
-        opened by path as the job opened it (O_NOFOLLOW and all), and unlinked once all have it."""
+        opened by path as the job opened it (O_NOFOLLOW and all), and unlinked once all have it; one
+        the job opened under a name since removed (`alias`) likewise, linked to its present name."""
         o = self.objects[key]
         if o.kind != Shm.DEVSHM:
             return None
         if key not in self.paths:
-            if o.unlinked:
-                path, fd = _create_exclusive(o.name, o.mode or 0o600)
+            if o.unlinked or o.alias:
+                path, fd = _create_exclusive(o.alias or o.name, o.mode or 0o600)
                 self.unlink_at_end.append(path)
                 try:
                     os.ftruncate(fd, o.size)
                     self._fill(fd, o)
                 finally:
                     os.close(fd)
+                if o.alias:                 # its present name: the job's own object, made anew
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(o.name)
+                    os.link(path, o.name)
             else:
                 path = o.name
                 self._fill_devshm(o)

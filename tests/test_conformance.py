@@ -77,6 +77,7 @@ PROGRAMS: dict[str, Spec] = {
     "ipc_mqueue": Spec(RT, refuse=("message queue",)),
     "ipc_msgq": Spec(),
     "ipc_posix_shm": Spec(RT),
+    "ipc_sem_named": Spec(PT),
     "ipc_sem_undo": Spec(),
     "ipc_sem_unlinked": Spec(PT),
     "ipc_sysv_shm": Spec(),

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import selfcheck
 
-from conftest import Procs, incr, ok, read_pid, wait_exit
+from conftest import Procs, incr, ok, read_pid, wait_exit, wait_until
 
 N = 10                                   # lines the job writes: N/2 before the checkpoint, N/2 after
 O_APPEND = 0o2000
@@ -363,3 +363,37 @@ def test_restore_is_refused_while_the_job_or_a_restored_copy_runs(cprog, tmp_pat
     selfcheck.assert_passed(selfcheck.Outcome(pid=restored, status=status, lines=verdict(tmp_path)))
     assert path.read_bytes() == job_lines(1, N)
     holder.kill()
+
+
+NON_REAPING_PARENT = r"""
+import os, signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+child = os.fork()
+if child == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+signal.sigwait([signal.SIGUSR1])               # told to: only now is the child reaped
+os.waitpid(child, 0)
+with open(sys.argv[1], "w") as f:
+    f.write("reaped\n")
+signal.sigwait([signal.SIGUSR1])
+"""
+
+
+def test_a_pid_held_by_the_jobs_own_unreaped_zombie_says_so(cprog, tmp_path: Path, store: Path,
+                                                           procs: Procs) -> None:
+    """After `checkpoint --kill` the job is a zombie until its parent reaps it: a restore waits a
+    moment, then says who has not reaped it; once reaped, the restore works."""
+    ready, reaped = tmp_path / "ready", tmp_path / "reaped"
+    parent = procs.start([sys.executable, "-c", NON_REAPING_PARENT, reaped, cprog("idle"), "1", "zero", ready])
+    pid = read_pid(ready)
+    procs.track(pid)
+    ok(incr(store, "checkpoint", pid, "--kill"))
+    res = incr(store, "restore", "--detach")
+    assert res.returncode == 1 and res.stderr == (
+        f"incr restore: error: cannot restore: PID {pid} is in use by a zombie (PID {pid} (idle) has exited, its "
+        f"parent PID {parent.pid} ({Path(sys.executable).name[:15]}) has not reaped it); have its parent reap it (or end the parent: kill "
+        f"{parent.pid}) and run restore again, or restore with --new-pidns\n"), res.stderr
+    parent.send_signal(signal.SIGUSR1)
+    wait_until(lambda: reaped.exists() and reaped.read_text() == "reaped\n", "the parent to reap the job")
+    restored = procs.track(int(ok(incr(store, "restore", "--detach")).stdout))
+    assert restored == pid

@@ -34,7 +34,7 @@ class TreeImage(_message.Message):
     def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ..., pipes: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., socketpairs: _Optional[_Iterable[_Union[SocketPairImage, _Mapping]]] = ..., shm: _Optional[_Iterable[_Union[ShmImage, _Mapping]]] = ..., fifos: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., boot_id: _Optional[str] = ..., ended_job: _Optional[bool] = ...) -> None: ...
 
 class ShmImage(_message.Message):
-    __slots__ = ("key", "kind", "name", "size", "seals", "mode", "shmid", "ipc_key", "destroyed", "unlinked")
+    __slots__ = ("key", "kind", "name", "size", "seals", "mode", "shmid", "ipc_key", "destroyed", "unlinked", "alias")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         ANON: _ClassVar[ShmImage.Kind]
@@ -55,6 +55,7 @@ class ShmImage(_message.Message):
     IPC_KEY_FIELD_NUMBER: _ClassVar[int]
     DESTROYED_FIELD_NUMBER: _ClassVar[int]
     UNLINKED_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
     key: str
     kind: ShmImage.Kind
     name: str
@@ -65,7 +66,8 @@ class ShmImage(_message.Message):
     ipc_key: int
     destroyed: bool
     unlinked: bool
-    def __init__(self, key: _Optional[str] = ..., kind: _Optional[_Union[ShmImage.Kind, str]] = ..., name: _Optional[str] = ..., size: _Optional[int] = ..., seals: _Optional[int] = ..., mode: _Optional[int] = ..., shmid: _Optional[int] = ..., ipc_key: _Optional[int] = ..., destroyed: _Optional[bool] = ..., unlinked: _Optional[bool] = ...) -> None: ...
+    alias: str
+    def __init__(self, key: _Optional[str] = ..., kind: _Optional[_Union[ShmImage.Kind, str]] = ..., name: _Optional[str] = ..., size: _Optional[int] = ..., seals: _Optional[int] = ..., mode: _Optional[int] = ..., shmid: _Optional[int] = ..., ipc_key: _Optional[int] = ..., destroyed: _Optional[bool] = ..., unlinked: _Optional[bool] = ..., alias: _Optional[str] = ...) -> None: ...
 
 class SocketPairImage(_message.Message):
     __slots__ = ("ino_a", "ino_b", "type", "queue_a", "queue_b", "creator")

@@ -103,17 +103,40 @@ def _live_round(m: Member, first: bool) -> int:
     try:
         copy = memory.copy_pages(m.pid, vmas, runs)
     except OSError as exc:
-        # The job unmapped something meanwhile: its dirty pages were consumed
-        # but not copied, so the freeze takes those VMAs whole.
-        log.info("pre-copy round of PID %d: %s; the final pass takes the round's VMAs whole", m.pid, exc)
-        m.collector.apply_dirt(dirt)
-        m.collector.must_take_whole.update(dirt)
+        log.info("pre-copy round of PID %d: %s; copying VMA by VMA", m.pid, exc)
+        _copy_each_vma(m, vmas, dirt, runs)
         return sum(r.count for r in runs)
     try:
         m.collector.add(vmas, dirt, copy)
     finally:
         copy.close()
     return sum(r.count for r in runs)
+
+
+def _copy_each_vma(m: Member, vmas: list[image_pb2.Vma], dirt: Dirt, runs: list[PageRun]) -> None:
+    """A round whose copy failed: the job unmapped or moved something meanwhile.  The dirt of the
+    round is consumed, so each VMA is copied again on its own; one that still fails has lost pages
+    no snapshot holds: the freeze takes it whole (and a predump is no base: see _settle_trackers)."""
+    by_vma: dict[int, list[PageRun]] = {}
+    ends: dict[int, int] = {}                    # runs re-placed in a buffer of each VMA's own
+    for run in runs:
+        at = ends.get(run.vma, 0)
+        by_vma.setdefault(run.vma, []).append(PageRun(run.vma, run.first, run.count, at if run.offset >= 0 else -1))
+        ends[run.vma] = at + (run.count * PAGE if run.offset >= 0 else 0)
+    for i, vma in enumerate(vmas):
+        if vma.start not in dirt:
+            continue
+        one = {vma.start: dirt[vma.start]}
+        try:
+            copy = memory.copy_pages(m.pid, vmas, by_vma.get(i, []))
+        except OSError:
+            m.collector.apply_dirt(one)
+            m.collector.must_take_whole.add(vma.start)
+            continue
+        try:
+            m.collector.add(vmas, one, copy)
+        finally:
+            copy.close()
 
 
 def _frozen_copy(pid: int, vmas: list[image_pb2.Vma], runs: list[PageRun], buffer: mmap.mmap,
@@ -208,16 +231,23 @@ def _checkpoint_claimed(pid: int, store_path: Path, live: list[int], claims: Cla
             for m in members.values():
                 m.tracker.abandon()
             raise
+    _settle_trackers(members, result.id, kill=kill)
+    return result
+
+
+def _settle_trackers(members: dict[int, Member], committed: str, *, kill: bool) -> None:
+    """Each tracker left relative to the snapshot just committed -- or to none (the next pass takes
+    every page) when this command consumed dirt it could not copy: a predump round whose VMA
+    vanished under the copy (a checkpoint's freeze took such VMAs whole)."""
     for m in members.values():
         if not kill:
             try:
-                m.tracker.finish(result.id)
+                m.tracker.finish("" if m.collector.must_take_whole else committed)
                 continue
             except ProcessNotFound:
                 pass                             # it exited since the thaw
         TrackerState.forget(m.pid)               # the process is gone
         m.tracker.close()
-    return result
 
 
 def _drop(members: dict[int, Member], pid: int) -> None:

@@ -98,6 +98,7 @@ PROGRAMS: dict[str, Spec] = {
     "mem_memfd": Spec(),
     "mem_mprotect": Spec(),
     "mem_mremap": Spec(),
+    "mem_remap_churn": Spec(),
     "mem_shared_anon": Spec(),
     "mem_sparse_huge": Spec(),
     "mem_vdso": Spec(),

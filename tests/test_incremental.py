@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import selfcheck
 
 from conftest import Procs, incr, kill_and_wait_gone, line_count, ok, wait_until
 from incr import dirty
@@ -197,3 +198,35 @@ def test_final_copy_larger_than_the_buffer_is_streamed_while_frozen(stepper: Ste
 def test_bad_copy_buffer_size_is_a_usage_error(store: Path) -> None:
     res = incr(store, "checkpoint", "1", "--copy-buffer", "lots")
     assert res.returncode == 2 and "cannot read size 'lots'" in res.stderr
+
+
+def test_a_predump_whose_copy_lost_a_vanished_mapping_is_no_base(tmp_path: Path, procs: Procs) -> None:
+    """A predump collects (consumes) the job's dirt, then copies it while the job runs: a mapping
+    the job unmaps or moves meanwhile cannot be copied.  Such a predump committed as the tracker's
+    base made the next checkpoint miss every page unchanged since the job's start (its first
+    pass found nothing copied: the stack's argv strings came back zero, the job looked for a GO
+    file named "" for ever).  Each VMA is copied again on its own; one still lost leaves the
+    tracker with no base, so the next pass is a full one.  The job replaces mappings without
+    pause; first-pass predumps are taken until one meets a vanished mapping (the path under
+    test); the job then calms down and is checkpointed twice, and the restored job's own checks
+    must hold."""
+    exe = tmp_path / "churn"
+    subprocess.run(["gcc", "-O2", "-Wall", "-DPAGES=2048", "-o", str(exe),
+                    str(Path(__file__).parent / "programs" / "conformance" / "mem_remap_churn.c")], check=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    pid, job, out, go = selfcheck.start(exe, tmp_path, procs, work)
+    for attempt in range(40):
+        # A store of its own each time: the predump is a first pass (every page of every VMA).
+        store = tmp_path / f"store{attempt}"
+        res = ok(incr(store, "-v", "predump", pid))
+        if "copying VMA by VMA" in res.stderr:
+            break
+    else:
+        pytest.fail("40 predumps and the job never unmapped a mapping under one's copy")
+    (work / "calm").touch()                 # the checkpoints' own rounds must not fail too (they
+    wait_until((work / "calmed").exists, "the job to stop replacing mappings")    # would mask it)
+    ok(incr(store, "checkpoint", pid))
+    ok(incr(store, "checkpoint", pid, "--kill"))
+    selfcheck.wait_gone(pid, job)
+    selfcheck.assert_passed(selfcheck.restore_and_check(store, procs, out, go))

@@ -92,20 +92,22 @@ class Frozen:
     gadget: sigframe.Gadget | None = None       # the injection safety net's gadget, once installed
     _gadget_tried: bool = False
     journal: Journal = field(default_factory=NoJournal)    # where injections note what they may leave
+    for_dump: bool = True           # the dump reads the queued signals: they are taken before any injection
 
     def queued_signals(self) -> tuple[list[bytes], dict[int, list[bytes]]]:
         """The signals queued at the freeze: process-wide, and per thread.  Read before the first
         injection, which may dequeue one (a SIGSTOP cannot even be blocked)."""
         if self._queued is None:
             self._queued = (signals.dump_shared_pending(self.pid),
-                            {tid: signals.dump_thread_pending(tid) for tid in self.tids})
+                            {tid: signals.dump_thread_pending(self.pid, tid) for tid in self.tids})
         return self._queued
 
     def tracee(self, tid: int | None = None) -> Tracee:
         """The Tracee for `tid` (default: the thread-group leader), created on first use."""
         tid = self.pid if tid is None else tid
         if tid not in self.tracees:
-            self.queued_signals()
+            if self.for_dump:
+                self.queued_signals()
             if not self.syscall_insn:
                 self.syscall_insn = find_syscall_insn(self.pid) or self._poke_syscall_insn()
             self.tracees[tid] = Tracee(self.pid, tid, self.syscall_insn, gadget=self._net_gadget(),
@@ -232,8 +234,11 @@ def _wait_for_interrupt_stop(pid: int, tid: int) -> int | None:
         pt.cont(tid, sig)
 
 
-def freeze(pid: int, *, options: int = 0) -> Frozen:
-    """Seize and stop every thread of pid until a pass over /proc/PID/task finds none new."""
+def freeze(pid: int, *, options: int = 0, for_dump: bool = True) -> Frozen:
+    """Seize and stop every thread of pid until a pass over /proc/PID/task finds none new.
+    `for_dump`: False for a brief freeze that only injects (arming a tracker, taking out a
+    leftover): the queued signals, which the dump must read before any injection (and which a
+    job whose other processes run on may have by the ten thousand), are not read."""
     options |= pt.PTRACE_O_TRACESYSGOOD      # remote syscalls run between syscall-stops
     check_traceable(pid)
     # Stopped or not, the kernel says in the leader's trap: the state in /proc can read
@@ -276,7 +281,7 @@ def freeze(pid: int, *, options: int = 0) -> Frozen:
         raise ProcessNotFound(pid)
     seized.sort(key=lambda t: (t != pid, t))
     return Frozen(pid=pid, tids=seized, was_stopped=was_stopped,
-                  stop_signal=_group_stop_signal(pid) if was_stopped else 0)
+                  stop_signal=_group_stop_signal(pid) if was_stopped else 0, for_dump=for_dump)
 
 
 def _group_stop_signal(pid: int) -> int:

@@ -200,12 +200,20 @@ def get_rseq(tid: int) -> RseqConfig:
     return RseqConfig(int(cfg.rseq_abi_pointer), int(cfg.rseq_abi_size), int(cfg.signature), int(cfg.flags))
 
 
-def peek_siginfo(tid: int, shared: bool) -> list[bytes]:
-    """Every queued siginfo of the thread (or of the process when shared), in order."""
+class TooManyQueued(Exception):
+    """More signals are queued than peek_siginfo was allowed to read."""
+
+
+def peek_siginfo(tid: int, shared: bool, most: int | None = None) -> list[bytes]:
+    """Every queued siginfo of the thread (or of the process when shared), in order; TooManyQueued
+    when there are more than `most`.  (The kernel walks the queue from its head for every entry it
+    returns: n entries cost n*n/2 steps, 0.6 s for 4096 here, 9 s for 16384, minutes beyond.)"""
     out: list[bytes] = []
     batch = 32
     buf = ffi.new("char[]", SIGINFO_SIZE * batch)
     flags = PTRACE_PEEKSIGINFO_SHARED if shared else 0
+    if most is not None and _check(lib.incr_peeksiginfo(tid, most, flags, 1, buf), f"PTRACE_PEEKSIGINFO {tid}"):
+        raise TooManyQueued(most)
     while True:
         n = _check(lib.incr_peeksiginfo(tid, len(out), flags, batch, buf), f"PTRACE_PEEKSIGINFO {tid}")
         raw = bytes(ffi.buffer(buf, SIGINFO_SIZE * n))

@@ -17,6 +17,7 @@ import struct
 from incr.proto import image_pb2
 
 from . import ptrace as pt
+from .errors import Unsupported
 from .remote import RemoteProcess
 from .tracee import Tracee
 
@@ -37,14 +38,27 @@ def dump_sigactions(tracee: Tracee, status: dict[str, str]) -> list[image_pb2.Si
     return out
 
 
+MOST_QUEUED = 4096      # queued signals read per queue; more are refused (pt.peek_siginfo: quadratic)
+
+
 def dump_shared_pending(pid: int) -> list[bytes]:
     """Queued process-wide siginfo."""
-    return pt.peek_siginfo(pid, shared=True)
+    return _peek(pid, pid, shared=True)
 
 
-def dump_thread_pending(tid: int) -> list[bytes]:
+def dump_thread_pending(pid: int, tid: int) -> list[bytes]:
     """Queued thread-private siginfo."""
-    return pt.peek_siginfo(tid, shared=False)
+    return _peek(pid, tid, shared=False)
+
+
+def _peek(pid: int, tid: int, *, shared: bool) -> list[bytes]:
+    try:
+        return pt.peek_siginfo(tid, shared=shared, most=MOST_QUEUED)
+    except pt.TooManyQueued:
+        where = "process-wide" if shared else f"for thread {tid}"
+        raise Unsupported(pid, "queued signals", f"more than {MOST_QUEUED} signals are queued {where} (sent faster "
+                          "than they are handled, or blocked); the kernel reads them back in quadratic time: "
+                          "checkpoint it once they are handled") from None
 
 
 def restore_sigactions(target: RemoteProcess, actions: list[image_pb2.SigAction]) -> None:

@@ -380,7 +380,7 @@ class UffdWp(Tracker):
         if frozen is not None:
             self._inject(frozen)
         else:
-            with freeze(self.pid) as brief:
+            with freeze(self.pid, for_dump=False) as brief:
                 self._inject(brief)
         self.armed_here = True
 
@@ -389,7 +389,7 @@ class UffdWp(Tracker):
         self._release()
         if armed_here and parked >= 0:
             try:
-                with freeze(self.pid) as frozen:
+                with freeze(self.pid, for_dump=False) as frozen:
                     frozen.tracee().syscall("close", parked)
             except EngineError as exc:
                 log.warning("could not take the tracker out of PID %d: %s", self.pid, exc)
@@ -633,7 +633,7 @@ class SoftDirty(Tracker):
 
     def collect(self, vmas: list[image_pb2.Vma], frozen: Frozen | None) -> Dirt:
         if frozen is None:
-            with freeze(self.pid) as brief:
+            with freeze(self.pid, for_dump=False) as brief:
                 return self.collect(vmas, brief)
         dirt: Dirt = {}
         fd = os.open(f"/proc/{self.pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)

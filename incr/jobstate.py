@@ -136,7 +136,7 @@ class JobJournal:
         there = [e for e in self.entries if leftovers.still_there(e)]
         if there:
             try:
-                with freeze(self.pid) as frozen:
+                with freeze(self.pid, for_dump=False) as frozen:
                     for e in there:
                         log.info("PID %d: taking out the %s an interrupted incr command left at %#x", self.pid,
                                  e.kind, e.at)

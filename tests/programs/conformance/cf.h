@@ -8,6 +8,7 @@
  *   cf_slurp(path, buf, n)     whole file into buf (NUL-terminated), its length or -1
  *   cf_field(path, "Key:")     the value of one "Key:\tvalue" line of a /proc file, or ""
  *   cf_vmflags(addr)           VmFlags of the mapping holding addr, from /proc/self/smaps
+ *   cf_maps_line(needle)       the first /proc/self/maps line naming needle, from it on
  *   cf_maps(buf, n)            /proc/self/maps, adjacent anonymous mappings of equal protection
  *                              joined (the kernel merges them or not by history the job cannot see)
  *   cf_same(before, after, what)   one check: two strings equal (first difference shown)
@@ -104,6 +105,18 @@ static inline const char *cf_field(const char *path, const char *key)
         line = nl ? nl + 1 : NULL;
     }
     return value;
+}
+
+/* The first line of /proc/self/maps naming `needle` from it on ("none" if there is none). */
+static inline const char *cf_maps_line(const char *needle)
+{
+    static char maps[65536];
+    cf_slurp("/proc/self/maps", maps, sizeof maps);
+    char *line = strstr(maps, needle);
+    if (!line) return "none";
+    char *eol = strchr(line, '\n');
+    if (eol) *eol = 0;
+    return line;
 }
 
 static inline const char *cf_vmflags(const void *addr)

@@ -8,17 +8,6 @@
 #include <semaphore.h>
 #include <sys/mman.h>
 
-static const char *shm_line(void)
-{
-    static char maps[65536];
-    cf_slurp("/proc/self/maps", maps, sizeof maps);
-    char *line = strstr(maps, "/dev/shm/");
-    if (!line) return "none";
-    char *eol = strchr(line, '\n');
-    if (eol) *eol = 0;
-    return line;
-}
-
 int main(int argc, char **argv)
 {
     cf_init(argc, argv);
@@ -41,13 +30,13 @@ int main(int argc, char **argv)
     cf_gate_wait(gate, 1);
     sem_wait(sem);                                  /* 3 at the checkpoint */
     char before[256];
-    snprintf(before, sizeof before, "%s", shm_line());
+    snprintf(before, sizeof before, "%s", cf_maps_line("/dev/shm/"));
     sc_ready();
     sc_wait_go();
     int v = -1;
     sem_getvalue(sem, &v);
     sc_check(v == 3, "value", "%d, want 3", v);
-    cf_same(before, shm_line(), "maps line");
+    cf_same(before, cf_maps_line("/dev/shm/"), "maps line");
     sem_t *again = sem_open(name, 0);
     sc_check(again != SEM_FAILED, "the name is still there", "%s", name);
     if (again != SEM_FAILED) {

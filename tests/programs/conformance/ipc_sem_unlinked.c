@@ -7,19 +7,6 @@
 #include <semaphore.h>
 #include <sys/mman.h>
 
-/* The maps name of the semaphore's mapping: glibc's sem_open maps a file made under a temporary
- * name, then links it to the semaphore's, so the mapping is named after the temporary one. */
-static const char *shm_line(void)
-{
-    static char maps[65536];
-    cf_slurp("/proc/self/maps", maps, sizeof maps);
-    char *line = strstr(maps, "/dev/shm/");
-    if (!line) return "none";
-    char *eol = strchr(line, '\n');
-    if (eol) *eol = 0;
-    return line;
-}
-
 int main(int argc, char **argv)
 {
     cf_init(argc, argv);
@@ -49,7 +36,8 @@ int main(int argc, char **argv)
     cf_gate_wait(gate, 1);
     sem_wait(lock);                                 /* value 2 at the checkpoint */
     char maps_name[256];
-    snprintf(maps_name, sizeof maps_name, "%s", shm_line());
+    /* named after the file glibc made under a temporary name (ipc_sem_named.c) */
+    snprintf(maps_name, sizeof maps_name, "%s", cf_maps_line("/dev/shm/"));
     sc_ready();
     sc_wait_go();
     int v = -1;
@@ -61,7 +49,7 @@ int main(int argc, char **argv)
     sem_wait(lock);                                 /* the child's post: one object between the two */
     sem_getvalue(lock, &v);
     sc_check(v == 0, "the child's post arrived", "%d", v);
-    const char *line = shm_line();
+    const char *line = cf_maps_line("/dev/shm/");
     sc_check(strstr(line, " (deleted)") && strcmp(line, maps_name) == 0, "maps names the object, deleted", "%s, was %s",
              line, maps_name);
     char path[128];

@@ -2,12 +2,28 @@
 Dump and restore.
 
 Which socket is whose peer comes from sock_diag (NETLINK_SOCK_DIAG, the
-interface `ss` uses).  Dump (every process frozen): each end's queued data is
-read through that end, taken into incr with pidfd_getfd, and sent straight
-back through its peer, message by message for datagram and seqpacket
-sockets: the job finds its queues as they were.  Restore: the pair is created
-(an injected socketpair), refilled from incr through stolen ends, and handed
-to the processes that hold its ends.
+interface `ss` uses), and so does each end's shutdown state.  Dump (every
+process frozen), through each end taken into incr with pidfd_getfd: a
+stream's queued bytes are read with MSG_PEEK from successive peek offsets
+(SO_PEEK_OFF, put back afterwards), so its queue is never touched; a datagram
+or seqpacket end's messages are read and sent straight back through its peer,
+message by message (a peek cannot see again an empty datagram once peeked),
+unless a shutdown forbids sending them back: then only an empty queue is
+supported.  Every socket option a program can read back (OPTIONS) is read
+with getsockopt.  Restore: the pair is created (an injected socketpair), its
+buffers set, refilled from incr through stolen ends, its other options set
+and its ends shut down as they were, all before it is handed to the
+processes that hold its ends.
+
+Refused at the checkpoint, before any other check of the job's descriptors
+(check_in_flight, MSG_PEEK only): a queued message carrying ancillary data -
+descriptors (SCM_RIGHTS), its sender's credentials (SO_PASSCRED,
+SO_PASSPIDFD), a security label, a send time - which a restore could not put
+back (they would be incr's, or lost); also an out-of-band byte, a socket
+filter, and an option a new socket does not take back exactly.  Not seen
+(and so not refused): the credentials every queued message carries while
+SO_PASSCRED is off, which a program that turns it on later would read (incr's
+after a restore).
 
 SO_PEERCRED (and SO_PEERGROUPS) of both ends name the process that called
 socketpair() and its effective user and group ids and groups at that moment:

@@ -10,10 +10,10 @@ or seqpacket end's messages are read and sent straight back through its peer,
 message by message (a peek cannot see again an empty datagram once peeked),
 unless a shutdown forbids sending them back: then only an empty queue is
 supported.  Every socket option a program can read back (OPTIONS) is read
-with getsockopt.  Restore: the pair is created (an injected socketpair), its
-buffers set, refilled from incr through stolen ends, its other options set
-and its ends shut down as they were, all before it is handed to the
-processes that hold its ends.
+with getsockopt.  Restore: the pair is created (an injected socketpair), refilled
+from incr through stolen ends (with send buffers large enough meanwhile),
+its options set and its ends shut down as they were, all before it is
+handed to the processes that hold its ends.
 
 Refused at the checkpoint, before any other check of the job's descriptors
 (check_in_flight, MSG_PEEK only): a queued message carrying ancillary data -
@@ -120,7 +120,7 @@ OPTIONS = (
     Option("SO_LOCK_FILTER", 44),   # last: it only forbids changing the (absent) filter
 )
 BY_NAME = {o.name: o for o in OPTIONS}
-BUFFERS = ("SO_SNDBUF", "SO_RCVBUF")        # set before the queues are refilled, the others after
+BUFFERS = ("SO_SNDBUF", "SO_RCVBUF")        # set before the others (SO_BUF_LOCK tells they were set)
 
 
 @dataclass
@@ -622,10 +622,13 @@ def create(target: RemoteProcess, pair: image_pb2.SocketPairImage) -> tuple[int,
     fa, fb = struct.unpack("<ii", buf)
     with _socket_of(target.pid, fa) as sa, _socket_of(target.pid, fb) as sb:
         ends = ((sa, pair.options_a, pair.shutdown_a), (sb, pair.options_b, pair.shutdown_b))
-        for sock, options, _ in ends:             # room for the queues first
-            _set_or_fail(pair, sock, options, buffers=True)
+        if pair.options_a or pair.options_b:
+            _make_room(sb, pair.queue_a)
+            _make_room(sa, pair.queue_b)
         _send(sb, pair.type, pair.queue_a)
         _send(sa, pair.type, pair.queue_b)
+        for sock, options, _ in ends:
+            _set_or_fail(pair, sock, options, buffers=True)
         for sock, options, shut in ends:
             # After the refill: SO_PASSCRED on a sending datagram socket would bind it to a name,
             # SO_SNDTIMEO could time our sends out, and a shut end takes no more data.
@@ -633,6 +636,15 @@ def create(target: RemoteProcess, pair: image_pb2.SocketPairImage) -> tuple[int,
             if shut:
                 sock.shutdown(shut - 1)         # RCV_SHUTDOWN 1 -> SHUT_RD 0, SEND 2 -> SHUT_WR 1, both -> SHUT_RDWR
     return fa, fb
+
+
+def _make_room(sender: socket.socket, queue: Iterable[bytes]) -> None:
+    """A send buffer the refill through `sender` fits in, whatever the recorded one (a job may have
+    shrunk it after its messages were queued, and a blocked refill would never end); set back to the
+    recorded size after the refill.  A datagram's buffer costs its length and a few hundred bytes."""
+    need = sum(len(msg) + 2048 for msg in queue)
+    if need > _int(sender.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4)) // 2:
+        sender.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, need)
 
 
 def _set_or_fail(pair: image_pb2.SocketPairImage, sock: socket.socket, options: Iterable[image_pb2.SocketOption],

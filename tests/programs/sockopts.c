@@ -114,6 +114,18 @@ static int opts(void)
         return 3;
     shutdown(dg2[0], SHUT_RD);
     shutdown(sp2[1], SHUT_RDWR);
+    /* More bytes queued than a new socket's send buffer takes, through a buffer grown for them and
+     * shrunk afterwards. */
+    int st3[2];
+    static char big[300000], got[300000];
+    for (size_t i = 0; i < sizeof big; i++) big[i] = (char)(i * 7);
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, st3)) return 3;
+    set_int(st3[1], SO_SNDBUF, 400000);
+    if (send(st3[1], big, sizeof big, 0) != sizeof big) return 3;
+    set_int(st3[1], SO_SNDBUF, 4096);
+    int small;
+    socklen_t sl = sizeof small;
+    getsockopt(st3[1], SOL_SOCKET, SO_SNDBUF, &small, &sl);
     sc_ready();
     sc_wait_go();
     for (int i = 0; i < NENDS; i++)
@@ -146,6 +158,14 @@ static int opts(void)
              "takes nothing", "errno %d", errno);
     sc_check(send(sp2[1], "x", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE && recv(sp2[0], buf, 1, MSG_DONTWAIT) == 0,
              "seqpacket: shut both ways", "errno %d", errno);
+    size_t have = 0;
+    for (ssize_t r; have < sizeof got && (r = recv(st3[0], got + have, sizeof got - have, MSG_DONTWAIT)) > 0;)
+        have += (size_t)r;
+    int now;
+    sl = sizeof now;
+    getsockopt(st3[1], SOL_SOCKET, SO_SNDBUF, &now, &sl);
+    sc_check(have == sizeof big && memcmp(got, big, sizeof big) == 0 && now == small,
+             "bytes beyond a shrunk send buffer", "%zu bytes, buffer %d, before %d", have, now, small);
     return sc_done();
 }
 

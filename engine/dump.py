@@ -81,7 +81,7 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
     contents of the pipes between them; raises Unsupported before anything is copied.  `ends_job`:
     the tree is killed right after, never thawed (checkpoint --kill).  `vm_flags`: each process's
     VmFlags read just before the freeze (memory.dump_vmas)."""
-    table = files.FileTable({p: skip.get(p, set()) for p in tree.frozen})
+    table = files.FileTable({p: skip.get(p, set()) for p in tree.frozen}, frozen=True)
     images = []
     for pid in tree.order:
         if pid in tree.zombies:
@@ -160,8 +160,9 @@ def _capture_socketpairs(table: files.FileTable) -> list[image_pb2.SocketPairIma
         if ino > peer:
             continue                     # each pair once
         other = ends[peer]
-        out.append(unixsock.capture(holder.pid, f"fd {holder.fd} (socket:[{ino}])", (holder.pid, holder.fd, ino),
-                                    (other.pid, other.fd, peer), table.unix[ino].type))
+        out.append(unixsock.capture(unixsock.End(holder.pid, holder.fd, ino, table.unix[ino].shutdown),
+                                    unixsock.End(other.pid, other.fd, peer, table.unix[peer].shutdown),
+                                    table.unix[ino].type))
     return out
 
 

@@ -95,14 +95,16 @@ class FileTable:
     descriptions).  A pipe is supported when the tree holds both of its ends.
     """
 
-    def __init__(self, processes: dict[int, set[int]]) -> None:
-        """`processes`: pid -> descriptors to leave out (incr's own, e.g. a parked tracker)."""
+    def __init__(self, processes: dict[int, set[int]], *, frozen: bool = False) -> None:
+        """`processes`: pid -> descriptors to leave out (incr's own, e.g. a parked tracker); `frozen`:
+        the tree cannot change meanwhile (the dump, not the checks before the freeze)."""
         self.skip = processes
         self.files: list[image_pb2.OpenFile] = []
         self.holders: dict[int, Holder] = {}          # description id -> first holder
         self._by_inode: dict[tuple[int, int], list[tuple[Holder, image_pb2.OpenFile]]] = defaultdict(list)
         self.pipe_ends: dict[int, set[int]] = defaultdict(set)     # pipe inode -> access modes held in the tree
         self.sockets_held: set[int] = set()                        # socket inodes held in the tree
+        self.socket_ends: dict[int, tuple[int, int]] = {}          # socket inode -> (pid, fd) first holding it
         self.fifos_alone: set[fifos.Key] = set()                   # FIFOs no process outside the tree holds
         self.locked: set[tuple[int, int]] = set()                  # (pid, fd) whose fdinfo lists locks or leases
         self.outside = outside.Survey(processes)                   # regular files held outside the tree
@@ -113,6 +115,7 @@ class FileTable:
                     if fd not in skip:
                         self._note_end(pid, fd)
         self.unix = unixsock.unix_sockets() if self.sockets_held else {}
+        unixsock.check_in_flight(self.socket_ends, self.unix, frozen=frozen)
 
     def _note_end(self, pid: int, fd: int) -> None:
         with contextlib.suppress(ProcessNotFound, FileNotFoundError, ProcessLookupError):
@@ -124,6 +127,7 @@ class FileTable:
                 self.pipe_ends[ino].add(int(proc.fdinfo(pid, fd)["flags"], 8) & O_ACCMODE)
             else:
                 self.sockets_held.add(ino)
+                self.socket_ends.setdefault(ino, (pid, fd))
 
     def add(self, pid: int) -> tuple[list[image_pb2.OpenFile], list[image_pb2.Fd]]:
         """The descriptions process `pid` uses (each once) and its descriptor table."""
@@ -156,7 +160,7 @@ class FileTable:
             raise Unsupported(pid, what, "network sockets (TCP, UDP, ...) are not supported yet")
         if info.name:
             raise Unsupported(pid, what, f"Unix sockets bound to a name ({info.name!r}) are not supported yet")
-        if info.peer in self.sockets_held and not info.shutdown:
+        if info.peer in self.sockets_held:
             base.kind = OpenFile.SOCKETPAIR
             base.socket = ino
             return base

@@ -2,12 +2,28 @@
 Dump and restore.
 
 Which socket is whose peer comes from sock_diag (NETLINK_SOCK_DIAG, the
-interface `ss` uses).  Dump (every process frozen): each end's queued data is
-read through that end, taken into incr with pidfd_getfd, and sent straight
-back through its peer, message by message for datagram and seqpacket
-sockets: the job finds its queues as they were.  Restore: the pair is created
-(an injected socketpair), refilled from incr through stolen ends, and handed
-to the processes that hold its ends.
+interface `ss` uses), and so does each end's shutdown state.  Dump (every
+process frozen), through each end taken into incr with pidfd_getfd: a
+stream's queued bytes are read with MSG_PEEK from successive peek offsets
+(SO_PEEK_OFF, put back afterwards), so its queue is never touched; a datagram
+or seqpacket end's messages are read and sent straight back through its peer,
+message by message (a peek cannot see again an empty datagram once peeked),
+unless a shutdown forbids sending them back: then only an empty queue is
+supported.  Every socket option a program can read back (OPTIONS) is read
+with getsockopt.  Restore: the pair is created (an injected socketpair), refilled
+from incr through stolen ends (with send buffers large enough meanwhile),
+its options set and its ends shut down as they were, all before it is
+handed to the processes that hold its ends.
+
+Refused at the checkpoint, before any other check of the job's descriptors
+(check_in_flight, MSG_PEEK only): a queued message carrying ancillary data -
+descriptors (SCM_RIGHTS), its sender's credentials (SO_PASSCRED,
+SO_PASSPIDFD), a security label, a send time - which a restore could not put
+back (they would be incr's, or lost); also an out-of-band byte, a socket
+filter, and an option a new socket does not take back exactly.  Not seen
+(and so not refused): the credentials every queued message carries while
+SO_PASSCRED is off, which a program that turns it on later would read (incr's
+after a restore).
 
 SO_PEERCRED (and SO_PEERGROUPS) of both ends name the process that called
 socketpair() and its effective user and group ids and groups at that moment:
@@ -26,10 +42,13 @@ exited creator's PID is taken now (--new-pidns makes it free).
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import fcntl
 import os
 import socket
 import struct
+import termios
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,9 +71,56 @@ _REQ = struct.Struct("<BBHIIIII")
 _MSG = struct.Struct("<BBBBIII")
 TYPES = {socket.SOCK_STREAM: "stream", socket.SOCK_DGRAM: "datagram", socket.SOCK_SEQPACKET: "seqpacket"}
 SO_PEERCRED, SO_PEERGROUPS = 17, 59
+SO_GET_FILTER, SO_PEEK_OFF, SO_MEMINFO = 26, 42, 55
+SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33
+SK_MEMINFO_WMEM_ALLOC = 2
+SCM_RIGHTS, SCM_CREDENTIALS, SCM_SECURITY, SCM_PIDFD = 1, 2, 3, 4
+SCM_TIMESTAMPS = {29, 35, 37, 63, 64, 65}   # SO_TIMESTAMP(NS|ING), _OLD and _NEW: the time a message was sent
+RCV_SHUTDOWN, SEND_SHUTDOWN = 1, 2
+CONTROL_SPACE = 8192           # room for SCM_MAX_FD (253) descriptors, credentials, a pidfd, a label
 _UCRED = struct.Struct("<iII")
 PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
+_libc = ctypes.CDLL(None, use_errno=True)
 KEEP_ID = -1                   # setresuid/setresgid: leave this one as it is
+
+
+@dataclass(frozen=True)
+class Option:
+    """A SOL_SOCKET option a program can set on a Unix socket and read back: `size`, the bytes
+    getsockopt returns; `force`, the option that sets it (the buffers: their *FORCE variants,
+    given half the value, which the kernel doubles, and free of net.core.[wr]mem_max)."""
+
+    name: str
+    number: int
+    size: int = 4
+    force: int = 0
+
+
+# Asm-generic numbers (x86-64).  Left out, as nothing of the socket a program sees: SO_TYPE,
+# SO_PROTOCOL, SO_DOMAIN, SO_ACCEPTCONN, SO_PEERCRED/PEERGROUPS/PEERPIDFD (the creator, restored
+# as such), SO_ERROR (reading clears it; a pair's ends only get one when the peer goes), SO_COOKIE
+# (a new socket's, like its inode), SO_MEMINFO (accounting), SO_SNDLOWAT (always 1), SO_BSDCOMPAT
+# (ignored), SO_REUSEPORT, SO_ZEROCOPY, SO_RESERVE_MEM and SO_TXREHASH (refused on Unix sockets);
+# the *_NEW timeouts read the same state as the old ones.  SO_BINDTOIFINDEX is SO_BINDTODEVICE's
+# state.  Socket filters (SO_ATTACH_FILTER/BPF) are refused (filter_attached).
+OPTIONS = (
+    Option("SO_SNDBUF", 7, force=SO_SNDBUFFORCE), Option("SO_RCVBUF", 8, force=SO_RCVBUFFORCE),
+    Option("SO_DEBUG", 1), Option("SO_REUSEADDR", 2), Option("SO_DONTROUTE", 5), Option("SO_BROADCAST", 6),
+    Option("SO_KEEPALIVE", 9), Option("SO_OOBINLINE", 10), Option("SO_NO_CHECK", 11), Option("SO_PRIORITY", 12),
+    Option("SO_LINGER", 13, 8), Option("SO_PASSCRED", 16), Option("SO_RCVLOWAT", 18),
+    Option("SO_RCVTIMEO", 20, 16), Option("SO_SNDTIMEO", 21, 16), Option("SO_TIMESTAMP_OLD", 29),
+    Option("SO_PASSSEC", 34), Option("SO_TIMESTAMPNS_OLD", 35), Option("SO_MARK", 36),
+    Option("SO_TIMESTAMPING", 37, 8), Option("SO_RXQ_OVFL", 40), Option("SO_WIFI_STATUS", 41),
+    Option("SO_PEEK_OFF", SO_PEEK_OFF), Option("SO_NOFCS", 43), Option("SO_SELECT_ERR_QUEUE", 45),
+    Option("SO_BUSY_POLL", 46), Option("SO_MAX_PACING_RATE", 47, 8), Option("SO_INCOMING_CPU", 49),
+    Option("SO_TXTIME", 61, 8), Option("SO_BINDTOIFINDEX", 62), Option("SO_TIMESTAMP_NEW", 63),
+    Option("SO_TIMESTAMPNS_NEW", 64), Option("SO_PREFER_BUSY_POLL", 69), Option("SO_BUF_LOCK", 72),
+    Option("SO_RCVMARK", 75), Option("SO_PASSPIDFD", 76), Option("SO_RCVPRIORITY", 82),
+    Option("SO_PASSRIGHTS", 83),
+    Option("SO_LOCK_FILTER", 44),   # last: it only forbids changing the (absent) filter
+)
+BY_NAME = {o.name: o for o in OPTIONS}
+BUFFERS = ("SO_SNDBUF", "SO_RCVBUF")        # set before the others (SO_BUF_LOCK tells they were set)
 
 
 @dataclass
@@ -100,22 +166,211 @@ def unix_sockets() -> dict[int, UnixInfo]:
                 pos += (length + 3) & ~3
 
 
-def _drain(sock: socket.socket, stype: int) -> list[bytes]:
-    """Every queued message (or, for a stream, the queued bytes as one)."""
-    msgs: list[bytes] = []
-    while True:
+def _int(raw: bytes) -> int:
+    return int.from_bytes(raw[:4], "little", signed=True)
+
+
+def _show(raw: bytes) -> str:
+    """An option's value as a program would print it."""
+    if len(raw) == 4:
+        return str(_int(raw))
+    if len(raw) == 16:
+        sec, usec = struct.unpack("<qq", raw)
+        return f"{sec}.{usec:06d} s"
+    return "/".join(str(v) for v in struct.unpack(f"<{len(raw) // 4}i", raw))
+
+
+def read_options(sock: socket.socket) -> list[image_pb2.SocketOption]:
+    """Every option of OPTIONS this kernel knows, as getsockopt returns it."""
+    out = []
+    for opt in OPTIONS:
         try:
-            data, ancdata, _, _ = sock.recvmsg(1 << 20, socket.CMSG_SPACE(64 * 4), socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            break
-        if ancdata:
-            raise EngineError("descriptors or credentials in flight")
-        if not data and stype == socket.SOCK_STREAM:
-            break
-        msgs.append(data)
-    if stype == socket.SOCK_STREAM and msgs:
-        return [b"".join(msgs)]
-    return msgs
+            raw = sock.getsockopt(socket.SOL_SOCKET, opt.number, opt.size)
+        except OSError as exc:
+            if exc.errno in (errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EINVAL):
+                continue                        # unknown to this kernel: no program can have set it
+            raise
+        out.append(image_pb2.SocketOption(name=opt.name, value=raw))
+    return out
+
+
+def set_options(sock: socket.socket, options: Iterable[image_pb2.SocketOption], *, buffers: bool) -> str:
+    """Sets those `options` (the buffers, or all the others) whose value differs on `sock`; what did
+    not come out as recorded ("" when everything did)."""
+    for o in options:
+        opt = BY_NAME.get(o.name)
+        if opt is None:
+            return f"{o.name} (an option this incr does not know)"
+        if (o.name in BUFFERS) != buffers:
+            continue
+        try:
+            if sock.getsockopt(socket.SOL_SOCKET, opt.number, opt.size) == o.value:
+                continue
+            if opt.force:
+                sock.setsockopt(socket.SOL_SOCKET, opt.force, _int(o.value) // 2)
+            else:
+                sock.setsockopt(socket.SOL_SOCKET, opt.number, o.value)
+            now = sock.getsockopt(socket.SOL_SOCKET, opt.number, opt.size)
+        except OSError as exc:
+            return f"{o.name} {_show(o.value)} ({exc.strerror})"
+        if now != o.value:
+            return f"{o.name} {_show(o.value)} (reads back {_show(now)})"
+    return ""
+
+
+def check_options(pid: int, what: str, stype: int, options: list[image_pb2.SocketOption]) -> None:
+    """Refuses an end whose options a restore could not set again: tried on a new pair of incr's."""
+    scratch = socket.socketpair(socket.AF_UNIX, stype)
+    try:
+        failed = set_options(scratch[0], options, buffers=True) or set_options(scratch[0], options, buffers=False)
+    finally:
+        scratch[0].close()
+        scratch[1].close()
+    if failed:
+        raise Unsupported(pid, what, f"socket option {failed}: incr cannot set it on a new socket; not supported")
+
+
+def filter_attached(sock: socket.socket) -> bool:
+    """Whether a socket filter is attached.  SO_GET_FILTER with no room answers a classic filter's
+    length in instructions, copying nothing (Python's getsockopt would give it room for at most
+    1024 bytes, while the kernel copies 8 per instruction), and EACCES for an eBPF one."""
+    length = ctypes.c_uint32(0)
+    if _libc.getsockopt(sock.fileno(), socket.SOL_SOCKET, SO_GET_FILTER, None, ctypes.byref(length)) < 0:
+        err = ctypes.get_errno()
+        if err == errno.EACCES:
+            return True
+        raise OSError(err, os.strerror(err))
+    return length.value > 0
+
+
+def _installed(ancdata: list[tuple[int, int, bytes]], kinds: tuple[int, ...] = (SCM_RIGHTS, SCM_PIDFD)) -> list[int]:
+    """The descriptors a received message installed in incr (SCM_RIGHTS, SCM_PIDFD), to close."""
+    fds: list[int] = []
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind in kinds:
+            fds.extend(struct.unpack(f"<{len(data) // 4}i", data[:len(data) // 4 * 4]))
+    return fds
+
+
+def _carried(ancdata: list[tuple[int, int, bytes]], flags: int) -> str:
+    """What ancillary data a queued message carries, in words ("" when none)."""
+    kinds = {kind for level, kind, _ in ancdata if level == socket.SOL_SOCKET}
+    if SCM_RIGHTS in kinds or flags & socket.MSG_CTRUNC:
+        return "descriptors (SCM_RIGHTS): descriptors in flight are not supported"
+    if kinds & {SCM_CREDENTIALS, SCM_PIDFD}:
+        return ("its sender's credentials (SO_PASSCRED or SO_PASSPIDFD is on): credentials in flight are not "
+                "supported (a restore would put incr's in their place)")
+    if SCM_SECURITY in kinds:
+        return "its sender's security label (SO_PASSSEC is on): labels in flight are not supported"
+    if kinds & SCM_TIMESTAMPS:
+        return ("the time it was sent (SO_TIMESTAMP* is on): send times in flight are not supported (a restore "
+                "would put its own in their place)")
+    if ancdata:
+        level, kind, _ = ancdata[0]
+        return f"ancillary data (level {level}, type {kind}) in flight, which is not supported"
+    return ""
+
+
+def _peek(sock: socket.socket, buf: bytearray) -> tuple[int, str, int]:
+    """The next message from the socket's peek offset, left queued: (its length, what it carries,
+    the flags); raises BlockingIOError when there is none."""
+    n, ancdata, flags, _ = sock.recvmsg_into([buf], CONTROL_SPACE, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    for fd in _installed(ancdata):
+        os.close(fd)
+    return n, _carried(ancdata, flags), flags
+
+
+def _peek_off(sock: socket.socket) -> int:
+    return _int(sock.getsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, 4))
+
+
+def peek_queue(sock: socket.socket, stype: int, shutdown: int) -> tuple[list[bytes], str]:
+    """Every message queued to be read from `sock` (a stream's bytes in pieces), read with MSG_PEEK
+    from successive peek offsets, so that the queue stays as it is; and what the first message that
+    carries ancillary data carries ("" when none).  The socket's own peek offset is put back.
+
+    A datagram of length 0 is shown to such peeks once only (the kernel marks it peeked); an
+    empty message in a seqpacket socket shut down for reading looks like its end of file."""
+    saved = _peek_off(sock)
+    buf = bytearray(1 << 16)
+    msgs: list[bytes] = []
+    at = 0
+    carried = ""
+    try:
+        while True:
+            sock.setsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, at)
+            try:
+                n, what, flags = _peek(sock, buf)
+            except BlockingIOError:
+                break
+            carried = carried or what
+            if flags & socket.MSG_TRUNC:
+                buf = bytearray(len(buf) * 4)       # the same datagram again, whole
+                continue
+            if n == 0 and (stype == socket.SOCK_STREAM or shutdown & RCV_SHUTDOWN):
+                break                               # end of file
+            msgs.append(bytes(buf[:n]))
+            at += n
+    finally:
+        sock.setsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, saved)
+    return msgs, carried
+
+
+def peek_head(sock: socket.socket) -> str:
+    """What the first queued message carries, left queued (on a running job: never when the
+    socket has a peek offset of its own, which a peek would move)."""
+    if _peek_off(sock) >= 0:
+        return ""
+    try:
+        return _peek(sock, bytearray(1))[1]
+    except BlockingIOError:
+        return ""
+
+
+def _oob_queued(sock: socket.socket) -> bool:
+    """Whether an out-of-band byte (MSG_OOB) waits in a stream socket (looked at with MSG_PEEK; with
+    SO_OOBINLINE on, the kernel answers only once it is off for the look)."""
+    inline = _int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 4))
+    if inline:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 0)
+    try:
+        sock.recv(1, socket.MSG_OOB | socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        return True
+    except OSError as exc:
+        if exc.errno in (errno.EINVAL, errno.EAGAIN):
+            return False
+        raise
+    finally:
+        if inline:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
+
+
+def _sent_queued(sender: socket.socket) -> bool:
+    """Whether messages `sender` sent still wait in its peer (they are charged to its send buffer)."""
+    meminfo = sender.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 9 * 4)
+    allocated: int = struct.unpack_from("<I", meminfo, SK_MEMINFO_WMEM_ALLOC * 4)[0]
+    return allocated > 0
+
+
+def check_in_flight(ends: Mapping[int, tuple[int, int]], unix: Mapping[int, UnixInfo], *, frozen: bool) -> None:
+    """Refuses a socket pair of the job whose queues hold a message carrying descriptors, credentials
+    or other ancillary data (looked at with MSG_PEEK: the queues stay as they are).  `ends`: socket
+    inode -> (pid, fd) holding it.  On a running job only each queue's first message is looked at;
+    the frozen dump looks at every message.  Before any other check of the descriptors: a pipe or
+    socket whose other end exists only in flight would otherwise be refused for the wrong reason."""
+    for ino, (pid, fd) in sorted(ends.items()):
+        info = unix.get(ino)
+        if info is None or info.name or info.peer not in ends:
+            continue                            # not a pair inside the job: refused as such elsewhere
+        try:
+            with _socket_of(pid, fd) as sock:
+                carried = peek_queue(sock, info.type, info.shutdown)[1] if frozen else peek_head(sock)
+        except (ProcessLookupError, FileNotFoundError, OSError):
+            if frozen:
+                raise
+            continue                            # the running job closed it meanwhile
+        if carried:
+            raise Unsupported(pid, f"fd {fd} (socket:[{ino}])", f"a message queued in it carries {carried}")
 
 
 @contextmanager
@@ -137,22 +392,88 @@ def _send(sock: socket.socket, stype: int, msgs: Iterable[bytes]) -> None:
             sock.send(msg)
 
 
-def capture(pid: int, what: str, a: tuple[int, int, int], b: tuple[int, int, int],
-            stype: int) -> image_pb2.SocketPairImage:
-    """Queues of the pair whose ends are (pid, fd, ino) `a` and `b`; each put back through its peer."""
-    with _socket_of(a[0], a[1]) as sa, _socket_of(b[0], b[1]) as sb:
-        try:
-            queue_a, queue_b = _drain(sa, stype), _drain(sb, stype)
-        except EngineError as exc:
-            raise Unsupported(pid, what, f"{exc}: not supported yet") from None
-        _send(sb, stype, queue_a)               # what a had queued arrives from b
-        _send(sa, stype, queue_b)
+@dataclass(frozen=True)
+class End:
+    """One end of a pair at dump: the process and descriptor holding it, its inode and shutdown."""
+
+    pid: int
+    fd: int
+    ino: int
+    shutdown: int
+
+    @property
+    def what(self) -> str:
+        return f"fd {self.fd} (socket:[{self.ino}])"
+
+
+def capture(a: End, b: End, stype: int) -> image_pb2.SocketPairImage:
+    """Queues, options and shutdown states of the pair whose ends are `a` and `b`; the job's queues
+    are left as they were."""
+    with _socket_of(a.pid, a.fd) as sa, _socket_of(b.pid, b.fd) as sb:
+        for end, sock in ((a, sa), (b, sb)):
+            if filter_attached(sock):
+                raise Unsupported(end.pid, end.what, "a socket filter (SO_ATTACH_FILTER or SO_ATTACH_BPF) is "
+                                  "attached to it: not supported")
+        options_a, options_b = read_options(sa), read_options(sb)
+        queue_a = _capture_queue(a, sa, b, sb, stype)
+        queue_b = _capture_queue(b, sb, a, sa, stype)
         creator = _peer_cred(sa)
         if creator != _peer_cred(sb):
-            raise Unsupported(pid, what, "its two ends report different peers (SO_PEERCRED): not a socketpair(); "
-                              "not supported")
-    return image_pb2.SocketPairImage(ino_a=a[2], ino_b=b[2], type=stype, queue_a=queue_a, queue_b=queue_b,
-                                     creator=creator)
+            raise Unsupported(a.pid, a.what, "its two ends report different peers (SO_PEERCRED): not a "
+                              "socketpair(); not supported")
+    check_options(a.pid, a.what, stype, options_a)
+    check_options(b.pid, b.what, stype, options_b)
+    return image_pb2.SocketPairImage(ino_a=a.ino, ino_b=b.ino, type=stype, queue_a=queue_a, queue_b=queue_b,
+                                     creator=creator, options_a=options_a, options_b=options_b,
+                                     shutdown_a=a.shutdown, shutdown_b=b.shutdown)
+
+
+def _capture_queue(end: End, sock: socket.socket, peer: End, peer_sock: socket.socket, stype: int) -> list[bytes]:
+    """What waits to be read from `end`: a stream's bytes (one item), or its messages."""
+    if stype == socket.SOCK_STREAM:
+        if _oob_queued(sock):
+            raise Unsupported(end.pid, end.what, "an out-of-band byte (MSG_OOB) is queued in it: not supported")
+        msgs, carried = peek_queue(sock, stype, end.shutdown)
+        if carried:
+            raise Unsupported(end.pid, end.what, f"a message queued in it carries {carried}")
+        data = b"".join(msgs)
+        return [data] if data else []
+    if end.shutdown & RCV_SHUTDOWN or peer.shutdown & SEND_SHUTDOWN:
+        # Peeks cannot tell every empty datagram (see peek_queue), and what is read could not be put back.
+        if _sent_queued(peer_sock):
+            raise Unsupported(end.pid, end.what, "messages are queued in it while it is shut down (shutdown(2)) "
+                              "for reading or its peer for writing: not supported")
+        return []
+    return _drain_and_put_back(end, sock, peer_sock)
+
+
+def _drain_and_put_back(end: End, sock: socket.socket, peer_sock: socket.socket) -> list[bytes]:
+    """Every queued message of a datagram or seqpacket end, read and sent back in order through its
+    peer (the job is frozen), its peek offset put back; the messages."""
+    saved = _peek_off(sock)
+    msgs: list[tuple[bytes, list[int]]] = []
+    carried = ""
+    try:
+        while True:
+            size = struct.unpack("<i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, bytes(4)))[0]
+            try:
+                data, ancdata, flags, _ = sock.recvmsg(max(size, 1), CONTROL_SPACE, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                break
+            carried = carried or _carried(ancdata, flags)
+            msgs.append((data, _installed(ancdata, (SCM_RIGHTS,))))
+            for fd in _installed(ancdata, (SCM_PIDFD,)):
+                os.close(fd)
+    finally:
+        for data, fds in msgs:             # descriptors in flight go back with their message
+            rights = [(socket.SOL_SOCKET, SCM_RIGHTS, struct.pack(f"<{len(fds)}i", *fds))] if fds else []
+            peer_sock.sendmsg([data], rights)
+            for fd in fds:
+                os.close(fd)
+        sock.setsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, saved)
+    if carried:
+        raise Unsupported(end.pid, end.what, f"a message queued in it carries {carried}")
+    return [data for data, _ in msgs]
 
 
 def _peer_cred(sock: socket.socket) -> image_pb2.PeerCred:
@@ -201,7 +522,8 @@ def _holder(image: image_pb2.TreeImage, ino: int) -> tuple[int, int]:
 
 
 def needs_version_3(image: image_pb2.TreeImage) -> bool:
-    return any(pair.HasField("creator") for pair in image.socketpairs)
+    return any(pair.HasField("creator") or pair.options_a or pair.options_b or pair.shutdown_a or pair.shutdown_b
+               for pair in image.socketpairs)
 
 
 def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False) -> None:
@@ -299,6 +621,35 @@ def create(target: RemoteProcess, pair: image_pb2.SocketPairImage) -> tuple[int,
     pt.vm_read_into(target.pid, [(at, 8)], buf)
     fa, fb = struct.unpack("<ii", buf)
     with _socket_of(target.pid, fa) as sa, _socket_of(target.pid, fb) as sb:
+        ends = ((sa, pair.options_a, pair.shutdown_a), (sb, pair.options_b, pair.shutdown_b))
+        if pair.options_a or pair.options_b:
+            _make_room(sb, pair.queue_a)
+            _make_room(sa, pair.queue_b)
         _send(sb, pair.type, pair.queue_a)
         _send(sa, pair.type, pair.queue_b)
+        for sock, options, _ in ends:
+            _set_or_fail(pair, sock, options, buffers=True)
+        for sock, options, shut in ends:
+            # After the refill: SO_PASSCRED on a sending datagram socket would bind it to a name,
+            # SO_SNDTIMEO could time our sends out, and a shut end takes no more data.
+            _set_or_fail(pair, sock, options, buffers=False)
+            if shut:
+                sock.shutdown(shut - 1)         # RCV_SHUTDOWN 1 -> SHUT_RD 0, SEND 2 -> SHUT_WR 1, both -> SHUT_RDWR
     return fa, fb
+
+
+def _make_room(sender: socket.socket, queue: Iterable[bytes]) -> None:
+    """A send buffer the refill through `sender` fits in, whatever the recorded one (a job may have
+    shrunk it after its messages were queued, and a blocked refill would never end); set back to the
+    recorded size after the refill.  A datagram's buffer costs its length and a few hundred bytes."""
+    need = sum(len(msg) + 2048 for msg in queue)
+    if need > _int(sender.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4)) // 2:
+        sender.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, need)
+
+
+def _set_or_fail(pair: image_pb2.SocketPairImage, sock: socket.socket, options: Iterable[image_pb2.SocketOption],
+                 *, buffers: bool) -> None:
+    failed = set_options(sock, options, buffers=buffers)
+    if failed:
+        raise RestoreError(f"cannot restore the socket pair socket:[{pair.ino_a}]: its socket option {failed} "
+                           "could not be set again")

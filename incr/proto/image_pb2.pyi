@@ -70,20 +70,36 @@ class ShmImage(_message.Message):
     def __init__(self, key: _Optional[str] = ..., kind: _Optional[_Union[ShmImage.Kind, str]] = ..., name: _Optional[str] = ..., size: _Optional[int] = ..., seals: _Optional[int] = ..., mode: _Optional[int] = ..., shmid: _Optional[int] = ..., ipc_key: _Optional[int] = ..., destroyed: _Optional[bool] = ..., unlinked: _Optional[bool] = ..., alias: _Optional[str] = ...) -> None: ...
 
 class SocketPairImage(_message.Message):
-    __slots__ = ("ino_a", "ino_b", "type", "queue_a", "queue_b", "creator")
+    __slots__ = ("ino_a", "ino_b", "type", "queue_a", "queue_b", "creator", "options_a", "options_b", "shutdown_a", "shutdown_b")
     INO_A_FIELD_NUMBER: _ClassVar[int]
     INO_B_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     QUEUE_A_FIELD_NUMBER: _ClassVar[int]
     QUEUE_B_FIELD_NUMBER: _ClassVar[int]
     CREATOR_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_A_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_B_FIELD_NUMBER: _ClassVar[int]
+    SHUTDOWN_A_FIELD_NUMBER: _ClassVar[int]
+    SHUTDOWN_B_FIELD_NUMBER: _ClassVar[int]
     ino_a: int
     ino_b: int
     type: int
     queue_a: _containers.RepeatedScalarFieldContainer[bytes]
     queue_b: _containers.RepeatedScalarFieldContainer[bytes]
     creator: PeerCred
-    def __init__(self, ino_a: _Optional[int] = ..., ino_b: _Optional[int] = ..., type: _Optional[int] = ..., queue_a: _Optional[_Iterable[bytes]] = ..., queue_b: _Optional[_Iterable[bytes]] = ..., creator: _Optional[_Union[PeerCred, _Mapping]] = ...) -> None: ...
+    options_a: _containers.RepeatedCompositeFieldContainer[SocketOption]
+    options_b: _containers.RepeatedCompositeFieldContainer[SocketOption]
+    shutdown_a: int
+    shutdown_b: int
+    def __init__(self, ino_a: _Optional[int] = ..., ino_b: _Optional[int] = ..., type: _Optional[int] = ..., queue_a: _Optional[_Iterable[bytes]] = ..., queue_b: _Optional[_Iterable[bytes]] = ..., creator: _Optional[_Union[PeerCred, _Mapping]] = ..., options_a: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., options_b: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., shutdown_a: _Optional[int] = ..., shutdown_b: _Optional[int] = ...) -> None: ...
+
+class SocketOption(_message.Message):
+    __slots__ = ("name", "value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: bytes
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
 
 class PeerCred(_message.Message):
     __slots__ = ("pid", "uid", "gid", "groups")

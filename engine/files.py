@@ -20,9 +20,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import resource
 import stat
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from incr.proto import image_pb2
@@ -336,8 +337,10 @@ class Installer:
         self.owned: list[tuple[int, int, image_pb2.OpenFile]] = []   # (PID as incr sees it, fd, description)
         self.extra_flags: dict[int, int] = {}     # description id -> flags the restore adds (O_APPEND: outside.py)
 
-    def restore(self, target: RemoteProcess, files: list[image_pb2.OpenFile], fds: list[image_pb2.Fd]) -> None:
-        """The descriptor table of one process (its stub holds only restore's own fds 0-2)."""
+    def restore(self, target: RemoteProcess, files: list[image_pb2.OpenFile], fds: list[image_pb2.Fd],
+                keep_from: int = 0) -> None:
+        """The descriptor table of one process (its stub holds only restore's own fds 0-2).  `keep_from`:
+        where descriptions kept for later processes wait (keep_at(); 0: computed here)."""
         by_id = {f.id: f for f in files}
         by_file: dict[int, list[image_pb2.Fd]] = defaultdict(list)
         for fd in fds:
@@ -346,8 +349,7 @@ class Installer:
         for n in STDIO:
             if n not in inherited:
                 target.syscall("close", n)          # EBADF is fine: restore's own fd n may be closed
-        # High numbers for pipe ends kept for later processes: clear of every descriptor this one gets.
-        keep_at = max((fd.fd for fd in fds), default=2) + 1
+        keep_from = keep_from or keep_at(target.pid, (fd.fd for fd in fds), kept_room(files, []))
         # epoll last: it watches descriptors by number, so they must all be in place.
         for f in sorted(files, key=lambda f: f.kind == OpenFile.EPOLL):
             users = sorted(by_file[f.id], key=lambda d: d.fd)
@@ -356,7 +358,7 @@ class Installer:
                 fown.warn_stdio(target, users[0].fd, f)
                 continue
             fresh = f.id not in self.installed
-            tmp = self._obtain(target, f, keep_at)
+            tmp = self._obtain(target, f, keep_from)
             for d in users:
                 if d.fd == tmp:
                     target.call("fcntl", tmp, F_SETFD, FD_CLOEXEC if d.cloexec else 0)
@@ -470,6 +472,36 @@ CREATORS: dict[int, Callable[[RemoteProcess, image_pb2.OpenFile], int]] = {
     OpenFile.EPOLL: lambda t, f: epoll.restore(t, f.epoll, f.flags),
     OpenFile.INOTIFY: lambda t, f: inotify.restore(t, f.inotify, f.flags),
 }
+
+
+KEEP_SLACK = 8       # numbers the restore's own passing descriptors may take in the gap meanwhile
+
+
+def kept_room(files: list[image_pb2.OpenFile], vmas: list[image_pb2.Vma]) -> int:
+    """How many descriptions a process may keep for later ones at most: the other end of each pipe
+    and socket pair it creates, each memfd it creates."""
+    kinds = (OpenFile.PIPE, OpenFile.SOCKETPAIR, OpenFile.SHMEM)
+    return sum(f.kind in kinds for f in files) + sum(v.kind == image_pb2.Vma.SHMEM for v in vmas)
+
+
+def keep_at(pid: int, numbers: Iterable[int], room: int, limit: int = -1) -> int:
+    """Where process `pid` keeps up to `room` descriptions for later processes while its table is being
+    built: the first of room (+ slack) consecutive numbers its table does not use, below its
+    RLIMIT_NOFILE and `limit` (F_DUPFD takes the lowest free number at or above it, so a kept end never lands on a
+    number a descriptor is later dup3'd to).  Past the table's highest number when there is room there
+    (a table reaching up to the limit keeps them in a hole)."""
+    limit = min(n for n in (resource.prlimit(pid, resource.RLIMIT_NOFILE)[0], limit) if n >= 0)
+    used = sorted(set(numbers) | set(STDIO))
+    need = room + KEEP_SLACK
+    if used[-1] + 1 + need <= limit:
+        return used[-1] + 1
+    start = 0
+    for n in [*used, limit]:
+        if n - start >= need:
+            return start
+        start = max(start, n + 1)
+    raise RestoreError(f"cannot restore PID {pid}'s descriptors: no {need} numbers free below its limit of "
+                       f"{limit} open files to pass descriptions on")
 
 
 def transfer(target: RemoteProcess, holder: Holder) -> int:

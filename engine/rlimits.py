@@ -39,6 +39,11 @@ def dump(pid: int) -> list[image_pb2.Rlimit]:
     return out
 
 
+def soft(limits: list[image_pb2.Rlimit], res: int) -> int:
+    """The soft limit `res` in the image (-1: none recorded, or unlimited)."""
+    return next((lim.soft for lim in limits if lim.resource == res), -1)
+
+
 def restore(pid: int, limits: list[image_pb2.Rlimit]) -> None:
     for lim in limits:
         try:

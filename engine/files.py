@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from incr.proto import image_pb2
 
-from . import epoll, eventfd, fifos, fown, inotify, outside, pipes, proc, shm, signalfd, timerfd, unixsock
+from . import epoll, eventfd, fifos, fown, inotify, mqueue, outside, pipes, proc, shm, signalfd, timerfd, unixsock
 from . import ptrace as pt
 from .errors import ProcessNotFound, RestoreError, Unsupported
 from .remote import RemoteProcess
@@ -236,6 +236,8 @@ class FileTable:
                 base.what = link
                 return base
             raise Unsupported(pid, what, "this character device is not supported yet")
+        if stat.S_ISREG(mode) and mqueue.is_queue(pid, fd):
+            raise mqueue.refuse(pid, fd, link)
         if stat.S_ISREG(mode) and (obj := shm.classify(pid, link, st, what)) is not None \
                 and obj.kind != image_pb2.ShmImage.DEVSHM:
             base.kind = OpenFile.SHMEM

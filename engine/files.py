@@ -104,6 +104,7 @@ class FileTable:
         self._by_inode: dict[tuple[int, int], list[tuple[Holder, image_pb2.OpenFile]]] = defaultdict(list)
         self.pipe_ends: dict[int, set[int]] = defaultdict(set)     # pipe inode -> access modes held in the tree
         self.sockets_held: set[int] = set()                        # socket inodes held in the tree
+        self.widowed: set[int] = set()                             # pipe inodes whose other end no one holds
         self.fifos_alone: set[fifos.Key] = set()                   # FIFOs no process outside the tree holds
         self.locked: set[tuple[int, int]] = set()                  # (pid, fd) whose fdinfo lists locks or leases
         self.outside = outside.Survey(processes)                   # regular files held outside the tree
@@ -223,9 +224,17 @@ class FileTable:
                 base.kind = OpenFile.INHERIT_STDIO
                 base.what = link
                 return base
+            end = flags & O_ACCMODE
+            if self.pipe_ends[st.st_ino] == {end} and (st.st_ino in self.widowed
+                                                       or pipes.other_end_closed(pid, fd, end)):
+                self.widowed.add(st.st_ino)         # the other end is closed everywhere: inside the job
+                base.kind = OpenFile.PIPE
+                base.pipe = st.st_ino
+                return base
             peers = _holders(link, exclude=set(self.skip))
             where = f"its other end is held by {', '.join(peers)}, outside the job" if peers else \
-                "its other end is closed"
+                "its other end is open outside the job (held by a process incr cannot see, or in flight " \
+                "in a Unix socket message)"
             raise Unsupported(pid, what, f"{where}; pipes leading out of the job are not supported")
         if stat.S_ISCHR(mode):
             if link in DEVICES:
@@ -398,8 +407,11 @@ class Installer:
         if holder is None and f.kind == OpenFile.PIPE:
             end = f.flags & O_ACCMODE
             holder = self.pipe_ends.get((f.pipe, end))
+            image = self.pipes.get(f.pipe, image_pb2.PipeImage(ino=f.pipe))
+            if holder is None and image.widowed:
+                return pipes.create_widowed(target, image, end)
             if holder is None:
-                rfd, wfd = pipes.create(target, self.pipes.get(f.pipe, image_pb2.PipeImage(ino=f.pipe)))
+                rfd, wfd = pipes.create(target, image)
                 mine, other = (rfd, wfd) if end == os.O_RDONLY else (wfd, rfd)
                 kept = target.call("fcntl", other, F_DUPFD_CLOEXEC, keep_at)
                 target.call("close", other)

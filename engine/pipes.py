@@ -22,8 +22,8 @@ only, so a pipe or FIFO with packets queued is refused, naming them.
 
 from __future__ import annotations
 
-import ctypes
 import contextlib
+import ctypes
 import fcntl
 import os
 import select

@@ -125,6 +125,7 @@ PROGRAMS: dict[str, Spec] = {
     "ref_passcred_queued": Spec(refuse=("in flight",)),
     "ref_perf_event": Spec(refuse=("perf_event",)),
     "ref_pidfd": Spec(refuse=("pidfd",)),
+    "ref_pipe_outside": Spec(refuse=("pipe", "outside the job")),
     "ref_pipe_packets": Spec(refuse=("packet",)),
     "ref_ptmx": Spec(refuse=("ptmx",)),
     "ref_ptrace_child": Spec(refuse=("traced",)),

@@ -84,6 +84,24 @@ def _empty_pipe_reader(pid: int, fd: int) -> bool:
         return queued(mine) == 0
 
 
+def nesting(files: list[image_pb2.OpenFile], fds: list[image_pb2.Fd]) -> dict[int, int]:
+    """Each epoll description's id -> how deep it nests epolls it watches (0: it watches none): an
+    epoll is created after those it watches, by depth (the kernel allows no loop)."""
+    by_id = {f.id: f for f in files}
+    file_at = {d.fd: d.file for d in fds}
+    depth: dict[int, int] = {}
+
+    def of(fid: int) -> int:
+        if fid not in depth:
+            depth[fid] = 0                  # (a loop, were there one, ends here)
+            inner = [file_at[w.fd] for w in by_id[fid].epoll.watches
+                     if w.fd in file_at and by_id[file_at[w.fd]].kind == image_pb2.OpenFile.EPOLL]
+            depth[fid] = 1 + max(map(of, inner)) if inner else 0
+        return depth[fid]
+
+    return {f.id: of(f.id) for f in files if f.kind == image_pb2.OpenFile.EPOLL}
+
+
 def restore(target: RemoteProcess, state: image_pb2.EpollState, flags: int) -> int:
     fd = target.call("epoll_create1", flags & os.O_CLOEXEC)
     fired = [w for w in state.watches if disarmed(w)]

@@ -361,8 +361,10 @@ class Installer:
             if n not in inherited:
                 target.syscall("close", n)          # EBADF is fine: restore's own fd n may be closed
         keep_from = keep_from or keep_at(target.pid, (fd.fd for fd in fds), kept_room(files, []))
-        # epoll last: it watches descriptors by number, so they must all be in place.
-        for f in sorted(files, key=lambda f: f.kind == OpenFile.EPOLL):
+        # epoll last: it watches descriptors by number, so they must all be in place (an epoll
+        # another watches first).
+        depth = epoll.nesting(files, fds)
+        for f in sorted(files, key=lambda f: (f.kind == OpenFile.EPOLL, depth.get(f.id, 0))):
             users = sorted(by_file[f.id], key=lambda d: d.fd)
             if f.kind == OpenFile.INHERIT_STDIO:
                 self._inherit(target, f, users)

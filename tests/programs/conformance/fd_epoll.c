@@ -30,6 +30,7 @@ int main(int argc, char **argv)
     int p[2], q[2], r[2];
     if (pipe(p) || pipe(q) || pipe2(r, O_NONBLOCK)) return 3;
     int ev = eventfd(0, EFD_NONBLOCK);
+    int early = epoll_create1(0);          /* watches an epoll created after it (a higher number) */
     int inner = epoll_create1(0);
     int ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event e = {.events = EPOLLIN, .data.u64 = 11};
@@ -43,6 +44,8 @@ int main(int argc, char **argv)
     e.events = EPOLLIN;
     e.data.u64 = 44;
     epoll_ctl(ep, EPOLL_CTL_ADD, inner, &e);
+    e.data.u64 = 77;
+    if (epoll_ctl(early, EPOLL_CTL_ADD, ep, &e)) return 3;
     if (write(q[1], "q", 1) != 1) return 3;
     struct epoll_event got[8];
     if (epoll_wait(ep, got, 8, 0) != 1 || got[0].data.u64 != 33) return 4;   /* the one-shot fires and disarms */
@@ -53,12 +56,15 @@ int main(int argc, char **argv)
     if (write(r[1], "r", 1) != 1 || epoll_wait(ep, got, 8, 0) != 1 || got[0].data.u64 != 66) return 4;
     if (read(r[0], &c, 1) != 1) return 3;
     if (write(p[1], "p", 1) != 1) return 3;
-    char before[1024], after[1024];
+    char before[1024], after[1024], early_before[256], early_after[256];
     snapshot(ep, before, sizeof before);
+    snapshot(early, early_before, sizeof early_before);
     sc_ready();
     sc_wait_go();
     snapshot(ep, after, sizeof after);
     cf_same(before, after, "watch list (fdinfo)");
+    snapshot(early, early_after, sizeof early_after);
+    cf_same(early_before, early_after, "watch list of the epoll watching a later one (fdinfo)");
     int n = epoll_wait(ep, got, 8, 0);
     sc_check(n == 1 && got[0].data.u64 == 11, "only the level-triggered pipe is ready", "n=%d first %llu", n,
              n > 0 ? (unsigned long long)got[0].data.u64 : 0ULL);

@@ -500,13 +500,13 @@ def kept_room(files: list[image_pb2.OpenFile], vmas: list[image_pb2.Vma]) -> int
     return sum(f.kind in kinds for f in files) + sum(v.kind == image_pb2.Vma.SHMEM for v in vmas)
 
 
-def keep_at(pid: int, numbers: Iterable[int], room: int, limit: int = -1) -> int:
+def keep_at(pid: int, numbers: Iterable[int], room: int) -> int:
     """Where process `pid` keeps up to `room` descriptions for later processes while its table is being
     built: the first of room (+ slack) consecutive numbers its table does not use, below its
-    RLIMIT_NOFILE and `limit` (F_DUPFD takes the lowest free number at or above it, so a kept end never lands on a
+    RLIMIT_NOFILE (F_DUPFD takes the lowest free number at or above it, so a kept end never lands on a
     number a descriptor is later dup3'd to).  Past the table's highest number when there is room there
     (a table reaching up to the limit keeps them in a hole)."""
-    limit = min(n for n in (resource.prlimit(pid, resource.RLIMIT_NOFILE)[0], limit) if n >= 0)
+    limit = resource.prlimit(pid, resource.RLIMIT_NOFILE)[0]
     used = sorted(set(numbers) | set(STDIO))
     need = room + KEEP_SLACK
     if used[-1] + 1 + need <= limit:

@@ -8,7 +8,6 @@ failure kills the half-built process (PTRACE_O_EXITKILL covers incr dying).
 from __future__ import annotations
 
 import logging
-import resource
 import signal
 import time
 from collections.abc import Callable
@@ -161,16 +160,17 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
             specials = memory.clear_stub(s, injection)
             spare = s.find_free(sum(m.size for m in specials) + pt.PAGE_SIZE, everything)
             memory.move_specials(s, specials, vmas, spare)
-            # Below the open-files limit the stub has now and the one it gets (rlimits.restore).
-            keep_at = files.keep_at(s.pid, (fd.fd for fd in p.fds), files.kept_room(list(p.files), vmas),
-                                    rlimits.soft(list(p.rlimits), resource.RLIMIT_NOFILE))
+            room = files.kept_room(list(p.files), vmas)
+            rlimits.room_for_fds(s.pid, max((fd.fd for fd in p.fds), default=2) + 1 + room + files.KEEP_SLACK)
+            keep_at = files.keep_at(s.pid, (fd.fd for fd in p.fds), room)
             written += memory.map_and_fill(s, vmas, sources(p.pid), shared, keep_at)
             mm.restore(s, p.mm)
-            rlimits.restore(s.pid, list(p.rlimits))
+            rlimits.restore_but_open_files(s.pid, list(p.rlimits))
             vmflags.restore(s, p)                            # mlock() after the limits, as the job's own
             fs.restore(s, p.fs)
             if not p.files_of:                               # a table shared with the parent: built there
                 installer.restore(s, list(p.files), list(p.fds), keep_at)
+            rlimits.restore_open_files(s.pid, list(p.rlimits))     # (it may be below the table's numbers)
         installer.finish()
         shared.finish()
         locks.restore(procs, stubs, stub)                    # every table built, nothing runs yet

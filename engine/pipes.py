@@ -43,6 +43,8 @@ F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
 O_ACCMODE = 0o3
 SPLICE_F_NONBLOCK = 0x2
 _libc = ctypes.CDLL(None, use_errno=True)
+_libc.tee.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_size_t, ctypes.c_uint]
+_libc.tee.restype = ctypes.c_ssize_t
 
 
 @contextmanager
@@ -103,7 +105,7 @@ def _duplicate(r: int, capacity: int, what: str) -> Chunks:
     sr, sw = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         fcntl.fcntl(sw, F_SETPIPE_SZ, capacity)
-        got = _libc.tee(r, sw, ctypes.c_size_t(size), SPLICE_F_NONBLOCK)
+        got = _libc.tee(r, sw, size, SPLICE_F_NONBLOCK)
         if got != size:
             err = ctypes.get_errno() if got < 0 else 0
             raise EngineError(f"{what}: its {size} bytes could not be copied ({os.strerror(err) if err else got})")

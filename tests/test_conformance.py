@@ -165,6 +165,7 @@ PROGRAMS: dict[str, Spec] = {
     "tmr_posix": Spec(RT),
     "tmr_timerfd": Spec(),
     "tree_many_children": Spec(),
+    "tree_pipe_widowed": Spec(),
     "tree_pipes": Spec(),
     "tree_sessions": Spec(),
     "tree_stopped_child": Spec(),

@@ -122,7 +122,7 @@ def needs_version_3(image: image_pb2.TreeImage) -> bool:
         p.thp_disable or p.merge_any or p.lock_future for p in image.processes) or fown.needs_version_3(image) \
         or sharing.needs_version_3(image) or image.ended_job or _shares_files_outside(image) \
         or creds.needs_version_3(image) or sched.needs_version_3(image) or hardening.needs_version_3(image) \
-        or locks.needs_version_3(image) or unixsock.needs_version_3(image) \
+        or locks.needs_version_3(image) or unixsock.needs_version_3(image) or any(p.widowed for p in image.pipes) \
         or any(prctl.newer_than_version_2(p) or jobctl.newer_than_version_2(p) for p in image.processes) \
         or any(o.unlinked or o.alias for o in image.shm)
 
@@ -182,6 +182,10 @@ def _capture_pipes(table: files.FileTable) -> list[image_pb2.PipeImage]:
             ends.setdefault(f.pipe, {})[f.flags & files.O_ACCMODE] = table.holders[f.id]
     out = []
     for ino, held in sorted(ends.items()):
+        if ino in table.widowed:
+            (end, h), = held.items()
+            out.append(pipes.capture_widowed(ino, (h.pid, h.fd), end))
+            continue
         r, w = held[os.O_RDONLY], held[os.O_WRONLY]
         out.append(pipes.capture(ino, (r.pid, r.fd), (w.pid, w.fd)))
     return out

@@ -20,14 +20,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import resource
 import stat
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from incr.proto import image_pb2
 
-from . import epoll, eventfd, fifos, fown, inotify, outside, pipes, proc, shm, signalfd, timerfd, unixsock
+from . import epoll, eventfd, fifos, fown, inotify, mqueue, outside, pipes, proc, shm, signalfd, timerfd, unixsock
 from . import ptrace as pt
 from .errors import ProcessNotFound, RestoreError, Unsupported
 from .remote import RemoteProcess
@@ -105,6 +106,7 @@ class FileTable:
         self.pipe_ends: dict[int, set[int]] = defaultdict(set)     # pipe inode -> access modes held in the tree
         self.sockets_held: set[int] = set()                        # socket inodes held in the tree
         self.socket_ends: dict[int, tuple[int, int]] = {}          # socket inode -> (pid, fd) first holding it
+        self.widowed: set[int] = set()                             # pipe inodes whose other end no one holds
         self.fifos_alone: set[fifos.Key] = set()                   # FIFOs no process outside the tree holds
         self.locked: set[tuple[int, int]] = set()                  # (pid, fd) whose fdinfo lists locks or leases
         self.outside = outside.Survey(processes)                   # regular files held outside the tree
@@ -226,9 +228,17 @@ class FileTable:
                 base.kind = OpenFile.INHERIT_STDIO
                 base.what = link
                 return base
+            end = flags & O_ACCMODE
+            if self.pipe_ends[st.st_ino] == {end} and (st.st_ino in self.widowed
+                                                       or pipes.other_end_closed(pid, fd, end)):
+                self.widowed.add(st.st_ino)         # the other end is closed everywhere: inside the job
+                base.kind = OpenFile.PIPE
+                base.pipe = st.st_ino
+                return base
             peers = _holders(link, exclude=set(self.skip))
             where = f"its other end is held by {', '.join(peers)}, outside the job" if peers else \
-                "its other end is closed"
+                "its other end is open outside the job (held by a process incr cannot see, or in flight " \
+                "in a Unix socket message)"
             raise Unsupported(pid, what, f"{where}; pipes leading out of the job are not supported")
         if stat.S_ISCHR(mode):
             if link in DEVICES:
@@ -239,6 +249,8 @@ class FileTable:
                 base.what = link
                 return base
             raise Unsupported(pid, what, "this character device is not supported yet")
+        if stat.S_ISREG(mode) and mqueue.is_queue(pid, fd):
+            raise mqueue.refuse(pid, fd, link)
         if stat.S_ISREG(mode) and (obj := shm.classify(pid, link, st, what)) is not None \
                 and (obj.kind != image_pb2.ShmImage.DEVSHM or obj.unlinked):
             base.kind = OpenFile.SHMEM
@@ -340,8 +352,10 @@ class Installer:
         self.owned: list[tuple[int, int, image_pb2.OpenFile]] = []   # (PID as incr sees it, fd, description)
         self.extra_flags: dict[int, int] = {}     # description id -> flags the restore adds (O_APPEND: outside.py)
 
-    def restore(self, target: RemoteProcess, files: list[image_pb2.OpenFile], fds: list[image_pb2.Fd]) -> None:
-        """The descriptor table of one process (its stub holds only restore's own fds 0-2)."""
+    def restore(self, target: RemoteProcess, files: list[image_pb2.OpenFile], fds: list[image_pb2.Fd],
+                keep_from: int = 0) -> None:
+        """The descriptor table of one process (its stub holds only restore's own fds 0-2).  `keep_from`:
+        where descriptions kept for later processes wait (keep_at(); 0: computed here)."""
         by_id = {f.id: f for f in files}
         by_file: dict[int, list[image_pb2.Fd]] = defaultdict(list)
         for fd in fds:
@@ -350,17 +364,18 @@ class Installer:
         for n in STDIO:
             if n not in inherited:
                 target.syscall("close", n)          # EBADF is fine: restore's own fd n may be closed
-        # High numbers for pipe ends kept for later processes: clear of every descriptor this one gets.
-        keep_at = max((fd.fd for fd in fds), default=2) + 1
-        # epoll last: it watches descriptors by number, so they must all be in place.
-        for f in sorted(files, key=lambda f: f.kind == OpenFile.EPOLL):
+        keep_from = keep_from or keep_at(target.pid, (fd.fd for fd in fds), kept_room(files, []))
+        # epoll last: it watches descriptors by number, so they must all be in place (an epoll
+        # another watches first).
+        depth = epoll.nesting(files, fds)
+        for f in sorted(files, key=lambda f: (f.kind == OpenFile.EPOLL, depth.get(f.id, 0))):
             users = sorted(by_file[f.id], key=lambda d: d.fd)
             if f.kind == OpenFile.INHERIT_STDIO:
                 self._inherit(target, f, users)
                 fown.warn_stdio(target, users[0].fd, f)
                 continue
             fresh = f.id not in self.installed
-            tmp = self._obtain(target, f, keep_at)
+            tmp = self._obtain(target, f, keep_from)
             for d in users:
                 if d.fd == tmp:
                     target.call("fcntl", tmp, F_SETFD, FD_CLOEXEC if d.cloexec else 0)
@@ -398,8 +413,11 @@ class Installer:
         if holder is None and f.kind == OpenFile.PIPE:
             end = f.flags & O_ACCMODE
             holder = self.pipe_ends.get((f.pipe, end))
+            image = self.pipes.get(f.pipe, image_pb2.PipeImage(ino=f.pipe))
+            if holder is None and image.widowed:
+                return pipes.create_widowed(target, image, end)
             if holder is None:
-                rfd, wfd = pipes.create(target, self.pipes.get(f.pipe, image_pb2.PipeImage(ino=f.pipe)))
+                rfd, wfd = pipes.create(target, image)
                 mine, other = (rfd, wfd) if end == os.O_RDONLY else (wfd, rfd)
                 kept = target.call("fcntl", other, F_DUPFD_CLOEXEC, keep_at)
                 target.call("close", other)
@@ -479,6 +497,36 @@ CREATORS: dict[int, Callable[[RemoteProcess, image_pb2.OpenFile], int]] = {
     OpenFile.EPOLL: lambda t, f: epoll.restore(t, f.epoll, f.flags),
     OpenFile.INOTIFY: lambda t, f: inotify.restore(t, f.inotify, f.flags),
 }
+
+
+KEEP_SLACK = 8       # numbers the restore's own passing descriptors may take in the gap meanwhile
+
+
+def kept_room(files: list[image_pb2.OpenFile], vmas: list[image_pb2.Vma]) -> int:
+    """How many descriptions a process may keep for later ones at most: the other end of each pipe
+    and socket pair it creates, each memfd it creates."""
+    kinds = (OpenFile.PIPE, OpenFile.SOCKETPAIR, OpenFile.SHMEM)
+    return sum(f.kind in kinds for f in files) + sum(v.kind == image_pb2.Vma.SHMEM for v in vmas)
+
+
+def keep_at(pid: int, numbers: Iterable[int], room: int) -> int:
+    """Where process `pid` keeps up to `room` descriptions for later processes while its table is being
+    built: the first of room (+ slack) consecutive numbers its table does not use, below its
+    RLIMIT_NOFILE (F_DUPFD takes the lowest free number at or above it, so a kept end never lands on a
+    number a descriptor is later dup3'd to).  Past the table's highest number when there is room there
+    (a table reaching up to the limit keeps them in a hole)."""
+    limit = resource.prlimit(pid, resource.RLIMIT_NOFILE)[0]
+    used = sorted(set(numbers) | set(STDIO))
+    need = room + KEEP_SLACK
+    if used[-1] + 1 + need <= limit:
+        return used[-1] + 1
+    start = 0
+    for n in [*used, limit]:
+        if n - start >= need:
+            return start
+        start = max(start, n + 1)
+    raise RestoreError(f"cannot restore PID {pid}'s descriptors: no {need} numbers free below its limit of "
+                       f"{limit} open files to pass descriptions on")
 
 
 def transfer(target: RemoteProcess, holder: Holder) -> int:

@@ -6,6 +6,7 @@ event itself): an instance holding some is refused, naming how many bytes wait."
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
 import os
 import re
@@ -21,6 +22,8 @@ _WATCH = re.compile(r"inotify wd:(\d+) ino:([0-9a-f]+) sdev:([0-9a-f]+) mask:([0
                     r"fhandle-bytes:([0-9a-f]+) fhandle-type:([0-9a-f]+) f_handle:([0-9a-f]+)")
 _libc = ctypes.CDLL(None, use_errno=True)
 IN_ATTRIB, IN_IGNORED = 0x4, 0x8000
+INOTIFY_IOC_SETNEXTWD = 0x40044900      # _IOW('I', 0, __s32)
+_SPARE_PATHS = ("/", "/dev", "/proc", "/sys", "/run", "/tmp")
 _EVENT = struct.Struct("<iIII")           # struct inotify_event without a name: wd, mask, cookie, len
 
 
@@ -76,21 +79,49 @@ def dump(pid: int, fd: int, lines: list[str]) -> image_pb2.InotifyState:
 
 
 def restore(target: RemoteProcess, state: image_pb2.InotifyState, flags: int) -> int:
+    """The instance, each watch at its own descriptor; the kernel's cursor (the next descriptor it
+    gives) ends one past the highest, the most a checkpoint can know of it (module docstring)."""
     fd = target.call("inotify_init1", flags & (os.O_NONBLOCK | os.O_CLOEXEC))
-    next_wd = 1
-    for w in state.watches:
-        # Descriptors are handed out in increasing order, never reused: the gaps left by removed
-        # watches are re-created by adding and removing a watch on "/".
-        while next_wd < w.wd:
-            gap = target.call("inotify_add_watch", fd, target.put(b"/\0"), IN_ATTRIB)
-            target.call("inotify_rm_watch", fd, gap)
-            _take_ignored(target.pid, fd, gap)
-            next_wd = gap + 1
-        got = target.call("inotify_add_watch", fd, target.put(os.fsencode(w.path) + b"\0"), w.mask)
-        next_wd = got + 1
-        if got != w.wd:
-            raise RestoreError(f"cannot restore the inotify watch of {w.path}: descriptor {got}, not {w.wd}")
+    with stolen(target.pid, fd) as mine:
+        settable = True
+        next_wd = 1
+        for w in state.watches:
+            if settable:
+                settable = _set_next_wd(mine, w.wd)
+            if not settable:
+                _skip_to(target, fd, next_wd, w.wd, state)
+            got = target.call("inotify_add_watch", fd, target.put(os.fsencode(w.path) + b"\0"), w.mask)
+            next_wd = got + 1
+            if got != w.wd:
+                raise RestoreError(f"cannot restore the inotify watch of {w.path}: descriptor {got}, not {w.wd}")
     return fd
+
+
+def _set_next_wd(mine: int, wd: int) -> bool:
+    """The descriptor the instance gives next, set (INOTIFY_IOC_SETNEXTWD, kernels built with
+    CONFIG_CHECKPOINT_RESTORE); False where the kernel has no such ioctl."""
+    try:
+        fcntl.ioctl(mine, INOTIFY_IOC_SETNEXTWD, wd)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTTY, errno.EINVAL):
+            return False
+        raise
+    return True
+
+
+def _skip_to(target: RemoteProcess, fd: int, next_wd: int, wd: int, state: image_pb2.InotifyState) -> None:
+    """Without the ioctl: descriptors next_wd .. wd-1 used up by watches added and removed again, on a
+    directory the instance does not watch (adding one it watches would change that watch)."""
+    watched = {w.path for w in state.watches}
+    spare = next((p for p in _SPARE_PATHS if p not in watched), None)
+    if spare is None:
+        raise RestoreError("cannot restore an inotify instance: it watches every directory incr could use up "
+                           "its free watch descriptors with")
+    while next_wd < wd:
+        gap = target.call("inotify_add_watch", fd, target.put(spare.encode() + b"\0"), IN_ATTRIB)
+        target.call("inotify_rm_watch", fd, gap)
+        _take_ignored(target.pid, fd, gap)
+        next_wd = gap + 1
 
 
 def _take_ignored(pid: int, fd: int, wd: int) -> None:

@@ -7,6 +7,13 @@ other end: the job finds its pipe as it was.  Restore: the pipe is created in
 the first process that holds an end (an injected pipe2), filled from incr
 through a stolen write end, and handed to the other holders (files.Installer).
 
+A widowed pipe (every process closed one of its ends; the tree holds the other)
+is inside the job all the same: poll(2) on the end held tells that no end of the
+other kind is open anywhere (POLLHUP on a read end, POLLERR on a write end), with
+no scan of /proc.  Its bytes are copied without being consumed (tee(2) into a
+pipe of incr's own, through the read end: the job's, or one incr opens through
+/proc); restored, the pipe is created, filled, and the other end closed.
+
 Packet mode (a write end with O_DIRECT: each write one packet, each read at most
 one) keeps its packets where they were: each is read and written back on its
 own, through a description of incr's own opened O_DIRECT.  The image holds bytes
@@ -15,8 +22,11 @@ only, so a pipe or FIFO with packets queued is refused, naming them.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import fcntl
 import os
+import select
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +41,10 @@ from .remote import RemoteProcess
 FIONREAD = 0x541B
 F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
 O_ACCMODE = 0o3
+SPLICE_F_NONBLOCK = 0x2
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.tee.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_size_t, ctypes.c_uint]
+_libc.tee.restype = ctypes.c_ssize_t
 
 
 @contextmanager
@@ -54,6 +68,56 @@ def capture(ino: int, reader: tuple[int, int], writer: tuple[int, int]) -> image
         capacity = fcntl.fcntl(r, F_GETPIPE_SZ)
     refuse_packets(reader[0], f"fd {reader[1]} (pipe:[{ino}])", chunks)
     return image_pb2.PipeImage(ino=ino, data=b"".join(chunks.data), capacity=capacity)
+
+
+def other_end_closed(pid: int, fd: int, end: int) -> bool:
+    """Whether no end but `end`s (O_RDONLY or O_WRONLY) of the pipe that fd `fd` of `pid` is one of is
+    open anywhere: not in a process, not in flight in a Unix socket message."""
+    with stolen(pid, fd) as mine:
+        poller = select.poll()
+        poller.register(mine, 0)            # POLLHUP and POLLERR are always reported
+        revents = dict(poller.poll(0)).get(mine, 0)
+    return bool(revents & (select.POLLHUP if end == os.O_RDONLY else select.POLLERR))
+
+
+def capture_widowed(ino: int, holder: tuple[int, int], end: int) -> image_pb2.PipeImage:
+    """The contents of pipe `ino` whose only open ends are `end`s, held by (pid, fd) `holder` and
+    others of the tree: duplicated (tee), never consumed, through its read end."""
+    pid, fd = holder
+    with stolen(pid, fd) as held, contextlib.ExitStack() as stack:
+        if end == os.O_RDONLY:
+            r = held
+        else:   # a read end of incr's own, for the while (the pipe can be reopened through /proc)
+            r = os.open(f"/proc/{pid}/fd/{fd}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            stack.callback(os.close, r)
+        capacity = fcntl.fcntl(r, F_GETPIPE_SZ)
+        chunks = _duplicate(r, capacity, f"pipe:[{ino}]")
+    refuse_packets(pid, f"fd {fd} (pipe:[{ino}])", chunks)
+    return image_pb2.PipeImage(ino=ino, data=b"".join(chunks.data), capacity=capacity, widowed=True)
+
+
+def _duplicate(r: int, capacity: int, what: str) -> Chunks:
+    """What pipe read end `r` holds, left in place: tee(2) into a pipe of incr's own as big, then read
+    from there (a packet stays a packet: each read returns one)."""
+    size = queued(r)
+    if not size:
+        return Chunks([], packets=False)
+    sr, sw = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        fcntl.fcntl(sw, F_SETPIPE_SZ, capacity)
+        got = _libc.tee(r, sw, size, SPLICE_F_NONBLOCK)
+        if got != size:
+            err = ctypes.get_errno() if got < 0 else 0
+            raise EngineError(f"{what}: its {size} bytes could not be copied ({os.strerror(err) if err else got})")
+        chunks = []
+        while got > 0:
+            chunk = os.read(sr, got)
+            chunks.append(chunk)
+            got -= len(chunk)
+        return Chunks(chunks, packets=len(chunks) > 1)
+    finally:
+        os.close(sr)
+        os.close(sw)
 
 
 @dataclass
@@ -129,6 +193,14 @@ def create(target: RemoteProcess, pipe: image_pb2.PipeImage) -> tuple[int, int]:
     with stolen(target.pid, wfd) as w:
         refill(w, pipe.data, pipe.capacity)
     return rfd, wfd
+
+
+def create_widowed(target: RemoteProcess, pipe: image_pb2.PipeImage, end: int) -> int:
+    """A new pipe in `target` like create(), with only its `end` left open: that fd there."""
+    rfd, wfd = create(target, pipe)
+    mine, other = (rfd, wfd) if end == os.O_RDONLY else (wfd, rfd)
+    target.call("close", other)
+    return mine
 
 
 def _read(target: RemoteProcess, addr: int, size: int) -> bytes:

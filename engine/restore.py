@@ -190,14 +190,17 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
             specials = memory.clear_stub(s, injection)
             spare = s.find_free(sum(m.size for m in specials) + pt.PAGE_SIZE, everything)
             memory.move_specials(s, specials, vmas, spare)
-            keep_at = max((fd.fd for fd in p.fds), default=2) + 1
+            room = files.kept_room(list(p.files), vmas)
+            rlimits.room_for_fds(s.pid, max((fd.fd for fd in p.fds), default=2) + 1 + room + files.KEEP_SLACK)
+            keep_at = files.keep_at(s.pid, (fd.fd for fd in p.fds), room)
             written += memory.map_and_fill(s, vmas, sources(p.pid), shared, keep_at)
             mm.restore(s, p.mm)
-            rlimits.restore(s.pid, list(p.rlimits))
+            rlimits.restore_but_open_files(s.pid, list(p.rlimits))
             vmflags.restore(s, p)                            # mlock() after the limits, as the job's own
             fs.restore(s, p.fs)
             if not p.files_of:                               # a table shared with the parent: built there
-                installer.restore(s, list(p.files), list(p.fds))
+                installer.restore(s, list(p.files), list(p.fds), keep_at)
+            rlimits.restore_open_files(s.pid, list(p.rlimits))     # (it may be below the table's numbers)
         installer.finish()
         shared.finish()
         locks.restore(procs, stubs, stub)                    # every table built, nothing runs yet

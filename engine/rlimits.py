@@ -39,6 +39,24 @@ def dump(pid: int) -> list[image_pb2.Rlimit]:
     return out
 
 
+def room_for_fds(pid: int, need: int) -> None:
+    """Process `pid` may have descriptors up to number need-1 for the while (its table being built):
+    its soft RLIMIT_NOFILE raised, up to its hard one, when lower.  The job's own limit comes after
+    the table (restore_open_files): descriptors above a soft limit stay open, as the job had them."""
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    want = max(soft, need) if hard == resource.RLIM_INFINITY else min(hard, max(soft, need))
+    if want != soft:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (want, hard))
+
+
+def restore_but_open_files(pid: int, limits: list[image_pb2.Rlimit]) -> None:
+    restore(pid, [lim for lim in limits if lim.resource != resource.RLIMIT_NOFILE])
+
+
+def restore_open_files(pid: int, limits: list[image_pb2.Rlimit]) -> None:
+    restore(pid, [lim for lim in limits if lim.resource == resource.RLIMIT_NOFILE])
+
+
 def restore(pid: int, limits: list[image_pb2.Rlimit]) -> None:
     for lim in limits:
         try:

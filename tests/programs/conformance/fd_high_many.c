@@ -1,5 +1,6 @@
 /* Descriptor numbers: 600 descriptors of mixed kinds, some at high numbers (1000, 4000, and the
- * highest the hard limit allows, the soft limit raised to it), holes between them: the same set of numbers, each its kind. */
+ * highest the hard limit allows, the soft limit raised to it), holes between them: the same set of numbers, each its kind.
+ * Then the soft limit lowered below most of them (open descriptors stay open): the same limits. */
 #include "cf.h"
 #include <sys/resource.h>
 
@@ -45,6 +46,8 @@ int main(int argc, char **argv)
     dup2(t, top);
     close(t);
     sc_open_out();
+    struct rlimit lowered = {.rlim_cur = 512, .rlim_max = r.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &lowered)) return 3;
     listing(before, sizeof before);
     sc_ready();
     sc_wait_go();
@@ -52,5 +55,9 @@ int main(int argc, char **argv)
     cf_same(before, after, "descriptor table (numbers, targets, flags)");
     char z = 1;
     sc_check(read(top, &z, 1) == 1 && z == 0, "the highest descriptor reads /dev/zero", "fd %d", top);
+    struct rlimit now;
+    getrlimit(RLIMIT_NOFILE, &now);
+    sc_check(now.rlim_cur == 512 && now.rlim_max == r.rlim_max, "the open-files limits", "%lu %lu",
+             (unsigned long)now.rlim_cur, (unsigned long)now.rlim_max);
     return sc_done();
 }

@@ -250,7 +250,7 @@ class SigAltStack(_message.Message):
     def __init__(self, sp: _Optional[int] = ..., flags: _Optional[int] = ..., size: _Optional[int] = ...) -> None: ...
 
 class ThreadImage(_message.Message):
-    __slots__ = ("tid", "regs", "xstate", "sigmask", "rseq", "robust_list", "robust_list_len", "clear_child_tid", "altstack", "pending", "comm", "nice", "cpu_affinity", "creds", "sched", "tsc", "pdeath_signal")
+    __slots__ = ("tid", "regs", "xstate", "sigmask", "rseq", "robust_list", "robust_list_len", "clear_child_tid", "altstack", "pending", "comm", "nice", "cpu_affinity", "creds", "sched", "tsc", "pdeath_signal", "mce_kill", "spec_store_bypass", "spec_indirect_branch")
     TID_FIELD_NUMBER: _ClassVar[int]
     REGS_FIELD_NUMBER: _ClassVar[int]
     XSTATE_FIELD_NUMBER: _ClassVar[int]
@@ -268,6 +268,9 @@ class ThreadImage(_message.Message):
     SCHED_FIELD_NUMBER: _ClassVar[int]
     TSC_FIELD_NUMBER: _ClassVar[int]
     PDEATH_SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    MCE_KILL_FIELD_NUMBER: _ClassVar[int]
+    SPEC_STORE_BYPASS_FIELD_NUMBER: _ClassVar[int]
+    SPEC_INDIRECT_BRANCH_FIELD_NUMBER: _ClassVar[int]
     tid: int
     regs: bytes
     xstate: bytes
@@ -285,7 +288,10 @@ class ThreadImage(_message.Message):
     sched: Sched
     tsc: int
     pdeath_signal: int
-    def __init__(self, tid: _Optional[int] = ..., regs: _Optional[bytes] = ..., xstate: _Optional[bytes] = ..., sigmask: _Optional[int] = ..., rseq: _Optional[_Union[Rseq, _Mapping]] = ..., robust_list: _Optional[int] = ..., robust_list_len: _Optional[int] = ..., clear_child_tid: _Optional[int] = ..., altstack: _Optional[_Union[SigAltStack, _Mapping]] = ..., pending: _Optional[_Iterable[bytes]] = ..., comm: _Optional[str] = ..., nice: _Optional[int] = ..., cpu_affinity: _Optional[_Iterable[int]] = ..., creds: _Optional[_Union[Creds, _Mapping]] = ..., sched: _Optional[_Union[Sched, _Mapping]] = ..., tsc: _Optional[int] = ..., pdeath_signal: _Optional[int] = ...) -> None: ...
+    mce_kill: int
+    spec_store_bypass: int
+    spec_indirect_branch: int
+    def __init__(self, tid: _Optional[int] = ..., regs: _Optional[bytes] = ..., xstate: _Optional[bytes] = ..., sigmask: _Optional[int] = ..., rseq: _Optional[_Union[Rseq, _Mapping]] = ..., robust_list: _Optional[int] = ..., robust_list_len: _Optional[int] = ..., clear_child_tid: _Optional[int] = ..., altstack: _Optional[_Union[SigAltStack, _Mapping]] = ..., pending: _Optional[_Iterable[bytes]] = ..., comm: _Optional[str] = ..., nice: _Optional[int] = ..., cpu_affinity: _Optional[_Iterable[int]] = ..., creds: _Optional[_Union[Creds, _Mapping]] = ..., sched: _Optional[_Union[Sched, _Mapping]] = ..., tsc: _Optional[int] = ..., pdeath_signal: _Optional[int] = ..., mce_kill: _Optional[int] = ..., spec_store_bypass: _Optional[int] = ..., spec_indirect_branch: _Optional[int] = ...) -> None: ...
 
 class Sched(_message.Message):
     __slots__ = ("policy", "flags", "priority", "runtime", "deadline", "period", "ioprio", "timerslack_ns")

@@ -20,9 +20,18 @@ setpgid(), which (unlike an exit) sends no SIGHUP to a group with a stopped
 member, and both are reaped by their parents; made with no exit signal, their ends
 signal no one.
 
-The stop happens anew: a parent in the job is sent SIGCHLD (CLD_STOPPED) for it
-again, and its waitpid(WUNTRACED) reports it even if it had collected it before
-the checkpoint.
+The stop happens anew, and the kernel has a new report of it for the parent's
+waitpid(WUNTRACED) and sends the parent SIGCHLD (CLD_STOPPED).  A parent in the job
+that had collected the report before the checkpoint must not get it twice: the dump
+asks the frozen parent, without consuming anything, whether a report is waiting
+(waitid(WSTOPPED|WNOHANG|WNOWAIT): the group-stop report of a child traced by another
+process -- incr -- is what its real parent sees, and neither incr's seizing nor its
+detaching of a stopped child makes a new one), and the restore, which finishes
+children before their parents, collects the new report in the parent when the
+original had (an injected wait4) and drops the SIGCHLD before the parent's pending
+signals come back from the image.  A stopped process of several threads completes
+its stop only when they are let go, after its parent is finished: one whose report was
+collected is refused at the checkpoint.
 """
 
 from __future__ import annotations
@@ -36,12 +45,51 @@ from incr.proto import image_pb2
 
 from . import proc
 from . import ptrace as pt
-from .errors import ProcessNotFound, RestoreError
+from .errors import ProcessNotFound, RestoreError, Unsupported
+from .freeze import Frozen
 from .remote import Stub
 from .tracee import ALL_SIGNALS
 
 _CLONE_ARGS = struct.Struct("<11Q")
-WNOHANG, WALL = 1, 0x40000000
+WNOHANG, WUNTRACED, WALL, WNOWAIT = 1, 2, 0x40000000, 0x01000000
+P_PID = 1
+_SI_PID = struct.Struct("<16xi")              # siginfo_t: si_pid at 16 (x86_64)
+SIGINFO_SIZE = 128
+
+
+def dump_reports(images: list[image_pb2.ProcessImage], frozen: dict[int, Frozen]) -> None:
+    """For each stopped process whose parent is in the tree: whether that parent had collected
+    its stop report (asked in the frozen parent, consuming nothing)."""
+    for p in images:
+        if not p.stopped or p.zombie or p.ppid not in frozen:
+            continue
+        p.stop_reported = not _report_waiting(frozen[p.ppid], p.pid)
+        if p.stop_reported and len(p.threads) > 1:
+            raise Unsupported(p.pid, "stopped process", f"its parent PID {p.ppid} has collected its stop report; "
+                              "with its several threads the restore would report the stop to the parent again")
+
+
+def _report_waiting(parent: Frozen, child: int) -> bool:
+    tracee = parent.tracee()
+    with tracee.stack_scratch(SIGINFO_SIZE) as scratch:
+        tracee.write(scratch.addr, bytes(SIGINFO_SIZE))
+        tracee.call("waitid", P_PID, child, scratch.addr, WUNTRACED | WNOHANG | WNOWAIT, 0)
+        return int(_SI_PID.unpack(tracee.read(scratch.addr, _SI_PID.size))[0]) == child
+
+
+def settle_reports(stub: Stub, children: list[image_pb2.ProcessImage]) -> None:
+    """In a parent, before its own signals are restored: the reports of its stopped children's new
+    stops collected where the original had collected them, and the SIGCHLD they sent dropped.
+    `children`: its children in the tree, already finished (in their stop)."""
+    stopped = [c for c in children if not c.zombie and c.stopped]
+    for c in stopped:
+        if c.stop_reported:
+            got = stub.syscall("wait4", c.pid, 0, WUNTRACED | WNOHANG, 0)
+            if got != c.pid:
+                raise RestoreError(f"cannot restore PID {stub.vpid}: the new stop of its child {c.pid}, whose report "
+                                   f"it had collected, is not there to collect (wait4: {got})")
+    if stopped:
+        stub.discard_pending(signal.SIGCHLD)
 
 
 def stop_signal(image: image_pb2.ProcessImage) -> int:
@@ -52,8 +100,8 @@ def stop_signal(image: image_pb2.ProcessImage) -> int:
 
 
 def newer_than_version_2(image: image_pb2.ProcessImage) -> bool:
-    """A version-2 reader would stop it with SIGSTOP."""
-    return stop_signal(image) not in (0, signal.SIGSTOP)
+    """A version-2 reader would stop it with SIGSTOP, and report the stop again."""
+    return stop_signal(image) not in (0, signal.SIGSTOP) or image.stop_reported
 
 
 def restore(stub: Stub, image: image_pb2.ProcessImage) -> None:

@@ -206,8 +206,9 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
         locks.restore(procs, stubs, stub)                    # every table built, nothing runs yet
         t_mem = time.perf_counter() - t_mem
         fault_point("restoring")
-        for p in procs:                                      # C: the rest, then registers
-            _finish_process(stubs[p.pid], p)
+        for p in reversed(procs):                            # C: the rest, then registers; children first,
+            children = [c for c in tree.processes[1:] if c.ppid == p.pid]   # their new stops settled in the parent
+            _finish_process(stubs[p.pid], p, children)
         installer.restore_owners(_host_ids(stubs))           # every owner (a thread, say) exists now
         for p in reversed(procs):                            # children first: parents are still stopped
             # A stopped process is in its stop already (jobctl.restore)
@@ -249,8 +250,10 @@ def _let_go(stub: Stub, p: image_pb2.ProcessImage, *, stopped: bool) -> None:
     pt.detach(stub.pid)
 
 
-def _finish_process(stub: Stub, p: image_pb2.ProcessImage) -> None:
-    """Signals, timers, threads, credentials, and finally every thread's registers."""
+def _finish_process(stub: Stub, p: image_pb2.ProcessImage, children: list[image_pb2.ProcessImage]) -> None:
+    """Signals, timers, threads, credentials, and finally every thread's registers.  `children`: its
+    children in the tree, finished already."""
+    jobctl.settle_reports(stub, children)             # before its own pending signals come back
     signals.restore_sigactions(stub, list(p.sigactions))
     timers.restore(stub, list(p.itimers))
     task.restore(stub, p)

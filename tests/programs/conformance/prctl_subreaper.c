@@ -16,8 +16,9 @@ int main(int argc, char **argv)
     if (mid == 0) {
         pid_t g = fork();
         if (g == 0) {
-            sc_wait_go();
+            /* Its parent read before GO: after GO the middle process may exit before we look. */
             pid_t parent = getppid();
+            sc_wait_go();
             while (getppid() == parent) usleep(1000);
             _exit(5);
         }

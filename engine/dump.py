@@ -25,6 +25,7 @@ from . import (
     proc,
     rlimits,
     sched,
+    sem,
     sharing,
     shm,
     signals,
@@ -92,6 +93,7 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
             images.append(describe_state(tree.frozen[pid], table, (vm_flags or {}).get(pid)))
     sharing.dump(images)
     prctl.check_parent_threads(images)
+    sem.check({p.pid for p in images})
     jobctl.dump_reports(images, tree.frozen)
     timerfd.settle(images)
     image = tree_image(images)

@@ -47,19 +47,39 @@ def differing(pid: int, tid: int, mine: dict[str, str]) -> tuple[list[Found], li
     base = f"/proc/{pid}/task/{tid}/ns"
     if not os.path.exists(base):
         raise ProcessNotFound(tid)
-    own_kinds = [Found(what, link, mine[kind]) for kind, what in KINDS.items()
-                 if (link := _link(f"{base}/{kind}")) != mine[kind]]
-    for_children = [Found("PID" if of == "pid" else KINDS[of], link, expected) for kind, of in FOR_CHILDREN.items()
-                    if (link := _link(f"{base}/{kind}")) and link != (expected := _link(f"{base}/{of}"))]
+    try:
+        own_kinds = [Found(what, link, mine[kind]) for kind, what in KINDS.items()
+                     if (link := _link(f"{base}/{kind}")) != mine[kind]]
+        for_children = [Found("PID" if of == "pid" else KINDS[of], link, expected)
+                        for kind, of in FOR_CHILDREN.items()
+                        if (link := _link(f"{base}/{kind}")) and link != (expected := _link(f"{base}/{of}"))]
+    except PermissionError:
+        # A thread on its way out: the kernel denies its links before its /proc entry goes.
+        if not os.path.exists(base) or _exiting(pid, tid):
+            raise ProcessNotFound(tid) from None
+        raise
     if not os.path.exists(base):    # it exited meanwhile: its links read as missing, not as different
         raise ProcessNotFound(tid)
     return own_kinds, for_children
 
 
+def _exiting(pid: int, tid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/task/{tid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rpartition(")")[2].split()[0] in ("X", "Z")
+    except OSError:
+        return True
+
+
 def check(pid: int) -> None:
     mine = own()
     for tid in proc.tasks(pid):
-        own_kinds, for_children = differing(pid, tid, mine)
+        try:
+            own_kinds, for_children = differing(pid, tid, mine)
+        except ProcessNotFound:
+            if tid == pid:
+                raise
+            continue                    # a thread that exited meanwhile
         found = own_kinds or for_children
         if not found:
             continue

@@ -194,3 +194,20 @@ def test_a_second_command_on_a_job_being_checkpointed_is_refused(idle_job: int, 
     finally:
         lock.release()
     ok(incr(tmp_path / "store", "checkpoint", idle_job))
+
+
+def test_an_os_error_no_layer_named_is_one_line_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI edge's last net: an OSError that reached it (a process vanishing under a /proc read,
+    say) is one line and exit 1."""
+    from incr import api
+    from incr.cli import main as cli
+
+    def vanished(self: api.Store) -> list[object]:
+        raise PermissionError(13, "Permission denied", "/proc/4242/task/4243/ns/cgroup")
+
+    monkeypatch.setattr(api.Store, "checkpoints", vanished)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--store", str(tmp_path), "list"])
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err == "incr list: error: Permission denied (/proc/4242/task/4243/ns/cgroup)\n"

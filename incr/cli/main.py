@@ -73,4 +73,10 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except KeyboardInterrupt:
         print(f"incr {args.command}: interrupted", file=sys.stderr)
         sys.exit(130)
+    except OSError as exc:
+        # One the layers did not turn into an error of their own (a process vanishing under a
+        # /proc read, a disk): one line all the same, never a traceback.
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"incr {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        sys.exit(1)
     sys.exit(code)

@@ -325,23 +325,29 @@ static void session_leader(pid_t want, int flags)
     __builtin_unreachable();
 }
 
+/* A helper child running `helper(want, flags)`, which makes the stub with PID `want` and
+ * exits: `want`, or -errno from the helper's exit status. */
+static long through_helper(pid_t want, int flags, void (*helper)(pid_t, int))
+{
+    long h = clone3_child(0, NULL);
+    if (h < 0)
+        return -errno;
+    if (h == 0)
+        helper(want, flags);
+    int status;
+    while (waitpid((pid_t)h, &status, __WALL) < 0)
+        if (errno != EINTR)
+            return -errno;
+    if (!WIFEXITED(status))
+        return -ECHILD;
+    return WEXITSTATUS(status) ? -WEXITSTATUS(status) : want;
+}
+
 long incr_spawn_stub(pid_t want, int flags)
 {
     pid_t tid = want;
-    if (flags & INCR_STUB_OWN_SESSION) {
-        long h = clone3_child(0, NULL);
-        if (h < 0)
-            return -errno;
-        if (h == 0)
-            session_leader(want, flags);
-        int status;
-        while (waitpid((pid_t)h, &status, __WALL) < 0)
-            if (errno != EINTR)
-                return -errno;
-        if (!WIFEXITED(status))
-            return -ECHILD;
-        return WEXITSTATUS(status) ? -WEXITSTATUS(status) : want;
-    }
+    if (flags & INCR_STUB_OWN_SESSION)
+        return through_helper(want, flags, session_leader);
     long c = clone3_child(0, &tid);
     if (c < 0)
         return -errno;
@@ -395,18 +401,7 @@ static void adopter(pid_t want, int flags)
 
 long incr_spawn_adopted(pid_t want, int flags)
 {
-    long h = clone3_child(0, NULL);
-    if (h < 0)
-        return -errno;
-    if (h == 0)
-        adopter(want, flags);
-    int status;
-    while (waitpid((pid_t)h, &status, __WALL) < 0)
-        if (errno != EINTR)
-            return -errno;
-    if (!WIFEXITED(status))
-        return -ECHILD;
-    return WEXITSTATUS(status) ? -WEXITSTATUS(status) : want;
+    return through_helper(want, flags, adopter);
 }
 
 int incr_pidfd_getfd(int pidfd, int fd)

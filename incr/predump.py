@@ -99,44 +99,25 @@ def _live_round(m: Member, first: bool) -> int:
     """One pre-copy round on a running process; returns the pages it found dirty."""
     vmas = memory.dump_vmas(m.pid)
     dirt = _first_dirt(m.tracker, vmas, None) if first else m.tracker.collect(vmas, None)
+    m.collector.must_take_whole.update(m.collector.reshaped(vmas))
+    m.collector.note_ranges(vmas, dirt)
     runs = dirty.page_runs(m.pid, vmas, dirt)
     try:
         copy = memory.copy_pages(m.pid, vmas, runs)
     except OSError as exc:
-        log.info("pre-copy round of PID %d: %s; copying VMA by VMA", m.pid, exc)
-        _copy_each_vma(m, vmas, dirt, runs)
+        # The job unmapped or moved something meanwhile: the round's dirt is consumed, and what
+        # was read of it may belong to mappings since replaced (a copy VMA by VMA can succeed on
+        # a VMA moved away and back).  The freeze takes the round's VMAs whole; a predump, which
+        # has no freeze, leaves the tracker with no base (_settle_trackers).
+        log.info("pre-copy round of PID %d: %s; the round's VMAs are taken whole", m.pid, exc)
+        m.collector.apply_dirt(dirt)
+        m.collector.must_take_whole.update(dirt)
         return sum(r.count for r in runs)
     try:
         m.collector.add(vmas, dirt, copy)
     finally:
         copy.close()
     return sum(r.count for r in runs)
-
-
-def _copy_each_vma(m: Member, vmas: list[image_pb2.Vma], dirt: Dirt, runs: list[PageRun]) -> None:
-    """A round whose copy failed: the job unmapped or moved something meanwhile.  The dirt of the
-    round is consumed, so each VMA is copied again on its own; one that still fails has lost pages
-    no snapshot holds: the freeze takes it whole (and a predump is no base: see _settle_trackers)."""
-    by_vma: dict[int, list[PageRun]] = {}
-    ends: dict[int, int] = {}                    # runs re-placed in a buffer of each VMA's own
-    for run in runs:
-        at = ends.get(run.vma, 0)
-        by_vma.setdefault(run.vma, []).append(PageRun(run.vma, run.first, run.count, at if run.offset >= 0 else -1))
-        ends[run.vma] = at + (run.count * PAGE if run.offset >= 0 else 0)
-    for i, vma in enumerate(vmas):
-        if vma.start not in dirt:
-            continue
-        one = {vma.start: dirt[vma.start]}
-        try:
-            copy = memory.copy_pages(m.pid, vmas, by_vma.get(i, []))
-        except OSError:
-            m.collector.apply_dirt(one)
-            m.collector.must_take_whole.add(vma.start)
-            continue
-        try:
-            m.collector.add(vmas, one, copy)
-        finally:
-            copy.close()
 
 
 def _frozen_copy(pid: int, vmas: list[image_pb2.Vma], runs: list[PageRun], buffer: mmap.mmap,
@@ -301,6 +282,8 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
                 break
     if kind == "predump":
         processes = [image_pb2.ProcessImage(pid=m.pid, vmas=memory.dump_vmas(m.pid)) for m in members.values()]
+        for p in processes:                      # reshaped since the round: this predump is no base
+            members[p.pid].collector.must_take_whole.update(members[p.pid].collector.reshaped(list(p.vmas)))
         image = image_pb2.TreeImage(version=engine_dump.IMAGE_VERSION, arch=os.uname().machine, root_pid=root,
                                     processes=processes, kernel=os.uname().release)
         return _commit(writer, parent, members, image, kind, rounds, 0.0, t_start, parent_id, time.time())
@@ -390,10 +373,12 @@ def _freeze_and_copy(root: int, store: Store, writer: SnapshotWriter, members: d
             dirt = _first_dirt(m.tracker, vmas, frozen.frozen[p.pid]) if first else \
                 m.tracker.collect(vmas, frozen.frozen[p.pid])
             m.dirty_pages.append(0)             # (a freeze again after this one: the tracker is armed)
+            m.collector.must_take_whole.update(m.collector.reshaped(vmas))
             for start in m.collector.must_take_whole:
                 dirt[start] = dirty.RegionDirt(full=True)
             m.collector.must_take_whole.clear()
             m.collector.apply_dirt(dirt)
+            m.collector.note_ranges(vmas, dirt)
             buffer = buffers.get(p.pid) or memory.allocate_buffer(16 << 20)
             copies[p.pid] = _frozen_copy(p.pid, vmas, dirty.page_runs(p.pid, vmas, dirt), buffer, m.collector)
         shared = _copy_shared(image)

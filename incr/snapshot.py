@@ -43,6 +43,7 @@ class RegionView:
     complete: bool = False          # entries list every page the region holds
     entries: PageDict = field(default_factory=dict)   # page -> digest; HOLE_DIGEST: no longer held
     present: list[tuple[int, int]] | None = None  # runs of pages held at the last pass, if known
+    end: int = 0                    # the VMA's end when its pass was collected (0: not noted)
 
 
 @dataclass
@@ -92,6 +93,20 @@ class Collector:
                 digests = ZERO_DIGEST * run.count
             for i in range(run.count):
                 view.entries[run.first + i] = digests[i * DIGEST_SIZE:(i + 1) * DIGEST_SIZE]
+
+    def note_ranges(self, vmas: list[image_pb2.Vma], dirt: Dirt) -> None:
+        """The extent of each VMA a pass collected: a VMA found later at the same start with another
+        end (merged with a neighbour, grown, cut) is not the one the view describes."""
+        for vma in vmas:
+            if vma.start in dirt:
+                self.views.setdefault(vma.start, RegionView()).end = vma.end
+
+    def reshaped(self, vmas: list[image_pb2.Vma]) -> set[int]:
+        """Starts of the VMAs whose extent differs from the one their view was collected for:
+        their pages may sit in other views, or in none (a merge of two, one already armed: what
+        the tracker says of the whole is not what the views hold)."""
+        return {v.start for v in vmas if (view := self.views.get(v.start)) is not None and view.end
+                and view.end != v.end}
 
     def forget(self, start: int) -> None:
         """A pass failed for this VMA: the final pass takes it whole."""

@@ -104,14 +104,30 @@ def restore_and_check(store: Path, procs: Procs, out: Path, go: Path, *restore_a
 
 def run(exe: Path | str, tmp_path: Path, store: Path, procs: Procs, mode: str, *args: object,
         restore_args: tuple[str, ...] = (), checkpoint_args: tuple[str, ...] = (),
-        before_go: Callable[[int], None] | None = None, **popen: object) -> Outcome:
-    """The whole round: start, dump (`mode`), restore detached, let it check itself."""
+        before_go: Callable[[int], None] | None = None, new_pidns: bool = False, **popen: object) -> Outcome:
+    """The whole round: start, dump (`mode`), restore detached, let it check itself.  With
+    `new_pidns` the restored root is not our child but the namespace init's, which ends with its
+    status."""
     pid, job, out, go = start(exe, tmp_path, procs, *args, **popen)
     tree = job_pids(pid)
+    for p in tree:
+        procs.track(p)
     dump(store, pid, mode, *checkpoint_args)
     for p in tree:          # the killed children come to us, the subreaper, to be reaped
         wait_gone(p, job)
+    if new_pidns:
+        return restore_in_new_pidns(store, procs, out, go)
     return restore_and_check(store, procs, out, go, *restore_args, before_go=before_go)
+
+
+def restore_in_new_pidns(store: Path, procs: Procs, out: Path, go: Path) -> Outcome:
+    res = ok(incr(store, "restore", "--detach", "--new-pidns", timeout=TIMEOUT))
+    root = procs.track(int(res.stdout.split()[-1]))
+    init = procs.track(int(Path(f"/proc/{root}/stat").read_text().rsplit(")", 1)[1].split()[1]))
+    go.touch()
+    status = wait_exit(init, timeout=TIMEOUT)
+    lines = out.read_text().splitlines() if out.exists() else []
+    return Outcome(pid=root, status=status, lines=lines)
 
 
 def assert_passed(outcome: Outcome) -> None:

@@ -5,7 +5,6 @@ thread.  Each program checks itself after restore (tests/programs/selfcheck.h)."
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -14,34 +13,7 @@ import pytest
 import selfcheck
 from engine_tree import descendants
 
-from conftest import Procs, incr, ok, reap_orphans, wait_exit, wait_until
-
-
-def run_tree(exe: Path, tmp_path: Path, store: Path, procs: Procs, mode: str, *args: object,
-             new_pidns: bool = False) -> selfcheck.Outcome:
-    """selfcheck.run for a program with children: every PID of the tree must be free before the restore.
-    With `new_pidns` the restored root is not our child but the namespace init's, which ends with its status."""
-    pid, job, out, go = selfcheck.start(exe, tmp_path, procs, *args)
-    tree = descendants(pid)
-    for p in tree:
-        procs.track(p)
-    selfcheck.dump(store, pid, mode)
-    selfcheck.wait_gone(pid, job)
-
-    def all_gone() -> bool:
-        reap_orphans()
-        return not any(os.path.exists(f"/proc/{p}") for p in tree)
-
-    wait_until(all_gone, "the checkpointed tree to be gone")
-    if not new_pidns:
-        return selfcheck.restore_and_check(store, procs, out, go)
-    res = ok(incr(store, "restore", "--detach", "--new-pidns", timeout=selfcheck.TIMEOUT))
-    root = procs.track(int(res.stdout.split()[-1]))
-    init = procs.track(int(Path(f"/proc/{root}/stat").read_text().rsplit(")", 1)[1].split()[1]))
-    go.touch()
-    status = wait_exit(init, timeout=selfcheck.TIMEOUT)
-    lines = out.read_text().splitlines() if out.exists() else []
-    return selfcheck.Outcome(pid=root, status=status, lines=lines)
+from conftest import Procs, incr, wait_until
 
 
 @pytest.mark.parametrize("mode", selfcheck.MODES)
@@ -49,7 +21,7 @@ def test_status_flags_of_every_descriptor(cprog: Callable[..., Path], tmp_path: 
                                           procs: Procs, mode: str) -> None:
     scratch = tmp_path / "files"
     scratch.mkdir()
-    selfcheck.assert_passed(run_tree(cprog("fdflags"), tmp_path, store, procs, mode, scratch))
+    selfcheck.assert_passed(selfcheck.run(cprog("fdflags"), tmp_path, store, procs, mode, scratch))
 
 
 @pytest.mark.parametrize("mode", selfcheck.MODES)
@@ -57,13 +29,13 @@ def test_reopened_files_are_the_same_file(cprog: Callable[..., Path], tmp_path: 
                                           procs: Procs, mode: str) -> None:
     scratch = tmp_path / "files"
     scratch.mkdir()
-    selfcheck.assert_passed(run_tree(cprog("memfd_reopen"), tmp_path, store, procs, mode, scratch))
+    selfcheck.assert_passed(selfcheck.run(cprog("memfd_reopen"), tmp_path, store, procs, mode, scratch))
 
 
 @pytest.mark.parametrize("mode", selfcheck.MODES)
 def test_signal_driven_io_reaches_its_owner(cprog: Callable[..., Path], tmp_path: Path, store: Path,
                                             procs: Procs, mode: str) -> None:
-    selfcheck.assert_passed(run_tree(cprog("fown", "-pthread"), tmp_path, store, procs, mode))
+    selfcheck.assert_passed(selfcheck.run(cprog("fown", "-pthread"), tmp_path, store, procs, mode))
 
 
 @pytest.mark.parametrize("mode", selfcheck.MODES)
@@ -71,13 +43,13 @@ def test_shared_descriptor_tables_and_fs_stay_shared(cprog: Callable[..., Path],
                                                      procs: Procs, mode: str) -> None:
     scratch = tmp_path / "cwd"
     scratch.mkdir()
-    selfcheck.assert_passed(run_tree(cprog("fdshare", "-pthread"), tmp_path, store, procs, mode, scratch))
+    selfcheck.assert_passed(selfcheck.run(cprog("fdshare", "-pthread"), tmp_path, store, procs, mode, scratch))
 
 
 @pytest.mark.parametrize("mode", selfcheck.MODES)
 def test_posix_timers_signal_their_thread(cprog: Callable[..., Path], tmp_path: Path, store: Path,
                                           procs: Procs, mode: str) -> None:
-    selfcheck.assert_passed(run_tree(cprog("timer_tid", "-pthread", "-lrt"), tmp_path, store, procs, mode))
+    selfcheck.assert_passed(selfcheck.run(cprog("timer_tid", "-pthread", "-lrt"), tmp_path, store, procs, mode))
 
 
 REFUSED = {       # what fdrefuse.c sets up -> what the one line must say ({other}: the number it reports)
@@ -117,7 +89,7 @@ def test_owners_sharing_and_thread_timers_in_a_new_pid_namespace(cprog: Callable
     scratch = tmp_path / "cwd"
     scratch.mkdir()
     args = (scratch,) if program[0] == "fdshare" else ()
-    selfcheck.assert_passed(run_tree(cprog(*program), tmp_path, store, procs, "kill", *args, new_pidns=True))
+    selfcheck.assert_passed(selfcheck.run(cprog(*program), tmp_path, store, procs, "kill", *args, new_pidns=True))
 
 
 @pytest.mark.parametrize("mode", selfcheck.MODES)

@@ -39,23 +39,6 @@ def dump_tree(store: Path, pid: int, tree: list[int], mode: str) -> None:
     wait_gone(tree, "the checkpointed tree to be gone")
 
 
-def run_tree(exe: Path, tmp_path: Path, store: Path, procs: Procs, mode: str, *args: object,
-             new_pidns: bool = False) -> selfcheck.Outcome:
-    """selfcheck.run for a program with children: every PID of the tree must be free before the restore.
-    With `new_pidns` the restored root is not our child but the namespace init's, which ends with its status."""
-    pid, tree, out, go = start_tree(exe, tmp_path, procs, *args)
-    dump_tree(store, pid, tree, mode)
-    if not new_pidns:
-        return selfcheck.restore_and_check(store, procs, out, go)
-    res = ok(incr(store, "restore", "--detach", "--new-pidns", timeout=selfcheck.TIMEOUT))
-    root = procs.track(int(res.stdout.split()[-1]))
-    init = procs.track(int(Path(f"/proc/{root}/stat").read_text().rsplit(")", 1)[1].split()[1]))
-    go.touch()
-    status = wait_exit(init, timeout=selfcheck.TIMEOUT)
-    lines = out.read_text().splitlines() if out.exists() else []
-    return selfcheck.Outcome(pid=root, status=status, lines=lines)
-
-
 def scratch_dir(tmp_path: Path) -> Path:
     d = tmp_path / "files"
     d.mkdir()
@@ -75,7 +58,7 @@ def refused(res: subprocess.CompletedProcess[str], *words: str) -> str:
 @pytest.mark.parametrize("mode", selfcheck.MODES)
 def test_flock_posix_and_ofd_locks_come_back_where_they_were(cprog: Callable[..., Path], tmp_path: Path,
                                                              store: Path, procs: Procs, mode: str) -> None:
-    selfcheck.assert_passed(run_tree(cprog("locks"), tmp_path, store, procs, mode, scratch_dir(tmp_path)))
+    selfcheck.assert_passed(selfcheck.run(cprog("locks"), tmp_path, store, procs, mode, scratch_dir(tmp_path)))
 
 
 @pytest.mark.parametrize("mode", selfcheck.MODES)
@@ -103,7 +86,7 @@ def test_a_lock_taken_by_another_process_meanwhile_refuses_the_restore(cprog: Ca
 @pytest.mark.parametrize("mode", selfcheck.MODES)
 def test_leases_come_back_and_still_break(cprog: Callable[..., Path], tmp_path: Path, store: Path, procs: Procs,
                                           mode: str) -> None:
-    selfcheck.assert_passed(run_tree(cprog("lease"), tmp_path, store, procs, mode, scratch_dir(tmp_path)))
+    selfcheck.assert_passed(selfcheck.run(cprog("lease"), tmp_path, store, procs, mode, scratch_dir(tmp_path)))
 
 
 @pytest.mark.parametrize("mode", selfcheck.MODES)
@@ -159,7 +142,7 @@ def test_dnotify_is_refused(cprog: Callable[..., Path], tmp_path: Path, store: P
 @pytest.mark.parametrize("mode", selfcheck.MODES)
 def test_socket_pairs_keep_their_creators_credentials(cprog: Callable[..., Path], tmp_path: Path, store: Path,
                                                      procs: Procs, mode: str) -> None:
-    selfcheck.assert_passed(run_tree(cprog("peercred"), tmp_path, store, procs, mode))
+    selfcheck.assert_passed(selfcheck.run(cprog("peercred"), tmp_path, store, procs, mode))
 
 
 @pytest.mark.parametrize("mode", selfcheck.MODES)
@@ -185,4 +168,4 @@ def test_socket_pairs_of_exited_creators_in_a_new_pid_namespace(cprog: Callable[
                                                                 store: Path, procs: Procs) -> None:
     """The helper that makes a socket pair with the PID of a process that has exited is born in the
     restored job's namespace, where that PID is its own."""
-    selfcheck.assert_passed(run_tree(cprog("peercred"), tmp_path, store, procs, "kill", new_pidns=True))
+    selfcheck.assert_passed(selfcheck.run(cprog("peercred"), tmp_path, store, procs, "kill", new_pidns=True))

@@ -297,7 +297,7 @@ def test_a_damaged_dictionary_is_reported_not_used(store: Store) -> None:
     store.close()
     with Store.open(store.path) as s:
         problems = s.verify()
-        assert any(f"pack {name}" in p and "dictionary is damaged" in p for p in problems), problems
+        assert any(f"pack {name}" in p and "dictionary that is damaged" in p for p in problems), problems
         with pytest.raises(CorruptStore):
             read_back(s, digests)
 
@@ -561,10 +561,10 @@ def test_verify_finds_a_flipped_byte(store: Store, content: str) -> None:
         problems = s.verify()
         assert any(name in p and "does not match its name" in p for p in problems), problems
         if content == "random":  # a raw frame: the page no longer matches its digest
-            assert any(f"pack {name}: page" in p and "does not match its digest" in p for p in problems), problems
+            assert any(f"pack {name}" in p and "does not match its digest" in p for p in problems), problems
         else:  # a zstd frame: its checksum fails
-            assert any(f"pack {name}, frame at {frame.offset}" in p for p in problems), problems
-        assert any(sid in p for p in problems), problems  # the snapshot's pages are in a damaged pack
+            assert any(f"pack {name}" in p and f"frame at {frame.offset}" in p for p in problems), problems
+        assert any(sid[:12] in p for p in problems), problems  # the snapshot's pages are in a damaged pack
         with pytest.raises(CorruptStore):
             read_back(s, digests)
 
@@ -573,7 +573,7 @@ def test_verify_reports_damaged_manifests(store: Store) -> None:
     sid, _ = commit_pages(store, random_pages(2, 1))
     manifest = store.path / "snapshots" / sid
     manifest.write_bytes(manifest.read_bytes() + b"\x00")
-    assert any(sid in p and "does not match its id" in p for p in store.verify())
+    assert any(sid[:12] in p and "does not match its id" in p for p in store.verify())
     assert store.snapshots() == []  # left out, with an error logged
 
 

@@ -13,6 +13,7 @@ packs alone.
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import re
 import struct
@@ -255,7 +256,7 @@ def read_trailer(fd: int) -> tuple[store_pb2.PackTrailer, int]:
     return _decode_trailer(head, tail, trailer_bytes, size), size
 
 
-def parse_pack(data: bytes) -> store_pb2.PackTrailer:
+def parse_pack(data: bytes | mmap.mmap) -> store_pb2.PackTrailer:
     """Trailer of a pack held whole in memory (verify reads every byte anyway)."""
     size = len(data)
     if size < MIN_PACK_SIZE:

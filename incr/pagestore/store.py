@@ -8,13 +8,14 @@ blobs, and Snapshot manifests that reference page-map blobs.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import mmap
 import os
 import shutil
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Final
@@ -25,10 +26,9 @@ from google.protobuf.message import DecodeError
 
 from incr.proto import store_pb2
 
-from .digest import DIGEST_SIZE, PAGE_SIZE, ZERO_DIGEST, ZERO_PAGE, hex_id, pack_digest, page_digest
+from .digest import DIGEST_SIZE, PAGE_SIZE, ZERO_DIGEST, ZERO_PAGE, hex_id, page_digest
 from .errors import (
     AmbiguousId,
-    CorruptPageMap,
     CorruptStore,
     InvalidSnapshotId,
     SnapshotNotFound,
@@ -36,28 +36,28 @@ from .errors import (
     UnsupportedStore,
     os_errors,
 )
-from .index import LOCATION, Index, IndexView, Location
-from .layers import HOLE_DIGEST, Layer, PageDict, read_region, region_layers
-from .layers import decode as decode_layer
+from .index import LOCATION, Index, Location
 from .layout import STORE_VERSION, Layout, is_snapshot_id, open_layout
 from .lock import WriteLock
 from .pack import (
-    BLOB,
     PACK_TARGET_SIZE,
-    PAGES,
     RAW,
     PackFormatError,
     SealedPack,
     decode_frame,
-    is_pack_name,
     iter_pack_files,
     pack_path,
     parse_pack,
     read_trailer,
 )
+from .verify import Progress, check
 
 if TYPE_CHECKING:
     from .writer import SnapshotWriter
+
+
+class StaleIndex(Exception):
+    """The index named a place that does not hold what was asked for: rebuild it and retry."""
 
 log = logging.getLogger("incr.pagestore")
 
@@ -98,6 +98,8 @@ class Store:
         self.frames_decoded = 0
         self._io_lock = threading.RLock()      # reentrant: a frame read may read its dictionary blob
         self._maps: OrderedDict[bytes, mmap.mmap] = OrderedDict()
+        #: Per mapped pack, from its trailer: frame offset -> the digests the frame holds.
+        self._frame_digests: dict[bytes, dict[int, bytes]] = {}
         self._frames: OrderedDict[tuple[bytes, int], memoryview] = OrderedDict()
         #: By dictionary blob id (b"": none); used under _io_lock only.
         self._decompressors: dict[bytes, zstandard.ZstdDecompressor] = {}
@@ -156,6 +158,7 @@ class Store:
             writer.abort()
         with self._io_lock:
             self._maps.clear()        # each unmapped once no page read from it is still referenced
+            self._frame_digests.clear()
             self._frames.clear()
         self._index.close()
 
@@ -191,6 +194,7 @@ class Store:
                 if stale:
                     log.info("removed %d temporary files left by an interrupted writer", len(stale))
                 self._index_new_packs()
+                self._check_index_packs(locked=True)
                 writer = SnapshotWriter(self, lock, pack_target)
             except BaseException:
                 lock.release()
@@ -224,8 +228,14 @@ class Store:
             os.close(fd)
         return SealedPack(name=name, size=size, trailer=trailer)
 
-    def _index_new_packs(self) -> int:
-        """Index packs present on disk but not in the index (crashed writers, a lost index update)."""
+    def _index_new_packs(self, *, reader: bool = False) -> int:
+        """Index packs present on disk but not in the index (crashed writers, a lost index update).
+
+        A ``reader`` (holding no writer) does nothing while another process writes: a prune
+        may be about to delete the very packs it would index (so that the index would name
+        packs that are gone)."""
+        if reader and self._someone_writes():
+            return 0
         known = self._index.indexed_packs()
         new = [
             pack
@@ -237,6 +247,43 @@ class Store:
             log.info("indexed %d packs of store %s that the index did not know", len(new), self.path)
         return len(new)
 
+    def _someone_writes(self) -> bool:
+        """Whether another holder has the write lock now (never this process's own writers)."""
+        if self._writers:
+            return False
+        try:
+            fd = os.open(self._layout.write_lock, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)                  # (drops the shared lock if taken)
+        return False
+
+    def _repair_index(self, reason: str, *, locked: bool = False) -> None:
+        """The index led a read astray: rebuild it from the packs (under the write lock, so that
+        no prune deletes packs meanwhile, unless this process holds it already)."""
+        log.warning("the index of store %s is wrong (%s): rebuilding it from the packs", self.path, reason)
+        lock = None if locked or self._writers else WriteLock(self._layout.write_lock, self.path)
+        if lock is not None:
+            lock.acquire()
+        try:
+            self.rebuild_index()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _check_index_packs(self, *, locked: bool = False) -> None:
+        """An index naming a pack that is gone (deleted by hand, or by a prune racing an old
+        reader) would make writers deduplicate against pages no longer stored: rebuild it."""
+        on_disk = {name for name, _ in iter_pack_files(self._layout.packs)}
+        gone = self._index.indexed_packs() - on_disk
+        if gone:
+            self._repair_index(f"it lists {len(gone)} packs missing on disk, e.g. {min(gone)}", locked=locked)
+
     def rebuild_index(self) -> int:
         """Rebuild the index from the pack trailers alone, in one transaction; return the packs indexed."""
         with os_errors(self.path):
@@ -244,6 +291,8 @@ class Store:
         assert count is not None
         with self._io_lock:
             self._frames.clear()
+            self._maps.clear()
+            self._frame_digests.clear()
         return count
 
     # -- reading -------------------------------------------------------------
@@ -264,12 +313,21 @@ class Store:
         if view.nbytes != n * PAGE_SIZE:
             raise ValueError(f"out is {view.nbytes} bytes, {n} pages need {n * PAGE_SIZE}")
         digests = bytes(digests)
+        first = ""
         with os_errors(self.path):
-            located, zeros = self._locate(digests, n)
-            for i in zeros:
-                view[i * PAGE_SIZE : (i + 1) * PAGE_SIZE] = ZERO_PAGE
-            for i, page in self._pages_in_storage_order(located, digests, cached=True):
-                view[i * PAGE_SIZE : (i + 1) * PAGE_SIZE] = page
+            for attempt in (1, 2):
+                try:
+                    located, zeros = self._locate(digests, n)
+                    for i in zeros:
+                        view[i * PAGE_SIZE : (i + 1) * PAGE_SIZE] = ZERO_PAGE
+                    for i, page in self._pages_in_storage_order(located, digests, cached=True):
+                        view[i * PAGE_SIZE : (i + 1) * PAGE_SIZE] = page
+                    return
+                except StaleIndex as e:
+                    if attempt == 2:
+                        raise CorruptStore(self.path, f"{e} (before the index was rebuilt: {first})") from None
+                    first = str(e)
+                    self._repair_index(first)
 
     def _locate(self, digests: bytes, n: int) -> tuple[list[tuple[bytes, int]], list[int]]:
         """``(index value, page index)`` of every non-zero page, and the indices of zero pages."""
@@ -291,12 +349,12 @@ class Store:
                         missing.append(i)
                     else:
                         located.append((value, i))
-            if not missing or attempt == 1 or not self._index_new_packs():
+            if not missing or attempt == 1 or not self._index_new_packs(reader=True):
                 break
         if missing:
             first = digests[missing[0] * DIGEST_SIZE : (missing[0] + 1) * DIGEST_SIZE]
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-            raise CorruptStore(self.path, f"page {first.hex()} is not in the store{more}")
+            raise StaleIndex(f"page {first.hex()} is not in the store{more}")
         return located, zeros
 
     def _pages_in_storage_order(
@@ -323,6 +381,7 @@ class Store:
             entries.sort()
             with self._io_lock:
                 stored = memoryview(self._pack_map(pack))
+                holds = self._frame_digests[pack]
             current = -1
             frame: memoryview | bytes = b""
             for offset, slot, i, length, raw_length, codec, dictionary in entries:
@@ -334,15 +393,21 @@ class Store:
                     else:
                         frame = self._decode(pack, stored, offset, length, raw_length, codec,
                                              self._decompressor_for(dictionary, decompressors))
+                want = digests[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE]
+                # The frame the index names must be the one holding this page (its pack's trailer
+                # says so): an index entry gone wrong reads another page, intact, whose zstd
+                # checksum passes.  A dict lookup and a compare, ~0.1 us a page.
+                held = holds.get(offset)
+                if held is None or held[slot * DIGEST_SIZE : (slot + 1) * DIGEST_SIZE] != want:
+                    raise StaleIndex(f"the index places page {want.hex()} in a frame of pack {pack.hex()} "
+                                     "that holds another")
                 page = frame[slot * PAGE_SIZE : (slot + 1) * PAGE_SIZE]
                 if len(page) != PAGE_SIZE:
                     raise CorruptStore(self.path, f"the index points past the end of a frame of pack {pack.hex()}")
-                if verify or codec == RAW:
-                    want = digests[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE]
-                    if page_digest(page) != want:
-                        raise CorruptStore(
-                            self.path, f"page {want.hex()} read from pack {pack.hex()} does not match its digest"
-                        )
+                if (verify or codec == RAW) and page_digest(page) != want:
+                    raise CorruptStore(
+                        self.path, f"page {want.hex()} read from pack {pack.hex()} does not match its digest"
+                    )
                 yield i, memoryview(page)
 
     def _decode(self, pack: bytes, stored: memoryview, offset: int, length: int, raw_length: int, codec: int,
@@ -367,14 +432,21 @@ class Store:
         try:
             fd = os.open(pack_path(self._layout.packs, pack.hex()), os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
-            raise CorruptStore(self.path, f"pack {pack.hex()} is missing") from None
+            raise StaleIndex(f"pack {pack.hex()} is missing") from None
         try:
             mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ) if os.fstat(fd).st_size else mmap.mmap(-1, 1)
         finally:
             os.close(fd)
+        try:
+            trailer = parse_pack(mapped)
+        except PackFormatError as e:
+            mapped.close()
+            raise CorruptStore(self.path, f"pack {pack.hex()}: {e}") from None
+        self._frame_digests[pack] = {f.offset: f.digests for f in trailer.frames}
         self._maps[pack] = mapped
         if len(self._maps) > MAPPED_PACKS:
-            self._maps.popitem(last=False)  # unmapped once no frame of it is in use
+            old, _ = self._maps.popitem(last=False)  # unmapped once no frame of it is in use
+            self._frame_digests.pop(old, None)
         return mapped
 
     def _read_frame(self, loc: Location) -> memoryview:
@@ -421,17 +493,35 @@ class Store:
             key = b""
         if len(key) != DIGEST_SIZE:
             raise CorruptStore(self.path, f"{blob_id!r} is not a blob id")
-        with os_errors(self.path), self._io_lock:
+        first = ""
+        with os_errors(self.path):
+            for attempt in (1, 2):
+                try:
+                    with self._io_lock:
+                        return self._read_blob(key)
+                except StaleIndex as e:
+                    if attempt == 2:
+                        raise CorruptStore(self.path, f"{e} (before the index was rebuilt: {first})") from None
+                    first = str(e)
+                    self._repair_index(first)
+        raise AssertionError("unreachable")
+
+    def _read_blob(self, key: bytes) -> bytes:
+        with self._index.view() as lookup:
+            value = lookup.get_blob(key)
+        if value is None and self._index_new_packs(reader=True):
             with self._index.view() as lookup:
                 value = lookup.get_blob(key)
-            if value is None and self._index_new_packs():
-                with self._index.view() as lookup:
-                    value = lookup.get_blob(key)
-            if value is None:
-                raise CorruptStore(self.path, f"blob {blob_id} is not in the store")
-            data = self._read_frame(Location.decode(value)).tobytes()
+        if value is None:
+            raise StaleIndex(f"blob {key.hex()} is not in the store")
+        loc = Location.decode(value)
+        self._pack_map(loc.pack)
+        if self._frame_digests[loc.pack].get(loc.offset) != key:
+            raise StaleIndex(f"the index places blob {key.hex()} in a frame of pack {loc.pack.hex()} "
+                             "that holds another")
+        data = self._read_frame(loc).tobytes()
         if page_digest(data) != key:
-            raise CorruptStore(self.path, f"blob {blob_id} does not match its id")
+            raise CorruptStore(self.path, f"blob {key.hex()} in pack {loc.pack.hex()} does not match its id")
         return data
 
     def has_pages(self, digests: bytes) -> bytes:
@@ -501,144 +591,15 @@ class Store:
 
     # -- checking ------------------------------------------------------------
 
-    def verify(self) -> list[str]:
-        """Read everything and return the problems found (empty: healthy).
+    def verify(self, *, ids: list[str] | None = None, read_data: float = 1.0, seed: int | None = None,
+               progress: Progress | None = None) -> list[str]:
+        """Check the store and return the problems found, one line each (empty: healthy).
 
-        Checks every pack (name is the hash of its content, trailer decodes,
-        every frame decodes, every page and blob matches its digest), every
-        manifest (matches its id, decodes), and that every page-map blob and
-        every page any snapshot references is in the index and in a healthy
-        pack.  Read-only; safe while a writer runs (its unsealed packs are
-        invisible, its sealed ones are checked like any other).
+        ``verify.check`` does the work (see there); by default every pack is read in full.
+        Read-only; safe while a writer runs.
         """
-        problems: list[str] = []
         with os_errors(self.path):
-            healthy = self._verify_packs(problems)
-            indexed = self._index.pack_sizes()
-            for name in sorted(set(indexed) - healthy):
-                if not pack_path(self._layout.packs, name).exists():
-                    problems.append(f"pack {name} is in the index but missing on disk")
-            self._verify_snapshots(problems, healthy)
-        return problems
-
-    def _verify_packs(self, problems: list[str]) -> set[str]:
-        healthy: set[str] = set()
-        packs_dir = self._layout.packs
-        for entry in sorted(os.listdir(packs_dir)):
-            sub = packs_dir / entry
-            if entry.endswith(".tmp") or not sub.is_dir():
-                continue
-            for name in sorted(os.listdir(sub)):
-                if not is_pack_name(name) or not name.startswith(entry):
-                    problems.append(f"unexpected file {sub / name}")
-                    continue
-                before = len(problems)
-                self._verify_pack(name, (sub / name).read_bytes(), problems)
-                if len(problems) == before:
-                    healthy.add(name)
-        return healthy
-
-    def _verify_pack(self, name: str, data: bytes, problems: list[str]) -> None:
-        if pack_digest(data) != name:
-            problems.append(f"pack {name}: content does not match its name (damaged)")
-        try:
-            trailer = parse_pack(data)
-        except PackFormatError as e:
-            problems.append(f"pack {name}: {e}")
-            return
-        plain = zstandard.ZstdDecompressor()
-        # A pack's dictionaries are blobs of the pack itself, stored before the frames using them.
-        with_dict: dict[bytes, zstandard.ZstdDecompressor] = {}
-        dictionaries = set(trailer.dicts)
-        for frame in trailer.frames:
-            stored = data[frame.offset : frame.offset + frame.length]
-            decompressor = with_dict.get(trailer.dicts[frame.dict - 1]) if frame.dict else plain
-            if decompressor is None:
-                problems.append(f"pack {name}, frame at {frame.offset}: its dictionary is damaged")
-                continue
-            try:
-                raw = decode_frame(frame.codec, stored, frame.raw_length, decompressor)
-            except PackFormatError as e:
-                problems.append(f"pack {name}, frame at {frame.offset}: {e}")
-                continue
-            if frame.kind == BLOB:
-                if page_digest(raw) != frame.digests:
-                    problems.append(f"pack {name}: blob {frame.digests.hex()} does not match its id")
-                elif frame.digests in dictionaries:
-                    try:
-                        with_dict[frame.digests] = zstandard.ZstdDecompressor(
-                            dict_data=zstandard.ZstdCompressionDict(bytes(raw)))
-                    except zstandard.ZstdError as e:
-                        problems.append(f"pack {name}: dictionary {frame.digests.hex()} is not one: {e}")
-            elif frame.kind == PAGES:
-                raw_view = memoryview(raw)
-                for slot in range(len(frame.digests) // DIGEST_SIZE):
-                    want = frame.digests[slot * DIGEST_SIZE : (slot + 1) * DIGEST_SIZE]
-                    if page_digest(raw_view[slot * PAGE_SIZE : (slot + 1) * PAGE_SIZE]) != want:
-                        problems.append(f"pack {name}: page {want.hex()} does not match its digest")
-
-    def _verify_snapshots(self, problems: list[str], healthy: set[str]) -> None:
-        checked: set[bytes] = set()
-        with self._index.view() as lookup:
-
-            def check(kind: str, key: bytes, value: bytes | None, whose: str) -> bool:
-                if value is None:
-                    problems.append(f"{whose}: {kind} {key.hex()} is not in the index")
-                    return False
-                pack = value[:32].hex()
-                if pack not in healthy:
-                    problems.append(f"{whose}: {kind} {key.hex()} is in pack {pack}, which is missing or damaged")
-                    return False
-                return True
-
-            for snapshot_id in self._snapshot_ids():
-                whose = f"snapshot {snapshot_id}"
-                try:
-                    snapshot = self._read_manifest(snapshot_id)
-                except FileNotFoundError:
-                    continue
-                except CorruptStore as e:
-                    problems.append(str(e))
-                    continue
-                if snapshot.parent and not self.has_snapshot(snapshot.parent):
-                    log.info("%s: parent %s is gone (removed by gc?)", whose, snapshot.parent)
-                for ref in snapshot.page_maps:
-                    self._verify_region(ref, whose, lookup, check, checked, problems)
-
-    def _verify_region(self, ref: store_pb2.PageMapRef, whose: str, lookup: IndexView,
-                       check: Callable[[str, bytes, bytes | None, str], bool],
-                       checked: set[bytes], problems: list[str]) -> None:
-        layers = region_layers(ref)
-        maps: list[PageDict] = []
-        for layer in layers:
-            try:
-                key = bytes.fromhex(layer.blob)
-            except ValueError:
-                key = b""
-            if len(key) != DIGEST_SIZE:
-                problems.append(f"{whose}: page map {ref.region!r} has an invalid blob id {layer.blob!r}")
-                return
-            if not check("page map", key, lookup.get_blob(key), whose):
-                return
-            try:
-                pages = decode_layer(self.read_blob(layer.blob))
-            except (CorruptPageMap, CorruptStore) as e:
-                problems.append(f"{whose}: page map {ref.region!r}: {e}")
-                return
-            if len(pages) != layer.entries:
-                problems.append(f"{whose}: a layer of page map {ref.region!r} lists {len(pages)} pages, "
-                                f"the manifest says {layer.entries}")
-            maps.append(pages)
-            if key in checked:
-                continue
-            checked.add(key)
-            for d in pages.values():
-                if d != ZERO_DIGEST and d != HOLE_DIGEST and d not in checked:
-                    checked.add(d)
-                    check("page", d, lookup.get_page(d), whose)
-        held = read_region([Layer(entries=len(m), pages=m) for m in maps], self.read_blob)
-        if len(held) != ref.pages:
-            problems.append(f"{whose}: page map {ref.region!r} holds {len(held)} pages, the manifest says {ref.pages}")
+            return check(self, ids=ids, read_data=read_data, seed=seed, progress=progress).problems()
 
     # -- statistics ----------------------------------------------------------
 

@@ -184,22 +184,25 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
                 stubs[p.pid].call("setpgid", 0, p.pgid)
         t_mem = time.perf_counter()
         written = 0
-        for p in procs:                                      # B: memory and descriptors
-            s = stubs[p.pid]
-            vmas = list(p.vmas)
+        kept: dict[int, int] = {}
+        for p in procs:                                      # B: memory of every process, then descriptors:
+            s = stubs[p.pid]                                 # every page is read (and checked) before a file
+            vmas = list(p.vmas)                              # the job writes is truncated back
             specials = memory.clear_stub(s, injection)
             spare = s.find_free(sum(m.size for m in specials) + pt.PAGE_SIZE, everything)
             memory.move_specials(s, specials, vmas, spare)
             room = files.kept_room(list(p.files), vmas)
             rlimits.room_for_fds(s.pid, max((fd.fd for fd in p.fds), default=2) + 1 + room + files.KEEP_SLACK)
-            keep_at = files.keep_at(s.pid, (fd.fd for fd in p.fds), room)
+            kept[p.pid] = keep_at = files.keep_at(s.pid, (fd.fd for fd in p.fds), room)
             written += memory.map_and_fill(s, vmas, sources(p.pid), shared, keep_at)
             mm.restore(s, p.mm)
             rlimits.restore_but_open_files(s.pid, list(p.rlimits))
             vmflags.restore(s, p)                            # mlock() after the limits, as the job's own
             fs.restore(s, p.fs)
+        for p in procs:
+            s = stubs[p.pid]
             if not p.files_of:                               # a table shared with the parent: built there
-                installer.restore(s, list(p.files), list(p.fds), keep_at)
+                installer.restore(s, list(p.files), list(p.fds), kept[p.pid])
             rlimits.restore_open_files(s.pid, list(p.rlimits))     # (it may be below the table's numbers)
         installer.finish()
         shared.finish()

@@ -9,16 +9,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from incr import predump, restoring
-from incr.errors import IncrError
+from incr.errors import IncrError, UsageError
 from incr.pagestore import Store as PageStore
 from incr.proto import image_pb2, store_pb2
 from incr.timespec import iso_utc, local_short, parse_at
+
+log = logging.getLogger("incr")
 
 
 class NoCheckpoint(IncrError):
@@ -71,18 +74,27 @@ class Store:
 
     def checkpoints(self) -> list[CheckpointInfo]:
         """Committed checkpoints, oldest first."""
+        return self._listing()[0]
+
+    def _listing(self) -> tuple[list[CheckpointInfo], list[tuple[str, str, float]]]:
+        """Committed snapshots, oldest first, and the damaged manifests left out: (id, what, mtime)."""
         with self._open() as store:
-            return [CheckpointInfo.from_snapshot(sid, snap) for sid, snap in store.snapshots()]
+            infos = [CheckpointInfo.from_snapshot(sid, snap) for sid, snap in store.snapshots()]
+            return infos, store.damaged_manifests
 
     def get(self, id_or_prefix: str) -> CheckpointInfo:
         with self._open() as store:
             return CheckpointInfo.from_snapshot(*store.load(id_or_prefix))
 
-    def select(self, *, at: str | float | None = None, id: str | None = None) -> tuple[CheckpointInfo, str]:
+    def select(self, *, at: str | float | None = None, id: str | None = None,
+               fallback: bool = False) -> tuple[CheckpointInfo, str]:
         """The checkpoint a restore means, and a sentence saying which and why.
 
         `at` picks the newest checkpoint at or before that time; no argument
         picks the latest.  Pre-dumps are never picked: they are not restorable.
+        A damaged manifest that may be a newer candidate (written after the one
+        picked) is never passed over silently: without `fallback`, NoCheckpoint
+        names it.
         """
         if id is not None:
             info = self.get(id)
@@ -90,20 +102,44 @@ class Store:
                 raise NoCheckpoint(f"{id} is a pre-dump, which cannot be restored; pick a checkpoint "
                                    "from `incr list`")
             return info, f"checkpoint {info.id[:12]} of {local_short(info.epoch)}"
-        candidates = [c for c in self.checkpoints() if c.kind == "checkpoint"]
+        infos, damaged = self._listing()
+        candidates = [c for c in infos if c.kind == "checkpoint"]
+        when = None if at is None else float(at) if isinstance(at, (int, float)) else parse_at(at)
         if not candidates:
+            self._no_silent_skip(damaged, 0.0, when, fallback)
             raise NoCheckpoint(f"store {self.path} holds no checkpoint yet (take one with `incr checkpoint PID`)")
-        if at is None:
+        if when is None:
             info = candidates[-1]
+            self._no_silent_skip(damaged, info.epoch, when, fallback)
             return info, f"latest checkpoint {info.id[:12]} of {local_short(info.epoch)}"
-        when = float(at) if isinstance(at, (int, float)) else parse_at(at)
         eligible = [c for c in candidates if c.epoch <= when]
         if not eligible:
             raise NoCheckpoint(f"no checkpoint at or before {local_short(when)}: the first one is of "
                                f"{local_short(candidates[0].epoch)}")
         info = eligible[-1]
+        self._no_silent_skip(damaged, info.epoch, when, fallback)
         return info, f"checkpoint {info.id[:12]} of {local_short(info.epoch)}, the newest at or before " \
                      f"{local_short(when)}"
+
+    def _no_silent_skip(self, damaged: list[tuple[str, str, float]], picked: float, when: float | None,
+                        fallback: bool) -> None:
+        # A manifest is written when its checkpoint commits, after its instant: one written after
+        # the pick (and, with --at, not long after T) may be the checkpoint that was meant.
+        suspects = [(sid, what) for sid, what, mtime in damaged
+                    if mtime > picked and (when is None or mtime <= when + MANIFEST_LAG)]
+        if not suspects:
+            return
+        sid, what = suspects[-1]
+        if fallback:
+            log.warning("snapshot %s is damaged (%s) and may be a newer checkpoint: passed over", sid[:12], what)
+            return
+        raise NoCheckpoint(f"snapshot {sid[:12]} is damaged ({what}) and may be the checkpoint meant; nothing was "
+                           "restored (`incr restore --fallback` takes the newest intact one, `incr verify` tells "
+                           "more)")
+
+
+#: Longest a checkpoint's manifest may be written after its instant (a long commit).
+MANIFEST_LAG = 600.0
 
 
 def checkpoint(pid: int, store: Store | str | os.PathLike[str], *, kill: bool = False, tracker: str = "auto",
@@ -133,7 +169,7 @@ def predump_round(pid: int, store: Store | str | os.PathLike[str], *, tracker: s
 
 def restore(store: Store | str | os.PathLike[str], *, at: str | float | None = None, id: str | None = None,
             leave_stopped: bool = False, new_pidns: bool = False, stdio: str = "inherit",
-            detach: bool = False) -> restoring.RestoredJob:
+            detach: bool = False, fallback: bool = False) -> restoring.RestoredJob:
     """Restore a checkpoint (default: the latest) with its original PIDs; the job runs on its own.
 
     The restored process (or, with `new_pidns`, the PID namespace it runs in)
@@ -143,8 +179,30 @@ def restore(store: Store | str | os.PathLike[str], *, at: str | float | None = N
     With `detach` (the caller will not wait for it) a root with a parent-death
     signal is the child of the caller's subreaper (or init) instead, which it
     would become when the caller exits: the caller's exit does not signal it.
+    With `fallback` (not with `id`), a damaged checkpoint is passed over for the one before it, and
+    so on (SCR's rule: the newest that restores intact); `why` then says which was taken and why.
     """
     st = store if isinstance(store, Store) else Store(store)
-    info, why = st.select(at=at, id=id)
-    return restoring.restore(st.path, info.id, why=why, leave_stopped=leave_stopped, new_pidns=new_pidns,
-                             stdio=stdio, detach=detach)
+    info, why = st.select(at=at, id=id, fallback=fallback)
+    if not fallback:
+        return restoring.restore(st.path, info.id, why=why, leave_stopped=leave_stopped, new_pidns=new_pidns,
+                                 stdio=stdio, detach=detach)
+    if id is not None:
+        raise UsageError("--fallback walks back from --latest or --at T; with --id there is nothing to fall back to")
+    candidates = [c for c in st.checkpoints() if c.kind == "checkpoint" and c.epoch <= info.epoch]
+    damaged: list[restoring.DamagedCheckpoint] = []
+    for candidate in reversed(candidates):
+        try:
+            job = restoring.restore(st.path, candidate.id, why=why, leave_stopped=leave_stopped,
+                                    new_pidns=new_pidns, stdio=stdio, detach=detach)
+        except restoring.DamagedCheckpoint as e:
+            log.warning("checkpoint %s of %s is damaged (%s): trying the one before it", candidate.id[:12],
+                        local_short(candidate.epoch), e.damage.args[1] if len(e.damage.args) > 1 else e.damage)
+            damaged.append(e)
+            continue
+        if damaged:
+            job.why = (f"checkpoint {candidate.id[:12]} of {local_short(candidate.epoch)}, the newest intact one "
+                       f"({len(damaged)} newer {'is' if len(damaged) == 1 else 'are'} damaged)")
+        return job
+    raise NoCheckpoint(f"none of the {len(candidates)} checkpoints up to {info.id[:12]} is intact "
+                       "(`incr verify` tells what is damaged)")

@@ -9,7 +9,8 @@ from pathlib import Path
 from incr.engine import outside
 from incr.engine import restore as engine_restore
 from incr.engine.restore import RestoreTiming
-from incr.pagestore import Store
+from incr.errors import IncrError
+from incr.pagestore import CorruptStore, Store
 from incr.proto import image_pb2
 from incr.snapshot import StorePages
 
@@ -51,6 +52,17 @@ def exit_code(status: int) -> int:
 STDIO_CHOICES = ("inherit", "original")
 
 
+class DamagedCheckpoint(IncrError):
+    """A checkpoint whose pages or page maps the store cannot give back intact: never restored."""
+
+    def __init__(self, checkpoint_id: str, damage: CorruptStore) -> None:
+        self.checkpoint_id = checkpoint_id
+        self.damage = damage
+        what = damage.args[1] if len(damage.args) > 1 else str(damage)
+        super().__init__(f"checkpoint {checkpoint_id[:12]} is damaged ({what}); nothing was restored "
+                         "(`incr verify` tells more; `incr restore --fallback` takes the newest intact checkpoint)")
+
+
 def restore(store_path: Path, checkpoint_id: str, *, why: str = "", leave_stopped: bool = False,
             new_pidns: bool = False, stdio: str = "inherit",
             detach: bool = False) -> RestoredJob:
@@ -64,8 +76,13 @@ def restore(store_path: Path, checkpoint_id: str, *, why: str = "", leave_stoppe
         engine_restore.preflight(tree, new_pidns=new_pidns)
         root = tree.processes[0]
         pages = StorePages(store, snap, root.pid)
-        done = engine_restore.restore_tree(tree, lambda pid: StorePages(store, snap, pid),
-                                           shm_pages=pages.shm_pages, leave_stopped=leave_stopped,
-                                           new_pidns=new_pidns, detach=detach)
+        # Every page is read and checked before any file of the job's is touched, and a damaged
+        # one ends the restore with the tree half-built: it is killed, nothing outside changed.
+        try:
+            done = engine_restore.restore_tree(tree, lambda pid: StorePages(store, snap, pid),
+                                               shm_pages=pages.shm_pages, leave_stopped=leave_stopped,
+                                               new_pidns=new_pidns, detach=detach)
+        except CorruptStore as e:
+            raise DamagedCheckpoint(sid, e) from None
     return RestoredJob(pid=done.root, vpid=root.pid, init=done.init, checkpoint_id=sid, why=why,
                        timing=done.timing)

@@ -22,13 +22,13 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from softdirty_vm import IN_GUEST, run_in_guest
+from xorjob import Job, assert_memory_exact
 
-from conftest import Procs, incr, kill_and_wait_gone, ok, read_pid, wait_until
+from conftest import Procs, incr, kill_and_wait_gone, ok, read_pid
 from incr import dirty
 
 TRIALS = int(os.environ.get("INCR_SOAK_TRIALS", "60"))
@@ -40,13 +40,6 @@ KILLED_COMMANDS = (
     ("predump",),
     ("checkpoint", "--kill"),
 )
-
-
-@dataclass
-class Job:
-    exe: Path
-    report: Path
-    pid: int
 
 
 def job_state(pid: int) -> dict[str, str]:
@@ -70,21 +63,6 @@ def alive(pid: int) -> bool:
         return job_state(pid)["State"][0] not in "ZX"
     except FileNotFoundError:
         return False
-
-
-def reported(job: Job) -> tuple[int, str]:
-    """Iteration and digest of the running job, as it reports them on SIGUSR1."""
-    job.report.unlink(missing_ok=True)
-    os.kill(job.pid, signal.SIGUSR1)
-    wait_until(job.report.exists, "the job's report")
-    iteration, digest = job.report.read_text().split()
-    return int(iteration), digest
-
-
-def reference(exe: Path, iteration: int) -> str:
-    res = subprocess.run([exe, "--reference", str(iteration), str(PAGES)], capture_output=True, text=True,
-                         check=True)
-    return res.stdout.split()[1]
 
 
 def timed(store: Path, *args: object) -> float:
@@ -119,7 +97,7 @@ def test_commands_killed_at_random_instants_never_make_a_wrong_checkpoint(cprog,
     exe = cprog("xorjob")
     report, ready = tmp_path / "report", tmp_path / "ready"
     procs.start([exe, report, ready, PAGES])
-    job = Job(exe, report, procs.track(read_pid(ready)))
+    job = Job(exe, report, procs.track(read_pid(ready)), PAGES)
     rng = random.Random(SEED)
     for _ in range(2):                       # the first, full pass, and one incremental to warm up
         timed(store, "checkpoint", job.pid, "--tracker", tracker)
@@ -151,9 +129,7 @@ def test_commands_killed_at_random_instants_never_make_a_wrong_checkpoint(cprog,
             kill_and_wait_gone(job.pid)
         res = ok(incr(store, "restore", "--id", committed["id"], "--detach"))
         assert int(res.stdout.split()[-1]) == job.pid, what
-        iteration, digest = reported(job)
-        assert digest == reference(exe, iteration), f"{what}: checkpoint {committed['id'][:12]} restored " \
-                                                   f"wrong memory (at iteration {iteration})"
+        assert_memory_exact(job, f"{what}: checkpoint {committed['id'][:12]} restored")
     assert killed_mid_run >= TRIALS // 2, f"only {killed_mid_run} of {TRIALS} commands were killed mid-run"
     kill_and_wait_gone(job.pid)
 

@@ -11,13 +11,25 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from incr import __version__
-from incr.cli import check_cmd, checkpoint_cmd, inspect_cmd, list_cmd, predump_cmd, restore_cmd
+from incr.cli import (
+    check_cmd,
+    checkpoint_cmd,
+    forget_cmd,
+    inspect_cmd,
+    list_cmd,
+    predump_cmd,
+    prune_cmd,
+    repair_cmd,
+    restore_cmd,
+    verify_cmd,
+)
 from incr.engine.errors import EngineError
 from incr.errors import IncrError, UsageError
 from incr.pagestore import StoreError
 from incr.timespec import TimeSpecError
 
-COMMANDS = (checkpoint_cmd, predump_cmd, list_cmd, inspect_cmd, restore_cmd, check_cmd)
+COMMANDS = (checkpoint_cmd, predump_cmd, list_cmd, inspect_cmd, restore_cmd, verify_cmd, forget_cmd, prune_cmd,
+            repair_cmd, check_cmd)
 
 DESCRIPTION = """\
 Incremental checkpoint/restore of running Linux processes.

@@ -1,4 +1,4 @@
-"""incr restore (--latest | --id ID | --at T) [--detach] [--leave-stopped] [--new-pidns] [--stdio inherit|original]"""
+"""incr restore (--latest | --id ID | --at T) [--fallback] [--detach] [--leave-stopped] [--new-pidns] [--stdio …]"""
 
 from __future__ import annotations
 
@@ -17,6 +17,15 @@ Which checkpoint: --latest (the default), --id ID (a unique prefix is
 enough), or --at T: the newest checkpoint at or before T, where T is
 ISO-8601 (2026-11-27T03:10; local time unless it carries an offset or Z),
 Unix seconds, or an age such as 5m or 2h (that long ago).
+
+Damage never becomes wrong memory: every page is checked as it is read
+(against its digest, and the frame it comes from against the pack's own
+record), all of them before any file of the job is touched.  A damaged
+checkpoint (a flipped bit, a lost pack, a truncated manifest or page map)
+is refused in one line naming the damage, and nothing is restored.
+--fallback then walks back to the newest checkpoint before it that restores
+intact (SCR's rule) and says which one it took.  A wrong index is rebuilt
+from the packs and the read retried, with a warning.
 
 Attached (default): incr waits for the job and exits with its status
 (128+N if signal N killed it), passing SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2
@@ -70,6 +79,8 @@ def register(sub: Any) -> None:
     which.add_argument("--latest", action="store_true", help="the newest checkpoint (default)")
     which.add_argument("--id", metavar="ID", help="checkpoint id or unique prefix")
     which.add_argument("--at", metavar="T", help="newest checkpoint at or before time T")
+    p.add_argument("--fallback", action="store_true",
+                   help="if the checkpoint chosen is damaged, take the newest intact one before it (says which)")
     p.add_argument("--detach", action="store_true", help="print the PID and return instead of waiting")
     p.add_argument("--new-pidns", action="store_true",
                    help="restore inside a new PID namespace, so that PIDs taken here do not matter")
@@ -83,7 +94,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     job = api.restore(args.store, at=args.at, id=args.id, leave_stopped=args.leave_stopped,
-                      new_pidns=args.new_pidns, stdio=args.stdio, detach=args.detach or args.leave_stopped)
+                      new_pidns=args.new_pidns, stdio=args.stdio, detach=args.detach or args.leave_stopped,
+                      fallback=args.fallback)
 
     def announce() -> None:
         where = f" (PID {job.vpid} in a new PID namespace)" if job.init else ""

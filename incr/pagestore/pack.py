@@ -330,6 +330,13 @@ class PackBuilder:
         self._trailer.dicts.append(blob_id)
         return len(self._trailer.dicts)
 
+    def add_stored_dict(self, codec: store_pb2.Frame.Codec, level: int, stored: bytes, raw_length: int,
+                        blob_id: bytes) -> int:
+        """Copy a dictionary frame of another pack as it is stored; return its index for Frame.dict."""
+        self.add_frames(BLOB, [(codec, level, stored, raw_length, 0)], blob_id)
+        self._trailer.dicts.append(blob_id)
+        return len(self._trailer.dicts)
+
     def seal(self) -> SealedPack:
         """Write the trailer, fsync, and rename to ``packs/xx/<name>`` (directory fsynced too)."""
         trailer_bytes = self._trailer.SerializeToString(deterministic=True)

@@ -8,6 +8,7 @@ blobs, and Snapshot manifests that reference page-map blobs.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import mmap
@@ -26,6 +27,7 @@ from google.protobuf.message import DecodeError
 
 from incr.proto import store_pb2
 
+from . import gc
 from .digest import DIGEST_SIZE, PAGE_SIZE, ZERO_DIGEST, ZERO_PAGE, hex_id, page_digest
 from .errors import (
     AmbiguousId,
@@ -104,6 +106,7 @@ class Store:
         #: By dictionary blob id (b"": none); used under _io_lock only.
         self._decompressors: dict[bytes, zstandard.ZstdDecompressor] = {}
         self._writers: set[SnapshotWriter] = set()
+        self.damaged_manifests: list[tuple[str, str, float]] = []
         self._closed = False
         self._index = self._open_index()
 
@@ -184,6 +187,19 @@ class Store:
         """
         from .writer import SnapshotWriter
 
+        lock = self._write_lock(wait=wait)
+        try:
+            writer = SnapshotWriter(self, lock, pack_target)
+        except BaseException:
+            lock.release()
+            raise
+        self._writers.add(writer)
+        return writer
+
+    def _write_lock(self, *, wait: bool) -> WriteLock:
+        """The write lock, taken; then what crashed writers left is tidied (their temporary files
+        deleted, their sealed packs indexed, a forget they committed to finished) and an index
+        naming packs that are gone is rebuilt, so that nothing is deduplicated against them."""
         lock = WriteLock(self._layout.write_lock, self.path)
         with os_errors(self.path):
             lock.acquire(wait=wait)
@@ -193,14 +209,22 @@ class Store:
                     tmp.unlink(missing_ok=True)
                 if stale:
                     log.info("removed %d temporary files left by an interrupted writer", len(stale))
+                gc.finish_forget(self, lock)
                 self._index_new_packs()
                 self._check_index_packs(locked=True)
-                writer = SnapshotWriter(self, lock, pack_target)
             except BaseException:
                 lock.release()
                 raise
-        self._writers.add(writer)
-        return writer
+        return lock
+
+    @contextlib.contextmanager
+    def maintenance(self, *, wait: bool = True) -> Iterator[WriteLock]:
+        """The write lock for forget, prune and repair (see ``_write_lock``), released on exit."""
+        lock = self._write_lock(wait=wait)
+        try:
+            yield lock
+        finally:
+            lock.release()
 
     def _writer_closed(self, writer: SnapshotWriter) -> None:
         self._writers.discard(writer)
@@ -289,11 +313,15 @@ class Store:
         with os_errors(self.path):
             count = self._index.rebuild(self.config.store_id, self._load_packs, only_if_incomplete=False)
         assert count is not None
+        self._forget_read_caches()
+        return count
+
+    def _forget_read_caches(self) -> None:
+        """Frames and packs read through the old index (a rebuild or a prune changed it)."""
         with self._io_lock:
             self._frames.clear()
             self._maps.clear()
             self._frame_digests.clear()
-        return count
 
     # -- reading -------------------------------------------------------------
 
@@ -540,7 +568,9 @@ class Store:
     # -- snapshots -----------------------------------------------------------
 
     def _snapshot_ids(self) -> list[str]:
-        return sorted(n for n in os.listdir(self._layout.snapshots) if is_snapshot_id(n))
+        """Committed snapshots, less those a forget has committed to removing."""
+        forgotten = gc.pending_forget(self.path)
+        return sorted(n for n in os.listdir(self._layout.snapshots) if is_snapshot_id(n) and n not in forgotten)
 
     def _read_manifest(self, snapshot_id: str) -> store_pb2.Snapshot:
         data = self._layout.snapshot(snapshot_id).read_bytes()
@@ -556,8 +586,10 @@ class Store:
         return snapshot
 
     def snapshots(self) -> list[tuple[str, store_pb2.Snapshot]]:
-        """Committed snapshots sorted by (epoch, id).  Damaged manifests are logged and left out."""
+        """Committed snapshots sorted by (epoch, id).  Damaged manifests are logged and left out;
+        ``damaged_manifests`` then lists them as ``(id, what is wrong, the file's mtime)``."""
         result: list[tuple[str, store_pb2.Snapshot]] = []
+        self.damaged_manifests = []
         with os_errors(self.path):
             for snapshot_id in self._snapshot_ids():
                 try:
@@ -566,6 +598,9 @@ class Store:
                     continue  # removed by gc since the listing
                 except CorruptStore as e:
                     log.error("%s; it is left out", e)
+                    with contextlib.suppress(FileNotFoundError):
+                        mtime = self._layout.snapshot(snapshot_id).stat().st_mtime
+                        self.damaged_manifests.append((snapshot_id, e.args[1] if len(e.args) > 1 else str(e), mtime))
         result.sort(key=lambda item: (item[1].epoch, item[0]))
         return result
 

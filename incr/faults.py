@@ -2,8 +2,8 @@
 
 Setting ``INCR_FAULT=<point>`` makes the process SIGKILL itself when it
 reaches that point, so tests can prove that a crash anywhere leaves the store
-and the job as they were.  The points are listed in ``POINTS`` (checkpoint)
-and ``RESTORE_POINTS``.
+and the job as they were.  The points are listed in ``POINTS`` (checkpoint),
+``GC_POINTS`` (forget and prune) and ``RESTORE_POINTS``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,14 @@ POINTS = (
     "pack-written",     # a pack file fsynced, not yet indexed
     "indexed",          # packs indexed, manifest not written
     "manifest-written", # manifest fsynced under its temporary name
+)
+GC_POINTS = (
+    "forget-listed",        # the list of snapshots to forget is durable (the commit point)
+    "forget-unlinked",      # one forgotten manifest unlinked
+    "prune-pack-sealed",    # a pack of copied live frames sealed, not indexed
+    "prune-packs-written",  # every new pack sealed, the index still the old one
+    "prune-indexed",        # the index names only what stays; old packs still on disk
+    "prune-deleted",        # one old pack unlinked
 )
 RESTORE_POINTS = (
     "restoring",        # every process of the tree half-built: memory and descriptors in, no registers

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +25,7 @@ import pytest
 from xorjob import Job, assert_memory_exact
 
 from conftest import Procs, incr, kill_and_wait_gone, ok, read_pid
+from incr.faults import GC_POINTS
 from incr.pagestore import Store
 from incr.pagestore.index import LOCATION
 from incr.pagestore.layers import read_region, region_layers
@@ -331,3 +336,87 @@ def test_no_writer_while_the_store_is_pruned(copy: Path) -> None:
     assert os.path.exists(copy / "locks" / "write")
     res = ok(incr(copy, "prune", "--no-wait"))
     assert "freed" in res.stdout
+
+
+# -- killed at any instant ---------------------------------------------------------------
+
+GC_TRIALS = int(os.environ.get("INCR_GC_TRIALS", "50"))
+GC_SEED = 20261202
+GC_COMMANDS = {"forget-prune": ("forget", "--keep-last", "3", "--prune"), "prune": ("prune",)}
+
+
+def gc_base(original: Original, tmp_path: Path, name: str) -> Path:
+    """The store the command starts from: for prune, one whose old checkpoints are forgotten."""
+    base = tmp_path / "base"
+    shutil.copytree(original.store, base)
+    if name == "prune":
+        ok(incr(base, "forget", "--keep-last", "3"))
+    return base
+
+
+def listed_ids(store: Path) -> list[str]:
+    return [c["id"] for c in json.loads(ok(incr(store, "list", "--json")).stdout)]
+
+
+def check_after_kill(original: Original, store: Path, procs: Procs, tmp_path: Path, what: str,
+                     before: list[str]) -> None:
+    """The store verifies, every byte read; it shows the old snapshots or the new ones, nothing in
+    between; and its newest checkpoint restores exactly."""
+    res = verify(store, "--read-data")
+    assert res.returncode == 0, f"{what}: {res.stdout}"
+    now = listed_ids(store)
+    assert now in (before, original.ids[-3:]), f"{what}: {len(now)} snapshots listed"
+    restore_and_check(original, store, procs, tmp_path, "--id", now[-1])
+
+
+@pytest.mark.parametrize("name", sorted(GC_COMMANDS))
+def test_gc_killed_at_every_fault_point_leaves_a_store_that_verifies(original: Original, tmp_path: Path,
+                                                                    procs: Procs, name: str) -> None:
+    base = gc_base(original, tmp_path, name)
+    before = listed_ids(base)
+    reached = 0
+    for point in GC_POINTS:
+        store = tmp_path / point
+        shutil.copytree(base, store)
+        res = incr(store, *GC_COMMANDS[name], env={"INCR_FAULT": point})
+        assert res.returncode in (0, -signal.SIGKILL), (point, res.stderr)
+        reached += res.returncode == -signal.SIGKILL
+        check_after_kill(original, store, procs, tmp_path, f"{name} killed at {point}", before)
+        ok(incr(store, *GC_COMMANDS[name]))                 # and the next run completes the work
+        assert listed_ids(store) == original.ids[-3:]
+        assert verify(store, "--read-data").returncode == 0
+        shutil.rmtree(store)
+    assert reached >= (len(GC_POINTS) - 2 if name == "prune" else len(GC_POINTS)), reached
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("name", sorted(GC_COMMANDS))
+def test_gc_killed_at_random_instants_leaves_a_store_that_verifies(original: Original, tmp_path: Path,
+                                                                  procs: Procs, name: str) -> None:
+    base = gc_base(original, tmp_path, name)
+    before = listed_ids(base)
+    timing = tmp_path / "timing"
+    shutil.copytree(base, timing)
+    t0 = time.perf_counter()
+    ok(incr(timing, *GC_COMMANDS[name]))
+    span = time.perf_counter() - t0
+    rng = random.Random(f"{GC_SEED}-{name}")
+    killed = 0
+    for trial in range(GC_TRIALS):
+        store = tmp_path / f"trial-{trial}"
+        shutil.copytree(base, store)
+        delay = rng.uniform(0.0, span)
+        what = f"trial {trial}: {name} killed after {delay * 1e3:.0f} ms"
+        p = subprocess.Popen([sys.executable, "-m", "incr", "--store", str(store), *GC_COMMANDS[name]],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        _, err = p.communicate()
+        if p.returncode != 0:
+            assert p.returncode == -signal.SIGKILL, (what, p.returncode, err)
+            killed += 1
+        check_after_kill(original, store, procs, tmp_path, what, before)
+        shutil.rmtree(store)
+    assert killed >= GC_TRIALS // 2, f"only {killed} of {GC_TRIALS} commands were killed mid-run"
+    print(f"{name}: {GC_TRIALS} trials, {killed} killed mid-run, 0 failures")

@@ -268,7 +268,10 @@ def prune(store: Store, lock: WriteLock, *, dry_run: bool = False, max_unused: f
         store._index.rebuild(store.config.store_id, lambda: [*keep, *written], only_if_incomplete=False)
         store._forget_read_caches()
         fault_point("prune-indexed")
-        gone = [p.pack.name for p in delete] + [p.pack.name for p in rewrite if p not in failed]
+        # A pack rewritten may come out byte for byte as one already there (a killed prune's):
+        # never delete what was just written.
+        new_names = {p.name for p in written}
+        gone = [p.pack.name for p in delete + [r for r in rewrite if r not in failed] if p.pack.name not in new_names]
         for i, name in enumerate(gone):
             path = pack_path(store._layout.packs, name)
             path.unlink(missing_ok=True)
@@ -374,12 +377,14 @@ def _rewrite(store: Store, rewrite: list[_PackPlan], pack_target: int, report: P
                 if builder.size >= pack_target:
                     written.append(builder.seal())
                     builder = None
+                    fault_point("prune-pack-sealed")
             done += plan_.live_bytes
             report.bytes_copied += plan_.live_bytes
             note("rewriting packs", done, total)
         if builder is not None:
             written.append(builder.seal())
             builder = None
+            fault_point("prune-pack-sealed")
     finally:
         if builder is not None:
             builder.discard()

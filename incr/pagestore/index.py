@@ -190,10 +190,13 @@ class Index:
                 "packs": txn.stat(self._packs)["entries"],
             }
 
-    def add_packs(self, packs: Iterable[SealedPack]) -> int:
-        """Index ``packs`` in one transaction (all or nothing); return how many."""
+    def add_packs(self, packs: Iterable[SealedPack], *, overwrite: bool = True) -> int:
+        """Index ``packs`` in one transaction (all or nothing); return how many.  Without
+        ``overwrite``, a page or blob already indexed keeps its place (packs found on disk
+        unindexed: the old packs a killed prune had not deleted yet must not win back the
+        pages it had moved, or the next prune would find the new packs dead)."""
         packs = list(packs)
-        return self._write(lambda txn: self._put_packs(txn, packs))
+        return self._write(lambda txn: self._put_packs(txn, packs, overwrite=overwrite))
 
     def rebuild(
         self, store_id: str, load_packs: Callable[[], Iterable[SealedPack]], *, only_if_incomplete: bool
@@ -221,9 +224,10 @@ class Index:
 
         return self._write(fill)
 
-    def _put_packs(self, txn: lmdb.Transaction[bytes], packs: Iterable[SealedPack]) -> int:
+    def _put_packs(self, txn: lmdb.Transaction[bytes], packs: Iterable[SealedPack], *,
+                   overwrite: bool = True) -> int:
         count = 0
-        put = txn.put
+        put = partial(txn.put, overwrite=overwrite)
         pack_loc = LOCATION.pack
         for pack in packs:
             name = bytes.fromhex(pack.name)
@@ -238,7 +242,7 @@ class Index:
                 elif frame.kind == BLOB:
                     value = pack_loc(name, frame.offset, frame.length, frame.raw_length, 0, frame.codec)
                     put(digests, value, db=self._blobs)
-            put(name, _SIZE.pack(pack.size), db=self._packs)
+            txn.put(name, _SIZE.pack(pack.size), db=self._packs)
             count += 1
         return count
 

@@ -267,7 +267,7 @@ class Store:
             if name not in known and (pack := self._load_pack(name, path)) is not None
         ]
         if new:
-            self._index.add_packs(new)
+            self._index.add_packs(new, overwrite=False)
             log.info("indexed %d packs of store %s that the index did not know", len(new), self.path)
         return len(new)
 

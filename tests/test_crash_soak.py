@@ -7,7 +7,8 @@ missed keeps an old content for good).
 Each trial: a committed checkpoint (the tracker's base), a command killed
 at a random instant of its run, a committed (incremental) checkpoint, the
 job killed and that checkpoint restored; the restored job reports its
-iteration and digest, compared with a reference computation.  The restored
+iteration and digest, compared with a reference computation; and the store
+verifies, every byte read (`incr verify --read-data`).  The restored
 job is the next trial's job.  Between the kill and the next command the job
 must be running, untraced, not stopped, with nothing pending it did not
 have.
@@ -130,6 +131,8 @@ def test_commands_killed_at_random_instants_never_make_a_wrong_checkpoint(cprog,
         res = ok(incr(store, "restore", "--id", committed["id"], "--detach"))
         assert int(res.stdout.split()[-1]) == job.pid, what
         assert_memory_exact(job, f"{what}: checkpoint {committed['id'][:12]} restored")
+        checked = incr(store, "verify", "--read-data")
+        assert checked.returncode == 0, f"{what}: the store does not verify: {checked.stdout}"
     assert killed_mid_run >= TRIALS // 2, f"only {killed_mid_run} of {TRIALS} commands were killed mid-run"
     kill_and_wait_gone(job.pid)
 

@@ -119,6 +119,7 @@ class Index:
             self._pages = self._env.open_db(b"pages")
             self._blobs = self._env.open_db(b"blobs")
             self._packs = self._env.open_db(b"packs")
+            self._seal()                    # creating the databases wrote to a new file
         except BaseException:
             self._env.close()
             raise
@@ -142,6 +143,13 @@ class Index:
                 _OPEN[key] = index
             index._refs += 1
             return index
+
+    @staticmethod
+    def is_open(path: Path) -> bool:
+        """Whether this process has the index at ``path`` open (then it wrote it, or trusts it)."""
+        key = _file_key(path)
+        with _OPEN_LOCK:
+            return key is not None and key in _OPEN
 
     def close(self) -> None:
         """Release this user's share; the environment closes with the last one."""
@@ -251,11 +259,52 @@ class Index:
         while True:
             try:
                 with self._env.begin(write=True) as txn:
-                    return fill(txn)
+                    result = fill(txn)
+                self._seal()
+                return result
             except lmdb.MapFullError:
                 self._env.set_mapsize(self._env.info()["map_size"] * 2)
             except lmdb.MapResizedError:
                 self._env.set_mapsize(0)
+
+
+    def _seal(self) -> None:
+        """Record what ``data.mdb`` looks like after this process wrote it (see ``is_sealed``)."""
+        seal = _identity(self.path)
+        if seal is None:
+            return
+        tmp = self.path / f"{SEAL}.{os.getpid()}.tmp"
+        tmp.write_text(seal)
+        os.chmod(tmp, FILE_MODE)
+        os.rename(tmp, self.path / SEAL)
+
+
+#: File beside the LMDB files: identity, size and mtime of data.mdb as incr last left it.
+SEAL: Final = "seal"
+
+
+def _identity(path: Path) -> str | None:
+    try:
+        st = os.stat(path / "data.mdb")
+    except FileNotFoundError:
+        return None
+    return f"{st.st_ino} {st.st_size} {st.st_mtime_ns}\n"
+
+
+def is_sealed(path: Path) -> bool:
+    """Whether ``data.mdb`` is as incr last left it, or absent (a new index).
+
+    LMDB trusts its file: a page number damaged in it makes a read fault (SIGBUS) instead of
+    failing, which no check after opening can catch.  So an index changed by anything but
+    incr's own transactions (written into, truncated, copied over) is not opened at all but
+    rebuilt; so is one whose seal a crash left behind its last transaction."""
+    identity = _identity(path)
+    if identity is None:
+        return True
+    try:
+        return (path / SEAL).read_text() == identity
+    except (FileNotFoundError, UnicodeDecodeError):
+        return False
 
 
 _OPEN: dict[tuple[int, int], Index] = {}

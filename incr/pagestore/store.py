@@ -38,7 +38,7 @@ from .errors import (
     UnsupportedStore,
     os_errors,
 )
-from .index import LOCATION, Index, Location
+from .index import LOCATION, Index, Location, is_sealed
 from .layout import STORE_VERSION, Layout, is_snapshot_id, open_layout
 from .lock import WriteLock
 from .pack import (
@@ -71,7 +71,18 @@ FRAME_CACHE_FRAMES: Final = 32
 MAPPED_PACKS: Final = 256
 _MIN_PREFIX: Final = 4
 # LMDB errors meaning "these files are not a usable environment": rebuilding fixes them.
-_UNUSABLE_INDEX = (lmdb.InvalidError, lmdb.CorruptedError, lmdb.VersionMismatchError, lmdb.IncompatibleError)
+_UNUSABLE_INDEX = (lmdb.InvalidError, lmdb.CorruptedError, lmdb.VersionMismatchError, lmdb.IncompatibleError,
+                   lmdb.PageNotFoundError, lmdb.BadTxnError, lmdb.BadRslotError)
+# Errors of the system rather than of the files: rebuilding would not help (and must not be tried).
+_SYSTEM_TROUBLE = ("Permission denied", "Read-only file system", "No space left", "Too many open files")
+
+
+def _unusable(e: lmdb.Error) -> bool:
+    """Whether an error opening the index means its files are damaged (a garbage map size
+    shows as "Cannot allocate memory"): then it is rebuilt from the packs."""
+    if isinstance(e, _UNUSABLE_INDEX):
+        return True
+    return not isinstance(e, lmdb.ReadersFullError) and not any(t in str(e) for t in _SYSTEM_TROUBLE)
 
 
 class Store:
@@ -128,9 +139,13 @@ class Store:
 
     def _open_index(self) -> Index:
         path = self._layout.index
+        if not is_sealed(path):
+            self._discard_unsealed_index(path)
         try:
             index = Index.open(path)
-        except _UNUSABLE_INDEX as e:
+        except lmdb.Error as e:
+            if not _unusable(e):
+                raise StoreAccessError(self.path, f"cannot open the index: {e}") from e
             log.warning("the index of store %s is unreadable (%s); rebuilding it from the packs", self.path, e)
             # Deleting files another process may have open needs the writers out of the way.
             lock = WriteLock(self._layout.write_lock, self.path)
@@ -140,8 +155,6 @@ class Store:
                 index = Index.open(path)
             finally:
                 lock.release()
-        except lmdb.Error as e:
-            raise StoreAccessError(self.path, f"cannot open the index: {e}") from e
         try:
             if not index.is_complete(self.config.store_id):
                 count = index.rebuild(self.config.store_id, self._load_packs, only_if_incomplete=True)
@@ -151,6 +164,20 @@ class Store:
             index.close()
             raise
         return index
+
+    def _discard_unsealed_index(self, path: Path) -> None:
+        """An index changed since incr last wrote it (see ``index.is_sealed``): never read, but
+        deleted (under the write lock, and only if still so once it is held) to be rebuilt."""
+        lock = WriteLock(self._layout.write_lock, self.path)
+        lock.acquire()
+        try:
+            if is_sealed(path) or Index.is_open(path):
+                return
+            log.warning("the index of store %s was changed outside incr or left unsealed by an interrupted "
+                        "command; rebuilding it from the packs", self.path)
+            shutil.rmtree(path)
+        finally:
+            lock.release()
 
     def close(self) -> None:
         """Abort writers still open, close the index and pack files.  Idempotent."""

@@ -256,7 +256,7 @@ def read_trailer(fd: int) -> tuple[store_pb2.PackTrailer, int]:
     return _decode_trailer(head, tail, trailer_bytes, size), size
 
 
-def parse_pack(data: bytes | mmap.mmap) -> store_pb2.PackTrailer:
+def parse_pack(data: bytes) -> store_pb2.PackTrailer:
     """Trailer of a pack held whole in memory (verify reads every byte anyway)."""
     size = len(data)
     if size < MIN_PACK_SIZE:
@@ -265,6 +265,24 @@ def parse_pack(data: bytes | mmap.mmap) -> store_pb2.PackTrailer:
     length = _trailer_length(tail, size)
     start = size - TAIL.size - length
     return _decode_trailer(data[: len(MAGIC)], tail, data[start : size - TAIL.size], size)
+
+
+def frame_digests(data: mmap.mmap) -> dict[int, bytes]:
+    """Frame offset -> the digests the frame holds, from the trailer of a mapped pack.
+
+    For the read path, which checks every frame it decodes against this: only the magics and
+    the protobuf are checked here (not every frame's bounds and codec, as ``parse_pack`` does:
+    that costs more than the restore reading the pack)."""
+    size = len(data)
+    if size < MIN_PACK_SIZE or data[: len(MAGIC)] != MAGIC:
+        raise PackFormatError("pack does not start with the pack magic")
+    length = _trailer_length(data[size - TAIL.size :], size)
+    trailer = store_pb2.PackTrailer()
+    try:
+        trailer.ParseFromString(data[size - TAIL.size - length : size - TAIL.size])
+    except DecodeError as e:
+        raise PackFormatError(f"trailer does not decode: {e}") from e
+    return {f.offset: f.digests for f in trailer.frames}
 
 
 @dataclass(frozen=True)

@@ -47,9 +47,9 @@ from .pack import (
     PackFormatError,
     SealedPack,
     decode_frame,
+    frame_digests,
     iter_pack_files,
     pack_path,
-    parse_pack,
     read_trailer,
 )
 from .verify import Progress, check
@@ -493,11 +493,10 @@ class Store:
         finally:
             os.close(fd)
         try:
-            trailer = parse_pack(mapped)
+            self._frame_digests[pack] = frame_digests(mapped)
         except PackFormatError as e:
             mapped.close()
             raise CorruptStore(self.path, f"pack {pack.hex()}: {e}") from None
-        self._frame_digests[pack] = {f.offset: f.digests for f in trailer.frames}
         self._maps[pack] = mapped
         if len(self._maps) > MAPPED_PACKS:
             old, _ = self._maps.popitem(last=False)  # unmapped once no frame of it is in use

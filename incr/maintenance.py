@@ -52,9 +52,9 @@ def forget(path: str | os.PathLike[str], *, policy: gc.Policy | None = None, ids
     """Remove snapshots by ``policy`` or by id (prefixes allowed), then prune if asked; all
     under one hold of the write lock.  ``dry_run`` changes nothing and says what would go."""
     with open_store(path) as store:
-        wanted = [store.load(i)[0] for i in ids]
+        wanted = [store.resolve(i) for i in ids]
         if dry_run:
-            planned = gc.plan(entries(store), policy=policy, ids=wanted)
+            planned = _plan(store, policy, wanted)
             result = ForgetResult(planned, dry_run=True)
             if prune:
                 with store.maintenance(wait=wait) as lock:
@@ -62,12 +62,22 @@ def forget(path: str | os.PathLike[str], *, policy: gc.Policy | None = None, ids
                                             without={e.id for e in planned.remove})
             return result
         with store.maintenance(wait=wait) as lock:
-            planned = gc.plan(entries(store), policy=policy, ids=wanted)     # under the lock: what is there now
+            planned = _plan(store, policy, wanted)     # under the lock: what is there now
             result = ForgetResult(planned)
             result.removed = gc.forget(store, [e.id for e in planned.remove], lock)
             if prune:
                 result.prune = gc.prune(store, lock, progress=progress)
         return result
+
+
+def _plan(store: Store, policy: gc.Policy | None, wanted: list[str]) -> gc.Plan:
+    """gc.plan over the readable snapshots; a damaged manifest named by id is removed as well
+    (nothing can be known of it, not even whether it is a job's newest checkpoint)."""
+    readable = entries(store)
+    planned = gc.plan(readable, policy=policy, ids=wanted)
+    known = {e.id for e in readable}
+    planned.remove += [gc.Entry(i, 0.0, "damaged snapshot", "?") for i in wanted if i not in known]
+    return planned
 
 
 def prune(path: str | os.PathLike[str], *, dry_run: bool = False, wait: bool = True,

@@ -88,10 +88,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     verb = "would remove" if args.dry_run else "removed"
     for e in result.plan.remove:
-        print(f"{verb} {e.kind} {e.id[:12]} of {local_short(e.epoch)} (PID {e.group})")
-    for e in result.plan.keep:
-        print(f"kept {e.kind} {e.id[:12]} of {local_short(e.epoch)} (PID {e.group}): "
-              f"{result.plan.reasons.get(e.id, 'not named')}")
+        when = f"of {local_short(e.epoch)} (PID {e.group})" if e.epoch else "(its manifest is unreadable)"
+        print(f"{verb} {e.kind} {e.id[:12]} {when}")
+    for e in result.plan.keep if not args.ids else ():
+        print(f"kept {e.kind} {e.id[:12]} of {local_short(e.epoch)} (PID {e.group}): {result.plan.reasons[e.id]}")
     print(f"{verb} {len(result.plan.remove)} snapshots, kept {len(result.plan.keep)}")
     if result.prune is not None:
         print(prune_cmd.summary(result.prune))

@@ -64,6 +64,10 @@ class ForgetRefused(StoreError):
     """{}"""
 
 
+class PruneRefused(StoreError):
+    """cannot prune store {}: {}; nothing was pruned"""
+
+
 # -- which snapshots to keep ----------------------------------------------------
 
 
@@ -306,8 +310,8 @@ def _referenced(store: Store, note: Progress, without: set[str]) -> tuple[set[by
         except FileNotFoundError:
             continue
         except CorruptStore as e:
-            raise CorruptStore(store.path, f"{_reason(e)}; nothing was pruned (`incr verify` tells more; "
-                                           f"`incr forget {snapshot_id[:12]}` removes it)") from None
+            raise PruneRefused(store.path, f"{_reason(e)}, so what it needs cannot be known (`incr verify` "
+                                           f"tells more; `incr forget {snapshot_id[:12]}` removes it)") from None
         for ref in snapshot.page_maps:
             for layer in region_layers(ref):
                 key = bytes.fromhex(layer.blob)
@@ -317,8 +321,8 @@ def _referenced(store: Store, note: Progress, without: set[str]) -> tuple[set[by
                 try:
                     held = decode_layer(store.read_blob(layer.blob))
                 except CorruptStore as e:
-                    raise CorruptStore(store.path, f"snapshot {snapshot_id[:12]}: {_reason(e)}; nothing was "
-                                                   "pruned (`incr verify` tells more)") from None
+                    raise PruneRefused(store.path, f"snapshot {snapshot_id[:12]}: {_reason(e)}, so what it "
+                                                   "needs cannot be known (`incr verify` tells more)") from None
                 pages.update(held.values())
         note("marking what checkpoints use", n + 1, len(ids))
     pages.discard(ZERO_DIGEST)

@@ -119,7 +119,8 @@ class Index:
             self._pages = self._env.open_db(b"pages")
             self._blobs = self._env.open_db(b"blobs")
             self._packs = self._env.open_db(b"packs")
-            self._seal()                    # creating the databases wrote to a new file
+            if not is_sealed(path):
+                self._seal()                # creating the databases wrote to a new file
         except BaseException:
             self._env.close()
             raise

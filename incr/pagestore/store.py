@@ -630,20 +630,27 @@ class Store:
         result.sort(key=lambda item: (item[1].epoch, item[0]))
         return result
 
-    def load(self, id_or_prefix: str) -> tuple[str, store_pb2.Snapshot]:
-        """The snapshot whose id is or starts with ``id_or_prefix`` (at least 4 hex digits)."""
+    def resolve(self, id_or_prefix: str) -> str:
+        """The id of the snapshot whose id is or starts with ``id_or_prefix`` (at least 4 hex
+        digits), found by name: its manifest is not read (it may be damaged)."""
         ref = id_or_prefix.strip().lower()
         if not (_MIN_PREFIX <= len(ref) <= 32) or any(c not in "0123456789abcdef" for c in ref):
             raise InvalidSnapshotId(id_or_prefix)
         with os_errors(self.path):
             matches = [i for i in self._snapshot_ids() if i.startswith(ref)]
-            if not matches:
-                raise SnapshotNotFound(id_or_prefix, self.path)
-            if len(matches) > 1:
-                shown = ", ".join(m[:12] for m in matches[:4]) + (", ..." if len(matches) > 4 else "")
-                raise AmbiguousId(id_or_prefix, len(matches), shown)
+        if not matches:
+            raise SnapshotNotFound(id_or_prefix, self.path)
+        if len(matches) > 1:
+            shown = ", ".join(m[:12] for m in matches[:4]) + (", ..." if len(matches) > 4 else "")
+            raise AmbiguousId(id_or_prefix, len(matches), shown)
+        return matches[0]
+
+    def load(self, id_or_prefix: str) -> tuple[str, store_pb2.Snapshot]:
+        """The snapshot whose id is or starts with ``id_or_prefix`` (at least 4 hex digits)."""
+        snapshot_id = self.resolve(id_or_prefix)
+        with os_errors(self.path):
             try:
-                return matches[0], self._read_manifest(matches[0])
+                return snapshot_id, self._read_manifest(snapshot_id)
             except FileNotFoundError:
                 raise SnapshotNotFound(id_or_prefix, self.path) from None
 

@@ -2,12 +2,15 @@
 
 Setting ``INCR_FAULT=<point>`` makes the process SIGKILL itself when it
 reaches that point, so tests can prove that a crash anywhere leaves the store
-and the job as they were.  The points are listed in ``POINTS`` (checkpoint)
-and ``RESTORE_POINTS``.
+and the job as they were.  With ``INCR_FAULT_ERRNO=<name>`` (``EIO``,
+``ENOSPC``...) as well, the point raises that OSError instead, as a failing
+disk would, so tests can prove that an I/O error anywhere aborts cleanly.
+The points are listed in ``POINTS`` (checkpoint) and ``RESTORE_POINTS``.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 
@@ -26,13 +29,18 @@ RESTORE_POINTS = (
 INJECTION_POINTS = {"injected-set": 1, "injected-entry": 2, "injected-exit": 3}
 
 _ACTIVE = os.environ.get("INCR_FAULT", "")
+_ERRNO = getattr(errno, os.environ.get("INCR_FAULT_ERRNO", ""), 0) if os.environ.get("INCR_FAULT_ERRNO") else 0
 _injections_left = int(os.environ.get("INCR_FAULT_AFTER", "0"))
 
 
 def fault_point(name: str) -> None:
-    """Die here, as abruptly as a node failure, if INCR_FAULT names this point."""
-    if name == _ACTIVE:
-        os.kill(os.getpid(), signal.SIGKILL)
+    """Die here, as abruptly as a node failure, if INCR_FAULT names this point (or fail as a disk
+    does, if INCR_FAULT_ERRNO names an error too)."""
+    if name != _ACTIVE:
+        return
+    if _ERRNO:
+        raise OSError(_ERRNO, f"{os.strerror(_ERRNO)} (injected by INCR_FAULT at {name})")
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def injection_fault() -> int:

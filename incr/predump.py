@@ -472,14 +472,16 @@ def _freeze_and_copy(root: int, store: Store, writer: SnapshotWriter, members: d
         if not kill:
             frozen.release()
         downtime_ms = (time.perf_counter() - t_freeze) * 1e3
-    if sigint.caught:
+    try:
+        sigint.deliver()                 # a Ctrl-C during the frozen phase takes effect now
+        fault_point("thawed")
+    except BaseException:
         if kill:
-            frozen.release()                       # frozen for --kill, which will not come now
+            frozen.release()             # frozen for --kill, which will not come now
         for b in buffers.values():
             _unmap(b)
         _close_shared(shared)
-        sigint.deliver()
-    fault_point("thawed")
+        raise
     return FrozenPass(frozen, image, copies, list(buffers.values()), shared, downtime_ms, epoch)
 
 

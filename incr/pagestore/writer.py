@@ -39,7 +39,12 @@ def _mib(n: int) -> str:
 
 
 class WriteFailed(StoreAccessError):
-    """store {}: {} while {}; nothing was committed"""
+    """cannot store the snapshot in STORE: REASON while DOING (SIZE); nothing was committed[, NOTES][; HINT]
+
+    An I/O error (full disk, EIO, read-only file system) or an LMDB error stopped a writer, which has
+    aborted.  SIZE says how far it got and, with ``still_to_store`` (set by the caller, who knows what
+    the pass held), roughly how much space the snapshot needed.
+    """
 
     def __init__(self, store: os.PathLike[str] | str, reason: str, doing: str, written: int, os_errno: int) -> None:
         super().__init__(store, reason, doing)
@@ -77,7 +82,8 @@ class SnapshotWriter:
     * nothing this writer stores is referenced by a committed snapshot before
       ``commit()`` renames the manifest into ``snapshots/``: a crash before
       that leaves only unreferenced packs (garbage for gc) and ``*.tmp``
-      files (deleted by the next writer);
+      files (deleted by the next writer); ``abort()`` deletes both, but
+      for packs indexed before it (see there);
     * memory grows by ~100 bytes per new unique page (its digest in the dedup
       set and in a pack trailer) until commit.
 

@@ -2,12 +2,18 @@
 
 Setting ``INCR_FAULT=<point>`` makes the process SIGKILL itself when it
 reaches that point, so tests can prove that a crash anywhere leaves the store
-and the job as they were.  The points are listed in ``POINTS`` (checkpoint),
-``GC_POINTS`` (forget and prune) and ``RESTORE_POINTS``.
+and the job as they were.  With ``INCR_FAULT_ERRNO=<name>`` (``EIO``,
+``ENOSPC``...) as well, the point raises that OSError instead, as a failing
+disk would, so tests can prove that an I/O error anywhere aborts cleanly;
+with ``INCR_FAULT_SIGNAL=<name>`` (``SIGINT``: a Ctrl-C there), the process
+sends itself that signal instead.
+The points are listed in ``POINTS`` (checkpoint), ``GC_POINTS`` (forget and
+prune) and ``RESTORE_POINTS``.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 
@@ -34,13 +40,19 @@ RESTORE_POINTS = (
 INJECTION_POINTS = {"injected-set": 1, "injected-entry": 2, "injected-exit": 3}
 
 _ACTIVE = os.environ.get("INCR_FAULT", "")
+_ERRNO: int = getattr(errno, os.environ.get("INCR_FAULT_ERRNO") or "-", 0)
+_SIGNAL: int = getattr(signal, os.environ.get("INCR_FAULT_SIGNAL") or "-", 0)
 _injections_left = int(os.environ.get("INCR_FAULT_AFTER", "0"))
 
 
 def fault_point(name: str) -> None:
-    """Die here, as abruptly as a node failure, if INCR_FAULT names this point."""
-    if name == _ACTIVE:
-        os.kill(os.getpid(), signal.SIGKILL)
+    """Die here, as abruptly as a node failure, if INCR_FAULT names this point (or fail as a disk
+    does, if INCR_FAULT_ERRNO names an error; or be sent INCR_FAULT_SIGNAL)."""
+    if name != _ACTIVE:
+        return
+    if _ERRNO:
+        raise OSError(_ERRNO, f"{os.strerror(_ERRNO)} (injected by INCR_FAULT at {name})")
+    os.kill(os.getpid(), _SIGNAL or signal.SIGKILL)
 
 
 def injection_fault() -> int:

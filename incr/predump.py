@@ -20,10 +20,14 @@ import contextlib
 import logging
 import mmap
 import os
+import signal
 import socket
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 from incr import __version__, dirty
 from incr.dirty import Dirt, Tracker, TrackerState
@@ -34,6 +38,7 @@ from incr.engine.memory import PAGE, MemoryCopy, PageRun
 from incr.faults import fault_point
 from incr.jobstate import Claims
 from incr.pagestore import SnapshotWriter, Store
+from incr.pagestore.writer import WriteFailed
 from incr.proto import image_pb2, store_pb2
 from incr.snapshot import Collector, PageCounts, Parent, finalize, store_shm
 
@@ -114,10 +119,71 @@ def _live_round(m: Member, first: bool) -> int:
         m.collector.must_take_whole.update(dirt)
         return sum(r.count for r in runs)
     try:
-        m.collector.add(vmas, dirt, copy)
+        with _storing_pass(m.collector.writer, copy.bytes_copied):
+            m.collector.add(vmas, dirt, copy)
     finally:
         copy.close()
     return sum(r.count for r in runs)
+
+
+@contextlib.contextmanager
+def _storing_pass(writer: SnapshotWriter, planned: int) -> Iterator[None]:
+    """A store failure while storing a pass of `planned` bytes of pages notes how much of it was left
+    (the size the message gives is the checkpoint's, not only what was written)."""
+    before = writer.pages_added
+    try:
+        yield
+    except WriteFailed as exc:
+        exc.still_to_store += max(0, planned - (writer.pages_added - before) * PAGE)
+        raise
+
+
+def _unmap(buffer: mmap.mmap) -> None:
+    """Unmap a page buffer; on an error path a view of it may still live in the exception's traceback:
+    then it is unmapped with the last view (closing it now would raise BufferError over the error)."""
+    with contextlib.suppress(BufferError):
+        buffer.close()
+
+
+class SigintDeferred:
+    """Holds Ctrl-C back while the steps inside (a freeze and its thaw, arming or taking out a
+    tracker, injected syscalls) run: they must not stop half-way with the job still to be put right.
+    ``deliver()`` then acts on one that came meanwhile.  Only the main thread receives signals;
+    elsewhere this does nothing."""
+
+    def __init__(self) -> None:
+        self.caught = False
+        self._previous: signal.Handlers | Callable[[int, FrameType | None], object] | int | None = None
+
+    def _note(self, signum: int, frame: FrameType | None) -> None:
+        self.caught = True
+
+    def __enter__(self) -> SigintDeferred:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._note) or signal.SIG_DFL
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def deliver(self) -> None:
+        """What Ctrl-C would have done (KeyboardInterrupt, as a rule), if it came."""
+        if not self.caught:
+            return
+        self.caught = False
+        if callable(self._previous):
+            self._previous(signal.SIGINT, None)
+        elif self._previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """A block Ctrl-C does not interrupt: it takes effect at the block's end (SigintDeferred)."""
+    with SigintDeferred() as deferred:
+        yield
+    deferred.deliver()
 
 
 def _frozen_copy(pid: int, vmas: list[image_pb2.Vma], runs: list[PageRun], buffer: mmap.mmap,
@@ -132,13 +198,14 @@ def _frozen_copy(pid: int, vmas: list[image_pb2.Vma], runs: list[PageRun], buffe
     batch: list[PageRun] = []
     offset = 0
     per_batch = len(buffer) // PAGE
-    for run in _split(runs, per_batch):
-        if run.offset >= 0 and offset + run.count * PAGE > len(buffer):
-            collector.add_copy(vmas, memory.copy_pages(pid, vmas, batch, buffer))
-            batch, offset = [], 0
-        batch.append(PageRun(run.vma, run.first, run.count, offset if run.offset >= 0 else -1))
-        offset += run.count * PAGE if run.offset >= 0 else 0
-    collector.add_copy(vmas, memory.copy_pages(pid, vmas, batch, buffer))
+    with _storing_pass(collector.writer, total):
+        for run in _split(runs, per_batch):
+            if run.offset >= 0 and offset + run.count * PAGE > len(buffer):
+                collector.add_copy(vmas, memory.copy_pages(pid, vmas, batch, buffer))
+                batch, offset = [], 0
+            batch.append(PageRun(run.vma, run.first, run.count, offset if run.offset >= 0 else -1))
+            offset += run.count * PAGE if run.offset >= 0 else 0
+        collector.add_copy(vmas, memory.copy_pages(pid, vmas, batch, buffer))
     return None
 
 
@@ -189,7 +256,8 @@ def checkpoint(pid: int, store_path: str | os.PathLike[str], *, kill: bool = Fal
     with Claims() as claims:
         for p in list(live):
             try:
-                claims.claim(p)
+                with _sigint_deferred():         # a claim sweeps what an interrupted command left in the job
+                    claims.claim(p)
             except ProcessNotFound:
                 live.remove(p)
         # refused before the job is touched (but for what an interrupted command left in it)
@@ -206,13 +274,17 @@ def _checkpoint_claimed(pid: int, store_path: Path, live: list[int], claims: Cla
             for p in live:
                 members[p] = Member(p, dirty.choose(opts.tracker), Collector(writer))
             result = _take(pid, store, writer, members, claims, opts, kill=kill, kind=kind, t_start=t_start)
-        except BaseException:
+        except BaseException as exc:
             # The trackers' dirt since their base was consumed and not committed;
             # ones armed by this very command are taken out of the job again.
-            for m in members.values():
-                m.tracker.abandon()
+            with _sigint_deferred():
+                for m in members.values():
+                    m.tracker.abandon()
+            if isinstance(exc, WriteFailed):
+                exc.notes.append(f"PID {pid} runs on" + (" (not killed)" if kill else ""))
             raise
-    _settle_trackers(members, result.id, kill=kill)
+    with _sigint_deferred():
+        _settle_trackers(members, result.id, kill=kill)
     return result
 
 
@@ -251,7 +323,8 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
           opts: Options, *, kill: bool, kind: str, t_start: float) -> CheckpointResult:
     for m in list(members.values()):
         try:
-            m.tracker.start(m.pid, str(store.path), journal=claims.claim(m.pid))
+            with _sigint_deferred():
+                m.tracker.start(m.pid, str(store.path), journal=claims.claim(m.pid))
         except EngineError as exc:
             if not _exited(m.pid, exc):
                 raise
@@ -317,10 +390,12 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
                          done.epoch, done.shared)
     except BaseException:
         if kill:
-            done.frozen.release()                 # the checkpoint failed: the job lives on
+            with _sigint_deferred():
+                done.frozen.release()             # the checkpoint failed: the job lives on
         raise
     if kill:
-        done.frozen.release(kill=True)
+        with _sigint_deferred():
+            done.frozen.release(kill=True)
     return result
 
 
@@ -348,50 +423,65 @@ def _freeze_and_copy(root: int, store: Store, writer: SnapshotWriter, members: d
     for pid, m in members.items():
         with contextlib.suppress(ProcessNotFound):            # exited: the freeze will not find it
             buffers[pid] = memory.allocate_buffer(min(opts.buffer_bound, _estimate(m) + (16 << 20)))
-    writer.drain()          # the frozen phase gets the CPU to itself, not the pack compressor
-    t_freeze = time.perf_counter()
-    epoch = time.time()
-    frozen = tree.freeze_tree(root)
-    copies: dict[int, MemoryCopy | None] = {}
     try:
-        for pid, fr in frozen.frozen.items():
-            fr.journal = claims.claim(pid)        # what the dump's injections may leave is noted
-        for pid in frozen.frozen:
-            if pid not in members:               # forked since the rounds: everything is new
-                members[pid] = Member(pid, dirty.choose(opts.tracker), Collector(writer))
-                members[pid].tracker.start(pid, str(store.path), frozen=frozen.frozen[pid],
-                                           journal=claims.claim(pid))
-                members[pid].tracker.base = ""
-        image = engine_dump.describe_tree(frozen, {p: m.tracker.own_fds() | dirty.stray_fds(p)
-                                                   for p, m in members.items()}, ends_job=kill, vm_flags=hints)
-        for p in image.processes:
-            if p.zombie:
-                continue
-            m = members[p.pid]
-            vmas = list(p.vmas)
-            first = not m.dirty_pages
-            dirt = _first_dirt(m.tracker, vmas, frozen.frozen[p.pid]) if first else \
-                m.tracker.collect(vmas, frozen.frozen[p.pid])
-            m.dirty_pages.append(0)             # (a freeze again after this one: the tracker is armed)
-            m.collector.must_take_whole.update(m.collector.reshaped(vmas))
-            for start in m.collector.must_take_whole:
-                dirt[start] = dirty.RegionDirt(full=True)
-            m.collector.must_take_whole.clear()
-            m.collector.apply_dirt(dirt)
-            m.collector.note_ranges(vmas, dirt)
-            buffer = buffers.get(p.pid) or memory.allocate_buffer(16 << 20)
-            copies[p.pid] = _frozen_copy(p.pid, vmas, dirty.page_runs(p.pid, vmas, dirt), buffer, m.collector)
-        shared = _copy_shared(image)
-        fault_point("frozen")
+        writer.drain()          # the frozen phase gets the CPU to itself, not the pack compressor
     except BaseException:
-        frozen.release()
         for b in buffers.values():
-            b.close()
+            _unmap(b)
         raise
-    if not kill:
-        frozen.release()
-    downtime_ms = (time.perf_counter() - t_freeze) * 1e3
-    fault_point("thawed")
+    with SigintDeferred() as sigint:        # from the freeze to the thaw: a Ctrl-C is taken after the thaw
+        t_freeze = time.perf_counter()
+        epoch = time.time()
+        frozen = tree.freeze_tree(root)
+        copies: dict[int, MemoryCopy | None] = {}
+        try:
+            for pid, fr in frozen.frozen.items():
+                fr.journal = claims.claim(pid)        # what the dump's injections may leave is noted
+            for pid in frozen.frozen:
+                if pid not in members:               # forked since the rounds: everything is new
+                    members[pid] = Member(pid, dirty.choose(opts.tracker), Collector(writer))
+                    members[pid].tracker.start(pid, str(store.path), frozen=frozen.frozen[pid],
+                                               journal=claims.claim(pid))
+                    members[pid].tracker.base = ""
+            image = engine_dump.describe_tree(frozen, {p: m.tracker.own_fds() | dirty.stray_fds(p)
+                                                       for p, m in members.items()}, ends_job=kill, vm_flags=hints)
+            for p in image.processes:
+                if p.zombie:
+                    continue
+                m = members[p.pid]
+                vmas = list(p.vmas)
+                first = not m.dirty_pages
+                dirt = _first_dirt(m.tracker, vmas, frozen.frozen[p.pid]) if first else \
+                    m.tracker.collect(vmas, frozen.frozen[p.pid])
+                m.dirty_pages.append(0)             # (a freeze again after this one: the tracker is armed)
+                m.collector.must_take_whole.update(m.collector.reshaped(vmas))
+                for start in m.collector.must_take_whole:
+                    dirt[start] = dirty.RegionDirt(full=True)
+                m.collector.must_take_whole.clear()
+                m.collector.apply_dirt(dirt)
+                m.collector.note_ranges(vmas, dirt)
+                buffer = buffers.get(p.pid) or memory.allocate_buffer(16 << 20)
+                copies[p.pid] = _frozen_copy(p.pid, vmas, dirty.page_runs(p.pid, vmas, dirt), buffer, m.collector)
+            shared = _copy_shared(image)
+            fault_point("frozen")
+        except BaseException:
+            frozen.release()
+            for b in buffers.values():
+                _unmap(b)
+            raise
+        if not kill:
+            frozen.release()
+        downtime_ms = (time.perf_counter() - t_freeze) * 1e3
+    try:
+        sigint.deliver()                 # a Ctrl-C during the frozen phase takes effect now
+        fault_point("thawed")
+    except BaseException:
+        if kill:
+            frozen.release()             # frozen for --kill, which will not come now
+        for b in buffers.values():
+            _unmap(b)
+        _close_shared(shared)
+        raise
     return FrozenPass(frozen, image, copies, list(buffers.values()), shared, downtime_ms, epoch)
 
 
@@ -401,10 +491,12 @@ def _absorb(members: dict[int, Member], done: FrozenPass) -> None:
         for p in done.image.processes:
             copy = done.copies.get(p.pid)
             if copy is not None:
-                members[p.pid].collector.add_copy(list(p.vmas), copy)
+                collector = members[p.pid].collector
+                with _storing_pass(collector.writer, copy.bytes_copied):
+                    collector.add_copy(list(p.vmas), copy)
     finally:
         for b in done.buffers:
-            b.close()
+            _unmap(b)
 
 
 def _vm_flags(members: dict[int, Member]) -> dict[int, proc.VmFlags]:
@@ -438,7 +530,7 @@ def _vm_flags_changed(image: image_pb2.TreeImage, before: dict[int, proc.VmFlags
 
 def _close_shared(shared: dict[str, mmap.mmap]) -> None:
     for buf in shared.values():
-        buf.close()
+        _unmap(buf)
 
 
 def _copy_shared(image: image_pb2.TreeImage) -> dict[str, mmap.mmap]:

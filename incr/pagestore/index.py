@@ -255,6 +255,27 @@ class Index:
             count += 1
         return count
 
+    # -- for SnapshotWriter.abort() (disk-full work, kept apart) --------------
+
+    def remove_unindexed_packs(self, names: Iterable[str], remove: Callable[[str], None]) -> list[str]:
+        """Call ``remove(name)`` for each pack of ``names`` the index does not list; return those.
+
+        Inside a write transaction, so that no other process indexes one of them meanwhile (a
+        Store.open rebuilding the index from the packs on disk): an index entry of a removed pack
+        would let a later writer deduplicate against a page that is gone.
+        """
+        names = list(names)
+
+        def check(txn: lmdb.Transaction[bytes]) -> list[str]:
+            removed = []
+            for name in names:
+                if txn.get(bytes.fromhex(name), db=self._packs) is None:
+                    remove(name)
+                    removed.append(name)
+            return removed
+
+        return self._write(check)
+
     def _write(self, fill: Callable[[lmdb.Transaction[bytes]], T]) -> T:
         """Run ``fill`` in a write transaction, growing the map and retrying when it is full."""
         while True:

@@ -310,7 +310,12 @@ class PackBuilder:
         self._hash = blake3.blake3()
         self._trailer = store_pb2.PackTrailer(version=PACK_VERSION)
         self.size = 0
-        self._append(MAGIC)
+        self.renamed: SealedPack | None = None
+        try:
+            self._append(MAGIC)
+        except BaseException:
+            self.discard()
+            raise
 
     def _append(self, data: bytes | bytearray | memoryview) -> None:
         assert self._fd is not None, "pack already sealed or discarded"
@@ -356,27 +361,39 @@ class PackBuilder:
         return len(self._trailer.dicts)
 
     def seal(self) -> SealedPack:
-        """Write the trailer, fsync, and rename to ``packs/xx/<name>`` (directory fsynced too)."""
-        trailer_bytes = self._trailer.SerializeToString(deterministic=True)
-        self._append(trailer_bytes + TAIL.pack(len(trailer_bytes), MAGIC))
-        assert self._fd is not None
-        os.fsync(self._fd)
-        os.close(self._fd)
-        self._fd = None
-        name = self._hash.hexdigest()
-        subdir = self._packs_dir / name[:2]
-        if make_dir(subdir):
-            fsync_dir(self._packs_dir)
-        # Same name means same bytes (a crashed writer's identical pack): replacing it is harmless.
-        os.rename(self.tmp, subdir / name)
+        """Write the trailer, fsync, and rename to ``packs/xx/<name>`` (directory fsynced too).
+
+        On failure before the rename the temporary file is deleted; after it (the directory
+        fsync failed), ``renamed`` is the pack now on disk under its name: the caller owns it.
+        """
+        try:
+            trailer_bytes = self._trailer.SerializeToString(deterministic=True)
+            self._append(trailer_bytes + TAIL.pack(len(trailer_bytes), MAGIC))
+            assert self._fd is not None
+            os.fsync(self._fd)
+            fd, self._fd = self._fd, None
+            os.close(fd)
+            name = self._hash.hexdigest()
+            subdir = self._packs_dir / name[:2]
+            if make_dir(subdir):
+                fsync_dir(self._packs_dir)
+            # Same name means same bytes (a crashed writer's identical pack): replacing it is harmless.
+            os.rename(self.tmp, subdir / name)
+        except BaseException:
+            self.discard()
+            raise
+        self.renamed = SealedPack(name=name, size=self.size, trailer=self._trailer)
         fsync_dir(subdir)
-        return SealedPack(name=name, size=self.size, trailer=self._trailer)
+        return self.renamed
 
     def discard(self) -> None:
-        """Drop an unsealed pack (abort); harmless if already sealed or discarded."""
-        if self._fd is None:
-            return
-        os.close(self._fd)
-        self._fd = None
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.tmp)
+        """Drop an unsealed pack (abort): close it, delete its temporary file; harmless if already
+        sealed or discarded."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):      # an I/O error is what brought us here
+                os.close(fd)
+        if self.renamed is None:
+            # Left by a failing disk, the next writer deletes it with the other stale temporaries.
+            with contextlib.suppress(OSError):
+                os.unlink(self.tmp)

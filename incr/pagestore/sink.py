@@ -78,6 +78,11 @@ class PackSink:
         self._thread = threading.Thread(target=self._run, name="incr-pack-sink", daemon=True)
         self._thread.start()
 
+    @property
+    def error(self) -> BaseException | None:
+        """What made the worker give up (raised to the submitter at its next call), or None."""
+        return self._error
+
     def _check(self) -> None:
         if self._error is not None:
             raise self._error
@@ -103,7 +108,8 @@ class PackSink:
         self._check()
 
     def close(self) -> None:
-        """Stop the worker; an unsealed pack is discarded (its temporary file deleted)."""
+        """Stop the worker; an unsealed pack is discarded (its temporary file deleted).  ``sealed``
+        is then every pack this sink put on disk under its name, whatever failed."""
         self._queue.put(_STOP)
         self._thread.join()
 
@@ -131,7 +137,8 @@ class PackSink:
                     else:
                         self._append(kind, [(*encode_frame(raw, compressor), len(raw), 0)], digests)
             except BaseException as e:
-                self._error = e
+                if self._error is None:
+                    self._error = e
             finally:
                 self._queue.task_done()
 
@@ -187,7 +194,12 @@ class PackSink:
         self._page_compressor, self._dict_index = None, 0      # the next pack learns its own
         assert pack is not None
         before = pack.size
-        sealed = pack.seal()
+        try:
+            sealed = pack.seal()
+        except BaseException:
+            if pack.renamed is not None:        # on disk under its name: SnapshotWriter.abort() decides
+                self.sealed.append(pack.renamed)
+            raise
         self.written += sealed.size - before
         self.sealed.append(sealed)
         fault_point("pack-written")

@@ -2,28 +2,68 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
 import os
 import re
+from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 import blake3
+import lmdb
 
 from incr.faults import fault_point
 from incr.proto import store_pb2
 
 from .digest import DIGEST_SIZE, PAGE_SIZE, ZERO_DIGEST, ZERO_PAGE, hex_id, page_digest, prefix_test
-from .errors import SnapshotNotFound, os_errors
+from .errors import SnapshotNotFound, StoreAccessError
 from .fsutil import fsync_dir, temp_name, write_durable
 from .layout import STORE_VERSION, upgrade_config
 from .lock import WriteLock
-from .pack import BLOB, MAX_FRAME_BYTES, MAX_FRAME_PAGES, PAGES
+from .pack import BLOB, MAX_FRAME_BYTES, MAX_FRAME_PAGES, PAGES, pack_path
 from .sink import PackSink
 
 if TYPE_CHECKING:
     from .store import Store
 
+log = logging.getLogger(__name__)
+
 _BLOB_ID = re.compile(r"[0-9a-f]{32}")
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+class WriteFailed(StoreAccessError):
+    """cannot store the snapshot in STORE: REASON while DOING (SIZE); nothing was committed[, NOTES][; HINT]
+
+    An I/O error (full disk, EIO, read-only file system) or an LMDB error stopped a writer, which has
+    aborted.  SIZE says how far it got and, with ``still_to_store`` (set by the caller, who knows what
+    the pass held), roughly how much space the snapshot needed.
+    """
+
+    def __init__(self, store: os.PathLike[str] | str, reason: str, doing: str, written: int, os_errno: int) -> None:
+        super().__init__(store, reason, doing)
+        self.store, self.reason, self.doing, self.written, self.os_errno = store, reason, doing, written, os_errno
+        #: Bytes of pages the snapshot still had to store when it failed, as far as the caller knows.
+        self.still_to_store = 0
+        #: What the caller adds about its own state (a job left running...).
+        self.notes: list[str] = []
+
+    def __str__(self) -> str:
+        if self.still_to_store:
+            size = (f"needs about {_mib(self.written + self.still_to_store)}: {_mib(self.written)} written, "
+                    f"{_mib(self.still_to_store)} of pages still to store")
+        else:
+            size = f"{_mib(self.written)} written before it failed"
+        hint = "; free space there, then try again" if self.os_errno in _NO_SPACE else ""
+        notes = "".join(f", {note}" for note in self.notes)
+        return (f"cannot store the snapshot in {self.store}: {self.reason} while {self.doing} ({size}); "
+                f"nothing was committed{notes}{hint}")
 
 
 class SnapshotWriter:
@@ -42,7 +82,8 @@ class SnapshotWriter:
     * nothing this writer stores is referenced by a committed snapshot before
       ``commit()`` renames the manifest into ``snapshots/``: a crash before
       that leaves only unreferenced packs (garbage for gc) and ``*.tmp``
-      files (deleted by the next writer);
+      files (deleted by the next writer); ``abort()`` deletes both, but
+      for packs indexed before it (see there);
     * memory grows by ~100 bytes per new unique page (its digest in the dedup
       set and in a pack trailer) until commit.
 
@@ -62,6 +103,7 @@ class SnapshotWriter:
         self._frame_digests: list[bytes] = []
         self._manifest_tmp: str | None = None
         self._closed = False
+        self.pages_added = 0        # every page add_pages took (zero and duplicate ones too)
         self.new_pages = 0
         self.dedup_pages = 0
         self.zero_pages = 0
@@ -101,12 +143,14 @@ class SnapshotWriter:
         if rest:
             raise ValueError(f"buffer of {view.nbytes} bytes is not a whole number of {PAGE_SIZE}-byte pages")
         try:
-            out = self._add_pages(view, n)
+            with self._storing("storing pages"):
+                out = self._add_pages(view, n)
         except BaseException:
             # Pages of a frame that failed to reach a pack are in the dedup set
             # but not stored: this writer can no longer be trusted to commit.
             self.abort()
             raise
+        self.pages_added += n
         return out
 
     def _add_pages(self, view: memoryview, n: int) -> bytes:
@@ -122,28 +166,32 @@ class SnapshotWriter:
         remember = seen.add
         frame = self._frame
         frame_digests = self._frame_digests
-        zeros = dups = 0
+        zeros = dups = off = 0
         added = len(seen)
-        with os_errors(self._store.path), self._store._index.view() as lookup:
+        with self._store._index.view() as lookup:
             indexed = lookup.get_page
-            for off in range(0, n * PAGE_SIZE, PAGE_SIZE):
-                if starts_with(zero_page, off):
-                    emit(ZERO_DIGEST)
-                    zeros += 1
-                    continue
-                page = view[off : off + PAGE_SIZE]
-                d = hasher(page).digest(DIGEST_SIZE)
-                emit(d)
-                if d in seen or indexed(d) is not None:
-                    dups += 1
-                    continue
-                remember(d)
-                frame += page
-                frame_digests.append(d)
-                if len(frame_digests) == MAX_FRAME_PAGES:
-                    self._flush_frame()
-                    frame = self._frame
-                    frame_digests = self._frame_digests
+            try:
+                for off in range(0, n * PAGE_SIZE, PAGE_SIZE):
+                    if starts_with(zero_page, off):
+                        emit(ZERO_DIGEST)
+                        zeros += 1
+                        continue
+                    page = view[off : off + PAGE_SIZE]
+                    d = hasher(page).digest(DIGEST_SIZE)
+                    emit(d)
+                    if d in seen or indexed(d) is not None:
+                        dups += 1
+                        continue
+                    remember(d)
+                    frame += page
+                    frame_digests.append(d)
+                    if len(frame_digests) == MAX_FRAME_PAGES:
+                        self._flush_frame()
+                        frame = self._frame
+                        frame_digests = self._frame_digests
+            except BaseException:
+                self.pages_added += off // PAGE_SIZE        # how far it got: the size a failure reports
+                raise
         self.zero_pages += zeros
         self.dedup_pages += dups
         self.new_pages += len(seen) - added
@@ -157,7 +205,12 @@ class SnapshotWriter:
         """
         self._check_open()
         if self._sink is not None:
-            self._sink.drain()
+            try:
+                with self._storing("storing pages"):
+                    self._sink.drain()
+            except BaseException:
+                self.abort()
+                raise
 
     def add_blob(self, data: bytes | bytearray | memoryview) -> str:
         """Store ``data`` once (content-addressed) and return its hex id (BLAKE3-128)."""
@@ -170,7 +223,7 @@ class SnapshotWriter:
         if blob_id in self._seen_blobs:
             return blob_id.hex()
         try:
-            with os_errors(self._store.path):
+            with self._storing("storing a blob"):
                 with self._store._index.view() as lookup:
                     if lookup.get_blob(blob_id) is not None:
                         return blob_id.hex()
@@ -193,6 +246,23 @@ class SnapshotWriter:
         raw, digests = self._frame, self._frame_digests
         self._frame, self._frame_digests = bytearray(), []
         self._frames_sink().submit(PAGES, raw, b"".join(digests))
+
+    @contextlib.contextmanager
+    def _storing(self, doing: str) -> Iterator[None]:
+        """Turn an OSError (full disk, I/O error, read-only mount) or an LMDB error met while
+        ``doing`` into a WriteFailed saying how far the snapshot got."""
+        try:
+            yield
+        except (OSError, lmdb.Error) as e:
+            if self._sink is not None and e is self._sink.error:
+                doing = "writing pack data"
+            if isinstance(e, OSError):
+                reason, code = e.strerror or str(e), e.errno or 0
+                if e.filename:
+                    reason = f"{reason}: {e.filename}"
+            else:
+                reason, code = f"index: {e}", errno.ENOSPC if "No space left" in str(e) else 0
+            raise WriteFailed(self._store.path, reason, doing, self.new_bytes, code) from e
 
     # -- commit --------------------------------------------------------------
 
@@ -222,20 +292,25 @@ class SnapshotWriter:
         it; rename it to ``snapshots/<id>`` and fsync the directory (the
         commit point); release the lock.  The id is the hex BLAKE3-128 of the
         serialized manifest.  On failure the writer aborts and the store is as
-        before (plus unreferenced packs).
+        before (plus the packs indexed before the failure, if it came after the index
+        transaction); I/O errors raise WriteFailed.
         """
         self._check_open()
         store = self._store
         snapshots_dir = store._layout.snapshots
         try:
-            with os_errors(store.path):
+            with self._storing("reading the index"):
                 self._check_references(snapshot)
+            with self._storing("writing the store config"):
                 upgrade_config(store._layout, store.config)
+            with self._storing("writing pack data"):
                 self._flush_frame()
                 sealed = self._sink.seal() if self._sink is not None else []
+            with self._storing("indexing packs"):
                 if sealed:
                     store._index.add_packs(sealed)
                 fault_point("indexed")
+            with self._storing("writing the manifest"):
                 snapshot.format_version = STORE_VERSION
                 snapshot.stats.bytes_stored = self.new_bytes
                 snapshot.stats.pages_new = self.new_pages
@@ -255,23 +330,49 @@ class SnapshotWriter:
         return snapshot_id
 
     def abort(self) -> None:
-        """Give up: delete this writer's temporary files and release the lock.  Idempotent.
+        """Give up: delete this writer's temporary files and the packs it sealed that no index
+        entry names, and release the lock.  Idempotent.
 
-        Packs already sealed stay: they are complete but unreferenced, and
-        the next writer indexes them so their pages are not stored twice.
+        Packs it sealed and indexed (the commit failed after its index transaction) stay: complete
+        and valid, a later writer deduplicates against them, and a pack is never deleted without
+        its index entries in the same step (an entry naming a missing pack would make a later
+        writer skip a page it never stores).  Unreferenced, they are garbage for gc.
         """
         if self._closed:
             return
         try:
             if self._manifest_tmp is not None:
-                os.unlink(self._manifest_tmp)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._manifest_tmp)
                 self._manifest_tmp = None
-        except FileNotFoundError:
-            pass
         finally:
-            self._close()
+            self._close(aborting=True)
 
-    def _close(self) -> None:
+    def _remove_unindexed(self, sink: PackSink) -> None:
+        """The packs ``sink`` sealed that the index does not know: nothing can refer to them."""
+        if not sink.sealed:
+            return
+        packs_dir = self._store._layout.packs
+
+        def remove(name: str) -> None:
+            path = pack_path(packs_dir, name)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            fsync_dir(path.parent)
+            with contextlib.suppress(OSError):      # not empty: other packs live there
+                path.parent.rmdir()
+
+        try:
+            removed = self._store._index.remove_unindexed_packs([p.name for p in sink.sealed], remove)
+        except (OSError, lmdb.Error) as e:
+            # Left in place they are harmless: the next writer indexes them, gc removes them.
+            log.warning("could not remove the packs of an aborted snapshot from store %s: %s", self._store.path, e)
+            return
+        if removed:
+            log.info("removed %d packs (%s) of the aborted snapshot from store %s", len(removed),
+                     _mib(sum(p.size for p in sink.sealed if p.name in removed)), self._store.path)
+
+    def _close(self, *, aborting: bool = False) -> None:
         self._closed = True
         self._frame = bytearray()
         self._frame_digests = []
@@ -279,6 +380,8 @@ class SnapshotWriter:
         try:
             if sink is not None:
                 sink.close()
+                if aborting:
+                    self._remove_unindexed(sink)
         finally:
             self._lock.release()
             self._store._writer_closed(self)

@@ -38,6 +38,12 @@ def verify(path: str | os.PathLike[str], *, ids: Iterable[str] | None = None, re
         return check(store, ids=ids, read_data=read_data, seed=seed, progress=progress)
 
 
+def incomplete(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Snapshot id -> what it lacks ("": nothing), for every readable snapshot (`incr list`)."""
+    with open_store(path) as store:
+        return store.incomplete(store.snapshots())
+
+
 @dataclass
 class ForgetResult:
     plan: gc.Plan

@@ -73,9 +73,10 @@ def original(cprog, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Origin
 
 @pytest.fixture
 def copy(original: Original, tmp_path: Path) -> Path:
-    """A private copy of the original store (the index too: the copy stays on this node)."""
+    """A private copy of the original store, as incr left it (its index rebuilt and sealed)."""
     target = tmp_path / "store"
     shutil.copytree(original.store, target)
+    Store.open(target).close()           # a copy's index is rebuilt once (its seal names the old file)
     return target
 
 

@@ -18,8 +18,9 @@ checkpoint), pages_zero, pages_new (stored for the first time), bytes_stored
 frozen), total_ms, tracker, rounds, intact (false: some page or page map it
 needs is missing or unreadable, so it cannot be restored) and problems.
 
-A checkpoint that is not intact is marked "incomplete" in the STATE column
-(`incr verify` tells more; `incr verify --read-data` also reads every byte)."""
+A checkpoint that is not intact is marked "incomplete" in the STATE column:
+a page or page map it needs is in no pack, or in a pack that is missing
+(`incr verify` checks more; `incr verify --read-data` reads every byte)."""
 
 
 def register(sub: Any) -> None:
@@ -31,8 +32,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     infos = api.Store(args.store).checkpoints()
-    checks = {c.id: c for c in maintenance.verify(args.store).checked}
-    problems = {i.id: checks[i.id].problems if i.id in checks else [] for i in infos}
+    missing = maintenance.incomplete(args.store)
+    problems = {i.id: [missing[i.id]] if missing.get(i.id) else [] for i in infos}
     if args.json:
         print_json([{**i.summary(), "intact": not problems[i.id], "problems": problems[i.id]} for i in infos])
         return 0

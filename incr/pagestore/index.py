@@ -8,6 +8,8 @@ Sub-databases (docs/store-format.md, "Index"):
 ``meta``   ``version`` and ``store_id``, written in the same transaction as a
            full rebuild (or the creation of an empty index): their presence
            means the index is complete for the packs listed in ``packs``.
+``needs``  snapshot id (16) -> the names (32 bytes each) of the packs holding
+           what it needs, found through this index (dropped with it)
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ class Index:
             str(path),
             map_size=MAP_SIZE,
             subdir=True,
-            max_dbs=4,
+            max_dbs=5,
             mode=FILE_MODE,
             readahead=False,
             meminit=False,
@@ -119,6 +121,7 @@ class Index:
             self._pages = self._env.open_db(b"pages")
             self._blobs = self._env.open_db(b"blobs")
             self._packs = self._env.open_db(b"packs")
+            self._needs = self._env.open_db(b"needs")
             if not is_sealed(path):
                 self._seal()                # creating the databases wrote to a new file
         except BaseException:
@@ -199,6 +202,15 @@ class Index:
                 "packs": txn.stat(self._packs)["entries"],
             }
 
+    def needs(self, snapshot_id: str) -> bytes | None:
+        """The packs snapshot ``snapshot_id`` needs, as recorded by ``put_needs`` (None: not yet)."""
+        with self._read() as txn:
+            value = txn.get(bytes.fromhex(snapshot_id), db=self._needs)
+        return None if value is None else bytes(value)
+
+    def put_needs(self, snapshot_id: str, packs: bytes) -> None:
+        self._write(lambda txn: txn.put(bytes.fromhex(snapshot_id), packs, db=self._needs))
+
     def add_packs(self, packs: Iterable[SealedPack], *, overwrite: bool = True) -> int:
         """Index ``packs`` in one transaction (all or nothing); return how many.  Without
         ``overwrite``, a page or blob already indexed keeps its place (packs found on disk
@@ -224,7 +236,7 @@ class Index:
                 and txn.get(b"store_id", db=self._meta) == store_id.encode()
             ):
                 return None
-            for db in (self._meta, self._pages, self._blobs, self._packs):
+            for db in (self._meta, self._pages, self._blobs, self._packs, self._needs):
                 txn.drop(db, delete=False)
             count = self._put_packs(txn, load_packs())
             txn.put(b"version", INDEX_VERSION, db=self._meta)

@@ -14,6 +14,7 @@ from incr import __version__
 from incr.cli import check_cmd, checkpoint_cmd, inspect_cmd, list_cmd, predump_cmd, restore_cmd
 from incr.engine.errors import EngineError
 from incr.errors import IncrError, UsageError
+from incr.jobstate import remove_stale_records
 from incr.pagestore import StoreError
 from incr.timespec import TimeSpecError
 
@@ -53,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     if args.command is None:
         parser.print_help(sys.stderr)
         sys.exit(2)
+    remove_stale_records()          # housekeeping: records of processes gone since the last command
     try:
         if not args.store and getattr(args, "needs_store", True):
             raise UsageError("no store given: pass --store DIR or set INCR_STORE")

@@ -195,8 +195,8 @@ class JobLock:
                 holder = os.pread(self.fd, 32, 0).decode("ascii", "replace").strip()
                 os.close(self.fd)
                 if not holder and time.monotonic() < deadline:
-                    # A command between its lock and writing its PID, or a sweep of stale
-                    # records (remove_stale_records): either lets go at once.
+                    # A command that has the lock and writes its PID next, or a sweep of stale
+                    # records (remove_stale_records), which writes none and lets go at once.
                     time.sleep(0.01)
                     continue
                 raise JobBusy(f"PID {pid} is being checkpointed by another incr command (PID {holder or 'unknown'});"

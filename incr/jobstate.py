@@ -176,7 +176,9 @@ def _locked_file_in_place(fd: int, path: Path) -> bool:
 
 
 def remove_records_of_gone_processes(keep: int) -> None:
-    """Records of processes that no longer exist (any kind of record, any command's)."""
+    """Records of processes that no longer exist (any kind of record, any command's); the runtime
+    directory exists afterwards (callers write their record next)."""
+    ensure_runtime_dir()
     remove_stale_records(keep)
 
 

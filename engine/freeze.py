@@ -38,9 +38,10 @@ SI_TKILL = -6
 
 
 def _ancestors() -> set[int]:
+    """incr's PID and its parents' up to PID 1 (included: a tree walk from PID 1 reaches incr)."""
     pids = set()
     pid = os.getpid()
-    while pid > 1:
+    while pid > 0:
         pids.add(pid)
         try:
             pid = proc.stat(pid).ppid

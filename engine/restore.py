@@ -8,6 +8,7 @@ failure kills the half-built process (PTRACE_O_EXITKILL covers incr dying).
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -84,17 +85,30 @@ def _held(pid: int) -> bool:
     return False
 
 
-def _holder(pid: int) -> tuple[str, str]:
-    """The process holding `pid` and what to do about it, for PidTaken; a zombie names the parent
-    that has not reaped it."""
+class ZombieHoldsPid(PidTaken):
+    """A PID of the job is held by a zombie whose parent does not reap it (a job just killed with
+    kill -9, started by a parent that never waits): ending the zombie cannot help, its parent can."""
+
+    def __init__(self, pid: int, parent: int) -> None:
+        if parent <= 1 or parent == os.getpid():
+            remedy = "restore with --new-pidns (its parent will not reap it)"
+        else:
+            remedy = (f"make PID {parent} reap it (wait for it) or end PID {parent} (kill {parent}), then run restore "
+                      "again; or restore with --new-pidns")
+        RestoreError.__init__(self, f"cannot restore: {proc.describe(pid)} is a zombie of {proc.describe(parent)} "
+                                    f"(its parent has not reaped it): {remedy}")
+        self.pid = pid
+
+
+def _taken(pid: int) -> PidTaken:
+    """PidTaken naming the process holding `pid`; for a zombie, the parent that has not reaped it."""
     try:
         st = proc.stat(pid)
     except EngineError:
-        return proc.describe(pid), ""
+        return PidTaken(pid, proc.describe(pid))
     if st.state not in ("Z", "X"):
-        return proc.describe(pid), ""
-    return (f"a zombie ({proc.describe(pid)} has exited, its parent {proc.describe(st.ppid)} has not reaped it)",
-            f"have its parent reap it (or end the parent: kill {st.ppid})")
+        return PidTaken(pid, proc.describe(pid))
+    return ZombieHoldsPid(pid, st.ppid)
 
 
 def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False) -> None:
@@ -109,12 +123,12 @@ def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False) -> None:
     outside.refuse_if_running(tree)       # before PidTaken: the job is not "another process"
     for p in tree.processes:
         if not new_pidns and _held(p.pid):
-            raise PidTaken(p.pid, *_holder(p.pid))
+            raise _taken(p.pid)
         if p.zombie:
             continue
         for thread in p.threads:           # a thread's TID must be free too
             if not new_pidns and _held(thread.tid):
-                raise PidTaken(thread.tid, *_holder(thread.tid))
+                raise _taken(thread.tid)
         mm.preflight(p.mm)
         memory.preflight(p.vmas)
         files.preflight(list(p.files))

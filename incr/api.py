@@ -143,27 +143,29 @@ MANIFEST_LAG = 600.0
 
 
 def checkpoint(pid: int, store: Store | str | os.PathLike[str], *, kill: bool = False, tracker: str = "auto",
-               precopy: bool = True, copy_buffer: int | None = None) -> CheckpointInfo:
+               precopy: bool = True, copy_buffer: int | None = None, wait: bool = True) -> CheckpointInfo:
     """Take one consistent checkpoint of the process `pid`; it keeps running unless kill=True.
 
     Incremental when an earlier checkpoint or pre-dump of the same process in
     the same store left a dirty-page tracker in it; `tracker` is auto,
     uffd-wp, soft-dirty or hash; `precopy` runs copy rounds before the freeze;
-    `copy_buffer` bounds the memory the frozen copy may take (bytes).
+    `copy_buffer` bounds the memory the frozen copy may take (bytes); `wait`: when another
+    writer holds the store, wait for it (else fail at once with StoreLocked, naming its PID).
     """
     path = store.path if isinstance(store, Store) else Path(store)
-    options = predump.Options(tracker=tracker, precopy=precopy)
+    options = predump.Options(tracker=tracker, precopy=precopy, wait=wait)
     if copy_buffer is not None:
         options.buffer_bound = copy_buffer
     result = predump.checkpoint(pid, path, kill=kill, options=options)
     return CheckpointInfo.from_snapshot(result.id, result.snapshot)
 
 
-def predump_round(pid: int, store: Store | str | os.PathLike[str], *, tracker: str = "auto") -> CheckpointInfo:
+def predump_round(pid: int, store: Store | str | os.PathLike[str], *, tracker: str = "auto",
+                  wait: bool = True) -> CheckpointInfo:
     """Copy the pages written since the last checkpoint or pre-dump while the job runs (not restorable):
-    the next checkpoint then only copies what is written after it."""
+    the next checkpoint then only copies what is written after it.  `wait` as for checkpoint()."""
     path = store.path if isinstance(store, Store) else Path(store)
-    result = predump.checkpoint(pid, path, options=predump.Options(tracker=tracker), kind="predump")
+    result = predump.checkpoint(pid, path, options=predump.Options(tracker=tracker, wait=wait), kind="predump")
     return CheckpointInfo.from_snapshot(result.id, result.snapshot)
 
 

@@ -9,8 +9,13 @@ and the journal of what a command may leave inside the job.
   command noted before acting and has not cleared since.  The next command
   sweeps them out of the job before anything else.
 
-Both belong to the process, not to its PID: a record whose start time is
-not the process's is another process's, and is ignored (then removed).
+* ``tracker-PID.json``: what a dirty-page tracker left in the job (incr/dirty.py).
+
+All belong to the process, not to its PID: a record whose start time is
+not the process's is another process's, and is ignored.  Every command
+removes the records of processes that no longer exist (PID free, or taken by
+a process with another start time), under the job's lock: never those of a
+job a command is working on (remove_stale_records).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import fcntl
 import json
 import logging
 import os
+import re
+import time
 from pathlib import Path
 
 from incr.engine import leftovers, proc
@@ -65,13 +72,114 @@ def ensure_runtime_dir() -> Path:
     return d
 
 
+_RECORD = re.compile(r"\.?(tracker|job)-([0-9]+)\.(json|lock)(\.tmp)?")
+#: How long a command waits for a job lock held by a sweep (which holds it for a few unlinks).
+SWEEP_WAIT = 2.0
+
+
+def _record_pid(name: str) -> int:
+    """The PID a runtime record is of (0: not a record: left alone)."""
+    m = _RECORD.fullmatch(name)
+    if m is None or (m.group(4) is not None) != name.startswith("."):
+        return 0
+    return int(m.group(2))
+
+
+def _stale(path: Path, pid: int) -> bool:
+    """Whether record `path` is of a process that no longer exists: its PID is free, or (for a record
+    that names its start time) taken by another process.  In doubt (unreadable): not stale."""
+    try:
+        now = start_time(pid)
+    except EngineError:
+        return not os.path.exists(f"/proc/{pid}")
+    if path.suffix != ".json":
+        return False                         # a lock or a temporary: no start time in it
+    try:
+        recorded = json.loads(path.read_text())["start_time"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return bool(recorded != now)
+
+
+def remove_stale_records(keep: int = 0) -> int:
+    """Remove the records (tracker-PID.json, job-PID.json, job-PID.lock) of processes that no
+    longer exist, but for PID `keep`; return how many.  Cheap (one listing of the runtime
+    directory), so every command runs it.
+
+    Never a record of a live process, never one of a job an incr command is working on: the
+    records of a PID go only while this process holds that job's lock (JobLock), taken without
+    waiting -- a held lock means a running command, and its records are left alone.  The lock file
+    goes last, while still held: a command that opened it before the unlink finds, once it has the
+    lock, that it locked a file no longer there, and takes the lock again (JobLock)."""
+    try:
+        names = os.listdir(runtime_dir())
+    except OSError:
+        return 0
+    by_pid: dict[int, list[Path]] = {}
+    for name in names:
+        pid = _record_pid(name)
+        if pid and pid != keep:
+            by_pid.setdefault(pid, []).append(runtime_dir() / name)
+    removed = 0
+    for pid, paths in sorted(by_pid.items()):
+        if any(_stale(p, pid) for p in paths):
+            removed += _remove_under_lock(pid)
+    return removed
+
+
+def _remove_under_lock(pid: int) -> int:
+    lock_path = runtime_dir() / f"job-{pid}.lock"
+    created = False
+    try:
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            created = True
+    except OSError:
+        return 0
+    removed = 0
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return 0                         # a command is working on the job
+        if not _locked_file_in_place(fd, lock_path):
+            return 0                         # another sweep removed it meanwhile
+        for name in (f"tracker-{pid}.json", f"job-{pid}.json", f".tracker-{pid}.json.tmp", f".job-{pid}.json.tmp"):
+            path = runtime_dir() / name
+            if path.exists() and _stale(path, pid):     # looked at again: under the lock it cannot change
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed += 1
+        if created or _stale(lock_path, pid):
+            lock_path.unlink()
+            if not created:
+                removed += 1
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    if removed:
+        log.info("removed %d records of PID %d, which no longer exists", removed, pid)
+    return removed
+
+
+def _locked_file_in_place(fd: int, path: Path) -> bool:
+    """Whether the file `fd` locks is still the one at `path` (a sweep may have unlinked it)."""
+    try:
+        there = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (there.st_dev, there.st_ino) == (mine.st_dev, mine.st_ino)
+
+
 def remove_records_of_gone_processes(keep: int) -> None:
-    """Records of processes that no longer exist (any kind of record, any command's)."""
-    for old in ensure_runtime_dir().glob("*-[0-9]*.*"):
-        pid = old.stem.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != keep and not os.path.exists(f"/proc/{pid}"):
-            with contextlib.suppress(OSError):
-                old.unlink()
+    """Records of processes that no longer exist (any kind of record, any command's); the runtime
+    directory exists afterwards (callers write their record next)."""
+    ensure_runtime_dir()
+    remove_stale_records(keep)
 
 
 class JobLock:
@@ -80,14 +188,24 @@ class JobLock:
     def __init__(self, pid: int) -> None:
         self.pid = pid
         path = ensure_runtime_dir() / f"job-{pid}.lock"
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(self.fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-            os.close(self.fd)
-            raise JobBusy(f"PID {pid} is being checkpointed by another incr command (PID {holder}); "
-                          "wait for it to finish, then try again") from None
+        deadline = time.monotonic() + SWEEP_WAIT
+        while True:
+            self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(self.fd, 32, 0).decode("ascii", "replace").strip()
+                os.close(self.fd)
+                if not holder and time.monotonic() < deadline:
+                    # A command that has the lock and writes its PID next, or a sweep of stale
+                    # records (remove_stale_records), which writes none and lets go at once.
+                    time.sleep(0.01)
+                    continue
+                raise JobBusy(f"PID {pid} is being checkpointed by another incr command (PID {holder or 'unknown'});"
+                              " wait for it to finish, then try again") from None
+            if _locked_file_in_place(self.fd, path):
+                break
+            os.close(self.fd)                # unlinked by a sweep while we waited for it: lock the new one
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
 

@@ -38,6 +38,7 @@ from incr.engine.memory import PAGE, MemoryCopy, PageRun
 from incr.faults import fault_point
 from incr.jobstate import Claims
 from incr.pagestore import SnapshotWriter, Store
+from incr.pagestore.layout import probe_layout
 from incr.pagestore.writer import WriteFailed
 from incr.proto import image_pb2, store_pb2
 from incr.snapshot import Collector, PageCounts, Parent, finalize, store_shm
@@ -64,6 +65,9 @@ class Options:
     precopy: bool = True
     max_rounds: int = MAX_ROUNDS
     buffer_bound: int = field(default_factory=default_buffer_bound)
+    #: When another writer holds the store's lock: wait for it (saying so), or fail at once with
+    #: StoreLocked naming its PID (--no-wait).
+    wait: bool = True
 
 
 @dataclass
@@ -244,8 +248,8 @@ def checkpoint(pid: int, store_path: str | os.PathLike[str], *, kill: bool = Fal
     opts = options or Options()
     store_path = Path(store_path)
     freeze.check_traceable(pid)
-    if store_path.exists():
-        Store.open(store_path).close()           # a bad store fails before the job is touched
+    if probe_layout(store_path.absolute()):      # a bad store fails before the job is touched
+        Store.open(store_path).close()
     live = [p for p in tree.descendants(pid) if p == pid or not tree.is_zombie(p)]
     for p in live[1:]:
         try:
@@ -269,7 +273,7 @@ def _checkpoint_claimed(pid: int, store_path: Path, live: list[int], claims: Cla
                         kill: bool, kind: str) -> CheckpointResult:
     members: dict[int, Member] = {}
     t_start = time.perf_counter()
-    with Store.open(store_path, create=True) as store, store.writer() as writer:
+    with Store.open(store_path, create=True) as store, store.writer(wait=opts.wait) as writer:
         try:
             for p in live:
                 members[p] = Member(p, dirty.choose(opts.tracker), Collector(writer))

@@ -391,9 +391,9 @@ def test_a_pid_held_by_the_jobs_own_unreaped_zombie_says_so(cprog, tmp_path: Pat
     res = incr(store, "restore", "--detach")
     comm = Path(sys.executable).name[:15]
     assert res.returncode == 1 and res.stderr == (
-        f"incr restore: error: cannot restore: PID {pid} is in use by a zombie (PID {pid} (idle) has exited, its "
-        f"parent PID {parent.pid} ({comm}) has not reaped it); have its parent reap it (or end the parent: kill "
-        f"{parent.pid}) and run restore again, or restore with --new-pidns\n"), res.stderr
+        f"incr restore: error: cannot restore: PID {pid} (idle) is a zombie of PID {parent.pid} ({comm}) (its "
+        f"parent has not reaped it): make PID {parent.pid} reap it (wait for it) or end PID {parent.pid} (kill "
+        f"{parent.pid}), then run restore again; or restore with --new-pidns\n"), res.stderr
     parent.send_signal(signal.SIGUSR1)
     wait_until(lambda: reaped.exists() and reaped.read_text() == "reaped\n", "the parent to reap the job")
     restored = procs.track(int(ok(incr(store, "restore", "--detach")).stdout))

@@ -39,7 +39,9 @@ signal that stopped a stopped process.  Anything that cannot come back
 exactly so (network or named sockets, pipes leading out of the job, a
 vfork()ed child, io_uring, seccomp, ...) makes the checkpoint fail with one
 line naming the PID and what it holds; nothing is stored and the job runs on
-untouched.  The store is created if it does not exist.
+untouched.  The store is created if it does not exist (or is an empty
+directory).  One writer at a time per store: if another incr command is
+writing it, this one says so and waits (--no-wait: fails at once).
 
 Killed at any instant (kill -9, OOM, a time limit), this command leaves the
 job running as it was and the store as before; the next checkpoint of the
@@ -53,6 +55,7 @@ def register(sub: Any) -> None:
     p.add_argument("--kill", action="store_true", help="kill the process once the checkpoint is committed")
     p.add_argument("--json", action="store_true", help="print the new checkpoint as JSON")
     add_tracker_option(p)
+    add_no_wait_option(p)
     p.add_argument("--no-precopy", action="store_true",
                    help="copy everything changed while frozen, without pre-copy rounds (longer freeze)")
     p.add_argument("--copy-buffer", metavar="SIZE", type=parse_size,
@@ -74,6 +77,12 @@ def parse_size(text: str) -> int:
     return value
 
 
+def add_no_wait_option(p: Any) -> None:
+    p.add_argument("--no-wait", action="store_true",
+                   help="if another incr command is writing the store, fail at once (naming its PID) "
+                        "instead of waiting for it")
+
+
 def add_tracker_option(p: Any) -> None:
     p.add_argument("--tracker", choices=TRACKERS, default="auto",
                    help="dirty-page tracker (default: auto, the best this kernel offers)")
@@ -91,7 +100,7 @@ def parse_pid(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     info = api.checkpoint(parse_pid(args.pid), args.store, kill=args.kill, tracker=args.tracker,
-                          precopy=not args.no_precopy, copy_buffer=args.copy_buffer)
+                          precopy=not args.no_precopy, copy_buffer=args.copy_buffer, wait=not args.no_wait)
     if args.json:
         print_json(info.summary())
     else:

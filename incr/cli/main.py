@@ -25,6 +25,7 @@ from incr.cli import (
 )
 from incr.engine.errors import EngineError
 from incr.errors import IncrError, UsageError
+from incr.jobstate import remove_stale_records
 from incr.pagestore import StoreError
 from incr.timespec import TimeSpecError
 
@@ -65,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     if args.command is None:
         parser.print_help(sys.stderr)
         sys.exit(2)
+    remove_stale_records()          # housekeeping: records of processes gone since the last command
     try:
         if not args.store and getattr(args, "needs_store", True):
             raise UsageError("no store given: pass --store DIR or set INCR_STORE")

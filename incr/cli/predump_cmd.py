@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from incr import api
-from incr.cli.checkpoint_cmd import add_tracker_option, parse_pid
+from incr.cli.checkpoint_cmd import add_no_wait_option, add_tracker_option, parse_pid
 from incr.cli.output import print_json, size
 
 HELP = """\
@@ -25,11 +25,12 @@ def register(sub: Any) -> None:
     p.add_argument("pid", metavar="PID", help="process to pre-dump")
     p.add_argument("--json", action="store_true", help="print the pre-dump as JSON")
     add_tracker_option(p)
+    add_no_wait_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    info = api.predump_round(parse_pid(args.pid), args.store, tracker=args.tracker)
+    info = api.predump_round(parse_pid(args.pid), args.store, tracker=args.tracker, wait=not args.no_wait)
     if args.json:
         print_json(info.summary())
     else:

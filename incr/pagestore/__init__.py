@@ -16,6 +16,7 @@ from .errors import (
     StoreError,
     StoreLocked,
     StoreNotFound,
+    UnsafeStore,
     UnsupportedStore,
     UnsupportedVersion,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "StoreError",
     "StoreLocked",
     "StoreNotFound",
+    "UnsafeStore",
     "UnsupportedStore",
     "UnsupportedVersion",
     "decode_page_map",

@@ -40,6 +40,10 @@ class NotAStore(StoreError):
     """{} is not an incr store ({}); pass --store with a store or an empty directory"""
 
 
+class UnsafeStore(StoreError):
+    """store {} is not safe to use: {}; fix it with: {}"""
+
+
 class UnsupportedStore(StoreError):
     """store {} uses {}, which this version of incr cannot read (upgrade incr)"""
 

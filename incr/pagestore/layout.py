@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import re
 import secrets
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +24,8 @@ from google.protobuf.message import DecodeError
 from incr.proto import store_pb2
 
 from .digest import DIGEST_NAME, PAGE_SIZE
-from .errors import CorruptStore, NotAStore, StoreNotFound, UnsupportedStore, UnsupportedVersion
-from .fsutil import DIR_MODE, TMP_SUFFIX, fsync_dir, make_dir, read_file, temp_name, write_durable
+from .errors import CorruptStore, NotAStore, StoreNotFound, UnsafeStore, UnsupportedStore, UnsupportedVersion, os_errors
+from .fsutil import DIR_MODE, FILE_MODE, TMP_SUFFIX, fsync_dir, make_dir, read_file, temp_name, write_durable
 
 STORE_FORMAT: Final = "incr-store"
 #: Version of the on-disk format this code reads and writes (docs/store-format.md, "Versioning").
@@ -93,7 +95,14 @@ def _is_leftover_of_creation(name: str) -> bool:
 
 
 def open_layout(root: Path, *, create: bool) -> tuple[Layout, store_pb2.StoreConfig]:
-    """Check ``root`` is a store this code can use (creating it if allowed) and return its config."""
+    """Check ``root`` is a store this code can use (creating it if allowed) and return its config.
+
+    Raises UnsafeStore, before reading anything, if the store (its directory,
+    config, or one of its layout directories) belongs to another user or is
+    writable by its group or by others: the store holds a job's memory and a
+    restore runs what it reads (ssh's StrictModes rule).  Nothing is chmod-ed
+    to make it pass; the error says what to run.
+    """
     layout = Layout(root)
     if not root.exists():
         if not create:
@@ -102,6 +111,7 @@ def open_layout(root: Path, *, create: bool) -> tuple[Layout, store_pb2.StoreCon
         make_dir(root)
     elif not root.is_dir():
         raise NotAStore(root, "it is not a directory")
+    check_owner(root, root)
     if not layout.config.exists():
         entries = os.listdir(root)
         if not create:
@@ -111,9 +121,68 @@ def open_layout(root: Path, *, create: bool) -> tuple[Layout, store_pb2.StoreCon
         if not all(_is_leftover_of_creation(n) for n in entries):
             raise NotAStore(root, "it is not empty and has no config file")
         _initialize(layout)
+    check_permissions(layout)
     config = read_config(layout)
     layout.ensure_dirs()
     return layout, config
+
+
+def probe_layout(root: Path) -> bool:
+    """Whether ``root`` is a store (True) or can become one (False: missing, or an empty directory
+    or an interrupted creation); raises what ``open_layout`` would, creating nothing."""
+    with os_errors(root):
+        if not root.exists():
+            return False
+        if not root.is_dir():
+            raise NotAStore(root, "it is not a directory")
+        check_owner(root, root)
+        if Layout(root).config.exists():
+            return True
+        if not all(_is_leftover_of_creation(n) for n in os.listdir(root)):
+            raise NotAStore(root, "it is not empty and has no config file")
+        return False
+
+
+def check_permissions(layout: Layout) -> None:
+    """UnsafeStore unless the store's directory, config and layout directories are the caller's and
+    writable by nobody else."""
+    check_owner(layout.root, layout.root)
+    check_mode(layout.root, layout.root)
+    for path in (layout.config, layout.packs, layout.snapshots, layout.index, layout.locks):
+        if path.exists():
+            check_owner(layout.root, path)
+            check_mode(layout.root, path)
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def check_owner(root: Path, path: Path) -> None:
+    """UnsafeStore if ``path`` (of the store at ``root``) is not owned by the effective user."""
+    owner = os.stat(path).st_uid
+    me = os.geteuid()
+    if owner == me:
+        return
+    what = "it is" if path == root else f"{path} is"
+    raise UnsafeStore(root, f"{what} owned by {_user_name(owner)} (uid {owner}), not by you ({_user_name(me)}, "
+                            f"uid {me})",
+                      f"run incr as {_user_name(owner)}, or take the store over: chown -R {_user_name(me)} {root}")
+
+
+def check_mode(root: Path, path: Path) -> None:
+    """UnsafeStore if ``path`` (of the store at ``root``) is writable by its group or by others."""
+    st = os.stat(path)
+    mode = stat.S_IMODE(st.st_mode)
+    if not mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return
+    who = "others" if mode & stat.S_IWOTH else "its group"
+    what = "it is" if path == root else f"{path} is"
+    want = DIR_MODE if stat.S_ISDIR(st.st_mode) else FILE_MODE
+    raise UnsafeStore(root, f"{what} writable by {who} (mode {mode:04o})", f"chmod {want:o} {path}")
 
 
 def _initialize(layout: Layout) -> None:

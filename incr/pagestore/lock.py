@@ -39,7 +39,12 @@ class WriteLock:
     def _holder(self, fd: int) -> str:
         # The holder writes its pid after locking: a reader may see it empty in between.
         text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-        return text or "unknown"
+        if not text.isdigit():
+            return "unknown"
+        if not os.path.exists(f"/proc/{text}"):
+            # The lock is an open file description's: a child the writer forked holds it still.
+            return f"{text}, which has exited; a process it started holds the lock"
+        return text
 
     def acquire(self, *, wait: bool = True) -> None:
         """Take the lock: try at once; if held, fail (``wait=False``) or log who holds it and block.

@@ -22,8 +22,9 @@ import logging
 import os
 import resource
 import stat
+import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from incr.proto import image_pb2
@@ -52,7 +53,7 @@ F_SETFD, FD_CLOEXEC, F_DUPFD_CLOEXEC = 2, 1, 1030
 
 def file_id(st: os.stat_result) -> image_pb2.FileId:
     return image_pb2.FileId(dev=st.st_dev, ino=st.st_ino, size=st.st_size, mtime_ns=st.st_mtime_ns,
-                            mode=st.st_mode)
+                            mode=st.st_mode, ctime_ns=st.st_ctime_ns)
 
 
 def same_file(st: os.stat_result, path: str) -> bool:
@@ -64,14 +65,42 @@ def same_file(st: os.stat_result, path: str) -> bool:
 
 
 def check_unchanged(path: str, fid: image_pb2.FileId, what: str) -> None:
-    """Refuse to restore onto a file that is gone or was modified since the checkpoint."""
+    """Refuse to restore onto a file that is gone, replaced or modified since the checkpoint.
+
+    Size and mtime alone miss an edit of the same length whose mtime was set back (touch -d,
+    utime): the inode change time cannot be set back by any program, and a file replaced by a
+    rename or deleted and made again is another inode.  The device number is not compared: it is
+    handed out at mount time (tmpfs, overlay, NFS, the order disks are found in) and may differ
+    after a reboot or remount for the very same file, while inode number and ctime to the
+    nanosecond coinciding for another file is not a case to plan for."""
     try:
         st = os.stat(path)
     except OSError as exc:
         raise RestoreError(f"cannot restore: {what} {path} is not accessible ({exc.strerror})") from None
-    if st.st_size != fid.size or st.st_mtime_ns != fid.mtime_ns:
-        raise RestoreError(f"cannot restore: {what} {path} changed since the checkpoint (size or "
-                           "modification time differ); put the original back first")
+    change = _change(st, fid)
+    if change:
+        raise RestoreError(f"cannot restore: {what} {path} changed since the checkpoint ({change}); "
+                           "put the original back first")
+
+
+def _change(st: os.stat_result, fid: image_pb2.FileId) -> str:
+    """How the file `st` differs from the one recorded as `fid` ("" when it does not).  Images without
+    a ctime (0: written before it was recorded) are compared on the rest."""
+    if st.st_ino != fid.ino:
+        return f"it is another file now, inode {st.st_ino}, was {fid.ino}: replaced or made again"
+    if st.st_size != fid.size:
+        return f"size {st.st_size} bytes, was {fid.size}"
+    if st.st_mtime_ns != fid.mtime_ns:
+        return f"modification time {_when(st.st_mtime_ns)}, was {_when(fid.mtime_ns)}"
+    if fid.ctime_ns and st.st_ctime_ns != fid.ctime_ns:
+        return f"inode change time {_when(st.st_ctime_ns)}, was {_when(fid.ctime_ns)}"
+    return ""
+
+
+def _when(ns: int) -> str:
+    """A file time as local ISO-8601 to the nanosecond (two edits in one second must read apart)."""
+    seconds, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(seconds)) + f".{frac:09d}"
 
 
 def writable(flags: int) -> bool:
@@ -292,9 +321,18 @@ def _holders(link: str, exclude: set[int]) -> list[str]:
 
 # ---------------------------------------------------------------- restore
 
-def preflight(files: list[image_pb2.OpenFile]) -> None:
-    """Refuse before anything is created when a file the job had open is missing or shrank."""
-    sizes: dict[str, tuple[int, bool]] = {}
+def written_by_job(processes: Iterable[image_pb2.ProcessImage]) -> set[tuple[int, int]]:
+    """The regular files (device and inode at the checkpoint) that a descriptor of the job writes: those
+    may change after a checkpoint the job ran on from, or be truncated back by a restore (outside.py)."""
+    return {(f.file.dev, f.file.ino) for p in processes for f in p.files
+            if f.kind == OpenFile.REGULAR and writable(f.flags)}
+
+
+def preflight(files: list[image_pb2.OpenFile], written: Collection[tuple[int, int]]) -> None:
+    """Refuse before anything is created when a file the job had open is missing or no longer one; when
+    a file the job writes (`written`: written_by_job()) shrank; or when one it only reads changed at
+    all (check_unchanged: inode, size, times)."""
+    sizes: dict[str, int] = {}
     for f in files:
         if f.kind == OpenFile.FIFO:
             fifos.preflight(f)
@@ -308,17 +346,17 @@ def preflight(files: list[image_pb2.OpenFile]) -> None:
         if stat.S_IFMT(st.st_mode) != stat.S_IFMT(f.file.mode):
             raise RestoreError(f"cannot restore: {f.path} is no longer a "
                                f"{'directory' if f.kind == OpenFile.DIRECTORY else 'regular file'}")
-        if f.kind == OpenFile.REGULAR:
-            old = sizes.get(f.path, (f.file.size, False))
-            sizes[f.path] = (f.file.size, old[1] or writable(f.flags))
-    for path, (size, is_written) in sizes.items():
+        if f.kind != OpenFile.REGULAR:
+            continue                # (a directory's times move with every file made in it)
+        if (f.file.dev, f.file.ino) in written:
+            sizes[f.path] = f.file.size
+        else:
+            check_unchanged(f.path, f.file, "input file")
+    for path, size in sizes.items():
         now = os.stat(path).st_size
         if now < size:
             raise RestoreError(f"cannot restore: {path} is shorter than at the checkpoint ({now} < {size} "
                                "bytes); data the job had written is gone")
-        if now != size and not is_written:
-            raise RestoreError(f"cannot restore: {path}, read by the job, changed size since the "
-                               f"checkpoint ({size} -> {now} bytes); put the original back first")
 
 
 class Installer:

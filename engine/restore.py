@@ -121,6 +121,7 @@ def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False) -> None:
     if tree.arch and tree.arch != "x86_64":
         raise RestoreError(f"cannot restore: the checkpoint is for {tree.arch}, this is x86_64")
     outside.refuse_if_running(tree)       # before PidTaken: the job is not "another process"
+    written = files.written_by_job(tree.processes)     # only the files it reads must not have changed at all
     for p in tree.processes:
         if not new_pidns and _held(p.pid):
             raise _taken(p.pid)
@@ -131,7 +132,7 @@ def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False) -> None:
                 raise _taken(thread.tid)
         mm.preflight(p.mm)
         memory.preflight(p.vmas)
-        files.preflight(list(p.files))
+        files.preflight(list(p.files), written)
         fs.preflight(p.fs)
     shm.preflight(tree.shm, own_ipc_namespace=_own_ipc_namespace(tree, new_pidns),
                   job={p.pid for p in tree.processes})

@@ -348,18 +348,20 @@ class MmImage(_message.Message):
     def __init__(self, start_code: _Optional[int] = ..., end_code: _Optional[int] = ..., start_data: _Optional[int] = ..., end_data: _Optional[int] = ..., start_brk: _Optional[int] = ..., brk: _Optional[int] = ..., start_stack: _Optional[int] = ..., arg_start: _Optional[int] = ..., arg_end: _Optional[int] = ..., env_start: _Optional[int] = ..., env_end: _Optional[int] = ..., auxv: _Optional[bytes] = ..., exe: _Optional[str] = ..., exe_id: _Optional[_Union[FileId, _Mapping]] = ...) -> None: ...
 
 class FileId(_message.Message):
-    __slots__ = ("dev", "ino", "size", "mtime_ns", "mode")
+    __slots__ = ("dev", "ino", "size", "mtime_ns", "mode", "ctime_ns")
     DEV_FIELD_NUMBER: _ClassVar[int]
     INO_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     MTIME_NS_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
+    CTIME_NS_FIELD_NUMBER: _ClassVar[int]
     dev: int
     ino: int
     size: int
     mtime_ns: int
     mode: int
-    def __init__(self, dev: _Optional[int] = ..., ino: _Optional[int] = ..., size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., mode: _Optional[int] = ...) -> None: ...
+    ctime_ns: int
+    def __init__(self, dev: _Optional[int] = ..., ino: _Optional[int] = ..., size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., mode: _Optional[int] = ..., ctime_ns: _Optional[int] = ...) -> None: ...
 
 class Vma(_message.Message):
     __slots__ = ("start", "end", "prot", "kind", "name", "pgoff", "file", "growsdown", "shm", "advice", "lock", "noreserve", "unaccounted", "sealed", "guards", "guarded", "may_write")

@@ -64,6 +64,8 @@ long incr_uffd_api(int uffd, uint64_t features, uint64_t *supported);
 long incr_uffd_register_wp(int uffd, uint64_t start, uint64_t len);
 long incr_uffd_writeprotect(int uffd, uint64_t start, uint64_t len);
 long incr_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end, uint64_t *out, size_t max_runs);
+long incr_trailer_frames(const uint8_t *buf, size_t len, uint64_t *offsets, uint8_t *digests, size_t max,
+                         int *multi);
 """
 
 ffibuilder = FFI()

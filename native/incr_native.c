@@ -552,3 +552,90 @@ long incr_spawn_pidns(pid_t root, int flags, int ready_fd)
         pidns_init(root, flags & ~INCR_NS_IPC, ready_fd);
     return c;
 }
+
+/* Protocol buffers wire format, as much as a PackTrailer needs (incr/proto/store.proto). */
+static int pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Skip a field of wire type `wt`, or return its payload (wire type 2) in *data, *size. */
+static int pb_field(const uint8_t **p, const uint8_t *end, unsigned wt, const uint8_t **data, uint64_t *size)
+{
+    uint64_t v;
+    switch (wt) {
+    case 0:
+        return pb_varint(p, end, &v);
+    case 1:
+        if (end - *p < 8) return -1;
+        *p += 8;
+        return 0;
+    case 2:
+        if (pb_varint(p, end, &v) || v > (uint64_t)(end - *p)) return -1;
+        *data = *p;
+        *size = v;
+        *p += v;
+        return 0;
+    case 5:
+        if (end - *p < 4) return -1;
+        *p += 4;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+long incr_trailer_frames(const uint8_t *buf, size_t len, uint64_t *offsets, uint8_t *digests, size_t max,
+                         int *multi)
+{
+    const uint8_t *p = buf, *end = buf + len;
+    size_t n = 0;
+    *multi = 0;
+    while (p < end) {
+        uint64_t key, size = 0;
+        const uint8_t *data = NULL;
+        if (pb_varint(&p, end, &key) || pb_field(&p, end, key & 7, &data, &size))
+            return -1;
+        if (key != ((2 << 3) | 2))             /* PackTrailer.frames */
+            continue;
+        const uint8_t *q = data, *qend = data + size;
+        uint64_t offset = 0;
+        const uint8_t *dig = NULL;
+        uint64_t dig_len = 0;
+        while (q < qend) {
+            uint64_t fkey, v = 0, fsize = 0;
+            const uint8_t *fdata = NULL;
+            if (pb_varint(&q, qend, &fkey))
+                return -1;
+            if ((fkey & 7) == 0) {
+                if (pb_varint(&q, qend, &v)) return -1;
+                if ((fkey >> 3) == 4) offset = v;   /* Frame.offset */
+            } else {
+                if (pb_field(&q, qend, fkey & 7, &fdata, &fsize)) return -1;
+                if (fkey == ((7 << 3) | 2)) {       /* Frame.digests */
+                    dig = fdata;
+                    dig_len = fsize;
+                }
+            }
+        }
+        if (dig_len != 16) {
+            *multi = 1;                           /* a many-page frame: the caller reads it otherwise */
+            continue;
+        }
+        if (n == max)
+            return -2;
+        offsets[n] = offset;
+        memcpy(digests + 16 * n, dig, 16);
+        n++;
+    }
+    return (long)n;
+}

@@ -26,6 +26,7 @@ import blake3
 import zstandard
 from google.protobuf.message import DecodeError
 
+from incr._native import ffi, lib
 from incr.proto import store_pb2
 
 from .digest import DIGEST_SIZE, PAGE_SIZE, page_digest
@@ -277,9 +278,17 @@ def frame_digests(data: mmap.mmap) -> dict[int, bytes]:
     if size < MIN_PACK_SIZE or data[: len(MAGIC)] != MAGIC:
         raise PackFormatError("pack does not start with the pack magic")
     length = _trailer_length(data[size - TAIL.size :], size)
-    trailer = store_pb2.PackTrailer()
+    encoded = data[size - TAIL.size - length : size - TAIL.size]
+    # In C: the protobuf's frames one by one in Python cost ~0.8 us each, 5 % of a restore.
+    room = length // 20 + 1                       # a frame with a digest takes 20 bytes or more
+    offsets, digests, multi = ffi.new("uint64_t[]", room), ffi.new("uint8_t[]", 16 * room), ffi.new("int *")
+    n = lib.incr_trailer_frames(encoded, length, offsets, digests, room, multi)
+    if n >= 0 and not multi[0]:
+        flat = ffi.buffer(digests, 16 * n)[:]
+        return dict(zip(ffi.unpack(offsets, n), [flat[i : i + 16] for i in range(0, 16 * n, 16)], strict=True))
+    trailer = store_pb2.PackTrailer()               # frames of many pages (older stores), or damage
     try:
-        trailer.ParseFromString(data[size - TAIL.size - length : size - TAIL.size])
+        trailer.ParseFromString(encoded)
     except DecodeError as e:
         raise PackFormatError(f"trailer does not decode: {e}") from e
     return {f.offset: f.digests for f in trailer.frames}

@@ -6,6 +6,7 @@ import array
 import errno
 import logging
 import math
+import mmap
 import os
 import random
 import shutil
@@ -50,6 +51,8 @@ from incr.pagestore.pack import (
     RAW,
     ZSTD,
     PackBuilder,
+    PackFormatError,
+    frame_digests,
     iter_pack_files,
     new_compressor,
     parse_pack,
@@ -772,3 +775,25 @@ def test_stats_and_verify_on_a_healthy_store(store: Store) -> None:
     assert (st["packs"], st["unique_pages"], st["snapshots"], st["blobs"]) == (1, 6, 1, 1)
     assert st["bytes_on_disk"] >= st["pack_bytes"] > 3 * PAGE_SIZE
     assert store.verify() == []
+
+
+def test_the_read_path_reads_trailers_as_protobuf_does(store: Store) -> None:
+    """frame_digests (C) gives what the protobuf trailer says; a damaged trailer is an error."""
+    commit_pages(store, random_pages(40, 3) + text_pages(40, 4))
+    store_scattered(store, record_pages(2 * DICT_SAMPLE_PAGES, 5))
+    for _name, path in iter_pack_files(store.path / "packs"):
+        data = path.read_bytes()
+        with open(path, "rb") as f:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        assert frame_digests(mapped) == {f.offset: f.digests for f in parse_pack(data).frames}
+        damaged = bytearray(data)
+        length = int.from_bytes(data[-12:-8], "little")
+        damaged[len(data) - 12 - length : len(data) - 12] = b"\xff" * length
+        with pytest.raises(PackFormatError):
+            frame_digests(_mapped(bytes(damaged)))
+
+
+def _mapped(data: bytes) -> mmap.mmap:
+    m = mmap.mmap(-1, len(data))
+    m.write(data)
+    return m

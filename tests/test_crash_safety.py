@@ -33,6 +33,8 @@ def test_checkpoint_killed_at_every_point(cprog, tmp_path: Path, store: Path, pr
         assert "State:\tt" not in status and "State:\tT" not in status, (point, status)
         listed = json.loads(ok(incr(store, "list", "--json")).stdout)
         assert [c["id"] for c in listed] == [first["id"]], point
+        checked = incr(store, "verify", "--read-data")
+        assert checked.returncode == 0, (point, checked.stdout)
 
     # The store still takes checkpoints, and the newest complete one restores.
     second = json.loads(ok(incr(store, "checkpoint", job.pid, "--json")).stdout)

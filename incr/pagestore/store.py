@@ -110,6 +110,9 @@ class Store:
         #: zstd frames: ~2 us/page more, read speed roughly halved (measured
         #: here: 1.8 GB/s -> 0.8 GB/s).
         self.verify_reads = False
+        #: Every page read is checked to come from the frame its pack's trailer lists it in (the
+        #: index cannot lie).  False only to measure what that costs (benchmarks/read_check.py).
+        self.check_frames = True
         self.frames_decoded = 0
         self._io_lock = threading.RLock()      # reentrant: a frame read may read its dictionary blob
         self._maps: OrderedDict[bytes, mmap.mmap] = OrderedDict()
@@ -432,13 +435,14 @@ class Store:
                 by_pack[pack] = entries = []
             entries.append((offset, slot, i, length, raw_length, codec, value[size:]))
         verify = self.verify_reads
+        check = self.check_frames
         decompressors: dict[bytes, zstandard.ZstdDecompressor] = {}    # per read: no lock around zstd
         for pack in sorted(by_pack):
             entries = by_pack.pop(pack)
             entries.sort()
             with self._io_lock:
                 stored = memoryview(self._pack_map(pack))
-                holds = self._frame_digests[pack]
+                holds = self._frame_digests.get(pack, {})
             current = -1
             frame: memoryview | bytes = b""
             for offset, slot, i, length, raw_length, codec, dictionary in entries:
@@ -454,10 +458,11 @@ class Store:
                 # The frame the index names must be the one holding this page (its pack's trailer
                 # says so): an index entry gone wrong reads another page, intact, whose zstd
                 # checksum passes.  A dict lookup and a compare, ~0.1 us a page.
-                held = holds.get(offset)
-                if held is None or held[slot * DIGEST_SIZE : (slot + 1) * DIGEST_SIZE] != want:
-                    raise StaleIndex(f"the index places page {want.hex()} in a frame of pack {pack.hex()} "
-                                     "that holds another")
+                if check:
+                    held = holds.get(offset)
+                    if held is None or held[slot * DIGEST_SIZE : (slot + 1) * DIGEST_SIZE] != want:
+                        raise StaleIndex(f"the index places page {want.hex()} in a frame of pack {pack.hex()} "
+                                         "that holds another")
                 page = frame[slot * PAGE_SIZE : (slot + 1) * PAGE_SIZE]
                 if len(page) != PAGE_SIZE:
                     raise CorruptStore(self.path, f"the index points past the end of a frame of pack {pack.hex()}")
@@ -495,7 +500,8 @@ class Store:
         finally:
             os.close(fd)
         try:
-            self._frame_digests[pack] = frame_digests(mapped)
+            if self.check_frames:
+                self._frame_digests[pack] = frame_digests(mapped)
         except PackFormatError as e:
             mapped.close()
             raise CorruptStore(self.path, f"pack {pack.hex()}: {e}") from None
@@ -572,7 +578,7 @@ class Store:
             raise StaleIndex(f"blob {key.hex()} is not in the store")
         loc = Location.decode(value)
         self._pack_map(loc.pack)
-        if self._frame_digests[loc.pack].get(loc.offset) != key:
+        if self.check_frames and self._frame_digests[loc.pack].get(loc.offset) != key:
             raise StaleIndex(f"the index places blob {key.hex()} in a frame of pack {loc.pack.hex()} "
                              "that holds another")
         data = self._read_frame(loc).tobytes()

@@ -12,6 +12,7 @@ from pathlib import Path
 from google.protobuf.message import DecodeError
 
 from incr.pagestore import Store, gc
+from incr.pagestore.errors import os_errors
 from incr.pagestore.verify import Progress, Report, check
 from incr.proto import image_pb2, store_pb2
 
@@ -34,7 +35,7 @@ def entries(store: Store) -> list[gc.Entry]:
 
 def verify(path: str | os.PathLike[str], *, ids: Iterable[str] | None = None, read_data: float = 0.0,
            seed: int | None = None, progress: Progress | None = None) -> Report:
-    with open_store(path) as store:
+    with open_store(path) as store, os_errors(store.path):
         return check(store, ids=ids, read_data=read_data, seed=seed, progress=progress)
 
 

@@ -160,6 +160,8 @@ def _load_packs(store: Store, note: Progress) -> dict[str, PackState]:
             packs[name] = PackState(name, size, trailer)
         except PackFormatError as e:
             packs[name] = PackState(name, os.fstat(fd).st_size, None, error=f"unreadable ({e})")
+        except OSError as e:
+            packs[name] = PackState(name, 0, None, error=f"cannot be read ({e.strerror or e})")
         finally:
             os.close(fd)
         note("reading pack trailers", i + 1, len(files))
@@ -187,6 +189,10 @@ def _read_pack(store: Store, state: PackState) -> PackState:
         data = path.read_bytes()
     except FileNotFoundError:
         state.error = "removed while being checked"
+        return state
+    except OSError as e:                     # a failing disk: damage to report, not a reason to stop
+        state.error = f"cannot be read ({e.strerror or e})"
+        state.trailer = None
         return state
     if state.trailer is None:
         return state
@@ -290,9 +296,12 @@ class _Truth:
             raise CorruptStore(self.store.path, f"blob {key.hex()} is in no pack")
         name, frame = home
         path = self.store._layout.packs / name[:2] / name
-        with open(path, "rb") as f:
-            f.seek(frame.offset)
-            stored = f.read(frame.length)
+        try:
+            with open(path, "rb") as f:
+                f.seek(frame.offset)
+                stored = f.read(frame.length)
+        except OSError as e:
+            raise CorruptStore(self.store.path, f"pack {name} cannot be read ({e.strerror or e})") from None
         try:
             data = bytes(decode_frame(frame.codec, stored, frame.raw_length, zstandard.ZstdDecompressor()))
         except PackFormatError as e:
@@ -424,6 +433,9 @@ def _read_manifest(store: Store, snapshot_id: str, result: SnapshotCheck) -> sto
         data = store._layout.snapshot(snapshot_id).read_bytes()
     except FileNotFoundError:
         result.problems.append("its manifest was removed while being checked")
+        return None
+    except OSError as e:
+        result.problems.append(f"its manifest cannot be read ({e.strerror or e})")
         return None
     if hex_id(data) != snapshot_id:
         result.problems.append("its manifest does not match its id (damaged or truncated)")

@@ -303,14 +303,21 @@ class Index:
 
 
     def _seal(self) -> None:
-        """Record what ``data.mdb`` looks like after this process wrote it (see ``is_sealed``)."""
-        seal = _identity(self.path)
-        if seal is None:
-            return
-        tmp = self.path / f"{SEAL}.{os.getpid()}.tmp"
-        tmp.write_text(seal)
-        os.chmod(tmp, FILE_MODE)
-        os.rename(tmp, self.path / SEAL)
+        """Record what ``data.mdb`` looks like after this process wrote it (see ``is_sealed``).
+
+        Two processes writing one after the other may rename their seals in the other order,
+        the older last: so the file is looked at again after the rename, until the seal says
+        what it is (the last sealer to finish leaves it right)."""
+        for _ in range(8):
+            seal = _identity(self.path)
+            if seal is None:
+                return
+            tmp = self.path / f"{SEAL}.{os.getpid()}.{threading.get_ident()}.tmp"
+            tmp.write_text(seal)
+            os.chmod(tmp, FILE_MODE)
+            os.rename(tmp, self.path / SEAL)
+            if _identity(self.path) == seal:
+                return
 
 
 #: File beside the LMDB files: identity, size and mtime of data.mdb as incr last left it.

@@ -15,6 +15,7 @@ import mmap
 import os
 import shutil
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,6 +72,8 @@ log = logging.getLogger("incr.pagestore")
 FRAME_CACHE_FRAMES: Final = 32
 #: Pack files kept mapped for reading (32 MiB each, address space only).
 MAPPED_PACKS: Final = 256
+#: Looks at an index's seal, 10 ms apart, before an unsealed one is taken for damaged.
+SEAL_GRACE_STEPS: Final = 10
 _MIN_PREFIX: Final = 4
 # LMDB errors meaning "these files are not a usable environment": rebuilding fixes them.
 _UNUSABLE_INDEX = (lmdb.InvalidError, lmdb.CorruptedError, lmdb.VersionMismatchError, lmdb.IncompatibleError,
@@ -176,8 +179,12 @@ class Store:
         lock = WriteLock(self._layout.write_lock, self.path)
         lock.acquire()
         try:
-            if is_sealed(path) or Index.is_open(path):
-                return
+            # A reader that wrote the index (its cache of what checkpoints need) may be sealing it
+            # right now: give it a moment before taking the index for damaged.
+            for _ in range(SEAL_GRACE_STEPS):
+                if is_sealed(path) or Index.is_open(path):
+                    return
+                time.sleep(0.01)
             log.warning("the index of store %s was changed outside incr or left unsealed by an interrupted "
                         "command; rebuilding it from the packs", self.path)
             shutil.rmtree(path)

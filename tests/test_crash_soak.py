@@ -142,6 +142,7 @@ def test_commands_killed_at_random_instants_never_make_a_wrong_checkpoint(cprog,
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)               # (the guest's own limit is 1500 s)
 @pytest.mark.skipif(IN_GUEST, reason="already inside the soft-dirty guest")
 def test_soft_dirty_soak_in_a_vm() -> None:
     """The soak with the soft-dirty tracker (clear_refs), for real, in a guest whose kernel has it:

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from incr import api, restoring
+from incr.cli.progress import ProgressLine
 from incr.scheduler.supervise import wait_for_job
 
 HELP = """\
@@ -93,9 +94,13 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    job = api.restore(args.store, at=args.at, id=args.id, leave_stopped=args.leave_stopped,
-                      new_pidns=args.new_pidns, stdio=args.stdio, detach=args.detach or args.leave_stopped,
-                      fallback=args.fallback)
+    progress = ProgressLine()                # pages written, on a terminal only
+    try:
+        job = api.restore(args.store, at=args.at, id=args.id, leave_stopped=args.leave_stopped,
+                          new_pidns=args.new_pidns, stdio=args.stdio, detach=args.detach or args.leave_stopped,
+                          fallback=args.fallback, progress=progress)
+    finally:
+        progress.close()
 
     def announce() -> None:
         where = f" (PID {job.vpid} in a new PID namespace)" if job.init else ""

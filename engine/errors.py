@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from incr.errors import Error
 
-class EngineError(Exception):
+
+class EngineError(Error):
     """Base of every engine failure; str(exc) is the one-line message for users."""
 
 

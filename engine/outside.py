@@ -37,7 +37,9 @@ Restore:
   bytes up to the checkpoint size are the ones the job knew).  A warning names the file.
 * A file only the job writes is truncated back to its size at the checkpoint when it is longer
   (the job ran on after the checkpoint and writes those bytes again): that is what makes the
-  job's output byte-identical to an uninterrupted run's.  Limit: a process that opened,
+  job's output byte-identical to an uninterrupted run's.  Each file cut back is named in one
+  warning, and told to whoever records the cuts (recording_cuts(): incr.branches keeps them,
+  to explain a later restore of a newer checkpoint that the cut makes impossible).  Limit: a process that opened,
   appended to and closed such a file after a checkpoint the job ran on from (not a --kill
   one), holding it neither at the dump nor at the restore, leaves no trace to tell its bytes
   from the job's; they are cut with the job's.  And restoring one --kill checkpoint a second
@@ -56,13 +58,14 @@ the same files.  A PID held by any other process is PidTaken, for which --new-pi
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import fcntl
 import logging
 import os
 import stat
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from incr.proto import image_pb2
@@ -270,12 +273,37 @@ def _others(path: str, descs: list[image_pb2.OpenFile], size: int, ended_job: bo
     return why
 
 
+@dataclass(frozen=True)
+class Cut:
+    """A file a restore truncated back to its size at the checkpoint: from `before` to `after` bytes."""
+
+    path: str
+    before: int
+    after: int
+
+
+_recorder: contextvars.ContextVar[list[Cut] | None] = contextvars.ContextVar("cuts", default=None)
+
+
+@contextlib.contextmanager
+def recording_cuts() -> Iterator[list[Cut]]:
+    """The files restores inside the block cut back, in the list it gives (filled as they are cut)."""
+    cuts: list[Cut] = []
+    token = _recorder.set(cuts)
+    try:
+        yield cuts
+    finally:
+        _recorder.reset(token)
+
+
 def _truncate_back(path: str, size: int) -> None:
     now = os.stat(path).st_size
     if now > size:
-        log.warning("%s: truncated from %d to %d bytes, its size at the checkpoint (the job writes "
-                    "the rest again)", path, now, size)
+        log.warning("restore cut %s back from %d to %d bytes (written after this checkpoint)", path, now, size)
         os.truncate(path, size)
+        cuts = _recorder.get()
+        if cuts is not None:
+            cuts.append(Cut(path, now, size))
 
 
 def refuse_if_running(tree: image_pb2.TreeImage) -> None:

@@ -19,6 +19,7 @@ from incr import predump, restoring
 from incr.errors import IncrError, UsageError
 from incr.pagestore import Store as PageStore
 from incr.proto import image_pb2, store_pb2
+from incr.snapshot import Progress
 from incr.timespec import iso_utc, local_short, parse_at
 
 log = logging.getLogger("incr")
@@ -131,9 +132,9 @@ class Store:
             return
         sid, what = suspects[-1]
         if fallback:
-            log.warning("snapshot %s is damaged (%s) and may be a newer checkpoint: passed over", sid[:12], what)
+            log.warning("checkpoint %s is damaged (%s) and may be a newer checkpoint: passed over", sid[:12], what)
             return
-        raise NoCheckpoint(f"snapshot {sid[:12]} is damaged ({what}) and may be the checkpoint meant; nothing was "
+        raise NoCheckpoint(f"checkpoint {sid[:12]} is damaged ({what}) and may be the one meant; nothing was "
                            "restored (`incr restore --fallback` takes the newest intact one, `incr verify` tells "
                            "more)")
 
@@ -143,17 +144,19 @@ MANIFEST_LAG = 600.0
 
 
 def checkpoint(pid: int, store: Store | str | os.PathLike[str], *, kill: bool = False, tracker: str = "auto",
-               precopy: bool = True, copy_buffer: int | None = None, wait: bool = True) -> CheckpointInfo:
+               precopy: bool = True, copy_buffer: int | None = None, wait: bool = True,
+               progress: Progress | None = None) -> CheckpointInfo:
     """Take one consistent checkpoint of the process `pid`; it keeps running unless kill=True.
 
     Incremental when an earlier checkpoint or pre-dump of the same process in
     the same store left a dirty-page tracker in it; `tracker` is auto,
     uffd-wp, soft-dirty or hash; `precopy` runs copy rounds before the freeze;
     `copy_buffer` bounds the memory the frozen copy may take (bytes); `wait`: when another
-    writer holds the store, wait for it (else fail at once with StoreLocked, naming its PID).
+    writer holds the store, wait for it (else fail at once with StoreLocked, naming its PID);
+    `progress(what, done, total)` hears of the pages stored, batch by batch (incr.cli.progress.ProgressLine).
     """
     path = store.path if isinstance(store, Store) else Path(store)
-    options = predump.Options(tracker=tracker, precopy=precopy, wait=wait)
+    options = predump.Options(tracker=tracker, precopy=precopy, wait=wait, progress=progress)
     if copy_buffer is not None:
         options.buffer_bound = copy_buffer
     result = predump.checkpoint(pid, path, kill=kill, options=options)
@@ -171,7 +174,7 @@ def predump_round(pid: int, store: Store | str | os.PathLike[str], *, tracker: s
 
 def restore(store: Store | str | os.PathLike[str], *, at: str | float | None = None, id: str | None = None,
             leave_stopped: bool = False, new_pidns: bool = False, stdio: str = "inherit",
-            detach: bool = False, fallback: bool = False) -> restoring.RestoredJob:
+            detach: bool = False, fallback: bool = False, progress: Progress | None = None) -> restoring.RestoredJob:
     """Restore a checkpoint (default: the latest) with its original PIDs; the job runs on its own.
 
     The restored process (or, with `new_pidns`, the PID namespace it runs in)
@@ -183,12 +186,13 @@ def restore(store: Store | str | os.PathLike[str], *, at: str | float | None = N
     would become when the caller exits: the caller's exit does not signal it.
     With `fallback` (not with `id`), a damaged checkpoint is passed over for the one before it, and
     so on (SCR's rule: the newest that restores intact); `why` then says which was taken and why.
+    `progress(what, done, total)` hears of the pages written into the job, batch by batch.
     """
     st = store if isinstance(store, Store) else Store(store)
     info, why = st.select(at=at, id=id, fallback=fallback)
     if not fallback:
         return restoring.restore(st.path, info.id, why=why, leave_stopped=leave_stopped, new_pidns=new_pidns,
-                                 stdio=stdio, detach=detach)
+                                 stdio=stdio, detach=detach, progress=progress)
     if id is not None:
         raise UsageError("--fallback walks back from --latest or --at T; with --id there is nothing to fall back to")
     candidates = [c for c in st.checkpoints() if c.kind == "checkpoint" and c.epoch <= info.epoch]
@@ -196,7 +200,7 @@ def restore(store: Store | str | os.PathLike[str], *, at: str | float | None = N
     for candidate in reversed(candidates):
         try:
             job = restoring.restore(st.path, candidate.id, why=why, leave_stopped=leave_stopped,
-                                    new_pidns=new_pidns, stdio=stdio, detach=detach)
+                                    new_pidns=new_pidns, stdio=stdio, detach=detach, progress=progress)
         except restoring.DamagedCheckpoint as e:
             log.warning("checkpoint %s of %s is damaged (%s): trying the one before it", candidate.id[:12],
                         local_short(candidate.epoch), e.damage.args[1] if len(e.damage.args) > 1 else e.damage)

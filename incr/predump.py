@@ -41,7 +41,7 @@ from incr.pagestore import SnapshotWriter, Store
 from incr.pagestore.layout import probe_layout
 from incr.pagestore.writer import WriteFailed
 from incr.proto import image_pb2, store_pb2
-from incr.snapshot import Collector, PageCounts, Parent, finalize, store_shm
+from incr.snapshot import Collector, PageCounts, Parent, Progress, finalize, store_shm
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ class Options:
     #: When another writer holds the store's lock: wait for it (saying so), or fail at once with
     #: StoreLocked naming its PID (--no-wait).
     wait: bool = True
+    #: Told of the pages stored so far against the pass's total (per batch): a progress line.
+    progress: Progress | None = None
 
 
 @dataclass
@@ -291,7 +293,7 @@ def _checkpoint_claimed(pid: int, store_path: Path, live: list[int], claims: Cla
     with Store.open(store_path, create=True) as store, store.writer(wait=opts.wait) as writer:
         try:
             for p in live:
-                members[p] = Member(p, dirty.choose(opts.tracker), Collector(writer))
+                members[p] = Member(p, dirty.choose(opts.tracker), Collector(writer, opts.progress))
             result = _take(pid, store, writer, members, claims, opts, kill=kill, kind=kind, t_start=t_start)
         except BaseException as exc:
             # The trackers' dirt since their base was consumed and not committed;
@@ -378,7 +380,8 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
             members[p.pid].collector.must_take_whole.update(members[p.pid].collector.reshaped(list(p.vmas)))
         image = image_pb2.TreeImage(version=engine_dump.IMAGE_VERSION, arch=os.uname().machine, root_pid=root,
                                     processes=processes, kernel=os.uname().release)
-        return _commit(writer, parent, members, image, kind, rounds, 0.0, t_start, parent_id, time.time())
+        return _commit(writer, parent, members, image, kind, rounds, 0.0, t_start, parent_id, time.time(),
+                       incremental=bool(base))
 
     for attempt in range(FREEZE_ATTEMPTS):
         # VmFlags read while the job runs, checked again after the thaw: reading them frozen costs a
@@ -406,7 +409,7 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
         for pid in [pid for pid in members if pid not in done.frozen.frozen]:
             _drop(members, pid)                  # gone before the freeze
         result = _commit(writer, parent, members, done.image, kind, rounds, done.downtime_ms, t_start, parent_id,
-                         done.epoch, done.shared)
+                         done.epoch, done.shared, incremental=bool(base))
     except BaseException:
         if kill:
             with _sigint_deferred():
@@ -458,7 +461,7 @@ def _freeze_and_copy(root: int, store: Store, writer: SnapshotWriter, members: d
                 fr.journal = claims.claim(pid)        # what the dump's injections may leave is noted
             for pid in frozen.frozen:
                 if pid not in members:               # forked since the rounds: everything is new
-                    members[pid] = Member(pid, dirty.choose(opts.tracker), Collector(writer))
+                    members[pid] = Member(pid, dirty.choose(opts.tracker), Collector(writer, opts.progress))
                     members[pid].tracker.start(pid, str(store.path), frozen=frozen.frozen[pid],
                                                journal=claims.claim(pid))
                     members[pid].tracker.base = ""
@@ -573,7 +576,7 @@ def _estimate(m: Member) -> int:
 
 def _commit(writer: SnapshotWriter, parent: Parent, members: dict[int, Member], tree: image_pb2.TreeImage,
             kind: str, rounds: int, downtime_ms: float, t_start: float, parent_id: str,
-            epoch: float, shared: dict[str, mmap.mmap] | None = None) -> CheckpointResult:
+            epoch: float, shared: dict[str, mmap.mmap] | None = None, *, incremental: bool) -> CheckpointResult:
     counts = PageCounts()
     refs = []
     for p in tree.processes:
@@ -587,6 +590,7 @@ def _commit(writer: SnapshotWriter, parent: Parent, members: dict[int, Member], 
     snap = store_pb2.Snapshot(parent=parent_id, epoch=epoch, kind=kind,
                               payload=tree.SerializeToString(), page_maps=refs, labels=_labels())
     snap.labels["tracker_reason"] = tracker.reason
+    snap.labels["pass"] = "incremental" if incremental else "full"     # relative to a tracker's base, or not
     stats = snap.stats
     stats.pages_total, stats.pages_dirty, stats.pages_zero = counts.total, counts.dirty, counts.zero
     stats.tracker, stats.rounds, stats.downtime_ms = tracker.name, rounds, downtime_ms

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from incr import branches
 from incr.engine import outside
 from incr.engine import restore as engine_restore
 from incr.engine.errors import EngineError
@@ -15,7 +16,7 @@ from incr.errors import IncrError
 from incr.jobstate import record_origin
 from incr.pagestore import CorruptStore, Store
 from incr.proto import image_pb2
-from incr.snapshot import StorePages
+from incr.snapshot import PageTally, Progress, StorePages
 
 
 @dataclass
@@ -68,7 +69,7 @@ class DamagedCheckpoint(IncrError):
 
 def restore(store_path: Path, checkpoint_id: str, *, why: str = "", leave_stopped: bool = False,
             new_pidns: bool = False, stdio: str = "inherit",
-            detach: bool = False) -> RestoredJob:
+            detach: bool = False, progress: Progress | None = None) -> RestoredJob:
     if stdio not in STDIO_CHOICES:
         raise ValueError(f"stdio must be one of {', '.join(STDIO_CHOICES)}, not {stdio!r}")
     with Store.open(store_path) as store:
@@ -76,15 +77,21 @@ def restore(store_path: Path, checkpoint_id: str, *, why: str = "", leave_stoppe
         tree = image_pb2.TreeImage.FromString(snap.payload)
         if stdio == "original":
             tree = outside.with_original_stdio(tree)
+        branches.refuse_if_branched(store_path, sid, snap.epoch, tree)
         engine_restore.preflight(tree, new_pidns=new_pidns)
         root = tree.processes[0]
-        pages = StorePages(store, snap, root.pid)
+        tally = PageTally(snap, progress) if progress is not None else None
+        pages = StorePages(store, snap, root.pid, tally)
         # Every page is read and checked before any file of the job's is touched, and a damaged
         # one ends the restore with the tree half-built: it is killed, nothing outside changed.
         try:
-            done = engine_restore.restore_tree(tree, lambda pid: StorePages(store, snap, pid),
-                                               shm_pages=pages.shm_pages, leave_stopped=leave_stopped,
-                                               new_pidns=new_pidns, detach=detach)
+            with outside.recording_cuts() as cuts:
+                try:
+                    done = engine_restore.restore_tree(tree, lambda pid: StorePages(store, snap, pid, tally),
+                                                       shm_pages=pages.shm_pages, leave_stopped=leave_stopped,
+                                                       new_pidns=new_pidns, detach=detach)
+                finally:
+                    branches.record(store_path, sid, snap.epoch, cuts)     # cut even if the restore failed after
         except CorruptStore as e:
             raise DamagedCheckpoint(sid, e) from None
     if not done.init:

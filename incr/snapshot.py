@@ -10,7 +10,7 @@ the engine sees only (address, bytes) runs.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from incr.dirty import Dirt
@@ -30,6 +30,16 @@ from incr.proto import image_pb2, store_pb2
 # Pages read from the store per write into the restored process: bounds
 # restore's memory use while keeping process_vm_writev calls large.
 RESTORE_BATCH_PAGES = 16384
+
+#: (what is being done, units done, units in all): a progress line's callback (incr.cli.progress).
+Progress = Callable[[str, int, int], None]
+
+# Pages hashed and stored between two progress reports of a checkpoint: 8 MiB, ~25 ms of
+# hashing and compression here, so a report costs nothing next to the work it reports on.
+PROGRESS_BATCH_PAGES = 2048
+
+STORING: str = "storing pages"
+RESTORING: str = "restoring pages"
 
 
 def region_name(pid: int, vma: image_pb2.Vma) -> str:
@@ -57,8 +67,9 @@ class PageCounts:
 class Collector:
     """Accumulates a checkpoint's passes (pre-copy rounds, then the freeze) into region views."""
 
-    def __init__(self, writer: SnapshotWriter) -> None:
+    def __init__(self, writer: SnapshotWriter, progress: Progress | None = None) -> None:
         self.writer = writer
+        self.progress = progress
         self.views: dict[int, RegionView] = {}
         self.copied = 0
         self.must_take_whole: set[int] = set()     # VMAs a failed pass left unknown
@@ -83,16 +94,31 @@ class Collector:
                 view.present = sorted(d.present)
 
     def add_copy(self, vmas: list[image_pb2.Vma], copy: MemoryCopy) -> None:
-        """Hash, deduplicate and store copied pages (with the job running, unless streaming)."""
+        """Hash, deduplicate and store copied pages (with the job running, unless streaming); the
+        progress callback hears of it every PROGRESS_BATCH_PAGES pages."""
+        planned = sum(run.count for run in copy.runs if run.offset >= 0)
+        stored = 0
         for run in copy.runs:
             view = self.views.setdefault(vmas[run.vma].start, RegionView())
             if run.offset >= 0:
-                digests = self.writer.add_pages(copy.data(run))
+                digests = self._store_run(copy.data(run), stored, planned)
+                stored += run.count
                 self.copied += run.count
             else:
                 digests = ZERO_DIGEST * run.count
             for i in range(run.count):
                 view.entries[run.first + i] = digests[i * DIGEST_SIZE:(i + 1) * DIGEST_SIZE]
+
+    def _store_run(self, data: memoryview, stored: int, planned: int) -> bytes:
+        """One run's pages into the store, batch by batch when someone follows the progress."""
+        if self.progress is None:
+            return self.writer.add_pages(data)
+        step = PROGRESS_BATCH_PAGES * PAGE
+        parts = []
+        for at in range(0, len(data), step):
+            parts.append(self.writer.add_pages(data[at:at + step]))
+            self.progress(STORING, stored + min(at + step, len(data)) // PAGE, planned)
+        return b"".join(parts)
 
     def note_ranges(self, vmas: list[image_pb2.Vma], dirt: Dirt) -> None:
         """The extent of each VMA a pass collected: a VMA found later at the same start with another
@@ -242,14 +268,29 @@ def store_shm(writer: SnapshotWriter, parent: Parent, key: str, content: memoryv
                                 layer_entries=[layer.entries for layer in stack])
 
 
+class PageTally:
+    """The pages a restore has written so far against all the checkpoint holds, told to a progress
+    callback once per batch (RESTORE_BATCH_PAGES), shared by the StorePages of every process."""
+
+    def __init__(self, snapshot: store_pb2.Snapshot, progress: Progress) -> None:
+        self.total = sum(ref.pages for ref in snapshot.page_maps)
+        self.done = 0
+        self.progress = progress
+
+    def advance(self, pages: int) -> None:
+        self.done += pages
+        self.progress(RESTORING, min(self.done, self.total), self.total)
+
+
 class StorePages:
     """engine.memory.PageSource over one snapshot of a store."""
 
-    def __init__(self, store: Store, snapshot: store_pb2.Snapshot, pid: int) -> None:
+    def __init__(self, store: Store, snapshot: store_pb2.Snapshot, pid: int, tally: PageTally | None = None) -> None:
         self.store = store
         self.pid = pid
         self.maps = {ref.region: ref for ref in snapshot.page_maps}
         self.buffer = bytearray(RESTORE_BATCH_PAGES * PAGE)
+        self.tally = tally
 
     def shm_pages(self, key: str) -> Iterator[tuple[int, memoryview]]:
         """(byte offset, contents) runs of shared memory object `key`; pages not listed are zero."""
@@ -261,16 +302,19 @@ class StorePages:
             run = b"".join(held[p] for p in range(first, first + count))
             for start, view in self._batches(run):
                 yield (first + start) * PAGE, view
+                self._advance(len(view) // PAGE)
 
     def fill(self, vmas: list[image_pb2.Vma]) -> Iterator[tuple[list[tuple[int, int]], memoryview]]:
         """engine.memory.PageSource.fill: in address order, batch by batch, each batch read
         from the store in storage order (every page is its own frame since store version 3)."""
         addrs: list[int] = []
         digests: list[bytes] = []
+        skipped = 0                 # held pages not written (zero in fresh memory): done at once
         for vma in vmas:
             ref = self.maps.get(region_name(self.pid, vma))
             if ref is None:
                 continue
+            before = len(addrs)
             held = pagelayers.read_region(pagelayers.region_layers(ref), self.store.read_blob)
             # Fresh anonymous memory is already zero; a copied-on-write file page
             # that became zero must still be written over the file's data.
@@ -280,11 +324,18 @@ class StorePages:
                 if page < npages and not (skip_zero and digest == ZERO_DIGEST):
                     addrs.append(vma.start + page * PAGE)
                     digests.append(digest)
+            skipped += len(held) - (len(addrs) - before)
         # Address order keeps each write into the process a few long ranges: in storage
         # order, the pages of a late checkpoint came from all over its 30 predecessors,
         # a range each.
+        self._advance(skipped)
         for start, view in self._batches(b"".join(digests)):
             yield _ranges(addrs[start : start + len(view) // PAGE]), view
+            self._advance(len(view) // PAGE)
+
+    def _advance(self, pages: int) -> None:
+        if self.tally is not None and pages:
+            self.tally.advance(pages)
 
     def _batches(self, digests: bytes) -> Iterator[tuple[int, memoryview]]:
         """The pages of `digests`, RESTORE_BATCH_PAGES at a time in the buffer: (index of the

@@ -6,12 +6,15 @@ import re
 import time
 from datetime import UTC, datetime
 
+from incr.errors import UsageError
+
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 
 
-class TimeSpecError(ValueError):
-    """A time or duration the user typed cannot be understood."""
+class TimeSpecError(UsageError, ValueError):
+    """A time or duration the user typed cannot be understood (exit code 2; a ValueError too, so that
+    argparse takes it as a bad argument when raised by a type= function)."""
 
 
 def parse_duration(text: str) -> float:

@@ -95,7 +95,7 @@ class Job:
         try:
             popen = subprocess.Popen(argv, close_fds=True)
         except OSError as exc:
-            raise CommandFailed(argv[0], exc) from None
+            raise CommandFailed.of(argv[0], exc) from None
         return cls(popen.pid, child=True, popen=popen)
 
     def ended(self) -> bool:
@@ -147,11 +147,22 @@ def _same_group(pid: int) -> bool:
 
 
 class CommandFailed(IncrError):
-    """The job's command could not be started (exit code 127 or 126, as a shell's)."""
+    """The job's command could not be started: not found, exit code 127 as a shell's."""
+
+    exit_code = 127
 
     def __init__(self, command: str, exc: OSError) -> None:
-        self.exit_code = 126 if isinstance(exc, PermissionError) else 127
         super().__init__(f"cannot run {command}: {exc.strerror or exc}")
+
+    @staticmethod
+    def of(command: str, exc: OSError) -> CommandFailed:
+        return CommandNotExecutable(command, exc) if isinstance(exc, PermissionError) else CommandFailed(command, exc)
+
+
+class CommandNotExecutable(CommandFailed):
+    """The job's command is there but cannot be run: exit code 126 as a shell's."""
+
+    exit_code = 126
 
 
 def _size(n: float) -> str:

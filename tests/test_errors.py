@@ -105,7 +105,7 @@ def test_empty_store(store_with_checkpoint: Path, tmp_path: Path) -> None:
 def test_unknown_id(store_with_checkpoint: Path) -> None:
     before = tree_state(store_with_checkpoint)
     for args in (["restore", "--id", "ffffffff"], ["inspect", "ffffffff"]):
-        assert_one_line_error(incr(store_with_checkpoint, *args), 1, "ffffffff")
+        assert_one_line_error(incr(store_with_checkpoint, *args), 2, "ffffffff")   # bad usage (README)
     assert tree_state(store_with_checkpoint) == before
 
 

@@ -232,7 +232,7 @@ def test_a_file_only_the_job_writes_is_still_truncated_back(cprog, tmp_path: Pat
     outcome, err = restore_writer(store, tmp_path, procs)
     selfcheck.assert_passed(outcome)
     assert path.read_bytes() == job_lines(1, N)
-    assert "truncated from" in err, err
+    assert f"restore cut {path} back from" in err, err
 
 
 # ---------------------------------------------------------------- sessions and terminals

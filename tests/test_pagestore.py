@@ -697,7 +697,7 @@ def test_prefix_lookup_ambiguous_and_not_found(store: Store) -> None:
     a, b, c = ids
     assert a[:4] == b[:4] == prefix
     assert [i for i, _ in store.snapshots()] == [c, a, b]  # sorted by epoch
-    with pytest.raises(AmbiguousId, match="matches 2 snapshots"):
+    with pytest.raises(AmbiguousId, match="matches 2 checkpoints"):
         store.load(prefix)
     common = next(i for i in range(32) if a[i] != b[i])
     assert store.load(a[: common + 1])[0] == a

@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -106,7 +107,7 @@ def test_a_second_writer_waits_saying_for_whom_then_proceeds(idle_job: int, tmp_
             waiting.kill()
         waiting.wait()
     assert waiting.returncode == 0, err
-    assert out.startswith("checkpoint ")
+    assert re.fullmatch(r"[0-9a-f]{32}\n", out) and f"incr: checkpoint {out[:12]} of PID" in err, (out, err)
 
 
 def test_a_writer_killed_while_holding_the_lock_leaves_no_stale_lock(idle_job: int, tmp_path: Path, store: Path,

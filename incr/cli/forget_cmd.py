@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{verb} {e.kind} {e.id[:12]} {when}")
     for e in result.plan.keep if not args.ids else ():
         print(f"kept {e.kind} {e.id[:12]} of {local_short(e.epoch)} (PID {e.group}): {result.plan.reasons[e.id]}")
-    print(f"{verb} {len(result.plan.remove)} snapshots, kept {len(result.plan.keep)}")
+    print(f"{verb} {len(result.plan.remove)} checkpoints, kept {len(result.plan.keep)}")
     if result.prune is not None:
         print(prune_cmd.summary(result.prune))
     elif result.plan.remove and not args.dry_run:

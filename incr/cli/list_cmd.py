@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from incr import api, maintenance
-from incr.cli.output import print_json, size
+from incr.cli.output import count, duration_ms, print_json, size, table
 from incr.timespec import local_short
 
 HELP = """\
@@ -17,6 +17,12 @@ checkpoint), pages_zero, pages_new (stored for the first time), bytes_stored
 (new bytes this checkpoint added to the store), downtime_ms (time the job was
 frozen), total_ms, tracker, rounds, intact (false: some page or page map it
 needs is missing or unreadable, so it cannot be restored) and problems.
+
+The table: ID (its first 12 hex digits: a unique prefix is enough wherever
+an id is asked for), TIME (local), KIND, PID and COMMAND of the job's root,
+DIRTY PAGES (pages this checkpoint copied: every page for a full one), ADDED
+(bytes it added to the store, compressed), DOWNTIME (how long the job was
+frozen; a pre-dump never freezes it) and STATE.
 
 A checkpoint that is not intact is marked "incomplete" in the STATE column:
 a page or page map it needs is in no pack, or in a pack that is missing
@@ -40,13 +46,13 @@ def run(args: argparse.Namespace) -> int:
     if not infos:
         print(f"no checkpoints in {args.store}")
         return 0
-    print(f"{'ID':12}  {'TIME':19}  {'KIND':10}  {'PID':>7}  {'COMMAND':15}  {'PAGES':>9}  {'STORED':>10}  "
-          f"{'DOWNTIME':>10}  STATE")
-    for i in infos:
-        s = i.stats
-        state = "incomplete" if problems[i.id] else "ok"
-        print(f"{i.id[:12]}  {local_short(i.epoch)}  {i.kind:10}  {i.root_pid:>7}  {i.comm[:15]:15}  "
-              f"{s.pages_total:>9}  {size(s.bytes_stored):>10}  {s.downtime_ms:>7.1f} ms  {state}")
+    header = ("ID", "TIME", "KIND", "PID", "COMMAND", "DIRTY PAGES", "ADDED", "DOWNTIME", "STATE")
+    rows = [(i.id[:12], local_short(i.epoch), i.kind, str(i.root_pid), i.comm[:15], count(i.stats.pages_dirty),
+             size(i.stats.bytes_stored), duration_ms(i.stats.downtime_ms) if i.kind == "checkpoint" else "-",
+             "incomplete" if problems[i.id] else "ok")
+            for i in infos]
+    for line in table(header, rows, right=(3, 5, 6, 7)):
+        print(line)
     bad = sum(1 for i in infos if problems[i.id])
     if bad:
         print(f"{bad} incomplete: they cannot be restored (`incr verify` tells why)")

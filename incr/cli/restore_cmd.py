@@ -10,6 +10,7 @@ from typing import Any
 from incr import api, restoring
 from incr.cli import run_cmd
 from incr.cli.checkpoint_cmd import add_tracker_option
+from incr.cli.progress import ProgressLine
 from incr.errors import UsageError
 from incr.scheduler.supervise import wait_for_job
 from incr.scheduler.supervisor import Job, Settings, Supervisor
@@ -120,9 +121,13 @@ def _supervision(args: argparse.Namespace) -> Settings | None:
 
 def run(args: argparse.Namespace) -> int:
     supervision = _supervision(args)
-    job = api.restore(args.store, at=args.at, id=args.id, leave_stopped=args.leave_stopped,
-                      new_pidns=args.new_pidns, stdio=args.stdio, detach=args.detach or args.leave_stopped,
-                      fallback=args.fallback)
+    progress = ProgressLine()                # pages written, on a terminal only
+    try:
+        job = api.restore(args.store, at=args.at, id=args.id, leave_stopped=args.leave_stopped,
+                          new_pidns=args.new_pidns, stdio=args.stdio, detach=args.detach or args.leave_stopped,
+                          fallback=args.fallback, progress=progress)
+    finally:
+        progress.close()
 
     def announce() -> None:
         where = f" (PID {job.vpid} in a new PID namespace)" if job.init else ""

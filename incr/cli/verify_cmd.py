@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
 def summary(report: Report) -> str:
     damaged = sum(1 for c in report.checked if not c.ok)
-    checked = f"{len(report.checked)} snapshots, {report.packs} packs"
+    checked = f"{len(report.checked)} checkpoints, {report.packs} packs"
     if report.packs_read:
         seed = f", seed {report.seed}" if report.seed is not None else ""
         checked += (f" ({report.packs_read} read in full: {size(report.bytes_read)} at "
@@ -94,7 +94,7 @@ def summary(report: Report) -> str:
                    "of nothing but that (`incr prune` frees it)")
     if report.ok:
         return f"verified {checked}: no problems{garbage}"
-    what = f"{damaged} damaged" if damaged else "no snapshot damaged"
+    what = f"{damaged} damaged" if damaged else "no checkpoint damaged"
     others = len(report.store_problems) + len(report.index_problems)
     return f"checked {checked}: {what}, {others} problems of the store{garbage}"
 

@@ -16,8 +16,10 @@ from typing import ClassVar
 
 import lmdb
 
+from incr.errors import Error
 
-class StoreError(Exception):
+
+class StoreError(Error):
     """store error: {}"""
 
     #: Process exit status the CLI uses: 1 for failures, 2 for bad usage.
@@ -53,17 +55,21 @@ class UnsupportedVersion(UnsupportedStore):
 
 
 class InvalidSnapshotId(StoreError):
-    """"{}" is not a snapshot id: give at least 4 hex digits of an id shown by "incr list\""""
+    """"{}" is not a checkpoint id: give at least 4 hex digits of an id shown by "incr list\""""
 
     exit_code: ClassVar[int] = 2
 
 
 class SnapshotNotFound(StoreError):
-    """no snapshot {} in store {} (see "incr list")"""
+    """no checkpoint {} in store {} (see "incr list")"""
+
+    exit_code: ClassVar[int] = 2
 
 
 class AmbiguousId(StoreError):
-    """snapshot id {} is ambiguous, it matches {} snapshots ({}); give more digits"""
+    """checkpoint id {} is ambiguous, it matches {} checkpoints ({}); give more digits"""
+
+    exit_code: ClassVar[int] = 2
 
 
 class CorruptStore(StoreError):

@@ -115,7 +115,7 @@ def plan(entries: Iterable[Entry], *, policy: Policy | None = None, ids: Iterabl
     if explicit:
         for e in entries:
             if e.id in explicit and e.id in reasons:
-                raise ForgetRefused(f"snapshot {e.id[:12]} is {reasons[e.id]}: it is never removed")
+                raise ForgetRefused(f"checkpoint {e.id[:12]} is {reasons[e.id]}: it is never removed")
         keep_ids = {e.id for e in entries} - explicit
     else:
         assert policy is not None and not policy.empty()
@@ -321,7 +321,7 @@ def _referenced(store: Store, note: Progress, without: set[str]) -> tuple[set[by
                 try:
                     held = decode_layer(store.read_blob(layer.blob))
                 except CorruptStore as e:
-                    raise PruneRefused(store.path, f"snapshot {snapshot_id[:12]}: {_reason(e)}, so what it "
+                    raise PruneRefused(store.path, f"checkpoint {snapshot_id[:12]}: {_reason(e)}, so what it "
                                                    "needs cannot be known (`incr verify` tells more)") from None
                 pages.update(held.values())
         note("marking what checkpoints use", n + 1, len(ids))

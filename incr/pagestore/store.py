@@ -616,12 +616,12 @@ class Store:
     def _read_manifest(self, snapshot_id: str) -> store_pb2.Snapshot:
         data = self._layout.snapshot(snapshot_id).read_bytes()
         if hex_id(data) != snapshot_id:
-            raise CorruptStore(self.path, f"snapshot {snapshot_id} does not match its id")
+            raise CorruptStore(self.path, f"the manifest of checkpoint {snapshot_id} does not match its id")
         snapshot = store_pb2.Snapshot()
         try:
             snapshot.ParseFromString(data)
         except DecodeError:
-            raise CorruptStore(self.path, f"snapshot {snapshot_id} does not decode") from None
+            raise CorruptStore(self.path, f"the manifest of checkpoint {snapshot_id} does not decode") from None
         if snapshot.format_version > STORE_VERSION:
             raise UnsupportedStore(self.path, f"snapshot format version {snapshot.format_version}")
         return snapshot

@@ -78,7 +78,7 @@ class SnapshotCheck:
         """One line for this snapshot's damage, naming the packs involved."""
         packs = ", ".join(p[:16] for p in sorted(self.packs)) or "none found"
         more = f" (and {len(self.problems) - 1} more problems)" if len(self.problems) > 1 else ""
-        return f"{self.kind or 'snapshot'} {self.id[:12]} is damaged: {self.problems[0]}{more}; packs: {packs}"
+        return f"{self.kind or 'checkpoint'} {self.id[:12]} is damaged: {self.problems[0]}{more}; packs: {packs}"
 
 
 @dataclass

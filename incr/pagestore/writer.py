@@ -39,7 +39,7 @@ def _mib(n: int) -> str:
 
 
 class WriteFailed(StoreAccessError):
-    """cannot store the snapshot in STORE: REASON while DOING (SIZE); nothing was committed[, NOTES][; HINT]
+    """cannot store the checkpoint in STORE: REASON while DOING (SIZE); nothing was committed[, NOTES][; HINT]
 
     An I/O error (full disk, EIO, read-only file system) or an LMDB error stopped a writer, which has
     aborted.  SIZE says how far it got and, with ``still_to_store`` (set by the caller, who knows what
@@ -62,7 +62,7 @@ class WriteFailed(StoreAccessError):
             size = f"{_mib(self.written)} written before it failed"
         hint = "; free space there, then try again" if self.os_errno in _NO_SPACE else ""
         notes = "".join(f", {note}" for note in self.notes)
-        return (f"cannot store the snapshot in {self.store}: {self.reason} while {self.doing} ({size}); "
+        return (f"cannot store the checkpoint in {self.store}: {self.reason} while {self.doing} ({size}); "
                 f"nothing was committed{notes}{hint}")
 
 

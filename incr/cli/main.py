@@ -63,7 +63,7 @@ def build_parser() -> Parser:
     for module in COMMANDS:
         module.register(sub)
     for name, command in sub.choices.items():
-        if command.get_default("needs_store") is not False:
+        if command.get_default("needs_store") is not False or command.get_default("takes_store"):
             add_store_option(name, command)
     return parser
 

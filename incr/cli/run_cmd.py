@@ -123,7 +123,7 @@ def register(sub: Any) -> None:
     p.add_argument("--status", action="store_true", help="what the supervisors running here are doing")
     p.add_argument("--json", action="store_true", help="--status as JSON")
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="the job to run")
-    p.set_defaults(func=run, needs_store=False)
+    p.set_defaults(func=run, needs_store=False, takes_store=True)      # (not for --status)
 
     a = sub.add_parser("attach", help="checkpoint a running process periodically", description=ATTACH_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -132,7 +132,7 @@ def register(sub: Any) -> None:
     a.add_argument("--status", action="store_true", help="what the supervisor of PID is doing")
     a.add_argument("--json", action="store_true", help="--status as JSON")
     a.add_argument("pid", metavar="PID", help="root of the process tree to supervise")
-    a.set_defaults(func=attach, needs_store=False)
+    a.set_defaults(func=attach, needs_store=False, takes_store=True)
 
 
 def run(args: argparse.Namespace) -> int:

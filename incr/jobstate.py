@@ -10,6 +10,8 @@ and the journal of what a command may leave inside the job.
   sweeps them out of the job before anything else.
 
 * ``tracker-PID.json``: what a dirty-page tracker left in the job (incr/dirty.py).
+* ``origin-PID.json``: the checkpoint a restored job was restored from (and its store): the
+  parent of its first checkpoint, which has no tracker base to say so (record_origin).
 
 All belong to the process, not to its PID: a record whose start time is
 not the process's is another process's, and is ignored.  Every command
@@ -72,7 +74,7 @@ def ensure_runtime_dir() -> Path:
     return d
 
 
-_RECORD = re.compile(r"\.?(tracker|job)-([0-9]+)\.(json|lock)(\.tmp)?")
+_RECORD = re.compile(r"\.?(tracker|job|origin)-([0-9]+)\.(json|lock)(\.tmp)?")
 #: How long a command waits for a job lock held by a sweep (which holds it for a few unlinks).
 SWEEP_WAIT = 2.0
 
@@ -146,7 +148,8 @@ def _remove_under_lock(pid: int) -> int:
             return 0                         # a command is working on the job
         if not _locked_file_in_place(fd, lock_path):
             return 0                         # another sweep removed it meanwhile
-        for name in (f"tracker-{pid}.json", f"job-{pid}.json", f".tracker-{pid}.json.tmp", f".job-{pid}.json.tmp"):
+        for name in (f"tracker-{pid}.json", f"job-{pid}.json", f"origin-{pid}.json", f".tracker-{pid}.json.tmp",
+                     f".job-{pid}.json.tmp", f".origin-{pid}.json.tmp"):
             path = runtime_dir() / name
             if path.exists() and _stale(path, pid):     # looked at again: under the lock it cannot change
                 with contextlib.suppress(FileNotFoundError):
@@ -180,6 +183,24 @@ def remove_records_of_gone_processes(keep: int) -> None:
     directory exists afterwards (callers write their record next)."""
     ensure_runtime_dir()
     remove_stale_records(keep)
+
+
+def record_origin(pid: int, store: Path, checkpoint_id: str) -> None:
+    """Process `pid` was restored from `checkpoint_id` of `store` (see the module docstring)."""
+    ensure_runtime_dir()
+    record = {"start_time": start_time(pid), "store": str(store.resolve()), "checkpoint": checkpoint_id}
+    write_durably(runtime_dir() / f"origin-{pid}.json", json.dumps(record))
+
+
+def origin(pid: int, store: Path) -> str:
+    """The checkpoint of `store` process `pid` was restored from ("": none, or not from this store)."""
+    try:
+        raw = json.loads((runtime_dir() / f"origin-{pid}.json").read_text())
+        if raw["start_time"] != start_time(pid) or raw["store"] != str(store.resolve()):
+            return ""
+        return str(raw["checkpoint"])
+    except (OSError, ValueError, KeyError, TypeError, EngineError):
+        return ""
 
 
 class JobLock:

@@ -36,7 +36,7 @@ from incr.engine import freeze, memory, proc, shm, tree
 from incr.engine.errors import EngineError, NotTraceable, ProcessNotFound, ProcessVanished
 from incr.engine.memory import PAGE, MemoryCopy, PageRun
 from incr.faults import fault_point
-from incr.jobstate import Claims
+from incr.jobstate import Claims, origin, start_time
 from incr.pagestore import SnapshotWriter, Store
 from incr.pagestore.layout import probe_layout
 from incr.pagestore.writer import WriteFailed
@@ -77,11 +77,26 @@ class CheckpointResult:
 
 
 def _lineage_parent(store: Store, pid: int) -> str:
-    """The newest snapshot of the same root PID: the parent when the tracker has no base."""
-    for sid, snap in reversed(store.snapshots()):
-        if image_pb2.TreeImage.FromString(snap.payload).root_pid == pid:
+    """The parent when the tracker has no base: the newest snapshot of this very process (root PID
+    and start time); else the checkpoint it was restored from (a restore of an older checkpoint
+    starts a branch there, not after the newest); else the newest snapshot of the same root PID."""
+    try:
+        started = start_time(pid)
+    except EngineError:
+        started = -1
+    snapshots = store.snapshots()
+    same_pid = ""
+    for sid, snap in reversed(snapshots):
+        tree = image_pb2.TreeImage.FromString(snap.payload)
+        if tree.root_pid != pid:
+            continue
+        if tree.processes and tree.processes[0].start_time == started:
             return sid
-    return ""
+        same_pid = same_pid or sid
+    restored_from = origin(pid, store.path)
+    if restored_from and store.has_snapshot(restored_from):
+        return restored_from
+    return same_pid
 
 
 def _labels() -> dict[str, str]:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from incr.engine import outside
 from incr.engine import restore as engine_restore
+from incr.engine.errors import EngineError
 from incr.engine.restore import RestoreTiming
 from incr.errors import IncrError
+from incr.jobstate import record_origin
 from incr.pagestore import CorruptStore, Store
 from incr.proto import image_pb2
 from incr.snapshot import StorePages
@@ -84,5 +87,9 @@ def restore(store_path: Path, checkpoint_id: str, *, why: str = "", leave_stoppe
                                                new_pidns=new_pidns, detach=detach)
         except CorruptStore as e:
             raise DamagedCheckpoint(sid, e) from None
+    if not done.init:
+        # The parent of its next checkpoint (predump._lineage_parent); gone with the process.
+        with contextlib.suppress(OSError, EngineError):
+            record_origin(done.root, store_path, sid)
     return RestoredJob(pid=done.root, vpid=root.pid, init=done.init, checkpoint_id=sid, why=why,
                        timing=done.timing)

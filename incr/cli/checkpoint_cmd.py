@@ -9,6 +9,7 @@ from incr import api
 from incr.cli.output import print_json, size
 from incr.dirty import TRACKERS
 from incr.errors import UsageError
+from incr.scheduler import control
 
 HELP = """\
 Take one consistent checkpoint of a running process now.  Pages are copied
@@ -45,7 +46,9 @@ writing it, this one says so and waits (--no-wait: fails at once).
 
 Killed at any instant (kill -9, OOM, a time limit), this command leaves the
 job running as it was and the store as before; the next checkpoint of the
-job is then a full one.  One incr command acts on a job at a time."""
+job is then a full one.  One incr command acts on a job at a time: a job
+supervised by `incr run` or `incr attach` is checkpointed by its supervisor,
+which this command asks (its own options then are the supervisor's)."""
 
 
 def register(sub: Any) -> None:
@@ -62,6 +65,15 @@ def register(sub: Any) -> None:
                    help="memory for the pages copied while frozen, e.g. 512M or 4G (default: half of the "
                         "available memory); beyond it the rest is stored while still frozen (longer freeze)")
     p.set_defaults(func=run)
+
+
+def _by_supervisor(pid: int, args: argparse.Namespace) -> api.CheckpointInfo | None:
+    """A job supervised (incr run/attach) is checkpointed by its supervisor, asked through its control
+    socket: two commands must not compete for the job.  None: it has no supervisor."""
+    answer = control.request(pid, {"op": "checkpoint", "kill": args.kill, "store": str(args.store)})
+    if answer is None:
+        return None
+    return api.Store(args.store).get(answer["checkpoint"]["id"])
 
 
 def parse_size(text: str) -> int:
@@ -99,8 +111,10 @@ def parse_pid(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    info = api.checkpoint(parse_pid(args.pid), args.store, kill=args.kill, tracker=args.tracker,
-                          precopy=not args.no_precopy, copy_buffer=args.copy_buffer, wait=not args.no_wait)
+    pid = parse_pid(args.pid)
+    info = _by_supervisor(pid, args) or api.checkpoint(
+        pid, args.store, kill=args.kill, tracker=args.tracker, precopy=not args.no_precopy,
+        copy_buffer=args.copy_buffer, wait=not args.no_wait)
     if args.json:
         print_json(info.summary())
     else:

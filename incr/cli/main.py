@@ -21,6 +21,7 @@ from incr.cli import (
     prune_cmd,
     repair_cmd,
     restore_cmd,
+    run_cmd,
     verify_cmd,
 )
 from incr.engine.errors import EngineError
@@ -29,7 +30,7 @@ from incr.jobstate import remove_stale_records
 from incr.pagestore import StoreError
 from incr.timespec import TimeSpecError
 
-COMMANDS = (checkpoint_cmd, predump_cmd, list_cmd, inspect_cmd, restore_cmd, verify_cmd, forget_cmd, prune_cmd,
+COMMANDS = (run_cmd, checkpoint_cmd, predump_cmd, list_cmd, inspect_cmd, restore_cmd, verify_cmd, forget_cmd, prune_cmd,
             repair_cmd, check_cmd)
 
 DESCRIPTION = """\

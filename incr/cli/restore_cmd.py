@@ -1,4 +1,5 @@
-"""incr restore (--latest | --id ID | --at T) [--fallback] [--detach] [--leave-stopped] [--new-pidns] [--stdio …]"""
+"""incr restore (--latest | --id ID | --at T) [--fallback] [--detach] [--leave-stopped] [--new-pidns] [--stdio …]
+[--every D [--keep-last N] …]"""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import sys
 from typing import Any
 
 from incr import api, restoring
+from incr.cli import run_cmd
+from incr.cli.checkpoint_cmd import add_tracker_option
+from incr.errors import UsageError
 from incr.scheduler.supervise import wait_for_job
+from incr.scheduler.supervisor import Job, Settings, Supervisor
 
 HELP = """\
 Restore a checkpoint: the process comes back with its original PID, memory,
@@ -69,7 +74,13 @@ namespace, as a container would).  incr prints the root's PID as seen from
 outside; signal it there.  A job with System V shared memory also gets an
 IPC namespace of its own, so that its segment ids are free too.  /proc is
 still the host's, so the job reads host PIDs under /proc.  A job restored
-this way cannot be checkpointed again yet."""
+this way cannot be checkpointed again yet.
+
+--every D (and the other options of `incr run`: --keep-last, --keep-within,
+--log, --mtbf, --final-deadline, --tracker): the restored job is supervised
+again, as `incr run` does, into the same store: its history continues, the
+next checkpoint's parent is the one restored (restoring an older one starts a
+branch there; `incr list --json` shows each checkpoint's parent)."""
 
 
 def register(sub: Any) -> None:
@@ -89,10 +100,26 @@ def register(sub: Any) -> None:
                         "or the original files, appended to (original)")
     p.add_argument("--leave-stopped", action="store_true",
                    help="leave the restored process stopped (SIGSTOP), e.g. to attach a debugger; implies --detach")
+    run_cmd.add_supervision_options(p, optional_every=True)
+    add_tracker_option(p)
     p.set_defaults(func=run)
 
 
+def _supervision(args: argparse.Namespace) -> Settings | None:
+    """With --every: the settings to supervise the restored job with, checked before the restore."""
+    if args.every is None:
+        if args.mtbf or args.keep_last or args.keep_within or args.log or args.no_predump:
+            raise UsageError("--mtbf, --keep-last, --keep-within, --log and --no-predump go with --every")
+        return None
+    if args.detach or args.leave_stopped:
+        raise UsageError("--every supervises the restored job: it cannot go with --detach or --leave-stopped")
+    if args.new_pidns:
+        raise UsageError("--every: a job restored into a new PID namespace cannot be checkpointed again yet")
+    return run_cmd.settings_from(args)
+
+
 def run(args: argparse.Namespace) -> int:
+    supervision = _supervision(args)
     job = api.restore(args.store, at=args.at, id=args.id, leave_stopped=args.leave_stopped,
                       new_pidns=args.new_pidns, stdio=args.stdio, detach=args.detach or args.leave_stopped,
                       fallback=args.fallback)
@@ -106,4 +133,7 @@ def run(args: argparse.Namespace) -> int:
         announce()
         print(job.pid, flush=True)
         return 0
+    if supervision is not None:
+        announce()
+        return Supervisor(Job(job.pid, child=True), supervision).run()
     return wait_for_job(job.pid, announce, child=job.init)

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -54,20 +55,32 @@ def test_requeued_job_restores_and_finishes_identically(slurm_cluster: SlurmClus
     def slurm_log() -> str:
         return log.read_text(errors="replace") if log.exists() else "(no log)"
 
+    def while_running(predicate: Callable[[], bool]) -> Callable[[], bool]:
+        """`predicate`, failing at once if the job has ended instead."""
+        def check() -> bool:
+            if predicate():
+                return True
+            state = cluster.job(job).get("JobState")
+            if state not in ("PENDING", "CONFIGURING", "RUNNING"):
+                pytest.fail(f"job {job} is {state}, not running\n{slurm_log()}")
+            return False
+        return check
+
     # 1. First start: incr run checkpoints the solver every 2 s, one line in the log each.
     cluster.wait_job_state(job, {"RUNNING"}, TIMEOUT, log)
     first = re.compile(r"checkpoint (\w+) of PID (\d+) \(scheduled\)")
-    cluster.wait_for(lambda: first.search(slurm_log()) is not None, "a first checkpoint", TIMEOUT, log)
+    cluster.wait_for(while_running(lambda: first.search(slurm_log()) is not None), "a first checkpoint", TIMEOUT, log)
     solver_pid = int(first.search(slurm_log()).group(2))  # type: ignore[union-attr]
 
     # 2. Slurm's warning: a last checkpoint at once; the job runs on.
     cluster.client("scancel", "--batch", "--signal=USR1", str(job))
     final = re.compile(rf"checkpoint (\w+) of PID {solver_pid} \(final, SIGUSR1\)")
-    cluster.wait_for(lambda: final.search(slurm_log()) is not None, "the final checkpoint on USR1", TIMEOUT, log)
+    cluster.wait_for(while_running(lambda: final.search(slurm_log()) is not None), "the final checkpoint on USR1",
+                     TIMEOUT, log)
     final_id = final.search(slurm_log()).group(1)  # type: ignore[union-attr]
     assert any(str(c["id"]).startswith(final_id) for c in checkpoints(store)), slurm_log()
     lines = line_count(out)
-    cluster.wait_for(lambda: line_count(out) > lines, "the solver to run on after USR1", TIMEOUT, log)
+    cluster.wait_for(while_running(lambda: line_count(out) > lines), "the solver to run on after USR1", TIMEOUT, log)
     assert cluster.job(job).get("JobState") == "RUNNING", slurm_log()
 
     # 3. Requeue: Slurm kills the job and starts the script again with SLURM_RESTART_COUNT=1.

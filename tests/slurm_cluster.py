@@ -245,8 +245,10 @@ def ensure_installed() -> None:
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         pytest.skip("Slurm is not installed and cannot be here (needs root and apt-get for slurm-wlm, munge)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], capture_output=True, env=env)
     result = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *APT_PACKAGES],
-                            capture_output=True, text=True, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+                            capture_output=True, text=True, env=env)
     if result.returncode != 0 or not all(shutil.which(b) for b in DAEMONS + CLIENTS):
         pytest.skip(f"apt-get could not install {' '.join(APT_PACKAGES)}: {result.stderr.strip()[-300:]}")
 

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -108,8 +109,7 @@ def test_cluster_fixture_runs_a_job_and_leaves_nothing(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("a single-node Slurm with jobs run as root needs root")
     ensure_installed()
-    base = tmp_path / "cluster"
-    base.mkdir()
+    base = Path(tempfile.mkdtemp(prefix="incr-slurm-"))
     cluster = Cluster(base)
     try:
         cluster.start()

@@ -135,7 +135,7 @@ class PredumpGate:
                 if self.off_since >= RETRY_AFTER:
                     self.enabled, self.off_since = True, 0
             return ""
-        if self.baseline and dirty >= REWRITE_FRACTION * self.baseline:
+        if self.enabled and self.baseline and dirty >= REWRITE_FRACTION * self.baseline:
             return self._stop(f"the checkpoint after pre-dump rounds still copied {dirty} pages (without them: "
                               f"{self.baseline}): the job rewrites the same pages")
         return ""

@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: all venv test demo lint proto clean
+.PHONY: all venv test test-deps demo lint proto clean
 
 all: venv
 
@@ -17,8 +17,15 @@ $(STAMP): pyproject.toml setup.py native/build_native.py native/incr_native.c na
 
 venv: $(STAMP)
 
-test: lint
+test: lint test-deps
 	$(PY) -m pytest -q tests
+
+# tests/test_slurm.py runs a single-node Slurm: Debian's slurm-wlm and munge (no daemon is started here).
+test-deps:
+	@command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null; } || \
+	  echo "make: slurm-wlm and munge could not be installed: tests/test_slurm.py will say so and skip"
 
 # mypy sees the package as installed: engine/ and scheduler/ inside incr/.
 lint: $(STAMP)

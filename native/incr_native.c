@@ -608,7 +608,7 @@ long incr_trailer_frames(const uint8_t *buf, size_t len, uint64_t *offsets, uint
         if (key != ((2 << 3) | 2))             /* PackTrailer.frames */
             continue;
         const uint8_t *q = data, *qend = data + size;
-        uint64_t offset = 0;
+        uint64_t offset = 0, length = 0;
         const uint8_t *dig = NULL;
         uint64_t dig_len = 0;
         while (q < qend) {
@@ -619,6 +619,7 @@ long incr_trailer_frames(const uint8_t *buf, size_t len, uint64_t *offsets, uint
             if ((fkey & 7) == 0) {
                 if (pb_varint(&q, qend, &v)) return -1;
                 if ((fkey >> 3) == 4) offset = v;   /* Frame.offset */
+                if ((fkey >> 3) == 5) length = v;   /* Frame.length */
             } else {
                 if (pb_field(&q, qend, fkey & 7, &fdata, &fsize)) return -1;
                 if (fkey == ((7 << 3) | 2)) {       /* Frame.digests */
@@ -627,6 +628,8 @@ long incr_trailer_frames(const uint8_t *buf, size_t len, uint64_t *offsets, uint
                 }
             }
         }
+        if (length == 0)
+            continue;                             /* an empty blob: its offset is the next frame's */
         if (dig_len != 16) {
             *multi = 1;                           /* a many-page frame: the caller reads it otherwise */
             continue;

@@ -109,6 +109,6 @@ long incr_uffd_writeprotect(int uffd, uint64_t start, uint64_t len);
 long incr_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end, uint64_t *out, size_t max_runs);
 /* The frames of a serialized PackTrailer, for the read path's check that a frame holds the page
  * asked for: offsets[i] and the 16 digest bytes at digests + 16 * i of each frame holding exactly one
- * page or blob (*multi is set if others exist).  The number listed; -1: not a trailer; -2: over max. */
+ * page or blob, of one byte or more (*multi is set if others exist).  The number listed; -1: not a trailer; -2: over max. */
 long incr_trailer_frames(const uint8_t *buf, size_t len, uint64_t *offsets, uint8_t *digests, size_t max,
                          int *multi);

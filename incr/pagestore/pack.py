@@ -269,7 +269,8 @@ def parse_pack(data: bytes) -> store_pb2.PackTrailer:
 
 
 def frame_digests(data: mmap.mmap) -> dict[int, bytes]:
-    """Frame offset -> the digests the frame holds, from the trailer of a mapped pack.
+    """Frame offset -> the digests the frame holds, from the trailer of a mapped pack (frames of
+    no bytes, empty blobs, left out: their offset is the next frame's).
 
     For the read path, which checks every frame it decodes against this: only the magics and
     the protobuf are checked here (not every frame's bounds and codec, as ``parse_pack`` does:
@@ -291,7 +292,7 @@ def frame_digests(data: mmap.mmap) -> dict[int, bytes]:
         trailer.ParseFromString(encoded)
     except DecodeError as e:
         raise PackFormatError(f"trailer does not decode: {e}") from e
-    return {f.offset: f.digests for f in trailer.frames}
+    return {f.offset: f.digests for f in trailer.frames if f.length}
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         info = api.checkpoint(parse_pid(args.pid), args.store, kill=args.kill, tracker=args.tracker,
                               precopy=not args.no_precopy, copy_buffer=args.copy_buffer, wait=not args.no_wait,
-                              progress=progress)
+                              progress=progress if progress.enabled else None)
     finally:
         progress.close()
     if args.json:

@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         info = _by_supervisor(pid, args) or api.checkpoint(
             pid, args.store, kill=args.kill, tracker=args.tracker, precopy=not args.no_precopy,
-            copy_buffer=args.copy_buffer, wait=not args.no_wait, progress=progress)
+            copy_buffer=args.copy_buffer, wait=not args.no_wait, progress=progress if progress.enabled else None)
     finally:
         progress.close()
     if args.json:

@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         job = api.restore(args.store, at=args.at, id=args.id, leave_stopped=args.leave_stopped,
                           new_pidns=args.new_pidns, stdio=args.stdio, detach=args.detach or args.leave_stopped,
-                          fallback=args.fallback, progress=progress)
+                          fallback=args.fallback, progress=progress if progress.enabled else None)
     finally:
         progress.close()
 

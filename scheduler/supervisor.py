@@ -54,6 +54,7 @@ from incr.pagestore import StoreError, gc
 from incr.scheduler import control
 from incr.scheduler.policy import ROUNDS_PER_INTERVAL, Interval, PredumpGate
 from incr.timespec import local_short
+from incr.units import size
 
 log = logging.getLogger(__name__)
 
@@ -165,14 +166,6 @@ class CommandNotExecutable(CommandFailed):
     exit_code = 126
 
 
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
-
-
 @dataclass
 class State:
     checkpoints: int = 0
@@ -244,7 +237,7 @@ class Supervisor:
         self.state.checkpoints += 1
         self.state.last = info
         line = (f"checkpoint {info.id[:12]} of PID {self.job.pid} ({why}): downtime {s.downtime_ms:.1f} ms, "
-                f"{_size(s.bytes_stored)} added, {s.pages_dirty} of {s.pages_total} pages dirty, "
+                f"{size(s.bytes_stored)} added, {s.pages_dirty} of {s.pages_total} pages dirty, "
                 f"total {s.total_ms / 1e3:.2f} s")
         if self.settings.interval.auto:
             self.settings.interval.measured(s.total_ms / 1e3)
@@ -264,7 +257,7 @@ class Supervisor:
             return f"; retention failed: {exc}"
         kept = sum(1 for e in result.plan.keep if e.kind == "checkpoint" and e.group == str(self.job.pid))
         freed = result.prune.bytes_freed if result.prune else 0
-        return f"; forgot {result.removed}, {_size(freed)} freed, {kept} kept"
+        return f"; forgot {result.removed}, {size(freed)} freed, {kept} kept"
 
     def predump(self) -> None:
         """A pre-dump round, when rounds pay and the checkpoint is not due soon."""

@@ -16,10 +16,10 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from xorjob import Job, assert_memory_exact
 
 from conftest import Procs, incr, kill_and_wait_gone, ok, read_pid, wait_until
 from incr.pagestore import Store
@@ -29,14 +29,6 @@ SMALL_PAGES = 1024
 FS_SIZE = 160 << 20
 
 
-@dataclass
-class Job:
-    exe: Path
-    report: Path
-    pid: int
-    pages: int
-
-
 def start_job(cprog: object, procs: Procs, tmp_path: Path, name: str, pages: int) -> Job:
     exe = cprog("randjob")  # type: ignore[operator]
     report, ready = tmp_path / f"{name}.report", tmp_path / f"{name}.ready"
@@ -44,20 +36,8 @@ def start_job(cprog: object, procs: Procs, tmp_path: Path, name: str, pages: int
     return Job(exe, report, procs.track(read_pid(ready)), pages)
 
 
-def reported(job: Job) -> tuple[int, str]:
-    """Iteration and digest of the running job, as it reports them on SIGUSR1."""
-    job.report.unlink(missing_ok=True)
-    os.kill(job.pid, signal.SIGUSR1)
-    wait_until(job.report.exists, "the job's report")
-    iteration, digest = job.report.read_text().split()
-    return int(iteration), digest
-
-
 def assert_correct(job: Job, why: str) -> None:
-    iteration, digest = reported(job)
-    res = subprocess.run([job.exe, "--reference", str(iteration), str(job.pages)], capture_output=True, text=True,
-                         check=True)
-    assert digest == res.stdout.split()[1], f"{why}: wrong memory at iteration {iteration}"
+    assert_memory_exact(job, why)
 
 
 def assert_running(job: Job, why: str) -> None:

@@ -7,14 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-
-def size(n: float) -> str:
-    """Bytes for people: '512 B', '3.2 MiB'."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
+from incr.units import size as size  # (re-exported: the commands format sizes through here)
 
 
 def duration_ms(ms: float) -> str:

@@ -64,8 +64,12 @@ long incr_uffd_api(int uffd, uint64_t features, uint64_t *supported);
 long incr_uffd_register_wp(int uffd, uint64_t start, uint64_t len);
 long incr_uffd_writeprotect(int uffd, uint64_t start, uint64_t len);
 long incr_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end, uint64_t *out, size_t max_runs);
-long incr_trailer_frames(const uint8_t *buf, size_t len, uint64_t *offsets, uint8_t *digests, size_t max,
-                         int *multi);
+struct incr_frame { uint64_t offset; uint32_t first, count; };
+long incr_trailer_table(const uint8_t *buf, size_t len, struct incr_frame *frames, size_t max_frames,
+                        uint8_t *digests, size_t max_digests);
+long incr_check_placement(const struct incr_frame *frames, size_t n, const uint8_t *digests,
+                          const uint64_t *offsets, const uint16_t *slots, const uint32_t *pages, size_t m,
+                          const uint8_t *want, size_t want_pages);
 """
 
 ffibuilder = FFI()

@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <elf.h>
@@ -594,12 +595,18 @@ static int pb_field(const uint8_t **p, const uint8_t *end, unsigned wt, const ui
     }
 }
 
-long incr_trailer_frames(const uint8_t *buf, size_t len, uint64_t *offsets, uint8_t *digests, size_t max,
-                         int *multi)
+static int frame_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const struct incr_frame *)a)->offset, y = ((const struct incr_frame *)b)->offset;
+    return x < y ? -1 : x > y;
+}
+
+long incr_trailer_table(const uint8_t *buf, size_t len, struct incr_frame *frames, size_t max_frames,
+                        uint8_t *digests, size_t max_digests)
 {
     const uint8_t *p = buf, *end = buf + len;
-    size_t n = 0;
-    *multi = 0;
+    size_t n = 0, total = 0;
+    int sorted = 1;
     while (p < end) {
         uint64_t key, size = 0;
         const uint8_t *data = NULL;
@@ -630,15 +637,65 @@ long incr_trailer_frames(const uint8_t *buf, size_t len, uint64_t *offsets, uint
         }
         if (length == 0)
             continue;                             /* an empty blob: its offset is the next frame's */
-        if (dig_len != 16) {
-            *multi = 1;                           /* a many-page frame: the caller reads it otherwise */
-            continue;
-        }
-        if (n == max)
+        if (dig_len == 0 || dig_len % 16 || dig_len / 16 > UINT32_MAX)
+            return -1;
+        if (n == max_frames || dig_len / 16 > max_digests - total)
             return -2;
-        offsets[n] = offset;
-        memcpy(digests + 16 * n, dig, 16);
+        if (n && offset <= frames[n - 1].offset)
+            sorted = 0;
+        frames[n].offset = offset;
+        frames[n].first = (uint32_t)total;
+        frames[n].count = (uint32_t)(dig_len / 16);
+        memcpy(digests + 16 * total, dig, dig_len);
+        total += dig_len / 16;
         n++;
     }
+    if (!sorted) {
+        qsort(frames, n, sizeof *frames, frame_cmp);
+        for (size_t i = 1; i < n; i++)
+            if (frames[i].offset == frames[i - 1].offset)
+                return -1;                        /* two frames of bytes at one offset */
+    }
     return (long)n;
+}
+
+/* The frame of `frames` at `offset`, or NULL; `hint` is where the last search ended (requests
+ * come mostly in offset order, so the next is usually there or just after). */
+static const struct incr_frame *find_frame(const struct incr_frame *frames, size_t n, uint64_t offset, size_t *hint)
+{
+    size_t h = *hint;
+    if (h < n && frames[h].offset == offset)
+        return &frames[h];
+    if (h + 1 < n && frames[h + 1].offset == offset) {
+        *hint = h + 1;
+        return &frames[h + 1];
+    }
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (frames[mid].offset < offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < n && frames[lo].offset == offset) {
+        *hint = lo;
+        return &frames[lo];
+    }
+    return NULL;
+}
+
+long incr_check_placement(const struct incr_frame *frames, size_t n, const uint8_t *digests,
+                          const uint64_t *offsets, const uint16_t *slots, const uint32_t *pages, size_t m,
+                          const uint8_t *want, size_t want_pages)
+{
+    size_t hint = 0;
+    for (size_t r = 0; r < m; r++) {
+        uint32_t slot = slots[r];
+        const struct incr_frame *f = find_frame(frames, n, offsets[r], &hint);
+        if (f == NULL || slot >= f->count || pages[r] >= want_pages
+            || memcmp(digests + 16 * ((size_t)f->first + slot), want + 16 * (size_t)pages[r], 16) != 0)
+            return (long)r;
+    }
+    return -1;
 }

@@ -107,8 +107,18 @@ long incr_uffd_writeprotect(int uffd, uint64_t start, uint64_t len);
  * PAGEMAP_SCAN call it swapped).  Returns the number of runs (at most max_runs; the caller
  * continues from the last end) or a negative errno. */
 long incr_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end, uint64_t *out, size_t max_runs);
-/* The frames of a serialized PackTrailer, for the read path's check that a frame holds the page
- * asked for: offsets[i] and the 16 digest bytes at digests + 16 * i of each frame holding exactly one
- * page or blob, of one byte or more (*multi is set if others exist).  The number listed; -1: not a trailer; -2: over max. */
-long incr_trailer_frames(const uint8_t *buf, size_t len, uint64_t *offsets, uint8_t *digests, size_t max,
-                         int *multi);
+/* A frame of a pack, from its trailer: its offset, and its digests: `count` of them, 16 bytes
+ * each, from digest number `first` of the table's digests. */
+struct incr_frame { uint64_t offset; uint32_t first, count; };
+/* The frames of a serialized PackTrailer that hold one byte or more, by offset, for the read
+ * path's check that a frame holds the page asked for.  The number listed; -1: not a valid
+ * trailer; -2: more than max_frames frames or max_digests digests. */
+long incr_trailer_table(const uint8_t *buf, size_t len, struct incr_frame *frames, size_t max_frames,
+                        uint8_t *digests, size_t max_digests);
+/* Check m page reads against a pack's frame table: read r takes page slots[r] of the frame at
+ * offsets[r] and expects the page whose digest is number pages[r] of
+ * `want` (want_pages of them).  The first read whose frame holds another page (or no frame is
+ * there), or -1 when all are right. */
+long incr_check_placement(const struct incr_frame *frames, size_t n, const uint8_t *digests,
+                          const uint64_t *offsets, const uint16_t *slots, const uint32_t *pages, size_t m,
+                          const uint8_t *want, size_t want_pages);

@@ -12,6 +12,7 @@ import random
 import shutil
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import threading
@@ -49,10 +50,11 @@ from incr.pagestore.pack import (
     MAGIC,
     PACK_TARGET_SIZE,
     RAW,
+    TAIL,
     ZSTD,
     PackBuilder,
     PackFormatError,
-    frame_digests,
+    frame_table,
     iter_pack_files,
     new_compressor,
     parse_pack,
@@ -628,10 +630,9 @@ def test_open_missing_empty_and_foreign_directories(tmp_path: Path) -> None:
         Store.open(tmp_path / "file", create=True)
 
 
-def test_packs_of_version_2_stores_still_read(store: Store) -> None:
-    """Before version 3 a frame held up to 64 pages and packs had no dictionaries (pack
-    version 1): such a pack, dropped into the store, is indexed and read, each frame once."""
-    buf = text_pages(128, 6)
+def _version_2_pack(store: Store, buf: bytes) -> bytes:
+    """A pack as written before version 3 (pack version 1), two frames of 64 pages, into
+    ``store``; the digests of ``buf``'s 128 pages."""
     digests = page_digests(buf)
     old = PackBuilder(store.path / "packs")
     compressor = new_compressor()
@@ -641,6 +642,14 @@ def test_packs_of_version_2_stores_still_read(store: Store) -> None:
                        digests[start * 16 : (start + 64) * 16])
     old._trailer.version = 1
     old.seal()
+    return digests
+
+
+def test_packs_of_version_2_stores_still_read(store: Store) -> None:
+    """Before version 3 a frame held up to 64 pages and packs had no dictionaries (pack
+    version 1): such a pack, dropped into the store, is indexed and read, each frame once."""
+    buf = text_pages(128, 6)
+    digests = _version_2_pack(store, buf)
     order = list(range(128))
     random.Random(3).shuffle(order)
     with Store.open(store.path) as s:
@@ -778,19 +787,62 @@ def test_stats_and_verify_on_a_healthy_store(store: Store) -> None:
 
 
 def test_the_read_path_reads_trailers_as_protobuf_does(store: Store) -> None:
-    """frame_digests (C) gives what the protobuf trailer says; a damaged trailer is an error."""
+    """frame_table (C) holds what the protobuf trailer says; a damaged trailer is an error."""
     commit_pages(store, random_pages(40, 3) + text_pages(40, 4))
     store_scattered(store, record_pages(2 * DICT_SAMPLE_PAGES, 5))
+    _version_2_pack(store, text_pages(128, 6))
+    many_page_frames = 0
     for _name, path in iter_pack_files(store.path / "packs"):
         data = path.read_bytes()
         with open(path, "rb") as f:
             mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        assert frame_digests(mapped) == {f.offset: f.digests for f in parse_pack(data).frames if f.length}
+        frames = parse_pack(data).frames
+        assert frame_table(mapped).frames() == {f.offset: f.digests for f in frames if f.length}
+        many_page_frames += sum(len(f.digests) > 16 for f in frames)
         damaged = bytearray(data)
         length = int.from_bytes(data[-12:-8], "little")
         damaged[len(data) - 12 - length : len(data) - 12] = b"\xff" * length
         with pytest.raises(PackFormatError):
-            frame_digests(_mapped(bytes(damaged)))
+            frame_table(_mapped(bytes(damaged)))
+    assert many_page_frames == 2
+
+
+def _reads(*reads: tuple[int, int, int]) -> tuple[bytes, bytes, bytes]:
+    """(offset, slot, page index) of each read, packed as FrameTable.misplaced takes them."""
+    m = len(reads)
+    return (struct.pack(f"{m}Q", *(r[0] for r in reads)), struct.pack(f"{m}H", *(r[1] for r in reads)),
+            struct.pack(f"{m}I", *(r[2] for r in reads)))
+
+
+def _hand_made_pack(*frames: tuple[int, int, bytes]) -> mmap.mmap:
+    """A pack of no real frames whose trailer lists (offset, length, digests) in the order given."""
+    trailer = store_pb2.PackTrailer(version=2)
+    for offset, length, digests in frames:
+        trailer.frames.add(kind=store_pb2.Frame.PAGES, codec=ZSTD, offset=offset, length=length,
+                           raw_length=PAGE_SIZE * (len(digests) // 16), digests=digests)
+    encoded = trailer.SerializeToString()
+    return _mapped(MAGIC + encoded + TAIL.pack(len(encoded), MAGIC))
+
+
+def test_the_frame_check_finds_the_first_read_a_trailer_contradicts() -> None:
+    d = [bytes([k]) * 16 for k in range(1, 8)]
+    # Out of offset order (the C side sorts), one frame of three pages, an empty blob's frame
+    # sharing the offset of the next.
+    table = frame_table(_hand_made_pack((300, 50, d[0]), (8, 90, d[1] + d[2] + d[3]), (100, 0, d[4]),
+                                        (100, 200, d[5])))
+    assert len(table) == 3
+    want = b"".join(d)            # page index k wants d[k]
+    assert table.misplaced(*_reads(), want) == -1
+    assert table.misplaced(*_reads((300, 0, 0), (8, 2, 3), (8, 0, 1), (100, 0, 5), (8, 1, 2)), want) == -1
+    assert table.misplaced(*_reads((300, 0, 0), (8, 1, 3)), want) == 1            # another page of the frame
+    assert table.misplaced(*_reads((8, 0, 1), (300, 0, 0), (100, 0, 4)), want) == 2   # not the empty blob
+    assert table.misplaced(*_reads((8, 3, 3)), want) == 0                           # past the frame's pages
+    assert table.misplaced(*_reads((9, 0, 1)), want) == 0                           # no frame there
+    assert table.misplaced(*_reads((300, 0, 7)), want) == 0                         # past the digests asked
+    with pytest.raises(PackFormatError):
+        frame_table(_hand_made_pack((8, 10, d[0]), (8, 20, d[1])))                  # two frames at one place
+    with pytest.raises(PackFormatError):
+        frame_table(_hand_made_pack((8, 10, d[0][:15])))                           # a digest cut short
 
 
 def _mapped(data: bytes) -> mmap.mmap:

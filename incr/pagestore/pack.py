@@ -20,7 +20,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import blake3
 import zstandard
@@ -268,31 +268,56 @@ def parse_pack(data: bytes) -> store_pb2.PackTrailer:
     return _decode_trailer(data[: len(MAGIC)], tail, data[start : size - TAIL.size], size)
 
 
-def frame_digests(data: mmap.mmap) -> dict[int, bytes]:
-    """Frame offset -> the digests the frame holds, from the trailer of a mapped pack (frames of
-    no bytes, empty blobs, left out: their offset is the next frame's).
+class FrameTable:
+    """The frames of a pack, from its trailer, held in C arrays (no Python object a frame): for
+    the read path, which checks every page it reads against this, so that an index entry gone
+    wrong never yields another page, intact, whose zstd checksum passes."""
 
-    For the read path, which checks every frame it decodes against this: only the magics and
-    the protobuf are checked here (not every frame's bounds and codec, as ``parse_pack`` does:
-    that costs more than the restore reading the pack)."""
+    __slots__ = ("_count", "_digests", "_frames")
+
+    def __init__(self, frames: Any, digests: Any, count: int) -> None:   # cffi arrays
+        self._frames, self._digests, self._count = frames, digests, count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def frames(self) -> dict[int, bytes]:
+        """Frame offset -> the digests the frame holds (for tests and debugging: Python objects)."""
+        flat = ffi.buffer(self._digests, DIGEST_SIZE * sum(self._frames[k].count for k in range(self._count)))
+        return {f.offset: flat[DIGEST_SIZE * f.first : DIGEST_SIZE * (f.first + f.count)]
+                for f in (self._frames[k] for k in range(self._count))}
+
+    def misplaced(self, offsets: bytes, slots: bytes, pages: bytes, want: bytes) -> int:
+        """Index of the first read the trailer contradicts, or -1.  Read r takes the page of slot
+        ``slots[r]`` of the frame at ``offsets[r]`` and wants the page whose digest is number
+        ``pages[r]`` of ``want``; the three pack native uint64, uint16 and uint32 values."""
+        m = len(offsets) // 8
+        if not m:
+            return -1
+        if len(offsets) != 8 * m or len(slots) != 2 * m or len(pages) != 4 * m:
+            raise ValueError("offsets, slots and pages differ in length")
+        return int(lib.incr_check_placement(
+            self._frames, self._count, self._digests,
+            ffi.from_buffer("uint64_t[]", offsets), ffi.from_buffer("uint16_t[]", slots),
+            ffi.from_buffer("uint32_t[]", pages), m, want, len(want) // DIGEST_SIZE))
+
+
+def frame_table(data: mmap.mmap) -> FrameTable:
+    """The frame table of a mapped pack (frames of no bytes, empty blobs, left out: their offset
+    is the next frame's).  Only the magics and the protobuf are checked here (not every frame's
+    bounds and codec, as ``parse_pack`` does: that costs more than the restore reading the pack)."""
     size = len(data)
     if size < MIN_PACK_SIZE or data[: len(MAGIC)] != MAGIC:
         raise PackFormatError("pack does not start with the pack magic")
     length = _trailer_length(data[size - TAIL.size :], size)
     encoded = data[size - TAIL.size - length : size - TAIL.size]
-    # In C: the protobuf's frames one by one in Python cost ~0.8 us each, 5 % of a restore.
-    room = length // 20 + 1                       # a frame with a digest takes 20 bytes or more
-    offsets, digests, multi = ffi.new("uint64_t[]", room), ffi.new("uint8_t[]", 16 * room), ffi.new("int *")
-    n = lib.incr_trailer_frames(encoded, length, offsets, digests, room, multi)
-    if n >= 0 and not multi[0]:
-        flat = ffi.buffer(digests, 16 * n)[:]
-        return dict(zip(ffi.unpack(offsets, n), [flat[i : i + 16] for i in range(0, 16 * n, 16)], strict=True))
-    trailer = store_pb2.PackTrailer()               # frames of many pages (older stores), or damage
-    try:
-        trailer.ParseFromString(encoded)
-    except DecodeError as e:
-        raise PackFormatError(f"trailer does not decode: {e}") from e
-    return {f.offset: f.digests for f in trailer.frames if f.length}
+    # A frame of bytes takes 20 trailer bytes or more, a digest 16.
+    room, digest_room = length // 20 + 1, length // 16 + 1
+    frames, digests = ffi.new("struct incr_frame[]", room), ffi.new("uint8_t[]", DIGEST_SIZE * digest_room)
+    n = lib.incr_trailer_table(encoded, length, frames, room, digests, digest_room)
+    if n < 0:
+        raise PackFormatError("trailer does not decode" if n == -1 else "trailer lists more frames than fit")
+    return FrameTable(frames, digests, n)
 
 
 @dataclass(frozen=True)

@@ -94,14 +94,30 @@ class Frozen:
     _gadget_tried: bool = False
     journal: Journal = field(default_factory=NoJournal)    # where injections note what they may leave
     for_dump: bool = True           # the dump reads the queued signals: they are taken before any injection
+    #: Signals kept out of the image (the stop request a final checkpoint answers): queued ones
+    #: are not read into it, and one the freeze caught on its way in (``held``, per thread) is
+    #: queued again at the release.  The live job gets them either way.
+    hold: frozenset[int] = frozenset()
+    held: dict[int, list[bytes]] = field(default_factory=dict)
+    left_out: list[int] = field(default_factory=list)   # signal numbers held or not read, one per signal
 
     def queued_signals(self) -> tuple[list[bytes], dict[int, list[bytes]]]:
-        """The signals queued at the freeze: process-wide, and per thread.  Read before the first
-        injection, which may dequeue one (a SIGSTOP cannot even be blocked)."""
+        """The signals queued at the freeze: process-wide, and per thread (but those held).  Read
+        before the first injection, which may dequeue one (a SIGSTOP cannot even be blocked)."""
         if self._queued is None:
-            self._queued = (signals.dump_shared_pending(self.pid),
-                            {tid: signals.dump_thread_pending(self.pid, tid) for tid in self.tids})
+            self._queued = (self._not_held(signals.dump_shared_pending(self.pid)),
+                            {tid: self._not_held(signals.dump_thread_pending(self.pid, tid)) for tid in self.tids})
         return self._queued
+
+    def _not_held(self, queued: list[bytes]) -> list[bytes]:
+        kept = []
+        for info in queued:
+            signo = signals.signo(info)
+            if signo in self.hold:
+                self.left_out.append(signo)
+            else:
+                kept.append(info)
+        return kept
 
     def tracee(self, tid: int | None = None) -> Tracee:
         """The Tracee for `tid` (default: the thread-group leader), created on first use."""
@@ -145,6 +161,11 @@ class Frozen:
         if kill:
             pt.kill_and_reap_group(self.pid, self._traced_tids())
             return
+        for tid, infos in self.held.items():
+            try:
+                self.tracee(tid).intercepted[:0] = infos     # they came first: queued again first
+            except (OSError, EngineError) as exc:
+                log.warning("PID %d thread %d: a signal held during the freeze is lost: %s", self.pid, tid, exc)
         stops: list[tuple[int, bytes]] = []
         for tracee in self.tracees.values():
             try:
@@ -211,10 +232,12 @@ def _field(status: str, name: str) -> str:
     return next(line.split(":", 1)[1].strip() for line in status.splitlines() if line.startswith(name + ":"))
 
 
-def _wait_for_interrupt_stop(pid: int, tid: int) -> int | None:
-    """Wait for the PTRACE_EVENT_STOP of INTERRUPT, letting real signals through first; its
-    signal: SIGTRAP, or the stop signal when the group-stop of job control is in effect.
-    None: thread `tid` (not the leader) exited meanwhile, as threads do."""
+def _wait_for_interrupt_stop(pid: int, tid: int, hold: frozenset[int] = frozenset(),
+                             held: dict[int, list[bytes]] | None = None) -> int | None:
+    """Wait for the PTRACE_EVENT_STOP of INTERRUPT, letting real signals through first (but those
+    in `hold`: their siginfo goes to held[tid]); its signal: SIGTRAP, or the stop signal when
+    the group-stop of job control is in effect.  None: thread `tid` (not the leader) exited
+    meanwhile, as threads do."""
     while True:
         try:
             st = pt.wait(tid)
@@ -232,14 +255,21 @@ def _wait_for_interrupt_stop(pid: int, tid: int) -> int | None:
         # received it had we not been there) and keep waiting; the interrupt
         # is still pending.  Same as CRIU's compel_wait_task.
         sig = st.stopsig if st.event == 0 else 0
+        if sig in hold and held is not None:
+            held.setdefault(tid, []).append(pt.get_siginfo(tid))
+            sig = 0
         pt.cont(tid, sig)
 
 
-def freeze(pid: int, *, options: int = 0, for_dump: bool = True) -> Frozen:
+def freeze(pid: int, *, options: int = 0, for_dump: bool = True, hold: frozenset[int] = frozenset()) -> Frozen:
     """Seize and stop every thread of pid until a pass over /proc/PID/task finds none new.
     `for_dump`: False for a brief freeze that only injects (arming a tracker, taking out a
     leftover): the queued signals, which the dump must read before any injection (and which a
-    job whose other processes run on may have by the ten thousand), are not read."""
+    job whose other processes run on may have by the ten thousand), are not read.  `hold`:
+    signals kept out of the image (Frozen.hold)."""
+    if hold & {signal.SIGKILL, signal.SIGSTOP}:
+        raise ValueError("SIGKILL and SIGSTOP cannot be held")
+    held: dict[int, list[bytes]] = {}
     options |= pt.PTRACE_O_TRACESYSGOOD      # remote syscalls run between syscall-stops
     check_traceable(pid)
     # Stopped or not, the kernel says in the leader's trap: the state in /proc can read
@@ -268,13 +298,16 @@ def freeze(pid: int, *, options: int = 0, for_dump: bool = True) -> Frozen:
                 stopping.append(tid)
                 pt.interrupt(tid)
             for tid in stopping:
-                trap = _wait_for_interrupt_stop(pid, tid)
+                trap = _wait_for_interrupt_stop(pid, tid, hold, held)
                 if trap is None:
                     seized.remove(tid)
                 elif tid == pid:
                     was_stopped = trap != signal.SIGTRAP
     except BaseException:
         for tid in seized:
+            for info in held.get(tid, []):     # let go with what it was about to take
+                with contextlib.suppress(OSError):
+                    pt.tgkill(pid, tid, signals.signo(info))
             with contextlib.suppress(OSError):
                 pt.detach(tid)
         raise
@@ -282,7 +315,9 @@ def freeze(pid: int, *, options: int = 0, for_dump: bool = True) -> Frozen:
         raise ProcessNotFound(pid)
     seized.sort(key=lambda t: (t != pid, t))
     return Frozen(pid=pid, tids=seized, was_stopped=was_stopped,
-                  stop_signal=_group_stop_signal(pid) if was_stopped else 0, for_dump=for_dump)
+                  stop_signal=_group_stop_signal(pid) if was_stopped else 0, for_dump=for_dump, hold=hold,
+                  held={tid: infos for tid, infos in held.items() if tid in seized},
+                  left_out=[signals.signo(i) for tid in seized for i in held.get(tid, [])])
 
 
 def _group_stop_signal(pid: int) -> int:

@@ -143,6 +143,14 @@ def set_options(pid: int, options: int) -> None:
     _check(lib.incr_ptrace_setoptions(pid, options), f"PTRACE_SETOPTIONS {pid}")
 
 
+def keep_exit_status(pid: int, keep: bool = True) -> None:
+    """Leave child `pid`'s exit to its parent's own wait (keep=False: no longer): a wait of the
+    engine's that finds it exited leaves it a zombie instead of reaping it.  For the job `incr
+    run` started, which a checkpoint traces: as tracer and parent, the engine's waits (also those
+    inside a remote syscall) would take the status for good, and `incr run` could not exit with it."""
+    _check(lib.incr_keep_exit_status(pid, 1 if keep else 0), f"keep the exit status of {pid}")
+
+
 def wait(pid: int, options: int = 0) -> WaitStatus:
     status = ffi.new("int *")
     got = _check(lib.incr_wait(pid, status, options), f"waitpid {pid}")

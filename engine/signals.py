@@ -67,7 +67,8 @@ def restore_sigactions(target: RemoteProcess, actions: list[image_pb2.SigAction]
         target.call("rt_sigaction", act.signo, target.put(raw), 0, 8)
 
 
-def _signo(info: bytes) -> int:
+def signo(info: bytes) -> int:
+    """The signal number of a siginfo."""
     return int(struct.unpack_from("<i", info)[0])
 
 
@@ -75,16 +76,16 @@ def restore_shared_pending(target: RemoteProcess, shared: list[bytes]) -> None:
     """Re-queue process-wide signals; they stay pending behind the full mask until the final sigmasks.
     Not SIGSTOP, which no mask holds back: see queue_stops()."""
     for info in shared:
-        if _signo(info) != SIGSTOP:
-            target.call("rt_sigqueueinfo", target.vpid, _signo(info), target.put(info))
+        if signo(info) != SIGSTOP:
+            target.call("rt_sigqueueinfo", target.vpid, signo(info), target.put(info))
 
 
 def restore_thread_pending(target: RemoteProcess, tid: int, private: list[bytes]) -> None:
     """Re-queue a thread's own signals (injected in the thread-group leader, a signal to itself);
     not SIGSTOP (see queue_stops())."""
     for info in private:
-        if _signo(info) != SIGSTOP:
-            target.call("rt_tgsigqueueinfo", target.vpid, tid, _signo(info), target.put(info))
+        if signo(info) != SIGSTOP:
+            target.call("rt_tgsigqueueinfo", target.vpid, tid, signo(info), target.put(info))
 
 
 def queue_stops(pid: int, host_tids: dict[int, int], image: image_pb2.ProcessImage) -> None:
@@ -92,8 +93,8 @@ def queue_stops(pid: int, host_tids: dict[int, int], image: image_pb2.ProcessIma
     process `pid` (injected, the very next step would dequeue them: no mask blocks SIGSTOP).
     `host_tids`: each thread's TID as incr sees it, by its TID in the image.  Who sent a
     SIGSTOP cannot be observed (no handler, no sigwaitinfo, no signalfd takes it)."""
-    if any(_signo(info) == SIGSTOP for info in image.shared_pending):
+    if any(signo(info) == SIGSTOP for info in image.shared_pending):
         os.kill(pid, SIGSTOP)
     for thread in image.threads:
-        if any(_signo(info) == SIGSTOP for info in thread.pending):
+        if any(signo(info) == SIGSTOP for info in thread.pending):
             pt.tgkill(pid, host_tids[thread.tid], SIGSTOP)

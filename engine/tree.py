@@ -62,6 +62,10 @@ class FrozenTree:
         if errors:
             raise errors[0]
 
+    def left_out(self) -> dict[int, list[int]]:
+        """Per process, the signals the image leaves out (held: see freeze(hold=)), if any."""
+        return {pid: sorted(f.left_out) for pid, f in self.frozen.items() if f.left_out}
+
     def __enter__(self) -> FrozenTree:
         return self
 
@@ -69,8 +73,9 @@ class FrozenTree:
         self.release()
 
 
-def freeze_tree(root: int, *, options: int = 0) -> FrozenTree:
-    """Seize and stop every thread of every process of the tree rooted at `root`."""
+def freeze_tree(root: int, *, options: int = 0, hold: frozenset[int] = frozenset()) -> FrozenTree:
+    """Seize and stop every thread of every process of the tree rooted at `root`; `hold`: signals
+    kept out of the image (engine.freeze.Frozen.hold)."""
     check_traceable(root)
     tree = FrozenTree(root=root)
     try:
@@ -80,12 +85,12 @@ def freeze_tree(root: int, *, options: int = 0) -> FrozenTree:
                 break
             for pid in new:
                 if pid == root:
-                    tree.frozen[pid] = freeze(pid, options=options)
+                    tree.frozen[pid] = freeze(pid, options=options, hold=hold)
                 elif is_zombie(pid):
                     tree.zombies.add(pid)
                 else:
                     try:
-                        tree.frozen[pid] = freeze(pid, options=options)
+                        tree.frozen[pid] = freeze(pid, options=options, hold=hold)
                     except (ProcessNotFound, ProcessVanished, NotTraceable):
                         if not gone(pid):
                             raise

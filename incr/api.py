@@ -48,6 +48,12 @@ class CheckpointInfo:
                    comm=comm, stats=snap.stats, snapshot=snap)
 
     @property
+    def signals_left_out(self) -> list[tuple[int, int]]:
+        """(PID, signal number) of each signal the checkpoint left out (api.checkpoint's hold_signals)."""
+        label = self.snapshot.labels.get(predump.LEFT_OUT_LABEL, "")
+        return [(int(pid), int(signo)) for pid, signo in (item.split(":") for item in label.split(",") if item)]
+
+    @property
     def tree(self) -> image_pb2.TreeImage:
         return image_pb2.TreeImage.FromString(self.snapshot.payload)
 
@@ -145,7 +151,7 @@ MANIFEST_LAG = 600.0
 
 def checkpoint(pid: int, store: Store | str | os.PathLike[str], *, kill: bool = False, tracker: str = "auto",
                precopy: bool = True, copy_buffer: int | None = None, wait: bool = True,
-               progress: Progress | None = None) -> CheckpointInfo:
+               progress: Progress | None = None, hold_signals: frozenset[int] = frozenset()) -> CheckpointInfo:
     """Take one consistent checkpoint of the process `pid`; it keeps running unless kill=True.
 
     Incremental when an earlier checkpoint or pre-dump of the same process in
@@ -153,10 +159,14 @@ def checkpoint(pid: int, store: Store | str | os.PathLike[str], *, kill: bool = 
     uffd-wp, soft-dirty or hash; `precopy` runs copy rounds before the freeze;
     `copy_buffer` bounds the memory the frozen copy may take (bytes); `wait`: when another
     writer holds the store, wait for it (else fail at once with StoreLocked, naming its PID);
-    `progress(what, done, total)` hears of the pages stored, batch by batch (incr.cli.progress.ProgressLine).
+    `progress(what, done, total)` hears of the pages stored, batch by batch (incr.cli.progress.ProgressLine);
+    `hold_signals`: signals the checkpoint leaves out, queued or arriving while it is frozen (the job
+    still gets them; CheckpointInfo.signals_left_out names those it had): the stop request a final
+    checkpoint answers, which a restore must not bring back.
     """
     path = store.path if isinstance(store, Store) else Path(store)
-    options = predump.Options(tracker=tracker, precopy=precopy, wait=wait, progress=progress)
+    options = predump.Options(tracker=tracker, precopy=precopy, wait=wait, progress=progress,
+                              hold_signals=hold_signals)
     if copy_buffer is not None:
         options.buffer_bound = copy_buffer
     result = predump.checkpoint(pid, path, kill=kill, options=options)

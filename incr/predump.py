@@ -70,6 +70,14 @@ class Options:
     wait: bool = True
     #: Told of the pages stored so far against the pass's total (per batch): a progress line.
     progress: Progress | None = None
+    #: Signals the checkpoint leaves out, queued or arriving during the freeze (the live job still
+    #: gets them): the stop request a final checkpoint answers, which a restore must not bring back.
+    #: Named in the snapshot's label LEFT_OUT_LABEL.
+    hold_signals: frozenset[int] = frozenset()
+
+
+#: Snapshot label: the signals a checkpoint left out (Options.hold_signals), "PID:SIGNO,...".
+LEFT_OUT_LABEL = "signals_left_out"
 
 
 @dataclass
@@ -408,8 +416,10 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
             _absorb(members, done)
         for pid in [pid for pid in members if pid not in done.frozen.frozen]:
             _drop(members, pid)                  # gone before the freeze
+        left_out = ",".join(f"{pid}:{signo}" for pid, signos in done.frozen.left_out().items() for signo in signos)
         result = _commit(writer, parent, members, done.image, kind, rounds, done.downtime_ms, t_start, parent_id,
-                         done.epoch, done.shared, incremental=bool(base))
+                         done.epoch, done.shared, incremental=bool(base),
+                         labels={LEFT_OUT_LABEL: left_out} if left_out else None)
     except BaseException:
         if kill:
             with _sigint_deferred():
@@ -454,7 +464,7 @@ def _freeze_and_copy(root: int, store: Store, writer: SnapshotWriter, members: d
     with SigintDeferred() as sigint:        # from the freeze to the thaw: a Ctrl-C is taken after the thaw
         t_freeze = time.perf_counter()
         epoch = time.time()
-        frozen = tree.freeze_tree(root)
+        frozen = tree.freeze_tree(root, hold=opts.hold_signals)
         copies: dict[int, MemoryCopy | None] = {}
         try:
             for pid, fr in frozen.frozen.items():
@@ -576,7 +586,8 @@ def _estimate(m: Member) -> int:
 
 def _commit(writer: SnapshotWriter, parent: Parent, members: dict[int, Member], tree: image_pb2.TreeImage,
             kind: str, rounds: int, downtime_ms: float, t_start: float, parent_id: str,
-            epoch: float, shared: dict[str, mmap.mmap] | None = None, *, incremental: bool) -> CheckpointResult:
+            epoch: float, shared: dict[str, mmap.mmap] | None = None, *, incremental: bool,
+            labels: dict[str, str] | None = None) -> CheckpointResult:
     counts = PageCounts()
     refs = []
     for p in tree.processes:
@@ -591,6 +602,7 @@ def _commit(writer: SnapshotWriter, parent: Parent, members: dict[int, Member], 
                               payload=tree.SerializeToString(), page_maps=refs, labels=_labels())
     snap.labels["tracker_reason"] = tracker.reason
     snap.labels["pass"] = "incremental" if incremental else "full"     # relative to a tracker's base, or not
+    snap.labels.update(labels or {})
     stats = snap.stats
     stats.pages_total, stats.pages_dirty, stats.pages_zero = counts.total, counts.dirty, counts.zero
     stats.tracker, stats.rounds, stats.downtime_ms = tracker.name, rounds, downtime_ms

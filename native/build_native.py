@@ -26,6 +26,7 @@ int incr_ptrace_cont(pid_t pid, int sig);
 int incr_ptrace_singlestep(pid_t pid, int sig);
 int incr_ptrace_setoptions(pid_t pid, unsigned long options);
 int incr_wait(pid_t pid, int *status, int options);
+int incr_keep_exit_status(pid_t pid, int keep);
 int incr_getregs(pid_t pid, struct user_regs_struct *regs);
 int incr_setregs(pid_t pid, const struct user_regs_struct *regs);
 long incr_getregset(pid_t pid, int type, void *buf, size_t len);

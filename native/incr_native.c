@@ -48,8 +48,68 @@ int incr_getsigmask(pid_t pid, uint64_t *mask) { RET(ptrace(PTRACE_GETSIGMASK, p
 int incr_setsigmask(pid_t pid, uint64_t mask) { RET(ptrace(PTRACE_SETSIGMASK, pid, sizeof mask, &mask)); }
 int incr_getsiginfo(pid_t pid, void *siginfo128) { RET(ptrace(PTRACE_GETSIGINFO, pid, 0, siginfo128)); }
 
+/* Children whose exit status is for their parent's own wait (incr_keep_exit_status). */
+#define KEPT_MAX 16
+static pid_t kept[KEPT_MAX];
+
+static int is_kept(pid_t pid);
+
+int incr_keep_exit_status(pid_t pid, int keep)
+{
+    if (pid <= 0 || (keep && is_kept(pid)))
+        return 0;
+    for (int i = 0; i < KEPT_MAX; i++)
+        if (kept[i] == (keep ? 0 : pid)) {
+            kept[i] = keep ? pid : 0;
+            return 0;
+        }
+    return keep ? -ENOSPC : 0;
+}
+
+static int is_kept(pid_t pid)
+{
+    for (int i = 0; i < KEPT_MAX; i++)
+        if (pid > 0 && kept[i] == pid)
+            return 1;
+    return 0;
+}
+
+/* The exit of kept child `pid` if that is what a wait would report now, left unreaped (WNOWAIT):
+ * its status as waitpid gives it in *status and 1, else 0 (or -errno). */
+static int peek_exit(pid_t pid, int *status, int options)
+{
+    siginfo_t si;
+    for (;;) {
+        memset(&si, 0, sizeof si);
+        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WSTOPPED | WNOWAIT | __WALL | (options & WNOHANG)) == 0)
+            break;
+        if (errno != EINTR)
+            return -errno;
+    }
+    if (si.si_pid == 0)
+        return 0;                               /* WNOHANG: nothing to report */
+    switch (si.si_code) {
+    case CLD_EXITED:
+        *status = (si.si_status & 0xff) << 8;
+        return 1;
+    case CLD_KILLED:
+    case CLD_DUMPED:
+        *status = (si.si_status & 0x7f) | (si.si_code == CLD_DUMPED ? 0x80 : 0);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 int incr_wait(pid_t pid, int *status, int options)
 {
+    if (is_kept(pid)) {
+        int r = peek_exit(pid, status, options);
+        if (r < 0)
+            return r;
+        if (r)
+            return pid;
+    }
     for (;;) {
         pid_t r = waitpid(pid, status, options | __WALL);
         if (r >= 0)

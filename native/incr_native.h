@@ -20,7 +20,11 @@ int incr_ptrace_detach(pid_t pid, int sig);
 int incr_ptrace_cont(pid_t pid, int sig);
 int incr_ptrace_singlestep(pid_t pid, int sig);
 int incr_ptrace_setoptions(pid_t pid, unsigned long options);
+/* waitpid(__WALL), restarted on EINTR; pid or -errno.  A child given to incr_keep_exit_status
+ * is never reaped by it: its exit is reported and it stays a zombie for its parent's own wait. */
 int incr_wait(pid_t pid, int *status, int options);
+/* Leave child `pid`'s exit to its parent's wait (keep=0: no longer); -ENOSPC: too many kept. */
+int incr_keep_exit_status(pid_t pid, int keep);
 int incr_getregs(pid_t pid, struct user_regs_struct *regs);
 int incr_setregs(pid_t pid, const struct user_regs_struct *regs);
 long incr_getregset(pid_t pid, int type, void *buf, size_t len);

@@ -48,6 +48,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from incr import api, maintenance
+from incr.engine import ptrace
 from incr.engine.errors import EngineError
 from incr.errors import IncrError, UsageError
 from incr.pagestore import StoreError, gc
@@ -89,6 +90,8 @@ class Job:
         except ProcessLookupError:
             raise UsageError(f"no process {pid}") from None
         self.same_group = _same_group(pid)
+        if child:
+            ptrace.keep_exit_status(self.wait_pid)    # a checkpoint's wait must not take its status
 
     @classmethod
     def start(cls, argv: list[str]) -> Job:
@@ -123,6 +126,7 @@ class Job:
             os.kill(self.pid, signo)
 
     def close(self) -> None:
+        ptrace.keep_exit_status(self.wait_pid, False)
         with contextlib.suppress(OSError):
             os.close(self.pidfd)
 
@@ -213,13 +217,16 @@ class Supervisor:
 
     # -- the engine's work, one at a time -------------------------------------------
 
-    def checkpoint(self, why: str, *, kill: bool = False, timeout: float | None = None) -> api.CheckpointInfo:
+    def checkpoint(self, why: str, *, kill: bool = False, timeout: float | None = None,
+                   hold_signals: frozenset[int] = frozenset()) -> api.CheckpointInfo:
         """Take a checkpoint now (waiting for the one under way, up to `timeout`); log it, apply
-        retention, restart the schedule from its end.  Raises the failure's error."""
+        retention, restart the schedule from its end.  Raises the failure's error.  `hold_signals`:
+        left out of it (api.checkpoint)."""
         if not self.engine.acquire(timeout=-1 if timeout is None else timeout):
             raise IncrError(f"another checkpoint of PID {self.job.pid} is still under way")
         try:
-            info = api.checkpoint(self.job.pid, self.settings.store, kill=kill, tracker=self.settings.tracker)
+            info = api.checkpoint(self.job.pid, self.settings.store, kill=kill, tracker=self.settings.tracker,
+                                  hold_signals=hold_signals)
             self._committed(info, why)
             return info
         except (IncrError, EngineError, StoreError, OSError) as exc:
@@ -245,6 +252,11 @@ class Supervisor:
         stopped = self.gate.after_checkpoint(s.pages_dirty)
         line += self._retain()
         self.say(line)
+        left_out = info.signals_left_out
+        if left_out:
+            signals = ", ".join(f"{signal.Signals(signo).name} of PID {pid}" for pid, signo in left_out)
+            self.say(f"checkpoint {info.id[:12]} leaves out {signals}, sent with the supervisor's: a restore "
+                     "of it continues the job")
         if stopped:
             self.say(f"pre-dump rounds stop: {stopped}")
 
@@ -385,7 +397,8 @@ class Supervisor:
     def _on_signal(self, signo: int) -> int | None:
         if signo in (signal.SIGTERM, signal.SIGUSR1):
             name = signal.Signals(signo).name
-            self.final_checkpoint(f"final, {name}")
+            # Slurm signals the job with the supervisor: that stop request is not the job's state.
+            self.final_checkpoint(f"final, {name}", hold_signals=frozenset({signo}))
             if signo == signal.SIGTERM:
                 self.stopping = True
                 if self.scheduler is not None:
@@ -404,14 +417,15 @@ class Supervisor:
             self.job.signal(signo)
         return None
 
-    def final_checkpoint(self, why: str) -> None:
-        """A checkpoint now, waited for up to --final-deadline (it runs on in its thread if late)."""
+    def final_checkpoint(self, why: str, *, hold_signals: frozenset[int] = frozenset()) -> None:
+        """A checkpoint now, waited for up to --final-deadline (it runs on in its thread if late);
+        `hold_signals`: left out of it (api.checkpoint)."""
         deadline = self.settings.final_deadline
         outcome: list[str] = []
 
         def take() -> None:
             try:
-                self.checkpoint(why, timeout=deadline)
+                self.checkpoint(why, timeout=deadline, hold_signals=hold_signals)
                 outcome.append("ok")
             except (IncrError, EngineError, StoreError, OSError) as exc:
                 outcome.append(str(exc))

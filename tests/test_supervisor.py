@@ -8,6 +8,7 @@ at different steps of the job, and compare its output with an uninterrupted run'
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -39,14 +40,14 @@ class Run:
     """A stepper job under `incr run`; its gates, its log."""
 
     def __init__(self, exe: Path, tmp: Path, store: Path, procs: Procs, *options: str, name: str = "run",
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, steps: int = STEPS) -> None:
         self.dir = tmp / name
         self.dir.mkdir()
         self.out = self.dir / "out.txt"
         self.log = self.dir / "supervisor.log"
         self.store = store
         self.sup = procs.start([*INCR, "--store", store, "run", "--log", self.log, *options, "--",
-                                exe, self.out, STEPS, 1, self.dir], env={**os.environ, **(env or {})},
+                                exe, self.out, steps, 1, self.dir], env={**os.environ, **(env or {})},
                                stderr=open(self.dir / "stderr", "wb"))  # noqa: SIM115
         wait_until(lambda: "supervising PID" in self.text(), "the supervisor to start")
         self.pid = int(re.search(r"supervising PID (\d+)", self.text()).group(1))  # type: ignore[union-attr]
@@ -126,6 +127,77 @@ def test_sigterm_takes_a_final_checkpoint_then_ends_the_job(cprog, tmp_path: Pat
     res = incr(store, "restore", "--latest")
     assert res.returncode == 0, res.stderr
     assert run.out.read_bytes() == expected
+
+
+def test_the_final_checkpoint_leaves_out_the_sigterm_sent_with_the_supervisors(cprog, tmp_path: Path, store: Path,
+                                                                              procs: Procs) -> None:
+    """Slurm sends SIGTERM to the job with its supervisor: a job that defers it to the end of a
+    step has it queued when the final checkpoint freezes it.  The checkpoint leaves it out (the
+    live job still ends by it): a restore continues the job rather than bring the stop back."""
+    exe = cprog("stepper")
+    expected = reference(exe, tmp_path, procs)
+    run = Run(exe, tmp_path, store, procs, "--every", "1h", env={"STEPPER_DEFER_TERM": "1"})
+    run.open_gate(0)
+    wait_until(lambda: line_count(run.out) >= 1, "step 0")        # then at gate 1, SIGTERM blocked
+    os.kill(run.pid, signal.SIGTERM)
+    wait_until(lambda: _pending(run.pid) >> (signal.SIGTERM - 1) & 1, "the job's SIGTERM to be queued")
+    os.kill(run.sup.pid, signal.SIGTERM)
+    wait_until(lambda: "(final, SIGTERM)" in run.text(), "the final checkpoint")
+    assert f"leaves out SIGTERM of PID {run.pid}, sent with the supervisor's" in run.text(), run.text()
+    run.open_gate(1)                                  # the live job: ended by its SIGTERM after step 1
+    assert run.sup.wait(timeout=60) == 128 + signal.SIGTERM
+    assert line_count(run.out) == 2
+    (final,) = checkpoints(store)
+    run.open_all()
+    res = incr(store, "restore", "--latest")
+    assert res.returncode == 0 and str(final["id"])[:12] in res.stderr, res.stderr
+    assert run.out.read_bytes() == expected
+
+
+def _pending(pid: int) -> int:
+    """The signals queued for the process (ShdPnd)."""
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(line.split()[1] for line in f if line.startswith("ShdPnd:")), 16)
+
+
+def test_the_engines_waits_leave_the_supervised_child_to_its_parent() -> None:
+    """A job `incr run` started is traced by its parent: a wait of the engine's (freezing it,
+    inside a remote syscall) that finds it dead must not take its status from `incr run`."""
+    from incr.engine import ptrace
+    child = os.fork()
+    if child == 0:
+        while True:
+            os.pause()
+    try:
+        ptrace.seize(child)
+        ptrace.keep_exit_status(child)
+        os.kill(child, signal.SIGKILL)
+        assert ptrace.wait(child).exited
+        assert ptrace.wait(child).exited, "reported again, never reaped"
+        got, status = os.waitpid(child, 0)
+        assert got == child and os.WTERMSIG(status) == signal.SIGKILL
+    finally:
+        ptrace.keep_exit_status(child, False)
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+
+
+def test_a_job_killed_at_random_instants_of_its_checkpoints_gives_incr_run_its_status(
+        cprog, tmp_path: Path, store: Path, procs: Procs) -> None:
+    """Killed while a checkpoint traces it (seeded random instants): `incr run` ends with 137, the
+    job's status, each time; not 1 because a wait of the checkpoint's took it."""
+    exe = cprog("stepper")
+    rng = random.Random(int(os.environ.get("INCR_SEED", "0")) or None)
+    for trial in range(8):
+        run = Run(exe, tmp_path, store, procs, "--every", "0.1s", "--no-predump", name=f"trial{trial}",
+                  steps=10**6)
+        run.open_gate(0)                # then it spins at gate 1 until killed
+        run.wait_checkpoints(2)
+        time.sleep(rng.uniform(0.0, 0.3))
+        os.kill(run.pid, signal.SIGKILL)
+        assert run.sup.wait(timeout=60) == 128 + signal.SIGKILL, f"trial {trial}: {run.text()}"
+        assert "ended with status 137" in run.text(), run.text()
 
 
 def test_sigusr1_takes_a_final_checkpoint_and_the_job_runs_on(cprog, tmp_path: Path, store: Path,

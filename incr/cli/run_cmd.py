@@ -36,7 +36,10 @@ Signals to the supervisor: SIGTERM: a final checkpoint (waited for up to
 exits with its status.  SIGUSR1 (`sbatch --signal=B:USR1@60`, Slurm's warning
 before the time limit): a final checkpoint now; the job runs on, still
 supervised, and the schedule restarts from that checkpoint (incr does not
-exit: that would end a batch script and, in Slurm, the job with it).
+exit: that would end a batch script and, in Slurm, the job with it).  A
+SIGTERM or SIGUSR1 queued for the job too (Slurm signals every process) is
+left out of the final checkpoint, the live job still getting it: a restore
+continues the job instead of bringing the stop request back.
 SIGINT/SIGQUIT: a job in incr's process group gets Ctrl-C from the terminal
 as any foreground job does, and incr exits with its status; a job outside it
 is sent the signal.  SIGHUP and SIGUSR2 are passed on to the job.

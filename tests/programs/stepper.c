@@ -4,12 +4,15 @@
  * blocks (some large enough to be their own mappings), grows a buffer with
  * mremap, drops pages with MADV_DONTNEED, then appends a line with a checksum
  * of everything.  Before step k*GATE_EVERY it waits (spinning) for the file
- * GATEDIR/go<k>.  Deterministic: no time, PID or address in its output. */
+ * GATEDIR/go<k>.  Deterministic: no time, PID or address in its output.
+ * With STEPPER_DEFER_TERM=1 in its environment, SIGTERM waits for the end of a step: it is
+ * blocked but for a moment after each step's line (a pending one ends the job there). */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -26,6 +29,12 @@ int main(int argc, char **argv)
 {
     if (argc != 5) { fprintf(stderr, "usage: stepper OUT STEPS GATE_EVERY GATEDIR\n"); return 2; }
     int steps = atoi(argv[2]), every = atoi(argv[3]);
+    const char *defer = getenv("STEPPER_DEFER_TERM");
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    if (defer && *defer == '1') sigprocmask(SIG_BLOCK, &term, NULL);
+    else sigemptyset(&term);
     FILE *out = fopen(argv[1], "w");
     unsigned char *arr = mmap(NULL, ARRAY, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     for (size_t i = 0; i < ARRAY; i += 8) *(uint64_t *)(arr + i) = i * 2654435761u;
@@ -62,6 +71,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < NBLK; i++) if (blk[i]) h = fnv(blk[i], blen[i] & ~7ul, h);
         fprintf(out, "step %d hash %016llx grow %zu\n", s, (unsigned long long)h, glen);
         fflush(out);
+        sigprocmask(SIG_UNBLOCK, &term, NULL);         /* (an empty set without STEPPER_DEFER_TERM) */
+        sigprocmask(SIG_BLOCK, &term, NULL);
     }
     fprintf(out, "done\n");
     fclose(out);

@@ -127,6 +127,20 @@ def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[
     return result
 
 
+def verify_here(store: Path) -> str:
+    """What `incr verify --read-data` finds wrong with `store` ("" when all is well), checked in
+    this process: the soaks run it after every trial, and a Python start is most of its cost."""
+    from incr import maintenance
+    report = maintenance.verify(store, read_data=1.0)
+    return "" if report.ok else "\n".join(report.problems()) or "not ok"
+
+
+def listed_here(store: Path) -> list[str]:
+    """The ids `incr list` shows, oldest first, read in this process."""
+    from incr import api
+    return [c.id for c in api.Store(store).checkpoints()]
+
+
 def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 60) -> None:
     """Poll a condition on files or /proc; fails the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout

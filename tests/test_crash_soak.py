@@ -30,8 +30,9 @@ import pytest
 from softdirty_vm import IN_GUEST, run_in_guest
 from xorjob import Job, assert_memory_exact
 
-from conftest import Procs, incr, kill_and_wait_gone, ok, read_pid
-from incr import dirty
+from conftest import Procs, incr, kill_and_wait_gone, ok, read_pid, verify_here
+from incr import dirty, maintenance
+from incr.pagestore import gc
 
 TRIALS = int(os.environ.get("INCR_SOAK_TRIALS", "60"))
 SEED = 20261201
@@ -134,11 +135,11 @@ def test_commands_killed_at_random_instants_never_make_a_wrong_checkpoint(cprog,
         assert_memory_exact(job, f"{what}: checkpoint {committed['id'][:12]} restored")
         if IN_GUEST and trial < TRIALS - 1:
             continue                # emulated: two more commands a trial doubled the guest's time
-        checked = incr(store, "verify", "--read-data")
-        assert checked.returncode == 0, f"{what}: the store does not verify: {checked.stdout}"
+        problems = verify_here(store)
+        assert not problems, f"{what}: the store does not verify: {problems}"
         # Retention between trials, as a supervisor keeps it: the tracker's base (the newest
         # checkpoint) stays, and the store stays small enough to be read whole after each trial.
-        ok(incr(store, "forget", "--keep-last", "2", "--prune"))
+        maintenance.forget(store, policy=gc.Policy(last=2), prune=True)
     assert killed_mid_run >= TRIALS // 2, f"only {killed_mid_run} of {TRIALS} commands were killed mid-run"
     kill_and_wait_gone(job.pid)
 
@@ -151,5 +152,5 @@ def test_soft_dirty_soak_in_a_vm() -> None:
     fewer trials, the guest is emulated."""
     if dirty.probe().soft_dirty:
         pytest.skip("this kernel has soft-dirty: the soft-dirty soak ran natively")
-    run_in_guest(Path(__file__), "soft-dirty and killed", env={"INCR_SOAK_TRIALS": "8", "INCR_SOAK_PAGES": "4096"},
+    run_in_guest(Path(__file__), "soft-dirty and killed", env={"INCR_SOAK_TRIALS": "5", "INCR_SOAK_PAGES": "4096"},
                  timeout=1500)

@@ -24,7 +24,7 @@ import lmdb
 import pytest
 from xorjob import Job, assert_memory_exact
 
-from conftest import Procs, incr, kill_and_wait_gone, ok, read_pid
+from conftest import Procs, incr, kill_and_wait_gone, listed_here, ok, read_pid, verify_here
 from incr.faults import GC_POINTS
 from incr.pagestore import Store
 from incr.pagestore.index import LOCATION, Index
@@ -382,17 +382,15 @@ def gc_base(original: Original, tmp_path: Path, name: str) -> Path:
     return base
 
 
-def listed_ids(store: Path) -> list[str]:
-    return [c["id"] for c in json.loads(ok(incr(store, "list", "--json")).stdout)]
 
 
 def check_after_kill(original: Original, store: Path, procs: Procs, tmp_path: Path, what: str,
                      before: list[str]) -> None:
     """The store verifies, every byte read; it shows the old snapshots or the new ones, nothing in
     between; and its newest checkpoint restores exactly."""
-    res = verify(store, "--read-data")
-    assert res.returncode == 0, f"{what}: {res.stdout}"
-    now = listed_ids(store)
+    problems = verify_here(store)
+    assert not problems, f"{what}: {problems}"
+    now = listed_here(store)
     assert now in (before, original.ids[-3:]), f"{what}: {len(now)} snapshots listed"
     restore_and_check(original, store, procs, tmp_path, "--id", now[-1])
 
@@ -401,7 +399,7 @@ def check_after_kill(original: Original, store: Path, procs: Procs, tmp_path: Pa
 def test_gc_killed_at_every_fault_point_leaves_a_store_that_verifies(original: Original, tmp_path: Path,
                                                                     procs: Procs, name: str) -> None:
     base = gc_base(original, tmp_path, name)
-    before = listed_ids(base)
+    before = listed_here(base)
     reached = 0
     for point in GC_POINTS:
         store = tmp_path / point
@@ -411,7 +409,7 @@ def test_gc_killed_at_every_fault_point_leaves_a_store_that_verifies(original: O
         reached += res.returncode == -signal.SIGKILL
         check_after_kill(original, store, procs, tmp_path, f"{name} killed at {point}", before)
         ok(incr(store, *GC_COMMANDS[name]))                 # and the next run completes the work
-        assert listed_ids(store) == original.ids[-3:]
+        assert listed_here(store) == original.ids[-3:]
         assert verify(store, "--read-data").returncode == 0
         shutil.rmtree(store)
     assert reached >= (len(GC_POINTS) - 2 if name == "prune" else len(GC_POINTS)), reached
@@ -423,7 +421,7 @@ def test_gc_killed_at_every_fault_point_leaves_a_store_that_verifies(original: O
 def test_gc_killed_at_random_instants_leaves_a_store_that_verifies(original: Original, tmp_path: Path,
                                                                   procs: Procs, name: str) -> None:
     base = gc_base(original, tmp_path, name)
-    before = listed_ids(base)
+    before = listed_here(base)
     timing = tmp_path / "timing"
     shutil.copytree(base, timing)
     t0 = time.perf_counter()

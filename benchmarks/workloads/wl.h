@@ -12,7 +12,10 @@
  *                   it and writes RUN_DIR/verdict: "ok ITERATIONS\n" or "bad WHAT\n"
  *
  * Only `progress` and `stalls` stay open: a restore cuts a file the job holds
- * open back to its size at the checkpoint, which is harmless for these two. */
+ * open back to its size at the checkpoint, which is harmless for these two
+ * (and CRIU, which refuses to restore a file whose size changed, leaves
+ * O_WRONLY|O_APPEND files such as `stalls` unchecked; `progress` keeps its
+ * 21 bytes). */
 #ifndef INCR_BENCH_WL_H
 #define INCR_BENCH_WL_H
 #define _GNU_SOURCE

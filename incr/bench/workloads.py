@@ -125,8 +125,10 @@ class Running:
         for name in PROTOCOL_FILES:
             (run_dir / name).unlink(missing_ok=True)
         log = run_dir.with_name(run_dir.name + ".log")
+        log.unlink(missing_ok=True)
         full_env = {**os.environ, **(env or {})}
-        with open(log, "wb") as out:
+        # O_APPEND: CRIU checks the size of every other regular file a job holds at restore (a log grows).
+        with open(log, "ab") as out:
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=full_env,
                                      start_new_session=True, close_fds=True)
         try:

@@ -1,0 +1,113 @@
+"""The benchmark workloads (benchmarks/workloads/, incr/bench/workloads.py): each one runs,
+reports progress, passes its own self-check, goes through real incr checkpoints (a pre-copy
+round, a full and an incremental one) and a restore of the last, and passes it again; and
+its self-check does see a damaged page."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import Procs, incr, ok, wait_until
+from incr.bench.workloads import WORKLOADS, Running, WorkloadFailed
+
+SIZE_MIB = {"shm": 24}          # the others at 16 MiB; shm's is split over three processes
+CORRUPTED_MAPPINGS = {"numpy": 2, "openmp": 2}      # the state and the previous grid: either may be the live one
+SEED = 11
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("workloads")
+
+
+def start(name: str, build_dir: Path, tmp_path: Path, procs: Procs) -> Running:
+    job = Running.start(WORKLOADS[name], build_dir, tmp_path / "run", SIZE_MIB.get(name, 16), SEED)
+    track_tree(job, procs)
+    return job
+
+
+def track_tree(job: Running, procs: Procs) -> None:
+    """The procs fixture ends them too, should the test fail before job.stop()."""
+    procs.track(job.pid)
+    for tid in Path(f"/proc/{job.pid}/task").iterdir():
+        for child in (tid / "children").read_text().split():
+            procs.track(int(child))
+
+
+def wait_progress(job: Running, beyond: int, what: str) -> int:
+    wait_until(lambda: job.iterations() > beyond, what)
+    return job.iterations()
+
+
+@pytest.mark.parametrize("name", sorted(WORKLOADS))
+def test_workload_checks_itself_through_an_incr_checkpoint_and_restore(name: str, build_dir: Path, tmp_path: Path,
+                                                                      store: Path, procs: Procs) -> None:
+    job = start(name, build_dir, tmp_path, procs)
+    try:
+        wait_progress(job, job.iterations(), f"{name} to make progress")
+        before = job.check()
+        assert before > 0
+        assert job.rate(0.2) > 0
+        # As incr run does all day: a pre-copy round, a checkpoint, then an incremental one; the job runs on.
+        ok(incr(store, "predump", job.pid))
+        ok(incr(store, "checkpoint", job.pid))
+        wait_progress(job, job.iterations(), f"{name} to go on after its checkpoint")
+        ok(incr(store, "checkpoint", job.pid))
+        wait_progress(job, job.iterations(), f"{name} to go on after its incremental checkpoint")
+        checkpointed = time.time()
+        job.stop()
+        restoring = time.time()
+        res = ok(incr(store, "restore", "--latest", "--detach"))
+        pid = procs.track(int(res.stdout.split()[-1]))
+        assert pid == job.pid, "incr restores the job under its own PID"
+        job.adopt(pid)
+        track_tree(job, procs)
+        after = job.check()
+        assert after >= before
+        wait_progress(job, after, f"{name} to make progress after its restore")
+        # Dead from the checkpoint's freeze (before `checkpointed`) until the restore (after `restoring`):
+        # the probe's next wake-up saw all of that as one gap.
+        gaps = job.stalls(checkpointed, time.time())
+        assert gaps and max(gaps) >= (restoring - checkpointed) * 1e3, gaps
+    finally:
+        job.stop()
+
+
+@pytest.mark.parametrize("name", sorted(WORKLOADS))
+def test_self_check_sees_a_damaged_page(name: str, build_dir: Path, tmp_path: Path, procs: Procs) -> None:
+    job = start(name, build_dir, tmp_path, procs)
+    try:
+        assert job.check() > 0
+        damage(job.pid, CORRUPTED_MAPPINGS.get(name, 1))
+        with pytest.raises(WorkloadFailed, match="self-check failed"):
+            job.check()
+    finally:
+        job.stop()
+
+
+def damage(pid: int, mappings: int) -> None:
+    """Overwrites 1 KiB in the second half of the pages at 1/4 and 3/4 of the `mappings` writable
+    mappings of `pid` that hold most memory (the job's data, not a stack or the heap)."""
+    for start, end in largest_writable_mappings(pid)[:mappings]:
+        pages = (end - start) // 4096
+        with open(f"/proc/{pid}/mem", "r+b", buffering=0) as mem:
+            for page in (pages // 4, pages * 3 // 4):
+                mem.seek(start + page * 4096 + 2048)
+                mem.write(b"A" * 1024)
+
+
+def largest_writable_mappings(pid: int) -> list[tuple[int, int]]:
+    found: list[tuple[int, int, int]] = []
+    current: tuple[int, int] | None = None
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and len(fields) >= 5:
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            current = (lo, hi) if fields[1].startswith("rw") else None
+        elif fields[0] == "Rss:" and current is not None:
+            found.append((int(fields[1]), *current))
+    found.sort(reverse=True)
+    return [(lo, hi) for _, lo, hi in found]

@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: all venv test test-deps demo lint proto clean
+.PHONY: all venv test test-deps demo lint proto peers clean
 
 all: venv
 
@@ -44,6 +44,11 @@ proto:
 	$(PY) -m pip install -q -e '.[dev]'
 	cd incr/proto && ../../$(PY) -m grpc_tools.protoc -I. --python_out=. --pyi_out=. *.proto
 	sed -i 's/^import \([a-z_]*_pb2\)/from . import \1/' incr/proto/*_pb2.py
+
+# The peers of `incr bench --compare`, CRIU 4.2 and DMTCP 4.2.0, built from source into
+# ${INCR_PEERS_DIR:-~/.cache/incr/peers} (benchmarks/README.md); not part of `make test`.
+peers:
+	bash benchmarks/peers/build.sh all
 
 clean:
 	rm -rf $(VENV) build *.egg-info incr/_native*.so

@@ -138,6 +138,12 @@ class Running:
             raise
         return cls(workload, run_dir, popen, log, pid)
 
+    @property
+    def started_pid(self) -> int:
+        """The host PID of what start() ran: the job's root under a launcher that execs it
+        (dmtcp_launch), where `pid` is what the job itself sees (DMTCP virtualizes PIDs)."""
+        return self._popen.pid
+
     def iterations(self) -> int:
         return self._progress()[0]
 

@@ -12,6 +12,7 @@ from typing import NoReturn
 
 from incr import __version__
 from incr.cli import (
+    bench_cmd,
     check_cmd,
     checkpoint_cmd,
     forget_cmd,
@@ -29,7 +30,7 @@ from incr.errors import Error, UsageError
 from incr.jobstate import remove_stale_records
 
 COMMANDS = (run_cmd, checkpoint_cmd, predump_cmd, list_cmd, inspect_cmd, restore_cmd, verify_cmd, forget_cmd, prune_cmd,
-            repair_cmd, check_cmd)
+            repair_cmd, check_cmd, bench_cmd)
 
 DESCRIPTION = """\
 Incremental checkpoint/restore of running Linux processes.

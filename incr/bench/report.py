@@ -1,0 +1,236 @@
+"""`incr bench --report DIR`: report.md and its plots (matplotlib, drawn off-screen).
+
+The plots: downtime per checkpoint over the run (incr's own account, the job's probe, the
+peers'; log scale), bytes per checkpoint (incremental, full, peers), restore time against the
+job's resident size (with the copy limit), and the ratios (incr against its baselines and
+against each peer)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from incr.bench.harness import Trial
+from incr.errors import UsageError
+from incr.units import size
+
+
+def write_report(result: dict[str, Any], trials: Sequence[Trial], out: Path) -> list[Path]:
+    """report.md and the PNGs into `out`; returns the files written."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise UsageError("--report draws with matplotlib, which is not installed: "
+                         "pip install 'incr[bench]' (or matplotlib)") from None
+    matplotlib.use("Agg")
+    out.mkdir(parents=True, exist_ok=True)
+    plots = [_downtime(trials, out / "downtime.png"), _bytes(result, out / "bytes.png"),
+             _restore(result, out / "restore.png"), _ratios(result, out / "ratios.png")]
+    report = out / "report.md"
+    report.write_text(_markdown(result, [p.name for p in plots]))
+    return [report, *plots]
+
+
+def _engines(trials: Sequence[Trial]) -> list[str]:
+    seen: list[str] = []
+    for t in trials:
+        if t.engine not in seen:
+            seen.append(t.engine)
+    return seen
+
+
+def _downtime(trials: Sequence[Trial], path: Path) -> Path:
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+    workloads = list(dict.fromkeys(t.workload for t in trials))
+    cols = min(4, len(workloads))
+    rows = (len(workloads) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, workloads, strict=False):
+        for engine in _engines(trials):
+            first = next((t for t in trials if t.workload == name and t.engine == engine), None)
+            if first is None:
+                continue
+            series = [c for c in first.checkpoints if c.mode in ("first", "incremental", "dump")]
+            xs = list(range(1, len(series) + 1))
+            if engine == "incr":
+                ax.plot(xs, [max(c.downtime_ms, 1e-3) for c in series], "o-", label="incr (its own)")
+                ax.plot(xs, [max(c.probe_ms, 1e-3) for c in series], "x--", label="incr (job's probe)")
+            else:
+                own = [c.downtime_ms for c in series]
+                if all(v >= 0 for v in own):
+                    ax.plot(xs, [max(v, 1e-3) for v in own], "s-", label=f"{engine} (its own)")
+                ax.plot(xs, [max(c.probe_ms, 1e-3) for c in series], "+:", label=f"{engine} (job's probe)")
+        _log_axis(ax, "y")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(name)
+        ax.set_xlabel("checkpoint #")
+        ax.set_ylabel("downtime (ms)")
+        ax.grid(True, which="both", alpha=0.3)
+    for ax in list(axes.flat)[len(workloads):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize="small")
+    fig.suptitle("Downtime per checkpoint (first run of each workload; log scale)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _bytes(result: dict[str, Any], path: Path) -> Path:
+    import matplotlib.pyplot as plt
+    names = list(result["workloads"])
+    bars: dict[str, list[float]] = {"incr incremental": [], "incr full": []}
+    peers = sorted({p for w in result["workloads"].values() for p in w["peers"]})
+    for p in peers:
+        bars[p] = []
+    for name in names:
+        w = result["workloads"][name]
+        bars["incr incremental"].append(w["bytes_per_checkpoint"]["incremental"] / 2**20)
+        bars["incr full"].append(w["bytes_per_checkpoint"]["full"] / 2**20)
+        for p in peers:
+            bars[p].append(w["peers"].get(p, {}).get("bytes_per_checkpoint", 0) / 2**20)
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(names)), 4))
+    width = 0.8 / len(bars)
+    for k, (label, values) in enumerate(bars.items()):
+        ax.bar([i + k * width for i in range(len(names))], [max(v, 1e-3) for v in values], width, label=label)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(names))], names, rotation=20)
+    _log_axis(ax, "y")
+    ax.set_ylabel("MiB stored per checkpoint (log scale)")
+    ax.set_title("Bytes per checkpoint: incremental, full, peers (medians)")
+    ax.legend(fontsize="small")
+    ax.grid(True, axis="y", which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _restore(result: dict[str, Any], path: Path) -> Path:
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    points: dict[str, list[tuple[float, float, str]]] = {"incr": [], "copy limit": []}
+    for name, w in result["workloads"].items():
+        mib = w["resident_mb"]
+        points["incr"].append((mib, w["restore_s"], name))
+        points["copy limit"].append((mib, w["copy_limit_s"], name))
+        for p, pw in w["peers"].items():
+            points.setdefault(p, []).append((mib, pw.get("restore_s", 0.0), name))
+    markers = iter("osD^v<>")
+    for label, pts in points.items():
+        ax.scatter([x for x, _, _ in pts], [y for _, y, _ in pts], label=label,
+                   marker="_" if label == "copy limit" else next(markers), s=80)
+    for x, y, name in points["incr"]:
+        ax.annotate(name, (x, y), fontsize="x-small", xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("job's resident memory (MiB, non-zero pages)")
+    ax.set_ylabel("restore until the job runs again (s)")
+    ax.set_title("Restore time against size")
+    _log_axis(ax, "x")
+    _log_axis(ax, "y")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def ratio_rows(result: dict[str, Any]) -> list[tuple[str, str, float, bool]]:
+    """(workload, what, ratio, whether above 1 is good for incr) of every ratio the run has:
+    incr against its baselines and against each peer."""
+    rows: list[tuple[str, str, float, bool]] = []
+    for name, w in result["workloads"].items():
+        rows.append((name, "ingest / zstd -1", w["ingest_vs_zstd"], True))
+        rows.append((name, "restore / copy limit", w["restore_vs_copy_limit"], False))
+        rows.append((name, "restore late / early", w["restore_late_vs_early"], False))
+        rows.append((name, "tracked slowdown", w["tracking_slowdown"], False))
+        for p, pw in w["peers"].items():
+            for what, r in pw["incr_over_peer"].items():
+                rows.append((name, f"incr/{p} {what}", r, False))
+    return rows
+
+
+def _ratios(result: dict[str, Any], path: Path) -> Path:
+    import matplotlib.pyplot as plt
+    rows = [r for r in ratio_rows(result) if r[2] > 0]
+    fig, ax = plt.subplots(figsize=(8, max(3.0, 0.22 * len(rows) + 1)))
+    labels = [f"{name}: {what}" for name, what, _, _ in rows]
+    ax.barh(range(len(rows)), [r for _, _, r, _ in rows],
+            color=["tab:green" if (r >= 1) == up or r == 1 else "tab:orange" for _, _, r, up in rows])
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(rows)), labels, fontsize="x-small")
+    ax.invert_yaxis()
+    _log_axis(ax, "x")
+    ax.set_xlabel("ratio (log scale; 1 = even); green: incr on the good side of 1, orange: not")
+    ax.set_title("Ratios (medians of ratios taken within each run)")
+    ax.grid(True, axis="x", which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _markdown(result: dict[str, Any], plots: list[str]) -> str:
+    m, s = result["machine"], result["settings"]
+    lines = [
+        "# incr bench", "",
+        f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, kernel {m['kernel']}; incr {m['incr_version']} "
+        f"({m['commit']}), Python {m['python']}.",
+        f"Load average at the start {fmt_load(m['load_avg'])}, at the end {fmt_load(result['load_avg_end'])}; "
+        f"tracker {', '.join(sorted({t for w in result['workloads'].values() for t in w['tracker']})) or '-'}.",
+        f"Settings: sizes {', '.join(f'{x} MiB' for x in s['sizes_mib'])}, {s['repeat']} runs per engine, "
+        f"{s['checkpoints']} checkpoints a series {s['interval_s']} s apart, seed {s['seed']}; took "
+        f"{result['elapsed_s']:.0f} s.  Peers: {peers_line(result)}.", "",
+        "Medians over the runs (min-max in the JSON).  Downtime: incr's own account / the job's 1 ms probe.", "",
+        "| workload | resident | downtime incr. (probe) | no pre-copy | full (probe) | bytes incr. | bytes full "
+        "| ckpt wall incr. / full | ingest / zstd -1 | restore (copy limit) | late / early | tracked slowdown "
+        "| incr peak RSS (anon + file) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, w in result["workloads"].items():
+        d = w["downtime_ms_p50"]
+        lines.append(
+            f"| {name} | {w['resident_mb']:.0f} MiB | {d['incremental']:.1f} ms ({d['probe']:.1f}) "
+            f"| {d['no_precopy']:.1f} ms | {d['full']:.1f} ms ({d['probe_full']:.1f}) "
+            f"| {size(w['bytes_per_checkpoint']['incremental'])} | {size(w['bytes_per_checkpoint']['full'])} "
+            f"| {w['checkpoint_wall_s']['incremental']:.2f} / {w['checkpoint_wall_s']['full']:.2f} s "
+            f"| {w['ingest_mb_s']:.0f} / {w['zstd_mb_s']:.0f} MB/s | {w['restore_s']:.2f} s "
+            f"({w['copy_limit_s']:.2f}) | {w['restore_late_vs_early']:.2f} | {w['tracking_slowdown']:.3f} "
+            f"| {w['incr_peak_rss_mb']:.0f} MiB ({w['incr_peak_anon_mb']:.0f} + {w['incr_peak_file_mb']:.0f}) |")
+    peer_rows = [(name, p, pw) for name, w in result["workloads"].items() for p, pw in w["peers"].items()]
+    if peer_rows:
+        lines += ["", "## Side by side", "",
+                  "Per peer its medians, then incr's figure over the peer's, run by run (below 1: incr is ahead).",
+                  "", "| workload | peer | downtime (probe) | bytes per checkpoint | checkpoint wall | restore "
+                  "| incr/peer downtime | probe | bytes | wall | restore |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for name, p, pw in peer_rows:
+            r = pw["incr_over_peer"]
+            lines.append(
+                f"| {name} | {p} | {pw['downtime_ms_p50']:.1f} ms ({pw['probe_ms_p50']:.1f}) "
+                f"| {size(pw['bytes_per_checkpoint'])} | {pw['checkpoint_wall_s']:.2f} s | {pw['restore_s']:.2f} s "
+                f"| {r['downtime_ms_p50']:.3f} | {r['probe_ms_p50']:.3f} | {r['bytes_per_checkpoint']:.3f} "
+                f"| {r['checkpoint_wall_s']:.3f} | {r['restore_s']:.3f} |")
+    lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
+    return "\n".join(lines)
+
+
+def _log_axis(ax: Any, which: str) -> None:
+    """A log scale on axis `which` ("x" or "y"), labelled in plain numbers (0.5, 20, 300)."""
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))     # labels within one decade too
+    axis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def fmt_load(load: list[float]) -> str:
+    return " / ".join(f"{x:.2f}" for x in load)
+
+
+def peers_line(result: dict[str, Any]) -> str:
+    parts = [f"{p['name']} {p['version']}" for p in result["peers"]["present"]]
+    parts += [f"{name} absent ({why})" for name, why in result["peers"]["absent"].items()]
+    return "; ".join(parts) or "none asked for (--compare criu,dmtcp)"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from incr.bench import peers
+from incr.bench import harness, peers
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -97,3 +97,21 @@ def test_side_by_side_with_criu_and_dmtcp(tmp_path: Path) -> None:
             positive(pw, key)
         for key in ("probe_ms_p50", "bytes_per_checkpoint", "restore_s"):
             positive(pw, "incr_over_peer", key)
+
+
+def test_a_failed_run_is_reported_and_left_out_of_the_medians(tmp_path: Path) -> None:
+    """One engine failing one workload is a result, not the end of the run: its reason is kept,
+    its figures are not in the medians."""
+    def trial(engine: str, rep: int, restore_s: float, failed: str = "") -> harness.Trial:
+        c = harness.Checkpoint("incremental" if engine == "incr" else "dump", 0.0, 5.0, 6.0, 0.5, 4096)
+        return harness.Trial("sparse", 16, engine, rep, [c], {"restore_s": restore_s}, failed=failed)
+
+    settings = harness.Settings(workloads=("sparse",), sizes_mib=(16,), repeat=2, checkpoints=2, no_precopy=0,
+                                interval_s=0, seed=1, work_dir=tmp_path, peers=tuple(peers.peers(["criu"])))
+    trials = [trial("incr", 0, 1.0), trial("criu", 0, 9.0, failed="criu: restore failed: bad size"),
+              trial("incr", 1, 3.0), trial("criu", 1, 2.0)]
+    w = harness.summarize(trials, settings)["sparse"]
+    assert w["failed"] == [] and w["restore_s"] == 2.0
+    criu = w["peers"]["criu"]
+    assert criu["failed"] == ["criu: restore failed: bad size"]
+    assert criu["restore_s"] == 2.0 and criu["incr_over_peer"]["restore_s"] == 1.5     # run 1 alone: 3.0 / 2.0

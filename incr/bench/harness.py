@@ -9,8 +9,9 @@ One trial = one workload, one engine, one repetition, from a fresh job and a fre
   pre-copy; one full checkpoint into a fresh store; the baselines on the job's own pages (zstd -1,
   the digest); then the job killed and restored from an early and from the newest checkpoint,
   each time until it runs again, and self-checked; the copy limit for as many bytes.
-* a peer: the same series of checkpoints (each a full dump, the job left running), then the
-  job killed and restored from the newest, self-checked.
+* a peer: a series of checkpoints (each a full dump, the job left running; at most
+  PEER_CHECKPOINTS of them, as more say nothing new of a dump that is full every time), then
+  the job killed and restored from the newest, self-checked.
 
 Every checkpoint's downtime is taken twice: as the engine reports it, and as the job saw it
 (its 1 ms probe thread's longest gap during the command)."""
@@ -39,6 +40,9 @@ from incr.pagestore.digest import PAGE_SIZE
 
 INCR = (sys.executable, "-m", "incr")
 PR_SET_CHILD_SUBREAPER = 36
+#: Checkpoints of a peer's series, at most: every one is a full dump (DMTCP with gzip: 5 s for
+#: 256 MiB here), so a longer series adds run time, not information.
+PEER_CHECKPOINTS = 5
 
 
 class BenchFailed(IncrError):
@@ -91,13 +95,14 @@ class Trial:
     checkpoints: list[Checkpoint] = field(default_factory=list)
     figures: dict[str, float] = field(default_factory=dict)
     tracker: str = ""           # incr's dirty-page tracker, as its checkpoints report it
+    failed: str = ""            # why the trial could not finish (its figures are then left out)
 
     def series(self, *modes: str) -> list[Checkpoint]:
         return [c for c in self.checkpoints if c.mode in modes]
 
     def as_json(self) -> dict[str, Any]:
         return {"workload": self.workload, "size_mib": self.size_mib, "engine": self.engine,
-                "repetition": self.repetition, "tracker": self.tracker,
+                "repetition": self.repetition, "tracker": self.tracker, "failed": self.failed,
                 "figures": {k: round(v, 4) for k, v in self.figures.items()},
                 "checkpoints": [c.as_json() for c in self.checkpoints]}
 
@@ -135,10 +140,19 @@ class Bench:
                         done += 1
                         self.say(f"[{done}/{total}] {name} {size} MiB, {engine}, run {rep + 1} of {s.repeat}")
                         trial = Trial(name, size, engine, rep)
-                        if engine == "incr":
-                            self._incr_trial(workload, trial)
-                        else:
-                            self._peer_trial(workload, trial, next(p for p in s.peers if p.name == engine))
+                        where = self._fresh(f"{name}-{size}-{engine}-{rep}")
+                        try:
+                            if engine == "incr":
+                                self._incr_trial(workload, trial, where)
+                            else:
+                                self._peer_trial(workload, trial, where,
+                                                 next(p for p in s.peers if p.name == engine))
+                        except (BenchFailed, WorkloadFailed, PeerFailed) as exc:
+                            # The run goes on: one engine failing one workload is a result too.
+                            trial.failed = str(exc)
+                            self.say(f"{name} {size} MiB, {engine}, run {rep + 1}: FAILED: {exc}")
+                        finally:
+                            shutil.rmtree(where, ignore_errors=True)
                         self.trials.append(trial)
         return self.trials
 
@@ -153,9 +167,8 @@ class Bench:
             job.stop()
             shutil.rmtree(run_dir, ignore_errors=True)
 
-    def _incr_trial(self, workload: Workload, trial: Trial) -> None:
+    def _incr_trial(self, workload: Workload, trial: Trial, where: Path) -> None:
         s = self.settings
-        where = self._fresh(f"{trial.workload}-{trial.size_mib}-incr-{trial.repetition}")
         store, full_store = where / "store", where / "store-full"
         job = Running.start(workload, self.build_dir, where / "job", trial.size_mib, s.seed)
         try:
@@ -200,7 +213,6 @@ class Bench:
             trial.figures["copy_limit_s"] = baselines.copy_limit_s(resident)
         finally:
             job.stop()
-        shutil.rmtree(where, ignore_errors=True)
 
     def _incr_checkpoint(self, job: Running, store: Path, mode: str, *flags: str) -> tuple[Checkpoint, str, str]:
         """One `incr checkpoint`, observed: the checkpoint, its id, the tracker it used."""
@@ -237,17 +249,17 @@ class Bench:
 
     # -- peers --------------------------------------------------------------------------
 
-    def _peer_trial(self, workload: Workload, trial: Trial, peer: Peer) -> None:
+    def _peer_trial(self, workload: Workload, trial: Trial, where: Path, peer: Peer) -> None:
         s = self.settings
-        where = self._fresh(f"{trial.workload}-{trial.size_mib}-{peer.name}-{trial.repetition}")
         images = where / "images"
         images.mkdir()
         job = Running.start(workload, self.build_dir, where / "job", trial.size_mib, s.seed,
                             prefix=peer.launch_prefix(images))
         job.adopt(job.started_pid)          # the launcher execs the job: its host PID (DMTCP's are virtual)
         last = images
+        count = min(s.checkpoints, PEER_CHECKPOINTS)
         try:
-            for k in range(s.checkpoints):
+            for k in range(count):
                 last = images / f"{k + 1}"
                 last.mkdir()
                 epoch = time.time()
@@ -258,7 +270,7 @@ class Bench:
                 probe = max(job.stalls(epoch, time.time()), default=0.0)
                 trial.checkpoints.append(Checkpoint("dump", epoch, -1.0 if pc.frozen_ms is None else pc.frozen_ms,
                                                     probe, pc.wall_s, pc.bytes))
-                if k + 1 < s.checkpoints:
+                if k + 1 < count:
                     time.sleep(s.interval_s)
             job.check()
             job.stop()
@@ -274,7 +286,6 @@ class Bench:
                 raise BenchFailed(f"{workload.name}: restored by {peer.name}, its self-check says: {exc}") from None
         finally:
             job.stop()
-        shutil.rmtree(where, ignore_errors=True)
 
     def _fresh(self, name: str) -> Path:
         path = self.settings.work_dir / name
@@ -291,12 +302,16 @@ def summarize(trials: Sequence[Trial], settings: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {}
     keys = sorted({(t.workload, t.size_mib) for t in trials}, key=lambda k: (k[1], settings.workloads.index(k[0])))
     for name, size in keys:
-        mine = [t for t in trials if (t.workload, t.size_mib, t.engine) == (name, size, "incr")]
+        runs = [t for t in trials if (t.workload, t.size_mib, t.engine) == (name, size, "incr")]
+        mine = [t for t in runs if not t.failed]
         entry = _incr_summary(mine)
+        entry["failed"] = [t.failed for t in runs if t.failed]
         peers: dict[str, Any] = {}
         for peer in settings.peers:
             theirs = [t for t in trials if (t.workload, t.size_mib, t.engine) == (name, size, peer.name)]
-            peers[peer.name] = _peer_summary(theirs, mine)
+            ok = [t for t in theirs if not t.failed]
+            peers[peer.name] = _peer_summary(ok, mine) if ok else {}
+            peers[peer.name]["failed"] = [t.failed for t in theirs if t.failed]
         entry["peers"] = peers
         out[name if len(settings.sizes_mib) == 1 else f"{name}@{size}M"] = entry
     return out

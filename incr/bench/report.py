@@ -16,6 +16,11 @@ from incr.errors import UsageError
 from incr.units import size
 
 
+def measured(peer_entry: dict[str, Any]) -> bool:
+    """Whether a peer's entry has figures (not only the failures of its every run)."""
+    return "restore_s" in peer_entry
+
+
 def write_report(result: dict[str, Any], trials: Sequence[Trial], out: Path) -> list[Path]:
     """report.md and the PNGs into `out`; returns the files written."""
     try:
@@ -49,7 +54,7 @@ def _downtime(trials: Sequence[Trial], path: Path) -> Path:
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
     for ax, name in zip(axes.flat, workloads, strict=False):
         for engine in _engines(trials):
-            first = next((t for t in trials if t.workload == name and t.engine == engine), None)
+            first = next((t for t in trials if t.workload == name and t.engine == engine and not t.failed), None)
             if first is None:
                 continue
             series = [c for c in first.checkpoints if c.mode in ("first", "incremental", "dump")]
@@ -90,7 +95,7 @@ def _bytes(result: dict[str, Any], path: Path) -> Path:
         bars["incr incremental"].append(w["bytes_per_checkpoint"]["incremental"] / 2**20)
         bars["incr full"].append(w["bytes_per_checkpoint"]["full"] / 2**20)
         for p in peers:
-            bars[p].append(w["peers"].get(p, {}).get("bytes_per_checkpoint", 0) / 2**20)
+            bars[p].append(w["peers"].get(p, {}).get("bytes_per_checkpoint", 0.0) / 2**20)
     fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(names)), 4))
     width = 0.8 / len(bars)
     for k, (label, values) in enumerate(bars.items()):
@@ -116,7 +121,8 @@ def _restore(result: dict[str, Any], path: Path) -> Path:
         points["incr"].append((mib, w["restore_s"], name))
         points["copy limit"].append((mib, w["copy_limit_s"], name))
         for p, pw in w["peers"].items():
-            points.setdefault(p, []).append((mib, pw.get("restore_s", 0.0), name))
+            if measured(pw):
+                points.setdefault(p, []).append((mib, pw["restore_s"], name))
     markers = iter("osD^v<>")
     for label, pts in points.items():
         ax.scatter([x for x, _, _ in pts], [y for _, y, _ in pts], label=label,
@@ -146,7 +152,7 @@ def ratio_rows(result: dict[str, Any]) -> list[tuple[str, str, float, bool]]:
         rows.append((name, "restore late / early", w["restore_late_vs_early"], False))
         rows.append((name, "tracked slowdown", w["tracking_slowdown"], False))
         for p, pw in w["peers"].items():
-            for what, r in pw["incr_over_peer"].items():
+            for what, r in pw.get("incr_over_peer", {}).items():
                 rows.append((name, f"incr/{p} {what}", r, False))
     return rows
 
@@ -198,7 +204,8 @@ def _markdown(result: dict[str, Any], plots: list[str]) -> str:
             f"| {w['ingest_mb_s']:.0f} / {w['zstd_mb_s']:.0f} MB/s | {w['restore_s']:.2f} s "
             f"({w['copy_limit_s']:.2f}) | {w['restore_late_vs_early']:.2f} | {w['tracking_slowdown']:.3f} "
             f"| {w['incr_peak_rss_mb']:.0f} MiB ({w['incr_peak_anon_mb']:.0f} + {w['incr_peak_file_mb']:.0f}) |")
-    peer_rows = [(name, p, pw) for name, w in result["workloads"].items() for p, pw in w["peers"].items()]
+    peer_rows = [(name, p, pw) for name, w in result["workloads"].items() for p, pw in w["peers"].items()
+                 if measured(pw)]
     if peer_rows:
         lines += ["", "## Side by side", "",
                   "Per peer its medians, then incr's figure over the peer's, run by run (below 1: incr is ahead).",
@@ -212,6 +219,12 @@ def _markdown(result: dict[str, Any], plots: list[str]) -> str:
                 f"| {size(pw['bytes_per_checkpoint'])} | {pw['checkpoint_wall_s']:.2f} s | {pw['restore_s']:.2f} s "
                 f"| {r['downtime_ms_p50']:.3f} | {r['probe_ms_p50']:.3f} | {r['bytes_per_checkpoint']:.3f} "
                 f"| {r['checkpoint_wall_s']:.3f} | {r['restore_s']:.3f} |")
+    failures = [(name, "incr", why) for name, w in result["workloads"].items() for why in w["failed"]]
+    failures += [(name, p, why) for name, w in result["workloads"].items() for p, pw in w["peers"].items()
+                 for why in pw["failed"]]
+    if failures:
+        lines += ["", "## Runs that failed", "", "Their figures are left out of the medians.", ""]
+        lines += [f"* {name}, {engine}: {why}" for name, engine, why in failures]
     lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(lines)
 

@@ -146,6 +146,11 @@ def run(args: argparse.Namespace) -> int:
         from incr.bench.report import write_report
         written = write_report(result, trials, args.report)
         print(f"incr bench: wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
+    failed = [t for t in trials if t.failed and t.engine == "incr"]
+    if failed:
+        print(f"incr bench: {len(failed)} runs of incr failed (listed above): their figures are left out",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -163,6 +168,7 @@ def _load() -> tuple[float, float, float]:
 
 def table(result: dict[str, Any]) -> str:
     """The figures for a terminal: one line per workload, then one per peer."""
+    from incr.bench.report import measured
     from incr.units import size
     rows = [f"{'workload':<10} {'resident':>9} {'downtime':>9} {'probe':>8} {'full':>8} {'bytes/ckpt':>11} "
             f"{'full bytes':>11} {'ingest':>10} {'zstd -1':>10} {'restore':>8} {'copy lim':>8} {'slowdown':>8}"]
@@ -173,7 +179,13 @@ def table(result: dict[str, Any]) -> str:
                     f"{size(w['bytes_per_checkpoint']['full']):>11} {w['ingest_mb_s']:>5.0f} MB/s "
                     f"{w['zstd_mb_s']:>5.0f} MB/s {w['restore_s']:>6.2f} s {w['copy_limit_s']:>6.2f} s "
                     f"{w['tracking_slowdown']:>8.3f}")
+        for why in w["failed"]:
+            rows.append(f"  incr         FAILED: {why}")
         for p, pw in w["peers"].items():
+            for why in pw["failed"]:
+                rows.append(f"  {p:<12} FAILED: {why}")
+            if not measured(pw):
+                continue
             r = pw["incr_over_peer"]
             rows.append(f"  {p:<12} downtime {pw['downtime_ms_p50']:.1f} ms (probe {pw['probe_ms_p50']:.1f}), "
                         f"{size(pw['bytes_per_checkpoint'])}/ckpt, restore {pw['restore_s']:.2f} s; incr/{p}: "

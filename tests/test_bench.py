@@ -54,7 +54,7 @@ def test_the_smallest_run_writes_sane_json_and_a_report(tmp_path: Path) -> None:
         assert w["checkpoints_restored"] == {"early": 2, "late": 3}
         (run,) = w["series"]
         modes = [c["mode"] for c in run["checkpoints"]]
-        assert modes == ["first", "incremental", "incremental", "no-precopy", "no-precopy", "full"], modes
+        assert modes == ["first", "incremental", "incremental", "no-precopy", "full"], modes
     assert "sparse" in res.stdout and "zeros" in res.stdout
     text = (report / "report.md").read_text()
     assert "| sparse |" in text and "| zeros |" in text

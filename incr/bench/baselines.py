@@ -53,25 +53,33 @@ def job_pids(root: int) -> list[int]:
     return out
 
 
-def _writable_regions(pid: int) -> Iterator[tuple[int, int]]:
+def _writable_regions(pid: int) -> Iterator[tuple[int, int, tuple[str, str, str] | None]]:
+    """(start, end, what it maps if shared: device, inode, offset) of each writable mapping."""
     for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
         fields = line.split()
         if "w" not in fields[1] or (len(fields) > 5 and fields[5] in ("[vvar]", "[vsyscall]")):
             continue
         start, end = (int(x, 16) for x in fields[0].split("-"))
-        yield start, end
+        yield start, end, (fields[3], fields[4], fields[2]) if fields[1][3] == "s" else None
 
 
-def read_job_pages(root: int, most: int = MOST_SAMPLED) -> list[bytes]:
-    """The job's non-zero pages of writable memory (every process), up to `most` bytes."""
+def read_job_pages(root: int, most: int = MOST_SAMPLED) -> tuple[list[bytes], int]:
+    """The job's non-zero pages of writable memory (every process), up to `most` bytes of them,
+    and how many non-zero pages it has in all."""
     pages: list[bytes] = []
+    count = 0
     buf = bytearray(_CHUNK)
+    shared: set[tuple[str, str, str]] = set()          # a region several processes map counts once
     for pid in job_pids(root):
         try:
             regions = list(_writable_regions(pid))
         except OSError:
             continue
-        for start, end in regions:
+        for start, end, maps in regions:
+            if maps is not None:
+                if maps in shared:
+                    continue
+                shared.add(maps)
             for at in range(start, end, _CHUNK):
                 n = min(_CHUNK, end - at)
                 try:
@@ -82,10 +90,10 @@ def read_job_pages(root: int, most: int = MOST_SAMPLED) -> list[bytes]:
                 for off in range(0, n, PAGE_SIZE):
                     page = view[off : off + PAGE_SIZE]
                     if page != ZERO_PAGE:
-                        pages.append(bytes(page))
-                        if len(pages) * PAGE_SIZE >= most:
-                            return pages
-    return pages
+                        count += 1
+                        if count * PAGE_SIZE <= most:
+                            pages.append(bytes(page))
+    return pages, count
 
 
 def measure_pages(pages: list[bytes]) -> PageBaselines:

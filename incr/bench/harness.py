@@ -141,6 +141,7 @@ class Bench:
                         self.say(f"[{done}/{total}] {name} {size} MiB, {engine}, run {rep + 1} of {s.repeat}")
                         trial = Trial(name, size, engine, rep)
                         where = self._fresh(f"{name}-{size}-{engine}-{rep}")
+                        t0 = time.monotonic()
                         try:
                             if engine == "incr":
                                 self._incr_trial(workload, trial, where)
@@ -153,6 +154,7 @@ class Bench:
                             self.say(f"{name} {size} MiB, {engine}, run {rep + 1}: FAILED: {exc}")
                         finally:
                             shutil.rmtree(where, ignore_errors=True)
+                        trial.figures["trial_s"] = time.monotonic() - t0
                         self.trials.append(trial)
         return self.trials
 
@@ -189,9 +191,9 @@ class Bench:
                 trial.checkpoints.append(self._incr_checkpoint(job, store, "no-precopy", "--no-precopy")[0])
                 time.sleep(s.interval_s)
             trial.checkpoints.append(self._incr_checkpoint(job, full_store, "full")[0])
-            pages = baselines.read_job_pages(job.pid)
+            pages, nonzero = baselines.read_job_pages(job.pid)
             base = baselines.measure_pages(pages)
-            resident = len(pages) * PAGE_SIZE
+            resident = nonzero * PAGE_SIZE
             del pages
             trial.figures.update(resident_mb=resident / 2**20, zstd_mb_s=base.zstd_mb_s,
                                  zstd_page_mb_s=base.zstd_page_mb_s, digest_mb_s=base.digest_mb_s,

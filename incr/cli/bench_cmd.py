@@ -8,6 +8,7 @@ import json
 import shutil
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,14 @@ class Matrix:
 
 
 FULL = Matrix(sizes="1G", repeat=3, checkpoints=21, no_precopy=3, interval=2.0, rate_s=3.0)
-QUICK = Matrix(sizes="64M", repeat=1, checkpoints=4, no_precopy=2, interval=0.5, rate_s=1.0)
+QUICK = Matrix(sizes="64M", repeat=1, checkpoints=4, no_precopy=1, interval=0.3, rate_s=1.0)
+
+MATRICES = textwrap.fill(
+    f"--quick: every workload at {QUICK.sizes}, {QUICK.repeat} run, {QUICK.checkpoints} checkpoints {QUICK.interval} s "
+    f"apart: under 3 minutes on 2 cores.  The full matrix (the defaults): {FULL.sizes}, {FULL.repeat} runs, "
+    f"{FULL.checkpoints} checkpoints {FULL.interval} s apart; with --compare criu,dmtcp about 3 1/2 hours here (one "
+    "run of the sparse workload at 1 GiB through incr, CRIU, DMTCP and DMTCP with gzip took 8 min 47 s on this "
+    "2-core machine with other work running; the JSON gives each run's time).", 76)
 
 HELP = f"""\
 Measure incr on this machine: each workload (benchmarks/workloads/) is run,
@@ -51,10 +59,7 @@ Medians over the runs, and ratios taken pair-wise within a run (a noisy
 machine moves both figures alike).  Nothing is faked: a peer not installed
 is reported absent with the reason (build them: `make peers`).
 
---quick: every workload at {QUICK.sizes}, {QUICK.repeat} run, {QUICK.checkpoints} checkpoints
-{QUICK.interval} s apart: under 3 minutes on 2 cores.  The full matrix (the
-defaults): {FULL.sizes}, {FULL.repeat} runs, {FULL.checkpoints} checkpoints {FULL.interval} s
-apart: FULL_TIME.
+{MATRICES}
 Progress goes to stderr, the table to stdout."""
 
 

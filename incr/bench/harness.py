@@ -223,7 +223,7 @@ class Bench:
         if res.returncode != 0:
             raise BenchFailed(f"{job.workload.name}: {res.failed()}")
         info = json.loads(res.stdout)
-        probe = max(job.stalls(epoch, time.time()), default=0.0)
+        probe = _probe_stall(job, epoch)
         c = Checkpoint(mode, epoch, float(info["downtime_ms"]), probe, res.wall_s, int(info["bytes_stored"]),
                        int(info["pages_dirty"]), float(info["total_ms"]), res.peak_rss_mb, res.peak_anon_mb,
                        res.peak_file_mb)
@@ -269,7 +269,7 @@ class Bench:
                     pc = peer.checkpoint(job.pid, last)
                 except PeerFailed as exc:
                     raise BenchFailed(f"{workload.name}: {peer.name} checkpoint failed: {exc}") from None
-                probe = max(job.stalls(epoch, time.time()), default=0.0)
+                probe = _probe_stall(job, epoch)
                 trial.checkpoints.append(Checkpoint("dump", epoch, -1.0 if pc.frozen_ms is None else pc.frozen_ms,
                                                     probe, pc.wall_s, pc.bytes))
                 if k + 1 < count:
@@ -294,6 +294,18 @@ class Bench:
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True)
         return path
+
+
+#: After a checkpoint returns, how long the job's probe thread is given to write down the stall
+#: it has just come out of (it appends the line once it runs again, maybe after we return).
+PROBE_GRACE_S = 0.05
+
+
+def _probe_stall(job: Running, since: float) -> float:
+    """The job's longest stall (ms) from `since` until now, as its probe saw it."""
+    until = time.time()
+    time.sleep(PROBE_GRACE_S)
+    return max(job.stalls(since, until), default=0.0)
 
 
 # -- the summary ---------------------------------------------------------------------------

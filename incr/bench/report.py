@@ -45,6 +45,10 @@ def _engines(trials: Sequence[Trial]) -> list[str]:
     return seen
 
 
+#: Where a downtime too short to see is drawn (the probe reports only stalls over 2 ms).
+FLOOR_MS = 1.0
+
+
 def _downtime(trials: Sequence[Trial], path: Path) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
@@ -60,13 +64,13 @@ def _downtime(trials: Sequence[Trial], path: Path) -> Path:
             series = [c for c in first.checkpoints if c.mode in ("first", "incremental", "dump")]
             xs = list(range(1, len(series) + 1))
             if engine == "incr":
-                ax.plot(xs, [max(c.downtime_ms, 1e-3) for c in series], "o-", label="incr (its own)")
-                ax.plot(xs, [max(c.probe_ms, 1e-3) for c in series], "x--", label="incr (job's probe)")
+                ax.plot(xs, [max(c.downtime_ms, FLOOR_MS) for c in series], "o-", label="incr (its own)")
+                ax.plot(xs, [max(c.probe_ms, FLOOR_MS) for c in series], "x--", label="incr (job's probe)")
             else:
                 own = [c.downtime_ms for c in series]
                 if all(v >= 0 for v in own):
-                    ax.plot(xs, [max(v, 1e-3) for v in own], "s-", label=f"{engine} (its own)")
-                ax.plot(xs, [max(c.probe_ms, 1e-3) for c in series], "+:", label=f"{engine} (job's probe)")
+                    ax.plot(xs, [max(v, FLOOR_MS) for v in own], "s-", label=f"{engine} (its own)")
+                ax.plot(xs, [max(c.probe_ms, FLOOR_MS) for c in series], "+:", label=f"{engine} (job's probe)")
         _log_axis(ax, "y")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(name)
@@ -76,7 +80,8 @@ def _downtime(trials: Sequence[Trial], path: Path) -> Path:
     for ax in list(axes.flat)[len(workloads):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize="small")
-    fig.suptitle("Downtime per checkpoint (first run of each workload; log scale)")
+    fig.suptitle(f"Downtime per checkpoint (first run of each workload; log scale; the probe sees stalls over "
+                 f"2 ms, shorter ones are drawn at {FLOOR_MS:g} ms)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -142,6 +147,10 @@ def _restore(result: dict[str, Any], path: Path) -> Path:
     return path
 
 
+RATIO_NAMES = {"downtime_ms_p50": "downtime", "probe_ms_p50": "downtime (probe)", "bytes_per_checkpoint": "bytes",
+               "checkpoint_wall_s": "checkpoint wall", "restore_s": "restore"}
+
+
 def ratio_rows(result: dict[str, Any]) -> list[tuple[str, str, float, bool]]:
     """(workload, what, ratio, whether above 1 is good for incr) of every ratio the run has:
     incr against its baselines and against each peer."""
@@ -153,24 +162,39 @@ def ratio_rows(result: dict[str, Any]) -> list[tuple[str, str, float, bool]]:
         rows.append((name, "tracked slowdown", w["tracking_slowdown"], False))
         for p, pw in w["peers"].items():
             for what, r in pw.get("incr_over_peer", {}).items():
-                rows.append((name, f"incr/{p} {what}", r, False))
+                rows.append((name, f"incr/{p} {RATIO_NAMES.get(what, what)}", r, False))
     return rows
 
 
 def _ratios(result: dict[str, Any], path: Path) -> Path:
+    """A grid: one row per ratio, one column per workload, each cell the ratio, coloured by how
+    far incr is on the good side of 1 (green) or the bad side (red), on a log scale."""
+    import math
+
     import matplotlib.pyplot as plt
-    rows = [r for r in ratio_rows(result) if r[2] > 0]
-    fig, ax = plt.subplots(figsize=(8, max(3.0, 0.22 * len(rows) + 1)))
-    labels = [f"{name}: {what}" for name, what, _, _ in rows]
-    ax.barh(range(len(rows)), [r for _, _, r, _ in rows],
-            color=["tab:green" if (r >= 1) == up or r == 1 else "tab:orange" for _, _, r, up in rows])
-    ax.axvline(1.0, color="black", linewidth=0.8)
-    ax.set_yticks(range(len(rows)), labels, fontsize="x-small")
-    ax.invert_yaxis()
-    _log_axis(ax, "x")
-    ax.set_xlabel("ratio (log scale; 1 = even); green: incr on the good side of 1, orange: not")
-    ax.set_title("Ratios (medians of ratios taken within each run)")
-    ax.grid(True, axis="x", which="both", alpha=0.3)
+    rows = ratio_rows(result)
+    workloads = list(dict.fromkeys(name for name, _, _, _ in rows))
+    kinds = list(dict.fromkeys(what for _, what, _, _ in rows))
+    cell = {(name, what): (r, up) for name, what, r, up in rows}
+    grid: list[list[float]] = []
+    for what in kinds:
+        line = []
+        for name in workloads:
+            r, up = cell.get((name, what), (0.0, False))
+            # log10 of incr's disadvantage: below 0 incr is ahead (green), above behind (red).
+            line.append(math.log10(1 / r if up else r) if r > 0 else math.nan)
+        grid.append(line)
+    fig, ax = plt.subplots(figsize=(1.2 * len(workloads) + 3.5, 0.38 * len(kinds) + 1.6))
+    image = ax.imshow(grid, cmap="RdYlGn_r", vmin=-2, vmax=2, aspect="auto")
+    for i, what in enumerate(kinds):
+        for j, name in enumerate(workloads):
+            r, _ = cell.get((name, what), (0.0, False))
+            ax.text(j, i, f"{r:.2g}" if r > 0 else "-", ha="center", va="center", fontsize="x-small")
+    ax.set_xticks(range(len(workloads)), workloads, rotation=20)
+    ax.set_yticks(range(len(kinds)), kinds, fontsize="small")
+    bar = fig.colorbar(image, ax=ax, shrink=0.8)
+    bar.set_label("log10 of incr's disadvantage (green: incr ahead)")
+    ax.set_title("Ratios (medians of ratios taken within each run; incr/peer below 1: incr ahead)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -231,11 +255,11 @@ def _markdown(result: dict[str, Any], plots: list[str]) -> str:
 
 def _log_axis(ax: Any, which: str) -> None:
     """A log scale on axis `which` ("x" or "y"), labelled in plain numbers (0.5, 20, 300)."""
-    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
     (ax.set_xscale if which == "x" else ax.set_yscale)("log")
     axis = ax.xaxis if which == "x" else ax.yaxis
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))     # labels within one decade too
-    axis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=30))   # labels within a decade too
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     axis.set_minor_formatter(NullFormatter())
 
 

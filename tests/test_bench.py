@@ -35,11 +35,11 @@ def positive(w: dict[str, Any], *path: str) -> float:
 
 def test_the_smallest_run_writes_sane_json_and_a_report(tmp_path: Path) -> None:
     out, report = tmp_path / "out.json", tmp_path / "report"
-    res = bench(tmp_path, "--workloads", "sparse,zeros", *SMALL, "--json", out, "--report", report)
+    res = bench(tmp_path, "--workloads", "sparse,noisy", *SMALL, "--json", out, "--report", report)
     assert res.returncode == 0, res.stderr
     data = json.loads(out.read_text())
     assert data["machine"]["cores"] >= 1 and data["machine"]["commit"]
-    assert set(data["workloads"]) == {"sparse", "zeros"}
+    assert set(data["workloads"]) == {"sparse", "noisy"}
     for name, w in data["workloads"].items():
         for mode in ("incremental", "full", "probe", "no_precopy"):
             positive(w, "downtime_ms_p50", mode)
@@ -55,9 +55,9 @@ def test_the_smallest_run_writes_sane_json_and_a_report(tmp_path: Path) -> None:
         (run,) = w["series"]
         modes = [c["mode"] for c in run["checkpoints"]]
         assert modes == ["first", "incremental", "incremental", "no-precopy", "full"], modes
-    assert "sparse" in res.stdout and "zeros" in res.stdout
+    assert "sparse" in res.stdout and "noisy" in res.stdout
     text = (report / "report.md").read_text()
-    assert "| sparse |" in text and "| zeros |" in text
+    assert "| sparse |" in text and "| noisy |" in text
     pngs = sorted(report.glob("*.png"))
     assert [p.name for p in pngs] == ["bytes.png", "downtime.png", "ratios.png", "restore.png"]
     for p in pngs:

@@ -14,7 +14,6 @@ from conftest import Procs, incr, ok, wait_until
 from incr.bench.workloads import WORKLOADS, Running, WorkloadFailed
 
 SIZE_MIB = {"shm": 24}          # the others at 16 MiB; shm's is split over three processes
-CORRUPTED_MAPPINGS = {"numpy": 2, "openmp": 2}      # the state and the previous grid: either may be the live one
 SEED = 11
 
 
@@ -50,7 +49,7 @@ def test_workload_checks_itself_through_an_incr_checkpoint_and_restore(name: str
         wait_progress(job, job.iterations(), f"{name} to make progress")
         before = job.check()
         assert before > 0
-        assert job.rate(0.2) > 0
+        wait_until(lambda: job.rate(0.05) > 0, f"{name} to show a rate")
         # As incr run does all day: a pre-copy round, a checkpoint, then an incremental one; the job runs on.
         ok(incr(store, "predump", job.pid))
         ok(incr(store, "checkpoint", job.pid))
@@ -81,17 +80,18 @@ def test_self_check_sees_a_damaged_page(name: str, build_dir: Path, tmp_path: Pa
     job = start(name, build_dir, tmp_path, procs)
     try:
         assert job.check() > 0
-        damage(job.pid, CORRUPTED_MAPPINGS.get(name, 1))
+        damage(job.pid)
         with pytest.raises(WorkloadFailed, match="self-check failed"):
             job.check()
     finally:
         job.stop()
 
 
-def damage(pid: int, mappings: int) -> None:
-    """Overwrites 1 KiB in the second half of the pages at 1/4 and 3/4 of the `mappings` writable
-    mappings of `pid` that hold most memory (the job's data, not a stack or the heap)."""
-    for start, end in largest_writable_mappings(pid)[:mappings]:
+def damage(pid: int) -> None:
+    """Overwrites 1 KiB in the second half of the pages at 1/4 and 3/4 of each writable mapping of
+    `pid` that holds at least 3/4 as much memory as the largest: the job's data (both grids of a
+    solver, whether or not the kernel merged them into one mapping), never a stack or the heap."""
+    for start, end in data_mappings(pid):
         pages = (end - start) // 4096
         with open(f"/proc/{pid}/mem", "r+b", buffering=0) as mem:
             for page in (pages // 4, pages * 3 // 4):
@@ -99,8 +99,8 @@ def damage(pid: int, mappings: int) -> None:
                 mem.write(b"A" * 1024)
 
 
-def largest_writable_mappings(pid: int) -> list[tuple[int, int]]:
-    found: list[tuple[int, int, int]] = []
+def data_mappings(pid: int) -> list[tuple[int, int]]:
+    found: list[tuple[int, int, int]] = []          # (Rss in KiB, start, end)
     current: tuple[int, int] | None = None
     for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
         fields = line.split()
@@ -109,5 +109,5 @@ def largest_writable_mappings(pid: int) -> list[tuple[int, int]]:
             current = (lo, hi) if fields[1].startswith("rw") else None
         elif fields[0] == "Rss:" and current is not None:
             found.append((int(fields[1]), *current))
-    found.sort(reverse=True)
-    return [(lo, hi) for _, lo, hi in found]
+    largest = max(rss for rss, _, _ in found)
+    return [(lo, hi) for rss, lo, hi in found if rss * 4 >= largest * 3]

@@ -35,6 +35,8 @@ class WorkloadFailed(Exception):
 
 @dataclass(frozen=True)
 class Workload:
+    """One of benchmarks/workloads/: `command()` gives the argv that runs it."""
+
     name: str
     summary: str
     sparse: bool                 # dirties a small fraction per second: incremental checkpoints much smaller than full
@@ -196,7 +198,8 @@ class Running:
         raise WorkloadFailed(f"workload {self.workload.name} (PID {self.pid}): unreadable verdict {text.strip()!r}")
 
     def adopt(self, pid: int) -> None:
-        """After a restore: the job's root is now host PID `pid` (incr keeps the PID, DMTCP does not)."""
+        """After a restore: the job's root is now host PID `pid` (incr keeps the PID, DMTCP does not).
+        Until the restored job rewrites `progress` (within 50 ms) it shows the count of before the kill."""
         self.pid = pid
 
     def stop(self, timeout: float = 30) -> None:
@@ -221,15 +224,21 @@ class Running:
             time.sleep(POLL_S)
 
     def _progress(self) -> tuple[int, int]:
-        """(iterations, mtime in ns of their write)."""
+        """(iterations, mtime in ns of the write that put them there)."""
         path = self.run_dir / "progress"
-        for _ in range(100):             # a read racing the job's rewrite may see a torn line: read again
-            with contextlib.suppress(ValueError):
-                with open(path, "rb") as f:
-                    data, mtime = f.read(), os.fstat(f.fileno()).st_mtime_ns
-                if len(data) == 21 and data.endswith(b"\n"):
-                    return int(data), mtime
-            time.sleep(0.001)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise WorkloadFailed(f"workload {self.workload.name}: no progress file {path}") from None
+        try:
+            for _ in range(100):         # a read racing the job's rewrite: read again
+                before = os.fstat(fd).st_mtime_ns
+                data = os.pread(fd, 64, 0)
+                if os.fstat(fd).st_mtime_ns == before and len(data) == 21 and data[:20].isdigit():
+                    return int(data), before
+                time.sleep(0.001)
+        finally:
+            os.close(fd)
         raise WorkloadFailed(f"workload {self.workload.name}: unreadable progress file {path}")
 
 

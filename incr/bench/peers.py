@@ -369,7 +369,7 @@ def _criu_job_options(pid: int) -> list[str]:
 # (whose release the coordinator logs as the second, "all workers running", although none runs yet), renames its
 # image into place, sends its name (the last name makes the third line, logged after the coordinator has written
 # its restart script) and resumes.  The log brackets the freeze: a 1 ms probe inside a 256 MiB job saw its stall
-# end 43-49 ms after the second line and 44-46 ms before the third, in each of 4 runs (no gzip and gzip).
+# end 43-49 ms after the second line and 44-48 ms before the third, in each of 4 runs (no gzip and gzip).
 _LOG_STAMP = re.compile(r"\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}), ")
 _CKPT_START = "starting checkpoint; incrementing generation; suspending all nodes"
 _CKPT_RELEASED = "Checkpoint complete; all workers running"

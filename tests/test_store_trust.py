@@ -222,7 +222,8 @@ def test_a_damaged_page_map_refuses_the_checkpoint_that_uses_it(original: Origin
         for frame in parse_pack(path.read_bytes()).frames:
             if frame.kind == store_pb2.Frame.BLOB and frame.digests in top_layers and frame.length > 8:
                 data = bytearray(path.read_bytes())
-                data[frame.offset + frame.length - 3 :] = data[frame.offset + frame.length - 3 :][::-1]
+                end = frame.offset + frame.length          # this frame's last bytes, not the trailer's
+                data[end - 3 : end] = data[end - 3 : end][::-1]
                 data[frame.offset + 1] ^= 0x40
                 path.write_bytes(bytes(data))
                 damaged += 1

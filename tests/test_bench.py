@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from incr.bench import harness, peers
+from incr.bench import harness, peers, report
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -52,6 +52,7 @@ def test_the_smallest_run_writes_sane_json_and_a_report(tmp_path: Path) -> None:
             assert incremental < full, (incremental, full)
         assert w["incr_peak_anon_mb"] <= w["incr_peak_rss_mb"] * 1.05 + 1
         assert w["checkpoints_restored"] == {"early": 2, "late": 3}
+        assert w["probe_quiet_ms"] >= 0
         (run,) = w["series"]
         modes = [c["mode"] for c in run["checkpoints"]]
         assert modes == ["first", "incremental", "incremental", "no-precopy", "full"], modes
@@ -73,6 +74,9 @@ def test_the_smallest_run_writes_sane_json_and_a_report(tmp_path: Path) -> None:
     (["--checkpoints", "1"], "at least 2"),
     (["--size", "lots"], "--size"),
     (["--json", "/nonexistent/dir/out.json"], "does not exist"),
+    (["--interval", "-1"], "--interval: must not be negative"),
+    (["--interval", "nan"], "--interval: must be a finite number"),
+    (["--repeat", "0"], "--repeat: must be at least 1"),
 ])
 def test_bad_input_is_one_line(tmp_path: Path, args: list[str], words: str) -> None:
     res = bench(tmp_path, *args)
@@ -115,3 +119,19 @@ def test_a_failed_run_is_reported_and_left_out_of_the_medians(tmp_path: Path) ->
     criu = w["peers"]["criu"]
     assert criu["failed"] == ["criu: restore failed: bad size"]
     assert criu["restore_s"] == 2.0 and criu["incr_over_peer"]["restore_s"] == 1.5     # run 1 alone: 3.0 / 2.0
+
+
+def test_a_peer_that_failed_every_run_gets_no_bar(tmp_path: Path) -> None:
+    """A peer with no figure is drawn as no bar (and a word), never as a bar at the floor."""
+    c = harness.Checkpoint("incremental", 0.0, 5.0, 6.0, 0.5, 4096)
+    full = harness.Checkpoint("full", 0.0, 5.0, 6.0, 0.5, 8192)
+    d = harness.Checkpoint("dump", 0.0, 5.0, 6.0, 0.5, 2**20)
+    settings = harness.Settings(workloads=("sparse", "shm"), sizes_mib=(16,), repeat=1, checkpoints=1,
+                                no_precopy=0, interval_s=0, seed=1, work_dir=tmp_path,
+                                peers=tuple(peers.peers(["criu"])))
+    trials = [harness.Trial(name, 16, engine, 0, [c, full] if engine == "incr" else [d], {"restore_s": 1.0},
+                            failed="criu: restore failed" if (name, engine) == ("shm", "criu") else "")
+              for name in ("sparse", "shm") for engine in ("incr", "criu")]
+    bars = report.bytes_bars({"workloads": harness.summarize(trials, settings)})
+    assert bars["criu"] == [1.0, None]
+    assert bars["incr incremental"] == [4096 / 2**20] * 2 and bars["incr full"] == [8192 / 2**20] * 2

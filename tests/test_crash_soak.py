@@ -34,7 +34,7 @@ from conftest import Procs, incr, kill_and_wait_gone, ok, read_pid, verify_here
 from incr import dirty, maintenance
 from incr.pagestore import gc
 
-TRIALS = int(os.environ.get("INCR_SOAK_TRIALS", "60"))
+TRIALS = int(os.environ.get("INCR_SOAK_TRIALS", "50"))
 SEED = 20261201
 PAGES = int(os.environ.get("INCR_SOAK_PAGES", "16384"))     # 64 MiB, a few % written between two commands
 KILLED_COMMANDS = (
@@ -152,5 +152,5 @@ def test_soft_dirty_soak_in_a_vm() -> None:
     fewer trials, the guest is emulated."""
     if dirty.probe().soft_dirty:
         pytest.skip("this kernel has soft-dirty: the soft-dirty soak ran natively")
-    run_in_guest(Path(__file__), "soft-dirty and killed", env={"INCR_SOAK_TRIALS": "5", "INCR_SOAK_PAGES": "4096"},
+    run_in_guest(Path(__file__), "soft-dirty and killed", env={"INCR_SOAK_TRIALS": "3", "INCR_SOAK_PAGES": "4096"},
                  timeout=1500)

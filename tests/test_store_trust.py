@@ -371,7 +371,7 @@ def test_no_writer_while_the_store_is_pruned(copy: Path) -> None:
 
 # -- killed at any instant ---------------------------------------------------------------
 
-GC_TRIALS = int(os.environ.get("INCR_GC_TRIALS", "50"))
+GC_TRIALS = int(os.environ.get("INCR_GC_TRIALS", "30"))
 GC_SEED = 20261202
 GC_COMMANDS = {"forget-prune": ("forget", "--keep-last", "3", "--prune"), "prune": ("prune",)}
 

@@ -402,6 +402,7 @@ def test_young_daly_and_when_predump_rounds_pay() -> None:
     (["run", "--every", "0", "--", "true"], 2, "--every must be longer than 0"),
     (["run", "--every", "banana", "--", "true"], 2, "cannot read duration 'banana'"),
     (["run", "--keep-last", "0", "--", "true"], 2, "--keep-last: must be at least 1"),
+    (["run", "--final-deadline", "inf", "--", "true"], 2, "--final-deadline: must be a finite number"),
     (["run", "--every", "auto", "--", "true"], 2, "--every auto needs --mtbf"),
     (["run", "--every", "1s"], 2, "no command to run"),
     (["attach", "999999999", "--every", "1s"], 2, "no process 999999999"),

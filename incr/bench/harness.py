@@ -174,7 +174,11 @@ class Bench:
         store, full_store = where / "store", where / "store-full"
         job = Running.start(workload, self.build_dir, where / "job", trial.size_mib, s.seed)
         try:
+            quiet_from = time.time()
             untracked = job.rate(s.rate_s)
+            # What the probe sees with nothing done to the job: the machine's own noise, against
+            # which its figures during checkpoints are read (they are not corrected by it).
+            trial.figures["probe_quiet_ms"] = max(job.stalls(quiet_from, time.time()), default=0.0)
             ids = []
             for k in range(s.checkpoints):
                 c, sid, trial.tracker = self._incr_checkpoint(job, store, "first" if k == 0 else "incremental")
@@ -375,7 +379,7 @@ def _incr_summary(trials: Sequence[Trial]) -> dict[str, Any]:
     }
     for key in ("ingest_mb_s", "zstd_mb_s", "zstd_page_mb_s", "digest_mb_s", "restore_s", "restore_early_s",
                 "restore_late_s", "copy_limit_s", "tracking_slowdown", "resident_mb", "iterations_s_untracked",
-                "iterations_s_tracked"):
+                "iterations_s_tracked", "probe_quiet_ms"):
         spreads[key] = _med(trials, _figure(key))
     dirty_pages = _med(trials, _mean(["incremental"], "pages_dirty")).median
     zstd_page = _med(trials, lambda t: t.figures.get("zstd_bytes_per_page", 0.0)).median

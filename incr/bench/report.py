@@ -88,28 +88,42 @@ def _downtime(trials: Sequence[Trial], path: Path) -> Path:
     return path
 
 
-def _bytes(result: dict[str, Any], path: Path) -> Path:
-    import matplotlib.pyplot as plt
-    names = list(result["workloads"])
-    bars: dict[str, list[float]] = {"incr incremental": [], "incr full": []}
+def bytes_bars(result: dict[str, Any]) -> dict[str, list[float | None]]:
+    """MiB per checkpoint by series (incr incremental, incr full, each peer), one per workload in
+    order; None where a peer has no figure (every run of it failed): no bar is drawn there."""
+    bars: dict[str, list[float | None]] = {"incr incremental": [], "incr full": []}
     peers = sorted({p for w in result["workloads"].values() for p in w["peers"]})
     for p in peers:
         bars[p] = []
-    for name in names:
-        w = result["workloads"][name]
+    for w in result["workloads"].values():
         bars["incr incremental"].append(w["bytes_per_checkpoint"]["incremental"] / 2**20)
         bars["incr full"].append(w["bytes_per_checkpoint"]["full"] / 2**20)
         for p in peers:
-            bars[p].append(w["peers"].get(p, {}).get("bytes_per_checkpoint", 0.0) / 2**20)
+            pw = w["peers"].get(p, {})
+            bars[p].append(pw["bytes_per_checkpoint"] / 2**20 if measured(pw) else None)
+    return bars
+
+
+def _bytes(result: dict[str, Any], path: Path) -> Path:
+    import matplotlib.pyplot as plt
+    names = list(result["workloads"])
+    bars = bytes_bars(result)
     fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(names)), 4))
     width = 0.8 / len(bars)
+    floor = 1e-3
     for k, (label, values) in enumerate(bars.items()):
-        ax.bar([i + k * width for i in range(len(names))], [max(v, 1e-3) for v in values], width, label=label)
+        xs = [i + k * width for i in range(len(names))]
+        ax.bar([x for x, v in zip(xs, values, strict=True) if v is not None],
+               [max(v, floor) for v in values if v is not None], width, label=label)
+        for x, v in zip(xs, values, strict=True):
+            if v is None:
+                ax.text(x, 0.02, "failed", rotation=90, ha="center", va="bottom", fontsize="x-small",
+                        transform=ax.get_xaxis_transform())
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(names))], names, rotation=20)
     _log_axis(ax, "y")
     ax.set_ylabel("MiB stored per checkpoint (log scale)")
     ax.set_title("Bytes per checkpoint: incremental, full, peers (medians)")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.grid(True, axis="y", which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -212,18 +226,22 @@ def _markdown(result: dict[str, Any], plots: list[str]) -> str:
         f"Settings: sizes {', '.join(f'{x} MiB' for x in s['sizes_mib'])}, {s['repeat']} runs per engine, "
         f"{s['checkpoints']} checkpoints a series {s['interval_s']} s apart, seed {s['seed']}; took "
         f"{result['elapsed_s']:.0f} s.  Peers: {peers_line(result)}.", "",
-        "Medians over the runs (min-max in the JSON).  Downtime: incr's own account / the job's 1 ms probe.", "",
-        "| workload | resident | downtime incr. (probe) | no pre-copy | full (probe) | bytes incr. | bytes full "
+        "Medians over the runs (min-max in the JSON).  Downtime: incr's own account / the job's 1 ms probe; "
+        "probe alone: the longest stall the probe saw with nothing done to the job (the machine's noise, "
+        "which the probe's figures include).", "",
+        "| workload | resident | downtime incr. (probe) | no pre-copy | full (probe) | probe alone | bytes incr. "
+        "| bytes full "
         "| ckpt wall incr. / full | ingest / zstd -1 | restore (copy limit) | late / early | tracked slowdown "
         "| incr peak RSS (anon + file) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, w in result["workloads"].items():
         d = w["downtime_ms_p50"]
         lines.append(
             f"| {name} | {w['resident_mb']:.0f} MiB | {d['incremental']:.1f} ms ({d['probe']:.1f}) "
             f"| {d['no_precopy']:.1f} ms | {d['full']:.1f} ms ({d['probe_full']:.1f}) "
-            f"| {size(w['bytes_per_checkpoint']['incremental'])} | {size(w['bytes_per_checkpoint']['full'])} "
+            f"| {w.get('probe_quiet_ms', 0.0):.1f} ms | {size(w['bytes_per_checkpoint']['incremental'])} "
+            f"| {size(w['bytes_per_checkpoint']['full'])} "
             f"| {w['checkpoint_wall_s']['incremental']:.2f} / {w['checkpoint_wall_s']['full']:.2f} s "
             f"| {w['ingest_mb_s']:.0f} / {w['zstd_mb_s']:.0f} MB/s | {w['restore_s']:.2f} s "
             f"({w['copy_limit_s']:.2f}) | {w['restore_late_vs_early']:.2f} | {w['tracking_slowdown']:.3f} "

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from incr.cli.argtypes import positive_int, seconds
 from incr.cli.checkpoint_cmd import parse_size
 from incr.errors import UsageError
 
@@ -72,10 +73,10 @@ def register(sub: Any) -> None:
     p.add_argument("--size", metavar="SIZES", help=f"job sizes, comma-separated (default {FULL.sizes}, "
                                                    f"--quick {QUICK.sizes})")
     p.add_argument("--workloads", metavar="NAMES", default="all", help=f"comma-separated, of: {names} (default all)")
-    p.add_argument("--repeat", metavar="N", type=_positive, help=f"runs per engine (default {FULL.repeat})")
-    p.add_argument("--checkpoints", metavar="K", type=_positive,
+    p.add_argument("--repeat", metavar="N", type=positive_int, help=f"runs per engine (default {FULL.repeat})")
+    p.add_argument("--checkpoints", metavar="K", type=positive_int,
                    help=f"checkpoints a series (default {FULL.checkpoints}; at least 2)")
-    p.add_argument("--interval", metavar="S", type=float, help=f"seconds between checkpoints (default "
+    p.add_argument("--interval", metavar="S", type=seconds, help=f"seconds between checkpoints (default "
                                                                f"{FULL.interval})")
     p.add_argument("--seed", metavar="N", type=int, default=1, help="the workloads' seed (default 1)")
     p.add_argument("--compare", metavar="PEERS", default="", help="criu, dmtcp or both, comma-separated")
@@ -84,16 +85,6 @@ def register(sub: Any) -> None:
     p.add_argument("--work-dir", metavar="DIR", type=Path,
                    help="where the jobs and stores go (default: a new directory in $TMPDIR, removed after)")
     p.set_defaults(func=run, needs_store=False)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is below 1")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,8 +100,6 @@ def run(args: argparse.Namespace) -> int:
     if checkpoints < 2:
         raise UsageError("--checkpoints must be at least 2 (a full one, then incremental ones)")
     interval = defaults.interval if args.interval is None else args.interval
-    if interval < 0:
-        raise UsageError(f"--interval {interval:g} is negative")
     for path in (args.json, args.report):
         if path is not None and not path.parent.resolve().is_dir():
             raise UsageError(f"{path.parent} does not exist: make it, or write elsewhere")

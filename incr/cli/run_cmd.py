@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from incr.cli.argtypes import positive_int, positive_seconds
 from incr.cli.checkpoint_cmd import add_tracker_option, parse_pid
 from incr.cli.output import print_json
 from incr.errors import UsageError
@@ -78,33 +79,20 @@ def add_supervision_options(p: Any, *, optional_every: bool = False) -> None:
                    help="checkpoint interval (30s, 10m, 1h), or auto with --mtbf" +
                         ("; supervises the restored job" if optional_every else "; default 10m"))
     p.add_argument("--mtbf", metavar="D", help="mean time between failures, for --every auto (e.g. 24h)")
-    p.add_argument("--keep-last", metavar="N", type=_positive_int, help="keep the newest N checkpoints of the job")
+    p.add_argument("--keep-last", metavar="N", type=_keep_last, help="keep the newest N checkpoints of the job")
     p.add_argument("--keep-within", metavar="D", help="keep the job's checkpoints of the last D before its newest")
     p.add_argument("--log", metavar="FILE", type=Path, help="checkpoint log lines go here (appended), not stderr")
-    p.add_argument("--final-deadline", metavar="S", type=_positive_float, default=DEFAULT_FINAL_DEADLINE,
+    p.add_argument("--final-deadline", metavar="S", type=positive_seconds, default=DEFAULT_FINAL_DEADLINE,
                    help=f"on SIGTERM/SIGUSR1, wait this long for the final checkpoint "
                         f"(default {DEFAULT_FINAL_DEADLINE:g})")
     p.add_argument("--no-predump", action="store_true", help="no pre-dump rounds between checkpoints")
 
 
-def _positive_int(text: str) -> int:
+def _keep_last(text: str) -> int:
     try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (got {n}): the newest checkpoint is always kept")
-    return n
-
-
-def _positive_float(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if x <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 (got {text})")
-    return x
+        return positive_int(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}: the newest checkpoint is always kept") from None
 
 
 def settings_from(args: argparse.Namespace, default_every: str = "10m") -> Settings:

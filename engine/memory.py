@@ -204,6 +204,41 @@ def planned_bytes(runs: list[PageRun]) -> int:
     return sum(r.count for r in runs if r.offset >= 0) * PAGE
 
 
+def split_runs(runs: list[PageRun], most: int) -> list[PageRun]:
+    """Runs of at most `most` pages (zero runs, which copy nothing, stay whole)."""
+    out = []
+    for run in runs:
+        if run.offset < 0 or run.count <= most:
+            out.append(run)
+            continue
+        for first in range(run.first, run.first + run.count, most):
+            count = min(most, run.first + run.count - first)
+            out.append(PageRun(run.vma, first, count, run.offset + (first - run.first) * PAGE))
+    return out
+
+
+def batches(runs: list[PageRun], most: int) -> Iterator[list[PageRun]]:
+    """The runs regrouped into batches of at most `most` copied pages, each batch's offsets from
+    0: each one copies into the same buffer of `most` pages."""
+    batch: list[PageRun] = []
+    offset = 0
+    for run in split_runs(runs, most):
+        if run.offset >= 0 and offset + run.count * PAGE > most * PAGE:
+            yield batch
+            batch, offset = [], 0
+        batch.append(PageRun(run.vma, run.first, run.count, offset if run.offset >= 0 else -1))
+        offset += run.count * PAGE if run.offset >= 0 else 0
+    if batch:
+        yield batch
+
+
+def unmap_buffer(buffer: mmap.mmap) -> None:
+    """Unmap a page buffer; on an error path a view of it may still live in the exception's traceback:
+    then it is unmapped with the last view (closing it now would raise BufferError over the error)."""
+    with contextlib.suppress(BufferError):
+        buffer.close()
+
+
 def copy_pages(pid: int, vmas: list[image_pb2.Vma], runs: list[PageRun],
                buffer: mmap.mmap | None = None) -> MemoryCopy:
     """Copy the planned pages into one buffer (`buffer` when it is large enough):

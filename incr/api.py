@@ -67,6 +67,7 @@ class CheckpointInfo:
             "pages_new": s.pages_new, "bytes_stored": s.bytes_stored,
             "downtime_ms": round(s.downtime_ms, 3), "total_ms": round(s.total_ms, 3),
             "tracker": s.tracker, "rounds": s.rounds,
+            "precopy_rewritten": int(self.snapshot.labels.get(predump.REWRITTEN_LABEL, "0")),
         }
 
 

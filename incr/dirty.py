@@ -30,6 +30,7 @@ import os
 import sys
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,6 +89,25 @@ class RegionDirt:
 
 
 Dirt = dict[int, RegionDirt]           # VMA start address -> what changed
+
+#: (VMA, first page, count) -> the runs of those pages written since the last collect.
+Rewritten = Callable[[image_pb2.Vma, int, int], Runs]
+
+
+def unwritten(first: int, count: int, written: Runs) -> Runs:
+    """The runs of pages [first, first + count) outside `written` (runs in page order)."""
+    out: Runs = []
+    pos, stop = first, first + count
+    for w_first, w_count in written:
+        lo, hi = max(w_first, pos), min(w_first + w_count, stop)
+        if lo >= hi:
+            continue
+        if lo > pos:
+            out.append((pos, lo - pos))
+        pos = hi
+    if pos < stop:
+        out.append((pos, stop - pos))
+    return out
 
 
 # ---------------------------------------------------------------- probing
@@ -305,6 +325,13 @@ class Tracker(ABC):
     def collect(self, vmas: list[image_pb2.Vma], frozen: Frozen | None) -> Dirt:
         """What changed since the last collect (or everything, the first time), then re-arm."""
 
+    @contextlib.contextmanager
+    def rewrites(self) -> Iterator[Rewritten | None]:
+        """A look, changing nothing, at the pages of a range written since the last collect: the
+        pre-copy round's copies of them are stale before they are stored, and the next collect
+        reports them again.  None: the tracker cannot tell without a collect (store everything)."""
+        yield None
+
     def own_fds(self) -> set[int]:
         """Descriptors the tracker keeps in the job: not part of the job's image."""
         return set()
@@ -467,6 +494,20 @@ class UffdWp(Tracker):
                     if frozen is not None and not d.full and vma.kind == Vma.FILE_PRIVATE:
                         d.present = _held_runs(pm, vma)
         return dirt
+
+    @contextlib.contextmanager
+    def rewrites(self) -> Iterator[Rewritten | None]:
+        with Pagemap(self.pid) as pm:
+            def written(vma: image_pb2.Vma, first: int, count: int) -> Runs:
+                # No PM_SCAN_WP_MATCHING: nothing is re-protected.  A page of a part the tracker
+                # has not registered reads as written too: the next pass takes it, as it must.
+                if vma.kind not in TRACKABLE:
+                    return []
+                start = vma.start + first * PAGE
+                found = pm.scan(start, start + count * PAGE, category_mask=PAGE_IS_WRITTEN,
+                                return_mask=PAGE_IS_WRITTEN)
+                return [((s - vma.start) // PAGE, (e - s) // PAGE) for s, e, _ in found]
+            yield written
 
     def _collect_vma(self, pm: Pagemap, vma: image_pb2.Vma, frozen: bool) -> RegionDirt:
         # A write-protecting scan that meets an unregistered VMA fails with
@@ -645,6 +686,22 @@ class SoftDirty(Tracker):
             os.close(fd)
         self._clear_refs()          # still frozen: read-then-clear is atomic
         return dirt
+
+    @contextlib.contextmanager
+    def rewrites(self) -> Iterator[Rewritten | None]:
+        fd = os.open(f"/proc/{self.pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            def written(vma: image_pb2.Vma, first: int, count: int) -> Runs:
+                # Read without clear_refs: the bits stay for the next collect.
+                if vma.kind not in TRACKABLE:
+                    return []
+                start = vma.start + first * PAGE
+                return [((s - vma.start) // PAGE, (e - s) // PAGE)
+                        for s, e, flags in pagemap_runs(fd, start, start + count * PAGE)
+                        if flags & PM_RUN_SOFT_DIRTY and flags & PM_RUN_PRESENT]
+            yield written
+        finally:
+            os.close(fd)
 
 
 def _soft_dirt(fd: int, vma: image_pb2.Vma) -> RegionDirt:

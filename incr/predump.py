@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from incr import __version__, dirty
-from incr.dirty import Dirt, Tracker, TrackerState
+from incr import __version__, dirty, precopy
+from incr.dirty import Tracker, TrackerState
 from incr.engine import dump as engine_dump
 from incr.engine import freeze, memory, proc, shm, tree
 from incr.engine.errors import EngineError, NotTraceable, ProcessNotFound, ProcessVanished
@@ -41,7 +41,7 @@ from incr.pagestore import SnapshotWriter, Store
 from incr.pagestore.layout import probe_layout
 from incr.pagestore.writer import WriteFailed
 from incr.proto import image_pb2, store_pb2
-from incr.snapshot import Collector, PageCounts, Parent, Progress, finalize, store_shm
+from incr.snapshot import Collector, PageCounts, Parent, Progress, finalize, store_shm, storing_pass
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,9 @@ class Options:
 
 #: Snapshot label: the signals a checkpoint left out (Options.hold_signals), "PID:SIGNO,...".
 LEFT_OUT_LABEL = "signals_left_out"
+#: Pages pre-copy rounds copied but did not store, the job having written them again already
+#: (the freeze took them); absent when none.
+REWRITTEN_LABEL = "precopy_rewritten"
 
 
 @dataclass
@@ -121,57 +124,6 @@ class Member:
     tracker: Tracker
     collector: Collector
     dirty_pages: list[int] = field(default_factory=list)     # per pre-copy round
-
-
-def _first_dirt(tracker: Tracker, vmas: list[image_pb2.Vma], frozen: freeze.Frozen | None) -> Dirt:
-    """A collect that re-arms the tracker; everything counts as new when it has no base."""
-    collected = tracker.collect(vmas, frozen)
-    return collected if tracker.base else dirty.full_dirt(vmas)
-
-
-def _live_round(m: Member, first: bool) -> int:
-    """One pre-copy round on a running process; returns the pages it found dirty."""
-    vmas = memory.dump_vmas(m.pid)
-    dirt = _first_dirt(m.tracker, vmas, None) if first else m.tracker.collect(vmas, None)
-    m.collector.must_take_whole.update(m.collector.reshaped(vmas))
-    m.collector.note_ranges(vmas, dirt)
-    runs = dirty.page_runs(m.pid, vmas, dirt)
-    try:
-        copy = memory.copy_pages(m.pid, vmas, runs)
-    except OSError as exc:
-        # The job unmapped or moved something meanwhile: the round's dirt is consumed, and what
-        # was read of it may belong to mappings since replaced (a copy VMA by VMA can succeed on
-        # a VMA moved away and back).  The freeze takes the round's VMAs whole; a predump, which
-        # has no freeze, leaves the tracker with no base (_settle_trackers).
-        log.info("pre-copy round of PID %d: %s; the round's VMAs are taken whole", m.pid, exc)
-        m.collector.apply_dirt(dirt)
-        m.collector.must_take_whole.update(dirt)
-        return sum(r.count for r in runs)
-    try:
-        with _storing_pass(m.collector.writer, copy.bytes_copied):
-            m.collector.add(vmas, dirt, copy)
-    finally:
-        copy.close()
-    return sum(r.count for r in runs)
-
-
-@contextlib.contextmanager
-def _storing_pass(writer: SnapshotWriter, planned: int) -> Iterator[None]:
-    """A store failure while storing a pass of `planned` bytes of pages notes how much of it was left
-    (the size the message gives is the checkpoint's, not only what was written)."""
-    before = writer.pages_added
-    try:
-        yield
-    except WriteFailed as exc:
-        exc.still_to_store += max(0, planned - (writer.pages_added - before) * PAGE)
-        raise
-
-
-def _unmap(buffer: mmap.mmap) -> None:
-    """Unmap a page buffer; on an error path a view of it may still live in the exception's traceback:
-    then it is unmapped with the last view (closing it now would raise BufferError over the error)."""
-    with contextlib.suppress(BufferError):
-        buffer.close()
 
 
 class SigintDeferred:
@@ -224,31 +176,10 @@ def _frozen_copy(pid: int, vmas: list[image_pb2.Vma], runs: list[PageRun], buffe
         return memory.copy_pages(pid, vmas, runs, buffer)
     log.warning("the final dirty set (%d MiB) exceeds the copy buffer (%d MiB): storing it while the job "
                 "is frozen", total >> 20, len(buffer) >> 20)
-    batch: list[PageRun] = []
-    offset = 0
-    per_batch = len(buffer) // PAGE
-    with _storing_pass(collector.writer, total):
-        for run in _split(runs, per_batch):
-            if run.offset >= 0 and offset + run.count * PAGE > len(buffer):
-                collector.add_copy(vmas, memory.copy_pages(pid, vmas, batch, buffer))
-                batch, offset = [], 0
-            batch.append(PageRun(run.vma, run.first, run.count, offset if run.offset >= 0 else -1))
-            offset += run.count * PAGE if run.offset >= 0 else 0
-        collector.add_copy(vmas, memory.copy_pages(pid, vmas, batch, buffer))
+    with storing_pass(collector.writer, total):
+        for batch in memory.batches(runs, len(buffer) // PAGE):
+            collector.add_copy(vmas, memory.copy_pages(pid, vmas, batch, buffer))
     return None
-
-
-def _split(runs: list[PageRun], most: int) -> list[PageRun]:
-    """Runs of at most `most` pages (zero runs, which copy nothing, stay whole)."""
-    out = []
-    for run in runs:
-        if run.offset < 0 or run.count <= most:
-            out.append(run)
-            continue
-        for first in range(run.first, run.first + run.count, most):
-            count = min(most, run.first + run.count - first)
-            out.append(PageRun(run.vma, first, count, run.offset + (first - run.first) * PAGE))
-    return out
 
 
 def _exited(pid: int, exc: EngineError) -> bool:
@@ -361,16 +292,17 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
     base = _common_base(store, members)
     parent_id = base or _lineage_parent(store, root)
     parent = Parent(store, store.load(parent_id)[1] if parent_id else None)
-    rounds = 0
-    precopy = all(m.tracker.precopy for m in members.values())
-    if kind == "predump" or (opts.precopy and precopy):
+    rounds = rewritten_total = 0
+    can_precopy = all(m.tracker.precopy for m in members.values())
+    if kind == "predump" or (opts.precopy and can_precopy):
         limit = 1 if kind == "predump" else opts.max_rounds
         totals: list[int] = []
         while rounds < limit:
-            found = 0
+            found = rewritten = 0
             for m in list(members.values()):
                 try:
-                    n = _live_round(m, first=rounds == 0)
+                    n, again = precopy.live_round(m.pid, m.tracker, m.collector, first=rounds == 0,
+                                                 freeze_follows=kind != "predump")
                 except EngineError as exc:
                     if not _exited(m.pid, exc):
                         raise
@@ -378,9 +310,16 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
                     continue
                 m.dirty_pages.append(n)
                 found += n
+                rewritten += again
             rounds += 1
             totals.append(found)
-            if found <= SMALL_DIRTY_PAGES or (len(totals) > 1 and found > SHRINK_FACTOR * totals[-2]):
+            rewritten_total += rewritten
+            if rewritten:
+                log.info("pre-copy round %d: %d of its %d dirty pages written again before they were stored "
+                         "(left to the next pass)", rounds, rewritten, found)
+            # Written again already: the next round's dirty set would not shrink (a hot loop).
+            if found <= SMALL_DIRTY_PAGES or rewritten > SHRINK_FACTOR * found \
+                    or (len(totals) > 1 and found > SHRINK_FACTOR * totals[-2]):
                 break
     if kind == "predump":
         processes = [image_pb2.ProcessImage(pid=m.pid, vmas=memory.dump_vmas(m.pid)) for m in members.values()]
@@ -417,9 +356,11 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
         for pid in [pid for pid in members if pid not in done.frozen.frozen]:
             _drop(members, pid)                  # gone before the freeze
         left_out = ",".join(f"{pid}:{signo}" for pid, signos in done.frozen.left_out().items() for signo in signos)
+        labels = {LEFT_OUT_LABEL: left_out} if left_out else {}
+        if rewritten_total:
+            labels[REWRITTEN_LABEL] = str(rewritten_total)
         result = _commit(writer, parent, members, done.image, kind, rounds, done.downtime_ms, t_start, parent_id,
-                         done.epoch, done.shared, incremental=bool(base),
-                         labels={LEFT_OUT_LABEL: left_out} if left_out else None)
+                         done.epoch, done.shared, incremental=bool(base), labels=labels)
     except BaseException:
         if kill:
             with _sigint_deferred():
@@ -459,7 +400,7 @@ def _freeze_and_copy(root: int, store: Store, writer: SnapshotWriter, members: d
         writer.drain()          # the frozen phase gets the CPU to itself, not the pack compressor
     except BaseException:
         for b in buffers.values():
-            _unmap(b)
+            memory.unmap_buffer(b)
         raise
     with SigintDeferred() as sigint:        # from the freeze to the thaw: a Ctrl-C is taken after the thaw
         t_freeze = time.perf_counter()
@@ -483,7 +424,7 @@ def _freeze_and_copy(root: int, store: Store, writer: SnapshotWriter, members: d
                 m = members[p.pid]
                 vmas = list(p.vmas)
                 first = not m.dirty_pages
-                dirt = _first_dirt(m.tracker, vmas, frozen.frozen[p.pid]) if first else \
+                dirt = precopy.first_dirt(m.tracker, vmas, frozen.frozen[p.pid]) if first else \
                     m.tracker.collect(vmas, frozen.frozen[p.pid])
                 m.dirty_pages.append(0)             # (a freeze again after this one: the tracker is armed)
                 m.collector.must_take_whole.update(m.collector.reshaped(vmas))
@@ -499,7 +440,7 @@ def _freeze_and_copy(root: int, store: Store, writer: SnapshotWriter, members: d
         except BaseException:
             frozen.release()
             for b in buffers.values():
-                _unmap(b)
+                memory.unmap_buffer(b)
             raise
         if not kill:
             frozen.release()
@@ -511,7 +452,7 @@ def _freeze_and_copy(root: int, store: Store, writer: SnapshotWriter, members: d
         if kill:
             frozen.release()             # frozen for --kill, which will not come now
         for b in buffers.values():
-            _unmap(b)
+            memory.unmap_buffer(b)
         _close_shared(shared)
         raise
     return FrozenPass(frozen, image, copies, list(buffers.values()), shared, downtime_ms, epoch)
@@ -524,11 +465,11 @@ def _absorb(members: dict[int, Member], done: FrozenPass) -> None:
             copy = done.copies.get(p.pid)
             if copy is not None:
                 collector = members[p.pid].collector
-                with _storing_pass(collector.writer, copy.bytes_copied):
+                with storing_pass(collector.writer, copy.bytes_copied):
                     collector.add_copy(list(p.vmas), copy)
     finally:
         for b in done.buffers:
-            _unmap(b)
+            memory.unmap_buffer(b)
 
 
 def _vm_flags(members: dict[int, Member]) -> dict[int, proc.VmFlags]:
@@ -562,7 +503,7 @@ def _vm_flags_changed(image: image_pb2.TreeImage, before: dict[int, proc.VmFlags
 
 def _close_shared(shared: dict[str, mmap.mmap]) -> None:
     for buf in shared.values():
-        _unmap(buf)
+        memory.unmap_buffer(buf)
 
 
 def _copy_shared(image: image_pb2.TreeImage) -> dict[str, mmap.mmap]:

@@ -10,10 +10,11 @@ the engine sees only (address, bytes) runs.
 from __future__ import annotations
 
 import bisect
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from incr.dirty import Dirt
+from incr.dirty import Dirt, Rewritten, unwritten
 from incr.engine.memory import PAGE, MemoryCopy
 from incr.pagestore import (
     DIGEST_SIZE,
@@ -25,6 +26,7 @@ from incr.pagestore import (
     Store,
 )
 from incr.pagestore import layers as pagelayers
+from incr.pagestore.writer import WriteFailed
 from incr.proto import image_pb2, store_pb2
 
 # Pages read from the store per write into the restored process: bounds
@@ -40,6 +42,18 @@ PROGRESS_BATCH_PAGES = 2048
 
 STORING: str = "storing pages"
 RESTORING: str = "restoring pages"
+
+
+@contextlib.contextmanager
+def storing_pass(writer: SnapshotWriter, planned: int) -> Iterator[None]:
+    """A store failure while storing a pass of `planned` bytes of pages notes how much of it was left
+    (the size the message gives is the checkpoint's, not only what was written)."""
+    before = writer.pages_added
+    try:
+        yield
+    except WriteFailed as exc:
+        exc.still_to_store += max(0, planned - (writer.pages_added - before) * PAGE)
+        raise
 
 
 def region_name(pid: int, vma: image_pb2.Vma) -> str:
@@ -74,10 +88,11 @@ class Collector:
         self.copied = 0
         self.must_take_whole: set[int] = set()     # VMAs a failed pass left unknown
 
-    def add(self, vmas: list[image_pb2.Vma], dirt: Dirt, copy: MemoryCopy) -> None:
-        """A pass: what the tracker said, then the pages copied (they override earlier passes)."""
+    def add(self, vmas: list[image_pb2.Vma], dirt: Dirt, copy: MemoryCopy, rewritten: Rewritten | None = None) -> int:
+        """A pass: what the tracker said, then the pages copied (they override earlier passes);
+        the pages left out as rewritten (add_copy)."""
         self.apply_dirt(dirt)
-        self.add_copy(vmas, copy)
+        return self.add_copy(vmas, copy, rewritten)
 
     def apply_dirt(self, dirt: Dirt) -> None:
         for start, d in dirt.items():
@@ -93,32 +108,37 @@ class Collector:
             if d.present is not None:
                 view.present = sorted(d.present)
 
-    def add_copy(self, vmas: list[image_pb2.Vma], copy: MemoryCopy) -> None:
-        """Hash, deduplicate and store copied pages (with the job running, unless streaming); the
-        progress callback hears of it every PROGRESS_BATCH_PAGES pages."""
+    def add_copy(self, vmas: list[image_pb2.Vma], copy: MemoryCopy, rewritten: Rewritten | None = None) -> int:
+        """Hash, deduplicate and store copied pages (with the job running, unless streaming), batch
+        by batch; the progress callback hears of each batch.  With `rewritten` (a pre-copy round's
+        copy, the job running): the pages of a batch the job has written again since the round's
+        collect are left out, stale before they are stored; the tracker reports them to the next
+        pass, which takes them.  Returns how many were left out."""
         planned = sum(run.count for run in copy.runs if run.offset >= 0)
-        stored = 0
+        done = left_out = 0
         for run in copy.runs:
             view = self.views.setdefault(vmas[run.vma].start, RegionView())
-            if run.offset >= 0:
-                digests = self._store_run(copy.data(run), stored, planned)
-                stored += run.count
-                self.copied += run.count
-            else:
-                digests = ZERO_DIGEST * run.count
-            for i in range(run.count):
-                view.entries[run.first + i] = digests[i * DIGEST_SIZE:(i + 1) * DIGEST_SIZE]
-
-    def _store_run(self, data: memoryview, stored: int, planned: int) -> bytes:
-        """One run's pages into the store, batch by batch when someone follows the progress."""
-        if self.progress is None:
-            return self.writer.add_pages(data)
-        step = PROGRESS_BATCH_PAGES * PAGE
-        parts = []
-        for at in range(0, len(data), step):
-            parts.append(self.writer.add_pages(data[at:at + step]))
-            self.progress(STORING, stored + min(at + step, len(data)) // PAGE, planned)
-        return b"".join(parts)
+            if run.offset < 0:
+                for i in range(run.count):
+                    view.entries[run.first + i] = ZERO_DIGEST
+                continue
+            data = copy.data(run)
+            for at in range(0, run.count, PROGRESS_BATCH_PAGES):
+                first, count = run.first + at, min(PROGRESS_BATCH_PAGES, run.count - at)
+                keep = [(first, count)] if rewritten is None else \
+                    unwritten(first, count, rewritten(vmas[run.vma], first, count))
+                for page, n in keep:
+                    at_byte = (page - run.first) * PAGE
+                    digests = self.writer.add_pages(data[at_byte:at_byte + n * PAGE])
+                    for i in range(n):
+                        view.entries[page + i] = digests[i * DIGEST_SIZE:(i + 1) * DIGEST_SIZE]
+                    self.copied += n
+                    left_out -= n
+                left_out += count
+                done += count
+                if self.progress is not None:
+                    self.progress(STORING, done, planned)
+        return left_out
 
     def note_ranges(self, vmas: list[image_pb2.Vma], dirt: Dirt) -> None:
         """The extent of each VMA a pass collected: a VMA found later at the same start with another

@@ -14,8 +14,10 @@ import pytest
 import selfcheck
 
 from conftest import Procs, incr, kill_and_wait_gone, line_count, ok, wait_until
-from incr import dirty
+from incr import dirty, precopy
+from incr.engine.memory import PAGE, PageRun, batches
 from incr.pagestore import HOLE_DIGEST, Layer, Store, layers
+from incr.proto import image_pb2
 
 STEPS, EVERY = 60, 5
 
@@ -230,3 +232,28 @@ def test_a_predump_whose_copy_lost_a_vanished_mapping_is_no_base(tmp_path: Path,
     ok(incr(store, "checkpoint", pid, "--kill"))
     selfcheck.wait_gone(pid, job)
     selfcheck.assert_passed(selfcheck.restore_and_check(store, procs, out, go))
+
+
+def test_a_rounds_batches_leave_out_exactly_the_pages_written_again() -> None:
+    """The pre-copy round's arithmetic: runs regrouped into buffer-sized batches with packed
+    offsets; the pages outside the written runs kept, in order, with offsets packed again."""
+    assert dirty.unwritten(10, 10, []) == [(10, 10)]
+    assert dirty.unwritten(10, 10, [(0, 11), (13, 2), (19, 5)]) == [(11, 2), (15, 4)]
+    assert dirty.unwritten(10, 10, [(0, 30)]) == []
+    runs = [PageRun(0, 0, 5, 0), PageRun(0, 7, 1, -1), PageRun(1, 100, 6, 5 * PAGE)]
+    got = list(batches(runs, 4))
+    assert got == [[PageRun(0, 0, 4, 0)], [PageRun(0, 4, 1, 0), PageRun(0, 7, 1, -1)],
+                   [PageRun(1, 100, 4, 0)], [PageRun(1, 104, 2, 0)]], got
+    vmas = [image_pb2.Vma(start=0x10000, end=0x100000, kind=image_pb2.Vma.ANON),
+            image_pb2.Vma(start=0x200000, end=0x300000, kind=image_pb2.Vma.ANON)]
+    written = {0x10000: [(1, 2)], 0x200000: [(100, 6)]}
+    asked = []
+
+    def rewritten(vma: image_pb2.Vma, first: int, count: int) -> list[tuple[int, int]]:
+        asked.append((vma.start, first, count))
+        return written[vma.start]
+    batch = [PageRun(0, 0, 5, 0), PageRun(0, 7, 1, -1), PageRun(1, 100, 6, 5 * PAGE)]
+    kept, left_out = precopy._still_clean(batch, vmas, rewritten)
+    assert kept == [PageRun(0, 0, 1, 0), PageRun(0, 3, 2, PAGE), PageRun(0, 7, 1, -1)], kept
+    assert left_out == 2 + 6
+    assert sorted(asked) == [(0x10000, 0, 5), (0x200000, 100, 6)], "one look per VMA of the batch"

@@ -15,7 +15,8 @@ objects with: id, time (ISO-8601 UTC), epoch, kind (checkpoint|predump),
 parent, root_pid, comm, pages_total, pages_dirty (copied by this
 checkpoint), pages_zero, pages_new (stored for the first time), bytes_stored
 (new bytes this checkpoint added to the store), downtime_ms (time the job was
-frozen), total_ms, tracker, rounds, intact (false: some page or page map it
+frozen), total_ms, tracker, rounds, precopy_rewritten (pages a pre-copy round
+left to the freeze, written again before they were stored), intact (false: some page or page map it
 needs is missing or unreadable, so it cannot be restored) and problems.
 
 The table: ID (its first 12 hex digits: a unique prefix is enough wherever

@@ -37,6 +37,7 @@ from . import (
 )
 from .errors import ProcessNotFound, Unsupported
 from .freeze import Frozen
+from .holders import Holder
 from .tree import FrozenTree, gone
 
 IMAGE_VERSION = 3        # the newest this incr reads and writes; see minimal_version()
@@ -179,7 +180,7 @@ def _capture_fifos(table: files.FileTable) -> list[image_pb2.PipeImage]:
 
 
 def _capture_pipes(table: files.FileTable) -> list[image_pb2.PipeImage]:
-    ends: dict[int, dict[int, files.Holder]] = {}
+    ends: dict[int, dict[int, Holder]] = {}
     for f in table.files:
         if f.kind == image_pb2.OpenFile.PIPE:
             ends.setdefault(f.pipe, {})[f.flags & files.O_ACCMODE] = table.holders[f.id]

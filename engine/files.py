@@ -25,13 +25,13 @@ import stat
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
 
 from incr.proto import image_pb2
 
 from . import epoll, eventfd, fifos, fown, inotify, mqueue, outside, pipes, proc, shm, signalfd, timerfd, unixsock
 from . import ptrace as pt
 from .errors import ProcessNotFound, RestoreError, Unsupported
+from .holders import Holder, transfer
 from .remote import RemoteProcess
 
 log = logging.getLogger(__name__)
@@ -108,14 +108,6 @@ def writable(flags: int) -> bool:
 
 
 # ---------------------------------------------------------------- dump
-
-@dataclass
-class Holder:
-    """Where a description was seen first: process, descriptor number."""
-
-    pid: int
-    fd: int
-
 
 class FileTable:
     """The open file descriptions of a tree of frozen processes.
@@ -565,15 +557,6 @@ def keep_at(pid: int, numbers: Iterable[int], room: int) -> int:
         start = max(start, n + 1)
     raise RestoreError(f"cannot restore PID {pid}'s descriptors: no {need} numbers free below its limit of "
                        f"{limit} open files to pass descriptions on")
-
-
-def transfer(target: RemoteProcess, holder: Holder) -> int:
-    """`target` takes descriptor holder.fd of process holder.pid: injected pidfd_open + pidfd_getfd."""
-    pidfd = target.call("pidfd_open", holder.pid, 0)
-    try:
-        return target.call("pidfd_getfd", pidfd, holder.fd, 0)
-    finally:
-        target.call("close", pidfd)
 
 
 def restore(target: RemoteProcess, files: list[image_pb2.OpenFile], fds: list[image_pb2.Fd]) -> None:

@@ -65,8 +65,9 @@ from dataclasses import dataclass
 
 from incr.proto import image_pb2
 
-from . import files, fown, proc
+from . import fown, proc
 from .errors import PidTaken, RestoreError, Unsupported
+from .holders import Holder, transfer
 from .remote import RemoteProcess, Stub
 
 log = logging.getLogger(__name__)
@@ -392,7 +393,7 @@ def _taker(stub: Stub, lock: image_pb2.FileLock, stubs: Mapping[int, Stub],
             yield stub, lock.fd
             return
     try:
-        fd = files.transfer(other, files.Holder(stub.vpid, lock.fd))
+        fd = transfer(other, Holder(stub.vpid, lock.fd))
         try:
             yield other, fd
         finally:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from incr.proto import image_pb2
 
 from .errors import EngineError, RestoreError, Unsupported
+from .holders import Holder, transfer
 from .pipes import stolen
 from .remote import RemoteProcess
 
@@ -239,8 +240,6 @@ class ShmInstaller:
 
     def fd_in(self, target: RemoteProcess, key: str, keep_at: int) -> int:
         """A new descriptor of object `key` in `target` (the caller closes it)."""
-        from .files import Holder, transfer
-
         o = self.objects[key]
         if (path := self.path_of(key)) is not None:
             return target.call("openat", -100, target.put(os.fsencode(path) + b"\0"), os.O_RDWR | os.O_CLOEXEC, 0)

@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml setup.py native/build_native.py native/incr_native.c na
 venv: $(STAMP)
 
 test: lint test-deps
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=30 tests
 
 # tests/test_slurm.py runs a single-node Slurm: Debian's slurm-wlm and munge (no daemon is started here).
 test-deps:

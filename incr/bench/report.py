@@ -56,21 +56,26 @@ def _downtime(trials: Sequence[Trial], path: Path) -> Path:
     cols = min(4, len(workloads))
     rows = (len(workloads) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+    engines = _engines(trials)
     for ax, name in zip(axes.flat, workloads, strict=False):
-        for engine in _engines(trials):
+        for k, engine in enumerate(engines):
             first = next((t for t in trials if t.workload == name and t.engine == engine and not t.failed), None)
             if first is None:
-                continue
+                continue                 # (its colours stay its own: an engine keeps them in every panel)
+            own_colour, probe_colour = f"C{2 * k}", f"C{2 * k + 1}"
             series = [c for c in first.checkpoints if c.mode in ("first", "incremental", "dump")]
             xs = list(range(1, len(series) + 1))
             if engine == "incr":
-                ax.plot(xs, [max(c.downtime_ms, FLOOR_MS) for c in series], "o-", label="incr (its own)")
-                ax.plot(xs, [max(c.probe_ms, FLOOR_MS) for c in series], "x--", label="incr (job's probe)")
+                ax.plot(xs, [max(c.downtime_ms, FLOOR_MS) for c in series], "o-", color=own_colour,
+                        label="incr (its own)")
+                ax.plot(xs, [max(c.probe_ms, FLOOR_MS) for c in series], "x--", color=probe_colour,
+                        label="incr (job's probe)")
             else:
                 own = [c.downtime_ms for c in series]
                 if all(v >= 0 for v in own):
-                    ax.plot(xs, [max(v, FLOOR_MS) for v in own], "s-", label=f"{engine} (its own)")
-                ax.plot(xs, [max(c.probe_ms, FLOOR_MS) for c in series], "+:", label=f"{engine} (job's probe)")
+                    ax.plot(xs, [max(v, FLOOR_MS) for v in own], "s-", color=own_colour, label=f"{engine} (its own)")
+                ax.plot(xs, [max(c.probe_ms, FLOOR_MS) for c in series], "+:", color=probe_colour,
+                        label=f"{engine} (job's probe)")
         _log_axis(ax, "y")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(name)
@@ -79,7 +84,12 @@ def _downtime(trials: Sequence[Trial], path: Path) -> Path:
         ax.grid(True, which="both", alpha=0.3)
     for ax in list(axes.flat)[len(workloads):]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize="small")
+    # One legend of every series drawn in any panel: the first panel may lack an engine that failed there.
+    legend: dict[str, Any] = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    axes.flat[0].legend(list(legend.values()), list(legend), fontsize="small")
     fig.suptitle(f"Downtime per checkpoint (first run of each workload; log scale; the probe sees stalls over "
                  f"2 ms, shorter ones are drawn at {FLOOR_MS:g} ms)")
     fig.tight_layout()

@@ -37,9 +37,11 @@ QUICK = Matrix(sizes="64M", repeat=1, checkpoints=4, no_precopy=1, interval=0.3,
 MATRICES = textwrap.fill(
     f"--quick: every workload at {QUICK.sizes}, {QUICK.repeat} run, {QUICK.checkpoints} checkpoints {QUICK.interval} s "
     f"apart: under 3 minutes on 2 cores.  The full matrix (the defaults): {FULL.sizes}, {FULL.repeat} runs, "
-    f"{FULL.checkpoints} checkpoints {FULL.interval} s apart; with --compare criu,dmtcp about 3 1/2 hours here (one "
-    "run of the sparse workload at 1 GiB through incr, CRIU, DMTCP and DMTCP with gzip took 8 min 47 s on this "
-    "2-core machine with other work running; the JSON gives each run's time).", 76)
+    f"{FULL.checkpoints} checkpoints {FULL.interval} s apart; with --compare criu,dmtcp about 5 hours on this "
+    "2-core machine (one run of the eight workloads at 1 GiB through incr, CRIU, DMTCP and DMTCP with gzip took "
+    "100 minutes, a fifth of it DMTCP with gzip; the JSON gives each run's time).  A series' store holds up to "
+    "about 20 GiB at 1 GiB: give --work-dir a disk with room.  --quick runs 1 1/2-2 minutes, 4 1/2 with both "
+    "peers.", 76)
 
 HELP = f"""\
 Measure incr on this machine: each workload (benchmarks/workloads/) is run,

@@ -240,7 +240,9 @@ def test_a_file_only_the_job_writes_is_still_truncated_back(cprog, tmp_path: Pat
 # An interactive shell, reduced: leads a session on a terminal, runs `incr restore --detach`
 # in its foreground process group, and waits for the terminal to hang up.
 TERMINAL_SHELL = """
-import fcntl, os, subprocess, sys, termios, time
+import fcntl, os, signal, subprocess, sys, termios, time
+# A login shell's SIGHUP is the default, whatever the suite inherited (under nohup: ignored).
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
 tty = os.open(sys.argv[1], os.O_RDWR)
 fcntl.ioctl(tty, termios.TIOCSCTTY, 0)
 for n in (0, 1, 2):

@@ -250,7 +250,7 @@ def _markdown(result: dict[str, Any], plots: list[str]) -> str:
         lines.append(
             f"| {name} | {w['resident_mb']:.0f} MiB | {d['incremental']:.1f} ms ({d['probe']:.1f}) "
             f"| {d['no_precopy']:.1f} ms | {d['full']:.1f} ms ({d['probe_full']:.1f}) "
-            f"| {w.get('probe_quiet_ms', 0.0):.1f} ms | {size(w['bytes_per_checkpoint']['incremental'])} "
+            f"| {_ms(w.get('probe_quiet_ms'))} | {size(w['bytes_per_checkpoint']['incremental'])} "
             f"| {size(w['bytes_per_checkpoint']['full'])} "
             f"| {w['checkpoint_wall_s']['incremental']:.2f} / {w['checkpoint_wall_s']['full']:.2f} s "
             f"| {w['ingest_mb_s']:.0f} / {w['zstd_mb_s']:.0f} MB/s | {w['restore_s']:.2f} s "
@@ -279,6 +279,11 @@ def _markdown(result: dict[str, Any], plots: list[str]) -> str:
         lines += [f"* {name}, {engine}: {why}" for name, engine, why in failures]
     lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    """A figure in ms, or a dash where the JSON has none (written by an older incr)."""
+    return "-" if value is None else f"{value:.1f} ms"
 
 
 def _log_axis(ax: Any, which: str) -> None:

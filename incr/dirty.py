@@ -96,18 +96,7 @@ Rewritten = Callable[[image_pb2.Vma, int, int], Runs]
 
 def unwritten(first: int, count: int, written: Runs) -> Runs:
     """The runs of pages [first, first + count) outside `written` (runs in page order)."""
-    out: Runs = []
-    pos, stop = first, first + count
-    for w_first, w_count in written:
-        lo, hi = max(w_first, pos), min(w_first + w_count, stop)
-        if lo >= hi:
-            continue
-        if lo > pos:
-            out.append((pos, lo - pos))
-        pos = hi
-    if pos < stop:
-        out.append((pos, stop - pos))
-    return out
+    return [(start, end - start) for start, end in _minus([(first, first + count)], [(f, f + n) for f, n in written])]
 
 
 # ---------------------------------------------------------------- probing
@@ -565,7 +554,7 @@ def _held_within(pm: Pagemap, vma: image_pb2.Vma, regions: list[tuple[int, int, 
 
 
 def _minus(ranges: list[tuple[int, int]], cut: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Sorted `ranges` without the sorted `cut` ranges (which lie inside them)."""
+    """Sorted `ranges` without the sorted, disjoint `cut` ranges (which may reach past their ends)."""
     out = []
     j = 0
     for start, end in ranges:

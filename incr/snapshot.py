@@ -88,12 +88,6 @@ class Collector:
         self.copied = 0
         self.must_take_whole: set[int] = set()     # VMAs a failed pass left unknown
 
-    def add(self, vmas: list[image_pb2.Vma], dirt: Dirt, copy: MemoryCopy, rewritten: Rewritten | None = None) -> int:
-        """A pass: what the tracker said, then the pages copied (they override earlier passes);
-        the pages left out as rewritten (add_copy)."""
-        self.apply_dirt(dirt)
-        return self.add_copy(vmas, copy, rewritten)
-
     def apply_dirt(self, dirt: Dirt) -> None:
         for start, d in dirt.items():
             view = self.views.setdefault(start, RegionView())
@@ -133,8 +127,7 @@ class Collector:
                     for i in range(n):
                         view.entries[page + i] = digests[i * DIGEST_SIZE:(i + 1) * DIGEST_SIZE]
                     self.copied += n
-                    left_out -= n
-                left_out += count
+                left_out += count - sum(n for _, n in keep)
                 done += count
                 if self.progress is not None:
                     self.progress(STORING, done, planned)

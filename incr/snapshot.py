@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from incr.dirty import Dirt, Rewritten, unwritten
@@ -30,7 +31,8 @@ from incr.pagestore.writer import WriteFailed
 from incr.proto import image_pb2, store_pb2
 
 # Pages read from the store per write into the restored process: bounds
-# restore's memory use while keeping process_vm_writev calls large.
+# restore's memory use (two batches: one read while the other is written,
+# 128 MiB) while keeping process_vm_writev calls large.
 RESTORE_BATCH_PAGES = 16384
 
 #: (what is being done, units done, units in all): a progress line's callback (incr.cli.progress).
@@ -302,7 +304,7 @@ class StorePages:
         self.store = store
         self.pid = pid
         self.maps = {ref.region: ref for ref in snapshot.page_maps}
-        self.buffer = bytearray(RESTORE_BATCH_PAGES * PAGE)
+        self.buffers = (bytearray(RESTORE_BATCH_PAGES * PAGE), bytearray(RESTORE_BATCH_PAGES * PAGE))
         self.tally = tally
 
     def shm_pages(self, key: str) -> Iterator[tuple[int, memoryview]]:
@@ -351,14 +353,30 @@ class StorePages:
             self.tally.advance(pages)
 
     def _batches(self, digests: bytes) -> Iterator[tuple[int, memoryview]]:
-        """The pages of `digests`, RESTORE_BATCH_PAGES at a time in the buffer: (index of the
-        batch's first page, its contents)."""
+        """The pages of `digests`, RESTORE_BATCH_PAGES at a time: (index of the batch's first
+        page, its contents).  The next batch is read from the store (C, on both cores, the GIL
+        released) while the caller writes this one into the process: two buffers, a batch's
+        buffer filled again only once the caller has asked for the batch after it."""
         count = len(digests) // DIGEST_SIZE
-        for start in range(0, count, RESTORE_BATCH_PAGES):
-            n = min(RESTORE_BATCH_PAGES, count - start)
-            view = memoryview(self.buffer)[: n * PAGE]
-            self.store.read_pages_into(digests[start * DIGEST_SIZE : (start + n) * DIGEST_SIZE], view)
-            yield start, view
+        starts = range(0, count, RESTORE_BATCH_PAGES)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="incr-read") as reader:
+            pending: tuple[int, memoryview, Future[None]] | None = None
+            for k, start in enumerate(starts):
+                n = min(RESTORE_BATCH_PAGES, count - start)
+                view = memoryview(self.buffers[k % 2])[: n * PAGE]
+                batch = digests[start * DIGEST_SIZE : (start + n) * DIGEST_SIZE]
+                reading = reader.submit(self.store.read_pages_into, batch, view)
+                if pending is not None:
+                    yield self._ready(pending)
+                pending = start, view, reading
+            if pending is not None:
+                yield self._ready(pending)
+
+    @staticmethod
+    def _ready(pending: tuple[int, memoryview, Future[None]]) -> tuple[int, memoryview]:
+        start, view, reading = pending
+        reading.result()
+        return start, view
 
 
 def _ranges(addrs: list[int]) -> list[tuple[int, int]]:

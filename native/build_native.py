@@ -68,9 +68,42 @@ long incr_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end, uint64_t *o
 struct incr_frame { uint64_t offset; uint32_t first, count; };
 long incr_trailer_table(const uint8_t *buf, size_t len, struct incr_frame *frames, size_t max_frames,
                         uint8_t *digests, size_t max_digests);
-long incr_check_placement(const struct incr_frame *frames, size_t n, const uint8_t *digests,
-                          const uint64_t *offsets, const uint16_t *slots, const uint32_t *pages, size_t m,
-                          const uint8_t *want, size_t want_pages);
+#define INCR_CODEC_RAW ...
+#define INCR_CODEC_ZSTD ...
+struct incr_read {
+    uint8_t pack[32];
+    uint64_t offset;
+    uint32_t length, raw_length, page, group, dict;
+    uint16_t slot;
+    uint8_t codec, zero;
+};
+struct incr_plan { size_t groups, dicts, raw, zeros, bad; };
+long incr_plan_reads(const uint8_t *values, const uint32_t *lens, size_t n, struct incr_read *reads,
+                     uint32_t *group_first, uint8_t *dicts, uint32_t *raw, struct incr_plan *plan);
+long incr_check_reads(const struct incr_frame *frames, size_t n, const uint8_t *digests,
+                      const struct incr_read *reads, size_t first, size_t count,
+                      const uint8_t *want, size_t want_pages);
+#define INCR_DECODE_THREADS ...
+#define INCR_DECODE_TRUNCATED ...
+#define INCR_DECODE_LENGTH ...
+#define INCR_DECODE_CODEC ...
+#define INCR_DECODE_ZSTD ...
+#define INCR_DECODE_DICT ...
+#define INCR_DECODE_SLOT ...
+#define INCR_DECODE_NOMEM ...
+struct incr_decode_error { size_t read; int code; char what[96]; };
+long incr_decode_reads(const struct incr_read *reads, size_t n, const uint8_t *const *bases,
+                       const uint64_t *sizes, void *const *ddicts, size_t ndicts, uint8_t *out,
+                       int threads, struct incr_decode_error *err, uint64_t *frames);
+void *incr_ddict_new(const void *data, size_t len);
+void incr_ddict_free(void *ddict);
+size_t incr_zero_pages(const uint8_t *buf, size_t n, uint8_t *zero);
+void *incr_encoder_new(int threads, int level);
+void incr_encoder_free(void *encoder);
+void *incr_cdict_new(const void *data, size_t len, int level);
+void incr_cdict_free(void *cdict);
+long incr_encode_pages(void *encoder, const uint8_t *src, size_t n, const void *cdict, double min_ratio,
+                       uint8_t *dst, size_t stride, uint32_t *lens);
 """
 
 ffibuilder = FFI()
@@ -78,9 +111,11 @@ ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "incr._native",
     '#include "incr_native.h"',
-    sources=[str((HERE / "incr_native.c").relative_to(HERE.parent))],
+    sources=[str((HERE / name).relative_to(HERE.parent)) for name in ("incr_native.c", "incr_pages.c")],
     include_dirs=[str(HERE.relative_to(HERE.parent))],
-    extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+    extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-pthread"],
+    # The page store compresses and decompresses page frames in C (Debian: libzstd-dev).
+    libraries=["zstd"],
 )
 
 if __name__ == "__main__":

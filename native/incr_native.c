@@ -745,17 +745,17 @@ static const struct incr_frame *find_frame(const struct incr_frame *frames, size
     return NULL;
 }
 
-long incr_check_placement(const struct incr_frame *frames, size_t n, const uint8_t *digests,
-                          const uint64_t *offsets, const uint16_t *slots, const uint32_t *pages, size_t m,
-                          const uint8_t *want, size_t want_pages)
+long incr_check_reads(const struct incr_frame *frames, size_t n, const uint8_t *digests,
+                      const struct incr_read *reads, size_t first, size_t count,
+                      const uint8_t *want, size_t want_pages)
 {
     size_t hint = 0;
-    for (size_t r = 0; r < m; r++) {
-        uint32_t slot = slots[r];
-        const struct incr_frame *f = find_frame(frames, n, offsets[r], &hint);
-        if (f == NULL || slot >= f->count || pages[r] >= want_pages
-            || memcmp(digests + 16 * ((size_t)f->first + slot), want + 16 * (size_t)pages[r], 16) != 0)
-            return (long)r;
+    for (size_t k = first; k < first + count; k++) {
+        const struct incr_read *r = &reads[k];
+        const struct incr_frame *f = find_frame(frames, n, r->offset, &hint);
+        if (f == NULL || r->slot >= f->count || r->page >= want_pages
+            || memcmp(digests + 16 * ((size_t)f->first + r->slot), want + 16 * (size_t)r->page, 16) != 0)
+            return (long)k;
     }
     return -1;
 }

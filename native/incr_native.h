@@ -119,10 +119,63 @@ struct incr_frame { uint64_t offset; uint32_t first, count; };
  * trailer; -2: more than max_frames frames or max_digests digests. */
 long incr_trailer_table(const uint8_t *buf, size_t len, struct incr_frame *frames, size_t max_frames,
                         uint8_t *digests, size_t max_digests);
-/* Check m page reads against a pack's frame table: read r takes page slots[r] of the frame at
- * offsets[r] and expects the page whose digest is number pages[r] of
- * `want` (want_pages of them).  The first read whose frame holds another page (or no frame is
- * there), or -1 when all are right. */
-long incr_check_placement(const struct incr_frame *frames, size_t n, const uint8_t *digests,
-                          const uint64_t *offsets, const uint16_t *slots, const uint32_t *pages, size_t m,
-                          const uint8_t *want, size_t want_pages);
+/* One page to read, planned by incr_plan_reads from its index entry: the frame (pack, offset,
+ * stored length, decoded length, codec, dictionary: index into the plan's dictionary ids or
+ * UINT32_MAX for none), the page's slot in it, the pack's group in the plan, and `page`, the
+ * page's place in the caller's request (and in its output buffer).  zero: the zero page. */
+#define INCR_CODEC_RAW 0
+#define INCR_CODEC_ZSTD 1
+struct incr_read {
+    uint8_t pack[32];
+    uint64_t offset;
+    uint32_t length, raw_length, page, group, dict;
+    uint16_t slot;
+    uint8_t codec, zero;
+};
+/* groups: packs (group_first[g] = the first read of group g); dicts: distinct dictionaries;
+ * raw: reads of RAW frames (their pages' numbers in raw[]); bad: the entry not understood. */
+struct incr_plan { size_t groups, dicts, raw, zeros, bad; };
+/* Parse n index entries, concatenated in `values` (lens[i] bytes each; 0: the zero page), into
+ * reads[n], sorted by pack, offset and slot (zero pages first).  group_first, raw: n entries;
+ * dicts: 16 * n bytes.  0, -1 (an entry of a length no entry has: plan->bad), or -ENOMEM. */
+long incr_plan_reads(const uint8_t *values, const uint32_t *lens, size_t n, struct incr_read *reads,
+                     uint32_t *group_first, uint8_t *dicts, uint32_t *raw, struct incr_plan *plan);
+/* Check reads[first, first + count) (one pack, whose frame table is frames/digests) against
+ * the trailer: read r takes page r.slot of the frame at r.offset and wants the page whose
+ * digest is number r.page of `want` (want_pages of them).  The index of the first read whose
+ * frame holds another page (or where no frame is), or -1 when all are right. */
+long incr_check_reads(const struct incr_frame *frames, size_t n, const uint8_t *digests,
+                      const struct incr_read *reads, size_t first, size_t count,
+                      const uint8_t *want, size_t want_pages);
+/* Decode a plan's n reads into out (4096 bytes a page, by r.page), on up to `threads` threads;
+ * bases[g]/sizes[g]: pack g mapped; ddicts: the plan's dictionaries (incr_ddict_new).  Each
+ * frame is decoded once.  0, or -1 with *err naming the read that failed and why.  *frames:
+ * frames decoded. */
+#define INCR_DECODE_THREADS 8
+#define INCR_DECODE_TRUNCATED 1     /* the frame runs past the end of its pack */
+#define INCR_DECODE_LENGTH 2        /* it decodes to another length than recorded */
+#define INCR_DECODE_CODEC 3
+#define INCR_DECODE_ZSTD 4          /* zstd refused it (what: zstd's reason) */
+#define INCR_DECODE_DICT 5
+#define INCR_DECODE_SLOT 6          /* the page's slot lies past the frame's end */
+#define INCR_DECODE_NOMEM 7
+struct incr_decode_error { size_t read; int code; char what[96]; };
+long incr_decode_reads(const struct incr_read *reads, size_t n, const uint8_t *const *bases,
+                       const uint64_t *sizes, void *const *ddicts, size_t ndicts, uint8_t *out,
+                       int threads, struct incr_decode_error *err, uint64_t *frames);
+/* A zstd dictionary prepared for decoding (NULL: not a dictionary, or no memory). */
+void *incr_ddict_new(const void *data, size_t len);
+void incr_ddict_free(void *ddict);
+/* Page frames for the write side: an encoder of `threads` zstd contexts at `level`; pages of
+ * src compressed each into its own frame (content size, checksum, no dictionary id) at
+ * dst + stride * i (stride >= ZSTD_compressBound(4096)); lens[i]: its length, or 0 when the
+ * frame would not be min_ratio times smaller than the page (stored raw).  cdict: NULL or a
+ * dictionary (incr_cdict_new).  0, -1 - i (zstd refused page i), or -EINVAL. */
+void *incr_encoder_new(int threads, int level);
+void incr_encoder_free(void *encoder);
+void *incr_cdict_new(const void *data, size_t len, int level);
+void incr_cdict_free(void *cdict);
+long incr_encode_pages(void *encoder, const uint8_t *src, size_t n, const void *cdict, double min_ratio,
+                       uint8_t *dst, size_t stride, uint32_t *lens);
+/* zero[i] = 1 where page i of buf (4096 bytes each) is all zero, else 0; the number of zero pages. */
+size_t incr_zero_pages(const uint8_t *buf, size_t n, uint8_t *zero);

@@ -12,7 +12,6 @@ import random
 import shutil
 import signal
 import stat
-import struct
 import subprocess
 import sys
 import threading
@@ -44,6 +43,7 @@ from incr.pagestore import (
     encode_page_map,
 )
 from incr.pagestore import sink as sink_module
+from incr.pagestore.index import LOCATION
 from incr.pagestore.pack import (
     DICT_SAMPLE_PAGES,
     DICT_WINDOW_PAGES,
@@ -52,6 +52,7 @@ from incr.pagestore.pack import (
     RAW,
     TAIL,
     ZSTD,
+    FrameTable,
     PackBuilder,
     PackFormatError,
     frame_table,
@@ -59,6 +60,7 @@ from incr.pagestore.pack import (
     new_compressor,
     parse_pack,
 )
+from incr.pagestore.reads import ReadPlan
 from incr.proto import store_pb2
 
 pytestmark = pytest.mark.timeout(60)
@@ -807,11 +809,15 @@ def test_the_read_path_reads_trailers_as_protobuf_does(store: Store) -> None:
     assert many_page_frames == 2
 
 
-def _reads(*reads: tuple[int, int, int]) -> tuple[bytes, bytes, bytes]:
-    """(offset, slot, page index) of each read, packed as FrameTable.misplaced takes them."""
-    m = len(reads)
-    return (struct.pack(f"{m}Q", *(r[0] for r in reads)), struct.pack(f"{m}H", *(r[1] for r in reads)),
-            struct.pack(f"{m}I", *(r[2] for r in reads)))
+def _misplaced(table: FrameTable, want: bytes, *reads: tuple[int, int, int]) -> int:
+    """FrameTable.misplaced over a plan of ``reads`` (offset, slot, request page) from one pack,
+    the other request pages zero."""
+    entries = [b""] * (max((r[2] for r in reads), default=0) + 1)
+    for offset, slot, page in reads:
+        entries[page] = LOCATION.pack(b"P" * 32, offset, 10, PAGE_SIZE * (slot + 1), slot, ZSTD)
+    plan = ReadPlan(entries)
+    assert plan.groups == 1 and plan.group_pack(0) == b"P" * 32
+    return table.misplaced(plan, 0, want)
 
 
 def _hand_made_pack(*frames: tuple[int, int, bytes]) -> mmap.mmap:
@@ -832,13 +838,12 @@ def test_the_frame_check_finds_the_first_read_a_trailer_contradicts() -> None:
                                         (100, 200, d[5])))
     assert len(table) == 3
     want = b"".join(d)            # page index k wants d[k]
-    assert table.misplaced(*_reads(), want) == -1
-    assert table.misplaced(*_reads((300, 0, 0), (8, 2, 3), (8, 0, 1), (100, 0, 5), (8, 1, 2)), want) == -1
-    assert table.misplaced(*_reads((300, 0, 0), (8, 1, 3)), want) == 1            # another page of the frame
-    assert table.misplaced(*_reads((8, 0, 1), (300, 0, 0), (100, 0, 4)), want) == 2   # not the empty blob
-    assert table.misplaced(*_reads((8, 3, 3)), want) == 0                           # past the frame's pages
-    assert table.misplaced(*_reads((9, 0, 1)), want) == 0                           # no frame there
-    assert table.misplaced(*_reads((300, 0, 7)), want) == 0                         # past the digests asked
+    assert _misplaced(table, want, (300, 0, 0), (8, 2, 3), (8, 0, 1), (100, 0, 5), (8, 1, 2)) == -1
+    assert _misplaced(table, want, (300, 0, 0), (8, 1, 3)) == 3               # another page of the frame
+    assert _misplaced(table, want, (8, 0, 1), (300, 0, 0), (100, 0, 4)) == 4  # not the empty blob
+    assert _misplaced(table, want, (8, 3, 3)) == 3                            # past the frame's pages
+    assert _misplaced(table, want, (9, 0, 1)) == 1                            # no frame there
+    assert _misplaced(table, want, (300, 0, 7)) == 7                          # past the digests asked
     with pytest.raises(PackFormatError):
         frame_table(_hand_made_pack((8, 10, d[0]), (8, 20, d[1])))                  # two frames at one place
     with pytest.raises(PackFormatError):

@@ -8,10 +8,11 @@ which is never hashed nor stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Final
 
 import blake3
+
+from incr._native import ffi, lib
 
 PAGE_SIZE: Final = 4096
 DIGEST_SIZE: Final = 16
@@ -39,22 +40,11 @@ def pack_digest(data: bytes | bytearray | memoryview) -> str:
     return _blake3(data).hexdigest()
 
 
-def prefix_test(view: memoryview) -> Callable[[bytes, int], bool]:
-    """Return ``starts_with(prefix, offset)``: whether ``view[offset:]`` starts with ``prefix``.
-
-    Used as ``starts_with(ZERO_PAGE, off)`` to find zero pages.  ``view``
-    must be a C-contiguous, one-dimensional memoryview of bytes.  Measured
-    here on 4 KiB pages: ``bytes.startswith(ZERO_PAGE, off)`` 0.1 us (a
-    memcmp, no copy); ``memoryview == ZERO_PAGE`` 3.3 us on a zero page (it
-    compares item by item); copying the page then comparing 0.2-0.3 us.  So
-    the bound ``startswith`` of the underlying object is returned whenever
-    ``view`` covers a whole bytes or bytearray, a copying test otherwise.
-    """
-    obj = view.obj
-    if isinstance(obj, bytes | bytearray) and view.nbytes == len(obj):
-        return obj.startswith
-
-    def copy_test(prefix: bytes, off: int) -> bool:
-        return view[off : off + len(prefix)].tobytes() == prefix
-
-    return copy_test
+def zero_pages(view: memoryview) -> bytes:
+    """One byte a page of ``view`` (whole pages, C-contiguous bytes): 1 where the page is all
+    zero.  One C call: a test per page in Python copied each page of a mapped buffer (3 us)."""
+    n = view.nbytes // PAGE_SIZE
+    flags = bytearray(n)
+    if n:
+        lib.incr_zero_pages(ffi.from_buffer(view), n, ffi.from_buffer(flags, require_writable=True))
+    return bytes(flags)

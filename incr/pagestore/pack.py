@@ -17,6 +17,7 @@ import mmap
 import os
 import re
 import struct
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from incr.proto import store_pb2
 
 from .digest import DIGEST_SIZE, PAGE_SIZE, page_digest
 from .fsutil import create_file, fsync_dir, make_dir, temp_name, write_all
+from .reads import DECODE_THREADS, ReadPlan
 
 MAGIC: Final = b"INCRPK\x00\x01"
 #: Version 2 adds zstd dictionaries (PackTrailer.dicts, Frame.dict); version 1 is read too.
@@ -135,17 +137,53 @@ def train_dictionary(
     return dictionary if helped * DICT_GAIN < alone else None
 
 
-def encode_pages(
-    raw: bytes | bytearray | memoryview, compressor: zstandard.ZstdCompressor, dictionary: int = 0
-) -> list[EncodedFrame]:
-    """A frame for each page of ``raw``; ``dictionary``: the pack's index of the dictionary
-    ``compressor`` uses (0: none)."""
-    view = memoryview(raw).cast("B")
-    frames: list[EncodedFrame] = []
-    for at in range(0, view.nbytes, PAGE_SIZE):
-        codec, level, stored = encode_frame(view[at : at + PAGE_SIZE], compressor)
-        frames.append((codec, level, stored, PAGE_SIZE, dictionary if codec == ZSTD else 0))
-    return frames
+class PageEncoder:
+    """Compresses pages a frame each, in C on DECODE_THREADS threads with the GIL released (per
+    page in Python, zstd -1 of 4 KiB took 22 us here, the sink's whole budget): the frames
+    python-zstandard's ``new_compressor``/``new_page_compressor`` make, decoded alike."""
+
+    def __init__(self, threads: int = DECODE_THREADS) -> None:
+        encoder = lib.incr_encoder_new(threads, ZSTD_LEVEL)
+        if encoder == ffi.NULL:
+            raise MemoryError("zstd compression contexts")
+        self._encoder = ffi.gc(encoder, lib.incr_encoder_free)
+        self._stride = PAGE_SIZE + 128          # >= ZSTD_compressBound(4096)
+        self._cdict: Any = ffi.NULL
+        self._cdict_of: zstandard.ZstdCompressionDict | None = None
+
+    def _use(self, dictionary: zstandard.ZstdCompressionDict | None) -> Any:
+        if dictionary is not self._cdict_of:
+            self._cdict, self._cdict_of = ffi.NULL, None
+            if dictionary is not None:
+                data = dictionary.as_bytes()
+                cdict = lib.incr_cdict_new(data, len(data), ZSTD_LEVEL)
+                if cdict == ffi.NULL:
+                    raise MemoryError("a zstd dictionary")
+                self._cdict, self._cdict_of = ffi.gc(cdict, lib.incr_cdict_free), dictionary
+        return self._cdict
+
+    def encode(self, raw: bytes | bytearray | memoryview, dictionary: zstandard.ZstdCompressionDict | None = None,
+               dict_index: int = 0) -> list[EncodedFrame]:
+        """A frame for each page of ``raw``, zstd where it shrinks the page by MIN_RATIO, else
+        raw; ``dictionary``: the pack's dictionary ``dict_index`` (0: none)."""
+        view = memoryview(raw).cast("B")
+        n = view.nbytes // PAGE_SIZE
+        dst = bytearray(self._stride * n)
+        lens = array("I", bytes(4 * n))
+        r = lib.incr_encode_pages(self._encoder, ffi.from_buffer(view), n, self._use(dictionary), MIN_RATIO,
+                                  ffi.from_buffer(dst, require_writable=True), self._stride,
+                                  ffi.from_buffer("uint32_t[]", lens, require_writable=True))
+        if r < 0:
+            raise PackFormatError(f"zstd could not compress page {-1 - r} of a frame")
+        packed = memoryview(dst)
+        frames: list[EncodedFrame] = []
+        for i, length in enumerate(lens):
+            if length:
+                at = self._stride * i
+                frames.append((ZSTD, ZSTD_LEVEL, packed[at : at + length], PAGE_SIZE, dict_index))
+            else:
+                frames.append((RAW, 0, view[i * PAGE_SIZE : (i + 1) * PAGE_SIZE], PAGE_SIZE, 0))
+        return frames
 
 
 def decode_frame(
@@ -287,19 +325,10 @@ class FrameTable:
         return {f.offset: flat[DIGEST_SIZE * f.first : DIGEST_SIZE * (f.first + f.count)]
                 for f in (self._frames[k] for k in range(self._count))}
 
-    def misplaced(self, offsets: bytes, slots: bytes, pages: bytes, want: bytes) -> int:
-        """Index of the first read the trailer contradicts, or -1.  Read r takes the page of slot
-        ``slots[r]`` of the frame at ``offsets[r]`` and wants the page whose digest is number
-        ``pages[r]`` of ``want``; the three pack native uint64, uint16 and uint32 values."""
-        m = len(offsets) // 8
-        if not m:
-            return -1
-        if len(offsets) != 8 * m or len(slots) != 2 * m or len(pages) != 4 * m:
-            raise ValueError("offsets, slots and pages differ in length")
-        return int(lib.incr_check_placement(
-            self._frames, self._count, self._digests,
-            ffi.from_buffer("uint64_t[]", offsets), ffi.from_buffer("uint16_t[]", slots),
-            ffi.from_buffer("uint32_t[]", pages), m, want, len(want) // DIGEST_SIZE))
+    def misplaced(self, plan: ReadPlan, group: int, want: bytes) -> int:
+        """Request number of the first page of ``plan``'s ``group`` (reads from this pack) that
+        the trailer does not list where the index says, or -1.  ``want``: the request's digests."""
+        return plan.misplaced(group, self._frames, self._count, self._digests, want)
 
 
 def frame_table(data: mmap.mmap) -> FrameTable:
@@ -361,8 +390,16 @@ class PackBuilder:
     def add_frames(self, kind: store_pb2.Frame.Kind, frames: list[EncodedFrame], digests: bytes) -> None:
         """Append frames with one write: PAGES frames hold the pages of ``digests`` in order
         (16 bytes each); a BLOB is a single frame whose ``digests`` is the blob id."""
-        entries = []
+        for _codec, _level, stored, raw_length, dictionary in frames:
+            if len(stored) > MAX_FRAME_BYTES or raw_length > MAX_FRAME_BYTES:
+                raise ValueError(f"frame of {raw_length} bytes exceeds the 4 GiB format limit")
+            if dictionary > len(self._trailer.dicts):
+                raise ValueError(f"dictionary {dictionary} was not added to this pack")
         offset, first = self.size, 0
+        self._append(frames[0][2] if len(frames) == 1 else b"".join(frame[2] for frame in frames))
+        # Added in place once the bytes are written (a Frame built, then extended in, was built twice:
+        # ~10 us a page).
+        add = self._trailer.frames.add
         for codec, level, stored, raw_length, dictionary in frames:
             if kind == PAGES:
                 pages = raw_length // PAGE_SIZE
@@ -370,15 +407,9 @@ class PackBuilder:
                 first += pages
             else:
                 frame_digests = digests
-            if len(stored) > MAX_FRAME_BYTES or raw_length > MAX_FRAME_BYTES:
-                raise ValueError(f"frame of {raw_length} bytes exceeds the 4 GiB format limit")
-            if dictionary > len(self._trailer.dicts):
-                raise ValueError(f"dictionary {dictionary} was not added to this pack")
-            entries.append(store_pb2.Frame(kind=kind, codec=codec, level=level, offset=offset, length=len(stored),
-                                           raw_length=raw_length, digests=frame_digests, dict=dictionary))
+            add(kind=kind, codec=codec, level=level, offset=offset, length=len(stored), raw_length=raw_length,
+                digests=frame_digests, dict=dictionary)
             offset += len(stored)
-        self._append(frames[0][2] if len(frames) == 1 else b"".join(frame[2] for frame in frames))
-        self._trailer.frames.extend(entries)
 
     def add_dict(self, dictionary: zstandard.ZstdCompressionDict, compressor: zstandard.ZstdCompressor) -> int:
         """Store a zstd dictionary as a blob of this pack; return its index for Frame.dict."""

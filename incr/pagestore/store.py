@@ -14,15 +14,13 @@ import logging
 import mmap
 import os
 import shutil
-import struct
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import lmdb
 import zstandard
@@ -31,7 +29,7 @@ from google.protobuf.message import DecodeError
 from incr.proto import store_pb2
 
 from . import gc
-from .digest import DIGEST_SIZE, PAGE_SIZE, ZERO_DIGEST, ZERO_PAGE, hex_id, page_digest
+from .digest import DIGEST_SIZE, PAGE_SIZE, ZERO_DIGEST, hex_id, page_digest
 from .errors import (
     AmbiguousId,
     CorruptStore,
@@ -41,14 +39,13 @@ from .errors import (
     UnsupportedStore,
     os_errors,
 )
-from .index import LOCATION, Index, Location, is_sealed
+from .index import Index, Location, is_sealed
 from .layers import HOLE_DIGEST, region_layers
 from .layers import decode as decode_layer
 from .layout import STORE_VERSION, Layout, is_snapshot_id, open_layout
 from .lock import WriteLock
 from .pack import (
     PACK_TARGET_SIZE,
-    RAW,
     FrameTable,
     PackFormatError,
     SealedPack,
@@ -58,6 +55,7 @@ from .pack import (
     pack_path,
     read_trailer,
 )
+from .reads import FrameDecodeError, MalformedEntry, ReadPlan, new_ddict
 from .verify import Progress, check
 
 if TYPE_CHECKING:
@@ -69,13 +67,6 @@ class StaleIndex(Exception):
 
 log = logging.getLogger("incr.pagestore")
 
-#: Fields of a read's entry in ``_pages_in_storage_order``, for C-level passes over a pack's reads.
-_OFFSET, _SLOT, _PAGE = itemgetter(0), itemgetter(1), itemgetter(2)
-
-#: Decompressed frames kept across read_pages_into calls: 32 frames of at most
-#: 64 pages = 8 MiB, enough for a restore walking regions whose pages were
-#: stored together to decompress each frame once.
-FRAME_CACHE_FRAMES: Final = 32
 #: Pack files kept mapped for reading (32 MiB each, address space only).
 MAPPED_PACKS: Final = 256
 #: Looks at an index's seal, 10 ms apart, before an unsealed one is taken for damaged.
@@ -127,7 +118,8 @@ class Store:
         self._maps: OrderedDict[bytes, mmap.mmap] = OrderedDict()
         #: Per mapped pack, from its trailer: its frames and the digests each holds.
         self._frame_tables: dict[bytes, FrameTable] = {}
-        self._frames: OrderedDict[tuple[bytes, int], memoryview] = OrderedDict()
+        #: zstd dictionaries prepared for the C read path, by blob id (under _io_lock).
+        self._ddicts: dict[bytes, Any] = {}
         #: By dictionary blob id (b"": none); used under _io_lock only.
         self._decompressors: dict[bytes, zstandard.ZstdDecompressor] = {}
         self._writers: set[SnapshotWriter] = set()
@@ -207,7 +199,6 @@ class Store:
         with self._io_lock:
             self._maps.clear()        # each unmapped once no page read from it is still referenced
             self._frame_tables.clear()
-            self._frames.clear()
         self._index.close()
 
     def __enter__(self) -> Store:
@@ -364,7 +355,6 @@ class Store:
     def _forget_read_caches(self) -> None:
         """Frames and packs read through the old index (a rebuild or a prune changed it)."""
         with self._io_lock:
-            self._frames.clear()
             self._maps.clear()
             self._frame_tables.clear()
 
@@ -374,9 +364,9 @@ class Store:
         """Fill ``out`` with the pages whose digests ``digests`` concatenates (16 bytes each).
 
         ``out`` must be exactly ``4096 * n`` writable bytes.  ZERO_DIGEST
-        yields a zero page.  Each frame is decompressed once per call, and
-        recent many-page frames are cached across calls.  A digest the store
-        lacks raises CorruptStore naming it.
+        yields a zero page.  Each frame is decompressed once per call, in C on
+        DECODE_THREADS threads (reads.py).  A digest the store lacks raises
+        CorruptStore naming it.
         """
         n = _page_count(digests)
         view = memoryview(out)
@@ -390,11 +380,7 @@ class Store:
         with os_errors(self.path):
             for attempt in (1, 2):
                 try:
-                    located, zeros = self._locate(digests, n)
-                    for i in zeros:
-                        view[i * PAGE_SIZE : (i + 1) * PAGE_SIZE] = ZERO_PAGE
-                    for i, page in self._pages_in_storage_order(located, digests, cached=True):
-                        view[i * PAGE_SIZE : (i + 1) * PAGE_SIZE] = page
+                    self._read_plan(self._plan(digests, n), digests, view)
                     return
                 except StaleIndex as e:
                     if attempt == 2:
@@ -402,99 +388,60 @@ class Store:
                     first = str(e)
                     self._repair_index(first)
 
-    def _locate(self, digests: bytes, n: int) -> tuple[list[tuple[bytes, int]], list[int]]:
-        """``(index value, page index)`` of every non-zero page, and the indices of zero pages."""
-        located: list[tuple[bytes, int]] = []
-        zeros: list[int] = []
-        missing: list[int] = []
+    def _plan(self, digests: bytes, n: int) -> ReadPlan:
+        """The reads of the ``n`` pages of ``digests``, from the index (refreshed once with packs
+        written since it was opened, if a page is not in it)."""
+        wanted = [digests[k : k + DIGEST_SIZE] for k in range(0, n * DIGEST_SIZE, DIGEST_SIZE)]
         for attempt in range(2):
-            todo = range(n) if attempt == 0 else missing
-            missing = []
             with self._index.view() as lookup:
                 get = lookup.get_page
-                for i in todo:
-                    d = digests[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE]
-                    if d == ZERO_DIGEST:
-                        zeros.append(i)
-                        continue
-                    value = get(d)
-                    if value is None:
-                        missing.append(i)
-                    else:
-                        located.append((value, i))
-            if not missing or attempt == 1 or not self._index_new_packs(reader=True):
+                entries = [b"" if d == ZERO_DIGEST else get(d) for d in wanted]
+            if None not in entries or attempt == 1 or not self._index_new_packs(reader=True):
                 break
+        missing = [i for i, entry in enumerate(entries) if entry is None]
         if missing:
-            first = digests[missing[0] * DIGEST_SIZE : (missing[0] + 1) * DIGEST_SIZE]
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-            raise StaleIndex(f"page {first.hex()} is not in the store{more}")
-        return located, zeros
+            raise StaleIndex(f"page {wanted[missing[0]].hex()} is not in the store{more}")
+        try:
+            return ReadPlan(cast("list[bytes]", entries))
+        except MalformedEntry as e:
+            raise StaleIndex(str(e)) from None
 
-    def _pages_in_storage_order(
-        self, located: list[tuple[bytes, int]], digests: bytes, *, cached: bool
-    ) -> Iterator[tuple[int, memoryview]]:
-        """``(page index, contents)`` of each located page, by pack then offset, each frame
-        decoded once (``cached``: many-page frames also through the frame cache)."""
-        # Grouped by pack, then sorted by offset: a request in address order asks for the
-        # pages of one checkpoint's packs mostly in offset order already, so these sorts
-        # are nearly free, where one sort of the whole request is not.
-        by_pack: dict[bytes, list[tuple[int, int, int, int, int, int, bytes]]] = {}
-        unpack = LOCATION.unpack_from
-        size = LOCATION.size
-        for value, i in located:
-            pack, offset, length, raw_length, slot, codec = unpack(value)
-            entries = by_pack.get(pack)
-            if entries is None:
-                by_pack[pack] = entries = []
-            entries.append((offset, slot, i, length, raw_length, codec, value[size:]))
-        check = self.check_frames
-        verify = self.verify_reads
-        decompressors: dict[bytes, zstandard.ZstdDecompressor] = {}    # per read: no lock around zstd
-        for pack in sorted(by_pack):
-            entries = by_pack.pop(pack)
-            with self._io_lock:
-                stored = memoryview(self._pack_map(pack))
-                if check:
-                    self._check_placement(pack, self._frame_table(pack), entries, digests)
-            entries.sort()
-            current = -1
-            frame: memoryview | bytes = b""
-            for offset, slot, i, length, raw_length, codec, dictionary in entries:
-                if offset != current:
-                    current = offset
-                    if cached and raw_length > PAGE_SIZE:
-                        with self._io_lock:
-                            frame = self._frame(Location(pack, offset, length, raw_length, slot, codec, dictionary))
-                    else:
-                        frame = self._decode(pack, stored, offset, length, raw_length, codec,
-                                             self._decompressor_for(dictionary, decompressors))
-                page = frame[slot * PAGE_SIZE : (slot + 1) * PAGE_SIZE]
-                if len(page) != PAGE_SIZE:
-                    raise CorruptStore(self.path, f"the index points past the end of a frame of pack {pack.hex()}")
-                if (verify or codec == RAW) and page_digest(page) != digests[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE]:
-                    want = digests[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE]
-                    raise CorruptStore(
-                        self.path, f"page {want.hex()} read from pack {pack.hex()} does not match its digest"
-                    )
-                yield i, memoryview(page)
-
-    @staticmethod
-    def _check_placement(pack: bytes, table: FrameTable,
-                         entries: list[tuple[int, int, int, int, int, int, bytes]], digests: bytes) -> None:
-        """Each page to be read from ``pack`` (``entries``: offset, slot, page index, ...) must come
-        from the frame its trailer lists it in, before any is read: an index entry gone wrong
-        reads another page, intact, whose zstd checksum passes.  One C call a pack, its arguments
-        gathered by C-level passes (a dict of the trailer's frames cost 5 % of a restore)."""
-        m = len(entries)
-        # struct.pack over map(): half the cost of array(); the index's fields fit by their types
-        # (uint64 offset, uint16 slot) and a read's page index in uint32 (16 TiB a read).
-        r = table.misplaced(struct.pack(f"{m}Q", *map(_OFFSET, entries)), struct.pack(f"{m}H", *map(_SLOT, entries)),
-                            struct.pack(f"{m}I", *map(_PAGE, entries)), digests)
-        if r >= 0:
-            i = entries[r][2]
+    def _read_plan(self, plan: ReadPlan, digests: bytes, view: memoryview) -> None:
+        """Decode ``plan`` into ``view``, every page checked to be the page asked for."""
+        packs: list[mmap.mmap] = []
+        with self._io_lock:
+            for group in range(plan.groups):
+                pack = plan.group_pack(group)
+                packs.append(self._pack_map(pack))
+                # An index entry gone wrong would read another page, intact, whose zstd checksum
+                # passes: each read must come from the frame its pack's trailer lists it in.
+                page = self._frame_table(pack).misplaced(plan, group, digests) if self.check_frames else -1
+                if page >= 0:
+                    want = digests[page * DIGEST_SIZE : (page + 1) * DIGEST_SIZE]
+                    raise StaleIndex(f"the index places page {want.hex()} in a frame of pack {pack.hex()} "
+                                     "that holds another")
+            ddicts = [self._ddict(d) for d in plan.dict_ids()]
+        try:
+            self.frames_decoded += plan.decode(packs, ddicts, view)
+        except FrameDecodeError as e:
+            raise CorruptStore(self.path, str(e)) from None
+        # zstd checked its frames' checksums; RAW frames have none.
+        for i in range(plan.pages) if self.verify_reads else plan.raw_pages():
             want = digests[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE]
-            raise StaleIndex(f"the index places page {want.hex()} in a frame of pack {pack.hex()} "
-                             "that holds another")
+            if want != ZERO_DIGEST and page_digest(view[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]) != want:
+                raise CorruptStore(self.path, f"page {want.hex()} read from the store does not match its digest")
+
+    def _ddict(self, dictionary: bytes) -> Any:
+        """The zstd dictionary whose blob id is ``dictionary``, prepared for C (under _io_lock)."""
+        ddict = self._ddicts.get(dictionary)
+        if ddict is None:
+            try:
+                ddict = new_ddict(self.read_blob(dictionary.hex()))
+            except ValueError:
+                raise CorruptStore(self.path, f"dictionary {dictionary.hex()} is not a zstd dictionary") from None
+            self._ddicts[dictionary] = ddict
+        return ddict
 
     def _decode(self, pack: bytes, stored: memoryview, offset: int, length: int, raw_length: int, codec: int,
                 decompressor: zstandard.ZstdDecompressor) -> bytes | memoryview:
@@ -563,18 +510,6 @@ class Store:
                 raise CorruptStore(self.path, f"dictionary {dictionary.hex()} is not a zstd dictionary: {e}") from None
         cache[dictionary] = decompressor
         return decompressor
-
-    def _frame(self, loc: Location) -> memoryview:
-        key = loc.frame_key
-        frame = self._frames.get(key)
-        if frame is not None:
-            self._frames.move_to_end(key)
-            return frame
-        frame = self._read_frame(loc)
-        self._frames[key] = frame
-        if len(self._frames) > FRAME_CACHE_FRAMES:
-            self._frames.popitem(last=False)
-        return frame
 
     def read_blob(self, blob_id: str) -> bytes:
         """Content of blob ``blob_id`` (32 hex digits), checked against its id."""

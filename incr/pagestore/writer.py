@@ -17,7 +17,7 @@ import lmdb
 from incr.faults import fault_point
 from incr.proto import store_pb2
 
-from .digest import DIGEST_SIZE, PAGE_SIZE, ZERO_DIGEST, ZERO_PAGE, hex_id, page_digest, prefix_test
+from .digest import DIGEST_SIZE, PAGE_SIZE, ZERO_DIGEST, hex_id, page_digest, zero_pages
 from .errors import SnapshotNotFound, StoreAccessError
 from .fsutil import fsync_dir, temp_name, write_durable
 from .layout import STORE_VERSION, upgrade_config
@@ -159,8 +159,7 @@ class SnapshotWriter:
         # the one into the frame.
         out: list[bytes] = []
         emit = out.append
-        starts_with = prefix_test(view)
-        zero_page = ZERO_PAGE
+        zero = zero_pages(view)
         hasher = blake3.blake3
         seen = self._seen_pages
         remember = seen.add
@@ -172,7 +171,7 @@ class SnapshotWriter:
             indexed = lookup.get_page
             try:
                 for off in range(0, n * PAGE_SIZE, PAGE_SIZE):
-                    if starts_with(zero_page, off):
+                    if zero[off // PAGE_SIZE]:
                         emit(ZERO_DIGEST)
                         zeros += 1
                         continue

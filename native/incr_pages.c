@@ -1,0 +1,403 @@
+/* The page store's read path in C: a restore reads every page of a job, and per-page work
+ * in Python (parse the index entry, sort, decompress, copy) cost 3-4 us a page, more than
+ * decompressing it.  Here a batch of index entries becomes a sorted plan in one call, and the
+ * plan is decoded straight into the caller's buffer by up to INCR_DECODE_THREADS threads,
+ * with the GIL released (cffi releases it around every call).
+ *
+ * Nothing here trusts the index entries or the packs: every frame is checked to lie inside its
+ * pack, to decode to its recorded length, and (zstd) to pass its content checksum.  Pages of
+ * RAW frames have no checksum; the caller hashes them (plan->raw lists them). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "incr_native.h"
+
+#define PAGE 4096u
+/* An index entry: pack name (32), offset u64, length u32, raw length u32, slot u16, codec u8;
+ * then the dictionary's 16-byte blob id when the frame has one (LOCATION in index.py). */
+#define ENTRY_SIZE 51u
+#define DICT_ID_SIZE 16u
+
+static uint64_t get_le(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static int read_order(const void *a, const void *b)
+{
+    const struct incr_read *x = a, *y = b;
+    if (x->zero != y->zero)
+        return x->zero ? -1 : 1;
+    int c = memcmp(x->pack, y->pack, sizeof x->pack);
+    if (c)
+        return c;
+    if (x->offset != y->offset)
+        return x->offset < y->offset ? -1 : 1;
+    if (x->slot != y->slot)
+        return x->slot < y->slot ? -1 : 1;
+    return x->page < y->page ? -1 : x->page > y->page;
+}
+
+static uint32_t dict_index(const uint8_t *id, uint8_t *dicts, size_t *ndicts, uint32_t last)
+{
+    if (last != UINT32_MAX && memcmp(dicts + DICT_ID_SIZE * last, id, DICT_ID_SIZE) == 0)
+        return last;
+    for (size_t d = 0; d < *ndicts; d++)
+        if (memcmp(dicts + DICT_ID_SIZE * d, id, DICT_ID_SIZE) == 0)
+            return (uint32_t)d;
+    memcpy(dicts + DICT_ID_SIZE * *ndicts, id, DICT_ID_SIZE);
+    return (uint32_t)(*ndicts)++;
+}
+
+long incr_plan_reads(const uint8_t *values, const uint32_t *lens, size_t n, struct incr_read *reads,
+                     uint32_t *group_first, uint8_t *dicts, uint32_t *raw, struct incr_plan *plan)
+{
+    const uint8_t *v = values;
+    memset(plan, 0, sizeof *plan);
+    for (size_t i = 0; i < n; i++) {
+        struct incr_read *r = &reads[i];
+        memset(r, 0, sizeof *r);
+        r->page = (uint32_t)i;
+        r->dict = UINT32_MAX;
+        if (lens[i] == 0) {
+            r->zero = 1;
+            plan->zeros++;
+            continue;
+        }
+        if (lens[i] != ENTRY_SIZE && lens[i] != ENTRY_SIZE + DICT_ID_SIZE) {
+            plan->bad = i;
+            return -1;
+        }
+        memcpy(r->pack, v, 32);
+        r->offset = get_le(v + 32, 8);
+        r->length = (uint32_t)get_le(v + 40, 4);
+        r->raw_length = (uint32_t)get_le(v + 44, 4);
+        r->slot = (uint16_t)get_le(v + 48, 2);
+        r->codec = v[50];
+        v += lens[i];
+    }
+    qsort(reads, n, sizeof *reads, read_order);
+    /* Dictionaries once the reads are sorted: a pack's frames with one dictionary are
+     * neighbours, so the last one found is nearly always the one. */
+    v = values;
+    const uint8_t **where = malloc((n ? n : 1) * sizeof *where);
+    if (where == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        where[i] = v;
+        v += lens[i];
+    }
+    uint32_t last = UINT32_MAX;
+    for (size_t k = 0; k < n; k++) {
+        struct incr_read *r = &reads[k];
+        if (r->zero)
+            continue;
+        if (k == 0 || reads[k - 1].zero || memcmp(reads[k - 1].pack, r->pack, 32) != 0)
+            group_first[plan->groups++] = (uint32_t)k;
+        r->group = plan->groups - 1;
+        if (r->codec == INCR_CODEC_RAW)
+            raw[plan->raw++] = r->page;
+        if (lens[r->page] == ENTRY_SIZE + DICT_ID_SIZE)
+            r->dict = last = dict_index(where[r->page] + ENTRY_SIZE, dicts, &plan->dicts, last);
+    }
+    free(where);
+    return 0;
+}
+
+struct decode_job {
+    const struct incr_read *reads;
+    size_t first, end;
+    const uint8_t *const *bases;
+    const uint64_t *sizes;
+    void *const *ddicts;
+    size_t ndicts;
+    uint8_t *out;
+    struct incr_decode_error err;
+    uint64_t frames;
+};
+
+static int fail(struct decode_job *j, size_t k, int code, const char *what)
+{
+    j->err.read = k;
+    j->err.code = code;
+    strncpy(j->err.what, what, sizeof j->err.what - 1);
+    j->err.what[sizeof j->err.what - 1] = 0;
+    return -1;
+}
+
+/* Decode one frame into dst (capacity raw_length); 0 or -1 with j->err set. */
+static int decode_frame(struct decode_job *j, size_t k, ZSTD_DCtx *dctx, uint8_t *dst)
+{
+    const struct incr_read *r = &j->reads[k];
+    if (r->offset > j->sizes[r->group] || r->length > j->sizes[r->group] - r->offset)
+        return fail(j, k, INCR_DECODE_TRUNCATED, "");
+    const uint8_t *src = j->bases[r->group] + r->offset;
+    j->frames++;
+    if (r->codec == INCR_CODEC_RAW) {
+        if (r->length != r->raw_length)
+            return fail(j, k, INCR_DECODE_LENGTH, "");
+        memcpy(dst, src, r->raw_length);
+        return 0;
+    }
+    if (r->codec != INCR_CODEC_ZSTD)
+        return fail(j, k, INCR_DECODE_CODEC, "");
+    size_t got;
+    if (r->dict != UINT32_MAX) {
+        if (r->dict >= j->ndicts || j->ddicts[r->dict] == NULL)
+            return fail(j, k, INCR_DECODE_DICT, "");
+        got = ZSTD_decompress_usingDDict(dctx, dst, r->raw_length, src, r->length, j->ddicts[r->dict]);
+    } else {
+        got = ZSTD_decompressDCtx(dctx, dst, r->raw_length, src, r->length);
+    }
+    if (ZSTD_isError(got))
+        return fail(j, k, INCR_DECODE_ZSTD, ZSTD_getErrorName(got));
+    if (got != r->raw_length)
+        return fail(j, k, INCR_DECODE_LENGTH, "");
+    return 0;
+}
+
+static void *decode_range(void *arg)
+{
+    struct decode_job *j = arg;
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+    uint8_t *scratch = NULL;        /* a frame of many pages (stores before version 3) */
+    size_t scratch_size = 0;
+    const struct incr_read *held = NULL;    /* a read of the frame last decoded, */
+    const uint8_t *frame = NULL;            /* and that frame's bytes */
+    if (dctx == NULL) {
+        fail(j, j->first, INCR_DECODE_NOMEM, "");
+        return NULL;
+    }
+    for (size_t k = j->first; k < j->end; k++) {
+        const struct incr_read *r = &j->reads[k];
+        uint8_t *dst = j->out + (size_t)PAGE * r->page;
+        if (r->zero) {
+            memset(dst, 0, PAGE);
+            continue;
+        }
+        if ((size_t)r->slot * PAGE + PAGE > r->raw_length) {
+            fail(j, k, INCR_DECODE_SLOT, "");
+            break;
+        }
+        /* Sorted reads: those of one frame (its pages, or one page asked for at several
+         * addresses) are neighbours, and the frame is decoded once. */
+        if (held != NULL && held->group == r->group && held->offset == r->offset) {
+            if (held->raw_length != r->raw_length || held->length != r->length || held->codec != r->codec) {
+                fail(j, k, INCR_DECODE_LENGTH, "");     /* one frame, two descriptions */
+                break;
+            }
+            memcpy(dst, frame + (size_t)PAGE * r->slot, PAGE);
+            continue;
+        }
+        held = NULL;
+        if (r->raw_length == PAGE) {
+            if (decode_frame(j, k, dctx, dst) < 0)
+                break;
+            frame = dst;
+        } else {
+            if (r->raw_length > scratch_size) {
+                free(scratch);
+                scratch_size = r->raw_length;
+                scratch = malloc(scratch_size);
+                if (scratch == NULL) {
+                    fail(j, k, INCR_DECODE_NOMEM, "");
+                    break;
+                }
+            }
+            if (decode_frame(j, k, dctx, scratch) < 0)
+                break;
+            frame = scratch;
+            memcpy(dst, frame + (size_t)PAGE * r->slot, PAGE);
+        }
+        held = r;
+    }
+    free(scratch);
+    ZSTD_freeDCtx(dctx);
+    return NULL;
+}
+
+long incr_decode_reads(const struct incr_read *reads, size_t n, const uint8_t *const *bases,
+                       const uint64_t *sizes, void *const *ddicts, size_t ndicts, uint8_t *out,
+                       int threads, struct incr_decode_error *err, uint64_t *frames)
+{
+    struct decode_job jobs[INCR_DECODE_THREADS];
+    pthread_t tids[INCR_DECODE_THREADS];
+    int started[INCR_DECODE_THREADS] = {0};
+    if (threads < 1)
+        threads = 1;
+    if (threads > INCR_DECODE_THREADS)
+        threads = INCR_DECODE_THREADS;
+    if ((size_t)threads > n / 256 + 1)      /* small reads: not worth a thread */
+        threads = (int)(n / 256 + 1);
+    size_t at = 0;
+    for (int t = 0; t < threads; t++) {
+        size_t end = t == threads - 1 ? n : n * (size_t)(t + 1) / (size_t)threads;
+        if (end < at)
+            end = at;
+        /* A frame's reads stay in one range: it is decoded once. */
+        while (end > at && end < n && reads[end].group == reads[end - 1].group
+               && reads[end].offset == reads[end - 1].offset && !reads[end].zero)
+            end++;
+        jobs[t] = (struct decode_job){ .reads = reads, .first = at, .end = end, .bases = bases, .sizes = sizes,
+                                       .ddicts = ddicts, .ndicts = ndicts, .out = out };
+        jobs[t].err.read = SIZE_MAX;
+        at = end;
+    }
+    for (int t = 1; t < threads; t++)
+        started[t] = pthread_create(&tids[t], NULL, decode_range, &jobs[t]) == 0;
+    decode_range(&jobs[0]);
+    for (int t = 1; t < threads; t++) {
+        if (started[t])
+            pthread_join(tids[t], NULL);
+        else
+            decode_range(&jobs[t]);
+    }
+    *frames = 0;
+    for (int t = 0; t < threads; t++)
+        *frames += jobs[t].frames;
+    for (int t = 0; t < threads; t++) {
+        if (jobs[t].err.read != SIZE_MAX) {
+            *err = jobs[t].err;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void *incr_ddict_new(const void *data, size_t len)
+{
+    return ZSTD_createDDict(data, len);
+}
+
+void incr_ddict_free(void *ddict)
+{
+    ZSTD_freeDDict(ddict);
+}
+
+/* The write side: pages compressed one frame each (content size and checksum written, no
+ * dictionary id: the pack's trailer names the dictionary), on the encoder's threads. */
+struct incr_encoder {
+    int threads;
+    ZSTD_CCtx *cctx[INCR_DECODE_THREADS];
+};
+
+void incr_encoder_free(void *p)
+{
+    struct incr_encoder *e = p;
+    if (e == NULL)
+        return;
+    for (int t = 0; t < e->threads; t++)
+        ZSTD_freeCCtx(e->cctx[t]);
+    free(e);
+}
+
+void *incr_encoder_new(int threads, int level)
+{
+    if (threads < 1)
+        threads = 1;
+    if (threads > INCR_DECODE_THREADS)
+        threads = INCR_DECODE_THREADS;
+    struct incr_encoder *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return NULL;
+    e->threads = threads;
+    for (int t = 0; t < threads; t++) {
+        ZSTD_CCtx *c = e->cctx[t] = ZSTD_createCCtx();
+        if (c == NULL || ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level))
+            || ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1))
+            || ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1))
+            || ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_dictIDFlag, 0))) {
+            incr_encoder_free(e);
+            return NULL;
+        }
+    }
+    return e;
+}
+
+void *incr_cdict_new(const void *data, size_t len, int level)
+{
+    return ZSTD_createCDict(data, len, level);
+}
+
+void incr_cdict_free(void *cdict)
+{
+    ZSTD_freeCDict(cdict);
+}
+
+struct encode_job {
+    ZSTD_CCtx *cctx;
+    const ZSTD_CDict *cdict;
+    const uint8_t *src;
+    size_t first, end, stride;
+    double min_ratio;
+    uint8_t *dst;
+    uint32_t *lens;
+    long failed;                    /* -1, or the page zstd refused */
+};
+
+static void *encode_range(void *arg)
+{
+    struct encode_job *j = arg;
+    if (ZSTD_isError(ZSTD_CCtx_refCDict(j->cctx, j->cdict))) {
+        j->failed = (long)j->first;
+        return NULL;
+    }
+    for (size_t i = j->first; i < j->end; i++) {
+        size_t got = ZSTD_compress2(j->cctx, j->dst + j->stride * i, j->stride, j->src + (size_t)PAGE * i, PAGE);
+        if (ZSTD_isError(got)) {
+            j->failed = (long)i;
+            return NULL;
+        }
+        j->lens[i] = (double)got * j->min_ratio < (double)PAGE ? (uint32_t)got : 0;
+    }
+    return NULL;
+}
+
+long incr_encode_pages(void *encoder, const uint8_t *src, size_t n, const void *cdict, double min_ratio,
+                       uint8_t *dst, size_t stride, uint32_t *lens)
+{
+    struct incr_encoder *e = encoder;
+    struct encode_job jobs[INCR_DECODE_THREADS];
+    pthread_t tids[INCR_DECODE_THREADS];
+    int started[INCR_DECODE_THREADS] = {0};
+    if (stride < ZSTD_compressBound(PAGE))
+        return -EINVAL;
+    int threads = e->threads;
+    if ((size_t)threads > n / 8 + 1)        /* a few pages: not worth a thread */
+        threads = (int)(n / 8 + 1);
+    for (int t = 0; t < threads; t++)
+        jobs[t] = (struct encode_job){ .cctx = e->cctx[t], .cdict = cdict, .src = src, .stride = stride,
+                                       .first = n * (size_t)t / (size_t)threads,
+                                       .end = n * (size_t)(t + 1) / (size_t)threads,
+                                       .min_ratio = min_ratio, .dst = dst, .lens = lens, .failed = -1 };
+    for (int t = 1; t < threads; t++)
+        started[t] = pthread_create(&tids[t], NULL, encode_range, &jobs[t]) == 0;
+    encode_range(&jobs[0]);
+    for (int t = 1; t < threads; t++) {
+        if (started[t])
+            pthread_join(tids[t], NULL);
+        else
+            encode_range(&jobs[t]);
+    }
+    for (int t = 0; t < threads; t++)
+        if (jobs[t].failed >= 0)
+            return -1 - jobs[t].failed;
+    return 0;
+}
+
+size_t incr_zero_pages(const uint8_t *buf, size_t n, uint8_t *zero)
+{
+    static const uint8_t none[PAGE];
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        count += zero[i] = memcmp(buf + (size_t)PAGE * i, none, PAGE) == 0;
+    return count;
+}

@@ -200,7 +200,7 @@ def _skip_fds(pid: int) -> set[int]:
 def checkpoint(pid: int, store_path: str | os.PathLike[str], *, kill: bool = False,
                options: Options | None = None, kind: str = "checkpoint") -> CheckpointResult:
     """One checkpoint (or, with kind="predump", one pre-dump round) of process `pid` and every
-    process below it."""
+    process below it: refusals before the job is touched here, the phases in _take."""
     opts = options or Options()
     store_path = Path(store_path)
     freeze.check_traceable(pid)
@@ -281,6 +281,32 @@ def _common_base(store: Store, members: dict[int, Member]) -> str:
 
 def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Member], claims: Claims,
           opts: Options, *, kill: bool, kind: str, t_start: float) -> CheckpointResult:
+    """The pipeline of one checkpoint, phase by phase: trackers armed, pre-copy rounds while the
+    job runs (_precopy_rounds), then -- a pre-dump stops there and commits what the rounds
+    stored -- the freeze, the frozen copy of what is still dirty and the thaw
+    (_freeze_until_steady, _freeze_and_copy), ingest of the frozen copy and commit
+    (_commit_frozen, _commit)."""
+    _arm_trackers(store, members, claims)
+    base = _common_base(store, members)
+    parent_id = base or _lineage_parent(store, root)
+    parent = Parent(store, store.load(parent_id)[1] if parent_id else None)
+    can_precopy = all(m.tracker.precopy for m in members.values())
+    rounds = rewritten = 0
+    if kind == "predump" or (opts.precopy and can_precopy):
+        rounds, rewritten = _precopy_rounds(members, 1 if kind == "predump" else opts.max_rounds,
+                                            freeze_follows=kind != "predump")
+    if kind == "predump":
+        image = _predump_image(root, members)
+        return _commit(writer, parent, members, image, kind, rounds, 0.0, t_start, parent_id, time.time(),
+                       incremental=bool(base))
+    done = _freeze_until_steady(root, store, writer, members, claims, opts, kill=kill)
+    return _commit_frozen(done, writer, parent, members, kind=kind, kill=kill, rounds=rounds, rewritten=rewritten,
+                          t_start=t_start, parent_id=parent_id, incremental=bool(base))
+
+
+def _arm_trackers(store: Store, members: dict[int, Member], claims: Claims) -> None:
+    """Start each member's dirty-page tracker (its journal the member's claim); members that
+    exited meanwhile are dropped."""
     for m in list(members.values()):
         try:
             with _sigint_deferred():
@@ -289,54 +315,60 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
             if not _exited(m.pid, exc):
                 raise
             _drop(members, m.pid)
-    base = _common_base(store, members)
-    parent_id = base or _lineage_parent(store, root)
-    parent = Parent(store, store.load(parent_id)[1] if parent_id else None)
-    rounds = rewritten_total = 0
-    can_precopy = all(m.tracker.precopy for m in members.values())
-    if kind == "predump" or (opts.precopy and can_precopy):
-        limit = 1 if kind == "predump" else opts.max_rounds
-        totals: list[int] = []
-        while rounds < limit:
-            found = rewritten = 0
-            for m in list(members.values()):
-                try:
-                    n, again = precopy.live_round(m.pid, m.tracker, m.collector, first=rounds == 0,
-                                                 freeze_follows=kind != "predump")
-                except EngineError as exc:
-                    if not _exited(m.pid, exc):
-                        raise
-                    _drop(members, m.pid)
-                    continue
-                m.dirty_pages.append(n)
-                found += n
-                rewritten += again
-            rounds += 1
-            totals.append(found)
-            rewritten_total += rewritten
-            if rewritten:
-                log.info("pre-copy round %d: %d of its %d dirty pages written again before they were stored "
-                         "(left to the next pass)", rounds, rewritten, found)
-            # Written again already: the next round's dirty set would not shrink (a hot loop).
-            if found <= SMALL_DIRTY_PAGES or rewritten > SHRINK_FACTOR * found \
-                    or (len(totals) > 1 and found > SHRINK_FACTOR * totals[-2]):
-                break
-    if kind == "predump":
-        processes = [image_pb2.ProcessImage(pid=m.pid, vmas=memory.dump_vmas(m.pid)) for m in members.values()]
-        for p in processes:                      # reshaped since the round: this predump is no base
-            members[p.pid].collector.must_take_whole.update(members[p.pid].collector.reshaped(list(p.vmas)))
-        image = image_pb2.TreeImage(version=engine_dump.IMAGE_VERSION, arch=os.uname().machine, root_pid=root,
-                                    processes=processes, kernel=os.uname().release)
-        return _commit(writer, parent, members, image, kind, rounds, 0.0, t_start, parent_id, time.time(),
-                       incremental=bool(base))
 
+
+def _precopy_rounds(members: dict[int, Member], limit: int, *, freeze_follows: bool) -> tuple[int, int]:
+    """Rounds storing the dirty pages while the job runs, until the dirty set is small or stops
+    shrinking (a hot loop: the freeze takes the rest); (rounds, pages written again meanwhile)."""
+    rounds = rewritten_total = 0
+    totals: list[int] = []
+    while rounds < limit:
+        found = rewritten = 0
+        for m in list(members.values()):
+            try:
+                n, again = precopy.live_round(m.pid, m.tracker, m.collector, first=rounds == 0,
+                                             freeze_follows=freeze_follows)
+            except EngineError as exc:
+                if not _exited(m.pid, exc):
+                    raise
+                _drop(members, m.pid)
+                continue
+            m.dirty_pages.append(n)
+            found += n
+            rewritten += again
+        rounds += 1
+        totals.append(found)
+        rewritten_total += rewritten
+        if rewritten:
+            log.info("pre-copy round %d: %d of its %d dirty pages written again before they were stored "
+                     "(left to the next pass)", rounds, rewritten, found)
+        # Written again already: the next round's dirty set would not shrink (a hot loop).
+        if found <= SMALL_DIRTY_PAGES or rewritten > SHRINK_FACTOR * found \
+                or (len(totals) > 1 and found > SHRINK_FACTOR * totals[-2]):
+            break
+    return rounds, rewritten_total
+
+
+def _predump_image(root: int, members: dict[int, Member]) -> image_pb2.TreeImage:
+    """A pre-dump's image: the mappings only (no freeze, nothing else is restorable from it)."""
+    processes = [image_pb2.ProcessImage(pid=m.pid, vmas=memory.dump_vmas(m.pid)) for m in members.values()]
+    for p in processes:                      # reshaped since the round: this predump is no base
+        members[p.pid].collector.must_take_whole.update(members[p.pid].collector.reshaped(list(p.vmas)))
+    return image_pb2.TreeImage(version=engine_dump.IMAGE_VERSION, arch=os.uname().machine, root_pid=root,
+                               processes=processes, kernel=os.uname().release)
+
+
+def _freeze_until_steady(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Member],
+                         claims: Claims, opts: Options, *, kill: bool) -> FrozenPass:
+    """Freeze, copy and thaw; again (up to FREEZE_ATTEMPTS) while a process changed its mappings'
+    attributes between the look before the freeze and the freeze."""
     for attempt in range(FREEZE_ATTEMPTS):
         # VmFlags read while the job runs, checked again after the thaw: reading them frozen costs a
         # page walk the job would feel (~10 ms per GiB).  With --kill the job never thaws: read frozen.
         hints = None if kill else _vm_flags(members)
         done = _freeze_and_copy(root, store, writer, members, claims, opts, kill=kill, hints=hints)
         if kill:
-            break
+            return done
         try:
             _absorb(members, done)
         except BaseException:
@@ -344,12 +376,20 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
             raise
         changed = _vm_flags_changed(done.image, hints or {})
         if not changed:
-            break
+            return done
         _close_shared(done.shared)
         if attempt + 1 == FREEZE_ATTEMPTS:
             raise EngineError(f"PID {changed} kept changing the attributes of its memory mappings (madvise, mlock) "
                               "while being checkpointed; nothing was stored: take the checkpoint again")
         log.info("PID %d changed the attributes of its memory mappings during the freeze: freezing again", changed)
+    raise AssertionError("unreachable")
+
+
+def _commit_frozen(done: FrozenPass, writer: SnapshotWriter, parent: Parent, members: dict[int, Member], *,
+                   kind: str, kill: bool, rounds: int, rewritten: int, t_start: float, parent_id: str,
+                   incremental: bool) -> CheckpointResult:
+    """Ingest the frozen copy and commit; with `kill`, the job (still frozen) is then killed, or
+    let go if the commit failed."""
     try:
         if kill:
             _absorb(members, done)
@@ -357,10 +397,10 @@ def _take(root: int, store: Store, writer: SnapshotWriter, members: dict[int, Me
             _drop(members, pid)                  # gone before the freeze
         left_out = ",".join(f"{pid}:{signo}" for pid, signos in done.frozen.left_out().items() for signo in signos)
         labels = {LEFT_OUT_LABEL: left_out} if left_out else {}
-        if rewritten_total:
-            labels[REWRITTEN_LABEL] = str(rewritten_total)
+        if rewritten:
+            labels[REWRITTEN_LABEL] = str(rewritten)
         result = _commit(writer, parent, members, done.image, kind, rounds, done.downtime_ms, t_start, parent_id,
-                         done.epoch, done.shared, incremental=bool(base), labels=labels)
+                         done.epoch, done.shared, incremental=incremental, labels=labels)
     except BaseException:
         if kill:
             with _sigint_deferred():

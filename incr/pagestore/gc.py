@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import zstandard
 
@@ -40,14 +40,12 @@ from incr.proto import store_pb2
 from .digest import DIGEST_SIZE, PAGE_SIZE, ZERO_DIGEST, page_digest
 from .errors import CorruptStore, StoreError, os_errors
 from .fsutil import fsync_dir, temp_name, write_durable
+from .handle import StoreHandle
 from .layers import HOLE_DIGEST, region_layers
 from .layers import decode as decode_layer
 from .layout import is_snapshot_id
 from .lock import WriteLock
 from .pack import BLOB, PACK_TARGET_SIZE, PAGES, PackBuilder, PackFormatError, SealedPack, decode_frame, pack_path
-
-if TYPE_CHECKING:
-    from .store import Store
 
 log = logging.getLogger("incr.pagestore")
 
@@ -173,7 +171,7 @@ def pending_forget(root: Path) -> set[str]:
     return {line for line in text.split() if is_snapshot_id(line)}
 
 
-def forget(store: Store, ids: Iterable[str], lock: WriteLock) -> int:
+def forget(store: StoreHandle, ids: Iterable[str], lock: WriteLock) -> int:
     """Remove the manifests ``ids`` (the write lock held): the list first, then each manifest."""
     assert lock.held
     ids = sorted(set(ids))
@@ -190,7 +188,7 @@ def forget(store: Store, ids: Iterable[str], lock: WriteLock) -> int:
     return len(ids)
 
 
-def finish_forget(store: Store, lock: WriteLock) -> None:
+def finish_forget(store: StoreHandle, lock: WriteLock) -> None:
     """Unlink what a forget listed (one that crashed, or the current one), then the list."""
     assert lock.held
     root = store.path
@@ -235,7 +233,7 @@ class _PackPlan:
     live_bytes: int
 
 
-def prune(store: Store, lock: WriteLock, *, dry_run: bool = False, max_unused: float = MAX_UNUSED,
+def prune(store: StoreHandle, lock: WriteLock, *, dry_run: bool = False, max_unused: float = MAX_UNUSED,
           pack_target: int = PACK_TARGET_SIZE, progress: Progress | None = None,
           without: Iterable[str] = ()) -> PruneReport:
     """Delete what no snapshot references (the write lock held); see the module's docstring.
@@ -292,13 +290,13 @@ def prune(store: Store, lock: WriteLock, *, dry_run: bool = False, max_unused: f
     return report
 
 
-def _pack_files(store: Store) -> Iterator[tuple[str, Path]]:
+def _pack_files(store: StoreHandle) -> Iterator[tuple[str, Path]]:
     from .pack import iter_pack_files
 
     return iter_pack_files(store._layout.packs)
 
 
-def _referenced(store: Store, note: Progress, without: set[str]) -> tuple[set[bytes], set[bytes]]:
+def _referenced(store: StoreHandle, note: Progress, without: set[str]) -> tuple[set[bytes], set[bytes]]:
     """Every page and page-map blob some committed snapshot needs.  A manifest or a page map
     that cannot be read stops the prune: what it references cannot be known."""
     pages: set[bytes] = set()
@@ -334,7 +332,7 @@ def _reason(e: CorruptStore) -> str:
     return str(e.args[1]) if len(e.args) > 1 else str(e)
 
 
-def _classify(store: Store, packs: list[SealedPack], pages: set[bytes], blobs: set[bytes]) -> list[_PackPlan]:
+def _classify(store: StoreHandle, packs: list[SealedPack], pages: set[bytes], blobs: set[bytes]) -> list[_PackPlan]:
     """Each pack's live frames: those holding a referenced page or blob at the place the index
     names (a duplicate elsewhere is garbage), and the dictionaries live page frames need."""
     homes: set[tuple[bytes, int]] = set()
@@ -358,7 +356,7 @@ def _classify(store: Store, packs: list[SealedPack], pages: set[bytes], blobs: s
     return plans
 
 
-def _rewrite(store: Store, rewrite: list[_PackPlan], pack_target: int, report: PruneReport,
+def _rewrite(store: StoreHandle, rewrite: list[_PackPlan], pack_target: int, report: PruneReport,
              note: Progress) -> tuple[list[SealedPack], list[_PackPlan]]:
     """Copy the live frames of ``rewrite`` into new packs, as stored; a pack whose live frames
     do not all check out is left as it is (returned in the second list)."""
@@ -395,7 +393,7 @@ def _rewrite(store: Store, rewrite: list[_PackPlan], pack_target: int, report: P
     return written, failed
 
 
-def _checked_frames(store: Store, plan_: _PackPlan) -> list[tuple[store_pb2.Frame, bytes]] | None:
+def _checked_frames(store: StoreHandle, plan_: _PackPlan) -> list[tuple[store_pb2.Frame, bytes]] | None:
     """The live frames of a pack as stored, each checked (decoded, digests matched)."""
     path = pack_path(store._layout.packs, plan_.pack.name)
     try:

@@ -126,9 +126,11 @@ def train_dictionary(
     learn, check = pages[0::2], pages[1::2]
     try:
         # Fixed cover parameters: the default search for the best ones took 4x as long
-        # for a dictionary within 2 % of this one.
+        # for a dictionary within 2 % of this one.  f=16 (fastcover's frequency table, 2^20
+        # by default): the same dictionary on records sharing a pool, 3.5x faster to train
+        # (10 against 35-45 ms here, paid on every window of every pack).
         dictionary = zstandard.train_dictionary(DICT_SIZE, [page.tobytes() for page in learn],
-                                                level=ZSTD_LEVEL, k=2048, d=8, steps=1)
+                                                level=ZSTD_LEVEL, k=2048, d=8, f=16, steps=1)
     except (zstandard.ZstdError, ValueError):      # too few or too alike samples: go without
         return None
     with_dict = new_page_compressor(dictionary)

@@ -262,7 +262,7 @@ class Store:
         finally:
             lock.release()
 
-    def _writer_closed(self, writer: SnapshotWriter) -> None:
+    def _writer_closed(self, writer: Any) -> None:
         self._writers.discard(writer)
 
     # -- the index -----------------------------------------------------------

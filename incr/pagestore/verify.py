@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import zstandard
 from google.protobuf.message import DecodeError
@@ -30,14 +30,12 @@ from incr.proto import store_pb2
 
 from .digest import DIGEST_SIZE, PAGE_SIZE, ZERO_DIGEST, hex_id, pack_digest, page_digest
 from .errors import CorruptPageMap, CorruptStore
+from .handle import StoreHandle
 from .index import LOCATION
 from .layers import HOLE_DIGEST, Layer, PageDict, read_region, region_layers
 from .layers import decode as decode_layer
 from .layout import STORE_VERSION
 from .pack import BLOB, PAGES, PackFormatError, decode_frame, iter_pack_files, read_trailer
-
-if TYPE_CHECKING:
-    from .store import Store
 
 #: Packs read at once by --read-data (each whole in memory: 32 MiB).
 READ_THREADS: Final = 4
@@ -110,7 +108,7 @@ class Report:
         return self.bytes_read / 1e6 / self.read_seconds if self.read_seconds > 0 else 0.0
 
 
-def check(store: Store, *, ids: Iterable[str] | None = None, read_data: float = 0.0, seed: int | None = None,
+def check(store: StoreHandle, *, ids: Iterable[str] | None = None, read_data: float = 0.0, seed: int | None = None,
           progress: Progress | None = None) -> Report:
     """Check ``store`` (read-only).  ``ids``: only these snapshots' damage is reported (all
     by default; garbage is always computed over all).  ``read_data``: the fraction of packs
@@ -147,7 +145,7 @@ def check(store: Store, *, ids: Iterable[str] | None = None, read_data: float = 
     return report
 
 
-def _load_packs(store: Store, note: Progress) -> dict[str, PackState]:
+def _load_packs(store: StoreHandle, note: Progress) -> dict[str, PackState]:
     files = list(iter_pack_files(store._layout.packs))
     packs: dict[str, PackState] = {}
     for i, (name, path) in enumerate(files):
@@ -180,7 +178,7 @@ def _choose(names: list[str], fraction: float, seed: int | None, report: Report)
     return sorted(random.Random(seed).sample(names, count))
 
 
-def _read_pack(store: Store, state: PackState) -> PackState:
+def _read_pack(store: StoreHandle, state: PackState) -> PackState:
     """Read every byte of a pack: its name is the hash of its content, every frame decodes and
     matches its digests.  Damage is recorded per digest, so checkpoints not using it stay good."""
     state.read = True
@@ -248,7 +246,7 @@ class _Truth:
     """Where the pack trailers say each page and blob is: the first readable pack holding it,
     and any further ones (a crashed writer's duplicates)."""
 
-    def __init__(self, store: Store, packs: dict[str, PackState]) -> None:
+    def __init__(self, store: StoreHandle, packs: dict[str, PackState]) -> None:
         self.store = store
         self.packs = packs
         self.page_home: dict[bytes, str] = {}
@@ -408,7 +406,7 @@ class _SnapshotChecker:
         return found
 
 
-def _check_snapshots(store: Store, truth: _Truth, wanted: set[str] | None, report: Report,
+def _check_snapshots(store: StoreHandle, truth: _Truth, wanted: set[str] | None, report: Report,
                      note: Progress) -> _Referenced:
     checker = _SnapshotChecker(truth)
     ids = store._snapshot_ids()
@@ -428,7 +426,7 @@ def _check_snapshots(store: Store, truth: _Truth, wanted: set[str] | None, repor
     return checker.referenced
 
 
-def _read_manifest(store: Store, snapshot_id: str, result: SnapshotCheck) -> store_pb2.Snapshot | None:
+def _read_manifest(store: StoreHandle, snapshot_id: str, result: SnapshotCheck) -> store_pb2.Snapshot | None:
     try:
         data = store._layout.snapshot(snapshot_id).read_bytes()
     except FileNotFoundError:
@@ -464,7 +462,7 @@ def _index_says(truth: _Truth, key: bytes, blob: bool, packs: set[str]) -> str:
     return f" (the index places it in pack {name[:16]}{gone})"
 
 
-def _check_index(store: Store, truth: _Truth, referenced: _Referenced, report: Report) -> None:
+def _check_index(store: StoreHandle, truth: _Truth, referenced: _Referenced, report: Report) -> None:
     """Every referenced page and blob must be indexed at a frame that holds it; no indexed pack
     may be gone.  (An index missing altogether is rebuilt when the store is opened.)"""
     indexed = store._index.pack_sizes()

@@ -9,7 +9,6 @@ import os
 import re
 from collections.abc import Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 import blake3
 import lmdb
@@ -20,13 +19,11 @@ from incr.proto import store_pb2
 from .digest import DIGEST_SIZE, PAGE_SIZE, ZERO_DIGEST, hex_id, page_digest, zero_pages
 from .errors import SnapshotNotFound, StoreAccessError
 from .fsutil import fsync_dir, temp_name, write_durable
+from .handle import StoreHandle
 from .layout import STORE_VERSION, upgrade_config
 from .lock import WriteLock
 from .pack import BLOB, MAX_FRAME_BYTES, MAX_FRAME_PAGES, PAGES, pack_path
 from .sink import PackSink
-
-if TYPE_CHECKING:
-    from .store import Store
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +89,7 @@ class SnapshotWriter:
     already stored), ``zero_pages``.
     """
 
-    def __init__(self, store: Store, lock: WriteLock, pack_target: int) -> None:
+    def __init__(self, store: StoreHandle, lock: WriteLock, pack_target: int) -> None:
         self._store = store
         self._lock = lock
         self._pack_target = pack_target

@@ -559,10 +559,11 @@ def _copy_shared(image: image_pb2.TreeImage) -> dict[str, mmap.mmap]:
 
 
 def _estimate(m: Member) -> int:
-    """Bytes the final copy of a process may need: twice the last round's, or everything it holds."""
-    if m.dirty_pages:
-        return m.dirty_pages[-1] * PAGE * 2
-    return memory.planned_bytes(memory.plan_pages(m.pid, memory.dump_vmas(m.pid)))
+    """Bytes the final copy of a process may need: twice the last round's, but never more than
+    everything it holds (a hot loop's last round found all of it dirty: twice that was a buffer,
+    faulted in before the freeze, of twice the job's size)."""
+    held = memory.planned_bytes(memory.plan_pages(m.pid, memory.dump_vmas(m.pid)))
+    return min(m.dirty_pages[-1] * PAGE * 2, held) if m.dirty_pages else held
 
 
 def _commit(writer: SnapshotWriter, parent: Parent, members: dict[int, Member], tree: image_pb2.TreeImage,

@@ -32,8 +32,8 @@ from incr.proto import image_pb2, store_pb2
 
 # Pages read from the store per write into the restored process: bounds
 # restore's memory use (two batches: one read while the other is written,
-# 128 MiB) while keeping process_vm_writev calls large.
-RESTORE_BATCH_PAGES = 16384
+# 64 MiB) while keeping process_vm_writev calls large.
+RESTORE_BATCH_PAGES = 8192
 
 #: (what is being done, units done, units in all): a progress line's callback (incr.cli.progress).
 Progress = Callable[[str, int, int], None]

@@ -22,6 +22,8 @@
  * then the dictionary's 16-byte blob id when the frame has one (LOCATION in index.py). */
 #define ENTRY_SIZE 51u
 #define DICT_ID_SIZE 16u
+/* The largest page frame any store version wrote: 64 pages (before version 3). */
+#define MAX_FRAME_RAW (64u * PAGE)
 
 static uint64_t get_le(const uint8_t *p, unsigned n)
 {
@@ -185,6 +187,10 @@ static void *decode_range(void *arg)
         }
         if ((size_t)r->slot * PAGE + PAGE > r->raw_length) {
             fail(j, k, INCR_DECODE_SLOT, "");
+            break;
+        }
+        if (r->raw_length > MAX_FRAME_RAW) {         /* a damaged entry: no such frame is written */
+            fail(j, k, INCR_DECODE_LENGTH, "");
             break;
         }
         /* Sorted reads: those of one frame (its pages, or one page asked for at several

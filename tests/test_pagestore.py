@@ -386,6 +386,52 @@ def test_read_pages_into_decompresses_each_frame_once(store: Store) -> None:
         assert out[-PAGE_SIZE:] == bytes(PAGE_SIZE)
 
 
+def _mixed_store(store: Store) -> tuple[bytes, bytes]:
+    """Pages of every kind of frame in one store: raw (random), zstd (text), zstd with a
+    dictionary (records added one by one), and zero pages: (contents, digests)."""
+    records = record_pages(2 * DICT_SAMPLE_PAGES, 11)
+    _, scattered = store_scattered(store, records)
+    buf = random_pages(300, 12) + text_pages(400, 13) + bytes(3 * PAGE_SIZE)
+    _, digests = commit_pages(store, buf)
+    return b"".join(records) + buf, scattered + digests
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_a_read_on_several_threads_gets_every_kind_of_frame_right(store: Store, threads: int,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C read path splits a batch among threads: any split gives the pages asked for, each
+    distinct frame decoded once, pages asked for twice included."""
+    monkeypatch.setattr(ReadPlan.decode, "__defaults__", (threads,))
+    contents, digests = _mixed_store(store)
+    n = len(digests) // DIGEST_SIZE
+    frames = {f.offset: f for f in all_frames(store.path) if f.kind == store_pb2.Frame.PAGES}
+    assert {f.codec for f in frames.values()} == {RAW, ZSTD} and any(f.dict for f in frames.values())
+    order = list(range(n)) * 2
+    random.Random(4).shuffle(order)
+    wanted = b"".join(digests[i * 16 : i * 16 + 16] for i in order)
+    with Store.open(store.path) as s:
+        got = read_back(s, wanted)
+        dictionaries = sum(len(parse_pack(path.read_bytes()).dicts) for _, path in iter_pack_files(store.path / "packs"))
+        assert s.frames_decoded == len({digests[i * 16 : i * 16 + 16] for i in order} - {ZERO_DIGEST}) + dictionaries
+    for k, i in enumerate(order):
+        assert got[k * PAGE_SIZE : (k + 1) * PAGE_SIZE] == contents[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]
+
+
+@pytest.mark.parametrize("codec", [RAW, ZSTD])
+def test_a_damaged_frame_read_on_several_threads_names_its_pack(store: Store, codec: int) -> None:
+    contents, digests = _mixed_store(store)
+    name, path, frame = [(name, path, f) for name, path in iter_pack_files(store.path / "packs")
+                         for f in parse_pack(path.read_bytes()).frames
+                         if f.kind == store_pb2.Frame.PAGES and f.codec == codec and not f.dict][-1]
+    flip_a_bit(path, frame)
+    with Store.open(store.path) as s, pytest.raises(CorruptStore, match=name if codec == ZSTD else "digest"):
+        read_back(s, digests)
+    first = digests.find(frame.digests)
+    assert first % DIGEST_SIZE == 0
+    with Store.open(store.path) as s:            # the pages around it still read
+        assert read_back(s, digests[:first]) == contents[: first // DIGEST_SIZE * PAGE_SIZE]
+
+
 def test_missing_page_names_its_digest(store: Store) -> None:
     commit_pages(store, random_pages(2, 1))
     ghost = blake3.blake3(b"never stored").digest(16)

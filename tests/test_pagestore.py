@@ -411,7 +411,8 @@ def test_a_read_on_several_threads_gets_every_kind_of_frame_right(store: Store, 
     wanted = b"".join(digests[i * 16 : i * 16 + 16] for i in order)
     with Store.open(store.path) as s:
         got = read_back(s, wanted)
-        dictionaries = sum(len(parse_pack(path.read_bytes()).dicts) for _, path in iter_pack_files(store.path / "packs"))
+        packs = iter_pack_files(store.path / "packs")
+        dictionaries = sum(len(parse_pack(path.read_bytes()).dicts) for _, path in packs)
         assert s.frames_decoded == len({digests[i * 16 : i * 16 + 16] for i in order} - {ZERO_DIGEST}) + dictionaries
     for k, i in enumerate(order):
         assert got[k * PAGE_SIZE : (k + 1) * PAGE_SIZE] == contents[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]

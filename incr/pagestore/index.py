@@ -248,21 +248,24 @@ class Index:
     def _put_packs(self, txn: lmdb.Transaction[bytes], packs: Iterable[SealedPack], *,
                    overwrite: bool = True) -> int:
         count = 0
-        put = partial(txn.put, overwrite=overwrite)
         pack_loc = LOCATION.pack
         for pack in packs:
             name = bytes.fromhex(pack.name)
+            dicts = list(pack.trailer.dicts)
+            pages: list[tuple[bytes, bytes]] = []
+            blobs: list[tuple[bytes, bytes]] = []
             for frame in pack.trailer.frames:
-                digests = frame.digests
-                if frame.kind == PAGES:
-                    db = self._pages
-                    dictionary = pack.trailer.dicts[frame.dict - 1] if frame.dict else b""
+                digests, kind, offset, length, raw_length, codec = (frame.digests, frame.kind, frame.offset,
+                                                                    frame.length, frame.raw_length, frame.codec)
+                if kind == PAGES:
+                    dictionary = dicts[frame.dict - 1] if frame.dict else b""
                     for slot in range(len(digests) // 16):
-                        value = pack_loc(name, frame.offset, frame.length, frame.raw_length, slot, frame.codec)
-                        put(digests[slot * 16 : slot * 16 + 16], value + dictionary, db=db)
-                elif frame.kind == BLOB:
-                    value = pack_loc(name, frame.offset, frame.length, frame.raw_length, 0, frame.codec)
-                    put(digests, value, db=self._blobs)
+                        pages.append((digests[slot * 16 : slot * 16 + 16],
+                                      pack_loc(name, offset, length, raw_length, slot, codec) + dictionary))
+                elif kind == BLOB:
+                    blobs.append((digests, pack_loc(name, offset, length, raw_length, 0, codec)))
+            txn.cursor(db=self._pages).putmulti(pages, overwrite=overwrite)
+            txn.cursor(db=self._blobs).putmulti(blobs, overwrite=overwrite)
             txn.put(name, _SIZE.pack(pack.size), db=self._packs)
             count += 1
         return count

@@ -93,11 +93,11 @@ class Store:
     Concurrency: any number of processes may read a store while one writes
     it; writers (``writer()``) exclude each other with the store's write lock.
     A Store may be shared by threads: reads serialize on an internal lock
-    (they share the open packs and the frame cache).  A Store must not be used
+    (they share the open packs and the prepared dictionaries).  A Store must not be used
     across fork(); open it again in the child.
 
     Counters: ``frames_decoded`` counts frames read from packs and decoded
-    (the frame cache's misses); tests and benchmarks read it.
+    (each distinct frame of a read once); tests and benchmarks read it.
     """
 
     def __init__(self, layout: Layout, config: store_pb2.StoreConfig) -> None:

@@ -304,7 +304,7 @@ class StorePages:
         self.store = store
         self.pid = pid
         self.maps = {ref.region: ref for ref in snapshot.page_maps}
-        self.buffers = (bytearray(RESTORE_BATCH_PAGES * PAGE), bytearray(RESTORE_BATCH_PAGES * PAGE))
+        self._buffers: tuple[bytearray, bytearray] | None = None      # made on first use
         self.tally = tally
 
     def shm_pages(self, key: str) -> Iterator[tuple[int, memoryview]]:
@@ -359,11 +359,14 @@ class StorePages:
         buffer filled again only once the caller has asked for the batch after it."""
         count = len(digests) // DIGEST_SIZE
         starts = range(0, count, RESTORE_BATCH_PAGES)
+        if self._buffers is None:       # made when pages are read: the reader of a job without shared memory needs none
+            self._buffers = (bytearray(RESTORE_BATCH_PAGES * PAGE), bytearray(RESTORE_BATCH_PAGES * PAGE))
+        buffers = self._buffers
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="incr-read") as reader:
             pending: tuple[int, memoryview, Future[None]] | None = None
             for k, start in enumerate(starts):
                 n = min(RESTORE_BATCH_PAGES, count - start)
-                view = memoryview(self.buffers[k % 2])[: n * PAGE]
+                view = memoryview(buffers[k % 2])[: n * PAGE]
                 batch = digests[start * DIGEST_SIZE : (start + n) * DIGEST_SIZE]
                 reading = reader.submit(self.store.read_pages_into, batch, view)
                 if pending is not None:

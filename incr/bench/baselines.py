@@ -32,6 +32,7 @@ class PageBaselines:
     zstd_page_mb_s: float       # zstd -1 of each page as its own frame (the store's unit)
     digest_mb_s: float          # the store's page digest (BLAKE3-128)
     zstd_bytes_per_page: float  # zstd -1 size of a page as its own frame, on average
+    unzstd_page_mb_s: float = 0.0   # decompressing those frames (a restore's first limit)
 
 
 def job_pids(root: int) -> list[int]:
@@ -109,13 +110,21 @@ def measure_pages(pages: list[bytes]) -> PageBaselines:
     t_stream = time.perf_counter() - t0
     framed = zstandard.ZstdCompressor(level=1)
     t0 = time.perf_counter()
-    compressed = sum(len(framed.compress(page)) for page in pages)
+    frames = [framed.compress(page) for page in pages]
     t_pages = time.perf_counter() - t0
+    compressed = sum(map(len, frames))
+    unframed = zstandard.ZstdDecompressor()
+    t0 = time.perf_counter()
+    for frame in frames:
+        unframed.decompress(frame)
+    t_unpages = time.perf_counter() - t0
+    del frames
     t0 = time.perf_counter()
     for page in pages:
         page_digest(page)
     t_digest = time.perf_counter() - t0
-    return PageBaselines(len(pages), total / t_stream, total / t_pages, total / t_digest, compressed / len(pages))
+    return PageBaselines(len(pages), total / t_stream, total / t_pages, total / t_digest, compressed / len(pages),
+                         total / t_unpages)
 
 
 def copy_limit_s(nbytes: int, repeat: int = 3) -> float:

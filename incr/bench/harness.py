@@ -201,6 +201,7 @@ class Bench:
             del pages
             trial.figures.update(resident_mb=resident / 2**20, zstd_mb_s=base.zstd_mb_s,
                                  zstd_page_mb_s=base.zstd_page_mb_s, digest_mb_s=base.digest_mb_s,
+                                 unzstd_page_mb_s=base.unzstd_page_mb_s,
                                  zstd_bytes_per_page=base.zstd_bytes_per_page)
             full = trial.series("full")[0]
             trial.figures["ingest_mb_s"] = full.pages_dirty * PAGE_SIZE / 1e6 / (full.total_ms / 1e3) \
@@ -377,9 +378,9 @@ def _incr_summary(trials: Sequence[Trial]) -> dict[str, Any]:
         "incr_peak_file_mb": _med(trials, lambda t: max([c.peak_file_mb for c in t.checkpoints]
                                                         + [t.figures.get("restore_peak_file_mb", 0.0)])),
     }
-    for key in ("ingest_mb_s", "zstd_mb_s", "zstd_page_mb_s", "digest_mb_s", "restore_s", "restore_early_s",
-                "restore_late_s", "copy_limit_s", "tracking_slowdown", "resident_mb", "iterations_s_untracked",
-                "iterations_s_tracked", "probe_quiet_ms"):
+    for key in ("ingest_mb_s", "zstd_mb_s", "zstd_page_mb_s", "unzstd_page_mb_s", "digest_mb_s", "restore_s",
+                "restore_early_s", "restore_late_s", "copy_limit_s", "tracking_slowdown", "resident_mb",
+                "iterations_s_untracked", "iterations_s_tracked", "probe_quiet_ms"):
         spreads[key] = _med(trials, _figure(key))
     dirty_pages = _med(trials, _mean(["incremental"], "pages_dirty")).median
     zstd_page = _med(trials, lambda t: t.figures.get("zstd_bytes_per_page", 0.0)).median

@@ -267,6 +267,23 @@ class Tracker(ABC):
         self.base = ""              # snapshot the next collect() is relative to; "" = everything is new
         self.store = ""
         self.journal: Journal = NoJournal()
+        #: Each time this tracker stopped the job on its own (ms): the job feels these as well
+        #: as the checkpoint's freeze (predump reports the longest as the downtime).
+        self.stops_ms: list[float] = []
+
+    @contextlib.contextmanager
+    def brief_freeze(self) -> Iterator[Frozen]:
+        """The job frozen briefly, to inject or to read and clear its dirt at once; counted in
+        stops_ms from the first thread stopped to the last let go."""
+        t = time.perf_counter()
+        entered = False
+        try:
+            with freeze(self.pid, for_dump=False) as frozen:
+                entered = True
+                yield frozen
+        finally:
+            if entered:
+                self.stops_ms.append((time.perf_counter() - t) * 1e3)
 
     def start(self, pid: int, store: str, frozen: Frozen | None = None, journal: Journal | None = None) -> None:
         """Resume the tracking left by an earlier command, or arm it afresh (then base is "").
@@ -396,7 +413,7 @@ class UffdWp(Tracker):
         if frozen is not None:
             self._inject(frozen)
         else:
-            with freeze(self.pid, for_dump=False) as brief:
+            with self.brief_freeze() as brief:
                 self._inject(brief)
         self.armed_here = True
 
@@ -405,7 +422,7 @@ class UffdWp(Tracker):
         self._release()
         if armed_here and parked >= 0:
             try:
-                with freeze(self.pid, for_dump=False) as frozen:
+                with self.brief_freeze() as frozen:
                     frozen.tracee().syscall("close", parked)
             except EngineError as exc:
                 log.warning("could not take the tracker out of PID %d: %s", self.pid, exc)
@@ -663,7 +680,7 @@ class SoftDirty(Tracker):
 
     def collect(self, vmas: list[image_pb2.Vma], frozen: Frozen | None) -> Dirt:
         if frozen is None:
-            with freeze(self.pid, for_dump=False) as brief:
+            with self.brief_freeze() as brief:
                 return self.collect(vmas, brief)
         dirt: Dirt = {}
         fd = os.open(f"/proc/{self.pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)

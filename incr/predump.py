@@ -587,6 +587,9 @@ def _commit(writer: SnapshotWriter, parent: Parent, members: dict[int, Member], 
     snap.labels.update(labels or {})
     stats = snap.stats
     stats.pages_total, stats.pages_dirty, stats.pages_zero = counts.total, counts.dirty, counts.zero
+    # What the job felt: the freeze, or a tracker's own brief stop if one was longer (arming the
+    # tracker on a first checkpoint, a soft-dirty round's read and clear).
+    downtime_ms = max([downtime_ms] + [ms for m in members.values() for ms in m.tracker.stops_ms])
     stats.tracker, stats.rounds, stats.downtime_ms = tracker.name, rounds, downtime_ms
     stats.total_ms = (time.perf_counter() - t_start) * 1e3
     sid = writer.commit(snap)

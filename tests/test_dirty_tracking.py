@@ -146,6 +146,22 @@ def start_tracking(tracker: dirty.Tracker, target: Target) -> None:
     assert first["full"] or tracker.name == "soft-dirty"
 
 
+def test_the_trackers_own_stops_of_the_job_are_counted(tracker: dirty.Tracker, target: Target) -> None:
+    """A tracker stopping the job on its own (arming uffd-wp, a soft-dirty read and clear) is
+    downtime the job feels: each such stop is in stops_ms, whose longest predump reports when it
+    outlasts the freeze.  A collect in the caller's freeze is no stop of the tracker's."""
+    tracker.start(target.pid, "/nonexistent-store")
+    armed = len(tracker.stops_ms)
+    assert armed == (1 if tracker.name == "uffd-wp" else 0)
+    target.write(target.mmap(4), 4)
+    collect(tracker, target)
+    assert len(tracker.stops_ms) == armed + (1 if tracker.name == "soft-dirty" else 0)
+    before = len(tracker.stops_ms)
+    collect(tracker, target, frozen=True)
+    assert len(tracker.stops_ms) == before
+    assert all(ms > 0 for ms in tracker.stops_ms)
+
+
 def test_written_pages_reported_exactly(tracker: dirty.Tracker, target: Target) -> None:
     a = target.mmap(64)
     target.write(a, 64)

@@ -14,8 +14,9 @@ List the store's checkpoints, oldest first.  --json prints an array of
 objects with: id, time (ISO-8601 UTC), epoch, kind (checkpoint|predump),
 parent, root_pid, comm, pages_total, pages_dirty (copied by this
 checkpoint), pages_zero, pages_new (stored for the first time), bytes_stored
-(new bytes this checkpoint added to the store), downtime_ms (time the job was
-frozen), total_ms, tracker, rounds, precopy_rewritten (pages a pre-copy round
+(new bytes this checkpoint added to the store), downtime_ms (the longest time
+the job was stopped: the freeze, or a tracker's own brief stop when longer, as
+arming one on a first checkpoint), total_ms, tracker, rounds, precopy_rewritten (pages a pre-copy round
 left to the freeze, written again before they were stored), intact (false: some page or page map it
 needs is missing or unreadable, so it cannot be restored) and problems.
 

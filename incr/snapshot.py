@@ -10,6 +10,7 @@ the engine sees only (address, bytes) runs.
 from __future__ import annotations
 
 import bisect
+import collections
 import contextlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,9 +32,12 @@ from incr.pagestore.writer import WriteFailed
 from incr.proto import image_pb2, store_pb2
 
 # Pages read from the store per write into the restored process: bounds
-# restore's memory use (two batches: one read while the other is written,
-# 64 MiB) while keeping process_vm_writev calls large.
+# restore's memory use (READ_AHEAD + 1 batches: 96 MiB) while keeping
+# process_vm_writev calls large.
 RESTORE_BATCH_PAGES = 8192
+#: Batches read ahead of the one being written, each on a thread of its own: one thread's
+#: Python (index lookups, digests of raw pages) overlaps the other's decoding in C.
+READ_AHEAD = 2
 
 #: (what is being done, units done, units in all): a progress line's callback (incr.cli.progress).
 Progress = Callable[[str, int, int], None]
@@ -304,7 +308,7 @@ class StorePages:
         self.store = store
         self.pid = pid
         self.maps = {ref.region: ref for ref in snapshot.page_maps}
-        self._buffers: tuple[bytearray, bytearray] | None = None      # made on first use
+        self._buffers: list[bytearray] | None = None      # made on first use
         self.tally = tally
 
     def shm_pages(self, key: str) -> Iterator[tuple[int, memoryview]]:
@@ -354,32 +358,33 @@ class StorePages:
 
     def _batches(self, digests: bytes) -> Iterator[tuple[int, memoryview]]:
         """The pages of `digests`, RESTORE_BATCH_PAGES at a time: (index of the batch's first
-        page, its contents).  The next batch is read from the store (C, on both cores, the GIL
-        released) while the caller writes this one into the process: two buffers, a batch's
-        buffer filled again only once the caller has asked for the batch after it."""
+        page, its contents).  The next READ_AHEAD batches are read from the store meanwhile, on
+        threads of their own (lookups in Python, decoding in C with the GIL released) while the
+        caller writes this one into the process; a batch's buffer is filled again only once the
+        caller has asked for the batch after it."""
         count = len(digests) // DIGEST_SIZE
-        starts = range(0, count, RESTORE_BATCH_PAGES)
         if self._buffers is None:       # made when pages are read: the reader of a job without shared memory needs none
-            self._buffers = (bytearray(RESTORE_BATCH_PAGES * PAGE), bytearray(RESTORE_BATCH_PAGES * PAGE))
+            self._buffers = [bytearray(RESTORE_BATCH_PAGES * PAGE) for _ in range(READ_AHEAD + 1)]
         buffers = self._buffers
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="incr-read") as reader:
-            pending: tuple[int, memoryview, Future[None]] | None = None
-            for k, start in enumerate(starts):
-                n = min(RESTORE_BATCH_PAGES, count - start)
-                view = memoryview(buffers[k % 2])[: n * PAGE]
-                batch = digests[start * DIGEST_SIZE : (start + n) * DIGEST_SIZE]
-                reading = reader.submit(self.store.read_pages_into, batch, view)
-                if pending is not None:
-                    yield self._ready(pending)
-                pending = start, view, reading
-            if pending is not None:
-                yield self._ready(pending)
+        batches = iter(enumerate(range(0, count, RESTORE_BATCH_PAGES)))
+        with ThreadPoolExecutor(max_workers=READ_AHEAD, thread_name_prefix="incr-read") as reader:
+            pending: collections.deque[tuple[int, memoryview, Future[None]]] = collections.deque()
 
-    @staticmethod
-    def _ready(pending: tuple[int, memoryview, Future[None]]) -> tuple[int, memoryview]:
-        start, view, reading = pending
-        reading.result()
-        return start, view
+            def read_next() -> None:
+                for k, start in batches:
+                    n = min(RESTORE_BATCH_PAGES, count - start)
+                    view = memoryview(buffers[k % len(buffers)])[: n * PAGE]
+                    batch = digests[start * DIGEST_SIZE : (start + n) * DIGEST_SIZE]
+                    pending.append((start, view, reader.submit(self.store.read_pages_into, batch, view)))
+                    return
+
+            for _ in range(READ_AHEAD):
+                read_next()
+            while pending:
+                start, view, reading = pending.popleft()
+                read_next()        # into the buffer of the batch before this one: written by now
+                reading.result()
+                yield start, view
 
 
 def _ranges(addrs: list[int]) -> list[tuple[int, int]]:

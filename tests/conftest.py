@@ -16,6 +16,12 @@ from pathlib import Path
 
 import pytest
 
+# A suite started in the background of a non-interactive shell (`make test &`, as a CI runner may)
+# inherits SIGINT ignored, and so would every incr it starts, which then rightly ignores Ctrl-C:
+# the Ctrl-C tests need a process that hears it, as one typed at a terminal does.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 PROGRAMS = Path(__file__).parent / "programs"
 PR_SET_CHILD_SUBREAPER = 36
 

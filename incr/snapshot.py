@@ -371,12 +371,14 @@ class StorePages:
             pending: collections.deque[tuple[int, memoryview, Future[None]]] = collections.deque()
 
             def read_next() -> None:
-                for k, start in batches:
-                    n = min(RESTORE_BATCH_PAGES, count - start)
-                    view = memoryview(buffers[k % len(buffers)])[: n * PAGE]
-                    batch = digests[start * DIGEST_SIZE : (start + n) * DIGEST_SIZE]
-                    pending.append((start, view, reader.submit(self.store.read_pages_into, batch, view)))
+                nxt = next(batches, None)
+                if nxt is None:
                     return
+                k, start = nxt
+                n = min(RESTORE_BATCH_PAGES, count - start)
+                view = memoryview(buffers[k % len(buffers)])[: n * PAGE]
+                batch = digests[start * DIGEST_SIZE : (start + n) * DIGEST_SIZE]
+                pending.append((start, view, reader.submit(self.store.read_pages_into, batch, view)))
 
             for _ in range(READ_AHEAD):
                 read_next()

@@ -230,13 +230,29 @@ static void *decode_range(void *arg)
     return NULL;
 }
 
+/* Run fn over jobs[0..threads) (each job_size bytes): jobs 1.. on threads of their own, job 0
+ * on the caller's; a job whose thread could not be started runs on the caller's too. */
+static void run_jobs(void *(*fn)(void *), void *jobs, size_t job_size, int threads)
+{
+    pthread_t tids[INCR_DECODE_THREADS];
+    int started[INCR_DECODE_THREADS] = {0};
+    char *job = jobs;
+    for (int t = 1; t < threads; t++)
+        started[t] = pthread_create(&tids[t], NULL, fn, job + job_size * (size_t)t) == 0;
+    fn(job);
+    for (int t = 1; t < threads; t++) {
+        if (started[t])
+            pthread_join(tids[t], NULL);
+        else
+            fn(job + job_size * (size_t)t);
+    }
+}
+
 long incr_decode_reads(const struct incr_read *reads, size_t n, const uint8_t *const *bases,
                        const uint64_t *sizes, void *const *ddicts, size_t ndicts, uint8_t *out,
                        int threads, struct incr_decode_error *err, uint64_t *frames)
 {
     struct decode_job jobs[INCR_DECODE_THREADS];
-    pthread_t tids[INCR_DECODE_THREADS];
-    int started[INCR_DECODE_THREADS] = {0};
     if (threads < 1)
         threads = 1;
     if (threads > INCR_DECODE_THREADS)
@@ -257,15 +273,7 @@ long incr_decode_reads(const struct incr_read *reads, size_t n, const uint8_t *c
         jobs[t].err.read = SIZE_MAX;
         at = end;
     }
-    for (int t = 1; t < threads; t++)
-        started[t] = pthread_create(&tids[t], NULL, decode_range, &jobs[t]) == 0;
-    decode_range(&jobs[0]);
-    for (int t = 1; t < threads; t++) {
-        if (started[t])
-            pthread_join(tids[t], NULL);
-        else
-            decode_range(&jobs[t]);
-    }
+    run_jobs(decode_range, jobs, sizeof jobs[0], threads);
     *frames = 0;
     for (int t = 0; t < threads; t++)
         *frames += jobs[t].frames;
@@ -372,8 +380,6 @@ long incr_encode_pages(void *encoder, const uint8_t *src, size_t n, const void *
 {
     struct incr_encoder *e = encoder;
     struct encode_job jobs[INCR_DECODE_THREADS];
-    pthread_t tids[INCR_DECODE_THREADS];
-    int started[INCR_DECODE_THREADS] = {0};
     if (stride < ZSTD_compressBound(PAGE))
         return -EINVAL;
     int threads = e->threads;
@@ -384,15 +390,7 @@ long incr_encode_pages(void *encoder, const uint8_t *src, size_t n, const void *
                                        .first = n * (size_t)t / (size_t)threads,
                                        .end = n * (size_t)(t + 1) / (size_t)threads,
                                        .min_ratio = min_ratio, .dst = dst, .lens = lens, .failed = -1 };
-    for (int t = 1; t < threads; t++)
-        started[t] = pthread_create(&tids[t], NULL, encode_range, &jobs[t]) == 0;
-    encode_range(&jobs[0]);
-    for (int t = 1; t < threads; t++) {
-        if (started[t])
-            pthread_join(tids[t], NULL);
-        else
-            encode_range(&jobs[t]);
-    }
+    run_jobs(encode_range, jobs, sizeof jobs[0], threads);
     for (int t = 0; t < threads; t++)
         if (jobs[t].failed >= 0)
             return -1 - jobs[t].failed;

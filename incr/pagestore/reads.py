@@ -124,7 +124,6 @@ class ReadPlan:
             what = ffi.string(err.what).decode(errors="replace")
             raise FrameDecodeError(bytes(ffi.buffer(read.pack, 32)), int(read.offset),
                                    f"{reason}: {what}" if what else reason)
-        del held
         return int(frames[0])
 
 

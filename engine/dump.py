@@ -14,6 +14,7 @@ from . import (
     files,
     fown,
     fs,
+    ghost,
     hardening,
     jobctl,
     locks,
@@ -40,14 +41,15 @@ from .freeze import Frozen
 from .holders import Holder
 from .tree import FrozenTree, gone
 
-IMAGE_VERSION = 3        # the newest this incr reads and writes; see minimal_version()
+IMAGE_VERSION = 4        # the newest this incr reads and writes; see minimal_version()
 
 
-def check_supported(root: int, skip: dict[int, set[int]]) -> None:
+def check_supported(root: int, skip: dict[int, set[int]], ghost_limit: int | None = ghost.DEFAULT_LIMIT) -> None:
     """The checks describe_tree() makes that need no freeze, on the running tree: a job with an
     unsupported resource is refused before incr touches it or the store.  `skip`: each live
-    process of the tree (as the caller listed them) -> its descriptors to leave out."""
-    table = files.FileTable(skip)
+    process of the tree (as the caller listed them) -> its descriptors to leave out;
+    `ghost_limit`: the largest deleted file the checkpoint may store (ghost.py)."""
+    table = files.FileTable(skip, ghost_limit=ghost_limit)
     for pid in skip:
         try:
             sharing.check_running(pid, skip)
@@ -73,17 +75,18 @@ def _check_process(pid: int, table: files.FileTable) -> None:
     creds.check_threads(pid, proc.tasks(pid))
     fs.dump(pid, status)
     table.add(pid)
-    memory.dump_vmas(pid)
+    memory.dump_vmas(pid, ghost_limit=table.ghost_limit)
     timers.check_posix_timers(pid)
 
 
 def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool = False,
-                  vm_flags: dict[int, proc.VmFlags] | None = None) -> image_pb2.TreeImage:
+                  vm_flags: dict[int, proc.VmFlags] | None = None,
+                  ghost_limit: int | None = ghost.DEFAULT_LIMIT) -> image_pb2.TreeImage:
     """Everything but memory contents, for every process of a frozen tree (parents first), and the
     contents of the pipes between them; raises Unsupported before anything is copied.  `ends_job`:
     the tree is killed right after, never thawed (checkpoint --kill).  `vm_flags`: each process's
-    VmFlags read just before the freeze (memory.dump_vmas)."""
-    table = files.FileTable({p: skip.get(p, set()) for p in tree.frozen}, frozen=True)
+    VmFlags read just before the freeze (memory.dump_vmas).  `ghost_limit`: as for check_supported()."""
+    table = files.FileTable({p: skip.get(p, set()) for p in tree.frozen}, frozen=True, ghost_limit=ghost_limit)
     images = []
     for pid in tree.order:
         if pid in tree.zombies:
@@ -113,7 +116,10 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
 
 def minimal_version(image: image_pb2.TreeImage) -> int:
     """The oldest image version that describes `image`, so that an older incr can restore it if it can:
-    1, 2 with named FIFOs, 3 with any attribute a version-2 reader would silently drop."""
+    1, 2 with named FIFOs, 3 with any attribute a version-2 reader would silently drop, 4 with ghost
+    files (a version-3 reader would make one a memfd)."""
+    if any(o.kind == image_pb2.ShmImage.GHOST for o in image.shm):
+        return 4
     if needs_version_3(image):
         return 3
     return 2 if image.fifos else 1
@@ -211,7 +217,7 @@ def describe_state(frozen: Frozen, table: files.FileTable,
     file_list, fd_list = table.add(pid)
     image.files.extend(file_list)
     image.fds.extend(fd_list)
-    image.vmas.extend(memory.dump_vmas(pid, vm_flags))
+    image.vmas.extend(memory.dump_vmas(pid, vm_flags, table.ghost_limit))
     image.rlimits.extend(rlimits.dump(pid))
     shared, private = frozen.queued_signals()       # as of the freeze: an injected syscall may dequeue one
     image.shared_pending.extend(shared)

@@ -28,7 +28,22 @@ from collections.abc import Callable, Collection, Iterable
 
 from incr.proto import image_pb2
 
-from . import epoll, eventfd, fifos, fown, inotify, mqueue, outside, pipes, proc, shm, signalfd, timerfd, unixsock
+from . import (
+    epoll,
+    eventfd,
+    fifos,
+    fown,
+    ghost,
+    inotify,
+    mqueue,
+    outside,
+    pipes,
+    proc,
+    shm,
+    signalfd,
+    timerfd,
+    unixsock,
+)
 from . import ptrace as pt
 from .errors import ProcessNotFound, RestoreError, Unsupported
 from .holders import Holder, transfer
@@ -46,7 +61,7 @@ TTY_MAJORS = {4, 5, 136, 137, 138, 139, 140, 141, 142, 143}
 O_CLOEXEC = 0o2000000
 O_ACCMODE = 0o3
 # open(2) does not register O_ASYNC (its descriptor is never signalled): F_SETFL sets it afterwards.
-_NOT_REOPENED = os.O_CREAT | os.O_TRUNC | os.O_EXCL | os.O_NOCTTY | fown.O_ASYNC
+_NOT_REOPENED = ghost.NOT_REOPENED
 AT_FDCWD = -100
 F_SETFD, FD_CLOEXEC, F_DUPFD_CLOEXEC = 2, 1, 1030
 
@@ -117,10 +132,13 @@ class FileTable:
     descriptions).  A pipe is supported when the tree holds both of its ends.
     """
 
-    def __init__(self, processes: dict[int, set[int]], *, frozen: bool = False) -> None:
+    def __init__(self, processes: dict[int, set[int]], *, frozen: bool = False,
+                 ghost_limit: int | None = None) -> None:
         """`processes`: pid -> descriptors to leave out (incr's own, e.g. a parked tracker); `frozen`:
-        the tree cannot change meanwhile (the dump, not the checks before the freeze)."""
+        the tree cannot change meanwhile (the dump, not the checks before the freeze); `ghost_limit`:
+        the largest deleted file whose contents the checkpoint may store (ghost.py; None: unchecked)."""
         self.skip = processes
+        self.ghost_limit = ghost_limit
         self.files: list[image_pb2.OpenFile] = []
         self.holders: dict[int, Holder] = {}          # description id -> first holder
         self._by_inode: dict[tuple[int, int], list[tuple[Holder, image_pb2.OpenFile]]] = defaultdict(list)
@@ -274,6 +292,7 @@ class FileTable:
             raise mqueue.refuse(pid, fd, link)
         if stat.S_ISREG(mode) and (obj := shm.classify(pid, link, st, what)) is not None \
                 and (obj.kind != image_pb2.ShmImage.DEVSHM or obj.unlinked):
+            ghost.check_limit(pid, what, obj, self.ghost_limit)
             base.kind = OpenFile.SHMEM
             base.shm = obj.key
             return base
@@ -440,6 +459,12 @@ class Installer:
     def _obtain(self, target: RemoteProcess, f: image_pb2.OpenFile, keep_at: int) -> int:
         """A descriptor of `f` in `target`, at whatever number."""
         holder = self.installed.get(f.id)
+        if holder is None and f.kind == OpenFile.SHMEM and self.shared is not None \
+                and (made := self.shared.descriptions.get(f.id)) is not None:
+            tmp = transfer(target, made)           # a ghost's O_TMPFILE description, made with the file
+            if f.pos:
+                target.call("lseek", tmp, f.pos, os.SEEK_SET)
+            return tmp
         if holder is None and f.kind == OpenFile.PIPE:
             end = f.flags & O_ACCMODE
             holder = self.pipe_ends.get((f.pipe, end))

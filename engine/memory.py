@@ -19,7 +19,7 @@ from typing import Protocol
 
 from incr.proto import image_pb2
 
-from . import proc, shm, vmflags
+from . import ghost, proc, shm, vmflags
 from . import ptrace as pt
 from .errors import RestoreError, Unsupported
 from .files import check_unchanged, file_id, same_file
@@ -56,8 +56,10 @@ def is_special(vma: image_pb2.Vma) -> bool:
 
 # ---------------------------------------------------------------- dump
 
-def dump_vmas(pid: int, known_flags: proc.VmFlags | None = None) -> list[image_pb2.Vma]:
-    """The VMAs of a frozen process; raises Unsupported naming any mapping incr cannot restore.
+def dump_vmas(pid: int, known_flags: proc.VmFlags | None = None,
+              ghost_limit: int | None = None) -> list[image_pb2.Vma]:
+    """The VMAs of a frozen process; raises Unsupported naming any mapping incr cannot restore
+    (a deleted file over `ghost_limit` bytes among them: ghost.py; None: not checked).
 
     `known_flags`: the VmFlags of its mappings read a moment ago (smaps costs a page walk, ~10 ms
     per GiB resident, which a frozen job would feel); read again here if a mapping is not in it."""
@@ -78,6 +80,7 @@ def dump_vmas(pid: int, known_flags: proc.VmFlags | None = None) -> list[image_p
             vma.name = m.path
             vma.pgoff = m.offset
             vma.shm = obj.key
+            ghost.check_limit(pid, where, obj, ghost_limit)
             if obj.kind == image_pb2.ShmImage.SYSV and (m.offset or m.size < obj.size):
                 raise Unsupported(pid, where, "a System V segment attached in part is not supported yet")
         elif not m.is_file:
@@ -85,8 +88,15 @@ def dump_vmas(pid: int, known_flags: proc.VmFlags | None = None) -> list[image_p
                 raise Unsupported(pid, where, "this shared anonymous memory is not supported yet")
             vma.kind = Vma.DROPPABLE if vmflags.is_droppable(flags.get((m.start, m.end), frozenset())) else Vma.ANON
             vma.name = m.path
+        elif m.path.endswith(ghost.DELETED) and not m.shared \
+                and (obj := _shm_object(pid, m, where)) is not None and obj.kind == image_pb2.ShmImage.GHOST:
+            ghost.check_limit(pid, where, obj, ghost_limit)
+            vma.kind = Vma.FILE_PRIVATE                 # mapped again from the ghost file, made first
+            vma.name = m.path
+            vma.pgoff = m.offset
+            vma.shm = obj.key
         else:
-            if m.path.endswith(" (deleted)") or not m.path.startswith("/"):
+            if m.path.endswith(ghost.DELETED) or not m.path.startswith("/"):
                 kind = "shared memory" if m.shared else "a deleted or unnamed file"
                 raise Unsupported(pid, where, f"{kind} is not supported yet")
             try:
@@ -290,7 +300,7 @@ class PageSource(Protocol):
 def preflight(vmas: Iterable[image_pb2.Vma]) -> None:
     """Refuse before anything is created when a mapped file is gone or changed."""
     for vma in vmas:
-        if vma.kind in (Vma.FILE_PRIVATE, Vma.FILE_SHARED):
+        if vma.kind in (Vma.FILE_PRIVATE, Vma.FILE_SHARED) and not vma.shm:    # (a ghost file is made anew)
             check_unchanged(vma.name, vma.file, "mapped file")
 
 
@@ -353,7 +363,7 @@ def map_and_fill(stub: RemoteProcess, vmas: list[image_pb2.Vma], source: PageSou
             if vma.kind == Vma.SHMEM:
                 _map_shared_memory(stub, vma, shared, keep_at)
                 continue
-            fill_prot = _map(stub, vma, file_fds)
+            fill_prot = _map(stub, vma, file_fds, shared, keep_at)
             vmflags.before_fill(stub, vma)
             filled.append((vma, fill_prot))
         # Every VMA first, then the pages.
@@ -402,8 +412,10 @@ def _map_shared_memory(stub: RemoteProcess, vma: image_pb2.Vma, shared: shm.ShmI
     vmflags.after_fill(stub, vma)
 
 
-def _map(stub: RemoteProcess, vma: image_pb2.Vma, file_fds: dict[tuple[str, bool], int]) -> int:
-    """mmap() one private, droppable or shared-file VMA; returns the protection it has while filled."""
+def _map(stub: RemoteProcess, vma: image_pb2.Vma, file_fds: dict[tuple[str, bool], int],
+         shared: shm.ShmInstaller | None, keep_at: int) -> int:
+    """mmap() one private, droppable or shared-file VMA; returns the protection it has while filled.
+    A private mapping of a ghost file maps the file `shared` made again."""
     if vma.kind == Vma.DROPPABLE:
         fill_prot = vma.prot                              # nothing to write into it
         flags, fd, off = MAP_DROPPABLE | MAP_ANONYMOUS | MAP_FIXED, -1, 0
@@ -413,11 +425,17 @@ def _map(stub: RemoteProcess, vma: image_pb2.Vma, file_fds: dict[tuple[str, bool
             flags, fd, off = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0
         else:
             writable = vma.kind == Vma.FILE_SHARED and vma.may_write
-            if (vma.name, writable) not in file_fds:
-                mode = os.O_RDWR if writable else os.O_RDONLY
-                file_fds[vma.name, writable] = stub.call("openat", -100, stub.put(os.fsencode(vma.name) + b"\0"),
-                                                         mode | os.O_CLOEXEC, 0)
-            fd, off = file_fds[vma.name, writable], vma.pgoff
+            if vma.shm:                      # a ghost file's (made first, by shm)
+                if (vma.shm, False) not in file_fds:
+                    file_fds[vma.shm, False] = _ghost_fd(stub, vma, shared, keep_at)
+                fd = file_fds[vma.shm, False]
+            else:
+                if (vma.name, writable) not in file_fds:
+                    mode = os.O_RDWR if writable else os.O_RDONLY
+                    file_fds[vma.name, writable] = stub.call(
+                        "openat", -100, stub.put(os.fsencode(vma.name) + b"\0"), mode | os.O_CLOEXEC, 0)
+                fd = file_fds[vma.name, writable]
+            off = vma.pgoff
             flags = (MAP_SHARED if vma.kind == Vma.FILE_SHARED else MAP_PRIVATE) | MAP_FIXED
             if vma.kind == Vma.FILE_SHARED:
                 fill_prot = vma.prot
@@ -426,6 +444,13 @@ def _map(stub: RemoteProcess, vma: image_pb2.Vma, file_fds: dict[tuple[str, bool
     if got != vma.start:
         raise RestoreError(f"cannot map {vma.start:#x}-{vma.end:#x} {vma.name}: placed at {got:#x}")
     return fill_prot
+
+
+def _ghost_fd(stub: RemoteProcess, vma: image_pb2.Vma, shared: shm.ShmInstaller | None, keep_at: int) -> int:
+    if shared is None or vma.shm not in shared.objects:
+        raise RestoreError(f"cannot map {vma.start:#x}-{vma.end:#x} {vma.name}: the deleted file is not in the "
+                           "checkpoint")
+    return shared.fd_in(stub, vma.shm, keep_at)
 
 
 class _Forced:

@@ -13,6 +13,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from incr.faults import fault_point
 from incr.proto import image_pb2
@@ -23,6 +24,7 @@ from . import (
     creds,
     files,
     fs,
+    ghost,
     hardening,
     jobctl,
     locks,
@@ -148,12 +150,13 @@ def _own_ipc_namespace(tree: image_pb2.TreeImage, new_pidns: bool) -> bool:
 
 def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource], *,
                  shm_pages: shm.PageReader | None = None, leave_stopped: bool = False,
-                 new_pidns: bool = False, detach: bool = False) -> RestoredTree:
+                 new_pidns: bool = False, detach: bool = False, names_journal: Path | None = None) -> RestoredTree:
     """Rebuild a process tree, every process and thread with its original PID/TID (inside a new
     PID namespace if `new_pidns`); it is left running (or stopped, the root).  `sources(pid)`
     gives the pages of process pid.  `detach`: the caller will not wait for the root; a root with
     a parent-death signal is then made the child of the caller's subreaper (or init) at once, the
     parent it gets when the caller exits, so that the caller's exit does not signal it.
+    `names_journal`: where the names given to files for a moment are noted (ghost.Names).
 
     A: stubs, parents first: the root from incr, each child forked by its parent's stub (so the
        parent links, sessions and process groups come out right); zombies are forked and exit.
@@ -179,7 +182,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
                 adopted=detach and not new_pidns and prctl.has_pdeath_signal(root))
     stubs[root.pid] = stub
     shared = shm.ShmInstaller(list(tree.shm), shm_pages or (lambda key: iter(())), ipc_of=stub.pid if own_ipc else 0,
-                              job={p.pid for p in tree.processes})
+                              job={p.pid for p in tree.processes}, names=ghost.Names(names_journal))
     installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared, list(tree.fifos), resume=resume,
                                 pair_maker=unixsock.PairMaker(stubs, stub, creds.own()))
     try:
@@ -209,6 +212,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
             room = files.kept_room(list(p.files), vmas)
             rlimits.room_for_fds(s.pid, max((fd.fd for fd in p.fds), default=2) + 1 + room + files.KEEP_SLACK)
             kept[p.pid] = keep_at = files.keep_at(s.pid, (fd.fd for fd in p.fds), room)
+            shared.make_tmpfiles(s, p.files, keep_at)
             written += memory.map_and_fill(s, vmas, sources(p.pid), shared, keep_at)
             mm.restore(s, p.mm)
             rlimits.restore_but_open_files(s.pid, list(p.rlimits))

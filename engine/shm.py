@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import fcntl
 import os
 import stat
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 
 from incr.proto import image_pb2
 
+from . import ghost
 from .errors import EngineError, RestoreError, Unsupported
 from .holders import Holder, transfer
 from .pipes import stolen
@@ -42,7 +44,8 @@ _DELETED = " (deleted)"
 
 
 def classify(pid: int, path: str, st: os.stat_result, where: str) -> image_pb2.ShmImage | None:
-    """The shared memory object behind a shared mapping or a descriptor, or None for an ordinary file."""
+    """The shared memory object behind a shared mapping or a descriptor, or None for an ordinary file.
+    A regular file with no name left is one too: a ghost file (ghost.py), kept like a memfd."""
     key = f"{st.st_dev}:{st.st_ino}"
     if path.startswith("/SYSV"):
         return _sysv(pid, path, st, where)
@@ -61,7 +64,7 @@ def classify(pid: int, path: str, st: os.stat_result, where: str) -> image_pb2.S
             else:
                 return None               # linked somewhere else: refused as a deleted file
         return obj
-    return None
+    return ghost.classify(key, path, st)
 
 
 def _name_of(st: os.stat_result, directory: str) -> str | None:
@@ -116,14 +119,35 @@ def read_into(link: str, size: int, out: memoryview) -> None:
     """The whole object behind `link` (/proc/PID/map_files/... or /proc/PID/fd/N) into `out`."""
     fd = os.open(link, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        pos = 0
-        while pos < size:
-            got = os.preadv(fd, [out[pos:size]], pos)
-            if got <= 0:
-                break                     # truncated meanwhile: the rest reads as zeros
-            pos += got
+        for start, end in _data_extents(fd, size):
+            pos = start
+            while pos < end:
+                got = os.preadv(fd, [out[pos:end]], pos)
+                if got <= 0:
+                    return                # truncated meanwhile: the rest reads as zeros
+                pos += got
     finally:
         os.close(fd)
+
+
+def _data_extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """[start, end) of the parts of the first `size` bytes of `fd` that hold data: holes (a sparse
+    file's, a tmpfs file's never-written pages) read as zeros, and `out` is zero already."""
+    pos = 0
+    while pos < size:
+        try:
+            start = os.lseek(fd, pos, os.SEEK_DATA)
+            end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:          # no data past pos
+                return
+            if exc.errno != errno.EINVAL:
+                raise
+            start, end = pos, size                # a file system without SEEK_DATA: read it all
+        if start >= size:
+            return
+        yield start, end
+        pos = end
 
 
 def links(processes: Iterable[image_pb2.ProcessImage]) -> dict[str, str]:
@@ -131,7 +155,7 @@ def links(processes: Iterable[image_pb2.ProcessImage]) -> dict[str, str]:
     out: dict[str, str] = {}
     for p in processes:
         for v in p.vmas:
-            if v.kind == image_pb2.Vma.SHMEM:
+            if v.shm:                     # SHMEM, or a private mapping of a ghost file
                 out.setdefault(v.shm, f"/proc/{p.pid}/map_files/{v.start:x}-{v.end:x}")
         for f in p.files:
             if f.kind == image_pb2.OpenFile.SHMEM:
@@ -153,6 +177,8 @@ def preflight(objects: Iterable[image_pb2.ShmImage], *, own_ipc_namespace: bool,
     """Refuses what would fail half-way: a missing /dev/shm directory; a System V id taken here
     by another segment (unless the job gets an IPC namespace of its own, where ids are free).
     `job`: the PIDs of the tree being restored (the creators its own segments name)."""
+    objects = list(objects)
+    ghost.preflight(objects)
     for o in objects:
         if o.kind == Shm.DEVSHM and not os.path.isdir(os.path.dirname(o.name)):
             raise RestoreError(f"cannot restore: {os.path.dirname(o.name)} does not exist for {o.name}")
@@ -197,7 +223,7 @@ class ShmInstaller:
     `ipc_of`: a PID whose IPC namespace the System V segments belong in (0: ours)."""
 
     def __init__(self, objects: list[image_pb2.ShmImage], pages: PageReader, ipc_of: int = 0,
-                 job: Collection[int] = ()) -> None:
+                 job: Collection[int] = (), names: ghost.Names | None = None) -> None:
         self.objects = {o.key: o for o in objects}
         self.pages = pages
         self.ipc_of = ipc_of
@@ -206,7 +232,8 @@ class ShmInstaller:
         self.keepers: list[tuple[RemoteProcess, int]] = []
         self.created: list[int] = []        # System V ids made by this restore
         self.paths: dict[str, str] = {}     # /dev/shm objects made, by key
-        self.unlink_at_end: list[str] = []
+        self.descriptions: dict[int, Holder] = {}   # description id -> where a ghost's O_TMPFILE one waits
+        self.names = names or ghost.Names(None)     # names given until every process has the file
 
     @contextlib.contextmanager
     def _job_ipc(self) -> Iterator[None]:
@@ -257,19 +284,50 @@ class ShmInstaller:
         self.holders[key] = (target.vpid, kept)
         return fd
 
+    def make_tmpfiles(self, target: RemoteProcess, files: Iterable[image_pb2.OpenFile], keep_at: int) -> None:
+        """A ghost file the job made with O_TMPFILE is made so again, in the first process holding the
+        description that made it, before that process's memory: only that description shows O_TMPFILE
+        in F_GETFL, and the job's other descriptions and mappings of the file came from it.  Those of
+        the restore come from it too (fd_in); the description waits at `keep_at` and up for
+        files.Installer (`descriptions`)."""
+        for f in files:
+            o = self.objects.get(f.shm)
+            if f.kind != image_pb2.OpenFile.SHMEM or o is None or o.kind != Shm.GHOST \
+                    or not ghost.made_as_tmpfile(f.flags) or f.shm in self.holders or f.shm in self.paths:
+                continue
+            directory = target.put(os.fsencode(os.path.dirname(o.name)) + b"\0")
+            fd = target.call("openat", -100, directory, f.flags & ~ghost.NOT_REOPENED, o.mode)
+            with stolen(target.pid, fd) as mine:
+                ghost.made_again(o, mine, o.name)
+                os.ftruncate(mine, o.size)
+                self._fill(mine, o)
+            kept = target.call("fcntl", fd, 1030, keep_at)         # F_DUPFD_CLOEXEC
+            target.call("close", fd)
+            self.keepers.append((target, kept))
+            self.holders[f.shm] = (target.vpid, kept)
+            self.descriptions[f.id] = Holder(target.vpid, kept)
+
     def path_of(self, key: str) -> str | None:
         """Where a /dev/shm object of the job is to be opened by its processes (made on first use), or
         None for objects handed over by descriptor.  An object the job had unlinked is made under its
         old name (so that maps shows that name, "(deleted)"; a name taken since gets one of incr's),
         opened by path as the job opened it (O_NOFOLLOW and all), and unlinked once all have it; one
-        the job opened under a name since removed (`alias`) likewise, linked to its present name."""
+        the job opened under a name since removed (`alias`) likewise, linked to its present name.  A
+        ghost file (ghost.py) likewise, in its own directory, with its owner."""
         o = self.objects[key]
-        if o.kind != Shm.DEVSHM:
-            return None
+        if o.kind not in (Shm.DEVSHM, Shm.GHOST) or (o.kind == Shm.GHOST and key in self.holders):
+            return None                 # (a ghost made with O_TMPFILE has no name: handed over by descriptor)
         if key not in self.paths:
-            if o.unlinked or o.alias:
-                path, fd = _create_exclusive(o.alias or o.name, o.mode or 0o600)
-                self.unlink_at_end.append(path)
+            if o.kind == Shm.GHOST:
+                path, fd = self.names.create(o.name, 0o600)
+                try:
+                    ghost.made_again(o, fd, path)
+                    os.ftruncate(fd, o.size)
+                    self._fill(fd, o)
+                finally:
+                    os.close(fd)
+            elif o.unlinked or o.alias:
+                path, fd = self.names.create(o.alias or o.name, o.mode or 0o600)
                 try:
                     os.ftruncate(fd, o.size)
                     self._fill(fd, o)
@@ -286,10 +344,7 @@ class ShmInstaller:
         return self.paths[key]
 
     def _unlink(self) -> None:
-        for path in self.unlink_at_end:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-        self.unlink_at_end.clear()
+        self.names.remove_all()
 
     def _fill(self, fd: int, o: image_pb2.ShmImage) -> None:
         for offset, data in self.pages(o.key):
@@ -323,20 +378,6 @@ class ShmInstaller:
             for shmid in self.created:
                 _libc.shmctl(shmid, IPC_RMID, None)
         self.created.clear()
-
-
-def _create_exclusive(name: str, mode: int) -> tuple[str, int]:
-    """A new file at `name`, or, if that is taken, at a name of incr's beside it; its path and descriptor."""
-    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-    try:
-        return name, os.open(name, flags, mode)
-    except FileExistsError:
-        pass
-    for n in range(1000):
-        path = os.path.join(os.path.dirname(name), f".incr-{os.getpid()}-{n}")
-        with contextlib.suppress(FileExistsError):
-            return path, os.open(path, flags, mode)
-    raise RestoreError(f"cannot re-create {name} (deleted at the checkpoint): no free name in {os.path.dirname(name)}")
 
 
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -22,6 +22,9 @@ from incr.proto import image_pb2, store_pb2
 from incr.snapshot import Progress
 from incr.timespec import iso_utc, local_short, parse_at
 
+#: The largest deleted file whose contents a checkpoint stores unless told otherwise (ghost_limit).
+DEFAULT_GHOST_LIMIT: int = predump.DEFAULT_GHOST_LIMIT
+
 log = logging.getLogger("incr")
 
 
@@ -152,7 +155,8 @@ MANIFEST_LAG = 600.0
 
 def checkpoint(pid: int, store: Store | str | os.PathLike[str], *, kill: bool = False, tracker: str = "auto",
                precopy: bool = True, copy_buffer: int | None = None, wait: bool = True,
-               progress: Progress | None = None, hold_signals: frozenset[int] = frozenset()) -> CheckpointInfo:
+               progress: Progress | None = None, hold_signals: frozenset[int] = frozenset(),
+               ghost_limit: int | None = None) -> CheckpointInfo:
     """Take one consistent checkpoint of the process `pid`; it keeps running unless kill=True.
 
     Incremental when an earlier checkpoint or pre-dump of the same process in
@@ -163,13 +167,17 @@ def checkpoint(pid: int, store: Store | str | os.PathLike[str], *, kill: bool = 
     `progress(what, done, total)` hears of the pages stored, batch by batch (incr.cli.progress.ProgressLine);
     `hold_signals`: signals the checkpoint leaves out, queued or arriving while it is frozen (the job
     still gets them; CheckpointInfo.signals_left_out names those it had): the stop request a final
-    checkpoint answers, which a restore must not bring back.
+    checkpoint answers, which a restore must not bring back.  `ghost_limit`: the largest file the job
+    holds deleted whose contents the checkpoint stores (bytes; default predump.DEFAULT_GHOST_LIMIT); a
+    larger one refuses the checkpoint.
     """
     path = store.path if isinstance(store, Store) else Path(store)
     options = predump.Options(tracker=tracker, precopy=precopy, wait=wait, progress=progress,
                               hold_signals=hold_signals)
     if copy_buffer is not None:
         options.buffer_bound = copy_buffer
+    if ghost_limit is not None:
+        options.ghost_limit = ghost_limit
     result = predump.checkpoint(pid, path, kill=kill, options=options)
     return CheckpointInfo.from_snapshot(result.id, result.snapshot)
 

@@ -34,6 +34,7 @@ GC_POINTS = (
 )
 RESTORE_POINTS = (
     "restoring",        # every process of the tree half-built: memory and descriptors in, no registers
+    "ghost-named",      # a deleted file made again under its name, the job not holding it yet
 )
 
 # Inside a remote syscall into a live job (engine/tracee.py): the native call kills incr at that stage.

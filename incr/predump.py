@@ -32,7 +32,7 @@ from types import FrameType
 from incr import __version__, dirty, precopy
 from incr.dirty import Tracker, TrackerState
 from incr.engine import dump as engine_dump
-from incr.engine import freeze, memory, proc, shm, tree
+from incr.engine import freeze, ghost, memory, proc, shm, tree
 from incr.engine.errors import EngineError, NotTraceable, ProcessNotFound, ProcessVanished
 from incr.engine.memory import PAGE, MemoryCopy, PageRun
 from incr.faults import fault_point
@@ -44,6 +44,9 @@ from incr.proto import image_pb2, store_pb2
 from incr.snapshot import Collector, PageCounts, Parent, Progress, finalize, store_shm, storing_pass
 
 log = logging.getLogger(__name__)
+
+#: The largest deleted file whose contents a checkpoint stores by default (Options.ghost_limit).
+DEFAULT_GHOST_LIMIT: int = ghost.DEFAULT_LIMIT
 
 MAX_ROUNDS = 8
 SMALL_DIRTY_PAGES = 1024          # 4 MiB: not worth another round
@@ -74,6 +77,9 @@ class Options:
     #: gets them): the stop request a final checkpoint answers, which a restore must not bring back.
     #: Named in the snapshot's label LEFT_OUT_LABEL.
     hold_signals: frozenset[int] = frozenset()
+    #: The largest deleted file (engine/ghost.py) whose contents a checkpoint stores; a larger one
+    #: refuses it (a pre-dump stores none and checks none).
+    ghost_limit: int = DEFAULT_GHOST_LIMIT
 
 
 #: Snapshot label: the signals a checkpoint left out (Options.hold_signals), "PID:SIGNO,...".
@@ -221,8 +227,12 @@ def checkpoint(pid: int, store_path: str | os.PathLike[str], *, kill: bool = Fal
             except ProcessNotFound:
                 live.remove(p)
         # refused before the job is touched (but for what an interrupted command left in it)
-        engine_dump.check_supported(pid, {p: _skip_fds(p) for p in live})
+        engine_dump.check_supported(pid, {p: _skip_fds(p) for p in live}, _ghost_limit(opts, kind))
         return _checkpoint_claimed(pid, store_path, live, claims, opts, kill=kill, kind=kind)
+
+
+def _ghost_limit(opts: Options, kind: str) -> int | None:
+    return None if kind == "predump" else opts.ghost_limit
 
 
 def _checkpoint_claimed(pid: int, store_path: Path, live: list[int], claims: Claims, opts: Options, *,
@@ -457,7 +467,8 @@ def _freeze_and_copy(root: int, store: Store, writer: SnapshotWriter, members: d
                                                journal=claims.claim(pid))
                     members[pid].tracker.base = ""
             image = engine_dump.describe_tree(frozen, {p: m.tracker.own_fds() | dirty.stray_fds(p)
-                                                       for p, m in members.items()}, ends_job=kill, vm_flags=hints)
+                                                       for p, m in members.items()}, ends_job=kill, vm_flags=hints,
+                                                      ghost_limit=opts.ghost_limit)
             for p in image.processes:
                 if p.zombie:
                     continue

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from incr import branches
-from incr.engine import outside
+from incr.engine import ghost, outside
 from incr.engine import restore as engine_restore
 from incr.engine.errors import EngineError
 from incr.engine.restore import RestoreTiming
 from incr.errors import IncrError
-from incr.jobstate import record_origin
+from incr.jobstate import record_origin, runtime_dir
 from incr.pagestore import CorruptStore, Store
 from incr.proto import image_pb2
 from incr.snapshot import PageTally, Progress, StorePages
@@ -67,6 +67,11 @@ class DamagedCheckpoint(IncrError):
                          "(`incr verify` tells more; `incr restore --fallback` takes the newest intact checkpoint)")
 
 
+def names_journal() -> Path:
+    """Where this restore notes the names it gives files for a moment (engine/ghost.py Names)."""
+    return runtime_dir() / "restoring" / f"{os.getpid()}.names"
+
+
 def restore(store_path: Path, checkpoint_id: str, *, why: str = "", leave_stopped: bool = False,
             new_pidns: bool = False, stdio: str = "inherit",
             detach: bool = False, progress: Progress | None = None) -> RestoredJob:
@@ -78,6 +83,7 @@ def restore(store_path: Path, checkpoint_id: str, *, why: str = "", leave_stoppe
         if stdio == "original":
             tree = outside.with_original_stdio(tree)
         branches.refuse_if_branched(store_path, sid, snap.epoch, tree)
+        ghost.sweep(names_journal().parent)          # what a restore killed half-way left
         engine_restore.preflight(tree, new_pidns=new_pidns)
         root = tree.processes[0]
         tally = PageTally(snap, progress) if progress is not None else None
@@ -89,7 +95,8 @@ def restore(store_path: Path, checkpoint_id: str, *, why: str = "", leave_stoppe
                 try:
                     done = engine_restore.restore_tree(tree, lambda pid: StorePages(store, snap, pid, tally),
                                                        shm_pages=pages.shm_pages, leave_stopped=leave_stopped,
-                                                       new_pidns=new_pidns, detach=detach)
+                                                       new_pidns=new_pidns, detach=detach,
+                                                       names_journal=names_journal())
                 finally:
                     branches.record(store_path, sid, snap.epoch, cuts)     # cut even if the restore failed after
         except CorruptStore as e:

@@ -30,8 +30,10 @@ check` shows which and why; `incr list` records it per checkpoint).
 Supported: the process and every process below it (PIDs, parents, groups,
 sessions, zombies), all their threads, their memory (private, and shared
 between them: MAP_SHARED anonymous, memfd, /dev/shm, System V), regular files and
-directories, /dev/null|zero|full|random|urandom, pipes and Unix socket pairs
-between them with the data in flight, eventfd, signalfd, timerfd, epoll,
+directories, files open or mapped after they were deleted (unlink,
+O_TMPFILE: their contents are stored, up to --ghost-limit),
+/dev/null|zero|full|random|urandom, pipes and Unix socket pairs between them
+with the data in flight, eventfd, signalfd, timerfd, epoll,
 inotify, a terminal, pipe or socket from the launcher on stdin/stdout/stderr,
 signal handlers and queued signals, interval and POSIX timers, limits, cwd,
 umask and ids; with what a program reads back of each: VMA flags (VmFlags in
@@ -71,13 +73,24 @@ def register(sub: Any) -> None:
     p.add_argument("--copy-buffer", metavar="SIZE", type=parse_size,
                    help="memory for the pages copied while frozen, e.g. 512M or 4G (default: half of the "
                         "available memory); beyond it the rest is stored while still frozen (longer freeze)")
+    add_ghost_limit_option(p)
     p.set_defaults(func=run)
+
+
+def add_ghost_limit_option(p: Any) -> None:
+    p.add_argument("--ghost-limit", metavar="SIZE", type=parse_size, default=None,
+                   help="largest deleted file the job holds or maps whose contents a checkpoint stores, e.g. "
+                        f"4G (default: {api.DEFAULT_GHOST_LIMIT >> 20}M); it is read while the job is frozen, "
+                        "and a larger one makes the checkpoint fail, naming it")
 
 
 def _by_supervisor(pid: int, args: argparse.Namespace) -> api.CheckpointInfo | None:
     """A job supervised (incr run/attach) is checkpointed by its supervisor, asked through its control
     socket: two commands must not compete for the job.  None: it has no supervisor."""
-    answer = control.request(pid, {"op": "checkpoint", "kill": args.kill, "store": str(args.store)})
+    request = {"op": "checkpoint", "kill": args.kill, "store": str(args.store)}
+    if args.ghost_limit is not None:
+        request["ghost_limit"] = args.ghost_limit
+    answer = control.request(pid, request)
     if answer is None:
         return None
     return api.Store(args.store).get(answer["checkpoint"]["id"])
@@ -123,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         info = _by_supervisor(pid, args) or api.checkpoint(
             pid, args.store, kill=args.kill, tracker=args.tracker, precopy=not args.no_precopy,
-            copy_buffer=args.copy_buffer, wait=not args.no_wait, progress=progress if progress.enabled else None)
+            copy_buffer=args.copy_buffer, wait=not args.no_wait, progress=progress if progress.enabled else None,
+            ghost_limit=args.ghost_limit)
     finally:
         progress.close()
     if args.json:

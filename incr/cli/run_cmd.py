@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from incr.cli.argtypes import positive_int, positive_seconds
-from incr.cli.checkpoint_cmd import add_tracker_option, parse_pid
+from incr.cli.checkpoint_cmd import add_ghost_limit_option, add_tracker_option, parse_pid
 from incr.cli.output import print_json
 from incr.errors import UsageError
 from incr.pagestore import gc
@@ -86,6 +86,7 @@ def add_supervision_options(p: Any, *, optional_every: bool = False) -> None:
                    help=f"on SIGTERM/SIGUSR1, wait this long for the final checkpoint "
                         f"(default {DEFAULT_FINAL_DEADLINE:g})")
     p.add_argument("--no-predump", action="store_true", help="no pre-dump rounds between checkpoints")
+    add_ghost_limit_option(p)
 
 
 def _keep_last(text: str) -> int:
@@ -103,7 +104,7 @@ def settings_from(args: argparse.Namespace, default_every: str = "10m") -> Setti
         raise UsageError("no store given: pass --store DIR or set INCR_STORE")
     return Settings(store=Path(args.store), interval=interval, keep=gc.Policy(last=args.keep_last or 0, within=within),
                     tracker=args.tracker, log_file=args.log, final_deadline=args.final_deadline,
-                    predump=not args.no_predump)
+                    predump=not args.no_predump, ghost_limit=args.ghost_limit)
 
 
 def register(sub: Any) -> None:

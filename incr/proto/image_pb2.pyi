@@ -34,17 +34,19 @@ class TreeImage(_message.Message):
     def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ..., pipes: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., socketpairs: _Optional[_Iterable[_Union[SocketPairImage, _Mapping]]] = ..., shm: _Optional[_Iterable[_Union[ShmImage, _Mapping]]] = ..., fifos: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., boot_id: _Optional[str] = ..., ended_job: _Optional[bool] = ...) -> None: ...
 
 class ShmImage(_message.Message):
-    __slots__ = ("key", "kind", "name", "size", "seals", "mode", "shmid", "ipc_key", "destroyed", "unlinked", "alias")
+    __slots__ = ("key", "kind", "name", "size", "seals", "mode", "shmid", "ipc_key", "destroyed", "unlinked", "alias", "uid", "gid")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         ANON: _ClassVar[ShmImage.Kind]
         MEMFD: _ClassVar[ShmImage.Kind]
         DEVSHM: _ClassVar[ShmImage.Kind]
         SYSV: _ClassVar[ShmImage.Kind]
+        GHOST: _ClassVar[ShmImage.Kind]
     ANON: ShmImage.Kind
     MEMFD: ShmImage.Kind
     DEVSHM: ShmImage.Kind
     SYSV: ShmImage.Kind
+    GHOST: ShmImage.Kind
     KEY_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +58,8 @@ class ShmImage(_message.Message):
     DESTROYED_FIELD_NUMBER: _ClassVar[int]
     UNLINKED_FIELD_NUMBER: _ClassVar[int]
     ALIAS_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    GID_FIELD_NUMBER: _ClassVar[int]
     key: str
     kind: ShmImage.Kind
     name: str
@@ -67,7 +71,9 @@ class ShmImage(_message.Message):
     destroyed: bool
     unlinked: bool
     alias: str
-    def __init__(self, key: _Optional[str] = ..., kind: _Optional[_Union[ShmImage.Kind, str]] = ..., name: _Optional[str] = ..., size: _Optional[int] = ..., seals: _Optional[int] = ..., mode: _Optional[int] = ..., shmid: _Optional[int] = ..., ipc_key: _Optional[int] = ..., destroyed: _Optional[bool] = ..., unlinked: _Optional[bool] = ..., alias: _Optional[str] = ...) -> None: ...
+    uid: int
+    gid: int
+    def __init__(self, key: _Optional[str] = ..., kind: _Optional[_Union[ShmImage.Kind, str]] = ..., name: _Optional[str] = ..., size: _Optional[int] = ..., seals: _Optional[int] = ..., mode: _Optional[int] = ..., shmid: _Optional[int] = ..., ipc_key: _Optional[int] = ..., destroyed: _Optional[bool] = ..., unlinked: _Optional[bool] = ..., alias: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ...) -> None: ...
 
 class SocketPairImage(_message.Message):
     __slots__ = ("ino_a", "ino_b", "type", "queue_a", "queue_b", "creator", "options_a", "options_b", "shutdown_a", "shutdown_b")

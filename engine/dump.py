@@ -44,12 +44,14 @@ from .tree import FrozenTree, gone
 IMAGE_VERSION = 4        # the newest this incr reads and writes; see minimal_version()
 
 
-def check_supported(root: int, skip: dict[int, set[int]], ghost_limit: int | None = ghost.DEFAULT_LIMIT) -> None:
+def check_supported(root: int, skip: dict[int, set[int]], ghost_limit: int | None = ghost.DEFAULT_LIMIT,
+                    external_ok: bool = False) -> None:
     """The checks describe_tree() makes that need no freeze, on the running tree: a job with an
     unsupported resource is refused before incr touches it or the store.  `skip`: each live
     process of the tree (as the caller listed them) -> its descriptors to leave out;
-    `ghost_limit`: the largest deleted file the checkpoint may store (ghost.py)."""
-    table = files.FileTable(skip, ghost_limit=ghost_limit)
+    `ghost_limit`: the largest deleted file the checkpoint may store (ghost.py); `external_ok`:
+    descriptors leading out of the job are recorded as external, not refused (external.py)."""
+    table = files.FileTable(skip, ghost_limit=ghost_limit, external_ok=external_ok)
     for pid in skip:
         try:
             sharing.check_running(pid, skip)
@@ -81,12 +83,14 @@ def _check_process(pid: int, table: files.FileTable) -> None:
 
 def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool = False,
                   vm_flags: dict[int, proc.VmFlags] | None = None,
-                  ghost_limit: int | None = ghost.DEFAULT_LIMIT) -> image_pb2.TreeImage:
+                  ghost_limit: int | None = ghost.DEFAULT_LIMIT, external_ok: bool = False) -> image_pb2.TreeImage:
     """Everything but memory contents, for every process of a frozen tree (parents first), and the
     contents of the pipes between them; raises Unsupported before anything is copied.  `ends_job`:
     the tree is killed right after, never thawed (checkpoint --kill).  `vm_flags`: each process's
-    VmFlags read just before the freeze (memory.dump_vmas).  `ghost_limit`: as for check_supported()."""
-    table = files.FileTable({p: skip.get(p, set()) for p in tree.frozen}, frozen=True, ghost_limit=ghost_limit)
+    VmFlags read just before the freeze (memory.dump_vmas).  `ghost_limit`, `external_ok`: as for
+    check_supported()."""
+    table = files.FileTable({p: skip.get(p, set()) for p in tree.frozen}, frozen=True, ghost_limit=ghost_limit,
+                            external_ok=external_ok)
     images = []
     for pid in tree.order:
         if pid in tree.zombies:
@@ -117,8 +121,9 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
 def minimal_version(image: image_pb2.TreeImage) -> int:
     """The oldest image version that describes `image`, so that an older incr can restore it if it can:
     1, 2 with named FIFOs, 3 with any attribute a version-2 reader would silently drop, 4 with ghost
-    files (a version-3 reader would make one a memfd)."""
-    if any(o.kind == image_pb2.ShmImage.GHOST for o in image.shm):
+    files (a version-3 reader would make one a memfd) or external descriptors."""
+    if any(o.kind == image_pb2.ShmImage.GHOST for o in image.shm) or any(
+            f.kind == image_pb2.OpenFile.EXTERNAL for p in image.processes for f in p.files):
         return 4
     if needs_version_3(image):
         return 3

@@ -31,6 +31,7 @@ from incr.proto import image_pb2
 from . import (
     epoll,
     eventfd,
+    external,
     fifos,
     fown,
     ghost,
@@ -133,12 +134,17 @@ class FileTable:
     """
 
     def __init__(self, processes: dict[int, set[int]], *, frozen: bool = False,
-                 ghost_limit: int | None = None) -> None:
+                 ghost_limit: int | None = None, external_ok: bool = False) -> None:
         """`processes`: pid -> descriptors to leave out (incr's own, e.g. a parked tracker); `frozen`:
         the tree cannot change meanwhile (the dump, not the checks before the freeze); `ghost_limit`:
-        the largest deleted file whose contents the checkpoint may store (ghost.py; None: unchecked)."""
+        the largest deleted file whose contents the checkpoint may store (ghost.py; None: unchecked);
+        `external_ok`: pipes and sockets leading out of the job are recorded as external (external.py),
+        not refused."""
         self.skip = processes
         self.ghost_limit = ghost_limit
+        self.external_ok = external_ok
+        self.frozen = frozen
+        self._held_outside: set[int] | None = None                 # pipe inodes also open outside the tree
         self.files: list[image_pb2.OpenFile] = []
         self.holders: dict[int, Holder] = {}          # description id -> first holder
         self._by_inode: dict[tuple[int, int], list[tuple[Holder, image_pb2.OpenFile]]] = defaultdict(list)
@@ -209,8 +215,19 @@ class FileTable:
             base.kind = OpenFile.INHERIT_STDIO
             base.what = base.path
             return base
-        where = "its peer is outside the job" if info.peer else "it has no peer"
+        if info.peer and self.external_ok:
+            return external.record(pid, fd, base.path, base, warn=self.frozen)
+        where = "its peer is outside the job (checkpoint --external records it as external)" if info.peer \
+            else "it has no peer"
         raise Unsupported(pid, what, f"{where}; only Unix socket pairs inside the job are supported yet")
+
+    def _also_outside(self, ino: int) -> bool:
+        """Whether a process outside the tree holds pipe `ino` too (make -j hands its jobserver pipe,
+        both ends, to its recipes): one scan of /proc for all the tree's pipes."""
+        if self._held_outside is None:
+            wanted = {f"pipe:[{n}]" for n in self.pipe_ends}
+            self._held_outside = {int(link[6:-1]) for link in _links_outside(set(self.skip)) if link in wanted}
+        return ino in self._held_outside
 
     def _fifo(self, pid: int, what: str, link: str, st: os.stat_result,
               base: image_pb2.OpenFile) -> image_pb2.OpenFile:
@@ -259,7 +276,7 @@ class FileTable:
         if stat.S_ISFIFO(mode):
             if not link.startswith("pipe:"):
                 return self._fifo(pid, what, link, st, base)
-            if {os.O_RDONLY, os.O_WRONLY} <= self.pipe_ends[st.st_ino]:
+            if {os.O_RDONLY, os.O_WRONLY} <= self.pipe_ends[st.st_ino] and not self._also_outside(st.st_ino):
                 base.kind = OpenFile.PIPE
                 base.pipe = st.st_ino
                 return base
@@ -274,11 +291,15 @@ class FileTable:
                 base.kind = OpenFile.PIPE
                 base.pipe = st.st_ino
                 return base
+            if self.external_ok:
+                return external.record(pid, fd, link, base, warn=self.frozen)
             peers = _holders(link, exclude=set(self.skip))
-            where = f"its other end is held by {', '.join(peers)}, outside the job" if peers else \
+            end_of = "it is also" if {os.O_RDONLY, os.O_WRONLY} <= self.pipe_ends[st.st_ino] else "its other end is"
+            where = f"{end_of} held by {', '.join(peers)}, outside the job" if peers else \
                 "its other end is open outside the job (held by a process incr cannot see, or in flight " \
                 "in a Unix socket message)"
-            raise Unsupported(pid, what, f"{where}; pipes leading out of the job are not supported")
+            raise Unsupported(pid, what, f"{where}; pipes leading out of the job are not supported (checkpoint "
+                                         "--external records them as external)")
         if stat.S_ISCHR(mode):
             if link in DEVICES:
                 base.kind = OpenFile.CHAR_DEVICE
@@ -314,6 +335,20 @@ class FileTable:
 def dump(pid: int, skip: set[int]) -> tuple[list[image_pb2.OpenFile], list[image_pb2.Fd]]:
     """The descriptor table of one process on its own (pipes to other processes are refused)."""
     return FileTable({pid: skip}).add(pid)
+
+
+def _links_outside(exclude: set[int]) -> Iterable[str]:
+    """The /proc links of every descriptor of every process but `exclude` and incr."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in exclude or int(entry) == os.getpid():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{entry}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                yield os.readlink(f"/proc/{entry}/fd/{fd}")
 
 
 def _holders(link: str, exclude: set[int]) -> list[str]:
@@ -384,9 +419,12 @@ class Installer:
     def __init__(self, pipes: list[image_pb2.PipeImage],
                  socketpairs: list[image_pb2.SocketPairImage] | None = None,
                  shared: shm.ShmInstaller | None = None, named_fifos: list[image_pb2.PipeImage] | None = None,
-                 resume: outside.Resumption | None = None, pair_maker: unixsock.PairMaker | None = None) -> None:
+                 resume: outside.Resumption | None = None, pair_maker: unixsock.PairMaker | None = None,
+                 external_paths: dict[int, str] | None = None) -> None:
         """`resume`: which written files others write too (outside.py), decided before any is reopened;
-        `pair_maker`: creates socket pairs in their creators' name (SO_PEERCRED)."""
+        `pair_maker`: creates socket pairs in their creators' name (SO_PEERCRED); `external_paths`: what
+        each external description becomes (external.resolve)."""
+        self.external_paths = external_paths or {}
         socketpairs = socketpairs or []
         self.pair_maker = pair_maker
         self.resume = resume or outside.Resumption()
@@ -432,7 +470,7 @@ class Installer:
                     target.call("dup3", tmp, d.fd, O_CLOEXEC if d.cloexec else 0)
             if tmp not in {d.fd for d in users}:
                 target.call("close", tmp)
-            if fresh:
+            if fresh and f.kind != OpenFile.EXTERNAL:        # (external.open_in set its own)
                 fown.set_status_flags(target, users[0].fd, f, self.extra_flags.pop(f.id, 0))
                 if fown.has_owner(f):
                     self.owned.append((target.pid, users[0].fd, f))
@@ -493,6 +531,10 @@ class Installer:
                 return mine
         if holder is not None:
             return transfer(target, holder)
+        if f.kind == OpenFile.EXTERNAL:
+            if f.id not in self.external_paths:
+                raise RestoreError(f"cannot restore {f.what} (led outside the job): no --external for it")
+            return external.open_in(target, f, self.external_paths[f.id])
         if f.kind == OpenFile.SHMEM:
             if self.shared is None:
                 raise RestoreError(f"cannot restore the memfd {f.path}: no object")

@@ -22,6 +22,7 @@ from . import (
     audit,
     cpu,
     creds,
+    external,
     files,
     fs,
     ghost,
@@ -113,10 +114,12 @@ def _taken(pid: int) -> PidTaken:
     return ZombieHoldsPid(pid, st.ppid)
 
 
-def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False) -> None:
+def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False,
+              externals: list[external.Choice] | None = None) -> None:
     """Refuses, creating nothing, what cannot be restored here.  With `new_pidns` the
     PIDs (and System V ids) are free by construction: the tree gets namespaces of its own.  Never
-    while the checkpointed job itself runs, with or without `new_pidns` (outside.py)."""
+    while the checkpointed job itself runs, with or without `new_pidns` (outside.py).  `externals`:
+    what the descriptors that led outside the job become (external.py)."""
     if tree.version > IMAGE_VERSION:
         raise RestoreError(f"cannot restore: the checkpoint's image is version {tree.version}, this incr reads "
                            f"up to {IMAGE_VERSION}; use a newer incr")
@@ -139,6 +142,7 @@ def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False) -> None:
     shm.preflight(tree.shm, own_ipc_namespace=_own_ipc_namespace(tree, new_pidns),
                   job={p.pid for p in tree.processes})
     unixsock.preflight(tree, new_pidns=new_pidns)
+    external.resolve(tree, externals or [])
     locks.preflight(tree)
 
 
@@ -150,13 +154,15 @@ def _own_ipc_namespace(tree: image_pb2.TreeImage, new_pidns: bool) -> bool:
 
 def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource], *,
                  shm_pages: shm.PageReader | None = None, leave_stopped: bool = False,
-                 new_pidns: bool = False, detach: bool = False, names_journal: Path | None = None) -> RestoredTree:
+                 new_pidns: bool = False, detach: bool = False, names_journal: Path | None = None,
+                 externals: list[external.Choice] | None = None) -> RestoredTree:
     """Rebuild a process tree, every process and thread with its original PID/TID (inside a new
     PID namespace if `new_pidns`); it is left running (or stopped, the root).  `sources(pid)`
     gives the pages of process pid.  `detach`: the caller will not wait for the root; a root with
     a parent-death signal is then made the child of the caller's subreaper (or init) at once, the
     parent it gets when the caller exits, so that the caller's exit does not signal it.
-    `names_journal`: where the names given to files for a moment are noted (ghost.Names).
+    `names_journal`: where the names given to files for a moment are noted (ghost.Names);
+    `externals`: as for preflight().
 
     A: stubs, parents first: the root from incr, each child forked by its parent's stub (so the
        parent links, sessions and process groups come out right); zombies are forked and exit.
@@ -184,7 +190,8 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
     shared = shm.ShmInstaller(list(tree.shm), shm_pages or (lambda key: iter(())), ipc_of=stub.pid if own_ipc else 0,
                               job={p.pid for p in tree.processes}, names=ghost.Names(names_journal))
     installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared, list(tree.fifos), resume=resume,
-                                pair_maker=unixsock.PairMaker(stubs, stub, creds.own()))
+                                pair_maker=unixsock.PairMaker(stubs, stub, creds.own()),
+                                external_paths=external.resolve(tree, externals or []))
     try:
         everything = [(v.start, v.end) for p in procs for v in p.vmas]
         injection = stub.map_injection_area(everything)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from incr import predump, restoring
+from incr.engine.external import Choice
 from incr.errors import IncrError, UsageError
 from incr.pagestore import Store as PageStore
 from incr.proto import image_pb2, store_pb2
@@ -156,7 +158,7 @@ MANIFEST_LAG = 600.0
 def checkpoint(pid: int, store: Store | str | os.PathLike[str], *, kill: bool = False, tracker: str = "auto",
                precopy: bool = True, copy_buffer: int | None = None, wait: bool = True,
                progress: Progress | None = None, hold_signals: frozenset[int] = frozenset(),
-               ghost_limit: int | None = None) -> CheckpointInfo:
+               ghost_limit: int | None = None, external: bool = False) -> CheckpointInfo:
     """Take one consistent checkpoint of the process `pid`; it keeps running unless kill=True.
 
     Incremental when an earlier checkpoint or pre-dump of the same process in
@@ -169,11 +171,13 @@ def checkpoint(pid: int, store: Store | str | os.PathLike[str], *, kill: bool = 
     still gets them; CheckpointInfo.signals_left_out names those it had): the stop request a final
     checkpoint answers, which a restore must not bring back.  `ghost_limit`: the largest file the job
     holds deleted whose contents the checkpoint stores (bytes; default predump.DEFAULT_GHOST_LIMIT); a
-    larger one refuses the checkpoint.
+    larger one refuses the checkpoint.  `external`: a pipe or socket leading out of the job (not
+    its stdio) is recorded as external, with a warning, instead of refusing the checkpoint; the
+    restore must then say what each becomes (restore(external=...)).
     """
     path = store.path if isinstance(store, Store) else Path(store)
     options = predump.Options(tracker=tracker, precopy=precopy, wait=wait, progress=progress,
-                              hold_signals=hold_signals)
+                              hold_signals=hold_signals, external=external)
     if copy_buffer is not None:
         options.buffer_bound = copy_buffer
     if ghost_limit is not None:
@@ -193,7 +197,8 @@ def predump_round(pid: int, store: Store | str | os.PathLike[str], *, tracker: s
 
 def restore(store: Store | str | os.PathLike[str], *, at: str | float | None = None, id: str | None = None,
             leave_stopped: bool = False, new_pidns: bool = False, stdio: str = "inherit",
-            detach: bool = False, fallback: bool = False, progress: Progress | None = None) -> restoring.RestoredJob:
+            detach: bool = False, fallback: bool = False, progress: Progress | None = None,
+            external: Sequence[str] = ()) -> restoring.RestoredJob:
     """Restore a checkpoint (default: the latest) with its original PIDs; the job runs on its own.
 
     The restored process (or, with `new_pidns`, the PID namespace it runs in)
@@ -206,12 +211,18 @@ def restore(store: Store | str | os.PathLike[str], *, at: str | float | None = N
     With `fallback` (not with `id`), a damaged checkpoint is passed over for the one before it, and
     so on (SCR's rule: the newest that restores intact); `why` then says which was taken and why.
     `progress(what, done, total)` hears of the pages written into the job, batch by batch.
+    `external`: what each descriptor that led outside the job becomes, "N:PATH" or "N:null"
+    ("PID/N:..." to name the process too; checkpoint(external=True), incr.engine.external).
     """
+    try:
+        externals = [Choice.parse(text) for text in external]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     st = store if isinstance(store, Store) else Store(store)
     info, why = st.select(at=at, id=id, fallback=fallback)
     if not fallback:
         return restoring.restore(st.path, info.id, why=why, leave_stopped=leave_stopped, new_pidns=new_pidns,
-                                 stdio=stdio, detach=detach, progress=progress)
+                                 stdio=stdio, detach=detach, progress=progress, externals=externals)
     if id is not None:
         raise UsageError("--fallback walks back from --latest or --at T; with --id there is nothing to fall back to")
     candidates = [c for c in st.checkpoints() if c.kind == "checkpoint" and c.epoch <= info.epoch]
@@ -219,7 +230,8 @@ def restore(store: Store | str | os.PathLike[str], *, at: str | float | None = N
     for candidate in reversed(candidates):
         try:
             job = restoring.restore(st.path, candidate.id, why=why, leave_stopped=leave_stopped,
-                                    new_pidns=new_pidns, stdio=stdio, detach=detach, progress=progress)
+                                    new_pidns=new_pidns, stdio=stdio, detach=detach, progress=progress,
+                                    externals=externals)
         except restoring.DamagedCheckpoint as e:
             log.warning("checkpoint %s of %s is damaged (%s): trying the one before it", candidate.id[:12],
                         local_short(candidate.epoch), e.damage.args[1] if len(e.damage.args) > 1 else e.damage)

@@ -80,6 +80,8 @@ class Options:
     #: The largest deleted file (engine/ghost.py) whose contents a checkpoint stores; a larger one
     #: refuses it (a pre-dump stores none and checks none).
     ghost_limit: int = DEFAULT_GHOST_LIMIT
+    #: Pipes and sockets leading out of the job (not stdio) are recorded as external, not refused.
+    external: bool = False
 
 
 #: Snapshot label: the signals a checkpoint left out (Options.hold_signals), "PID:SIGNO,...".
@@ -227,7 +229,8 @@ def checkpoint(pid: int, store_path: str | os.PathLike[str], *, kill: bool = Fal
             except ProcessNotFound:
                 live.remove(p)
         # refused before the job is touched (but for what an interrupted command left in it)
-        engine_dump.check_supported(pid, {p: _skip_fds(p) for p in live}, _ghost_limit(opts, kind))
+        engine_dump.check_supported(pid, {p: _skip_fds(p) for p in live}, _ghost_limit(opts, kind),
+                                    external_ok=opts.external or kind == "predump")    # (a pre-dump records none)
         return _checkpoint_claimed(pid, store_path, live, claims, opts, kill=kill, kind=kind)
 
 
@@ -468,7 +471,7 @@ def _freeze_and_copy(root: int, store: Store, writer: SnapshotWriter, members: d
                     members[pid].tracker.base = ""
             image = engine_dump.describe_tree(frozen, {p: m.tracker.own_fds() | dirty.stray_fds(p)
                                                        for p, m in members.items()}, ends_job=kill, vm_flags=hints,
-                                                      ghost_limit=opts.ghost_limit)
+                                                      ghost_limit=opts.ghost_limit, external_ok=opts.external)
             for p in image.processes:
                 if p.zombie:
                     continue

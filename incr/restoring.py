@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from incr import branches
-from incr.engine import ghost, outside
+from incr.engine import external, ghost, outside
 from incr.engine import restore as engine_restore
 from incr.engine.errors import EngineError
 from incr.engine.restore import RestoreTiming
@@ -74,7 +74,8 @@ def names_journal() -> Path:
 
 def restore(store_path: Path, checkpoint_id: str, *, why: str = "", leave_stopped: bool = False,
             new_pidns: bool = False, stdio: str = "inherit",
-            detach: bool = False, progress: Progress | None = None) -> RestoredJob:
+            detach: bool = False, progress: Progress | None = None,
+            externals: list[external.Choice] | None = None) -> RestoredJob:
     if stdio not in STDIO_CHOICES:
         raise ValueError(f"stdio must be one of {', '.join(STDIO_CHOICES)}, not {stdio!r}")
     with Store.open(store_path) as store:
@@ -84,7 +85,7 @@ def restore(store_path: Path, checkpoint_id: str, *, why: str = "", leave_stoppe
             tree = outside.with_original_stdio(tree)
         branches.refuse_if_branched(store_path, sid, snap.epoch, tree)
         ghost.sweep(names_journal().parent)          # what a restore killed half-way left
-        engine_restore.preflight(tree, new_pidns=new_pidns)
+        engine_restore.preflight(tree, new_pidns=new_pidns, externals=externals)
         root = tree.processes[0]
         tally = PageTally(snap, progress) if progress is not None else None
         pages = StorePages(store, snap, root.pid, tally)
@@ -96,7 +97,7 @@ def restore(store_path: Path, checkpoint_id: str, *, why: str = "", leave_stoppe
                     done = engine_restore.restore_tree(tree, lambda pid: StorePages(store, snap, pid, tally),
                                                        shm_pages=pages.shm_pages, leave_stopped=leave_stopped,
                                                        new_pidns=new_pidns, detach=detach,
-                                                       names_journal=names_journal())
+                                                       names_journal=names_journal(), externals=externals)
                 finally:
                     branches.record(store_path, sid, snap.epoch, cuts)     # cut even if the restore failed after
         except CorruptStore as e:

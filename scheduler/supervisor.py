@@ -75,6 +75,7 @@ class Settings:
     final_deadline: float = DEFAULT_FINAL_DEADLINE
     predump: bool = True
     ghost_limit: int | None = None     # api.checkpoint's (None: its default)
+    external: bool = False             # api.checkpoint's
 
 
 class Job:
@@ -219,15 +220,17 @@ class Supervisor:
     # -- the engine's work, one at a time -------------------------------------------
 
     def checkpoint(self, why: str, *, kill: bool = False, timeout: float | None = None,
-                   hold_signals: frozenset[int] = frozenset(), ghost_limit: int | None = None) -> api.CheckpointInfo:
+                   hold_signals: frozenset[int] = frozenset(), ghost_limit: int | None = None,
+                   external: bool = False) -> api.CheckpointInfo:
         """Take a checkpoint now (waiting for the one under way, up to `timeout`); log it, apply
         retention, restart the schedule from its end.  Raises the failure's error.  `hold_signals`:
-        left out of it (api.checkpoint); `ghost_limit`: this once, instead of the settings'."""
+        left out of it (api.checkpoint); `ghost_limit`, `external`: this once, instead of the settings'."""
         if not self.engine.acquire(timeout=-1 if timeout is None else timeout):
             raise IncrError(f"another checkpoint of PID {self.job.pid} is still under way")
         try:
             info = api.checkpoint(self.job.pid, self.settings.store, kill=kill, tracker=self.settings.tracker,
-                                  hold_signals=hold_signals, ghost_limit=ghost_limit or self.settings.ghost_limit)
+                                  hold_signals=hold_signals, ghost_limit=ghost_limit or self.settings.ghost_limit,
+                                  external=external or self.settings.external)
             self._committed(info, why)
             return info
         except (IncrError, EngineError, StoreError, OSError) as exc:
@@ -360,7 +363,8 @@ class Supervisor:
             try:
                 limit = request.get("ghost_limit")
                 info = self.checkpoint("requested", kill=bool(request.get("kill")),
-                                       ghost_limit=limit if isinstance(limit, int) and limit > 0 else None)
+                                       ghost_limit=limit if isinstance(limit, int) and limit > 0 else None,
+                                       external=request.get("external") is True)
             except (IncrError, EngineError, StoreError, OSError) as exc:
                 return {"ok": False, "error": str(exc)}
             return {"ok": True, "checkpoint": info.summary()}

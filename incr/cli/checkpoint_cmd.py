@@ -44,8 +44,11 @@ signal that stopped a stopped process.  Anything that cannot come back
 exactly so (network or named sockets, pipes leading out of the job, a
 vfork()ed child, io_uring, seccomp, ...) makes the checkpoint fail with one
 line naming the PID and what it holds; nothing is stored and the job runs on
-untouched.  The store is created if it does not exist (or is an empty
-directory).  One writer at a time per store: if another incr command is
+untouched.  Pipes and sockets leading out of the job (not its stdio: a make
+-j jobserver pipe, a pipe a CI runner leaked) are refused so too, unless
+--external records them as external: `incr restore --external N:PATH|null`
+then says what each becomes.  The store is created if it does not exist (or
+is an empty directory).  One writer at a time per store: if another incr command is
 writing it, this one says so and waits (--no-wait: fails at once).
 
 Killed at any instant (kill -9, OOM, a time limit), this command leaves the
@@ -74,7 +77,15 @@ def register(sub: Any) -> None:
                    help="memory for the pages copied while frozen, e.g. 512M or 4G (default: half of the "
                         "available memory); beyond it the rest is stored while still frozen (longer freeze)")
     add_ghost_limit_option(p)
+    add_external_option(p)
     p.set_defaults(func=run)
+
+
+def add_external_option(p: Any) -> None:
+    p.add_argument("--external", action="store_true",
+                   help="record pipes and sockets that lead outside the job (not its stdio: a make -j "
+                        "jobserver pipe, a pipe a CI runner leaked) as external, with a warning, instead of "
+                        "refusing the checkpoint; `incr restore --external N:PATH|null` then says what each becomes")
 
 
 def add_ghost_limit_option(p: Any) -> None:
@@ -87,9 +98,11 @@ def add_ghost_limit_option(p: Any) -> None:
 def _by_supervisor(pid: int, args: argparse.Namespace) -> api.CheckpointInfo | None:
     """A job supervised (incr run/attach) is checkpointed by its supervisor, asked through its control
     socket: two commands must not compete for the job.  None: it has no supervisor."""
-    request = {"op": "checkpoint", "kill": args.kill, "store": str(args.store)}
+    request: dict[str, object] = {"op": "checkpoint", "kill": args.kill, "store": str(args.store)}
     if args.ghost_limit is not None:
         request["ghost_limit"] = args.ghost_limit
+    if args.external:
+        request["external"] = True
     answer = control.request(pid, request)
     if answer is None:
         return None
@@ -137,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         info = _by_supervisor(pid, args) or api.checkpoint(
             pid, args.store, kill=args.kill, tracker=args.tracker, precopy=not args.no_precopy,
             copy_buffer=args.copy_buffer, wait=not args.no_wait, progress=progress if progress.enabled else None,
-            ghost_limit=args.ghost_limit)
+            ghost_limit=args.ghost_limit, external=args.external)
     finally:
         progress.close()
     if args.json:

@@ -94,6 +94,10 @@ def register(sub: Any) -> None:
     p.add_argument("--fallback", action="store_true",
                    help="if the checkpoint chosen is damaged, take the newest intact one before it (says which)")
     p.add_argument("--detach", action="store_true", help="print the PID and return instead of waiting")
+    p.add_argument("--external", metavar="N:PATH|N:null", action="append", default=[],
+                   help="what descriptor N becomes, which led outside the job at the checkpoint (`incr "
+                        "checkpoint --external`): PATH opened with its access mode and flags, or /dev/null "
+                        "(null); PID/N:... names the process too; once per such descriptor")
     p.add_argument("--new-pidns", action="store_true",
                    help="restore inside a new PID namespace, so that PIDs taken here do not matter")
     p.add_argument("--stdio", choices=restoring.STDIO_CHOICES, default="inherit",
@@ -125,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         job = api.restore(args.store, at=args.at, id=args.id, leave_stopped=args.leave_stopped,
                           new_pidns=args.new_pidns, stdio=args.stdio, detach=args.detach or args.leave_stopped,
-                          fallback=args.fallback, progress=progress if progress.enabled else None)
+                          fallback=args.fallback, progress=progress if progress.enabled else None,
+                          external=args.external)
     finally:
         progress.close()
 

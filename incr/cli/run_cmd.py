@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from incr.cli.argtypes import positive_int, positive_seconds
-from incr.cli.checkpoint_cmd import add_ghost_limit_option, add_tracker_option, parse_pid
+from incr.cli.checkpoint_cmd import add_external_option, add_ghost_limit_option, add_tracker_option, parse_pid
 from incr.cli.output import print_json
 from incr.errors import UsageError
 from incr.pagestore import gc
@@ -104,7 +104,8 @@ def settings_from(args: argparse.Namespace, default_every: str = "10m") -> Setti
         raise UsageError("no store given: pass --store DIR or set INCR_STORE")
     return Settings(store=Path(args.store), interval=interval, keep=gc.Policy(last=args.keep_last or 0, within=within),
                     tracker=args.tracker, log_file=args.log, final_deadline=args.final_deadline,
-                    predump=not args.no_predump, ghost_limit=args.ghost_limit)
+                    predump=not args.no_predump, ghost_limit=args.ghost_limit,
+                    external=getattr(args, "external", False) is True)
 
 
 def register(sub: Any) -> None:
@@ -112,6 +113,7 @@ def register(sub: Any) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_supervision_options(p)
     add_tracker_option(p)
+    add_external_option(p)
     p.add_argument("--status", action="store_true", help="what the supervisors running here are doing")
     p.add_argument("--json", action="store_true", help="--status as JSON")
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="the job to run")
@@ -121,6 +123,7 @@ def register(sub: Any) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_supervision_options(a)
     add_tracker_option(a)
+    add_external_option(a)
     a.add_argument("--status", action="store_true", help="what the supervisor of PID is doing")
     a.add_argument("--json", action="store_true", help="--status as JSON")
     a.add_argument("pid", metavar="PID", help="root of the process tree to supervise")

@@ -478,6 +478,7 @@ class OpenFile(_message.Message):
         SOCKETPAIR: _ClassVar[OpenFile.Kind]
         SHMEM: _ClassVar[OpenFile.Kind]
         FIFO: _ClassVar[OpenFile.Kind]
+        EXTERNAL: _ClassVar[OpenFile.Kind]
     REGULAR: OpenFile.Kind
     DIRECTORY: OpenFile.Kind
     CHAR_DEVICE: OpenFile.Kind
@@ -491,6 +492,7 @@ class OpenFile(_message.Message):
     SOCKETPAIR: OpenFile.Kind
     SHMEM: OpenFile.Kind
     FIFO: OpenFile.Kind
+    EXTERNAL: OpenFile.Kind
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]

@@ -121,9 +121,10 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
 def minimal_version(image: image_pb2.TreeImage) -> int:
     """The oldest image version that describes `image`, so that an older incr can restore it if it can:
     1, 2 with named FIFOs, 3 with any attribute a version-2 reader would silently drop, 4 with ghost
-    files (a version-3 reader would make one a memfd) or external descriptors."""
+    files (a version-3 reader would make one a memfd), external descriptors or removed directories."""
     if any(o.kind == image_pb2.ShmImage.GHOST for o in image.shm) or any(
-            f.kind == image_pb2.OpenFile.EXTERNAL for p in image.processes for f in p.files):
+            f.kind == image_pb2.OpenFile.EXTERNAL or f.HasField("deleted_dir") for p in image.processes for f in p.files
+    ) or any(p.fs.HasField("cwd_deleted") for p in image.processes):
         return 4
     if needs_version_3(image):
         return 3

@@ -317,6 +317,11 @@ class FileTable:
             base.kind = OpenFile.SHMEM
             base.shm = obj.key
             return base
+        if stat.S_ISDIR(mode) and (gone := ghost.deleted_dir(link, st)) is not None:
+            base.kind = OpenFile.DIRECTORY
+            base.path = gone.name
+            base.deleted_dir.CopyFrom(gone)
+            return base
         if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
             if link.endswith(" (deleted)") or not same_file(st, link):
                 raise Unsupported(pid, what, "the file was deleted or replaced while open; "
@@ -382,7 +387,9 @@ def preflight(files: list[image_pb2.OpenFile], written: Collection[tuple[int, in
     for f in files:
         if f.kind == OpenFile.FIFO:
             fifos.preflight(f)
-        if f.kind not in (OpenFile.REGULAR, OpenFile.DIRECTORY):
+        if f.HasField("deleted_dir"):
+            ghost.preflight_dir(f.deleted_dir)
+        if f.kind not in (OpenFile.REGULAR, OpenFile.DIRECTORY) or f.HasField("deleted_dir"):
             continue
         try:
             st = os.stat(f.path)
@@ -560,7 +567,12 @@ class Installer:
         if f.kind == OpenFile.REGULAR and writable(f.flags):
             place = self.resume.prepare(f)          # truncated back if the job alone writes it
             self.extra_flags[f.id] = place.extra_flags
-        tmp = target.call("openat", AT_FDCWD, target.put(os.fsencode(f.path) + b"\0"),
+        path = f.path
+        if f.HasField("deleted_dir"):
+            if self.shared is None:
+                raise RestoreError(f"cannot restore the removed directory {f.path}: nowhere to make it")
+            path = self.shared.names.directory(f.deleted_dir)
+        tmp = target.call("openat", AT_FDCWD, target.put(os.fsencode(path) + b"\0"),
                           (f.flags & ~_NOT_REOPENED) | place.extra_flags, 0)
         if place.at_end:
             target.call("lseek", tmp, 0, os.SEEK_END)

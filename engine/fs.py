@@ -1,4 +1,5 @@
-"""Filesystem context: working directory, root, umask.  Dump and restore."""
+"""Filesystem context: working directory, root, umask.  Dump and restore.  A working directory
+removed meanwhile (it is empty then) is made again and removed once every process has it (ghost.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 
 from incr.proto import image_pb2
 
-from . import proc
+from . import ghost, proc
 from .errors import RestoreError, Unsupported
 from .remote import RemoteProcess
 
@@ -14,18 +15,28 @@ from .remote import RemoteProcess
 def dump(pid: int, status: dict[str, str]) -> image_pb2.FsImage:
     cwd = proc.readlink(pid, "cwd")
     root = proc.readlink(pid, "root")
-    if cwd.endswith(" (deleted)"):
-        raise Unsupported(pid, f"working directory {cwd}", "it was deleted")
     if root != "/":
         raise Unsupported(pid, f"root directory {root}", "chroot'ed processes are not supported yet")
-    return image_pb2.FsImage(cwd=cwd, root=root, umask=int(status.get("Umask", "0022"), 8))
+    image = image_pb2.FsImage(cwd=cwd, root=root, umask=int(status.get("Umask", "0022"), 8))
+    if cwd.endswith(ghost.DELETED):
+        gone = ghost.deleted_dir(cwd, os.stat(f"/proc/{pid}/cwd"))
+        if gone is None:
+            raise Unsupported(pid, f"working directory {cwd}", "it was deleted and is not empty (or not a "
+                                                                "directory)")
+        image.cwd = gone.name
+        image.cwd_deleted.CopyFrom(gone)
+    return image
 
 
 def preflight(fs: image_pb2.FsImage) -> None:
-    if not os.path.isdir(fs.cwd):
+    if fs.HasField("cwd_deleted"):
+        ghost.preflight_dir(fs.cwd_deleted)
+    elif not os.path.isdir(fs.cwd):
         raise RestoreError(f"cannot restore: the job's working directory {fs.cwd} does not exist")
 
 
-def restore(target: RemoteProcess, fs: image_pb2.FsImage) -> None:
-    target.call("chdir", target.put(os.fsencode(fs.cwd) + b"\0"))
+def restore(target: RemoteProcess, fs: image_pb2.FsImage, names: ghost.Names) -> None:
+    """`names`: where a removed working directory is made again (once for the whole tree)."""
+    cwd = names.directory(fs.cwd_deleted) if fs.HasField("cwd_deleted") else fs.cwd
+    target.call("chdir", target.put(os.fsencode(cwd) + b"\0"))
     target.call("umask", fs.umask)

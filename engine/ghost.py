@@ -54,6 +54,22 @@ def classify(key: str, path: str, st: os.stat_result) -> image_pb2.ShmImage | No
                mode=stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid)
 
 
+def deleted_dir(path: str, st: os.stat_result) -> image_pb2.GhostDir | None:
+    """The removed directory behind `path` (a /proc link's target) and `st`, or None if it has a name."""
+    if not stat.S_ISDIR(st.st_mode) or st.st_nlink != 0 or not path.endswith(DELETED) or not path.startswith("/"):
+        return None
+    return image_pb2.GhostDir(key=f"{st.st_dev}:{st.st_ino}", name=path.removesuffix(DELETED),
+                              mode=stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid)
+
+
+def preflight_dir(d: image_pb2.GhostDir) -> None:
+    """Refuse before anything is created when the directory a removed one is to be made in is gone."""
+    parent = os.path.dirname(d.name)
+    if not os.path.isdir(parent):
+        raise RestoreError(f"cannot restore: directory {parent} does not exist, where the removed directory "
+                           f"{d.name} the job held is to be made again; create it first")
+
+
 def check_limit(pid: int, what: str, obj: image_pb2.ShmImage, limit: int | None) -> None:
     """Refuse a ghost file over `limit` bytes (None: no limit checked here)."""
     if limit is None or obj.kind != Shm.GHOST or obj.size <= limit:
@@ -99,33 +115,60 @@ class Names:
     def __init__(self, journal: Path | None) -> None:
         self.journal = journal
         self.notes: dict[str, str] = {}          # temporary name -> its note line
-        self.made: list[str] = []                # final names, unlinked by remove_all()
+        self.made: list[str] = []                # final names, removed by remove_all()
+        self.dirs: dict[str, str] = {}           # GhostDir.key -> the directory made for it
 
     def create(self, name: str, mode: int) -> tuple[str, int]:
         """A new file, named `name` if that is free (else a name of incr's beside it): its name and a
         read-write descriptor of it."""
-        directory = os.path.dirname(name)
-        tmp = os.path.join(directory, f".incr-{os.getpid()}-{secrets.token_hex(6)}")
-        self._note(tmp, f"{tmp}\t{name}")
+        tmp = self._temporary(name)
         try:
             fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
         except OSError as exc:
             self._forget(tmp)
-            raise RestoreError(f"cannot re-create {name} (deleted at the checkpoint) in {directory}: "
+            raise RestoreError(f"cannot re-create {name} (deleted at the checkpoint) in {os.path.dirname(name)}: "
                                f"{exc.strerror}") from None
-        st = os.fstat(fd)
+        return self._named(tmp, name, os.fstat(fd)), fd
+
+    def directory(self, d: image_pb2.GhostDir) -> str:
+        """The directory made again for removed directory `d` (once per directory): empty, with its
+        mode and owner, named as it was if that is free."""
+        if d.key not in self.dirs:
+            tmp = self._temporary(d.name)
+            try:
+                os.mkdir(tmp, 0o700)
+                os.chown(tmp, d.uid, d.gid)
+                os.chmod(tmp, d.mode)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.rmdir(tmp)
+                self._forget(tmp)
+                raise RestoreError(f"cannot re-create directory {d.name} (removed at the checkpoint): "
+                                   f"{exc.strerror}") from None
+            self.dirs[d.key] = self._named(tmp, d.name, os.stat(tmp))
+        return self.dirs[d.key]
+
+    def _temporary(self, name: str) -> str:
+        """A fresh name of incr's beside `name`, noted before anything has it."""
+        tmp = os.path.join(os.path.dirname(name), f".incr-{os.getpid()}-{secrets.token_hex(6)}")
+        self._note(tmp, f"{tmp}\t{name}")
+        return tmp
+
+    def _named(self, tmp: str, name: str, st: os.stat_result) -> str:
+        """What was made as `tmp`, noted with its inode, renamed to `name` if that is free."""
         self._note(tmp, f"{tmp}\t{name}\t{st.st_dev}\t{st.st_ino}")
         final = name if _rename_noreplace(tmp, name) else tmp
         self.made.append(final)
         fault_point("ghost-named")
-        return final, fd
+        return final
 
     def remove_all(self) -> None:
-        """Every file made loses its name (each process holds it by now, or the restore failed)."""
+        """Every file or directory made loses its name (each process holds it by now, or the restore
+        failed)."""
         for path in self.made:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            _remove(path)
         self.made.clear()
+        self.dirs.clear()
         for tmp in list(self.notes):
             self._forget(tmp)
 
@@ -169,13 +212,23 @@ def sweep(journals: Path) -> None:
 
 
 def _sweep_note(fields: list[str]) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(fields[0])
+    _remove(fields[0])
     if len(fields) == 4:
         with contextlib.suppress(OSError):
             st = os.stat(fields[1], follow_symlinks=False)
             if (st.st_dev, st.st_ino) == (int(fields[2]), int(fields[3])):
-                os.unlink(fields[1])
+                _remove(fields[1])
+
+
+def _remove(path: str) -> None:
+    """Unlink a file, or remove an (empty) directory; one gone already, or no longer empty, stays so."""
+    try:
+        os.unlink(path)
+    except IsADirectoryError:
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+    except FileNotFoundError:
+        pass
 
 
 def _rename_noreplace(old: str, new: str) -> bool:

@@ -224,7 +224,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
             mm.restore(s, p.mm)
             rlimits.restore_but_open_files(s.pid, list(p.rlimits))
             vmflags.restore(s, p)                            # mlock() after the limits, as the job's own
-            fs.restore(s, p.fs)
+            fs.restore(s, p.fs, shared.names)
         for p in procs:
             s = stubs[p.pid]
             if not p.files_of:                               # a table shared with the parent: built there

@@ -1,0 +1,64 @@
+/* Directories a process holds after they were removed (empty, as rmdir leaves them): one as its
+ * working directory, one open (and the same one open in a child).  After restore: both still
+ * directories with no name left (nlink 0), the names /proc shows, mode, the open one's flags;
+ * creating a file in either fails with ENOENT, as in a removed directory. */
+#include "cf.h"
+#include <dirent.h>
+
+static const char *link_of(const char *what)
+{
+    static char bufs[4][4096];
+    static int next;
+    char *b = bufs[next++ % 4];
+    ssize_t n = readlink(what, b, sizeof bufs[0] - 1);
+    b[n < 0 ? 0 : n] = 0;
+    return b;
+}
+
+int main(int argc, char **argv)
+{
+    cf_init(argc, argv);
+    if (mkdir(cf_path("cwd"), 0750) || mkdir(cf_path("open"), 0705)) return 3;
+    int d = open(cf_path("open"), O_RDONLY | O_DIRECTORY);
+    if (d < 0 || chdir(cf_path("cwd")) || rmdir(cf_path("cwd")) || rmdir(cf_path("open"))) return 3;
+    char fdlink[64];
+    snprintf(fdlink, sizeof fdlink, "/proc/self/fd/%d", d);
+    char cwd_name[4096], open_name[4096];
+    snprintf(cwd_name, sizeof cwd_name, "%s", link_of("/proc/self/cwd"));
+    snprintf(open_name, sizeof open_name, "%s", link_of(fdlink));
+    int flags = fcntl(d, F_GETFL);
+    int gate[2];
+    cf_gate_open(gate);
+    pid_t child = fork();
+    if (child == 0) {
+        cf_sub("child");
+        cf_gate_pass(gate);
+        sc_wait_go();
+        struct stat st;
+        int got = fstat(d, &st);
+        sc_check(got == 0 && S_ISDIR(st.st_mode) && st.st_nlink == 0, "child: the removed directory", "%s", "");
+        cf_same(cwd_name, link_of("/proc/self/cwd"), "child: working directory");
+        exit(sc_done());
+    }
+    cf_gate_wait(gate, 1);
+    sc_ready();
+    sc_wait_go();
+    struct stat st;
+    int got = stat(".", &st);
+    sc_check(got == 0 && S_ISDIR(st.st_mode) && st.st_nlink == 0 && (st.st_mode & 07777) == 0750,
+             "the working directory: removed, mode", "nlink %ld mode %o", (long)st.st_nlink, st.st_mode & 07777);
+    cf_same(cwd_name, link_of("/proc/self/cwd"), "the working directory's name");
+    got = fstat(d, &st);
+    sc_check(got == 0 && S_ISDIR(st.st_mode) && st.st_nlink == 0 && (st.st_mode & 07777) == 0705,
+             "the open directory: removed, mode", "nlink %ld mode %o", (long)st.st_nlink, st.st_mode & 07777);
+    cf_same(open_name, link_of(fdlink), "the open directory's name");
+    sc_check(fcntl(d, F_GETFL) == flags, "its flags", "%#o, was %#o", fcntl(d, F_GETFL), flags);
+    errno = 0;
+    sc_check(open("new", O_CREAT | O_WRONLY, 0600) < 0 && errno == ENOENT, "no file can be made in it", "errno %d",
+             errno);
+    errno = 0;
+    sc_check(openat(d, "new", O_CREAT | O_WRONLY, 0600) < 0 && errno == ENOENT, "nor in the open one", "errno %d",
+             errno);
+    cf_collect("child", child);
+    return sc_done();
+}

@@ -69,12 +69,12 @@ class Keepers:
         self.contents = {(p.dev, p.ino): p for p in fifos}
         self.open: dict[Key, int] = {}
 
-    def ensure(self, f: image_pb2.OpenFile) -> None:
-        """The FIFO of `f` held open by incr, with its dumped capacity and contents."""
+    def ensure(self, f: image_pb2.OpenFile, path: str) -> None:
+        """The FIFO of `f`, at `path`, held open by incr, with its dumped capacity and contents."""
         key = key_of(f)
         if key in self.open:
             return
-        fd = os.open(f.path, _NONBLOCKING_BOTH_ENDS)
+        fd = os.open(path, _NONBLOCKING_BOTH_ENDS)
         self.open[key] = fd
         dumped = self.contents.get(key, image_pb2.PipeImage())
         refill(fd, dumped.data, dumped.capacity)

@@ -231,9 +231,10 @@ class FileTable:
 
     def _fifo(self, pid: int, what: str, link: str, st: os.stat_result,
               base: image_pb2.OpenFile) -> image_pb2.OpenFile:
-        if link.endswith(" (deleted)") or not same_file(st, link):
-            raise Unsupported(pid, what, "the named FIFO was deleted or replaced while open; restore reopens "
-                                         "it by its path")
+        gone = ghost.removed_node(link, st)
+        if gone is None and (link.endswith(" (deleted)") or not same_file(st, link)):
+            raise Unsupported(pid, what, "the named FIFO was replaced while open, or its name moved; restore "
+                                         "reopens it by its path")
         key = (st.st_dev, st.st_ino)
         if key not in self.fifos_alone:
             outsiders = _holders(link, exclude=set(self.skip))
@@ -245,6 +246,9 @@ class FileTable:
         base.kind = OpenFile.FIFO
         base.pipe = st.st_ino
         base.file.CopyFrom(file_id(st))
+        if gone is not None:
+            base.path = gone.name
+            base.removed.CopyFrom(gone)
         return base
 
     def _describe(self, pid: int, fd: int, link: str, st: os.stat_result, flags: int,
@@ -317,10 +321,10 @@ class FileTable:
             base.kind = OpenFile.SHMEM
             base.shm = obj.key
             return base
-        if stat.S_ISDIR(mode) and (gone := ghost.deleted_dir(link, st)) is not None:
+        if stat.S_ISDIR(mode) and (gone := ghost.removed_node(link, st)) is not None:
             base.kind = OpenFile.DIRECTORY
             base.path = gone.name
-            base.deleted_dir.CopyFrom(gone)
+            base.removed.CopyFrom(gone)
             return base
         if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
             if link.endswith(" (deleted)") or not same_file(st, link):
@@ -385,11 +389,11 @@ def preflight(files: list[image_pb2.OpenFile], written: Collection[tuple[int, in
     all (check_unchanged: inode, size, times)."""
     sizes: dict[str, int] = {}
     for f in files:
-        if f.kind == OpenFile.FIFO:
+        if f.kind == OpenFile.FIFO and not f.HasField("removed"):
             fifos.preflight(f)
-        if f.HasField("deleted_dir"):
-            ghost.preflight_dir(f.deleted_dir)
-        if f.kind not in (OpenFile.REGULAR, OpenFile.DIRECTORY) or f.HasField("deleted_dir"):
+        if f.HasField("removed"):
+            ghost.preflight_node(f.removed)
+        if f.kind not in (OpenFile.REGULAR, OpenFile.DIRECTORY) or f.HasField("removed"):
             continue
         try:
             st = os.stat(f.path)
@@ -561,17 +565,17 @@ class Installer:
             return tmp
         if f.kind in CREATORS:
             return CREATORS[f.kind](target, f)
+        path = f.path
+        if f.HasField("removed"):
+            if self.shared is None:
+                raise RestoreError(f"cannot restore the removed {f.path}: nowhere to make it again")
+            path = self.shared.names.node(f.removed)
         if f.kind == OpenFile.FIFO:
-            self.fifos.ensure(f)            # reopened by path below: incr's end keeps the open from blocking
+            self.fifos.ensure(f, path)      # reopened by path below: incr's end keeps the open from blocking
         place = outside.Placement()
         if f.kind == OpenFile.REGULAR and writable(f.flags):
             place = self.resume.prepare(f)          # truncated back if the job alone writes it
             self.extra_flags[f.id] = place.extra_flags
-        path = f.path
-        if f.HasField("deleted_dir"):
-            if self.shared is None:
-                raise RestoreError(f"cannot restore the removed directory {f.path}: nowhere to make it")
-            path = self.shared.names.directory(f.deleted_dir)
         tmp = target.call("openat", AT_FDCWD, target.put(os.fsencode(path) + b"\0"),
                           (f.flags & ~_NOT_REOPENED) | place.extra_flags, 0)
         if place.at_end:

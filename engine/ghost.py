@@ -54,20 +54,24 @@ def classify(key: str, path: str, st: os.stat_result) -> image_pb2.ShmImage | No
                mode=stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid)
 
 
-def deleted_dir(path: str, st: os.stat_result) -> image_pb2.GhostDir | None:
-    """The removed directory behind `path` (a /proc link's target) and `st`, or None if it has a name."""
-    if not stat.S_ISDIR(st.st_mode) or st.st_nlink != 0 or not path.endswith(DELETED) or not path.startswith("/"):
+def removed_node(path: str, st: os.stat_result) -> image_pb2.GhostNode | None:
+    """The removed directory or FIFO behind `path` (a /proc link's target) and `st`, or None if it
+    still has a name (or is something else)."""
+    if not (stat.S_ISDIR(st.st_mode) or stat.S_ISFIFO(st.st_mode)) or st.st_nlink != 0 \
+            or not path.endswith(DELETED) or not path.startswith("/"):
         return None
-    return image_pb2.GhostDir(key=f"{st.st_dev}:{st.st_ino}", name=path.removesuffix(DELETED),
-                              mode=stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid)
+    return image_pb2.GhostNode(key=f"{st.st_dev}:{st.st_ino}", name=path.removesuffix(DELETED),
+                               mode=stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid,
+                               fifo=stat.S_ISFIFO(st.st_mode))
 
 
-def preflight_dir(d: image_pb2.GhostDir) -> None:
-    """Refuse before anything is created when the directory a removed one is to be made in is gone."""
+def preflight_node(d: image_pb2.GhostNode) -> None:
+    """Refuse before anything is created when the directory a removed node is to be made in is gone."""
     parent = os.path.dirname(d.name)
     if not os.path.isdir(parent):
-        raise RestoreError(f"cannot restore: directory {parent} does not exist, where the removed directory "
-                           f"{d.name} the job held is to be made again; create it first")
+        raise RestoreError(f"cannot restore: directory {parent} does not exist, where the removed "
+                           f"{'FIFO' if d.fifo else 'directory'} {d.name} the job held is to be made again; "
+                           "create it first")
 
 
 def check_limit(pid: int, what: str, obj: image_pb2.ShmImage, limit: int | None) -> None:
@@ -116,7 +120,7 @@ class Names:
         self.journal = journal
         self.notes: dict[str, str] = {}          # temporary name -> its note line
         self.made: list[str] = []                # final names, removed by remove_all()
-        self.dirs: dict[str, str] = {}           # GhostDir.key -> the directory made for it
+        self.nodes: dict[str, str] = {}          # GhostNode.key -> the directory or FIFO made for it
 
     def create(self, name: str, mode: int) -> tuple[str, int]:
         """A new file, named `name` if that is free (else a name of incr's beside it): its name and a
@@ -130,23 +134,26 @@ class Names:
                                f"{exc.strerror}") from None
         return self._named(tmp, name, os.fstat(fd)), fd
 
-    def directory(self, d: image_pb2.GhostDir) -> str:
-        """The directory made again for removed directory `d` (once per directory): empty, with its
-        mode and owner, named as it was if that is free."""
-        if d.key not in self.dirs:
+    def node(self, d: image_pb2.GhostNode) -> str:
+        """The directory or FIFO made again for removed `d` (once for the tree): a directory empty,
+        with its mode and owner, named as it was if that is free."""
+        if d.key not in self.nodes:
             tmp = self._temporary(d.name)
             try:
-                os.mkdir(tmp, 0o700)
+                if d.fifo:
+                    os.mkfifo(tmp, 0o600)
+                else:
+                    os.mkdir(tmp, 0o700)
                 os.chown(tmp, d.uid, d.gid)
                 os.chmod(tmp, d.mode)
             except OSError as exc:
                 with contextlib.suppress(OSError):
                     os.rmdir(tmp)
                 self._forget(tmp)
-                raise RestoreError(f"cannot re-create directory {d.name} (removed at the checkpoint): "
-                                   f"{exc.strerror}") from None
-            self.dirs[d.key] = self._named(tmp, d.name, os.stat(tmp))
-        return self.dirs[d.key]
+                raise RestoreError(f"cannot re-create {'FIFO' if d.fifo else 'directory'} {d.name} (removed at "
+                                   f"the checkpoint): {exc.strerror}") from None
+            self.nodes[d.key] = self._named(tmp, d.name, os.stat(tmp))
+        return self.nodes[d.key]
 
     def _temporary(self, name: str) -> str:
         """A fresh name of incr's beside `name`, noted before anything has it."""
@@ -168,7 +175,7 @@ class Names:
         for path in self.made:
             _remove(path)
         self.made.clear()
-        self.dirs.clear()
+        self.nodes.clear()
         for tmp in list(self.notes):
             self._forget(tmp)
 

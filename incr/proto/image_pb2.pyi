@@ -462,7 +462,7 @@ class PageSpan(_message.Message):
     def __init__(self, first: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
 
 class OpenFile(_message.Message):
-    __slots__ = ("id", "kind", "path", "flags", "pos", "file", "what", "pipe", "eventfd", "signalfd", "timerfd", "epoll", "inotify", "socket", "shm", "owner", "signal", "shared_outside", "other_writers", "deleted_dir")
+    __slots__ = ("id", "kind", "path", "flags", "pos", "file", "what", "pipe", "eventfd", "signalfd", "timerfd", "epoll", "inotify", "socket", "shm", "owner", "signal", "shared_outside", "other_writers", "removed")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         REGULAR: _ClassVar[OpenFile.Kind]
@@ -512,7 +512,7 @@ class OpenFile(_message.Message):
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
     SHARED_OUTSIDE_FIELD_NUMBER: _ClassVar[int]
     OTHER_WRITERS_FIELD_NUMBER: _ClassVar[int]
-    DELETED_DIR_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
     id: int
     kind: OpenFile.Kind
     path: str
@@ -532,8 +532,8 @@ class OpenFile(_message.Message):
     signal: int
     shared_outside: bool
     other_writers: _containers.RepeatedScalarFieldContainer[str]
-    deleted_dir: GhostDir
-    def __init__(self, id: _Optional[int] = ..., kind: _Optional[_Union[OpenFile.Kind, str]] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., pos: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., what: _Optional[str] = ..., pipe: _Optional[int] = ..., eventfd: _Optional[_Union[EventfdState, _Mapping]] = ..., signalfd: _Optional[_Union[SignalfdState, _Mapping]] = ..., timerfd: _Optional[_Union[TimerfdState, _Mapping]] = ..., epoll: _Optional[_Union[EpollState, _Mapping]] = ..., inotify: _Optional[_Union[InotifyState, _Mapping]] = ..., socket: _Optional[int] = ..., shm: _Optional[str] = ..., owner: _Optional[_Union[FileOwner, _Mapping]] = ..., signal: _Optional[int] = ..., shared_outside: _Optional[bool] = ..., other_writers: _Optional[_Iterable[str]] = ..., deleted_dir: _Optional[_Union[GhostDir, _Mapping]] = ...) -> None: ...
+    removed: GhostNode
+    def __init__(self, id: _Optional[int] = ..., kind: _Optional[_Union[OpenFile.Kind, str]] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., pos: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., what: _Optional[str] = ..., pipe: _Optional[int] = ..., eventfd: _Optional[_Union[EventfdState, _Mapping]] = ..., signalfd: _Optional[_Union[SignalfdState, _Mapping]] = ..., timerfd: _Optional[_Union[TimerfdState, _Mapping]] = ..., epoll: _Optional[_Union[EpollState, _Mapping]] = ..., inotify: _Optional[_Union[InotifyState, _Mapping]] = ..., socket: _Optional[int] = ..., shm: _Optional[str] = ..., owner: _Optional[_Union[FileOwner, _Mapping]] = ..., signal: _Optional[int] = ..., shared_outside: _Optional[bool] = ..., other_writers: _Optional[_Iterable[str]] = ..., removed: _Optional[_Union[GhostNode, _Mapping]] = ...) -> None: ...
 
 class FileOwner(_message.Message):
     __slots__ = ("type", "pid")
@@ -614,30 +614,32 @@ class Fd(_message.Message):
     def __init__(self, fd: _Optional[int] = ..., file: _Optional[int] = ..., cloexec: _Optional[bool] = ...) -> None: ...
 
 class FsImage(_message.Message):
-    __slots__ = ("cwd", "root", "umask", "cwd_deleted")
+    __slots__ = ("cwd", "root", "umask", "cwd_removed")
     CWD_FIELD_NUMBER: _ClassVar[int]
     ROOT_FIELD_NUMBER: _ClassVar[int]
     UMASK_FIELD_NUMBER: _ClassVar[int]
-    CWD_DELETED_FIELD_NUMBER: _ClassVar[int]
+    CWD_REMOVED_FIELD_NUMBER: _ClassVar[int]
     cwd: str
     root: str
     umask: int
-    cwd_deleted: GhostDir
-    def __init__(self, cwd: _Optional[str] = ..., root: _Optional[str] = ..., umask: _Optional[int] = ..., cwd_deleted: _Optional[_Union[GhostDir, _Mapping]] = ...) -> None: ...
+    cwd_removed: GhostNode
+    def __init__(self, cwd: _Optional[str] = ..., root: _Optional[str] = ..., umask: _Optional[int] = ..., cwd_removed: _Optional[_Union[GhostNode, _Mapping]] = ...) -> None: ...
 
-class GhostDir(_message.Message):
-    __slots__ = ("key", "name", "mode", "uid", "gid")
+class GhostNode(_message.Message):
+    __slots__ = ("key", "name", "mode", "uid", "gid", "fifo")
     KEY_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     UID_FIELD_NUMBER: _ClassVar[int]
     GID_FIELD_NUMBER: _ClassVar[int]
+    FIFO_FIELD_NUMBER: _ClassVar[int]
     key: str
     name: str
     mode: int
     uid: int
     gid: int
-    def __init__(self, key: _Optional[str] = ..., name: _Optional[str] = ..., mode: _Optional[int] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ...) -> None: ...
+    fifo: bool
+    def __init__(self, key: _Optional[str] = ..., name: _Optional[str] = ..., mode: _Optional[int] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., fifo: _Optional[bool] = ...) -> None: ...
 
 class Rlimit(_message.Message):
     __slots__ = ("resource", "soft", "hard")

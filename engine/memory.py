@@ -13,7 +13,7 @@ import bisect
 import contextlib
 import mmap
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -107,8 +107,6 @@ def dump_vmas(pid: int, known_flags: proc.VmFlags | None = None,
                 raise Unsupported(pid, where, "the path no longer names the mapped file (replaced?)")
             if not os.path.isfile(m.path):
                 raise Unsupported(pid, where, "mappings of devices are not supported yet")
-            if m.shared and "w" in m.perms:
-                raise Unsupported(pid, where, "writable shared file mappings are not supported yet")
             vma.kind = Vma.FILE_SHARED if m.shared else Vma.FILE_PRIVATE
             vma.name = m.path
             vma.pgoff = m.offset
@@ -297,11 +295,48 @@ class PageSource(Protocol):
         ...
 
 
-def preflight(vmas: Iterable[image_pb2.Vma]) -> None:
-    """Refuse before anything is created when a mapped file is gone or changed."""
+def preflight(vmas: Iterable[image_pb2.Vma], written: Collection[tuple[int, int]] = ()) -> None:
+    """Refuse before anything is created when a mapped file is gone or changed -- or, for one the job
+    writes (`written`: files.written_by_job), gone, replaced or shorter than the mapping needs."""
     for vma in vmas:
-        if vma.kind in (Vma.FILE_PRIVATE, Vma.FILE_SHARED) and not vma.shm:    # (a ghost file is made anew)
+        if vma.kind not in (Vma.FILE_PRIVATE, Vma.FILE_SHARED) or vma.shm:    # (a ghost file is made anew)
+            continue
+        if (vma.file.dev, vma.file.ino) not in written:
             check_unchanged(vma.name, vma.file, "mapped file")
+            continue
+        try:
+            st = os.stat(vma.name)
+        except OSError as exc:
+            raise RestoreError(f"cannot restore: mapped file {vma.name} is not accessible ({exc.strerror}); "
+                               "put it back first") from None
+        if st.st_ino != vma.file.ino or st.st_size < vma.file.size:
+            raise RestoreError(f"cannot restore: mapped file {vma.name}, which the job writes, was replaced or "
+                               f"shortened since the checkpoint ({st.st_size} bytes, was {vma.file.size})")
+
+
+def writes_files(vmas: Iterable[image_pb2.Vma]) -> Iterator[tuple[int, int]]:
+    """The files (device, inode at the checkpoint) that writable shared mappings write into."""
+    for vma in vmas:
+        if vma.kind == Vma.FILE_SHARED and vma.prot & PROT_WRITE:
+            yield vma.file.dev, vma.file.ino
+
+
+def flush_written_files(processes: Iterable[image_pb2.ProcessImage]) -> None:
+    """fsync each file a writable shared mapping of the job writes: the checkpoint stores none of its
+    data, which must survive the node as the checkpoint does.  A mapping gone meanwhile is passed over."""
+    done: set[tuple[int, int]] = set()
+    for p in processes:
+        for vma in p.vmas:
+            key = (vma.file.dev, vma.file.ino)
+            if vma.kind != Vma.FILE_SHARED or not vma.prot & PROT_WRITE or key in done:
+                continue
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                fd = os.open(f"/proc/{p.pid}/map_files/{vma.start:x}-{vma.end:x}", os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                done.add(key)
 
 
 def overlaps(start: int, end: int, ranges: Iterable[tuple[int, int]]) -> bool:

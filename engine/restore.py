@@ -126,7 +126,10 @@ def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False,
     if tree.arch and tree.arch != "x86_64":
         raise RestoreError(f"cannot restore: the checkpoint is for {tree.arch}, this is x86_64")
     outside.refuse_if_running(tree)       # before PidTaken: the job is not "another process"
-    written = files.written_by_job(tree.processes)     # only the files it reads must not have changed at all
+    # Only the files it reads must not have changed at all; those it writes, by descriptor or through a
+    # shared mapping, change as it runs on.
+    written = files.written_by_job(tree.processes) | set(memory.writes_files(v for p in tree.processes
+                                                                              for v in p.vmas))
     for p in tree.processes:
         if not new_pidns and _held(p.pid):
             raise _taken(p.pid)
@@ -136,7 +139,7 @@ def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False,
             if not new_pidns and _held(thread.tid):
                 raise _taken(thread.tid)
         mm.preflight(p.mm)
-        memory.preflight(p.vmas)
+        memory.preflight(p.vmas, written)
         files.preflight(list(p.files), written)
         fs.preflight(p.fs)
     shm.preflight(tree.shm, own_ipc_namespace=_own_ipc_namespace(tree, new_pidns),

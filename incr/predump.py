@@ -606,6 +606,7 @@ def _commit(writer: SnapshotWriter, parent: Parent, members: dict[int, Member], 
     downtime_ms = max([downtime_ms] + [ms for m in members.values() for ms in m.tracker.stops_ms])
     stats.tracker, stats.rounds, stats.downtime_ms = tracker.name, rounds, downtime_ms
     stats.total_ms = (time.perf_counter() - t_start) * 1e3
+    memory.flush_written_files(tree.processes)      # their data is the file's, not the store's
     sid = writer.commit(snap)
     log.info("%s %s of PID %d (%d processes): %d pages (%d dirty), %.1f ms frozen, tracker %s (%s), %d rounds",
              kind, sid[:12], tree.root_pid, len(members), counts.total, counts.dirty, downtime_ms, tracker.name,

@@ -94,7 +94,7 @@ PROGRAMS: dict[str, Spec] = {
     "mem_dontneed": Spec(),
     "mem_file_cow": Spec(),
     "mem_file_shared_ro": Spec(),
-    "mem_file_shared_rw": Spec(refuse=("writable shared file mapping",)),
+    "mem_file_shared_rw": Spec(),
     "mem_fixed_high": Spec(),
     "mem_ghost_maps": Spec(),
     "mem_growsdown": Spec(),

@@ -61,6 +61,9 @@ SS_INVALID = 7                        # neither 0, SS_ONSTACK nor SS_DISABLE: th
 FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2 = 0x46505853, 0x46505845
 _SW_BYTES_AT = 464                    # struct _fpx_sw_bytes inside the legacy FXSAVE area
 _SW_BYTES = struct.Struct("<IIQI28x")  # magic1, extended_size, xfeatures, xstate_size, padding
+_XSTATE_HEADER_AT = 512               # XSTATE_BV: the components not in their initial state
+_XTILEDATA_BIT = 18                   # AMX tile data, a dynamic feature (arch_prctl ARCH_REQ_XCOMP_PERM)
+_XTILEDATA, _XTILEDATA_SIZE = 1 << _XTILEDATA_BIT, 8192
 
 _SIGCONTEXT_REGS = ("r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rdi", "rsi", "rbp", "rbx", "rdx",
                     "rax", "rcx", "rsp", "rip", "eflags")
@@ -133,6 +136,8 @@ def spread(tid: int, regs: pt.Regs, sigmask: int, stack: tuple[int, int] | None)
     xcr0 = struct.unpack_from("<Q", xstate, _SW_BYTES_AT)[0] if xstate_size > _SW_BYTES_AT + 8 else 0
     if not xcr0:
         return None                    # no XSAVE layout to hand back: rt_sigreturn would lose state
+    xstate, xcr0 = _without_unused_tiles(xstate, xcr0)
+    xstate_size = len(xstate)
     _SW_BYTES.pack_into(xstate, _SW_BYTES_AT, FP_XSTATE_MAGIC1, xstate_size + 4, xcr0, xstate_size)
     top = regs.rsp - RED_ZONE - SCRATCH_RESERVE
     fpstate = (top - xstate_size - 4) & ~63
@@ -149,6 +154,20 @@ def spread(tid: int, regs: pt.Regs, sigmask: int, stack: tuple[int, int] | None)
     frame[at:at + xstate_size] = xstate
     struct.pack_into("<I", frame, at + xstate_size, FP_XSTATE_MAGIC2)
     return Net(at=frame_at, frame=bytes(frame), sp=frame_at + 8)
+
+
+def _without_unused_tiles(xstate: bytearray, xcr0: int) -> tuple[bytearray, int]:
+    """The regset is as large as every feature the CPU has, AMX tile data included (8 KiB, the last
+    component), but a thread's signal frames are only as large as what it may use: rt_sigreturn takes
+    a larger frame for a foreign one and restores only the legacy FXSAVE area, losing the upper halves
+    of the vector registers (measured here on a Xeon with AMX).  A thread whose tile data is in its
+    initial state (XSTATE_BV) gets a frame without it: all a thread without AMX permission can have."""
+    xstate_bv = struct.unpack_from("<Q", xstate, _XSTATE_HEADER_AT)[0] if len(xstate) >= _XSTATE_HEADER_AT + 8 else 0
+    cut = len(xstate) - _XTILEDATA_SIZE
+    if not xcr0 & _XTILEDATA or xstate_bv & _XTILEDATA or xcr0 >> (_XTILEDATA_BIT + 1) or \
+            cut < _XSTATE_HEADER_AT + 64:
+        return xstate, xcr0
+    return xstate[:cut], xcr0 & ~_XTILEDATA
 
 
 def _shadow_stack(tid: int) -> bool:

@@ -8,7 +8,7 @@ disk would, so tests can prove that an I/O error anywhere aborts cleanly;
 with ``INCR_FAULT_SIGNAL=<name>`` (``SIGINT``: a Ctrl-C there), the process
 sends itself that signal instead.
 The points are listed in ``POINTS`` (checkpoint), ``GC_POINTS`` (forget and
-prune) and ``RESTORE_POINTS``.
+prune), ``RESTORE_POINTS`` and ``GHOST_POINTS``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ GC_POINTS = (
 )
 RESTORE_POINTS = (
     "restoring",        # every process of the tree half-built: memory and descriptors in, no registers
+)
+# Reached only by a restore of a job that held deleted files (tests/test_ghost_files.py).
+GHOST_POINTS = (
     "ghost-named",      # a deleted file made again under its name, the job not holding it yet
 )
 

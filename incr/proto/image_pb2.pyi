@@ -462,7 +462,7 @@ class PageSpan(_message.Message):
     def __init__(self, first: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
 
 class OpenFile(_message.Message):
-    __slots__ = ("id", "kind", "path", "flags", "pos", "file", "what", "pipe", "eventfd", "signalfd", "timerfd", "epoll", "inotify", "socket", "shm", "owner", "signal", "shared_outside", "other_writers", "removed")
+    __slots__ = ("id", "kind", "path", "flags", "pos", "file", "what", "pipe", "eventfd", "signalfd", "timerfd", "epoll", "inotify", "socket", "shm", "owner", "signal", "pidfd", "shared_outside", "other_writers", "removed")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         REGULAR: _ClassVar[OpenFile.Kind]
@@ -478,6 +478,7 @@ class OpenFile(_message.Message):
         SOCKETPAIR: _ClassVar[OpenFile.Kind]
         SHMEM: _ClassVar[OpenFile.Kind]
         FIFO: _ClassVar[OpenFile.Kind]
+        PIDFD: _ClassVar[OpenFile.Kind]
         EXTERNAL: _ClassVar[OpenFile.Kind]
     REGULAR: OpenFile.Kind
     DIRECTORY: OpenFile.Kind
@@ -492,6 +493,7 @@ class OpenFile(_message.Message):
     SOCKETPAIR: OpenFile.Kind
     SHMEM: OpenFile.Kind
     FIFO: OpenFile.Kind
+    PIDFD: OpenFile.Kind
     EXTERNAL: OpenFile.Kind
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -510,6 +512,7 @@ class OpenFile(_message.Message):
     SHM_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    PIDFD_FIELD_NUMBER: _ClassVar[int]
     SHARED_OUTSIDE_FIELD_NUMBER: _ClassVar[int]
     OTHER_WRITERS_FIELD_NUMBER: _ClassVar[int]
     REMOVED_FIELD_NUMBER: _ClassVar[int]
@@ -530,10 +533,11 @@ class OpenFile(_message.Message):
     shm: str
     owner: FileOwner
     signal: int
+    pidfd: PidfdState
     shared_outside: bool
     other_writers: _containers.RepeatedScalarFieldContainer[str]
     removed: GhostNode
-    def __init__(self, id: _Optional[int] = ..., kind: _Optional[_Union[OpenFile.Kind, str]] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., pos: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., what: _Optional[str] = ..., pipe: _Optional[int] = ..., eventfd: _Optional[_Union[EventfdState, _Mapping]] = ..., signalfd: _Optional[_Union[SignalfdState, _Mapping]] = ..., timerfd: _Optional[_Union[TimerfdState, _Mapping]] = ..., epoll: _Optional[_Union[EpollState, _Mapping]] = ..., inotify: _Optional[_Union[InotifyState, _Mapping]] = ..., socket: _Optional[int] = ..., shm: _Optional[str] = ..., owner: _Optional[_Union[FileOwner, _Mapping]] = ..., signal: _Optional[int] = ..., shared_outside: _Optional[bool] = ..., other_writers: _Optional[_Iterable[str]] = ..., removed: _Optional[_Union[GhostNode, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., kind: _Optional[_Union[OpenFile.Kind, str]] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., pos: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., what: _Optional[str] = ..., pipe: _Optional[int] = ..., eventfd: _Optional[_Union[EventfdState, _Mapping]] = ..., signalfd: _Optional[_Union[SignalfdState, _Mapping]] = ..., timerfd: _Optional[_Union[TimerfdState, _Mapping]] = ..., epoll: _Optional[_Union[EpollState, _Mapping]] = ..., inotify: _Optional[_Union[InotifyState, _Mapping]] = ..., socket: _Optional[int] = ..., shm: _Optional[str] = ..., owner: _Optional[_Union[FileOwner, _Mapping]] = ..., signal: _Optional[int] = ..., pidfd: _Optional[_Union[PidfdState, _Mapping]] = ..., shared_outside: _Optional[bool] = ..., other_writers: _Optional[_Iterable[str]] = ..., removed: _Optional[_Union[GhostNode, _Mapping]] = ...) -> None: ...
 
 class FileOwner(_message.Message):
     __slots__ = ("type", "pid")
@@ -542,6 +546,14 @@ class FileOwner(_message.Message):
     type: int
     pid: int
     def __init__(self, type: _Optional[int] = ..., pid: _Optional[int] = ...) -> None: ...
+
+class PidfdState(_message.Message):
+    __slots__ = ("pid", "reaped")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    REAPED_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    reaped: bool
+    def __init__(self, pid: _Optional[int] = ..., reaped: _Optional[bool] = ...) -> None: ...
 
 class EventfdState(_message.Message):
     __slots__ = ("count", "semaphore")

@@ -123,7 +123,8 @@ def minimal_version(image: image_pb2.TreeImage) -> int:
     1, 2 with named FIFOs, 3 with any attribute a version-2 reader would silently drop, 4 with ghost
     files (a version-3 reader would make one a memfd), external descriptors or removed directories."""
     if any(o.kind == image_pb2.ShmImage.GHOST for o in image.shm) or any(
-            f.kind in (image_pb2.OpenFile.EXTERNAL, image_pb2.OpenFile.PIDFD) or f.HasField("removed")
+            f.kind in (image_pb2.OpenFile.EXTERNAL, image_pb2.OpenFile.PIDFD, image_pb2.OpenFile.PROCFS,
+                       image_pb2.OpenFile.SYMLINK) or f.HasField("removed")
             for p in image.processes for f in p.files
     ) or any(p.fs.HasField("cwd_removed") for p in image.processes):
         return 4

@@ -41,6 +41,7 @@ from . import (
     pidfd,
     pipes,
     proc,
+    procfs,
     shm,
     signalfd,
     timerfd,
@@ -145,6 +146,7 @@ class FileTable:
         self.ghost_limit = ghost_limit
         self.external_ok = external_ok
         self.frozen = frozen
+        self.proc_dev = procfs.proc_dev()
         self._held_outside: set[int] | None = None                 # pipe inodes also open outside the tree
         self.files: list[image_pb2.OpenFile] = []
         self.holders: dict[int, Holder] = {}          # description id -> first holder
@@ -324,6 +326,10 @@ class FileTable:
             base.kind = OpenFile.SHMEM
             base.shm = obj.key
             return base
+        if st.st_dev == self.proc_dev and (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+            return procfs.describe(pid, what, link, base, set(self.skip))
+        if stat.S_ISLNK(mode):
+            return procfs.symlink(pid, what, link, base)
         if stat.S_ISDIR(mode) and (gone := ghost.removed_node(link, st)) is not None:
             base.kind = OpenFile.DIRECTORY
             base.path = gone.name
@@ -394,6 +400,7 @@ def preflight(files: list[image_pb2.OpenFile], written: Collection[tuple[int, in
     for f in files:
         if f.kind == OpenFile.FIFO and not f.HasField("removed"):
             fifos.preflight(f)
+        procfs.preflight(f)
         if f.HasField("removed"):
             ghost.preflight_node(f.removed)
         if f.kind not in (OpenFile.REGULAR, OpenFile.DIRECTORY) or f.HasField("removed"):
@@ -613,6 +620,8 @@ CREATORS: dict[int, Callable[[RemoteProcess, image_pb2.OpenFile], int]] = {
     OpenFile.EPOLL: lambda t, f: epoll.restore(t, f.epoll, f.flags),
     OpenFile.INOTIFY: lambda t, f: inotify.restore(t, f.inotify, f.flags),
     OpenFile.PIDFD: lambda t, f: pidfd.restore(t, f.pidfd, f.flags),
+    OpenFile.PROCFS: procfs.reopen,
+    OpenFile.SYMLINK: procfs.reopen,
 }
 
 

@@ -72,6 +72,7 @@ PROGRAMS: dict[str, Spec] = {
     "fd_peercred": Spec(),
     "fd_pidfd": Spec(),
     "fd_pipe_attrs": Spec(),
+    "fd_proc_symlink": Spec(),
     "fd_pipe_half_closed": Spec(),
     "fd_signalfd": Spec(),
     "fd_socketpair_kinds": Spec(),

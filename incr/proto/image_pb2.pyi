@@ -478,6 +478,8 @@ class OpenFile(_message.Message):
         SOCKETPAIR: _ClassVar[OpenFile.Kind]
         SHMEM: _ClassVar[OpenFile.Kind]
         FIFO: _ClassVar[OpenFile.Kind]
+        SYMLINK: _ClassVar[OpenFile.Kind]
+        PROCFS: _ClassVar[OpenFile.Kind]
         PIDFD: _ClassVar[OpenFile.Kind]
         EXTERNAL: _ClassVar[OpenFile.Kind]
     REGULAR: OpenFile.Kind
@@ -493,6 +495,8 @@ class OpenFile(_message.Message):
     SOCKETPAIR: OpenFile.Kind
     SHMEM: OpenFile.Kind
     FIFO: OpenFile.Kind
+    SYMLINK: OpenFile.Kind
+    PROCFS: OpenFile.Kind
     PIDFD: OpenFile.Kind
     EXTERNAL: OpenFile.Kind
     ID_FIELD_NUMBER: _ClassVar[int]

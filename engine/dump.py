@@ -121,12 +121,14 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
 def minimal_version(image: image_pb2.TreeImage) -> int:
     """The oldest image version that describes `image`, so that an older incr can restore it if it can:
     1, 2 with named FIFOs, 3 with any attribute a version-2 reader would silently drop, 4 with ghost
-    files (a version-3 reader would make one a memfd), external descriptors or removed directories."""
+    files (a version-3 reader would make one a memfd), external descriptors, pidfds, /proc files,
+    O_PATH symlinks, removed directories and FIFOs, AIO rings."""
     if any(o.kind == image_pb2.ShmImage.GHOST for o in image.shm) or any(
             f.kind in (image_pb2.OpenFile.EXTERNAL, image_pb2.OpenFile.PIDFD, image_pb2.OpenFile.PROCFS,
                        image_pb2.OpenFile.SYMLINK) or f.HasField("removed")
             for p in image.processes for f in p.files
-    ) or any(p.fs.HasField("cwd_removed") for p in image.processes):
+    ) or any(p.fs.HasField("cwd_removed") or any(v.kind == image_pb2.Vma.AIO for v in p.vmas)
+             for p in image.processes):
         return 4
     if needs_version_3(image):
         return 3

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from incr.proto import image_pb2
 
-from . import ghost, proc, shm, vmflags
+from . import aio, ghost, proc, shm, vmflags
 from . import ptrace as pt
 from .errors import RestoreError, Unsupported
 from .files import check_unchanged, file_id, same_file
@@ -75,6 +75,10 @@ def dump_vmas(pid: int, known_flags: proc.VmFlags | None = None,
         if m.path in _SPECIAL_KINDS:
             vma.kind = _SPECIAL_KINDS[m.path]
             vma.name = m.path
+        elif m.path == aio.PATH and m.shared:
+            aio.dump(pid, vma, where)
+            out.append(vma)
+            continue
         elif m.shared and m.path and (obj := _shm_object(pid, m, where)) is not None:
             vma.kind = Vma.SHMEM
             vma.name = m.path
@@ -397,6 +401,9 @@ def map_and_fill(stub: RemoteProcess, vmas: list[image_pb2.Vma], source: PageSou
                 continue
             if vma.kind == Vma.SHMEM:
                 _map_shared_memory(stub, vma, shared, keep_at)
+                continue
+            if vma.kind == Vma.AIO:
+                aio.restore(stub, vma)
                 continue
             fill_prot = _map(stub, vma, file_fds, shared, keep_at)
             vmflags.before_fill(stub, vma)

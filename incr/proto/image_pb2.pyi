@@ -370,7 +370,7 @@ class FileId(_message.Message):
     def __init__(self, dev: _Optional[int] = ..., ino: _Optional[int] = ..., size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., mode: _Optional[int] = ..., ctime_ns: _Optional[int] = ...) -> None: ...
 
 class Vma(_message.Message):
-    __slots__ = ("start", "end", "prot", "kind", "name", "pgoff", "file", "growsdown", "shm", "advice", "lock", "noreserve", "unaccounted", "sealed", "guards", "guarded", "may_write")
+    __slots__ = ("start", "end", "prot", "kind", "name", "pgoff", "file", "growsdown", "shm", "advice", "lock", "noreserve", "unaccounted", "sealed", "guards", "guarded", "may_write", "aio_nr")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         ANON: _ClassVar[Vma.Kind]
@@ -381,6 +381,7 @@ class Vma(_message.Message):
         VVAR_VCLOCK: _ClassVar[Vma.Kind]
         SHMEM: _ClassVar[Vma.Kind]
         DROPPABLE: _ClassVar[Vma.Kind]
+        AIO: _ClassVar[Vma.Kind]
     ANON: Vma.Kind
     FILE_PRIVATE: Vma.Kind
     FILE_SHARED: Vma.Kind
@@ -389,6 +390,7 @@ class Vma(_message.Message):
     VVAR_VCLOCK: Vma.Kind
     SHMEM: Vma.Kind
     DROPPABLE: Vma.Kind
+    AIO: Vma.Kind
     class Advice(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         NO_ADVICE: _ClassVar[Vma.Advice]
@@ -434,6 +436,7 @@ class Vma(_message.Message):
     GUARDS_FIELD_NUMBER: _ClassVar[int]
     GUARDED_FIELD_NUMBER: _ClassVar[int]
     MAY_WRITE_FIELD_NUMBER: _ClassVar[int]
+    AIO_NR_FIELD_NUMBER: _ClassVar[int]
     start: int
     end: int
     prot: int
@@ -451,7 +454,8 @@ class Vma(_message.Message):
     guards: _containers.RepeatedCompositeFieldContainer[PageSpan]
     guarded: bool
     may_write: bool
-    def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., prot: _Optional[int] = ..., kind: _Optional[_Union[Vma.Kind, str]] = ..., name: _Optional[str] = ..., pgoff: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., growsdown: _Optional[bool] = ..., shm: _Optional[str] = ..., advice: _Optional[int] = ..., lock: _Optional[_Union[Vma.Lock, str]] = ..., noreserve: _Optional[bool] = ..., unaccounted: _Optional[bool] = ..., sealed: _Optional[bool] = ..., guards: _Optional[_Iterable[_Union[PageSpan, _Mapping]]] = ..., guarded: _Optional[bool] = ..., may_write: _Optional[bool] = ...) -> None: ...
+    aio_nr: int
+    def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., prot: _Optional[int] = ..., kind: _Optional[_Union[Vma.Kind, str]] = ..., name: _Optional[str] = ..., pgoff: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., growsdown: _Optional[bool] = ..., shm: _Optional[str] = ..., advice: _Optional[int] = ..., lock: _Optional[_Union[Vma.Lock, str]] = ..., noreserve: _Optional[bool] = ..., unaccounted: _Optional[bool] = ..., sealed: _Optional[bool] = ..., guards: _Optional[_Iterable[_Union[PageSpan, _Mapping]]] = ..., guarded: _Optional[bool] = ..., may_write: _Optional[bool] = ..., aio_nr: _Optional[int] = ...) -> None: ...
 
 class PageSpan(_message.Message):
     __slots__ = ("first", "count")

@@ -128,7 +128,7 @@ def minimal_version(image: image_pb2.TreeImage) -> int:
                        image_pb2.OpenFile.SYMLINK) or f.HasField("removed")
             for p in image.processes for f in p.files
     ) or any(p.fs.HasField("cwd_removed") or any(v.kind == image_pb2.Vma.AIO for v in p.vmas)
-             for p in image.processes):
+             or any(w.HasField("via") for f in p.files for w in f.epoll.watches) for p in image.processes):
         return 4
     if needs_version_3(image):
         return 3

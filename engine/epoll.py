@@ -13,6 +13,7 @@ at checkpoint.  The restored watch list is read back and must be the dumped one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
@@ -21,11 +22,13 @@ import struct
 from incr.proto import image_pb2
 
 from . import proc
-from .errors import RestoreError, Unsupported
+from . import ptrace as pt
+from .errors import EngineError, RestoreError, Unsupported
 from .pipes import queued, stolen
 from .remote import RemoteProcess
 
 EPOLL_CTL_ADD = 1
+F_GETFD, FD_CLOEXEC, F_DUPFD_CLOEXEC = 1, 1, 1030
 EPOLLONESHOT = 1 << 30
 # EP_PRIVATE_BITS: what a fired one-shot watch keeps (EPOLLWAKEUP, EPOLLONESHOT, EPOLLET, EPOLLEXCLUSIVE).
 PRIVATE_BITS = (1 << 29) | EPOLLONESHOT | (1 << 31) | (1 << 28)
@@ -45,17 +48,31 @@ def dump(pid: int, fd: int, lines: list[str]) -> image_pb2.EpollState:
     for tfd, events, data, ino in _watches(lines):
         # The watch is on a file, not a number: the number must still name that file.
         try:
-            alive = os.stat(f"/proc/{pid}/fd/{tfd}").st_ino == ino
+            alive = os.stat(f"/proc/{pid}/fd/{tfd}").st_ino == ino and pt.kcmp_epoll_target(pid, tfd, pid, fd, tfd) == 0
         except OSError:
             alive = False
-        if not alive:
-            raise Unsupported(pid, f"fd {fd} (epoll)", f"it watches a file no longer open as fd {tfd}")
         watch = image_pb2.EpollWatch(fd=tfd, events=events, data=data)
+        if not alive:
+            via = _holder(pid, fd, tfd)
+            if via is None:
+                raise Unsupported(pid, f"fd {fd} (epoll)", f"it watches a file no longer open as fd {tfd} nor as any "
+                                                           "other descriptor of the process")
+            watch.via = via
         if disarmed(watch) and not _ready(pid, tfd) and not _empty_pipe_reader(pid, tfd):
             raise Unsupported(pid, f"fd {fd} (epoll)", f"its fired one-shot watch of fd {tfd} cannot be restored "
                               "disarmed while that file is ready for no event")
         state.watches.append(watch)
     return state
+
+
+def _holder(pid: int, epfd: int, tfd: int) -> int | None:
+    """A descriptor of `pid` that is the file epoll `epfd` watches as the number `tfd`, since closed."""
+    for n in proc.fds(pid):
+        if n != tfd:
+            with contextlib.suppress(OSError, EngineError):
+                if pt.kcmp_epoll_target(pid, n, pid, epfd, tfd) == 0:
+                    return n
+    return None
 
 
 def _watches(lines: list[str]) -> list[tuple[int, int, int, int]]:
@@ -104,14 +121,19 @@ def nesting(files: list[image_pb2.OpenFile], fds: list[image_pb2.Fd]) -> dict[in
 
 def restore(target: RemoteProcess, state: image_pb2.EpollState, flags: int) -> int:
     fd = target.call("epoll_create1", flags & os.O_CLOEXEC)
+    lent = {w.fd for w in state.watches if w.HasField("via")}
+    if fd in lent:                       # (a number _add lends a watched file for a moment)
+        moved = target.call("fcntl", fd, F_DUPFD_CLOEXEC, max(lent) + 1)
+        target.call("close", fd)
+        fd = moved
     fired = [w for w in state.watches if disarmed(w)]
     for w in fired:                      # alone in the instance: only they can fire
-        _add(target, fd, w.fd, w.events | ANY_EVENT, w.data)
+        _add(target, fd, w, w.events | ANY_EVENT)
     if fired:
         _fire(target, fd, fired)
     for w in state.watches:
         if not disarmed(w):
-            _add(target, fd, w.fd, w.events, w.data)
+            _add(target, fd, w, w.events)
     got = sorted(_watches(proc.fdinfo_lines(target.pid, fd)))
     want = sorted((w.fd, w.events, w.data) for w in state.watches)
     if [g[:3] for g in got] != want:
@@ -120,8 +142,24 @@ def restore(target: RemoteProcess, state: image_pb2.EpollState, flags: int) -> i
     return fd
 
 
-def _add(target: RemoteProcess, epfd: int, fd: int, events: int, data: int) -> None:
-    target.call("epoll_ctl", epfd, EPOLL_CTL_ADD, fd, target.put(_EVENT.pack(events, data)))
+def _add(target: RemoteProcess, epfd: int, w: image_pb2.EpollWatch, events: int) -> None:
+    """The watch `w` added with `events`: through its number, which for one closed since (`via`) is
+    made for the moment to name the file again (what holds the number now waits elsewhere)."""
+    event = target.put(_EVENT.pack(events, w.data))
+    if not w.HasField("via"):
+        target.call("epoll_ctl", epfd, EPOLL_CTL_ADD, w.fd, event)
+        return
+    cloexec = target.syscall("fcntl", w.fd, F_GETFD)
+    parked = target.call("fcntl", w.fd, F_DUPFD_CLOEXEC, 0) if cloexec >= 0 else -1
+    target.call("dup2", w.via, w.fd)
+    try:
+        target.call("epoll_ctl", epfd, EPOLL_CTL_ADD, w.fd, event)
+    finally:
+        if parked >= 0:
+            target.call("dup3", parked, w.fd, os.O_CLOEXEC if cloexec & FD_CLOEXEC else 0)
+            target.call("close", parked)
+        else:
+            target.call("close", w.fd)
 
 
 def _fire(target: RemoteProcess, epfd: int, watches: list[image_pb2.EpollWatch]) -> None:

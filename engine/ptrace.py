@@ -346,6 +346,15 @@ def kcmp_files(pid1: int, fd1: int, pid2: int, fd2: int) -> int:
     return _check(lib.incr_kcmp(pid1, pid2, KCMP_FILE, fd1, fd2), "kcmp")
 
 
+KCMP_EPOLL_TFD = 7
+
+
+def kcmp_epoll_target(pid1: int, fd1: int, pid2: int, epfd: int, tfd: int) -> int:
+    """0 when fd1 of pid1 is the file epoll `epfd` of pid2 watches as number `tfd` (the first such watch)."""
+    slot = ffi.new("uint32_t[3]", [epfd, tfd, 0])      # struct kcmp_epoll_slot: efd, tfd, toff
+    return _check(lib.incr_kcmp(pid1, pid2, KCMP_EPOLL_TFD, fd1, int(ffi.cast("uintptr_t", slot))), "kcmp")
+
+
 def kcmp(pid1: int, pid2: int, kind: int) -> int:
     """0 when tasks pid1 and pid2 share resource `kind` (KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND);
     otherwise 1 or 2, an ordering of the two that is the same for every pair (sorting by it works)."""

@@ -61,6 +61,7 @@ PROGRAMS: dict[str, Spec] = {
     "fd_dir": Spec(),
     "fd_dup_shared": Spec(),
     "fd_epoll": Spec(),
+    "fd_epoll_closed": Spec(),
     "fd_ghost_dirs": Spec(),
     "fd_ghost_files": Spec(),
     "fd_eventfd": Spec(),

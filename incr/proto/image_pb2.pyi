@@ -592,14 +592,16 @@ class TimerfdState(_message.Message):
     def __init__(self, clockid: _Optional[int] = ..., ticks: _Optional[int] = ..., settime_flags: _Optional[int] = ..., value_ns: _Optional[int] = ..., interval_ns: _Optional[int] = ...) -> None: ...
 
 class EpollWatch(_message.Message):
-    __slots__ = ("fd", "events", "data")
+    __slots__ = ("fd", "events", "data", "via")
     FD_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    VIA_FIELD_NUMBER: _ClassVar[int]
     fd: int
     events: int
     data: int
-    def __init__(self, fd: _Optional[int] = ..., events: _Optional[int] = ..., data: _Optional[int] = ...) -> None: ...
+    via: int
+    def __init__(self, fd: _Optional[int] = ..., events: _Optional[int] = ..., data: _Optional[int] = ..., via: _Optional[int] = ...) -> None: ...
 
 class EpollState(_message.Message):
     __slots__ = ("watches",)

@@ -128,7 +128,8 @@ def minimal_version(image: image_pb2.TreeImage) -> int:
                        image_pb2.OpenFile.SYMLINK) or f.HasField("removed")
             for p in image.processes for f in p.files
     ) or any(p.fs.HasField("cwd_removed") or any(v.kind == image_pb2.Vma.AIO for v in p.vmas)
-             or any(w.HasField("via") for f in p.files for w in f.epoll.watches) for p in image.processes):
+             or any(w.HasField("via") for f in p.files for w in f.epoll.watches) for p in image.processes) \
+            or any(pair.widowed for pair in image.socketpairs):
         return 4
     if needs_version_3(image):
         return 3
@@ -176,6 +177,10 @@ def _capture_socketpairs(table: files.FileTable) -> list[image_pb2.SocketPairIma
     ends = {f.socket: table.holders[f.id] for f in table.files if f.kind == image_pb2.OpenFile.SOCKETPAIR}
     out = []
     for ino, holder in sorted(ends.items()):
+        if table.unix[ino].widowed:
+            out.append(unixsock.capture_widowed(unixsock.End(holder.pid, holder.fd, ino, table.unix[ino].shutdown),
+                                                table.unix[ino].type))
+            continue
         peer = table.unix[ino].peer
         if ino > peer:
             continue                     # each pair once

@@ -50,6 +50,7 @@ from . import (
 from . import ptrace as pt
 from .errors import ProcessNotFound, RestoreError, Unsupported
 from .holders import Holder, transfer
+from .pipes import stolen
 from .remote import RemoteProcess
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,7 @@ class FileTable:
         self.frozen = frozen
         self.proc_dev = procfs.proc_dev()
         self._held_outside: set[int] | None = None                 # pipe inodes also open outside the tree
+        self._warned: set[int] = set()                             # of those, the ones said to be the job's
         self.files: list[image_pb2.OpenFile] = []
         self.holders: dict[int, Holder] = {}          # description id -> first holder
         self._by_inode: dict[tuple[int, int], list[tuple[Holder, image_pb2.OpenFile]]] = defaultdict(list)
@@ -210,7 +212,7 @@ class FileTable:
             raise Unsupported(pid, what, "network sockets (TCP, UDP, ...) are not supported yet")
         if info.name:
             raise Unsupported(pid, what, f"Unix sockets bound to a name ({info.name!r}) are not supported yet")
-        if info.peer in self.sockets_held:
+        if info.peer in self.sockets_held or info.widowed:       # (a widowed one: its peer was closed)
             base.kind = OpenFile.SOCKETPAIR
             base.socket = ino
             return base
@@ -223,6 +225,24 @@ class FileTable:
         where = "its peer is outside the job (checkpoint --external records it as external)" if info.peer \
             else "it has no peer"
         raise Unsupported(pid, what, f"{where}; only Unix socket pairs inside the job are supported yet")
+
+    def _own_pipe(self, pid: int, fd: int, link: str) -> bool:
+        """Whether a pipe both of whose ends the tree holds is the job's own: no one outside holds it,
+        or nothing is queued in it (a synchronisation pipe that leaked into the job, say: it comes back
+        as the job's, said once).  One holding bytes an outsider may read or have written (make -j's
+        jobserver and its tokens) is not."""
+        ino = int(link[6:-1])
+        if not self._also_outside(ino):
+            return True
+        with stolen(pid, fd) as mine:
+            if pipes.queued(mine):
+                return False
+        if self.frozen and ino not in self._warned:
+            self._warned.add(ino)
+            log.warning("warning: PID %d fd %d (%s) is also held by %s, outside the job; nothing is queued in "
+                        "it: restored as the job's own pipe", pid, fd, link,
+                        ", ".join(_holders(link, exclude=set(self.skip))) or "a process incr cannot see")
+        return True
 
     def _also_outside(self, ino: int) -> bool:
         """Whether a process outside the tree holds pipe `ino` too (make -j hands its jobserver pipe,
@@ -285,7 +305,7 @@ class FileTable:
         if stat.S_ISFIFO(mode):
             if not link.startswith("pipe:"):
                 return self._fifo(pid, what, link, st, base)
-            if {os.O_RDONLY, os.O_WRONLY} <= self.pipe_ends[st.st_ino] and not self._also_outside(st.st_ino):
+            if {os.O_RDONLY, os.O_WRONLY} <= self.pipe_ends[st.st_ino] and self._own_pipe(pid, fd, link):
                 base.kind = OpenFile.PIPE
                 base.pipe = st.st_ino
                 return base
@@ -454,7 +474,7 @@ class Installer:
         self.pipes = {p.ino: p for p in pipes}
         self.installed: dict[int, Holder] = {}               # description id -> a process holding it
         self.pipe_ends: dict[tuple[int, int], Holder] = {}   # (pipe inode, O_RDONLY|O_WRONLY) -> holder
-        self.pairs = {ino: p for p in socketpairs for ino in (p.ino_a, p.ino_b)}
+        self.pairs = {ino: p for p in socketpairs for ino in (p.ino_a, p.ino_b) if ino}
         self.socket_ends: dict[int, Holder] = {}             # socket inode -> holder
         self.keepers: list[tuple[RemoteProcess, int]] = []
         self.owned: list[tuple[int, int, image_pb2.OpenFile]] = []   # (PID as incr sees it, fd, description)
@@ -544,6 +564,9 @@ class Installer:
             if holder is None:
                 pair = self.pairs[f.socket]
                 fa, fb = self.pair_maker.create(target, pair) if self.pair_maker else unixsock.create(target, pair)
+                if pair.widowed:
+                    target.call("close", fb)         # refilled: what the closed end had sent, then its end
+                    return fa
                 mine, other, other_ino = (fa, fb, pair.ino_b) if f.socket == pair.ino_a else (fb, fa, pair.ino_a)
                 kept = target.call("fcntl", other, F_DUPFD_CLOEXEC, keep_at)
                 target.call("close", other)

@@ -69,6 +69,7 @@ UNIX_DIAG_NAME, UNIX_DIAG_PEER, UNIX_DIAG_SHUTDOWN = 0, 2, 6
 _NLMSG = struct.Struct("<IHHII")
 _REQ = struct.Struct("<BBHIIIII")
 _MSG = struct.Struct("<BBBBIII")
+TCP_ESTABLISHED = 1
 TYPES = {socket.SOCK_STREAM: "stream", socket.SOCK_DGRAM: "datagram", socket.SOCK_SEQPACKET: "seqpacket"}
 SO_PEERCRED, SO_PEERGROUPS = 17, 59
 SO_GET_FILTER, SO_PEEK_OFF, SO_MEMINFO = 26, 42, 55
@@ -130,6 +131,12 @@ class UnixInfo:
     peer: int
     name: bytes
     shutdown: int
+    state: int = 0                  # TCP_ESTABLISHED (1) once connected, TCP_CLOSE (7) never, TCP_LISTEN (10)
+
+    @property
+    def widowed(self) -> bool:
+        """Connected once, its peer closed since: what the peer had sent still readable."""
+        return not self.peer and self.state == TCP_ESTABLISHED and not self.name
 
 
 def unix_sockets() -> dict[int, UnixInfo]:
@@ -149,8 +156,8 @@ def unix_sockets() -> dict[int, UnixInfo]:
                 if kind == NLMSG_ERROR:
                     raise EngineError("sock_diag refused the Unix socket dump")
                 body = data[pos + _NLMSG.size:pos + length]
-                _, stype, _, _, ino, _, _ = _MSG.unpack_from(body)
-                info = UnixInfo(ino=ino, type=stype, peer=0, name=b"", shutdown=0)
+                _, stype, state, _, ino, _, _ = _MSG.unpack_from(body)
+                info = UnixInfo(ino=ino, type=stype, peer=0, name=b"", shutdown=0, state=state)
                 at = _MSG.size
                 while at + 4 <= len(body):
                     alen, atype = struct.unpack_from("<HH", body, at)
@@ -426,6 +433,26 @@ def capture(a: End, b: End, stype: int) -> image_pb2.SocketPairImage:
     return image_pb2.SocketPairImage(ino_a=a.ino, ino_b=b.ino, type=stype, queue_a=queue_a, queue_b=queue_b,
                                      creator=creator, options_a=options_a, options_b=options_b,
                                      shutdown_a=a.shutdown, shutdown_b=b.shutdown)
+
+
+def capture_widowed(a: End, stype: int) -> image_pb2.SocketPairImage:
+    """The end `a` of a socket pair whose other end was closed: what waits to be read in it (peeked:
+    nothing can be sent back into it), its options, shutdown state and creator."""
+    with _socket_of(a.pid, a.fd) as sa:
+        if filter_attached(sa):
+            raise Unsupported(a.pid, a.what, "a socket filter (SO_ATTACH_FILTER or SO_ATTACH_BPF) is attached to "
+                              "it: not supported")
+        if stype == socket.SOCK_STREAM and _oob_queued(sa):
+            raise Unsupported(a.pid, a.what, "an out-of-band byte (MSG_OOB) is queued in it: not supported")
+        msgs, carried = peek_queue(sa, stype, a.shutdown)
+        if carried:
+            raise Unsupported(a.pid, a.what, f"a message queued in it carries {carried}")
+        options = read_options(sa)
+        creator = _peer_cred(sa)
+    check_options(a.pid, a.what, stype, options)
+    queue = [b"".join(msgs)] if stype == socket.SOCK_STREAM and msgs else msgs
+    return image_pb2.SocketPairImage(ino_a=a.ino, type=stype, queue_a=queue, creator=creator, options_a=options,
+                                     shutdown_a=a.shutdown, widowed=True)
 
 
 def _capture_queue(end: End, sock: socket.socket, peer: End, peer_sock: socket.socket, stype: int) -> list[bytes]:

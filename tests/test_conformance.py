@@ -79,6 +79,7 @@ PROGRAMS: dict[str, Spec] = {
     "fd_socketpair_kinds": Spec(),
     "fd_socketpair_opts": Spec(),
     "fd_socketpair_shutdown": Spec(),
+    "fd_socketpair_widowed": Spec(),
     "ipc_mqueue": Spec(RT, refuse=("message queue",)),
     "ipc_msgq": Spec(),
     "ipc_posix_shm": Spec(RT),

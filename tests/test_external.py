@@ -1,7 +1,9 @@
 """Descriptors leading outside the job (engine/external.py): refused by default in one line naming
 who holds the other end; recorded as external with `checkpoint --external` (a warning each); a
 restore refuses in one line until told what each becomes with `--external N:PATH|null`, and then
-gives the job exactly that.  Real: a recipe of `make -j2` holding make's jobserver pipe."""
+gives the job exactly that.  Real: a recipe of `make -j3` holding make's jobserver pipe (two
+tokens queued in it: never empty, so never taken for the job's own).  A pipe both of whose ends
+the job holds that an outsider holds too but that holds nothing is the job's own, with a warning."""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ def test_a_make_j_recipe_holding_the_jobserver_pipe_is_checkpointed_with_externa
     out, ready, go = tmp_path / "out.txt", tmp_path / "ready", tmp_path / "go"
     (tmp_path / "Makefile").write_text(f"all: job other\njob:\n\t+@{cprog('jobserver')} {out} {ready} {go}\n"
                                        "other:\n\t@true\n")
-    make = procs.start(["make", "-j2", "-C", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    make = procs.start(["make", "-j3", "-C", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pid = procs.track(read_pid(ready))
     fds = sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd") if os.readlink(f"/proc/{pid}/fd/{fd}")
                  .startswith("pipe:"))
@@ -84,3 +86,21 @@ def test_a_pipe_and_a_socket_to_the_caller_become_what_the_restore_says(
     finally:
         os.close(w)
         mine.close()
+
+
+def test_a_pipe_shared_with_an_outsider_is_the_jobs_own_while_empty(
+        cprog: Callable[..., Path], tmp_path: Path, store: Path, procs: Procs) -> None:
+    r, w = os.pipe()
+    try:
+        ready = tmp_path / "ready"
+        job = procs.start([cprog("idle"), "1", "zero", ready], pass_fds=(r, w))
+        pid = procs.track(read_pid(ready))
+        res = ok(incr(store, "checkpoint", pid))           # we hold both ends too: a leaked pipe, empty
+        assert "outside the job" in res.stderr and "restored as the job's own pipe" in res.stderr, res.stderr
+        os.write(w, b"token")
+        _one_line(incr(store, "checkpoint", pid), f"PID {pid}", f"fd {r}", f"PID {os.getpid()}", "--external")
+        assert os.read(r, 16) == b"token"                   # (nothing of the job's or ours was touched)
+        job.kill()
+    finally:
+        os.close(r)
+        os.close(w)

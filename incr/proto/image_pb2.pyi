@@ -76,7 +76,7 @@ class ShmImage(_message.Message):
     def __init__(self, key: _Optional[str] = ..., kind: _Optional[_Union[ShmImage.Kind, str]] = ..., name: _Optional[str] = ..., size: _Optional[int] = ..., seals: _Optional[int] = ..., mode: _Optional[int] = ..., shmid: _Optional[int] = ..., ipc_key: _Optional[int] = ..., destroyed: _Optional[bool] = ..., unlinked: _Optional[bool] = ..., alias: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ...) -> None: ...
 
 class SocketPairImage(_message.Message):
-    __slots__ = ("ino_a", "ino_b", "type", "queue_a", "queue_b", "creator", "options_a", "options_b", "shutdown_a", "shutdown_b")
+    __slots__ = ("ino_a", "ino_b", "type", "queue_a", "queue_b", "creator", "options_a", "options_b", "shutdown_a", "shutdown_b", "widowed")
     INO_A_FIELD_NUMBER: _ClassVar[int]
     INO_B_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -87,6 +87,7 @@ class SocketPairImage(_message.Message):
     OPTIONS_B_FIELD_NUMBER: _ClassVar[int]
     SHUTDOWN_A_FIELD_NUMBER: _ClassVar[int]
     SHUTDOWN_B_FIELD_NUMBER: _ClassVar[int]
+    WIDOWED_FIELD_NUMBER: _ClassVar[int]
     ino_a: int
     ino_b: int
     type: int
@@ -97,7 +98,8 @@ class SocketPairImage(_message.Message):
     options_b: _containers.RepeatedCompositeFieldContainer[SocketOption]
     shutdown_a: int
     shutdown_b: int
-    def __init__(self, ino_a: _Optional[int] = ..., ino_b: _Optional[int] = ..., type: _Optional[int] = ..., queue_a: _Optional[_Iterable[bytes]] = ..., queue_b: _Optional[_Iterable[bytes]] = ..., creator: _Optional[_Union[PeerCred, _Mapping]] = ..., options_a: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., options_b: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., shutdown_a: _Optional[int] = ..., shutdown_b: _Optional[int] = ...) -> None: ...
+    widowed: bool
+    def __init__(self, ino_a: _Optional[int] = ..., ino_b: _Optional[int] = ..., type: _Optional[int] = ..., queue_a: _Optional[_Iterable[bytes]] = ..., queue_b: _Optional[_Iterable[bytes]] = ..., creator: _Optional[_Union[PeerCred, _Mapping]] = ..., options_a: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., options_b: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., shutdown_a: _Optional[int] = ..., shutdown_b: _Optional[int] = ..., widowed: _Optional[bool] = ...) -> None: ...
 
 class SocketOption(_message.Message):
     __slots__ = ("name", "value")

@@ -128,7 +128,8 @@ def minimal_version(image: image_pb2.TreeImage) -> int:
                        image_pb2.OpenFile.SYMLINK) or f.HasField("removed")
             for p in image.processes for f in p.files
     ) or any(p.fs.HasField("cwd_removed") or any(v.kind == image_pb2.Vma.AIO for v in p.vmas)
-             or any(w.HasField("via") for f in p.files for w in f.epoll.watches) for p in image.processes) \
+             or any(w.HasField("via") for f in p.files for w in f.epoll.watches) or p.mm.exe_shm
+             for p in image.processes) \
             or any(pair.widowed for pair in image.socketpairs):
         return 4
     if needs_version_3(image):

@@ -492,7 +492,13 @@ def _ghost_fd(stub: RemoteProcess, vma: image_pb2.Vma, shared: shm.ShmInstaller 
     if shared is None or vma.shm not in shared.objects:
         raise RestoreError(f"cannot map {vma.start:#x}-{vma.end:#x} {vma.name}: the deleted file is not in the "
                            "checkpoint")
-    return shared.fd_in(stub, vma.shm, keep_at)
+    # Read-only: a mapping keeps its descriptor's open file, and one open for writing would keep the
+    # file from being the process's executable again (PR_SET_MM_MAP: EACCES), as a deleted exe may be.
+    fd = shared.fd_in(stub, vma.shm, keep_at)
+    own = stub.put(f"/proc/self/fd/{fd}".encode() + b"\0")
+    read_only = stub.call("openat", -100, own, os.O_RDONLY | os.O_CLOEXEC, 0)
+    stub.call("close", fd)
+    return read_only
 
 
 class _Forced:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Collection
 
 from incr.proto import image_pb2
 
-from . import proc
-from .errors import Unsupported
+from . import ghost, proc
+from .errors import RestoreError, Unsupported
 from .files import check_unchanged, file_id
 from .remote import RemoteProcess
+from .shm import ShmInstaller
 from .tracee import Tracee
 
 PR_SET_MM, PR_SET_MM_MAP = 35, 14
@@ -32,24 +34,38 @@ def dump(tracee: Tracee, stat: proc.Stat) -> image_pb2.MmImage:
     mm.brk = tracee.call("brk", 0)
     mm.auxv = proc.auxv(pid)
     mm.exe = proc.readlink(pid, "exe")
-    if mm.exe.endswith(" (deleted)"):
-        raise Unsupported(pid, f"executable {mm.exe}", "the executable was deleted or replaced")
-    mm.exe_id.CopyFrom(file_id(os.stat(f"/proc/{pid}/exe")))
+    st = os.stat(f"/proc/{pid}/exe")
+    mm.exe_id.CopyFrom(file_id(st))
+    if mm.exe.endswith(ghost.DELETED):
+        obj = ghost.classify(f"{st.st_dev}:{st.st_ino}", mm.exe, st)
+        if obj is None:
+            raise Unsupported(pid, f"executable {mm.exe}", "the executable was replaced, and its file is linked "
+                                                           "elsewhere")
+        mm.exe = obj.name
+        mm.exe_shm = obj.key          # its contents come with its mappings' (memory.dump_vmas)
     return mm
 
 
-def preflight(mm: image_pb2.MmImage) -> None:
-    check_unchanged(mm.exe, mm.exe_id, "the job's executable")
+def preflight(mm: image_pb2.MmImage, shared: Collection[str] = ()) -> None:
+    """`shared`: the keys of the tree's shared objects (a deleted executable must be one)."""
+    if not mm.exe_shm:
+        check_unchanged(mm.exe, mm.exe_id, "the job's executable")
+    elif mm.exe_shm not in shared:
+        raise RestoreError(f"cannot restore: the deleted executable {mm.exe} is not in the checkpoint")
 
 
-def restore(target: RemoteProcess, mm: image_pb2.MmImage) -> None:
+def restore(target: RemoteProcess, mm: image_pb2.MmImage, shared: ShmInstaller | None = None) -> None:
+    """`shared`: where a deleted executable was made again (with its mappings)."""
     current = os.stat(f"/proc/{target.pid}/exe")
-    if (current.st_dev, current.st_ino) == (mm.exe_id.dev, mm.exe_id.ino):
+    path = shared.path_of(mm.exe_shm) if mm.exe_shm and shared is not None else mm.exe
+    if path is None:
+        raise RestoreError(f"cannot restore the deleted executable {mm.exe}: it was not made again")
+    if not mm.exe_shm and (current.st_dev, current.st_ino) == (mm.exe_id.dev, mm.exe_id.ino):
         # Already the right exe (a Python job restored by incr, itself Python);
         # the kernel refuses to swap in a file while the old one is mapped.
         exe_fd = NO_EXE_CHANGE
     else:
-        exe_fd = target.call("openat", -100, target.put(os.fsencode(mm.exe) + b"\0"), os.O_RDONLY | os.O_CLOEXEC, 0)
+        exe_fd = target.call("openat", -100, target.put(os.fsencode(path) + b"\0"), os.O_RDONLY | os.O_CLOEXEC, 0)
     try:
         auxv_at = target.put(mm.auxv)
         raw = _MM_MAP.pack(mm.start_code, mm.end_code, mm.start_data, mm.end_data, mm.start_brk, mm.brk,

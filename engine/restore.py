@@ -138,7 +138,7 @@ def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False,
         for thread in p.threads:           # a thread's TID must be free too
             if not new_pidns and _held(thread.tid):
                 raise _taken(thread.tid)
-        mm.preflight(p.mm)
+        mm.preflight(p.mm, {o.key for o in tree.shm})
         memory.preflight(p.vmas, written)
         files.preflight(list(p.files), written)
         fs.preflight(p.fs)
@@ -224,7 +224,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
             kept[p.pid] = keep_at = files.keep_at(s.pid, (fd.fd for fd in p.fds), room)
             shared.make_tmpfiles(s, p.files, keep_at)
             written += memory.map_and_fill(s, vmas, sources(p.pid), shared, keep_at)
-            mm.restore(s, p.mm)
+            mm.restore(s, p.mm, shared)
             rlimits.restore_but_open_files(s.pid, list(p.rlimits))
             vmflags.restore(s, p)                            # mlock() after the limits, as the job's own
             fs.restore(s, p.fs, shared.names)

@@ -96,6 +96,7 @@ PROGRAMS: dict[str, Spec] = {
     "mem_aio": Spec(),
     "mem_brk": Spec(),
     "mem_deep_stack": Spec(),
+    "mem_deleted_exe": Spec(),
     "mem_dontneed": Spec(),
     "mem_file_cow": Spec(),
     "mem_file_shared_ro": Spec(),

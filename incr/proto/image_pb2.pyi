@@ -324,7 +324,7 @@ class Sched(_message.Message):
     def __init__(self, policy: _Optional[int] = ..., flags: _Optional[int] = ..., priority: _Optional[int] = ..., runtime: _Optional[int] = ..., deadline: _Optional[int] = ..., period: _Optional[int] = ..., ioprio: _Optional[int] = ..., timerslack_ns: _Optional[int] = ...) -> None: ...
 
 class MmImage(_message.Message):
-    __slots__ = ("start_code", "end_code", "start_data", "end_data", "start_brk", "brk", "start_stack", "arg_start", "arg_end", "env_start", "env_end", "auxv", "exe", "exe_id")
+    __slots__ = ("start_code", "end_code", "start_data", "end_data", "start_brk", "brk", "start_stack", "arg_start", "arg_end", "env_start", "env_end", "auxv", "exe", "exe_id", "exe_shm")
     START_CODE_FIELD_NUMBER: _ClassVar[int]
     END_CODE_FIELD_NUMBER: _ClassVar[int]
     START_DATA_FIELD_NUMBER: _ClassVar[int]
@@ -339,6 +339,7 @@ class MmImage(_message.Message):
     AUXV_FIELD_NUMBER: _ClassVar[int]
     EXE_FIELD_NUMBER: _ClassVar[int]
     EXE_ID_FIELD_NUMBER: _ClassVar[int]
+    EXE_SHM_FIELD_NUMBER: _ClassVar[int]
     start_code: int
     end_code: int
     start_data: int
@@ -353,7 +354,8 @@ class MmImage(_message.Message):
     auxv: bytes
     exe: str
     exe_id: FileId
-    def __init__(self, start_code: _Optional[int] = ..., end_code: _Optional[int] = ..., start_data: _Optional[int] = ..., end_data: _Optional[int] = ..., start_brk: _Optional[int] = ..., brk: _Optional[int] = ..., start_stack: _Optional[int] = ..., arg_start: _Optional[int] = ..., arg_end: _Optional[int] = ..., env_start: _Optional[int] = ..., env_end: _Optional[int] = ..., auxv: _Optional[bytes] = ..., exe: _Optional[str] = ..., exe_id: _Optional[_Union[FileId, _Mapping]] = ...) -> None: ...
+    exe_shm: str
+    def __init__(self, start_code: _Optional[int] = ..., end_code: _Optional[int] = ..., start_data: _Optional[int] = ..., end_data: _Optional[int] = ..., start_brk: _Optional[int] = ..., brk: _Optional[int] = ..., start_stack: _Optional[int] = ..., arg_start: _Optional[int] = ..., arg_end: _Optional[int] = ..., env_start: _Optional[int] = ..., env_end: _Optional[int] = ..., auxv: _Optional[bytes] = ..., exe: _Optional[str] = ..., exe_id: _Optional[_Union[FileId, _Mapping]] = ..., exe_shm: _Optional[str] = ...) -> None: ...
 
 class FileId(_message.Message):
     __slots__ = ("dev", "ino", "size", "mtime_ns", "mode", "ctime_ns")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from incr.proto import image_pb2
 
+from . import fown
 from .errors import RestoreError
 from .remote import RemoteProcess
 
@@ -27,8 +28,6 @@ log = logging.getLogger(__name__)
 
 OpenFile = image_pb2.OpenFile
 NULL = "null"
-F_SETFL, O_NONBLOCK = 4, os.O_NONBLOCK
-SETFL_MASK = os.O_APPEND | os.O_NONBLOCK | 0o40000 | 0o1000000 | 0o20000   # APPEND NONBLOCK DIRECT NOATIME ASYNC
 
 
 def record(pid: int, fd: int, link: str, base: image_pb2.OpenFile, *, warn: bool) -> image_pb2.OpenFile:
@@ -109,10 +108,10 @@ def open_in(target: RemoteProcess, f: image_pb2.OpenFile, path: str) -> int:
     """A descriptor of `path` in `target` in place of external description `f`: its access mode, then
     its status flags (opened without blocking: a FIFO would wait for its other end)."""
     mode = f.flags & os.O_ACCMODE
-    fd = target.syscall("openat", -100, target.put(os.fsencode(path) + b"\0"), mode | O_NONBLOCK | os.O_CLOEXEC, 0)
+    fd = target.syscall("openat", -100, target.put(os.fsencode(path) + b"\0"), mode | os.O_NONBLOCK | os.O_CLOEXEC, 0)
     if fd < 0:
         raise RestoreError(f"cannot restore {f.what} as {path} (--external): {os.strerror(-fd)}")
-    err = target.syscall("fcntl", fd, F_SETFL, f.flags & SETFL_MASK)
+    err = target.syscall("fcntl", fd, fown.F_SETFL, f.flags & fown.SETFL_MASK)
     if err < 0:
         raise RestoreError(f"cannot restore {f.what} as {path} (--external): F_SETFL failed: {os.strerror(-err)}")
     return fd

@@ -24,7 +24,7 @@ import resource
 import stat
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 
 from incr.proto import image_pb2
 
@@ -65,7 +65,7 @@ TTY_MAJORS = {4, 5, 136, 137, 138, 139, 140, 141, 142, 143}
 O_CLOEXEC = 0o2000000
 O_ACCMODE = 0o3
 # open(2) does not register O_ASYNC (its descriptor is never signalled): F_SETFL sets it afterwards.
-_NOT_REOPENED = ghost.NOT_REOPENED
+_NOT_REOPENED = fown.NOT_REOPENED
 AT_FDCWD = -100
 F_SETFD, FD_CLOEXEC, F_DUPFD_CLOEXEC = 2, 1, 1030
 
@@ -226,12 +226,11 @@ class FileTable:
             else "it has no peer"
         raise Unsupported(pid, what, f"{where}; only Unix socket pairs inside the job are supported yet")
 
-    def _own_pipe(self, pid: int, fd: int, link: str) -> bool:
+    def _own_pipe(self, pid: int, fd: int, link: str, ino: int) -> bool:
         """Whether a pipe both of whose ends the tree holds is the job's own: no one outside holds it,
         or nothing is queued in it (a synchronisation pipe that leaked into the job, say: it comes back
         as the job's, said once).  One holding bytes an outsider may read or have written (make -j's
         jobserver and its tokens) is not."""
-        ino = int(link[6:-1])
         if not self._also_outside(ino):
             return True
         with stolen(pid, fd) as mine:
@@ -249,7 +248,7 @@ class FileTable:
         both ends, to its recipes): one scan of /proc for all the tree's pipes."""
         if self._held_outside is None:
             wanted = {f"pipe:[{n}]" for n in self.pipe_ends}
-            self._held_outside = {int(link[6:-1]) for link in _links_outside(set(self.skip)) if link in wanted}
+            self._held_outside = {int(link[6:-1]) for _, link in _links_outside(set(self.skip)) if link in wanted}
         return ino in self._held_outside
 
     def _fifo(self, pid: int, what: str, link: str, st: os.stat_result,
@@ -305,7 +304,7 @@ class FileTable:
         if stat.S_ISFIFO(mode):
             if not link.startswith("pipe:"):
                 return self._fifo(pid, what, link, st, base)
-            if {os.O_RDONLY, os.O_WRONLY} <= self.pipe_ends[st.st_ino] and self._own_pipe(pid, fd, link):
+            if {os.O_RDONLY, os.O_WRONLY} <= self.pipe_ends[st.st_ino] and self._own_pipe(pid, fd, link, st.st_ino):
                 base.kind = OpenFile.PIPE
                 base.pipe = st.st_ino
                 return base
@@ -375,8 +374,9 @@ def dump(pid: int, skip: set[int]) -> tuple[list[image_pb2.OpenFile], list[image
     return FileTable({pid: skip}).add(pid)
 
 
-def _links_outside(exclude: set[int]) -> Iterable[str]:
-    """The /proc links of every descriptor of every process but `exclude` and incr."""
+def _links_outside(exclude: set[int]) -> Iterator[tuple[int, str]]:
+    """(PID, /proc link) of every descriptor of every process but `exclude` and incr; slow: a scan of
+    /proc."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) in exclude or int(entry) == os.getpid():
             continue
@@ -386,21 +386,16 @@ def _links_outside(exclude: set[int]) -> Iterable[str]:
             continue
         for fd in fds:
             with contextlib.suppress(OSError):
-                yield os.readlink(f"/proc/{entry}/fd/{fd}")
+                yield int(entry), os.readlink(f"/proc/{entry}/fd/{fd}")
 
 
 def _holders(link: str, exclude: set[int]) -> list[str]:
-    """Processes outside `exclude` with an fd on the same pipe or FIFO (at most 3); slow: a scan of /proc."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) in exclude:
-            continue
-        try:
-            if any(os.readlink(f"/proc/{entry}/fd/{fd}") == link for fd in os.listdir(f"/proc/{entry}/fd")):
-                found.append(proc.describe(int(entry)))
-        except OSError:
-            continue
-    return found[:3]
+    """Processes outside `exclude` with an fd on the same pipe or FIFO (at most 3)."""
+    found: list[int] = []
+    for pid, held in _links_outside(exclude):
+        if held == link and pid not in found:
+            found.append(pid)
+    return [proc.describe(pid) for pid in found[:3]]
 
 
 # ---------------------------------------------------------------- restore

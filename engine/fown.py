@@ -56,6 +56,9 @@ _F_OWNER_EX = struct.Struct("<ii")
 O_APPEND, O_NONBLOCK, O_ASYNC, O_DIRECT, O_NOATIME = 0o2000, 0o4000, 0o20000, 0o40000, 0o1000000
 O_CLOEXEC, O_PATH = 0o2000000, 0o10000000
 SETFL_MASK = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME     # what F_SETFL changes
+# Flags open(2) takes but a description does not keep; open(2) does not register O_ASYNC (its
+# descriptor is never signalled): F_SETFL sets it afterwards.
+NOT_REOPENED = os.O_CREAT | os.O_TRUNC | os.O_EXCL | os.O_NOCTTY | O_ASYNC
 
 
 # ---------------------------------------------------------------- dump

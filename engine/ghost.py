@@ -36,8 +36,6 @@ DELETED = " (deleted)"
 #: are copied while the job is frozen.
 DEFAULT_LIMIT = 1 << 30
 O_TMPFILE = 0o20000000 | os.O_DIRECTORY      # as open(2) and F_GETFL show it
-#: Flags open(2) takes but a description does not keep (O_ASYNC: set by F_SETFL afterwards).
-NOT_REOPENED = os.O_CREAT | os.O_TRUNC | os.O_EXCL | os.O_NOCTTY | 0o20000
 
 
 def made_as_tmpfile(flags: int) -> bool:

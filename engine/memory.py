@@ -320,9 +320,11 @@ def preflight(vmas: Iterable[image_pb2.Vma], written: Collection[tuple[int, int]
 
 def writes_files(vmas: Iterable[image_pb2.Vma]) -> Iterator[tuple[int, int]]:
     """The files (device, inode at the checkpoint) that writable shared mappings write into."""
-    for vma in vmas:
-        if vma.kind == Vma.FILE_SHARED and vma.prot & PROT_WRITE:
-            yield vma.file.dev, vma.file.ino
+    return ((vma.file.dev, vma.file.ino) for vma in vmas if _writes_file(vma))
+
+
+def _writes_file(vma: image_pb2.Vma) -> bool:
+    return vma.kind == Vma.FILE_SHARED and bool(vma.prot & PROT_WRITE)
 
 
 def flush_written_files(processes: Iterable[image_pb2.ProcessImage]) -> None:
@@ -332,7 +334,7 @@ def flush_written_files(processes: Iterable[image_pb2.ProcessImage]) -> None:
     for p in processes:
         for vma in p.vmas:
             key = (vma.file.dev, vma.file.ino)
-            if vma.kind != Vma.FILE_SHARED or not vma.prot & PROT_WRITE or key in done:
+            if not _writes_file(vma) or key in done:
                 continue
             with contextlib.suppress(FileNotFoundError, ProcessLookupError):
                 fd = os.open(f"/proc/{p.pid}/map_files/{vma.start:x}-{vma.end:x}", os.O_RDONLY | os.O_CLOEXEC)

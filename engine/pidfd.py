@@ -21,8 +21,8 @@ from incr.proto import image_pb2
 from . import proc
 from . import ptrace as pt
 from .errors import ProcessNotFound, RestoreError, Unsupported
-from .pipes import stolen
 from .remote import RemoteProcess
+from .unixsock import socket_of
 
 PIDFD_NONBLOCK = os.O_NONBLOCK
 _MSGHDR = struct.Struct("<QI4xQQQQi4x")            # name, namelen, iov, iovlen, control, controllen, flags
@@ -82,12 +82,8 @@ def _deliver(target: RemoteProcess, mine: int) -> int:
     pt.vm_read_into(target.pid, [(at, 8)], pair)
     ours, theirs = struct.unpack("<ii", pair)
     try:
-        with stolen(target.pid, theirs) as end:
-            sock = socket.socket(fileno=os.dup(end))
-            try:
-                sock.sendmsg([b"p"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("<i", mine))])
-            finally:
-                sock.close()
+        with socket_of(target.pid, theirs) as sock:
+            sock.sendmsg([b"p"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("<i", mine))])
         data = target.put(bytes(16))
         iov = target.put(_IOVEC.pack(data, 1))
         control = target.put(bytes(_CMSG_SPACE_ONE_FD))

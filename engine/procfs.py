@@ -17,12 +17,12 @@ from collections.abc import Collection
 
 from incr.proto import image_pb2
 
+from . import fown
 from .errors import RestoreError, Unsupported
 from .remote import RemoteProcess
 
 OpenFile = image_pb2.OpenFile
 _PID_PATH = re.compile(r"^/proc/(\d+)(/|$)")
-_NOT_REOPENED = os.O_CREAT | os.O_TRUNC | os.O_EXCL | os.O_NOCTTY | 0o20000
 
 
 def proc_dev() -> int:
@@ -65,7 +65,7 @@ def reopen(target: RemoteProcess, f: image_pb2.OpenFile) -> int:
     if f.kind == OpenFile.PROCFS and target.pid != target.vpid and _PID_PATH.match(f.path):
         raise RestoreError(f"cannot restore {f.path} in a new PID namespace: /proc there is still the host's, "
                            "which numbers the job's processes otherwise; restore without --new-pidns")
-    fd = target.syscall("openat", -100, target.put(os.fsencode(f.path) + b"\0"), f.flags & ~_NOT_REOPENED, 0)
+    fd = target.syscall("openat", -100, target.put(os.fsencode(f.path) + b"\0"), f.flags & ~fown.NOT_REOPENED, 0)
     if fd < 0:
         raise RestoreError(f"cannot reopen {f.path} in PID {target.vpid}: {os.strerror(-fd)}")
     if f.pos and f.kind == OpenFile.PROCFS:

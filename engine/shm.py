@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from incr.proto import image_pb2
 
-from . import ghost
+from . import fown, ghost
 from .errors import EngineError, RestoreError, Unsupported
 from .holders import Holder, transfer
 from .pipes import stolen
@@ -296,7 +296,7 @@ class ShmInstaller:
                     or not ghost.made_as_tmpfile(f.flags) or f.shm in self.holders or f.shm in self.paths:
                 continue
             directory = target.put(os.fsencode(os.path.dirname(o.name)) + b"\0")
-            fd = target.call("openat", -100, directory, f.flags & ~ghost.NOT_REOPENED, o.mode)
+            fd = target.call("openat", -100, directory, f.flags & ~fown.NOT_REOPENED, o.mode)
             with stolen(target.pid, fd) as mine:
                 ghost.made_again(o, mine, o.name)
                 os.ftruncate(mine, o.size)

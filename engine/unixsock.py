@@ -370,7 +370,7 @@ def check_in_flight(ends: Mapping[int, tuple[int, int]], unix: Mapping[int, Unix
         if info is None or info.name or info.peer not in ends:
             continue                            # not a pair inside the job: refused as such elsewhere
         try:
-            with _socket_of(pid, fd) as sock:
+            with socket_of(pid, fd) as sock:
                 carried = peek_queue(sock, info.type, info.shutdown)[1] if frozen else peek_head(sock)
         except (ProcessLookupError, FileNotFoundError, OSError):
             if frozen:
@@ -381,7 +381,7 @@ def check_in_flight(ends: Mapping[int, tuple[int, int]], unix: Mapping[int, Unix
 
 
 @contextmanager
-def _socket_of(pid: int, fd: int) -> Iterator[socket.socket]:
+def socket_of(pid: int, fd: int) -> Iterator[socket.socket]:
     """Descriptor `fd` of process `pid` as a socket object of incr's (same socket)."""
     with stolen(pid, fd) as mine:
         sock = socket.socket(fileno=os.dup(mine))
@@ -416,7 +416,7 @@ class End:
 def capture(a: End, b: End, stype: int) -> image_pb2.SocketPairImage:
     """Queues, options and shutdown states of the pair whose ends are `a` and `b`; the job's queues
     are left as they were."""
-    with _socket_of(a.pid, a.fd) as sa, _socket_of(b.pid, b.fd) as sb:
+    with socket_of(a.pid, a.fd) as sa, socket_of(b.pid, b.fd) as sb:
         for end, sock in ((a, sa), (b, sb)):
             if filter_attached(sock):
                 raise Unsupported(end.pid, end.what, "a socket filter (SO_ATTACH_FILTER or SO_ATTACH_BPF) is "
@@ -438,7 +438,7 @@ def capture(a: End, b: End, stype: int) -> image_pb2.SocketPairImage:
 def capture_widowed(a: End, stype: int) -> image_pb2.SocketPairImage:
     """The end `a` of a socket pair whose other end was closed: what waits to be read in it (peeked:
     nothing can be sent back into it), its options, shutdown state and creator."""
-    with _socket_of(a.pid, a.fd) as sa:
+    with socket_of(a.pid, a.fd) as sa:
         if filter_attached(sa):
             raise Unsupported(a.pid, a.what, "a socket filter (SO_ATTACH_FILTER or SO_ATTACH_BPF) is attached to "
                               "it: not supported")
@@ -647,7 +647,7 @@ def create(target: RemoteProcess, pair: image_pb2.SocketPairImage) -> tuple[int,
     buf = bytearray(8)
     pt.vm_read_into(target.pid, [(at, 8)], buf)
     fa, fb = struct.unpack("<ii", buf)
-    with _socket_of(target.pid, fa) as sa, _socket_of(target.pid, fb) as sb:
+    with socket_of(target.pid, fa) as sa, socket_of(target.pid, fb) as sb:
         ends = ((sa, pair.options_a, pair.shutdown_a), (sb, pair.options_b, pair.shutdown_b))
         if pair.options_a or pair.options_b:
             _make_room(sb, pair.queue_a)

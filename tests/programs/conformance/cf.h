@@ -9,6 +9,9 @@
  *   cf_field(path, "Key:")     the value of one "Key:\tvalue" line of a /proc file, or ""
  *   cf_vmflags(addr)           VmFlags of the mapping holding addr, from /proc/self/smaps
  *   cf_maps_line(needle)       the first /proc/self/maps line naming needle, from it on
+ *   cf_link(path)              what the symbolic link path names ("" if it cannot be read; a few
+ *                              rotating static buffers), cf_fd_link(fd) that of /proc/self/fd/FD
+ *   cf_epoll_watches(ep, buf, n)   epoll ep's watch list from fdinfo, by target descriptor
  *   cf_maps(buf, n)            /proc/self/maps, adjacent anonymous mappings of equal protection
  *                              joined (the kernel merges them or not by history the job cannot see)
  *   cf_same(before, after, what)   one check: two strings equal (first difference shown)
@@ -117,6 +120,41 @@ static inline const char *cf_maps_line(const char *needle)
     char *eol = strchr(line, '\n');
     if (eol) *eol = 0;
     return line;
+}
+
+static inline const char *cf_link(const char *path)
+{
+    static char bufs[8][4096];
+    static int next;
+    char *b = bufs[next++ % 8];
+    ssize_t n = readlink(path, b, sizeof bufs[0] - 1);
+    b[n < 0 ? 0 : n] = 0;
+    return b;
+}
+
+static inline const char *cf_fd_link(int fd)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    return cf_link(path);
+}
+
+/* The kernel lists an epoll's watches in an order of its own: here by target descriptor. */
+static inline void cf_epoll_watches(int ep, char *out, size_t size)
+{
+    char path[64], text[8192];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", ep);
+    cf_slurp(path, text, sizeof text);
+    out[0] = 0;
+    size_t used = 0;
+    for (int want = 0; want < 64; want++)
+        for (char *line = strstr(text, "tfd:"); line; line = strstr(line + 1, "tfd:")) {
+            int tfd;
+            unsigned events;
+            unsigned long long data;
+            if (sscanf(line, "tfd: %d events: %x data: %llx", &tfd, &events, &data) == 3 && tfd == want)
+                used += (size_t)snprintf(out + used, size - used, "fd %d events %x data %llx; ", tfd, events, data);
+        }
 }
 
 static inline const char *cf_vmflags(const void *addr)

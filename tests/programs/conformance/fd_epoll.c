@@ -6,24 +6,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
-/* The watch list in fdinfo, by target descriptor (the kernel lists it in an order of its own). */
-static void snapshot(int ep, char *out, size_t size)
-{
-    char path[64], text[8192];
-    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", ep);
-    cf_slurp(path, text, sizeof text);
-    out[0] = 0;
-    size_t used = 0;
-    for (int want = 0; want < 64; want++)
-        for (char *line = strstr(text, "tfd:"); line; line = strstr(line + 1, "tfd:")) {
-            int tfd;
-            unsigned events;
-            unsigned long long data;
-            if (sscanf(line, "tfd: %d events: %x data: %llx", &tfd, &events, &data) == 3 && tfd == want)
-                used += (size_t)snprintf(out + used, size - used, "fd %d events %x data %llx; ", tfd, events, data);
-        }
-}
-
 int main(int argc, char **argv)
 {
     cf_init(argc, argv);
@@ -57,13 +39,13 @@ int main(int argc, char **argv)
     if (read(r[0], &c, 1) != 1) return 3;
     if (write(p[1], "p", 1) != 1) return 3;
     char before[1024], after[1024], early_before[256], early_after[256];
-    snapshot(ep, before, sizeof before);
-    snapshot(early, early_before, sizeof early_before);
+    cf_epoll_watches(ep, before, sizeof before);
+    cf_epoll_watches(early, early_before, sizeof early_before);
     sc_ready();
     sc_wait_go();
-    snapshot(ep, after, sizeof after);
+    cf_epoll_watches(ep, after, sizeof after);
     cf_same(before, after, "watch list (fdinfo)");
-    snapshot(early, early_after, sizeof early_after);
+    cf_epoll_watches(early, early_after, sizeof early_after);
     cf_same(early_before, early_after, "watch list of the epoll watching a later one (fdinfo)");
     int n = epoll_wait(ep, got, 8, 0);
     sc_check(n == 1 && got[0].data.u64 == 11, "only the level-triggered pipe is ready", "n=%d first %llu", n,

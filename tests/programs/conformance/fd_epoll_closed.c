@@ -6,23 +6,6 @@
 #include "cf.h"
 #include <sys/epoll.h>
 
-static void watches(int ep, char *out, size_t size)
-{
-    char path[64], text[8192];
-    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", ep);
-    cf_slurp(path, text, sizeof text);
-    out[0] = 0;
-    size_t used = 0;
-    for (int want = 0; want < 64; want++)      /* by number: the kernel lists them in an order of its own */
-        for (char *line = strstr(text, "tfd:"); line; line = strstr(line + 1, "tfd:")) {
-            int tfd;
-            unsigned events;
-            unsigned long long data;
-            if (sscanf(line, "tfd: %d events: %x data: %llx", &tfd, &events, &data) == 3 && tfd == want)
-                used += (size_t)snprintf(out + used, size - used, "%d:%x:%llx ", tfd, events, data);
-        }
-}
-
 int main(int argc, char **argv)
 {
     cf_init(argc, argv);
@@ -41,11 +24,11 @@ int main(int argc, char **argv)
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);          /* takes the lowest free number */
     if (null != a_num && null != b_num) return 3;
     char before[512];
-    watches(ep, before, sizeof before);
+    cf_epoll_watches(ep, before, sizeof before);
     sc_ready();
     sc_wait_go();
     char after[512];
-    watches(ep, after, sizeof after);
+    cf_epoll_watches(ep, after, sizeof after);
     cf_same(before, after, "the watch list");
     sc_check(fcntl(null, F_GETFD) == FD_CLOEXEC, "the reused number keeps its file and flags", "%d",
              fcntl(null, F_GETFD));

@@ -6,16 +6,6 @@
 #include "cf.h"
 #include <dirent.h>
 
-static const char *link_of(const char *what)
-{
-    static char bufs[4][4096];
-    static int next;
-    char *b = bufs[next++ % 4];
-    ssize_t n = readlink(what, b, sizeof bufs[0] - 1);
-    b[n < 0 ? 0 : n] = 0;
-    return b;
-}
-
 int main(int argc, char **argv)
 {
     cf_init(argc, argv);
@@ -24,15 +14,15 @@ int main(int argc, char **argv)
     if (fr < 0 || fw < 0 || write(fw, "queued", 6) != 6 || unlink(cf_path("fifo"))) return 3;
     char fifolink[64], fifo_name[4096];
     snprintf(fifolink, sizeof fifolink, "/proc/self/fd/%d", fr);
-    snprintf(fifo_name, sizeof fifo_name, "%s", link_of(fifolink));
+    snprintf(fifo_name, sizeof fifo_name, "%s", cf_link(fifolink));
     int fifo_flags = fcntl(fr, F_GETFL);
     int d = open(cf_path("open"), O_RDONLY | O_DIRECTORY);
     if (d < 0 || chdir(cf_path("cwd")) || rmdir(cf_path("cwd")) || rmdir(cf_path("open"))) return 3;
     char fdlink[64];
     snprintf(fdlink, sizeof fdlink, "/proc/self/fd/%d", d);
     char cwd_name[4096], open_name[4096];
-    snprintf(cwd_name, sizeof cwd_name, "%s", link_of("/proc/self/cwd"));
-    snprintf(open_name, sizeof open_name, "%s", link_of(fdlink));
+    snprintf(cwd_name, sizeof cwd_name, "%s", cf_link("/proc/self/cwd"));
+    snprintf(open_name, sizeof open_name, "%s", cf_link(fdlink));
     int flags = fcntl(d, F_GETFL);
     int gate[2];
     cf_gate_open(gate);
@@ -44,7 +34,7 @@ int main(int argc, char **argv)
         struct stat st;
         int got = fstat(d, &st);
         sc_check(got == 0 && S_ISDIR(st.st_mode) && st.st_nlink == 0, "child: the removed directory", "%s", "");
-        cf_same(cwd_name, link_of("/proc/self/cwd"), "child: working directory");
+        cf_same(cwd_name, cf_link("/proc/self/cwd"), "child: working directory");
         exit(sc_done());
     }
     cf_gate_wait(gate, 1);
@@ -54,11 +44,11 @@ int main(int argc, char **argv)
     int got = stat(".", &st);
     sc_check(got == 0 && S_ISDIR(st.st_mode) && st.st_nlink == 0 && (st.st_mode & 07777) == 0750,
              "the working directory: removed, mode", "nlink %ld mode %o", (long)st.st_nlink, st.st_mode & 07777);
-    cf_same(cwd_name, link_of("/proc/self/cwd"), "the working directory's name");
+    cf_same(cwd_name, cf_link("/proc/self/cwd"), "the working directory's name");
     got = fstat(d, &st);
     sc_check(got == 0 && S_ISDIR(st.st_mode) && st.st_nlink == 0 && (st.st_mode & 07777) == 0705,
              "the open directory: removed, mode", "nlink %ld mode %o", (long)st.st_nlink, st.st_mode & 07777);
-    cf_same(open_name, link_of(fdlink), "the open directory's name");
+    cf_same(open_name, cf_link(fdlink), "the open directory's name");
     sc_check(fcntl(d, F_GETFL) == flags, "its flags", "%#o, was %#o", fcntl(d, F_GETFL), flags);
     errno = 0;
     sc_check(open("new", O_CREAT | O_WRONLY, 0600) < 0 && errno == ENOENT, "no file can be made in it", "errno %d",
@@ -73,7 +63,7 @@ int main(int argc, char **argv)
     got = fstat(fr, &st);
     sc_check(got == 0 && S_ISFIFO(st.st_mode) && st.st_nlink == 0 && (st.st_mode & 07777) == 0640,
              "the FIFO: removed, mode", "nlink %ld mode %o", (long)st.st_nlink, st.st_mode & 07777);
-    cf_same(fifo_name, link_of(fifolink), "the FIFO's name");
+    cf_same(fifo_name, cf_link(fifolink), "the FIFO's name");
     sc_check(fcntl(fr, F_GETFL) == fifo_flags, "the FIFO's flags", "%#o", fcntl(fr, F_GETFL));
     cf_collect("child", child);
     return sc_done();

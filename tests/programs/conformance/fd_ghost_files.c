@@ -15,17 +15,6 @@ static void pattern(char *b, size_t n, int seed)
     for (size_t i = 0; i < n; i++) b[i] = (char)(seed + i * 7 + i / 4096);
 }
 
-static const char *link_of(int fd)
-{
-    static char bufs[4][4096];
-    static int next;
-    char *b = bufs[next++ % 4], proc[64];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(proc, b, sizeof bufs[0] - 1);
-    b[n < 0 ? 0 : n] = 0;
-    return b;
-}
-
 int main(int argc, char **argv)
 {
     cf_init(argc, argv);
@@ -54,7 +43,7 @@ int main(int argc, char **argv)
     const char *names[8];
     for (int i = 0; i < n; i++) {
         fl[i] = fcntl(fds[i], F_GETFL);
-        names[i] = strdup(link_of(fds[i]));
+        names[i] = strdup(cf_fd_link(fds[i]));
     }
     struct stat before;
     fstat(s, &before);
@@ -84,10 +73,10 @@ int main(int argc, char **argv)
         sc_check(fcntl(fds[i], F_GETFL) == fl[i], "status flags", "fd %d: %#x, was %#x", fds[i],
                  fcntl(fds[i], F_GETFL), fl[i]);
         if (fds[i] != t)
-            cf_same(names[i], link_of(fds[i]), "the name /proc shows");
+            cf_same(names[i], cf_fd_link(fds[i]), "the name /proc shows");
     }
     /* An O_TMPFILE file is named after its inode number, which a new file cannot choose. */
-    const char *now_name = link_of(t), *base = strrchr(now_name, '/');
+    const char *now_name = cf_fd_link(t), *base = strrchr(now_name, '/');
     sc_check(base && base[1] == '#' && strstr(now_name, " (deleted)") && strncmp(now_name, names[4], base - now_name) == 0,
              "the O_TMPFILE file's name", "%s", now_name);
     struct stat now;

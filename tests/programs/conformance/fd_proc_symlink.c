@@ -6,17 +6,6 @@
 #include "cf.h"
 #include <dirent.h>
 
-static const char *link_of(int fd)
-{
-    static char bufs[8][4096];
-    static int next;
-    char proc[64], *b = bufs[next++ % 8];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(proc, b, sizeof bufs[0] - 1);
-    b[n < 0 ? 0 : n] = 0;
-    return b;
-}
-
 int main(int argc, char **argv)
 {
     cf_init(argc, argv);
@@ -43,14 +32,14 @@ int main(int argc, char **argv)
     char names[4][4096];
     for (int i = 0; i < 4; i++) {
         flags[i] = fcntl(fds[i], F_GETFL);
-        snprintf(names[i], sizeof names[i], "%s", link_of(fds[i]));
+        snprintf(names[i], sizeof names[i], "%s", cf_fd_link(fds[i]));
     }
     sc_ready();
     sc_wait_go();
     for (int i = 0; i < 4; i++) {
         sc_check(fcntl(fds[i], F_GETFL) == flags[i], "flags", "fd %d: %#o, was %#o", fds[i], fcntl(fds[i], F_GETFL),
                  flags[i]);
-        cf_same(names[i], link_of(fds[i]), "what /proc says it is");
+        cf_same(names[i], cf_fd_link(fds[i]), "what /proc says it is");
     }
     sc_check(lseek(status, 0, SEEK_CUR) == 10, "the status file's offset", "%lld", (long long)lseek(status, 0, SEEK_CUR));
     ssize_t n = pread(status, buf, sizeof buf - 1, 0);

@@ -33,6 +33,7 @@ from . import (
     task,
     timerfd,
     timers,
+    unixnamed,
     unixsock,
     vmflags,
 )
@@ -41,7 +42,7 @@ from .freeze import Frozen
 from .holders import Holder
 from .tree import FrozenTree, gone
 
-IMAGE_VERSION = 4        # the newest this incr reads and writes; see minimal_version()
+IMAGE_VERSION = 5        # the newest this incr reads and writes; see minimal_version()
 
 
 def check_supported(root: int, skip: dict[int, set[int]], ghost_limit: int | None = ghost.DEFAULT_LIMIT,
@@ -112,6 +113,11 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
     image.pipes.extend(_capture_pipes(table))
     image.socketpairs.extend(_capture_socketpairs(table))
     unixsock.check_creators(image)
+    named, leftovers = unixnamed.capture(unixnamed.Survey(
+        {f.socket: table.holders[f.id] for f in table.files if f.kind == image_pb2.OpenFile.UNIX}, table.unix))
+    image.unix_sockets.extend(named)
+    image.socket_paths.extend(leftovers)
+    unixnamed.check_creators(image)
     image.shm.extend(shared_objects(image))
     image.fifos.extend(_capture_fifos(table))
     image.version = minimal_version(image)
@@ -122,7 +128,9 @@ def minimal_version(image: image_pb2.TreeImage) -> int:
     """The oldest image version that describes `image`, so that an older incr can restore it if it can:
     1, 2 with named FIFOs, 3 with any attribute a version-2 reader would silently drop, 4 with ghost
     files (a version-3 reader would make one a memfd), external descriptors, pidfds, /proc files,
-    O_PATH symlinks, removed directories and FIFOs, AIO rings."""
+    O_PATH symlinks, removed directories and FIFOs, AIO rings; 5 with Unix sockets beyond pairs."""
+    if unixnamed.needs_version_5(image):
+        return 5
     if any(o.kind == image_pb2.ShmImage.GHOST for o in image.shm) or any(
             f.kind in (image_pb2.OpenFile.EXTERNAL, image_pb2.OpenFile.PIDFD, image_pb2.OpenFile.PROCFS,
                        image_pb2.OpenFile.SYMLINK) or f.HasField("removed")

@@ -45,6 +45,7 @@ from . import (
     shm,
     signalfd,
     timerfd,
+    unixnamed,
     unixsock,
 )
 from . import ptrace as pt
@@ -167,6 +168,7 @@ class FileTable:
                     if fd not in skip:
                         self._note_end(pid, fd)
         self.unix = unixsock.unix_sockets() if self.sockets_held else {}
+        self._pending: dict[int, int] | None = None                # clients waiting in a backlog -> listener
         unixsock.check_in_flight(self.socket_ends, self.unix, frozen=frozen)
 
     def _note_end(self, pid: int, fd: int) -> None:
@@ -210,21 +212,25 @@ class FileTable:
         info = self.unix.get(ino)
         if info is None:
             raise Unsupported(pid, what, "network sockets (TCP, UDP, ...) are not supported yet")
-        if info.name:
-            raise Unsupported(pid, what, f"Unix sockets bound to a name ({info.name!r}) are not supported yet")
-        if info.peer in self.sockets_held or info.widowed:       # (a widowed one: its peer was closed)
-            base.kind = OpenFile.SOCKETPAIR
-            base.socket = ino
+        base.socket = ino
+        if not info.peer or info.peer in self.sockets_held:
+            if self._pending is None:
+                self._pending = unixnamed.pending_clients(self.unix)
+            if unixnamed.concerns(info, self.unix, set(self._pending)) or (
+                    info.widowed and unixnamed.peer_name(pid, fd)):
+                base.kind = OpenFile.UNIX                   # bound, listening, connected through a name...
+                return base
+            base.kind = OpenFile.SOCKETPAIR                 # (a widowed one: its peer was closed)
             return base
+        base.ClearField("socket")
         if fd in STDIO and info.peer:
             base.kind = OpenFile.INHERIT_STDIO
             base.what = base.path
             return base
-        if info.peer and self.external_ok:
+        if self.external_ok:
             return external.record(pid, fd, base.path, base, warn=self.frozen)
-        where = "its peer is outside the job (checkpoint --external records it as external)" if info.peer \
-            else "it has no peer"
-        raise Unsupported(pid, what, f"{where}; only Unix socket pairs inside the job are supported yet")
+        raise Unsupported(pid, what, "its peer is outside the job (checkpoint --external records it as external); "
+                          "not supported")
 
     def _own_pipe(self, pid: int, fd: int, link: str, ino: int) -> bool:
         """Whether a pipe both of whose ends the tree holds is the job's own: no one outside holds it,
@@ -471,6 +477,7 @@ class Installer:
         self.pipe_ends: dict[tuple[int, int], Holder] = {}   # (pipe inode, O_RDONLY|O_WRONLY) -> holder
         self.pairs = {ino: p for p in socketpairs for ino in (p.ino_a, p.ino_b) if ino}
         self.socket_ends: dict[int, Holder] = {}             # socket inode -> holder
+        self.named: dict[int, Holder] = {}                   # socket inode -> where unixnamed.Maker keeps it
         self.keepers: list[tuple[RemoteProcess, int]] = []
         self.owned: list[tuple[int, int, image_pb2.OpenFile]] = []   # (PID as incr sees it, fd, description)
         self.extra_flags: dict[int, int] = {}     # description id -> flags the restore adds (O_APPEND: outside.py)
@@ -554,6 +561,10 @@ class Installer:
                 self.pipe_ends[(f.pipe, os.O_RDONLY if end != os.O_RDONLY else os.O_WRONLY)] = Holder(
                     target.vpid, kept)
                 return mine
+        if holder is None and f.kind == OpenFile.UNIX:
+            holder = self.named.get(f.socket)
+            if holder is None:
+                raise RestoreError(f"cannot restore socket:[{f.socket}]: the checkpoint does not describe it")
         if holder is None and f.kind == OpenFile.SOCKETPAIR:
             holder = self.socket_ends.get(f.socket)
             if holder is None:
@@ -649,7 +660,7 @@ KEEP_SLACK = 8       # numbers the restore's own passing descriptors may take in
 def kept_room(files: list[image_pb2.OpenFile], vmas: list[image_pb2.Vma]) -> int:
     """How many descriptions a process may keep for later ones at most: the other end of each pipe
     and socket pair it creates, each memfd it creates."""
-    kinds = (OpenFile.PIPE, OpenFile.SOCKETPAIR, OpenFile.SHMEM)
+    kinds = (OpenFile.PIPE, OpenFile.SOCKETPAIR, OpenFile.SHMEM, OpenFile.UNIX)
     return sum(f.kind in kinds for f in files) + sum(v.kind == image_pb2.Vma.SHMEM for v in vmas)
 
 

@@ -41,6 +41,7 @@ from . import (
     signals,
     task,
     timers,
+    unixnamed,
     unixsock,
     vmflags,
     zombies,
@@ -145,6 +146,7 @@ def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False,
     shm.preflight(tree.shm, own_ipc_namespace=_own_ipc_namespace(tree, new_pidns),
                   job={p.pid for p in tree.processes})
     unixsock.preflight(tree, new_pidns=new_pidns)
+    unixnamed.preflight(tree, new_pidns=new_pidns)
     external.resolve(tree, externals or [])
     locks.preflight(tree)
 
@@ -192,9 +194,12 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
     stubs[root.pid] = stub
     shared = shm.ShmInstaller(list(tree.shm), shm_pages or (lambda key: iter(())), ipc_of=stub.pid if own_ipc else 0,
                               job={p.pid for p in tree.processes}, names=ghost.Names(names_journal))
+    acting = unixsock.Acting(stubs, stub, creds.own())
     installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared, list(tree.fifos), resume=resume,
-                                pair_maker=unixsock.PairMaker(stubs, stub, creds.own()),
+                                pair_maker=unixsock.PairMaker(acting),
                                 external_paths=external.resolve(tree, externals or []))
+    kept: dict[int, int] = {}
+    named = unixnamed.Maker(tree, acting, kept)
     try:
         everything = [(v.start, v.end) for p in procs for v in p.vmas]
         injection = stub.map_injection_area(everything)
@@ -212,7 +217,6 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
                 stubs[p.pid].call("setpgid", 0, p.pgid)
         t_mem = time.perf_counter()
         written = 0
-        kept: dict[int, int] = {}
         for p in procs:                                      # B: memory of every process, then descriptors:
             s = stubs[p.pid]                                 # every page is read (and checked) before a file
             vmas = list(p.vmas)                              # the job writes is truncated back
@@ -228,12 +232,15 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
             rlimits.restore_but_open_files(s.pid, list(p.rlimits))
             vmflags.restore(s, p)                            # mlock() after the limits, as the job's own
             fs.restore(s, p.fs, shared.names)
+        named.make_all()                                     # every process's memory and cwd are in place
+        installer.named = named.holders()
         for p in procs:
             s = stubs[p.pid]
             if not p.files_of:                               # a table shared with the parent: built there
                 installer.restore(s, list(p.files), list(p.fds), kept[p.pid])
             rlimits.restore_open_files(s.pid, list(p.rlimits))     # (it may be below the table's numbers)
         installer.finish()
+        named.finish()
         shared.finish()
         locks.restore(procs, stubs, stub)                    # every table built, nothing runs yet
         t_mem = time.perf_counter() - t_mem

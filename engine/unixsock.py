@@ -42,6 +42,7 @@ exited creator's PID is taken now (--new-pidns makes it free).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -64,12 +65,14 @@ from .remote import RemoteProcess, Stub
 NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY = 4, 20
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-UDIAG_SHOW_NAME, UDIAG_SHOW_PEER, UDIAG_SHOW_SHUTDOWN = 0x1, 0x4, 0x100
-UNIX_DIAG_NAME, UNIX_DIAG_PEER, UNIX_DIAG_SHUTDOWN = 0, 2, 6
+UDIAG_SHOW_NAME, UDIAG_SHOW_VFS, UDIAG_SHOW_PEER, UDIAG_SHOW_ICONS = 0x1, 0x2, 0x4, 0x8
+UDIAG_SHOW_RQLEN, UDIAG_SHOW_SHUTDOWN = 0x10, 0x100
+UNIX_DIAG_NAME, UNIX_DIAG_VFS, UNIX_DIAG_PEER, UNIX_DIAG_ICONS, UNIX_DIAG_RQLEN = 0, 1, 2, 3, 4
+UNIX_DIAG_SHUTDOWN = 6
 _NLMSG = struct.Struct("<IHHII")
 _REQ = struct.Struct("<BBHIIIII")
 _MSG = struct.Struct("<BBBBIII")
-TCP_ESTABLISHED = 1
+TCP_ESTABLISHED, TCP_CLOSE, TCP_LISTEN = 1, 7, 10
 TYPES = {socket.SOCK_STREAM: "stream", socket.SOCK_DGRAM: "datagram", socket.SOCK_SEQPACKET: "seqpacket"}
 SO_PEERCRED, SO_PEERGROUPS = 17, 59
 SO_GET_FILTER, SO_PEEK_OFF, SO_MEMINFO = 26, 42, 55
@@ -132,6 +135,9 @@ class UnixInfo:
     name: bytes
     shutdown: int
     state: int = 0                  # TCP_ESTABLISHED (1) once connected, TCP_CLOSE (7) never, TCP_LISTEN (10)
+    vfs: tuple[int, int] | None = None      # a path name's file: (st_dev, st_ino) as stat(2) gives them
+    icons: tuple[int, ...] = ()     # listening: the clients whose connections wait in its backlog, in order
+    backlog: int = 0                # listening: listen(2)'s backlog
 
     @property
     def widowed(self) -> bool:
@@ -139,11 +145,17 @@ class UnixInfo:
         return not self.peer and self.state == TCP_ESTABLISHED and not self.name
 
 
+def _kernel_dev(raw: int) -> int:
+    """A kernel-internal dev_t (major << 20 | minor, as sock_diag reports it) as stat(2)'s st_dev."""
+    return os.makedev(raw >> 20, raw & 0xFFFFF)
+
+
 def unix_sockets() -> dict[int, UnixInfo]:
     """Every Unix socket of the system (this network namespace), by inode."""
     out: dict[int, UnixInfo] = {}
     with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as nl:
-        req = _REQ.pack(socket.AF_UNIX, 0, 0, 0xFFFFFFFF, 0, UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_SHUTDOWN,
+        req = _REQ.pack(socket.AF_UNIX, 0, 0, 0xFFFFFFFF, 0, UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER
+                   | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN | UDIAG_SHOW_SHUTDOWN,
                         0xFFFFFFFF, 0xFFFFFFFF)
         nl.send(_NLMSG.pack(_NLMSG.size + len(req), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + req)
         while True:
@@ -168,6 +180,13 @@ def unix_sockets() -> dict[int, UnixInfo]:
                         info.name = value
                     elif atype == UNIX_DIAG_SHUTDOWN:
                         info.shutdown = value[0]
+                    elif atype == UNIX_DIAG_VFS:
+                        vino, vdev = struct.unpack_from("<II", value)
+                        info.vfs = (_kernel_dev(vdev), vino)
+                    elif atype == UNIX_DIAG_ICONS:
+                        info.icons = struct.unpack_from(f"<{len(value) // 4}I", value)
+                    elif atype == UNIX_DIAG_RQLEN and state == TCP_LISTEN:
+                        info.backlog = struct.unpack_from("<II", value)[1]
                     at += (alen + 3) & ~3
                 out[ino] = info
                 pos += (length + 3) & ~3
@@ -250,7 +269,7 @@ def filter_attached(sock: socket.socket) -> bool:
     return length.value > 0
 
 
-def _installed(ancdata: list[tuple[int, int, bytes]], kinds: tuple[int, ...] = (SCM_RIGHTS, SCM_PIDFD)) -> list[int]:
+def installed(ancdata: list[tuple[int, int, bytes]], kinds: tuple[int, ...] = (SCM_RIGHTS, SCM_PIDFD)) -> list[int]:
     """The descriptors a received message installed in incr (SCM_RIGHTS, SCM_PIDFD), to close."""
     fds: list[int] = []
     for level, kind, data in ancdata:
@@ -259,7 +278,7 @@ def _installed(ancdata: list[tuple[int, int, bytes]], kinds: tuple[int, ...] = (
     return fds
 
 
-def _carried(ancdata: list[tuple[int, int, bytes]], flags: int) -> str:
+def what_carried(ancdata: list[tuple[int, int, bytes]], flags: int) -> str:
     """What ancillary data a queued message carries, in words ("" when none)."""
     kinds = {kind for level, kind, _ in ancdata if level == socket.SOL_SOCKET}
     if SCM_RIGHTS in kinds or flags & socket.MSG_CTRUNC:
@@ -282,12 +301,12 @@ def _peek(sock: socket.socket, buf: bytearray) -> tuple[int, str, int]:
     """The next message from the socket's peek offset, left queued: (its length, what it carries,
     the flags); raises BlockingIOError when there is none."""
     n, ancdata, flags, _ = sock.recvmsg_into([buf], CONTROL_SPACE, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    for fd in _installed(ancdata):
+    for fd in installed(ancdata):
         os.close(fd)
-    return n, _carried(ancdata, flags), flags
+    return n, what_carried(ancdata, flags), flags
 
 
-def _peek_off(sock: socket.socket) -> int:
+def peek_offset(sock: socket.socket) -> int:
     return _int(sock.getsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, 4))
 
 
@@ -298,7 +317,7 @@ def peek_queue(sock: socket.socket, stype: int, shutdown: int) -> tuple[list[byt
 
     A datagram of length 0 is shown to such peeks once only (the kernel marks it peeked); an
     empty message in a seqpacket socket shut down for reading looks like its end of file."""
-    saved = _peek_off(sock)
+    saved = peek_offset(sock)
     buf = bytearray(1 << 16)
     msgs: list[bytes] = []
     at = 0
@@ -326,7 +345,7 @@ def peek_queue(sock: socket.socket, stype: int, shutdown: int) -> tuple[list[byt
 def peek_head(sock: socket.socket) -> str:
     """What the first queued message carries, left queued (on a running job: never when the
     socket has a peek offset of its own, which a peek would move)."""
-    if _peek_off(sock) >= 0:
+    if peek_offset(sock) >= 0:
         return ""
     try:
         return _peek(sock, bytearray(1))[1]
@@ -334,7 +353,7 @@ def peek_head(sock: socket.socket) -> str:
         return ""
 
 
-def _oob_queued(sock: socket.socket) -> bool:
+def oob_queued(sock: socket.socket) -> bool:
     """Whether an out-of-band byte (MSG_OOB) waits in a stream socket (looked at with MSG_PEEK; with
     SO_OOBINLINE on, the kernel answers only once it is off for the look)."""
     inline = _int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 4))
@@ -352,7 +371,7 @@ def _oob_queued(sock: socket.socket) -> bool:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
 
 
-def _sent_queued(sender: socket.socket) -> bool:
+def sent_queued(sender: socket.socket) -> bool:
     """Whether messages `sender` sent still wait in its peer (they are charged to its send buffer)."""
     meminfo = sender.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 9 * 4)
     allocated: int = struct.unpack_from("<I", meminfo, SK_MEMINFO_WMEM_ALLOC * 4)[0]
@@ -391,7 +410,7 @@ def socket_of(pid: int, fd: int) -> Iterator[socket.socket]:
             sock.close()
 
 
-def _send(sock: socket.socket, stype: int, msgs: Iterable[bytes]) -> None:
+def send_all(sock: socket.socket, stype: int, msgs: Iterable[bytes]) -> None:
     for msg in msgs:
         if stype == socket.SOCK_STREAM:
             sock.sendall(msg)
@@ -422,10 +441,10 @@ def capture(a: End, b: End, stype: int) -> image_pb2.SocketPairImage:
                 raise Unsupported(end.pid, end.what, "a socket filter (SO_ATTACH_FILTER or SO_ATTACH_BPF) is "
                                   "attached to it: not supported")
         options_a, options_b = read_options(sa), read_options(sb)
-        queue_a = _capture_queue(a, sa, b, sb, stype)
-        queue_b = _capture_queue(b, sb, a, sa, stype)
-        creator = _peer_cred(sa)
-        if creator != _peer_cred(sb):
+        queue_a = capture_queue(a, sa, b, sb, stype)
+        queue_b = capture_queue(b, sb, a, sa, stype)
+        creator = peer_cred(sa)
+        if creator != peer_cred(sb):
             raise Unsupported(a.pid, a.what, "its two ends report different peers (SO_PEERCRED): not a "
                               "socketpair(); not supported")
     check_options(a.pid, a.what, stype, options_a)
@@ -442,23 +461,23 @@ def capture_widowed(a: End, stype: int) -> image_pb2.SocketPairImage:
         if filter_attached(sa):
             raise Unsupported(a.pid, a.what, "a socket filter (SO_ATTACH_FILTER or SO_ATTACH_BPF) is attached to "
                               "it: not supported")
-        if stype == socket.SOCK_STREAM and _oob_queued(sa):
+        if stype == socket.SOCK_STREAM and oob_queued(sa):
             raise Unsupported(a.pid, a.what, "an out-of-band byte (MSG_OOB) is queued in it: not supported")
         msgs, carried = peek_queue(sa, stype, a.shutdown)
         if carried:
             raise Unsupported(a.pid, a.what, f"a message queued in it carries {carried}")
         options = read_options(sa)
-        creator = _peer_cred(sa)
+        creator = peer_cred(sa)
     check_options(a.pid, a.what, stype, options)
     queue = [b"".join(msgs)] if stype == socket.SOCK_STREAM and msgs else msgs
     return image_pb2.SocketPairImage(ino_a=a.ino, type=stype, queue_a=queue, creator=creator, options_a=options,
                                      shutdown_a=a.shutdown, widowed=True)
 
 
-def _capture_queue(end: End, sock: socket.socket, peer: End, peer_sock: socket.socket, stype: int) -> list[bytes]:
+def capture_queue(end: End, sock: socket.socket, peer: End, peer_sock: socket.socket, stype: int) -> list[bytes]:
     """What waits to be read from `end`: a stream's bytes (one item), or its messages."""
     if stype == socket.SOCK_STREAM:
-        if _oob_queued(sock):
+        if oob_queued(sock):
             raise Unsupported(end.pid, end.what, "an out-of-band byte (MSG_OOB) is queued in it: not supported")
         msgs, carried = peek_queue(sock, stype, end.shutdown)
         if carried:
@@ -467,7 +486,7 @@ def _capture_queue(end: End, sock: socket.socket, peer: End, peer_sock: socket.s
         return [data] if data else []
     if end.shutdown & RCV_SHUTDOWN or peer.shutdown & SEND_SHUTDOWN:
         # Peeks cannot tell every empty datagram (see peek_queue), and what is read could not be put back.
-        if _sent_queued(peer_sock):
+        if sent_queued(peer_sock):
             raise Unsupported(end.pid, end.what, "messages are queued in it while it is shut down (shutdown(2)) "
                               "for reading or its peer for writing: not supported")
         return []
@@ -477,7 +496,7 @@ def _capture_queue(end: End, sock: socket.socket, peer: End, peer_sock: socket.s
 def _drain_and_put_back(end: End, sock: socket.socket, peer_sock: socket.socket) -> list[bytes]:
     """Every queued message of a datagram or seqpacket end, read and sent back in order through its
     peer (the job is frozen), its peek offset put back; the messages."""
-    saved = _peek_off(sock)
+    saved = peek_offset(sock)
     msgs: list[tuple[bytes, list[int]]] = []
     carried = ""
     try:
@@ -487,9 +506,9 @@ def _drain_and_put_back(end: End, sock: socket.socket, peer_sock: socket.socket)
                 data, ancdata, flags, _ = sock.recvmsg(max(size, 1), CONTROL_SPACE, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 break
-            carried = carried or _carried(ancdata, flags)
-            msgs.append((data, _installed(ancdata, (SCM_RIGHTS,))))
-            for fd in _installed(ancdata, (SCM_PIDFD,)):
+            carried = carried or what_carried(ancdata, flags)
+            msgs.append((data, installed(ancdata, (SCM_RIGHTS,))))
+            for fd in installed(ancdata, (SCM_PIDFD,)):
                 os.close(fd)
     finally:
         for data, fds in msgs:             # descriptors in flight go back with their message
@@ -503,7 +522,7 @@ def _drain_and_put_back(end: End, sock: socket.socket, peer_sock: socket.socket)
     return [data for data, _ in msgs]
 
 
-def _peer_cred(sock: socket.socket) -> image_pb2.PeerCred:
+def peer_cred(sock: socket.socket) -> image_pb2.PeerCred:
     pid, uid, gid = _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, SO_PEERCRED, _UCRED.size))
     size = 64 * 4
     while True:
@@ -520,28 +539,33 @@ def _peer_cred(sock: socket.socket) -> image_pb2.PeerCred:
 
 def check_creators(image: image_pb2.TreeImage) -> None:
     """Refuses the pairs whose creator (SO_PEERCRED) a restore could not make create them again."""
-    alive = {p.pid for p in image.processes if not p.zombie}
-    zombies = {p.pid for p in image.processes if p.zombie}
     for pair in image.socketpairs:
-        pid = pair.creator.pid
-        if pid in alive:
-            continue
-        if pid in zombies:
-            why = "a zombie of the job (exited, not yet waited for), whose PID a helper cannot take"
-        elif not pid:
-            why = "a process in another PID namespace"
-        elif proc.exists(pid):
-            why = f"{proc.describe(pid)}, outside the job, which a restore cannot make create it again"
-        else:
-            continue                            # exited: a helper with its PID creates it (PairMaker)
-        holder, fd = _holder(image, pair.ino_a)
-        raise Unsupported(holder, f"fd {fd} (socket:[{pair.ino_a}])", f"the socket pair was created by PID {pid} "
-                          f"(SO_PEERCRED names it), {why}")
+        why = creator_refusal(image, pair.creator.pid)
+        if why:
+            holder, fd = holder_of(image, pair.ino_a)
+            raise Unsupported(holder, f"fd {fd} (socket:[{pair.ino_a}])", f"the socket pair was created by PID "
+                              f"{pair.creator.pid} (SO_PEERCRED names it), {why}")
 
 
-def _holder(image: image_pb2.TreeImage, ino: int) -> tuple[int, int]:
+def creator_refusal(image: image_pb2.TreeImage, pid: int) -> str:
+    """Why a restore could not make process `pid` call what SO_PEERCRED records ("" when it can: a
+    process of the job, or one that has exited, whose PID a helper takes)."""
+    if pid in {p.pid for p in image.processes if not p.zombie}:
+        return ""
+    if pid in {p.pid for p in image.processes if p.zombie}:
+        return "a zombie of the job (exited, not yet waited for), whose PID a helper cannot take"
+    if not pid:
+        return "a process in another PID namespace"
+    if proc.exists(pid):
+        return f"{proc.describe(pid)}, outside the job, which a restore cannot make create it again"
+    return ""
+
+
+def holder_of(image: image_pb2.TreeImage, ino: int) -> tuple[int, int]:
+    """The first process and descriptor holding socket `ino` (a pair's end or a named socket)."""
+    kinds = (image_pb2.OpenFile.SOCKETPAIR, image_pb2.OpenFile.UNIX)
     for p in image.processes:
-        ids = {f.id for f in p.files if f.kind == image_pb2.OpenFile.SOCKETPAIR and f.socket == ino}
+        ids = {f.id for f in p.files if f.kind in kinds and f.socket == ino}
         for d in p.fds:
             if d.file in ids:
                 return p.pid, d.fd
@@ -567,44 +591,62 @@ def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False) -> None:
                                "process, or restore with --new-pidns")
 
 
-class PairMaker:
-    """Creates the job's socket pairs in the name of their creators (SO_PEERCRED): `stubs`, every
-    process of the job being restored, by PID as the job sees it; `root`, the root's stub (helpers
-    are cloned from it); `own`, the stubs' credentials (incr's) to switch back to."""
+class Acting:
+    """Calls made in the name of the process SO_PEERCRED names (socketpair, listen, connect record
+    their caller): `stubs`, every process of the job being restored, by PID as the job sees it;
+    `root`, the root's stub (helpers are cloned from it); `own`, the stubs' credentials (incr's) to
+    switch back to."""
 
     def __init__(self, stubs: Mapping[int, Stub], root: Stub, own: image_pb2.Creds) -> None:
         self.stubs = stubs
         self.root = root
         self.own = own
 
-    def create(self, target: RemoteProcess, pair: image_pb2.SocketPairImage) -> tuple[int, int]:
-        """The pair, its queues refilled, in `target`: (fd of end a, fd of end b) there."""
-        if not pair.HasField("creator"):
-            return create(target, pair)             # an image older than version 3
-        creator = self.stubs.get(pair.creator.pid)
+    @contextmanager
+    def process_of(self, cred: image_pb2.PeerCred, what: str) -> Iterator[RemoteProcess]:
+        """The process of the job with PID cred.pid, or, when it had exited, a brief helper with it."""
+        creator: RemoteProcess | None = self.stubs.get(cred.pid)
         helper = None
         if creator is None:
             try:
-                helper = creator = self.root.fork_sibling(pair.creator.pid)
+                helper = creator = self.root.fork_sibling(cred.pid)
             except PidTaken as exc:
-                raise RestoreError(f"cannot restore the socket pair socket:[{pair.ino_a}]: it was created by PID "
-                                   f"{pair.creator.pid} (SO_PEERCRED names it): {exc}") from None
+                raise RestoreError(f"cannot restore {what}: it was created by PID {cred.pid} (SO_PEERCRED names "
+                                   f"it): {exc}") from None
         try:
-            with _as_creator(creator, pair.creator, self.own, restore=helper is None):
-                fa, fb = create(creator, pair)
-            if creator is target:
-                return fa, fb
-            try:
-                return _take(target, creator.vpid, fa), _take(target, creator.vpid, fb)
-            finally:
-                creator.call("close", fa)
-                creator.call("close", fb)
+            yield creator
         finally:
             if helper is not None:
                 helper.kill()
 
+    def switched(self, target: RemoteProcess, cred: image_pb2.PeerCred) -> contextlib.AbstractContextManager[None]:
+        """`target` with the effective ids and groups of `cred` meanwhile."""
+        return _as_creator(target, cred, self.own)
 
-def _take(target: RemoteProcess, pid: int, fd: int) -> int:
+
+class PairMaker:
+    """Creates the job's socket pairs in the name of their creators (SO_PEERCRED)."""
+
+    def __init__(self, acting: Acting) -> None:
+        self.acting = acting
+
+    def create(self, target: RemoteProcess, pair: image_pb2.SocketPairImage) -> tuple[int, int]:
+        """The pair, its queues refilled, in `target`: (fd of end a, fd of end b) there."""
+        if not pair.HasField("creator"):
+            return create(target, pair)             # an image older than version 3
+        with self.acting.process_of(pair.creator, f"the socket pair socket:[{pair.ino_a}]") as creator:
+            with self.acting.switched(creator, pair.creator):
+                fa, fb = create(creator, pair)
+            if creator is target:
+                return fa, fb
+            try:
+                return take(target, creator.vpid, fa), take(target, creator.vpid, fb)
+            finally:
+                creator.call("close", fa)
+                creator.call("close", fb)
+
+
+def take(target: RemoteProcess, pid: int, fd: int) -> int:
     """Descriptor `fd` of process `pid` (as the job sees it), copied into `target`."""
     pidfd = target.call("pidfd_open", pid, 0)
     try:
@@ -614,10 +656,9 @@ def _take(target: RemoteProcess, pid: int, fd: int) -> int:
 
 
 @contextmanager
-def _as_creator(target: RemoteProcess, cred: image_pb2.PeerCred, own: image_pb2.Creds, *,
-                restore: bool) -> Iterator[None]:
+def _as_creator(target: RemoteProcess, cred: image_pb2.PeerCred, own: image_pb2.Creds) -> Iterator[None]:
     """`target` (a single-threaded stub, root) with the effective ids and groups of `cred` meanwhile;
-    `restore`: back to `own` afterwards, its dumpable flag too (changing the effective uid clears it)."""
+    back to `own` afterwards, its dumpable flag too (changing the effective uid clears it)."""
     if (cred.uid, cred.gid, list(cred.groups)) == (own.uids[1], own.gids[1], list(own.groups)):
         yield
         return
@@ -626,9 +667,8 @@ def _as_creator(target: RemoteProcess, cred: image_pb2.PeerCred, own: image_pb2.
     try:
         yield
     finally:
-        if restore:
-            _set_ids(target, own.uids[1], own.gids[1], list(own.groups))
-            target.call("prctl", PR_SET_DUMPABLE, dumpable, 0, 0, 0)
+        _set_ids(target, own.uids[1], own.gids[1], list(own.groups))
+        target.call("prctl", PR_SET_DUMPABLE, dumpable, 0, 0, 0)
 
 
 def _set_ids(target: RemoteProcess, uid: int, gid: int, groups: list[int]) -> None:
@@ -650,10 +690,10 @@ def create(target: RemoteProcess, pair: image_pb2.SocketPairImage) -> tuple[int,
     with socket_of(target.pid, fa) as sa, socket_of(target.pid, fb) as sb:
         ends = ((sa, pair.options_a, pair.shutdown_a), (sb, pair.options_b, pair.shutdown_b))
         if pair.options_a or pair.options_b:
-            _make_room(sb, pair.queue_a)
-            _make_room(sa, pair.queue_b)
-        _send(sb, pair.type, pair.queue_a)
-        _send(sa, pair.type, pair.queue_b)
+            make_room(sb, pair.queue_a)
+            make_room(sa, pair.queue_b)
+        send_all(sb, pair.type, pair.queue_a)
+        send_all(sa, pair.type, pair.queue_b)
         for sock, options, _ in ends:
             _set_or_fail(pair, sock, options, buffers=True)
         for sock, options, shut in ends:
@@ -665,7 +705,7 @@ def create(target: RemoteProcess, pair: image_pb2.SocketPairImage) -> tuple[int,
     return fa, fb
 
 
-def _make_room(sender: socket.socket, queue: Iterable[bytes]) -> None:
+def make_room(sender: socket.socket, queue: Iterable[bytes]) -> None:
     """A send buffer the refill through `sender` fits in, whatever the recorded one (a job may have
     shrunk it after its messages were queued, and a blocked refill would never end); set back to the
     recorded size after the refill.  A datagram's buffer costs its length and a few hundred bytes."""

@@ -1,7 +1,8 @@
 """CPython jobs as users run them: multiprocessing (a Pool of forked workers, a Queue fed by a
-thread, Locks and shared Values: POSIX semaphores and /dev/shm objects the job unlinked at once),
-checkpointed with --kill at work and restored; the output must be byte-identical to an
-uninterrupted run's."""
+thread, Locks and shared Values: POSIX semaphores and /dev/shm objects the job unlinked at once;
+a Manager: a server process listening on a Unix socket bound to a path, with a thread per
+accepted connection, and Connections passed to workers), checkpointed with --kill at work and
+restored; the output must be byte-identical to an uninterrupted run's."""
 
 from __future__ import annotations
 
@@ -51,20 +52,57 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.parametrize("dump", ["kill", "incremental"])
-def test_multiprocessing_pool_queue_lock_value_restored_identically(dump: str, tmp_path: Path, store: Path,
-                                                                      procs: Procs) -> None:
+MANAGER_JOB = r"""
+import multiprocessing as mp, os, sys
+out, gate = sys.argv[1], sys.argv[2]
+
+def work(args):
+    d, x = args
+    s = 0
+    for i in range(20000 + x):
+        s = (s * 31 + i * x) % 1000003
+    d[x] = s
+    return s
+
+def echo(conn):
+    conn.send(conn.recv() * 2)
+    conn.close()
+
+if __name__ == "__main__":
+    with mp.Manager() as m, open(out, "w") as f, mp.Pool(2) as pool:
+        d, log = m.dict(), m.list()
+        for r in range(30):
+            if r == 15:
+                while not os.path.exists(gate):
+                    sum(range(1000))
+            res = pool.map(work, [(d, x) for x in range(r, r + 4)])
+            a, b = mp.Pipe()
+            h = pool.apply_async(echo, (b,))
+            a.send(r)
+            got = a.recv()
+            h.get()
+            log.append(sum(res) % 9973)
+            f.write(f"{r} {sum(res)} {max(d.items())} {got} {len(log)}\n")
+            f.flush()
+        f.write(f"done {sum(log)} {len(d)}\n")
+"""
+
+
+def _restored_identically(job_src: str, gate_line: int, least: int, dump: str, tmp_path: Path, store: Path,
+                          procs: Procs) -> None:
+    """Runs `job_src` once through, then again: checkpointed (`dump`) once it wrote `gate_line` lines
+    (its tree then has at least `least` processes), killed, restored; the outputs must be equal."""
     ref, opened = tmp_path / "ref.txt", tmp_path / "open"
     opened.touch()
-    p = procs.start([sys.executable, "-c", MP_JOB, ref, opened])
+    p = procs.start([sys.executable, "-c", job_src, ref, opened])
     assert p.wait(timeout=300) == 0
-    assert ref.read_text().endswith(" 0\n") and ref.read_text().startswith("0 ")
+    assert ref.read_text().startswith("0 ")
 
     out, gate = tmp_path / "out.txt", tmp_path / "gate"
-    job = procs.start([sys.executable, "-c", MP_JOB, out, gate])
-    wait_until(lambda: line_count(out) >= 20, "the job to reach its gate")
+    job = procs.start([sys.executable, "-c", job_src, out, gate])
+    wait_until(lambda: line_count(out) >= gate_line, "the job to reach its gate")
     tree = [job.pid, *descendants(job.pid)]
-    assert len(tree) >= 4, tree                   # the root, the tally process, two pool workers
+    assert len(tree) >= least, tree
     for pid in tree:
         procs.track(pid)
     if dump == "incremental":
@@ -82,3 +120,18 @@ def test_multiprocessing_pool_queue_lock_value_restored_identically(dump: str, t
     res = incr(store, "restore", timeout=300)
     assert res.returncode == 0, res.stderr
     assert out.read_bytes() == ref.read_bytes()
+
+
+@pytest.mark.parametrize("dump", ["kill", "incremental"])
+def test_multiprocessing_pool_queue_lock_value_restored_identically(dump: str, tmp_path: Path, store: Path,
+                                                                      procs: Procs) -> None:
+    # the root, the tally process, two pool workers
+    _restored_identically(MP_JOB, 20, 4, dump, tmp_path, store, procs)
+
+
+@pytest.mark.parametrize("dump", ["kill", "incremental"])
+def test_multiprocessing_manager_and_pool_restored_identically(dump: str, tmp_path: Path, store: Path,
+                                                               procs: Procs) -> None:
+    """The manager's server listens on a Unix socket under /tmp/pymp-*, its threads serve accepted
+    connections (the root's proxies and the workers'); a Connection goes to a worker each round."""
+    _restored_identically(MANAGER_JOB, 15, 4, dump, tmp_path, store, procs)

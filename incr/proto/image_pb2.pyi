@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TreeImage(_message.Message):
-    __slots__ = ("version", "arch", "root_pid", "processes", "kernel", "pipes", "socketpairs", "shm", "fifos", "boot_id", "ended_job")
+    __slots__ = ("version", "arch", "root_pid", "processes", "kernel", "pipes", "socketpairs", "shm", "fifos", "boot_id", "ended_job", "unix_sockets", "socket_paths")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ARCH_FIELD_NUMBER: _ClassVar[int]
     ROOT_PID_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +20,8 @@ class TreeImage(_message.Message):
     FIFOS_FIELD_NUMBER: _ClassVar[int]
     BOOT_ID_FIELD_NUMBER: _ClassVar[int]
     ENDED_JOB_FIELD_NUMBER: _ClassVar[int]
+    UNIX_SOCKETS_FIELD_NUMBER: _ClassVar[int]
+    SOCKET_PATHS_FIELD_NUMBER: _ClassVar[int]
     version: int
     arch: str
     root_pid: int
@@ -31,7 +33,9 @@ class TreeImage(_message.Message):
     fifos: _containers.RepeatedCompositeFieldContainer[PipeImage]
     boot_id: str
     ended_job: bool
-    def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ..., pipes: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., socketpairs: _Optional[_Iterable[_Union[SocketPairImage, _Mapping]]] = ..., shm: _Optional[_Iterable[_Union[ShmImage, _Mapping]]] = ..., fifos: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., boot_id: _Optional[str] = ..., ended_job: _Optional[bool] = ...) -> None: ...
+    unix_sockets: _containers.RepeatedCompositeFieldContainer[UnixSocketImage]
+    socket_paths: _containers.RepeatedCompositeFieldContainer[SocketPath]
+    def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ..., pipes: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., socketpairs: _Optional[_Iterable[_Union[SocketPairImage, _Mapping]]] = ..., shm: _Optional[_Iterable[_Union[ShmImage, _Mapping]]] = ..., fifos: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., boot_id: _Optional[str] = ..., ended_job: _Optional[bool] = ..., unix_sockets: _Optional[_Iterable[_Union[UnixSocketImage, _Mapping]]] = ..., socket_paths: _Optional[_Iterable[_Union[SocketPath, _Mapping]]] = ...) -> None: ...
 
 class ShmImage(_message.Message):
     __slots__ = ("key", "kind", "name", "size", "seals", "mode", "shmid", "ipc_key", "destroyed", "unlinked", "alias", "uid", "gid")
@@ -108,6 +112,68 @@ class SocketOption(_message.Message):
     name: str
     value: bytes
     def __init__(self, name: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class UnixSocketImage(_message.Message):
+    __slots__ = ("ino", "type", "name", "state", "peer", "accepted", "backlog", "pending", "listener", "queue", "options", "shutdown", "peer_cred", "owns_file", "file_mode", "file_uid", "file_gid", "peer_name", "widowed")
+    INO_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    BACKLOG_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    LISTENER_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    SHUTDOWN_FIELD_NUMBER: _ClassVar[int]
+    PEER_CRED_FIELD_NUMBER: _ClassVar[int]
+    OWNS_FILE_FIELD_NUMBER: _ClassVar[int]
+    FILE_MODE_FIELD_NUMBER: _ClassVar[int]
+    FILE_UID_FIELD_NUMBER: _ClassVar[int]
+    FILE_GID_FIELD_NUMBER: _ClassVar[int]
+    PEER_NAME_FIELD_NUMBER: _ClassVar[int]
+    WIDOWED_FIELD_NUMBER: _ClassVar[int]
+    ino: int
+    type: int
+    name: bytes
+    state: int
+    peer: int
+    accepted: bool
+    backlog: int
+    pending: _containers.RepeatedScalarFieldContainer[int]
+    listener: int
+    queue: _containers.RepeatedCompositeFieldContainer[UnixMessage]
+    options: _containers.RepeatedCompositeFieldContainer[SocketOption]
+    shutdown: int
+    peer_cred: PeerCred
+    owns_file: bool
+    file_mode: int
+    file_uid: int
+    file_gid: int
+    peer_name: bytes
+    widowed: bool
+    def __init__(self, ino: _Optional[int] = ..., type: _Optional[int] = ..., name: _Optional[bytes] = ..., state: _Optional[int] = ..., peer: _Optional[int] = ..., accepted: _Optional[bool] = ..., backlog: _Optional[int] = ..., pending: _Optional[_Iterable[int]] = ..., listener: _Optional[int] = ..., queue: _Optional[_Iterable[_Union[UnixMessage, _Mapping]]] = ..., options: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., shutdown: _Optional[int] = ..., peer_cred: _Optional[_Union[PeerCred, _Mapping]] = ..., owns_file: _Optional[bool] = ..., file_mode: _Optional[int] = ..., file_uid: _Optional[int] = ..., file_gid: _Optional[int] = ..., peer_name: _Optional[bytes] = ..., widowed: _Optional[bool] = ...) -> None: ...
+
+class UnixMessage(_message.Message):
+    __slots__ = ("data", "sender")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    sender: bytes
+    def __init__(self, data: _Optional[bytes] = ..., sender: _Optional[bytes] = ...) -> None: ...
+
+class SocketPath(_message.Message):
+    __slots__ = ("name", "mode", "uid", "gid")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    GID_FIELD_NUMBER: _ClassVar[int]
+    name: bytes
+    mode: int
+    uid: int
+    gid: int
+    def __init__(self, name: _Optional[bytes] = ..., mode: _Optional[int] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ...) -> None: ...
 
 class PeerCred(_message.Message):
     __slots__ = ("pid", "uid", "gid", "groups")
@@ -489,6 +555,7 @@ class OpenFile(_message.Message):
         SYMLINK: _ClassVar[OpenFile.Kind]
         PROCFS: _ClassVar[OpenFile.Kind]
         PIDFD: _ClassVar[OpenFile.Kind]
+        UNIX: _ClassVar[OpenFile.Kind]
         EXTERNAL: _ClassVar[OpenFile.Kind]
     REGULAR: OpenFile.Kind
     DIRECTORY: OpenFile.Kind
@@ -506,6 +573,7 @@ class OpenFile(_message.Message):
     SYMLINK: OpenFile.Kind
     PROCFS: OpenFile.Kind
     PIDFD: OpenFile.Kind
+    UNIX: OpenFile.Kind
     EXTERNAL: OpenFile.Kind
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]

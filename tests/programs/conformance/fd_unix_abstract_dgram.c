@@ -1,4 +1,5 @@
-/* Must be refused: a Unix datagram socket bound to an abstract name. */
+/* A Unix datagram socket bound to an abstract name: after restore it is still bound to it
+ * (a datagram sent to the name arrives). */
 #include "cf.h"
 #include <stddef.h>
 #include <sys/socket.h>

@@ -1,4 +1,5 @@
-/* Must be refused: a Unix stream socket bound to a path and listening, with a connected peer. */
+/* A Unix stream socket bound to a path and listening, with one connection accepted: after restore
+ * the connection still carries bytes. */
 #include "cf.h"
 #include <sys/socket.h>
 #include <sys/un.h>

@@ -172,6 +172,9 @@ def _capture_one(survey: Survey, ino: int) -> image_pb2.UnixSocketImage:
         elif info.state == us.TCP_ESTABLISHED and not info.peer:
             _capture_widowed(survey, ino, sock, image)
         elif info.type == socket.SOCK_DGRAM:
+            if info.peer and not survey.unix[info.peer].name:
+                raise survey.refuse(ino, "it is a datagram socket connected to an unbound one (a socket pair one end "
+                                    "of which was bound later): not supported")
             image.peer = info.peer
             image.queue.extend(_capture_datagrams(survey, ino, sock))
         elif info.state == us.TCP_ESTABLISHED:
@@ -689,8 +692,11 @@ class Maker:
 
 def _clear_leftovers(tree: image_pb2.TreeImage) -> None:
     """The socket files at the job's names that no live socket owns (preflight checked): its own."""
+    names = sorted(_paths(tree))
+    if not names:
+        return          # nothing to ask sock_diag, which a kernel without unix_diag cannot answer
     live = {i.vfs for i in us.unix_sockets().values() if i.vfs}
-    for name in sorted(_paths(tree)):
+    for name in names:
         path = path_of(name)
         with contextlib.suppress(FileNotFoundError):
             st = os.lstat(path)

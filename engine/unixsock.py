@@ -166,7 +166,10 @@ def unix_sockets() -> dict[int, UnixInfo]:
                 if kind == NLMSG_DONE:
                     return out
                 if kind == NLMSG_ERROR:
-                    raise EngineError("sock_diag refused the Unix socket dump")
+                    errno_ = -struct.unpack_from("<i", data, pos + _NLMSG.size)[0]
+                    raise EngineError(f"the kernel would not list its Unix sockets (sock_diag: "
+                                      f"{os.strerror(errno_)}); load its unix_diag module (modprobe unix_diag) "
+                                      "and try again")
                 body = data[pos + _NLMSG.size:pos + length]
                 _, stype, state, _, ino, _, _ = _MSG.unpack_from(body)
                 info = UnixInfo(ino=ino, type=stype, peer=0, name=b"", shutdown=0, state=state)

@@ -169,7 +169,8 @@ def _capture_one(survey: Survey, ino: int) -> image_pb2.UnixSocketImage:
             _capture_listener(survey, ino, image)
         elif ino in survey.pending:
             _capture_pending(survey, ino, sock, image)
-        elif info.state == us.TCP_ESTABLISHED and not info.peer:
+        elif info.state == us.TCP_ESTABLISHED and not info.peer and info.type != socket.SOCK_DGRAM:
+            # (a datagram socket says ESTABLISHED once another connected to it: not a widow)
             _capture_widowed(survey, ino, sock, image)
         elif info.type == socket.SOCK_DGRAM:
             if info.peer and not survey.unix[info.peer].name:
@@ -201,6 +202,9 @@ def _capture_listener(survey: Survey, ino: int, image: image_pb2.UnixSocketImage
     info = survey.unix[ino]
     image.backlog = info.backlog
     for client in info.icons:
+        if not client:
+            raise survey.refuse(ino, "a connection whose client was closed waits in its backlog (what it sent, if "
+                                "anything, cannot be read before accept): not supported")
         if client not in survey.ends:
             raise survey.refuse(ino, f"a connection from outside the job (socket:[{client}]) waits in its backlog; "
                                 "not supported")

@@ -16,6 +16,7 @@ from . import (
     fs,
     ghost,
     hardening,
+    inflight,
     jobctl,
     locks,
     memory,
@@ -42,7 +43,7 @@ from .freeze import Frozen
 from .holders import Holder
 from .tree import FrozenTree, gone
 
-IMAGE_VERSION = 5        # the newest this incr reads and writes; see minimal_version()
+IMAGE_VERSION = 6        # the newest this incr reads and writes; see minimal_version()
 
 
 def check_supported(root: int, skip: dict[int, set[int]], ghost_limit: int | None = ghost.DEFAULT_LIMIT,
@@ -110,14 +111,20 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
     locks.dump(image, table.locked)
     image.boot_id = proc.boot_id()
     image.ended_job = ends_job
-    image.pipes.extend(_capture_pipes(table))
-    image.socketpairs.extend(_capture_socketpairs(table))
-    unixsock.check_creators(image)
-    named, leftovers = unixnamed.capture(unixnamed.Survey(
-        {f.socket: table.holders[f.id] for f in table.files if f.kind == image_pb2.OpenFile.UNIX}, table.unix))
-    image.unix_sockets.extend(named)
-    image.socket_paths.extend(leftovers)
-    unixnamed.check_creators(image)
+    try:
+        # Sockets first: a description only in flight is found there, and a pipe's bytes are read
+        # through incr's copy of it (FileTable.carried), kept until its pipe is captured.
+        image.socketpairs.extend(_capture_socketpairs(table))
+        unixsock.check_creators(image)
+        named, leftovers = unixnamed.capture(unixnamed.Survey(
+            {f.socket: table.holders[f.id] for f in table.files if f.kind == image_pb2.OpenFile.UNIX}, table.unix))
+        image.unix_sockets.extend(named)
+        image.socket_paths.extend(leftovers)
+        unixnamed.check_creators(image)
+        image.in_flight.extend(table.files[i] for i in table.in_flight)
+        image.pipes.extend(_capture_pipes(table))
+    finally:
+        table.close_carried()
     image.shm.extend(shared_objects(image))
     image.fifos.extend(_capture_fifos(table))
     image.version = minimal_version(image)
@@ -128,7 +135,10 @@ def minimal_version(image: image_pb2.TreeImage) -> int:
     """The oldest image version that describes `image`, so that an older incr can restore it if it can:
     1, 2 with named FIFOs, 3 with any attribute a version-2 reader would silently drop, 4 with ghost
     files (a version-3 reader would make one a memfd), external descriptors, pidfds, /proc files,
-    O_PATH symlinks, removed directories and FIFOs, AIO rings; 5 with Unix sockets beyond pairs."""
+    O_PATH symlinks, removed directories and FIFOs, AIO rings; 5 with Unix sockets beyond pairs; 6 with
+    descriptors and credentials in flight."""
+    if inflight.needs_version_6(image):
+        return 6
     if unixnamed.needs_version_5(image):
         return 5
     if any(o.kind == image_pb2.ShmImage.GHOST for o in image.shm) or any(
@@ -184,6 +194,7 @@ def shared_objects(image: image_pb2.TreeImage) -> list[image_pb2.ShmImage]:
 
 def _capture_socketpairs(table: files.FileTable) -> list[image_pb2.SocketPairImage]:
     ends = {f.socket: table.holders[f.id] for f in table.files if f.kind == image_pb2.OpenFile.SOCKETPAIR}
+    carrier = inflight.Carrier(table.carried, table.job)
     out = []
     for ino, holder in sorted(ends.items()):
         if table.unix[ino].widowed:
@@ -196,7 +207,7 @@ def _capture_socketpairs(table: files.FileTable) -> list[image_pb2.SocketPairIma
         other = ends[peer]
         out.append(unixsock.capture(unixsock.End(holder.pid, holder.fd, ino, table.unix[ino].shutdown),
                                     unixsock.End(other.pid, other.fd, peer, table.unix[peer].shutdown),
-                                    table.unix[ino].type))
+                                    table.unix[ino].type, carrier))
     return out
 
 

@@ -28,6 +28,7 @@ class Unsupported(EngineError):
         super().__init__(f"cannot checkpoint PID {pid}: {what}: {why}")
         self.pid = pid
         self.what = what
+        self.why = why
 
 
 class ProcessVanished(EngineError):

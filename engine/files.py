@@ -35,6 +35,7 @@ from . import (
     fifos,
     fown,
     ghost,
+    inflight,
     inotify,
     mqueue,
     outside,
@@ -169,7 +170,45 @@ class FileTable:
                         self._note_end(pid, fd)
         self.unix = unixsock.unix_sockets() if self.sockets_held else {}
         self._pending: dict[int, int] | None = None                # clients waiting in a backlog -> listener
-        unixsock.check_in_flight(self.socket_ends, self.unix, frozen=frozen)
+        self.job = _job_pids(processes)                            # PID as incr sees it -> as the job does
+        self.in_flight: list[int] = []                             # ids of descriptions only in flight
+        self._carried_fds: list[int] = []                          # incr's copies of those, kept for the dump
+        unixsock.check_in_flight(self.socket_ends, self.unix, frozen=frozen, job=self.job,
+                                 carried=self._note_carried if frozen else None)
+
+    def _note_carried(self, fd: int) -> None:
+        """A pipe end in flight counts as held: the pipe is the job's when the job holds its other end."""
+        link = os.readlink(f"/proc/self/fd/{fd}")
+        if link.startswith("pipe:"):
+            self.pipe_ends[os.fstat(fd).st_ino].add(int(proc.fdinfo(os.getpid(), fd)["flags"], 8) & O_ACCMODE)
+
+    def carried(self, fd: int) -> int | str:
+        """The id of the description incr's descriptor `fd` refers to, carried by a queued message
+        (inflight.py): a description of the job's, else one that exists only in flight, described
+        here through a copy incr keeps until close_carried(); or why it cannot be restored."""
+        st = os.fstat(fd)
+        me = os.getpid()
+        for h, f in self._by_inode[(st.st_dev, st.st_ino)]:
+            if pt.kcmp_files(h.pid, h.fd, me, fd) == 0:
+                return f.id
+        link = os.readlink(f"/proc/self/fd/{fd}")       # (a socket: check_in_flight refused it)
+        kept = os.dup(fd)
+        self._carried_fds.append(kept)
+        info = proc.fdinfo(me, kept)
+        try:
+            desc = self._describe(me, kept, link, st, int(info["flags"], 8), int(info.get("pos", "0")))
+        except Unsupported as exc:
+            return f"descriptors (SCM_RIGHTS), one of {link}, which no process of the job holds: {exc.why}"
+        desc.id = len(self.files)
+        self.files.append(desc)
+        self.holders[desc.id] = Holder(me, kept)
+        self._by_inode[(st.st_dev, st.st_ino)].append((Holder(me, kept), desc))
+        self.in_flight.append(desc.id)
+        return desc.id
+
+    def close_carried(self) -> None:
+        inflight.close_all(self._carried_fds)
+        self._carried_fds.clear()
 
     def _note_end(self, pid: int, fd: int) -> None:
         with contextlib.suppress(ProcessNotFound, FileNotFoundError, ProcessLookupError):
@@ -221,6 +260,9 @@ class FileTable:
                 base.kind = OpenFile.UNIX                   # bound, listening, connected through a name...
                 return base
             base.kind = OpenFile.SOCKETPAIR                 # (a widowed one: its peer was closed)
+            return base
+        if not self.frozen and not _holders(f"socket:[{info.peer}]", exclude=set(self.skip)):
+            base.kind = OpenFile.SOCKETPAIR     # its peer may be in flight: the frozen dump looks there
             return base
         base.ClearField("socket")
         if fd in STDIO and info.peer:
@@ -325,9 +367,13 @@ class FileTable:
                 base.kind = OpenFile.PIPE
                 base.pipe = st.st_ino
                 return base
+            peers = _holders(link, exclude=set(self.skip))
+            if not peers and not self.frozen:
+                base.kind = OpenFile.PIPE       # its other end may be in flight: the frozen dump looks there
+                base.pipe = st.st_ino
+                return base
             if self.external_ok:
                 return external.record(pid, fd, link, base, warn=self.frozen)
-            peers = _holders(link, exclude=set(self.skip))
             end_of = "it is also" if {os.O_RDONLY, os.O_WRONLY} <= self.pipe_ends[st.st_ino] else "its other end is"
             where = f"{end_of} held by {', '.join(peers)}, outside the job" if peers else \
                 "its other end is open outside the job (held by a process incr cannot see, or in flight " \
@@ -373,6 +419,15 @@ class FileTable:
                     base.what = link
             return base
         raise Unsupported(pid, what, "this kind of file is not supported yet")
+
+
+def _job_pids(processes: Iterable[int]) -> dict[int, int]:
+    """Each process of the job (alive now) as incr sees it -> as the job sees it."""
+    out = {}
+    for pid in processes:
+        with contextlib.suppress(ProcessNotFound, FileNotFoundError, ProcessLookupError):
+            out[pid] = proc.ns_ids(pid)[0]
+    return out
 
 
 def dump(pid: int, skip: set[int]) -> tuple[list[image_pb2.OpenFile], list[image_pb2.Fd]]:
@@ -481,6 +536,23 @@ class Installer:
         self.keepers: list[tuple[RemoteProcess, int]] = []
         self.owned: list[tuple[int, int, image_pb2.OpenFile]] = []   # (PID as incr sees it, fd, description)
         self.extra_flags: dict[int, int] = {}     # description id -> flags the restore adds (O_APPEND: outside.py)
+        self.provided: set[int] = set()           # ids provide() made that no process of the job took yet
+
+    def provide(self, target: RemoteProcess, f: image_pb2.OpenFile, keep_from: int) -> int:
+        """Description `f`, which a queued message carries (inflight.py), made in `target` before any
+        socket and kept there at a number from `keep_from` until finish(); the processes of the job
+        holding it take it from there.  Its number there."""
+        holder = self.installed.get(f.id)
+        if holder is not None:
+            return holder.fd
+        tmp = self._obtain(target, f, keep_from)
+        kept = target.call("fcntl", tmp, F_DUPFD_CLOEXEC, keep_from)
+        target.call("close", tmp)
+        fown.set_status_flags(target, kept, f, self.extra_flags.get(f.id, 0))
+        self.keepers.append((target, kept))
+        self.installed[f.id] = Holder(target.vpid, kept)
+        self.provided.add(f.id)
+        return kept
 
     def restore(self, target: RemoteProcess, files: list[image_pb2.OpenFile], fds: list[image_pb2.Fd],
                 keep_from: int = 0) -> None:
@@ -504,7 +576,8 @@ class Installer:
                 self._inherit(target, f, users)
                 fown.warn_stdio(target, users[0].fd, f)
                 continue
-            fresh = f.id not in self.installed
+            fresh = f.id not in self.installed or f.id in self.provided    # (its owner is set on the job's)
+            self.provided.discard(f.id)
             tmp = self._obtain(target, f, keep_from)
             for d in users:
                 if d.fd == tmp:

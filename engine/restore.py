@@ -27,6 +27,7 @@ from . import (
     fs,
     ghost,
     hardening,
+    inflight,
     jobctl,
     locks,
     memory,
@@ -145,6 +146,7 @@ def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False,
         fs.preflight(p.fs)
     shm.preflight(tree.shm, own_ipc_namespace=_own_ipc_namespace(tree, new_pidns),
                   job={p.pid for p in tree.processes})
+    files.preflight(list(tree.in_flight), written)
     unixsock.preflight(tree, new_pidns=new_pidns)
     unixnamed.preflight(tree, new_pidns=new_pidns)
     external.resolve(tree, externals or [])
@@ -185,7 +187,8 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
     stubs: dict[int, Stub] = {}
     own_ipc = _own_ipc_namespace(tree, new_pidns)
     # Who else writes the job's files, decided before any restored process holds one.
-    resume = outside.Resumption.of([f for p in procs for f in p.files], ended_job=tree.ended_job)
+    resume = outside.Resumption.of([f for p in procs for f in p.files] + list(tree.in_flight),
+                                   ended_job=tree.ended_job)
     outside.warn_lost_terminals(tree)
     leads_session = root.sid == root.pid
     stub = Stub(root.pid, setsid=leads_session, setpgid=root.pgid == root.pid and not leads_session,
@@ -195,11 +198,14 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
     shared = shm.ShmInstaller(list(tree.shm), shm_pages or (lambda key: iter(())), ipc_of=stub.pid if own_ipc else 0,
                               job={p.pid for p in tree.processes}, names=ghost.Names(names_journal))
     acting = unixsock.Acting(stubs, stub, creds.own())
+    provider = inflight.Provider(hosts={})
     installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared, list(tree.fifos), resume=resume,
-                                pair_maker=unixsock.PairMaker(acting),
+                                pair_maker=unixsock.PairMaker(acting, provider),
                                 external_paths=external.resolve(tree, externals or []))
     kept: dict[int, int] = {}
     named = unixnamed.Maker(tree, acting, kept)
+    descriptions = {f.id: f for f in (*tree.in_flight, *(f for p in procs for f in p.files))}
+    carried = {fid: descriptions[fid] for fid in inflight.carried_ids(tree)}
     try:
         everything = [(v.start, v.end) for p in procs for v in p.vmas]
         injection = stub.map_injection_area(everything)
@@ -223,7 +229,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
             specials = memory.clear_stub(s, injection)
             spare = s.find_free(sum(m.size for m in specials) + pt.PAGE_SIZE, everything)
             memory.move_specials(s, specials, vmas, spare)
-            room = files.kept_room(list(p.files), vmas)
+            room = files.kept_room(list(p.files), vmas) + (len(carried) if p.pid == root.pid else 0)
             rlimits.room_for_fds(s.pid, max((fd.fd for fd in p.fds), default=2) + 1 + room + files.KEEP_SLACK)
             kept[p.pid] = keep_at = files.keep_at(s.pid, (fd.fd for fd in p.fds), room)
             shared.make_tmpfiles(s, p.files, keep_at)
@@ -234,6 +240,9 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
             fs.restore(s, p.fs, shared.names)
         named.make_all()                                     # every process's memory and cwd are in place
         installer.named = named.holders()
+        provider.hosts = {vpid: s.pid for vpid, s in stubs.items()}
+        for fid in carried:                                  # what queued messages carry, before any pair
+            provider.kept[fid] = (stub, installer.provide(stub, carried[fid], kept[root.pid]))
         for p in procs:
             s = stubs[p.pid]
             if not p.files_of:                               # a table shared with the parent: built there

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 
 from incr.proto import image_pb2
 
-from . import proc
+from . import inflight, proc
 from . import unixsock as us
 from .errors import RestoreError, Unsupported
 from .holders import Holder
@@ -282,7 +282,7 @@ def _capture_datagrams(survey: Survey, ino: int, sock: socket.socket) -> list[im
             except BlockingIOError:
                 break
             carried = carried or us.what_carried(ancdata, flags)
-            for fd in us.installed(ancdata):
+            for fd in inflight.installed(ancdata):
                 os.close(fd)
             msgs.append(image_pb2.UnixMessage(data=data, sender=_sender(addr)))
     finally:

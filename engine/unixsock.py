@@ -15,15 +15,16 @@ from incr through stolen ends (with send buffers large enough meanwhile),
 its options set and its ends shut down as they were, all before it is
 handed to the processes that hold its ends.
 
-Refused at the checkpoint, before any other check of the job's descriptors
-(check_in_flight, MSG_PEEK only): a queued message carrying ancillary data -
-descriptors (SCM_RIGHTS), its sender's credentials (SO_PASSCRED,
-SO_PASSPIDFD), a security label, a send time - which a restore could not put
-back (they would be incr's, or lost); also an out-of-band byte, a socket
-filter, and an option a new socket does not take back exactly.  Not seen
-(and so not refused): the credentials every queued message carries while
-SO_PASSCRED is off, which a program that turns it on later would read (incr's
-after a restore).
+Descriptors (SCM_RIGHTS) and credentials (SCM_CREDENTIALS) a pair's queued
+messages carry come back with them (inflight.py).  Refused at the checkpoint,
+before any other check of the job's descriptors (check_in_flight, MSG_PEEK
+only): a queued message carrying other ancillary data - a pidfd
+(SO_PASSPIDFD), a security label, a send time - which a restore could not put
+back (they would be incr's, or lost), or any in a socket that is not a plain
+pair; also an out-of-band byte, a socket filter, and an option a new socket
+does not take back exactly.  Not seen (and so not refused): the credentials a
+queued message carries while the receiver's SO_PASSCRED is off, which a
+program that turns it on later would read (none after a restore).
 
 SO_PEERCRED (and SO_PEERGROUPS) of both ends name the process that called
 socketpair() and its effective user and group ids and groups at that moment:
@@ -48,17 +49,19 @@ import errno
 import fcntl
 import os
 import socket
+import stat
 import struct
 import termios
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from incr.proto import image_pb2
 
-from . import proc
+from . import inflight, proc
 from . import ptrace as pt
 from .errors import EngineError, PidTaken, RestoreError, Unsupported
+from .inflight import installed
 from .pipes import stolen
 from .remote import RemoteProcess, Stub
 
@@ -272,18 +275,12 @@ def filter_attached(sock: socket.socket) -> bool:
     return length.value > 0
 
 
-def installed(ancdata: list[tuple[int, int, bytes]], kinds: tuple[int, ...] = (SCM_RIGHTS, SCM_PIDFD)) -> list[int]:
-    """The descriptors a received message installed in incr (SCM_RIGHTS, SCM_PIDFD), to close."""
-    fds: list[int] = []
-    for level, kind, data in ancdata:
-        if level == socket.SOL_SOCKET and kind in kinds:
-            fds.extend(struct.unpack(f"<{len(data) // 4}i", data[:len(data) // 4 * 4]))
-    return fds
-
-
-def what_carried(ancdata: list[tuple[int, int, bytes]], flags: int) -> str:
-    """What ancillary data a queued message carries, in words ("" when none)."""
-    kinds = {kind for level, kind, _ in ancdata if level == socket.SOL_SOCKET}
+def what_carried(ancdata: list[tuple[int, int, bytes]], flags: int,
+                 supported: frozenset[int] = frozenset()) -> str:
+    """What ancillary data a queued message carries that is not `supported`, in words ("" when
+    none): inflight.CARRIED in a pair's queues."""
+    kinds = {kind for level, kind, _ in ancdata if level == socket.SOL_SOCKET} - supported
+    ancdata = [item for item in ancdata if item[0] != socket.SOL_SOCKET or item[1] not in supported]
     if SCM_RIGHTS in kinds or flags & socket.MSG_CTRUNC:
         return "descriptors (SCM_RIGHTS): descriptors in flight are not supported"
     if kinds & {SCM_CREDENTIALS, SCM_PIDFD}:
@@ -300,39 +297,50 @@ def what_carried(ancdata: list[tuple[int, int, bytes]], flags: int) -> str:
     return ""
 
 
-def _peek(sock: socket.socket, buf: bytearray) -> tuple[int, str, int]:
-    """The next message from the socket's peek offset, left queued: (its length, what it carries,
-    the flags); raises BlockingIOError when there is none."""
+def _peek(sock: socket.socket, buf: bytearray, carried: Noter | None = None) -> tuple[int, str, int]:
+    """The next message from the socket's peek offset, left queued: (its length, what it carries
+    that cannot be restored, the flags); raises BlockingIOError when there is none.  `carried`:
+    told what the message carries (a pair's queue), before incr's copies of its descriptors go."""
     n, ancdata, flags, _ = sock.recvmsg_into([buf], CONTROL_SPACE, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    for fd in installed(ancdata):
-        os.close(fd)
-    return n, what_carried(ancdata, flags), flags
+    try:
+        if carried is None:
+            return n, what_carried(ancdata, flags), flags
+        return n, what_carried(ancdata, flags, inflight.CARRIED) or carried(ancdata), flags
+    finally:
+        inflight.close_all(installed(ancdata))
+
+
+Noter = Callable[[inflight.Ancdata], str]
 
 
 def peek_offset(sock: socket.socket) -> int:
     return _int(sock.getsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, 4))
 
 
-def peek_queue(sock: socket.socket, stype: int, shutdown: int) -> tuple[list[bytes], str]:
+def peek_queue(sock: socket.socket, stype: int, shutdown: int, carried: Callable[[int], Noter] | None = None
+               ) -> tuple[list[bytes], str]:
     """Every message queued to be read from `sock` (a stream's bytes in pieces), read with MSG_PEEK
     from successive peek offsets, so that the queue stays as it is; and what the first message that
-    carries ancillary data carries ("" when none).  The socket's own peek offset is put back.
+    carries ancillary data that cannot be restored carries ("" when none).  The socket's own peek
+    offset is put back.  `carried(i)`: what notes what message i carries (a pair's queue), if any.
 
-    A datagram of length 0 is shown to such peeks once only (the kernel marks it peeked); an
-    empty message in a seqpacket socket shut down for reading looks like its end of file."""
+    A stream's pieces end where a reader's recv(2) would stop: after bytes that carry descriptors,
+    and where the credentials change.  A datagram of length 0 is shown to such peeks once only (the
+    kernel marks it peeked); an empty message in a seqpacket socket shut down for reading looks like
+    its end of file."""
     saved = peek_offset(sock)
     buf = bytearray(1 << 16)
     msgs: list[bytes] = []
     at = 0
-    carried = ""
+    why = ""
     try:
         while True:
             sock.setsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, at)
             try:
-                n, what, flags = _peek(sock, buf)
+                n, what, flags = _peek(sock, buf, None if carried is None else carried(len(msgs)))
             except BlockingIOError:
                 break
-            carried = carried or what
+            why = why or what
             if flags & socket.MSG_TRUNC:
                 buf = bytearray(len(buf) * 4)       # the same datagram again, whole
                 continue
@@ -342,16 +350,16 @@ def peek_queue(sock: socket.socket, stype: int, shutdown: int) -> tuple[list[byt
             at += n
     finally:
         sock.setsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, saved)
-    return msgs, carried
+    return msgs, why
 
 
-def peek_head(sock: socket.socket) -> str:
-    """What the first queued message carries, left queued (on a running job: never when the
-    socket has a peek offset of its own, which a peek would move)."""
+def peek_head(sock: socket.socket, carried: Noter | None = None) -> str:
+    """What the first queued message carries that cannot be restored, left queued (on a running
+    job: never when the socket has a peek offset of its own, which a peek would move)."""
     if peek_offset(sock) >= 0:
         return ""
     try:
-        return _peek(sock, bytearray(1))[1]
+        return _peek(sock, bytearray(1), carried)[1]
     except BlockingIOError:
         return ""
 
@@ -381,25 +389,56 @@ def sent_queued(sender: socket.socket) -> bool:
     return allocated > 0
 
 
-def check_in_flight(ends: Mapping[int, tuple[int, int]], unix: Mapping[int, UnixInfo], *, frozen: bool) -> None:
-    """Refuses a socket pair of the job whose queues hold a message carrying descriptors, credentials
-    or other ancillary data (looked at with MSG_PEEK: the queues stay as they are).  `ends`: socket
-    inode -> (pid, fd) holding it.  On a running job only each queue's first message is looked at;
-    the frozen dump looks at every message.  Before any other check of the descriptors: a pipe or
-    socket whose other end exists only in flight would otherwise be refused for the wrong reason."""
+def is_pair(ino: int, ends: Mapping[int, object], unix: Mapping[int, UnixInfo]) -> bool:
+    """Whether socket `ino` of the job is one end of a plain pair of the job's (no name, its peer
+    the job's and connected back): the queues whose messages may carry descriptors and credentials."""
+    info = unix.get(ino)
+    peer = unix.get(info.peer) if info is not None else None
+    return info is not None and peer is not None and not info.name and not peer.name and peer.peer == ino \
+        and info.peer in ends
+
+
+def check_in_flight(ends: Mapping[int, tuple[int, int]], unix: Mapping[int, UnixInfo], *, frozen: bool,
+                    job: Mapping[int, int], carried: Callable[[int], None] | None = None) -> None:
+    """Refuses a socket of the job whose queues hold a message carrying what a restore could not put
+    back (looked at with MSG_PEEK: the queues stay as they are): in a pair's queue, credentials of
+    a process outside the job and ancillary data other than descriptors and credentials; in any
+    other socket, any ancillary data.  `ends`: socket inode -> (pid, fd) holding it; `job`: as for
+    inflight.cred_refusal; `carried(fd)`: told of each descriptor in flight (incr's copy, closed
+    after).  On a running job only each queue's first message is looked at; the frozen dump looks at
+    every message.  Before any other check of the descriptors: a pipe or socket whose other end
+    exists only in flight would otherwise be refused for the wrong reason."""
+    def noter(_: int) -> Noter:
+        def note(ancdata: inflight.Ancdata) -> str:
+            for fd in inflight.rights(ancdata):
+                st = os.fstat(fd)
+                if stat.S_ISSOCK(st.st_mode) and st.st_ino not in ends:
+                    return (f"descriptors (SCM_RIGHTS), one of socket:[{st.st_ino}], a socket no process of the "
+                            "job holds: not supported")
+                if carried is not None:
+                    carried(fd)
+            return inflight.cred_refusal(ancdata, job)
+        return note
+
     for ino, (pid, fd) in sorted(ends.items()):
         info = unix.get(ino)
-        if info is None or info.name or info.peer not in ends:
-            continue                            # not a pair inside the job: refused as such elsewhere
+        if info is None or (info.peer and info.peer not in ends):
+            continue                            # its peer is outside the job: refused as such elsewhere
+        if info.type != socket.SOCK_DGRAM and info.state != TCP_ESTABLISHED:
+            continue                            # listening or never connected: nothing to read
+        pair = is_pair(ino, ends, unix)
         try:
             with socket_of(pid, fd) as sock:
-                carried = peek_queue(sock, info.type, info.shutdown)[1] if frozen else peek_head(sock)
+                if frozen:
+                    why = peek_queue(sock, info.type, info.shutdown, noter if pair else None)[1]
+                else:
+                    why = peek_head(sock, noter(0) if pair else None)
         except (ProcessLookupError, FileNotFoundError, OSError):
             if frozen:
                 raise
             continue                            # the running job closed it meanwhile
-        if carried:
-            raise Unsupported(pid, f"fd {fd} (socket:[{ino}])", f"a message queued in it carries {carried}")
+        if why:
+            raise Unsupported(pid, f"fd {fd} (socket:[{ino}])", f"a message queued in it carries {why}")
 
 
 @contextmanager
@@ -414,11 +453,7 @@ def socket_of(pid: int, fd: int) -> Iterator[socket.socket]:
 
 
 def send_all(sock: socket.socket, stype: int, msgs: Iterable[bytes]) -> None:
-    for msg in msgs:
-        if stype == socket.SOCK_STREAM:
-            sock.sendall(msg)
-        else:
-            sock.send(msg)
+    inflight.send_queue(sock, stype, msgs, (), None)
 
 
 @dataclass(frozen=True)
@@ -435,17 +470,19 @@ class End:
         return f"fd {self.fd} (socket:[{self.ino}])"
 
 
-def capture(a: End, b: End, stype: int) -> image_pb2.SocketPairImage:
-    """Queues, options and shutdown states of the pair whose ends are `a` and `b`; the job's queues
-    are left as they were."""
+def capture(a: End, b: End, stype: int, carrier: inflight.Carrier | None = None) -> image_pb2.SocketPairImage:
+    """Queues, options and shutdown states of the pair whose ends are `a` and `b`, and what its
+    queued messages carry (told to `carrier`); the job's queues are left as they were."""
     with socket_of(a.pid, a.fd) as sa, socket_of(b.pid, b.fd) as sb:
         for end, sock in ((a, sa), (b, sb)):
             if filter_attached(sock):
                 raise Unsupported(end.pid, end.what, "a socket filter (SO_ATTACH_FILTER or SO_ATTACH_BPF) is "
                                   "attached to it: not supported")
         options_a, options_b = read_options(sa), read_options(sb)
-        queue_a = capture_queue(a, sa, b, sb, stype)
-        queue_b = capture_queue(b, sb, a, sa, stype)
+        carried_a: list[image_pb2.Ancillary] = []
+        carried_b: list[image_pb2.Ancillary] = []
+        queue_a = capture_queue(a, sa, b, sb, stype, carrier, carried_a)
+        queue_b = capture_queue(b, sb, a, sa, stype, carrier, carried_b)
         creator = peer_cred(sa)
         if creator != peer_cred(sb):
             raise Unsupported(a.pid, a.what, "its two ends report different peers (SO_PEERCRED): not a "
@@ -454,7 +491,8 @@ def capture(a: End, b: End, stype: int) -> image_pb2.SocketPairImage:
     check_options(b.pid, b.what, stype, options_b)
     return image_pb2.SocketPairImage(ino_a=a.ino, ino_b=b.ino, type=stype, queue_a=queue_a, queue_b=queue_b,
                                      creator=creator, options_a=options_a, options_b=options_b,
-                                     shutdown_a=a.shutdown, shutdown_b=b.shutdown)
+                                     shutdown_a=a.shutdown, shutdown_b=b.shutdown, ancillary_a=carried_a,
+                                     ancillary_b=carried_b)
 
 
 def capture_widowed(a: End, stype: int) -> image_pb2.SocketPairImage:
@@ -477,14 +515,20 @@ def capture_widowed(a: End, stype: int) -> image_pb2.SocketPairImage:
                                      shutdown_a=a.shutdown, widowed=True)
 
 
-def capture_queue(end: End, sock: socket.socket, peer: End, peer_sock: socket.socket, stype: int) -> list[bytes]:
-    """What waits to be read from `end`: a stream's bytes (one item), or its messages."""
+def capture_queue(end: End, sock: socket.socket, peer: End, peer_sock: socket.socket, stype: int,
+                  carrier: inflight.Carrier | None = None, carried: list[image_pb2.Ancillary] | None = None
+                  ) -> list[bytes]:
+    """What waits to be read from `end`: a stream's bytes (one item; in pieces when some carry
+    something), or its messages.  With a `carrier` (a pair's end), what they carry goes to `carried`."""
+    noter = None if carrier is None or carried is None else _noter(carrier, carried)
     if stype == socket.SOCK_STREAM:
         if oob_queued(sock):
             raise Unsupported(end.pid, end.what, "an out-of-band byte (MSG_OOB) is queued in it: not supported")
-        msgs, carried = peek_queue(sock, stype, end.shutdown)
+        msgs, why = peek_queue(sock, stype, end.shutdown, noter)
+        if why:
+            raise Unsupported(end.pid, end.what, f"a message queued in it carries {why}")
         if carried:
-            raise Unsupported(end.pid, end.what, f"a message queued in it carries {carried}")
+            return msgs
         data = b"".join(msgs)
         return [data] if data else []
     if end.shutdown & RCV_SHUTDOWN or peer.shutdown & SEND_SHUTDOWN:
@@ -493,36 +537,48 @@ def capture_queue(end: End, sock: socket.socket, peer: End, peer_sock: socket.so
             raise Unsupported(end.pid, end.what, "messages are queued in it while it is shut down (shutdown(2)) "
                               "for reading or its peer for writing: not supported")
         return []
-    return _drain_and_put_back(end, sock, peer_sock)
+    return _drain_and_put_back(end, sock, peer_sock, noter)
 
 
-def _drain_and_put_back(end: End, sock: socket.socket, peer_sock: socket.socket) -> list[bytes]:
+def _noter(carrier: inflight.Carrier, into: list[image_pb2.Ancillary]) -> Callable[[int], Noter]:
+    return lambda index: lambda ancdata: carrier.note(index, ancdata, into)
+
+
+def _drain_and_put_back(end: End, sock: socket.socket, peer_sock: socket.socket,
+                        carried: Callable[[int], Noter] | None) -> list[bytes]:
     """Every queued message of a datagram or seqpacket end, read and sent back in order through its
-    peer (the job is frozen), its peek offset put back; the messages."""
+    peer (the job is frozen) with the descriptors and credentials it carried, its peek offset put
+    back; the messages.  (check_in_flight refused before what could not be sent back.)"""
     saved = peek_offset(sock)
-    msgs: list[tuple[bytes, list[int]]] = []
-    carried = ""
+    msgs: list[tuple[bytes, inflight.Ancdata, int]] = []
     try:
-        while True:
-            size = struct.unpack("<i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, bytes(4)))[0]
-            try:
-                data, ancdata, flags, _ = sock.recvmsg(max(size, 1), CONTROL_SPACE, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                break
-            carried = carried or what_carried(ancdata, flags)
-            msgs.append((data, installed(ancdata, (SCM_RIGHTS,))))
-            for fd in installed(ancdata, (SCM_PIDFD,)):
-                os.close(fd)
+        try:
+            while True:
+                size = struct.unpack("<i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, bytes(4)))[0]
+                try:
+                    data, ancdata, flags, _ = sock.recvmsg(max(size, 1), CONTROL_SPACE, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    break
+                inflight.close_all(installed(ancdata, (SCM_PIDFD,)))
+                msgs.append((data, [item for item in ancdata if item[1] != SCM_PIDFD], flags))
+        finally:
+            for data, ancdata, _ in msgs:       # what they carried goes back with them, in order
+                inflight.resend(peer_sock, data, ancdata if carried is not None else
+                                [item for item in ancdata if item[1] == SCM_RIGHTS])
+            sock.setsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, saved)
+        # Described only once every message is back: describing may refuse.
+        why = ""
+        for index, (_, ancdata, flags) in enumerate(msgs):
+            if carried is None:
+                why = why or what_carried(ancdata, flags)
+            else:
+                why = why or what_carried(ancdata, flags, inflight.CARRIED) or carried(index)(ancdata)
     finally:
-        for data, fds in msgs:             # descriptors in flight go back with their message
-            rights = [(socket.SOL_SOCKET, SCM_RIGHTS, struct.pack(f"<{len(fds)}i", *fds))] if fds else []
-            peer_sock.sendmsg([data], rights)
-            for fd in fds:
-                os.close(fd)
-        sock.setsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, saved)
-    if carried:
-        raise Unsupported(end.pid, end.what, f"a message queued in it carries {carried}")
-    return [data for data, _ in msgs]
+        for _, ancdata, _ in msgs:
+            inflight.close_all(inflight.rights(ancdata))
+    if why:
+        raise Unsupported(end.pid, end.what, f"a message queued in it carries {why}")
+    return [data for data, _, _ in msgs]
 
 
 def peer_cred(sock: socket.socket) -> image_pb2.PeerCred:
@@ -630,8 +686,10 @@ class Acting:
 class PairMaker:
     """Creates the job's socket pairs in the name of their creators (SO_PEERCRED)."""
 
-    def __init__(self, acting: Acting) -> None:
+    def __init__(self, acting: Acting, provider: inflight.Provider | None = None) -> None:
+        """`provider`: what queued messages carry (inflight.py)."""
         self.acting = acting
+        self.provider = provider
 
     def create(self, target: RemoteProcess, pair: image_pb2.SocketPairImage) -> tuple[int, int]:
         """The pair, its queues refilled, in `target`: (fd of end a, fd of end b) there."""
@@ -639,7 +697,8 @@ class PairMaker:
             return create(target, pair)             # an image older than version 3
         with self.acting.process_of(pair.creator, f"the socket pair socket:[{pair.ino_a}]") as creator:
             with self.acting.switched(creator, pair.creator):
-                fa, fb = create(creator, pair)
+                fa, fb = create(creator, pair, refill=False)
+            finish(creator, pair, fa, fb, self.provider)
             if creator is target:
                 return fa, fb
             try:
@@ -683,20 +742,30 @@ def _set_ids(target: RemoteProcess, uid: int, gid: int, groups: list[int]) -> No
     target.call("setresuid", KEEP_ID, uid, KEEP_ID)
 
 
-def create(target: RemoteProcess, pair: image_pb2.SocketPairImage) -> tuple[int, int]:
-    """A new socket pair made by `target`, its queues refilled: (fd of end a, fd of end b) there."""
+def create(target: RemoteProcess, pair: image_pb2.SocketPairImage, *, refill: bool = True) -> tuple[int, int]:
+    """A new socket pair made by `target`, its queues refilled (unless not `refill`: the caller
+    does it, with finish()): (fd of end a, fd of end b) there."""
     at = target.put(bytes(8))
     target.call("socketpair", socket.AF_UNIX, pair.type, 0, at)
     buf = bytearray(8)
     pt.vm_read_into(target.pid, [(at, 8)], buf)
     fa, fb = struct.unpack("<ii", buf)
+    if refill:
+        finish(target, pair, fa, fb, None)
+    return fa, fb
+
+
+def finish(target: RemoteProcess, pair: image_pb2.SocketPairImage, fa: int, fb: int,
+           provider: inflight.Provider | None) -> None:
+    """The pair at `fa`, `fb` of `target` refilled (what the messages carried from `provider`), its
+    options set and its ends shut down as recorded."""
     with socket_of(target.pid, fa) as sa, socket_of(target.pid, fb) as sb:
         ends = ((sa, pair.options_a, pair.shutdown_a), (sb, pair.options_b, pair.shutdown_b))
         if pair.options_a or pair.options_b:
             make_room(sb, pair.queue_a)
             make_room(sa, pair.queue_b)
-        send_all(sb, pair.type, pair.queue_a)
-        send_all(sa, pair.type, pair.queue_b)
+        inflight.send_queue(sb, pair.type, pair.queue_a, pair.ancillary_a, provider)
+        inflight.send_queue(sa, pair.type, pair.queue_b, pair.ancillary_b, provider)
         for sock, options, _ in ends:
             _set_or_fail(pair, sock, options, buffers=True)
         for sock, options, shut in ends:
@@ -705,7 +774,6 @@ def create(target: RemoteProcess, pair: image_pb2.SocketPairImage) -> tuple[int,
             _set_or_fail(pair, sock, options, buffers=False)
             if shut:
                 sock.shutdown(shut - 1)         # RCV_SHUTDOWN 1 -> SHUT_RD 0, SEND 2 -> SHUT_WR 1, both -> SHUT_RDWR
-    return fa, fb
 
 
 def make_room(sender: socket.socket, queue: Iterable[bytes]) -> None:

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TreeImage(_message.Message):
-    __slots__ = ("version", "arch", "root_pid", "processes", "kernel", "pipes", "socketpairs", "shm", "fifos", "boot_id", "ended_job", "unix_sockets", "socket_paths")
+    __slots__ = ("version", "arch", "root_pid", "processes", "kernel", "pipes", "socketpairs", "shm", "fifos", "boot_id", "ended_job", "unix_sockets", "socket_paths", "in_flight")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ARCH_FIELD_NUMBER: _ClassVar[int]
     ROOT_PID_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +22,7 @@ class TreeImage(_message.Message):
     ENDED_JOB_FIELD_NUMBER: _ClassVar[int]
     UNIX_SOCKETS_FIELD_NUMBER: _ClassVar[int]
     SOCKET_PATHS_FIELD_NUMBER: _ClassVar[int]
+    IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     version: int
     arch: str
     root_pid: int
@@ -35,7 +36,8 @@ class TreeImage(_message.Message):
     ended_job: bool
     unix_sockets: _containers.RepeatedCompositeFieldContainer[UnixSocketImage]
     socket_paths: _containers.RepeatedCompositeFieldContainer[SocketPath]
-    def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ..., pipes: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., socketpairs: _Optional[_Iterable[_Union[SocketPairImage, _Mapping]]] = ..., shm: _Optional[_Iterable[_Union[ShmImage, _Mapping]]] = ..., fifos: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., boot_id: _Optional[str] = ..., ended_job: _Optional[bool] = ..., unix_sockets: _Optional[_Iterable[_Union[UnixSocketImage, _Mapping]]] = ..., socket_paths: _Optional[_Iterable[_Union[SocketPath, _Mapping]]] = ...) -> None: ...
+    in_flight: _containers.RepeatedCompositeFieldContainer[OpenFile]
+    def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ..., pipes: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., socketpairs: _Optional[_Iterable[_Union[SocketPairImage, _Mapping]]] = ..., shm: _Optional[_Iterable[_Union[ShmImage, _Mapping]]] = ..., fifos: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., boot_id: _Optional[str] = ..., ended_job: _Optional[bool] = ..., unix_sockets: _Optional[_Iterable[_Union[UnixSocketImage, _Mapping]]] = ..., socket_paths: _Optional[_Iterable[_Union[SocketPath, _Mapping]]] = ..., in_flight: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ...) -> None: ...
 
 class ShmImage(_message.Message):
     __slots__ = ("key", "kind", "name", "size", "seals", "mode", "shmid", "ipc_key", "destroyed", "unlinked", "alias", "uid", "gid")
@@ -80,7 +82,7 @@ class ShmImage(_message.Message):
     def __init__(self, key: _Optional[str] = ..., kind: _Optional[_Union[ShmImage.Kind, str]] = ..., name: _Optional[str] = ..., size: _Optional[int] = ..., seals: _Optional[int] = ..., mode: _Optional[int] = ..., shmid: _Optional[int] = ..., ipc_key: _Optional[int] = ..., destroyed: _Optional[bool] = ..., unlinked: _Optional[bool] = ..., alias: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ...) -> None: ...
 
 class SocketPairImage(_message.Message):
-    __slots__ = ("ino_a", "ino_b", "type", "queue_a", "queue_b", "creator", "options_a", "options_b", "shutdown_a", "shutdown_b", "widowed")
+    __slots__ = ("ino_a", "ino_b", "type", "queue_a", "queue_b", "creator", "options_a", "options_b", "shutdown_a", "shutdown_b", "widowed", "ancillary_a", "ancillary_b")
     INO_A_FIELD_NUMBER: _ClassVar[int]
     INO_B_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -92,6 +94,8 @@ class SocketPairImage(_message.Message):
     SHUTDOWN_A_FIELD_NUMBER: _ClassVar[int]
     SHUTDOWN_B_FIELD_NUMBER: _ClassVar[int]
     WIDOWED_FIELD_NUMBER: _ClassVar[int]
+    ANCILLARY_A_FIELD_NUMBER: _ClassVar[int]
+    ANCILLARY_B_FIELD_NUMBER: _ClassVar[int]
     ino_a: int
     ino_b: int
     type: int
@@ -103,7 +107,29 @@ class SocketPairImage(_message.Message):
     shutdown_a: int
     shutdown_b: int
     widowed: bool
-    def __init__(self, ino_a: _Optional[int] = ..., ino_b: _Optional[int] = ..., type: _Optional[int] = ..., queue_a: _Optional[_Iterable[bytes]] = ..., queue_b: _Optional[_Iterable[bytes]] = ..., creator: _Optional[_Union[PeerCred, _Mapping]] = ..., options_a: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., options_b: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., shutdown_a: _Optional[int] = ..., shutdown_b: _Optional[int] = ..., widowed: _Optional[bool] = ...) -> None: ...
+    ancillary_a: _containers.RepeatedCompositeFieldContainer[Ancillary]
+    ancillary_b: _containers.RepeatedCompositeFieldContainer[Ancillary]
+    def __init__(self, ino_a: _Optional[int] = ..., ino_b: _Optional[int] = ..., type: _Optional[int] = ..., queue_a: _Optional[_Iterable[bytes]] = ..., queue_b: _Optional[_Iterable[bytes]] = ..., creator: _Optional[_Union[PeerCred, _Mapping]] = ..., options_a: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., options_b: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., shutdown_a: _Optional[int] = ..., shutdown_b: _Optional[int] = ..., widowed: _Optional[bool] = ..., ancillary_a: _Optional[_Iterable[_Union[Ancillary, _Mapping]]] = ..., ancillary_b: _Optional[_Iterable[_Union[Ancillary, _Mapping]]] = ...) -> None: ...
+
+class Ancillary(_message.Message):
+    __slots__ = ("message", "files", "cred")
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    CRED_FIELD_NUMBER: _ClassVar[int]
+    message: int
+    files: _containers.RepeatedScalarFieldContainer[int]
+    cred: SenderCred
+    def __init__(self, message: _Optional[int] = ..., files: _Optional[_Iterable[int]] = ..., cred: _Optional[_Union[SenderCred, _Mapping]] = ...) -> None: ...
+
+class SenderCred(_message.Message):
+    __slots__ = ("pid", "uid", "gid")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    GID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    uid: int
+    gid: int
+    def __init__(self, pid: _Optional[int] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ...) -> None: ...
 
 class SocketOption(_message.Message):
     __slots__ = ("name", "value")

@@ -3,9 +3,9 @@
  *                                   on both ends of a stream, datagram and seqpacket pair, a
  *                                   peek offset part-way into queued data, shut-down ends of
  *                                   each type (with data queued where it can still be read)
- *   sockopts OUT READY GO deep      must be refused: descriptors in flight in the second
- *                                   message of a datagram queue, and behind bytes in a stream;
- *                                   after the refusal every message is there, in order, with
+ *   sockopts OUT READY GO deep      descriptors in flight in the second message of a datagram
+ *                                   queue, and behind bytes in a stream (a pipe's two ends, which
+ *                                   exist only in flight): every message is there, in order, with
  *                                   working descriptors */
 #include "selfcheck.h"
 #include <errno.h>

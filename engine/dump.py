@@ -114,14 +114,17 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
     try:
         # Sockets first: a description only in flight is found there, and a pipe's bytes are read
         # through incr's copy of it (FileTable.carried), kept until its pipe is captured.
-        image.socketpairs.extend(_capture_socketpairs(table))
+        carrier = inflight.Carrier(table.carried, table.job)
+        image.socketpairs.extend(_capture_socketpairs(table, carrier))
         unixsock.check_creators(image)
         named, leftovers = unixnamed.capture(unixnamed.Survey(
-            {f.socket: table.holders[f.id] for f in table.files if f.kind == image_pb2.OpenFile.UNIX}, table.unix))
+            {f.socket: table.holders[f.id] for f in table.files if f.kind == image_pb2.OpenFile.UNIX}, table.unix,
+            carrier))
         image.unix_sockets.extend(named)
         image.socket_paths.extend(leftovers)
         unixnamed.check_creators(image)
         image.in_flight.extend(table.files[i] for i in table.in_flight)
+        unixnamed.check_carried(image)
         image.pipes.extend(_capture_pipes(table))
     finally:
         table.close_carried()
@@ -192,9 +195,8 @@ def shared_objects(image: image_pb2.TreeImage) -> list[image_pb2.ShmImage]:
         out[key] = obj
     return list(out.values())
 
-def _capture_socketpairs(table: files.FileTable) -> list[image_pb2.SocketPairImage]:
+def _capture_socketpairs(table: files.FileTable, carrier: inflight.Carrier) -> list[image_pb2.SocketPairImage]:
     ends = {f.socket: table.holders[f.id] for f in table.files if f.kind == image_pb2.OpenFile.SOCKETPAIR}
-    carrier = inflight.Carrier(table.carried, table.job)
     out = []
     for ino, holder in sorted(ends.items()):
         if table.unix[ino].widowed:

@@ -538,13 +538,13 @@ class Installer:
         self.extra_flags: dict[int, int] = {}     # description id -> flags the restore adds (O_APPEND: outside.py)
         self.provided: set[int] = set()           # ids provide() made that no process of the job took yet
 
-    def provide(self, target: RemoteProcess, f: image_pb2.OpenFile, keep_from: int) -> int:
-        """Description `f`, which a queued message carries (inflight.py), made in `target` before any
-        socket and kept there at a number from `keep_from` until finish(); the processes of the job
-        holding it take it from there.  Its number there."""
+    def provide(self, target: RemoteProcess, f: image_pb2.OpenFile, keep_from: int) -> Holder:
+        """Description `f`, which a queued message carries (inflight.py): where a process of the job
+        holds it, or else made in `target` and kept there at a number from `keep_from` until finish()
+        (the processes of the job holding it take it from there)."""
         holder = self.installed.get(f.id)
         if holder is not None:
-            return holder.fd
+            return holder
         tmp = self._obtain(target, f, keep_from)
         kept = target.call("fcntl", tmp, F_DUPFD_CLOEXEC, keep_from)
         target.call("close", tmp)
@@ -552,7 +552,7 @@ class Installer:
         self.keepers.append((target, kept))
         self.installed[f.id] = Holder(target.vpid, kept)
         self.provided.add(f.id)
-        return kept
+        return self.installed[f.id]
 
     def restore(self, target: RemoteProcess, files: list[image_pb2.OpenFile], fds: list[image_pb2.Fd],
                 keep_from: int = 0) -> None:

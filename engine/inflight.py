@@ -1,5 +1,6 @@
 """Descriptors and credentials in flight: what a message queued in a Unix socket pair of the job
-carries besides its bytes (SCM_RIGHTS, SCM_CREDENTIALS).  Dump and restore.
+carries besides its bytes (SCM_RIGHTS, SCM_CREDENTIALS), and one queued in a named socket's
+(unixnamed.py: a datagram socket's, a connection's).  Dump and restore.
 
 Dump (every process frozen).  A queued message's descriptors arrive in incr with it: peeked
 from a stream (MSG_PEEK installs copies of them), or read with a datagram or seqpacket message,
@@ -10,10 +11,10 @@ until the dump ends (a pipe end's bytes are read through it).  Credentials are s
 receiving end has SO_PASSCRED on: the PID, uid and gid the receiver will read.  A message put back
 carries them again, as explicit SCM_CREDENTIALS (root may name any live process).
 
-Restore.  Every carried description is made before any socket, in the root's stub at a kept
-number (files.Installer.provide); a process of the job holding it too takes it from there, so it
-stays one description.  Each message is sent again with SCM_RIGHTS from those and, when it had
-them, SCM_CREDENTIALS naming the restored sender.
+Restore.  Each carried description is made when a message first needs it, in the root's stub at
+a kept number (files.Installer.provide), unless a process of the job holds it already; one that
+holds it later takes it from there, so it stays one description.  Each message is sent again
+with SCM_RIGHTS from those and, when it had them, SCM_CREDENTIALS naming the restored sender.
 
 Refused at the checkpoint: credentials naming a process outside the job, or none (a message
 queued before SO_PASSCRED was turned on reads PID 0, which no send can name), and a socket that
@@ -32,8 +33,8 @@ from dataclasses import dataclass, field
 from incr.proto import image_pb2
 
 from .errors import RestoreError
+from .holders import Holder
 from .pipes import stolen
-from .remote import RemoteProcess
 
 SCM_RIGHTS, SCM_CREDENTIALS, SCM_PIDFD = 1, 2, 4
 CARRIED = frozenset({SCM_RIGHTS, SCM_CREDENTIALS})      # what a pair's queue may carry
@@ -111,29 +112,33 @@ class Carrier:
         return ""
 
 
-def resend(sock: socket.socket, data: bytes, ancdata: Ancdata) -> None:
-    """A message read while draining a queue sent back through its peer with what it carried."""
-    back: list[tuple[int, int, bytes]] = []
+def carried_back(ancdata: Ancdata) -> Ancdata:
+    """The control messages that send a message read while draining a queue back with what it
+    carried (its descriptors, its credentials)."""
+    back: Ancdata = []
     fds = rights(ancdata)
     if fds:
         back.append((socket.SOL_SOCKET, SCM_RIGHTS, struct.pack(f"<{len(fds)}i", *fds)))
     cred = credentials(ancdata)
     if cred is not None:
         back.append((socket.SOL_SOCKET, SCM_CREDENTIALS, _UCRED.pack(*cred)))
-    sock.sendmsg([data], back)
+    return back
+
+
+def _all(image: image_pb2.TreeImage) -> Iterator[image_pb2.Ancillary]:
+    for pair in image.socketpairs:
+        yield from (*pair.ancillary_a, *pair.ancillary_b)
+    for sock in image.unix_sockets:
+        yield from sock.ancillary
 
 
 def needs_version_6(image: image_pb2.TreeImage) -> bool:
-    return bool(image.in_flight) or any(p.ancillary_a or p.ancillary_b for p in image.socketpairs)
+    return bool(image.in_flight) or any(True for _ in _all(image))
 
 
-def carried_ids(image: image_pb2.TreeImage) -> list[int]:
-    """Every description a queued message carries, once, in order of first appearance."""
-    seen: dict[int, None] = {}
-    for pair in image.socketpairs:
-        for item in (*pair.ancillary_a, *pair.ancillary_b):
-            seen.update(dict.fromkeys(item.files))
-    return list(seen)
+def carried_ids(image: image_pb2.TreeImage) -> set[int]:
+    """Every description a queued message carries."""
+    return {fid for item in _all(image) for fid in item.files}
 
 
 # -- restore ------------------------------------------------------------------------------------
@@ -141,11 +146,13 @@ def carried_ids(image: image_pb2.TreeImage) -> list[int]:
 
 @dataclass
 class Provider:
-    """Where the restore keeps each carried description (files.Installer.provide), and the PID of
-    each restored process as incr sees it, for the sends that put the messages back."""
+    """What queued messages carry, for the sends that put them back: `make(id)` makes the
+    description `id` where the job's processes can take it (files.Installer.provide), once; `hosts`,
+    each restored process by PID as the job sees it -> as incr sees it."""
 
-    hosts: Mapping[int, int]
-    kept: dict[int, tuple[RemoteProcess, int]] = field(default_factory=dict)
+    make: Callable[[int], Holder]
+    hosts: Mapping[int, int] = field(default_factory=dict)
+    made: dict[int, Holder] = field(default_factory=dict)
 
     @contextlib.contextmanager
     def ancillary(self, item: image_pb2.Ancillary) -> Iterator[Ancdata]:
@@ -156,16 +163,22 @@ class Provider:
             if fds:
                 out.append((socket.SOL_SOCKET, SCM_RIGHTS, struct.pack(f"<{len(fds)}i", *fds)))
             if item.HasField("cred"):
-                host = self.hosts.get(item.cred.pid)
-                if host is None:
-                    raise RestoreError(f"cannot restore a queued message sent with the credentials of PID "
-                                       f"{item.cred.pid}: no restored process has that PID")
-                out.append((socket.SOL_SOCKET, SCM_CREDENTIALS, _UCRED.pack(host, item.cred.uid, item.cred.gid)))
+                out.append((socket.SOL_SOCKET, SCM_CREDENTIALS,
+                            _UCRED.pack(self._host(item.cred.pid), item.cred.uid, item.cred.gid)))
             yield out
 
     def _where(self, fid: int) -> tuple[int, int]:
-        target, fd = self.kept[fid]
-        return target.pid, fd
+        holder = self.made.get(fid)
+        if holder is None:
+            holder = self.made[fid] = self.make(fid)
+        return self._host(holder.pid), holder.fd
+
+    def _host(self, pid: int) -> int:
+        host = self.hosts.get(pid)
+        if host is None:
+            raise RestoreError(f"cannot restore a queued message: it names PID {pid}, which no restored process "
+                               "has")
+        return host
 
 
 def send_queue(sock: socket.socket, stype: int, queue: Iterable[bytes], ancillary: Iterable[image_pb2.Ancillary],

@@ -198,14 +198,15 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
     shared = shm.ShmInstaller(list(tree.shm), shm_pages or (lambda key: iter(())), ipc_of=stub.pid if own_ipc else 0,
                               job={p.pid for p in tree.processes}, names=ghost.Names(names_journal))
     acting = unixsock.Acting(stubs, stub, creds.own())
-    provider = inflight.Provider(hosts={})
+    descriptions: dict[int, image_pb2.OpenFile] = {}
+    kept: dict[int, int] = {}
+    provider = inflight.Provider(lambda fid: installer.provide(stub, descriptions[fid], kept[root.pid]))
     installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared, list(tree.fifos), resume=resume,
                                 pair_maker=unixsock.PairMaker(acting, provider),
                                 external_paths=external.resolve(tree, externals or []))
-    kept: dict[int, int] = {}
-    named = unixnamed.Maker(tree, acting, kept)
-    descriptions = {f.id: f for f in (*tree.in_flight, *(f for p in procs for f in p.files))}
-    carried = {fid: descriptions[fid] for fid in inflight.carried_ids(tree)}
+    named = unixnamed.Maker(tree, acting, kept, provider)
+    descriptions.update((f.id, f) for f in (*tree.in_flight, *(f for p in procs for f in p.files)))
+    carried = inflight.carried_ids(tree)
     try:
         everything = [(v.start, v.end) for p in procs for v in p.vmas]
         injection = stub.map_injection_area(everything)
@@ -238,11 +239,9 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
             rlimits.restore_but_open_files(s.pid, list(p.rlimits))
             vmflags.restore(s, p)                            # mlock() after the limits, as the job's own
             fs.restore(s, p.fs, shared.names)
+        provider.hosts = {vpid: s.pid for vpid, s in stubs.items()}
         named.make_all()                                     # every process's memory and cwd are in place
         installer.named = named.holders()
-        provider.hosts = {vpid: s.pid for vpid, s in stubs.items()}
-        for fid in carried:                                  # what queued messages carry, before any pair
-            provider.kept[fid] = (stub, installer.provide(stub, carried[fid], kept[root.pid]))
         for p in procs:
             s = stubs[p.pid]
             if not p.files_of:                               # a table shared with the parent: built there

@@ -129,6 +129,7 @@ class Survey:
 
     ends: dict[int, Holder]
     unix: Mapping[int, us.UnixInfo]
+    carrier: inflight.Carrier | None = None       # what queued messages carry (inflight.py)
     pending: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -177,15 +178,30 @@ def _capture_one(survey: Survey, ino: int) -> image_pb2.UnixSocketImage:
                 raise survey.refuse(ino, "it is a datagram socket connected to an unbound one (a socket pair one end "
                                     "of which was bound later): not supported")
             image.peer = info.peer
-            image.queue.extend(_capture_datagrams(survey, ino, sock))
+            carried: list[image_pb2.Ancillary] = []
+            image.queue.extend(_capture_datagrams(survey, ino, sock, carried))
+            image.ancillary.extend(carried)
         elif info.state == us.TCP_ESTABLISHED:
             image.peer = info.peer
             image.accepted = _accepted(survey, ino)
-            image.queue.extend(_capture_stream(survey, ino, sock))
+            carried = []
+            image.queue.extend(_capture_stream(survey, ino, sock, carried))
+            image.ancillary.extend(carried)
         if is_path(info.name):
             _note_file(info, image)
     us.check_options(holder.pid, survey.what(ino), info.type, list(image.options))
     return image
+
+
+def check_carried(image: image_pb2.TreeImage) -> None:
+    """Refuses a message queued in a socket of this module that carries another: the restore sends
+    such messages while it makes these sockets, before any of them can be carried."""
+    kinds = {f.id: f.kind for f in (*image.in_flight, *(f for p in image.processes for f in p.files))}
+    for s in image.unix_sockets:
+        if any(kinds.get(fid) == image_pb2.OpenFile.UNIX for item in s.ancillary for fid in item.files):
+            pid, fd = us.holder_of(image, s.ino)
+            raise Unsupported(pid, f"fd {fd} (socket:[{s.ino}])", "a message queued in it carries a socket bound "
+                              "to a name, listening, or connected through one: not supported")
 
 
 def check_creators(image: image_pb2.TreeImage) -> None:
@@ -248,19 +264,22 @@ def _accepted(survey: Survey, ino: int) -> bool:
     return mine if mine != theirs else ino < peer.ino
 
 
-def _capture_stream(survey: Survey, ino: int, sock: socket.socket) -> list[image_pb2.UnixMessage]:
+def _capture_stream(survey: Survey, ino: int, sock: socket.socket, carried: list[image_pb2.Ancillary]
+                    ) -> list[image_pb2.UnixMessage]:
     info = survey.unix[ino]
     peer = info.peer
     end = us.End(survey.ends[ino].pid, survey.ends[ino].fd, ino, info.shutdown)
     other = us.End(survey.ends[peer].pid, survey.ends[peer].fd, peer, survey.unix[peer].shutdown)
     with us.socket_of(other.pid, other.fd) as peer_sock:
-        msgs = us.capture_queue(end, sock, other, peer_sock, info.type)
+        msgs = us.capture_queue(end, sock, other, peer_sock, info.type, survey.carrier, carried)
     return [image_pb2.UnixMessage(data=m) for m in msgs]
 
 
-def _capture_datagrams(survey: Survey, ino: int, sock: socket.socket) -> list[image_pb2.UnixMessage]:
-    """A datagram socket's messages with their senders: peeked first (so that nothing is read that
-    could not be sent again as it came), then read and sent back, each from its sender."""
+def _capture_datagrams(survey: Survey, ino: int, sock: socket.socket, carried: list[image_pb2.Ancillary]
+                       ) -> list[image_pb2.UnixMessage]:
+    """A datagram socket's messages with their senders and what they carry: peeked first (so that
+    nothing is read that could not be sent again as it came), then read and sent back, each from
+    its sender, with what it carried."""
     info = survey.unix[ino]
     senders = [_sender(addr) for addr in _peek_senders(sock)]
     if not senders:
@@ -272,29 +291,33 @@ def _capture_datagrams(survey: Survey, ino: int, sock: socket.socket) -> list[im
         if name and name not in survey.by_name:
             raise survey.refuse(ino, f"a datagram queued in it came from {show(name)}, a socket outside the job "
                                 "(or closed since): not supported")
-    msgs: list[image_pb2.UnixMessage] = []
-    carried = ""
+    msgs: list[tuple[image_pb2.UnixMessage, inflight.Ancdata]] = []
     saved = us.peek_offset(sock)
     try:
-        while True:
-            try:
-                data, ancdata, flags, addr = sock.recvmsg(1 << 20, us.CONTROL_SPACE, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                break
-            carried = carried or us.what_carried(ancdata, flags)
-            for fd in inflight.installed(ancdata):
-                os.close(fd)
-            msgs.append(image_pb2.UnixMessage(data=data, sender=_sender(addr)))
+        try:
+            while True:
+                try:
+                    data, ancdata, _, addr = sock.recvmsg(1 << 20, us.CONTROL_SPACE, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    break
+                msgs.append((image_pb2.UnixMessage(data=data, sender=_sender(addr)), ancdata))
+        finally:
+            _put_back(survey, info, msgs)
+            sock.setsockopt(socket.SOL_SOCKET, us.SO_PEEK_OFF, saved)
+        # Described once every datagram is back: describing may refuse (check_in_flight refused, before
+        # the drain, what could not be sent back).
+        for index, (msg, ancdata) in enumerate(msgs):
+            why = survey.carrier.note(index, ancdata, carried) if survey.carrier is not None else \
+                us.what_carried(ancdata, 0)
+            if why:
+                raise survey.refuse(ino, f"a message queued in it carries {why}")
+            if msg.sender and msg.sender not in survey.by_name:
+                raise survey.refuse(ino, f"a datagram queued in it came from {show(msg.sender)}, a socket outside "
+                                    "the job (or closed since): not supported")
     finally:
-        _put_back(survey, info, msgs)
-        sock.setsockopt(socket.SOL_SOCKET, us.SO_PEEK_OFF, saved)
-    if carried:
-        raise survey.refuse(ino, f"a message queued in it carries {carried}")
-    for msg in msgs:
-        if msg.sender and msg.sender not in survey.by_name:
-            raise survey.refuse(ino, f"a datagram queued in it came from {show(msg.sender)}, a socket outside the "
-                                "job (or closed since): not supported")
-    return msgs
+        for _, ancdata in msgs:
+            inflight.close_all(inflight.installed(ancdata))
+    return [msg for msg, _ in msgs]
 
 
 def _peek_senders(sock: socket.socket) -> list[object]:
@@ -325,11 +348,13 @@ def _reachable(info: us.UnixInfo) -> bool:
     return bool(info.name) and (not is_path(info.name) or _file_id(info.name) == info.vfs)
 
 
-def _put_back(survey: Survey, info: us.UnixInfo, msgs: Iterable[image_pb2.UnixMessage]) -> None:
-    """Each datagram read from the socket of `info` sent to it again, from its sender."""
+def _put_back(survey: Survey, info: us.UnixInfo, msgs: Iterable[tuple[image_pb2.UnixMessage, inflight.Ancdata]]
+              ) -> None:
+    """Each datagram read from the socket of `info` sent to it again, from its sender, with what it
+    carried."""
     with contextlib.ExitStack() as stack:
         senders: dict[bytes, socket.socket] = {}
-        for msg in msgs:
+        for msg, ancdata in msgs:
             sender = senders.get(msg.sender)
             if sender is None:
                 if msg.sender in survey.by_name:
@@ -338,15 +363,15 @@ def _put_back(survey: Survey, info: us.UnixInfo, msgs: Iterable[image_pb2.UnixMe
                 else:
                     sender = stack.enter_context(socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
                 senders[msg.sender] = sender
-            _send_datagram(sender, msg.data, info)
+            _send_datagram(sender, msg.data, info, inflight.carried_back(ancdata))
 
 
-def _send_datagram(sender: socket.socket, data: bytes, target: us.UnixInfo) -> None:
+def _send_datagram(sender: socket.socket, data: bytes, target: us.UnixInfo, control: inflight.Ancdata) -> None:
     try:
         if _raw_name(sender.fileno(), peer=True) == target.name:
-            sender.send(data, socket.MSG_DONTWAIT)      # connected to it (it may take nothing else)
+            sender.sendmsg([data], control, socket.MSG_DONTWAIT)    # connected to it (it may take nothing else)
         else:
-            sender.sendto(data, socket.MSG_DONTWAIT, _addr(target.name))
+            sender.sendmsg([data], control, socket.MSG_DONTWAIT, _addr(target.name))
     except BlockingIOError:
         raise RestoreError(f"cannot put a datagram back into socket:[{target.ino}]: its queue is full") from None
 
@@ -448,10 +473,13 @@ class Maker:
     table is built: each ends up in the first process holding it, at a number from `keep_at` (that
     process's, files.keep_at) until Installer takes it (holders()) and finish() lets it go."""
 
-    def __init__(self, tree: image_pb2.TreeImage, acting: us.Acting, keep_at: Mapping[int, int]) -> None:
+    def __init__(self, tree: image_pb2.TreeImage, acting: us.Acting, keep_at: Mapping[int, int],
+                 provider: inflight.Provider | None = None) -> None:
+        """`provider`: what queued messages carry (inflight.py)."""
         self.tree = tree
         self.acting = acting
         self.keep_at = keep_at
+        self.provider = provider
         self.images = {s.ino: s for s in tree.unix_sockets}
         self.home = first_holders(tree)
         self.made: dict[int, Holder] = {}          # inode -> where it is kept now (PID as the job sees it)
@@ -658,7 +686,8 @@ class Maker:
         target = us.UnixInfo(ino=s.ino, type=s.type, peer=0, name=s.name, shutdown=0)
         with contextlib.ExitStack() as stack:
             senders: dict[bytes, socket.socket] = {}
-            for msg in s.queue:
+            carried = {item.message: item for item in s.ancillary}
+            for index, msg in enumerate(s.queue):
                 sender = senders.get(msg.sender)
                 if sender is None:
                     if msg.sender in by_name and by_name[msg.sender] != s.ino:
@@ -670,7 +699,19 @@ class Maker:
                         sender = stack.enter_context(socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
                     senders[msg.sender] = sender
                 us.make_room(sender, [msg.data])
-                _send_datagram(sender, msg.data, target)
+                with self._control(carried.get(index)) as control:
+                    _send_datagram(sender, msg.data, target, control)
+
+    @contextlib.contextmanager
+    def _control(self, item: image_pb2.Ancillary | None) -> Iterator[inflight.Ancdata]:
+        if item is None:
+            yield []
+        elif self.provider is None:
+            raise RestoreError("cannot restore a queued message's descriptors or credentials: nothing provides "
+                               "them")
+        else:
+            with self.provider.ancillary(item) as control:
+                yield control
 
     @contextlib.contextmanager
     def _mine(self, ino: int) -> Iterator[socket.socket]:
@@ -684,7 +725,7 @@ class Maker:
             if s.type != socket.SOCK_DGRAM and s.peer and s.queue:
                 with self._mine(s.peer) as peer:
                     us.make_room(peer, (m.data for m in s.queue))
-                    us.send_all(peer, s.type, (m.data for m in s.queue))
+                    inflight.send_queue(peer, s.type, [m.data for m in s.queue], s.ancillary, self.provider)
             for buffers in (True, False):
                 failed = us.set_options(sock, s.options, buffers=buffers)
                 if failed:

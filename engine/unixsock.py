@@ -389,25 +389,30 @@ def sent_queued(sender: socket.socket) -> bool:
     return allocated > 0
 
 
-def is_pair(ino: int, ends: Mapping[int, object], unix: Mapping[int, UnixInfo]) -> bool:
-    """Whether socket `ino` of the job is one end of a plain pair of the job's (no name, its peer
-    the job's and connected back): the queues whose messages may carry descriptors and credentials."""
+def may_carry(ino: int, ends: Mapping[int, object], unix: Mapping[int, UnixInfo]) -> bool:
+    """Whether the messages queued in socket `ino` of the job may carry descriptors and credentials
+    (inflight.py): a datagram socket's (its senders are the job's, or it is refused), and those of
+    one end of a connection both of whose ends the job holds (a pair's, or made through a name)."""
     info = unix.get(ino)
-    peer = unix.get(info.peer) if info is not None else None
-    return info is not None and peer is not None and not info.name and not peer.name and peer.peer == ino \
-        and info.peer in ends
+    if info is None:
+        return False
+    if info.type == socket.SOCK_DGRAM:
+        return True
+    peer = unix.get(info.peer)
+    return peer is not None and peer.peer == ino and info.peer in ends
 
 
 def check_in_flight(ends: Mapping[int, tuple[int, int]], unix: Mapping[int, UnixInfo], *, frozen: bool,
                     job: Mapping[int, int], carried: Callable[[int], None] | None = None) -> None:
     """Refuses a socket of the job whose queues hold a message carrying what a restore could not put
-    back (looked at with MSG_PEEK: the queues stay as they are): in a pair's queue, credentials of
-    a process outside the job and ancillary data other than descriptors and credentials; in any
-    other socket, any ancillary data.  `ends`: socket inode -> (pid, fd) holding it; `job`: as for
-    inflight.cred_refusal; `carried(fd)`: told of each descriptor in flight (incr's copy, closed
-    after).  On a running job only each queue's first message is looked at; the frozen dump looks at
-    every message.  Before any other check of the descriptors: a pipe or socket whose other end
-    exists only in flight would otherwise be refused for the wrong reason."""
+    back (looked at with MSG_PEEK: the queues stay as they are): where it may carry some
+    (may_carry), credentials of a process outside the job, a socket no process of the job holds,
+    and ancillary data other than descriptors and credentials; elsewhere, any ancillary data.
+    `ends`: socket inode -> (pid, fd) holding it; `job`: as for inflight.cred_refusal; `carried(fd)`:
+    told of each descriptor in flight (incr's copy, closed after).  On a running job only each
+    queue's first message is looked at; the frozen dump looks at every message.  Before any other
+    check of the descriptors: a pipe or socket whose other end exists only in flight would
+    otherwise be refused for the wrong reason."""
     def noter(_: int) -> Noter:
         def note(ancdata: inflight.Ancdata) -> str:
             for fd in inflight.rights(ancdata):
@@ -426,13 +431,13 @@ def check_in_flight(ends: Mapping[int, tuple[int, int]], unix: Mapping[int, Unix
             continue                            # its peer is outside the job: refused as such elsewhere
         if info.type != socket.SOCK_DGRAM and info.state != TCP_ESTABLISHED:
             continue                            # listening or never connected: nothing to read
-        pair = is_pair(ino, ends, unix)
+        carries = may_carry(ino, ends, unix)
         try:
             with socket_of(pid, fd) as sock:
                 if frozen:
-                    why = peek_queue(sock, info.type, info.shutdown, noter if pair else None)[1]
+                    why = peek_queue(sock, info.type, info.shutdown, noter if carries else None)[1]
                 else:
-                    why = peek_head(sock, noter(0) if pair else None)
+                    why = peek_head(sock, noter(0) if carries else None)
         except (ProcessLookupError, FileNotFoundError, OSError):
             if frozen:
                 raise
@@ -563,8 +568,7 @@ def _drain_and_put_back(end: End, sock: socket.socket, peer_sock: socket.socket,
                 msgs.append((data, [item for item in ancdata if item[1] != SCM_PIDFD], flags))
         finally:
             for data, ancdata, _ in msgs:       # what they carried goes back with them, in order
-                inflight.resend(peer_sock, data, ancdata if carried is not None else
-                                [item for item in ancdata if item[1] == SCM_RIGHTS])
+                peer_sock.sendmsg([data], inflight.carried_back(ancdata))
             sock.setsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, saved)
         # Described only once every message is back: describing may refuse.
         why = ""

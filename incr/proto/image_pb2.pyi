@@ -140,7 +140,7 @@ class SocketOption(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
 
 class UnixSocketImage(_message.Message):
-    __slots__ = ("ino", "type", "name", "state", "peer", "accepted", "backlog", "pending", "listener", "queue", "options", "shutdown", "peer_cred", "owns_file", "file_mode", "file_uid", "file_gid", "peer_name", "widowed")
+    __slots__ = ("ino", "type", "name", "state", "peer", "accepted", "backlog", "pending", "listener", "queue", "options", "shutdown", "peer_cred", "owns_file", "file_mode", "file_uid", "file_gid", "peer_name", "widowed", "ancillary")
     INO_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -160,6 +160,7 @@ class UnixSocketImage(_message.Message):
     FILE_GID_FIELD_NUMBER: _ClassVar[int]
     PEER_NAME_FIELD_NUMBER: _ClassVar[int]
     WIDOWED_FIELD_NUMBER: _ClassVar[int]
+    ANCILLARY_FIELD_NUMBER: _ClassVar[int]
     ino: int
     type: int
     name: bytes
@@ -179,7 +180,8 @@ class UnixSocketImage(_message.Message):
     file_gid: int
     peer_name: bytes
     widowed: bool
-    def __init__(self, ino: _Optional[int] = ..., type: _Optional[int] = ..., name: _Optional[bytes] = ..., state: _Optional[int] = ..., peer: _Optional[int] = ..., accepted: _Optional[bool] = ..., backlog: _Optional[int] = ..., pending: _Optional[_Iterable[int]] = ..., listener: _Optional[int] = ..., queue: _Optional[_Iterable[_Union[UnixMessage, _Mapping]]] = ..., options: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., shutdown: _Optional[int] = ..., peer_cred: _Optional[_Union[PeerCred, _Mapping]] = ..., owns_file: _Optional[bool] = ..., file_mode: _Optional[int] = ..., file_uid: _Optional[int] = ..., file_gid: _Optional[int] = ..., peer_name: _Optional[bytes] = ..., widowed: _Optional[bool] = ...) -> None: ...
+    ancillary: _containers.RepeatedCompositeFieldContainer[Ancillary]
+    def __init__(self, ino: _Optional[int] = ..., type: _Optional[int] = ..., name: _Optional[bytes] = ..., state: _Optional[int] = ..., peer: _Optional[int] = ..., accepted: _Optional[bool] = ..., backlog: _Optional[int] = ..., pending: _Optional[_Iterable[int]] = ..., listener: _Optional[int] = ..., queue: _Optional[_Iterable[_Union[UnixMessage, _Mapping]]] = ..., options: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., shutdown: _Optional[int] = ..., peer_cred: _Optional[_Union[PeerCred, _Mapping]] = ..., owns_file: _Optional[bool] = ..., file_mode: _Optional[int] = ..., file_uid: _Optional[int] = ..., file_gid: _Optional[int] = ..., peer_name: _Optional[bytes] = ..., widowed: _Optional[bool] = ..., ancillary: _Optional[_Iterable[_Union[Ancillary, _Mapping]]] = ...) -> None: ...
 
 class UnixMessage(_message.Message):
     __slots__ = ("data", "sender")

@@ -126,10 +126,10 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
         image.in_flight.extend(table.files[i] for i in table.in_flight)
         unixnamed.check_carried(image)
         image.pipes.extend(_capture_pipes(table))
+        image.fifos.extend(_capture_fifos(table))
     finally:
         table.close_carried()
     image.shm.extend(shared_objects(image))
-    image.fifos.extend(_capture_fifos(table))
     image.version = minimal_version(image)
     return image
 

@@ -199,6 +199,9 @@ class FileTable:
             desc = self._describe(me, kept, link, st, int(info["flags"], 8), int(info.get("pos", "0")))
         except Unsupported as exc:
             return f"descriptors (SCM_RIGHTS), one of {link}, which no process of the job holds: {exc.why}"
+        if desc.kind not in IN_FLIGHT_KINDS:
+            return (f"descriptors (SCM_RIGHTS), one of {link}, which no process of the job holds: of its kind, "
+                    "only descriptions a process of the job holds too are supported in flight")
         desc.id = len(self.files)
         self.files.append(desc)
         self.holders[desc.id] = Holder(me, kept)
@@ -419,6 +422,14 @@ class FileTable:
                     base.what = link
             return base
         raise Unsupported(pid, what, "this kind of file is not supported yet")
+
+
+# What a description that exists only in flight may be: described through incr's copy on its own
+# (a memfd's or ghost's contents, an epoll set's watches by number, /proc paths, external ends
+# are read or named through a process of the job).
+IN_FLIGHT_KINDS = frozenset({OpenFile.REGULAR, OpenFile.DIRECTORY, OpenFile.CHAR_DEVICE, OpenFile.PIPE,
+                             OpenFile.FIFO, OpenFile.EVENTFD, OpenFile.SIGNALFD, OpenFile.TIMERFD,
+                             OpenFile.INOTIFY, OpenFile.PIDFD})
 
 
 def _job_pids(processes: Iterable[int]) -> dict[int, int]:

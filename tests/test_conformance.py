@@ -149,6 +149,7 @@ PROGRAMS: dict[str, Spec] = {
     "ref_pipe_packets": Spec(refuse=("packet",)),
     "ref_ptmx": Spec(refuse=("ptmx",)),
     "ref_ptrace_child": Spec(refuse=("traced",)),
+    "ref_scm_memfd_inflight": Spec(refuse=("no process of the job holds", "only descriptions")),
     "ref_scm_named_socket": Spec(refuse=("carries a socket bound to a name",)),
     "ref_scm_socket_inflight": Spec(refuse=("socket no process of the job holds",)),
     "ref_sig_flood": Spec(refuse=("queued signals", "more than 4096")),

@@ -1,8 +1,10 @@
 """CPython jobs as users run them: multiprocessing (a Pool of forked workers, a Queue fed by a
 thread, Locks and shared Values: POSIX semaphores and /dev/shm objects the job unlinked at once;
 a Manager: a server process listening on a Unix socket bound to a path, with a thread per
-accepted connection, and Connections passed to workers), checkpointed with --kill at work and
-restored; the output must be byte-identical to an uninterrupted run's."""
+accepted connection, and Connections passed to workers; descriptors passed to a worker with
+multiprocessing.reduction.send_handle and socket.send_fds, queued at the checkpoint),
+checkpointed with --kill at work and restored; the output must be byte-identical to an
+uninterrupted run's."""
 
 from __future__ import annotations
 
@@ -88,6 +90,59 @@ if __name__ == "__main__":
 """
 
 
+HANDLES_JOB = r"""
+import multiprocessing as mp, os, socket, sys
+from multiprocessing import reduction
+out, gate = sys.argv[1], sys.argv[2]
+data = os.path.join(os.path.dirname(out), os.path.basename(out) + ".data")
+
+def worker(conn, sock, rounds):
+    total = 0
+    for r in range(rounds):
+        if r == 5:                     # the parent has sent round 5's descriptors: they wait, queued
+            while not os.path.exists(gate):
+                sum(range(1000))
+        fd = reduction.recv_handle(conn)
+        msg, fds, _, _ = socket.recv_fds(sock, 64, 4)
+        with os.fdopen(fd, "rb") as f:
+            got = f.read()
+        rfd, wfd = fds
+        os.write(wfd, msg)
+        os.close(wfd)
+        piped = os.read(rfd, 64)
+        os.close(rfd)
+        total = (total * 131 + sum(got) + len(piped)) % 1000003
+        conn.send((r, len(got), piped.decode(), total))
+
+if __name__ == "__main__":
+    ctx = mp.get_context("fork")
+    a, b = ctx.Pipe()
+    s1, s2 = socket.socketpair()
+    rounds = 10
+    p = ctx.Process(target=worker, args=(b, s2, rounds))
+    p.start()
+    with open(out, "w") as f:
+        for r in range(rounds):
+            with open(data, "wb") as w:
+                w.write(bytes(range(r, r + 40)))
+            fd = os.open(data, os.O_RDONLY)
+            os.lseek(fd, r, os.SEEK_SET)
+            reduction.send_handle(a, fd, p.pid)          # a file only in flight once closed
+            os.close(fd)
+            rfd, wfd = os.pipe()                          # both ends only in flight
+            socket.send_fds(s1, [b"round %d" % r], [rfd, wfd])
+            os.close(rfd)
+            os.close(wfd)
+            if r == 5:
+                f.write("sent\n")                        # (the checkpoint comes once this is written)
+                f.flush()
+            f.write("%d %r\n" % (r, a.recv()))
+            f.flush()
+        p.join()
+        f.write("done %d\n" % p.exitcode)
+"""
+
+
 def _restored_identically(job_src: str, gate_line: int, least: int, dump: str, tmp_path: Path, store: Path,
                           procs: Procs) -> None:
     """Runs `job_src` once through, then again: checkpointed (`dump`) once it wrote `gate_line` lines
@@ -135,3 +190,11 @@ def test_multiprocessing_manager_and_pool_restored_identically(dump: str, tmp_pa
     """The manager's server listens on a Unix socket under /tmp/pymp-*, its threads serve accepted
     connections (the root's proxies and the workers'); a Connection goes to a worker each round."""
     _restored_identically(MANAGER_JOB, 15, 4, dump, tmp_path, store, procs)
+
+
+@pytest.mark.parametrize("dump", ["kill", "incremental"])
+def test_descriptors_passed_to_a_worker_restored_identically(dump: str, tmp_path: Path, store: Path,
+                                                             procs: Procs) -> None:
+    """multiprocessing.reduction.send_handle (a file at an offset) and socket.send_fds (a pipe's
+    two ends) over socket pairs: round 5's wait in the worker's queues at the checkpoint."""
+    _restored_identically(HANDLES_JOB, 6, 2, dump, tmp_path, store, procs)

@@ -139,8 +139,8 @@ def minimal_version(image: image_pb2.TreeImage) -> int:
     1, 2 with named FIFOs, 3 with any attribute a version-2 reader would silently drop, 4 with ghost
     files (a version-3 reader would make one a memfd), external descriptors, pidfds, /proc files,
     O_PATH symlinks, removed directories and FIFOs, AIO rings; 5 with Unix sockets beyond pairs; 6 with
-    descriptors and credentials in flight."""
-    if inflight.needs_version_6(image):
+    descriptors and credentials in flight, and AIO rings holding unread events."""
+    if inflight.needs_version_6(image) or any(v.aio_head != v.aio_tail for p in image.processes for v in p.vmas):
         return 6
     if unixnamed.needs_version_5(image):
         return 5

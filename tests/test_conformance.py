@@ -104,6 +104,7 @@ PROGRAMS: dict[str, Spec] = {
     "lock_ofd": Spec(),
     "lock_posix": Spec(),
     "mem_aio": Spec(),
+    "mem_aio_unread": Spec(),
     "mem_brk": Spec(),
     "mem_deep_stack": Spec(),
     "mem_deleted_exe": Spec(),

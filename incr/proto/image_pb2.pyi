@@ -468,7 +468,7 @@ class FileId(_message.Message):
     def __init__(self, dev: _Optional[int] = ..., ino: _Optional[int] = ..., size: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., mode: _Optional[int] = ..., ctime_ns: _Optional[int] = ...) -> None: ...
 
 class Vma(_message.Message):
-    __slots__ = ("start", "end", "prot", "kind", "name", "pgoff", "file", "growsdown", "shm", "advice", "lock", "noreserve", "unaccounted", "sealed", "guards", "guarded", "may_write", "aio_nr")
+    __slots__ = ("start", "end", "prot", "kind", "name", "pgoff", "file", "growsdown", "shm", "advice", "lock", "noreserve", "unaccounted", "sealed", "guards", "guarded", "may_write", "aio_nr", "aio_head", "aio_tail", "aio_events")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         ANON: _ClassVar[Vma.Kind]
@@ -535,6 +535,9 @@ class Vma(_message.Message):
     GUARDED_FIELD_NUMBER: _ClassVar[int]
     MAY_WRITE_FIELD_NUMBER: _ClassVar[int]
     AIO_NR_FIELD_NUMBER: _ClassVar[int]
+    AIO_HEAD_FIELD_NUMBER: _ClassVar[int]
+    AIO_TAIL_FIELD_NUMBER: _ClassVar[int]
+    AIO_EVENTS_FIELD_NUMBER: _ClassVar[int]
     start: int
     end: int
     prot: int
@@ -553,7 +556,10 @@ class Vma(_message.Message):
     guarded: bool
     may_write: bool
     aio_nr: int
-    def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., prot: _Optional[int] = ..., kind: _Optional[_Union[Vma.Kind, str]] = ..., name: _Optional[str] = ..., pgoff: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., growsdown: _Optional[bool] = ..., shm: _Optional[str] = ..., advice: _Optional[int] = ..., lock: _Optional[_Union[Vma.Lock, str]] = ..., noreserve: _Optional[bool] = ..., unaccounted: _Optional[bool] = ..., sealed: _Optional[bool] = ..., guards: _Optional[_Iterable[_Union[PageSpan, _Mapping]]] = ..., guarded: _Optional[bool] = ..., may_write: _Optional[bool] = ..., aio_nr: _Optional[int] = ...) -> None: ...
+    aio_head: int
+    aio_tail: int
+    aio_events: bytes
+    def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., prot: _Optional[int] = ..., kind: _Optional[_Union[Vma.Kind, str]] = ..., name: _Optional[str] = ..., pgoff: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., growsdown: _Optional[bool] = ..., shm: _Optional[str] = ..., advice: _Optional[int] = ..., lock: _Optional[_Union[Vma.Lock, str]] = ..., noreserve: _Optional[bool] = ..., unaccounted: _Optional[bool] = ..., sealed: _Optional[bool] = ..., guards: _Optional[_Iterable[_Union[PageSpan, _Mapping]]] = ..., guarded: _Optional[bool] = ..., may_write: _Optional[bool] = ..., aio_nr: _Optional[int] = ..., aio_head: _Optional[int] = ..., aio_tail: _Optional[int] = ..., aio_events: _Optional[bytes] = ...) -> None: ...
 
 class PageSpan(_message.Message):
     __slots__ = ("first", "count")

@@ -49,6 +49,10 @@ def dump(pid: int, vma: image_pb2.Vma, where: str) -> None:
                                   for a, b in _slots(nr, head, tail))
 
 
+def needs_version_6(image: image_pb2.TreeImage) -> bool:
+    return any(v.aio_head != v.aio_tail for p in image.processes for v in p.vmas)
+
+
 def _slots(nr: int, head: int, tail: int) -> list[tuple[int, int]]:
     """The ring's slots from head to tail, as at most two runs [a, b)."""
     return [(head, tail)] if head <= tail else [(head, nr), (0, tail)]

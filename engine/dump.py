@@ -3,11 +3,13 @@ fails fast (cheap /proc checks before injected syscalls before copying memory)."
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from incr.proto import image_pb2
 
 from . import (
+    aio,
     cpu,
     creds,
     fifos,
@@ -25,6 +27,7 @@ from . import (
     pipes,
     prctl,
     proc,
+    pty,
     rlimits,
     sched,
     sem,
@@ -130,6 +133,7 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
     finally:
         table.close_carried()
     image.shm.extend(shared_objects(image))
+    image.ptys.extend(_capture_ptys(table))
     image.version = minimal_version(image)
     return image
 
@@ -139,8 +143,8 @@ def minimal_version(image: image_pb2.TreeImage) -> int:
     1, 2 with named FIFOs, 3 with any attribute a version-2 reader would silently drop, 4 with ghost
     files (a version-3 reader would make one a memfd), external descriptors, pidfds, /proc files,
     O_PATH symlinks, removed directories and FIFOs, AIO rings; 5 with Unix sockets beyond pairs; 6 with
-    descriptors and credentials in flight, and AIO rings holding unread events."""
-    if inflight.needs_version_6(image) or any(v.aio_head != v.aio_tail for p in image.processes for v in p.vmas):
+    descriptors and credentials in flight, AIO rings holding unread events, and pseudo-terminals."""
+    if inflight.needs_version_6(image) or pty.needs_version_6(image) or aio.needs_version_6(image):
         return 6
     if unixnamed.needs_version_5(image):
         return 5
@@ -211,6 +215,15 @@ def _capture_socketpairs(table: files.FileTable, carrier: inflight.Carrier) -> l
                                     unixsock.End(other.pid, other.fd, peer, table.unix[peer].shutdown),
                                     table.unix[ino].type, carrier))
     return out
+
+
+def _capture_ptys(table: files.FileTable) -> list[image_pb2.PtyImage]:
+    groups = {}
+    for pid in table.job:
+        with contextlib.suppress(ProcessNotFound, FileNotFoundError):
+            groups[proc.stat(pid).pgid] = proc.ns_ids(pid)[1]
+    return [pty.capture(index, holder, f"fd {holder[1]} (/dev/ptmx)", table.job, groups)
+            for index, holder in sorted(table.pty_masters.items())]
 
 
 def _capture_fifos(table: files.FileTable) -> list[image_pb2.PipeImage]:

@@ -43,6 +43,7 @@ from . import (
     pipes,
     proc,
     procfs,
+    pty,
     shm,
     signalfd,
     timerfd,
@@ -162,6 +163,7 @@ class FileTable:
         self.fifos_alone: set[fifos.Key] = set()                   # FIFOs no process outside the tree holds
         self.locked: set[tuple[int, int]] = set()                  # (pid, fd) whose fdinfo lists locks or leases
         self.outside = outside.Survey(processes)                   # regular files held outside the tree
+        self.pty_masters: dict[int, tuple[int, int]] = {}          # pty index -> (pid, fd) first holding its master
         for pid, skip in processes.items():
             # A running tree (checks before the freeze) may lose a process or a descriptor meanwhile.
             with contextlib.suppress(ProcessNotFound, FileNotFoundError, ProcessLookupError):
@@ -216,6 +218,9 @@ class FileTable:
     def _note_end(self, pid: int, fd: int) -> None:
         with contextlib.suppress(ProcessNotFound, FileNotFoundError, ProcessLookupError):
             link = proc.readlink(pid, f"fd/{fd}")
+            if link in ("/dev/ptmx", "/dev/pts/ptmx") and pty.is_master(os.stat(f"/proc/{pid}/fd/{fd}")):
+                self.pty_masters.setdefault(pty.master_index(pid, fd), (pid, fd))
+                return
             if not link.startswith(("pipe:", "socket:")):
                 return
             ino = os.stat(f"/proc/{pid}/fd/{fd}").st_ino
@@ -276,6 +281,26 @@ class FileTable:
             return external.record(pid, fd, base.path, base, warn=self.frozen)
         raise Unsupported(pid, what, "its peer is outside the job (checkpoint --external records it as external); "
                           "not supported")
+
+    def _terminal(self, pid: int, fd: int, what: str, link: str, st: os.stat_result
+                  ) -> tuple[image_pb2.OpenFile.Kind, int] | None:
+        """(kind, index) of a pty of the job's (pty.py): its master, its slave, or /dev/tty on it; None
+        for any other character device."""
+        if pty.is_master(st):
+            return OpenFile.PTY_MASTER, pty.master_index(pid, fd)
+        index = pty.slave_index(link, st.st_rdev)
+        if index is not None and index in self.pty_masters:
+            if self.frozen:
+                pty.check_slave(pid, fd, what)
+            return OpenFile.PTY_SLAVE, index
+        if pty.is_dev_tty(st):
+            tty = proc.stat(pid)[7] & 0xFFFFFFFF
+            for index in self.pty_masters:
+                if pty.device(index) == tty:
+                    return OpenFile.TTY, index
+            raise Unsupported(pid, what, "/dev/tty, whose controlling terminal is not a pseudo-terminal the job "
+                              "made: not supported (the launcher's terminal on fd 0-2 is its stdio)")
+        return None
 
     def _own_pipe(self, pid: int, fd: int, link: str, ino: int) -> bool:
         """Whether a pipe both of whose ends the tree holds is the job's own: no one outside holds it,
@@ -383,6 +408,9 @@ class FileTable:
                 "in a Unix socket message)"
             raise Unsupported(pid, what, f"{where}; pipes leading out of the job are not supported (checkpoint "
                                          "--external records them as external)")
+        if stat.S_ISCHR(mode) and (terminal := self._terminal(pid, fd, what, link, st)) is not None:
+            base.kind, base.pty = terminal
+            return base
         if stat.S_ISCHR(mode):
             if link in DEVICES:
                 base.kind = OpenFile.CHAR_DEVICE
@@ -528,11 +556,13 @@ class Installer:
                  socketpairs: list[image_pb2.SocketPairImage] | None = None,
                  shared: shm.ShmInstaller | None = None, named_fifos: list[image_pb2.PipeImage] | None = None,
                  resume: outside.Resumption | None = None, pair_maker: unixsock.PairMaker | None = None,
-                 external_paths: dict[int, str] | None = None) -> None:
+                 external_paths: dict[int, str] | None = None, ptys: list[image_pb2.PtyImage] | None = None) -> None:
         """`resume`: which written files others write too (outside.py), decided before any is reopened;
         `pair_maker`: creates socket pairs in their creators' name (SO_PEERCRED); `external_paths`: what
         each external description becomes (external.resolve)."""
         self.external_paths = external_paths or {}
+        self.ptys = {p.index: p for p in ptys or []}
+        self.pty_masters: dict[int, Holder] = {}             # pty index -> where its master is kept
         socketpairs = socketpairs or []
         self.pair_maker = pair_maker
         self.resume = resume or outside.Resumption()
@@ -688,6 +718,18 @@ class Installer:
             return tmp
         if f.kind in CREATORS:
             return CREATORS[f.kind](target, f)
+        if f.kind == OpenFile.PTY_SLAVE and not f.flags & pty.O_LARGEFILE and f.pty in self.pty_masters:
+            # Opened through its master (TIOCGPTPEER: openpty(3)), never by a path: open(2) adds O_LARGEFILE.
+            master = transfer(target, self.pty_masters[f.pty])
+            try:
+                return pty.open_peer(target, master, f.flags & ~_NOT_REOPENED)
+            finally:
+                target.call("close", master)
+        if f.kind == OpenFile.PTY_MASTER:
+            if f.pty not in self.ptys:
+                raise RestoreError(f"cannot restore the master of /dev/pts/{f.pty}: the checkpoint does not "
+                                   "describe it")
+            return pty.open_master(target, self.ptys[f.pty], f.flags & ~_NOT_REOPENED)
         path = f.path
         if f.HasField("removed"):
             if self.shared is None:
@@ -699,8 +741,9 @@ class Installer:
         if f.kind == OpenFile.REGULAR and writable(f.flags):
             place = self.resume.prepare(f)          # truncated back if the job alone writes it
             self.extra_flags[f.id] = place.extra_flags
+        terminal = os.O_NOCTTY if f.kind in (OpenFile.PTY_SLAVE, OpenFile.TTY) else 0    # (set apart: pty.py)
         tmp = target.call("openat", AT_FDCWD, target.put(os.fsencode(path) + b"\0"),
-                          (f.flags & ~_NOT_REOPENED) | place.extra_flags, 0)
+                          (f.flags & ~_NOT_REOPENED) | place.extra_flags | terminal, 0)
         if place.at_end:
             target.call("lseek", tmp, 0, os.SEEK_END)
         elif f.kind in (OpenFile.REGULAR, OpenFile.DIRECTORY) and f.pos:

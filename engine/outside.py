@@ -70,7 +70,7 @@ from dataclasses import dataclass, field
 
 from incr.proto import image_pb2
 
-from . import proc
+from . import proc, pty
 from . import ptrace as pt
 from .errors import EngineError, JobStillRunning
 
@@ -345,7 +345,8 @@ def _inner_pid(pid: int) -> int:
 
 def warn_lost_terminals(tree: image_pb2.TreeImage) -> None:
     """A controlling terminal is never given back: the restored tree never joins the caller's session."""
-    had = [p for p in tree.processes if p.tty_nr and not p.zombie]
+    own = {pty.device(t.index) for t in tree.ptys if t.session}
+    had = [p for p in tree.processes if p.tty_nr and not p.zombie and p.tty_nr not in own]
     if had:
         p = had[0]
         log.warning("PID %d (%s) had a controlling terminal (device %d:%d); restored processes never get one "

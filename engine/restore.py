@@ -35,6 +35,7 @@ from . import (
     outside,
     prctl,
     proc,
+    pty,
     rlimits,
     sched,
     sharing,
@@ -147,6 +148,7 @@ def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False,
     shm.preflight(tree.shm, own_ipc_namespace=_own_ipc_namespace(tree, new_pidns),
                   job={p.pid for p in tree.processes})
     files.preflight(list(tree.in_flight), written)
+    pty.preflight(tree.ptys)
     unixsock.preflight(tree, new_pidns=new_pidns)
     unixnamed.preflight(tree, new_pidns=new_pidns)
     external.resolve(tree, externals or [])
@@ -203,7 +205,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
     provider = inflight.Provider(lambda fid: installer.provide(stub, descriptions[fid], kept[root.pid]))
     installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared, list(tree.fifos), resume=resume,
                                 pair_maker=unixsock.PairMaker(acting, provider),
-                                external_paths=external.resolve(tree, externals or []))
+                                external_paths=external.resolve(tree, externals or []), ptys=list(tree.ptys))
     named = unixnamed.Maker(tree, acting, kept, provider)
     descriptions.update((f.id, f) for f in (*tree.in_flight, *(f for p in procs for f in p.files)))
     carried = inflight.carried_ids(tree)
@@ -230,7 +232,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
             specials = memory.clear_stub(s, injection)
             spare = s.find_free(sum(m.size for m in specials) + pt.PAGE_SIZE, everything)
             memory.move_specials(s, specials, vmas, spare)
-            room = files.kept_room(list(p.files), vmas) + (len(carried) if p.pid == root.pid else 0)
+            room = files.kept_room(list(p.files), vmas) + (len(carried) + len(tree.ptys) if p.pid == root.pid else 0)
             rlimits.room_for_fds(s.pid, max((fd.fd for fd in p.fds), default=2) + 1 + room + files.KEEP_SLACK)
             kept[p.pid] = keep_at = files.keep_at(s.pid, (fd.fd for fd in p.fds), room)
             shared.make_tmpfiles(s, p.files, keep_at)
@@ -240,6 +242,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
             vmflags.restore(s, p)                            # mlock() after the limits, as the job's own
             fs.restore(s, p.fs, shared.names)
         provider.hosts = {vpid: s.pid for vpid, s in stubs.items()}
+        _make_terminals(tree, installer, stubs, kept[root.pid])
         named.make_all()                                     # every process's memory and cwd are in place
         installer.named = named.holders()
         for p in procs:
@@ -269,6 +272,22 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
         raise
     timing = RestoreTiming(total_ms=(time.perf_counter() - t0) * 1e3, memory_ms=t_mem * 1e3, bytes_written=written)
     return RestoredTree(root=stub.pid, init=stub.init, timing=timing)
+
+
+def _make_terminals(tree: image_pb2.TreeImage, installer: files.Installer, stubs: dict[int, Stub],
+                    keep_at: int) -> None:
+    """The job's pseudo-terminals, before any descriptor table (their slaves open by path): each
+    master kept in the root's stub, each the controlling terminal of its session again (pty.py)."""
+    root = stubs[tree.root_pid]
+    masters = {f.pty: f for p in tree.processes for f in p.files if f.kind == image_pb2.OpenFile.PTY_MASTER}
+    for p in tree.ptys:
+        installer.pty_masters[p.index] = installer.provide(root, masters[p.index], keep_at)
+        if p.session:
+            leader = stubs.get(p.session)
+            if leader is None:
+                raise RestoreError(f"cannot restore /dev/pts/{p.index} as the controlling terminal of session "
+                                   f"{p.session}: its leader is not restored")
+            pty.make_controlling(leader, p)
 
 
 def _host_ids(stubs: dict[int, Stub]) -> dict[int, int]:

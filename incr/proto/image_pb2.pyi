@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TreeImage(_message.Message):
-    __slots__ = ("version", "arch", "root_pid", "processes", "kernel", "pipes", "socketpairs", "shm", "fifos", "boot_id", "ended_job", "unix_sockets", "socket_paths", "in_flight")
+    __slots__ = ("version", "arch", "root_pid", "processes", "kernel", "pipes", "socketpairs", "shm", "fifos", "boot_id", "ended_job", "unix_sockets", "socket_paths", "in_flight", "ptys")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ARCH_FIELD_NUMBER: _ClassVar[int]
     ROOT_PID_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +23,7 @@ class TreeImage(_message.Message):
     UNIX_SOCKETS_FIELD_NUMBER: _ClassVar[int]
     SOCKET_PATHS_FIELD_NUMBER: _ClassVar[int]
     IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    PTYS_FIELD_NUMBER: _ClassVar[int]
     version: int
     arch: str
     root_pid: int
@@ -37,7 +38,8 @@ class TreeImage(_message.Message):
     unix_sockets: _containers.RepeatedCompositeFieldContainer[UnixSocketImage]
     socket_paths: _containers.RepeatedCompositeFieldContainer[SocketPath]
     in_flight: _containers.RepeatedCompositeFieldContainer[OpenFile]
-    def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ..., pipes: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., socketpairs: _Optional[_Iterable[_Union[SocketPairImage, _Mapping]]] = ..., shm: _Optional[_Iterable[_Union[ShmImage, _Mapping]]] = ..., fifos: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., boot_id: _Optional[str] = ..., ended_job: _Optional[bool] = ..., unix_sockets: _Optional[_Iterable[_Union[UnixSocketImage, _Mapping]]] = ..., socket_paths: _Optional[_Iterable[_Union[SocketPath, _Mapping]]] = ..., in_flight: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ...) -> None: ...
+    ptys: _containers.RepeatedCompositeFieldContainer[PtyImage]
+    def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ..., pipes: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., socketpairs: _Optional[_Iterable[_Union[SocketPairImage, _Mapping]]] = ..., shm: _Optional[_Iterable[_Union[ShmImage, _Mapping]]] = ..., fifos: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., boot_id: _Optional[str] = ..., ended_job: _Optional[bool] = ..., unix_sockets: _Optional[_Iterable[_Union[UnixSocketImage, _Mapping]]] = ..., socket_paths: _Optional[_Iterable[_Union[SocketPath, _Mapping]]] = ..., in_flight: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., ptys: _Optional[_Iterable[_Union[PtyImage, _Mapping]]] = ...) -> None: ...
 
 class ShmImage(_message.Message):
     __slots__ = ("key", "kind", "name", "size", "seals", "mode", "shmid", "ipc_key", "destroyed", "unlinked", "alias", "uid", "gid")
@@ -570,7 +572,7 @@ class PageSpan(_message.Message):
     def __init__(self, first: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
 
 class OpenFile(_message.Message):
-    __slots__ = ("id", "kind", "path", "flags", "pos", "file", "what", "pipe", "eventfd", "signalfd", "timerfd", "epoll", "inotify", "socket", "shm", "owner", "signal", "pidfd", "shared_outside", "other_writers", "removed")
+    __slots__ = ("id", "kind", "path", "flags", "pos", "file", "what", "pipe", "eventfd", "signalfd", "timerfd", "epoll", "inotify", "socket", "shm", "owner", "signal", "pidfd", "shared_outside", "other_writers", "removed", "pty")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         REGULAR: _ClassVar[OpenFile.Kind]
@@ -590,6 +592,9 @@ class OpenFile(_message.Message):
         PROCFS: _ClassVar[OpenFile.Kind]
         PIDFD: _ClassVar[OpenFile.Kind]
         UNIX: _ClassVar[OpenFile.Kind]
+        PTY_MASTER: _ClassVar[OpenFile.Kind]
+        PTY_SLAVE: _ClassVar[OpenFile.Kind]
+        TTY: _ClassVar[OpenFile.Kind]
         EXTERNAL: _ClassVar[OpenFile.Kind]
     REGULAR: OpenFile.Kind
     DIRECTORY: OpenFile.Kind
@@ -608,6 +613,9 @@ class OpenFile(_message.Message):
     PROCFS: OpenFile.Kind
     PIDFD: OpenFile.Kind
     UNIX: OpenFile.Kind
+    PTY_MASTER: OpenFile.Kind
+    PTY_SLAVE: OpenFile.Kind
+    TTY: OpenFile.Kind
     EXTERNAL: OpenFile.Kind
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -630,6 +638,7 @@ class OpenFile(_message.Message):
     SHARED_OUTSIDE_FIELD_NUMBER: _ClassVar[int]
     OTHER_WRITERS_FIELD_NUMBER: _ClassVar[int]
     REMOVED_FIELD_NUMBER: _ClassVar[int]
+    PTY_FIELD_NUMBER: _ClassVar[int]
     id: int
     kind: OpenFile.Kind
     path: str
@@ -651,7 +660,26 @@ class OpenFile(_message.Message):
     shared_outside: bool
     other_writers: _containers.RepeatedScalarFieldContainer[str]
     removed: GhostNode
-    def __init__(self, id: _Optional[int] = ..., kind: _Optional[_Union[OpenFile.Kind, str]] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., pos: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., what: _Optional[str] = ..., pipe: _Optional[int] = ..., eventfd: _Optional[_Union[EventfdState, _Mapping]] = ..., signalfd: _Optional[_Union[SignalfdState, _Mapping]] = ..., timerfd: _Optional[_Union[TimerfdState, _Mapping]] = ..., epoll: _Optional[_Union[EpollState, _Mapping]] = ..., inotify: _Optional[_Union[InotifyState, _Mapping]] = ..., socket: _Optional[int] = ..., shm: _Optional[str] = ..., owner: _Optional[_Union[FileOwner, _Mapping]] = ..., signal: _Optional[int] = ..., pidfd: _Optional[_Union[PidfdState, _Mapping]] = ..., shared_outside: _Optional[bool] = ..., other_writers: _Optional[_Iterable[str]] = ..., removed: _Optional[_Union[GhostNode, _Mapping]] = ...) -> None: ...
+    pty: int
+    def __init__(self, id: _Optional[int] = ..., kind: _Optional[_Union[OpenFile.Kind, str]] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., pos: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., what: _Optional[str] = ..., pipe: _Optional[int] = ..., eventfd: _Optional[_Union[EventfdState, _Mapping]] = ..., signalfd: _Optional[_Union[SignalfdState, _Mapping]] = ..., timerfd: _Optional[_Union[TimerfdState, _Mapping]] = ..., epoll: _Optional[_Union[EpollState, _Mapping]] = ..., inotify: _Optional[_Union[InotifyState, _Mapping]] = ..., socket: _Optional[int] = ..., shm: _Optional[str] = ..., owner: _Optional[_Union[FileOwner, _Mapping]] = ..., signal: _Optional[int] = ..., pidfd: _Optional[_Union[PidfdState, _Mapping]] = ..., shared_outside: _Optional[bool] = ..., other_writers: _Optional[_Iterable[str]] = ..., removed: _Optional[_Union[GhostNode, _Mapping]] = ..., pty: _Optional[int] = ...) -> None: ...
+
+class PtyImage(_message.Message):
+    __slots__ = ("index", "termios", "winsize", "locked", "packet", "session", "foreground")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TERMIOS_FIELD_NUMBER: _ClassVar[int]
+    WINSIZE_FIELD_NUMBER: _ClassVar[int]
+    LOCKED_FIELD_NUMBER: _ClassVar[int]
+    PACKET_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    FOREGROUND_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    termios: bytes
+    winsize: bytes
+    locked: bool
+    packet: bool
+    session: int
+    foreground: int
+    def __init__(self, index: _Optional[int] = ..., termios: _Optional[bytes] = ..., winsize: _Optional[bytes] = ..., locked: _Optional[bool] = ..., packet: _Optional[bool] = ..., session: _Optional[int] = ..., foreground: _Optional[int] = ...) -> None: ...
 
 class FileOwner(_message.Message):
     __slots__ = ("type", "pid")

@@ -1,0 +1,82 @@
+"""Pseudo-terminals a job made (engine/pty.py), with a real program not ours: util-linux
+`script`, which runs its command on a pty it opened with openpty(3), the command's session
+having it as its controlling terminal.  Checkpointed (also incrementally) with --kill while the
+command runs, restored: the command's own report of its terminal (isatty, ttyname, session
+leader, foreground group) and the typescript `script` writes from the master are identical to an
+uninterrupted run's (but the typescript's first and last lines, which carry the time)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from engine_tree import descendants
+
+from conftest import Procs, incr, line_count, ok, reap_orphans, wait_until
+
+COMMAND = r"""
+import os, sys, time
+out, gate = sys.argv[1], sys.argv[2]
+with open(out, "w") as f:
+    for i in range(20):
+        if i == 10:
+            while not os.path.exists(gate):
+                sum(range(1000))
+        f.write(f"{i} {os.isatty(0)} {os.ttyname(0)} {os.getsid(0) == os.getpid()} "
+                f"{os.tcgetpgrp(0) == os.getpgrp()} {open('/dev/tty', 'w').close() is None}\n")
+        f.flush()
+        print("line", i, flush=True)
+        time.sleep(0.02)
+"""
+
+
+def _run(tmp_path: Path, procs: Procs, tag: str, gate: Path) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    job_py = tmp_path / "command.py"
+    job_py.write_text(COMMAND)
+    out, typescript = tmp_path / f"{tag}.txt", tmp_path / f"{tag}.typescript"
+    script = shutil.which("script")
+    assert script, "util-linux's script is required (Debian's bsdutils)"
+    p = procs.start([script, "-qfec", f"{sys.executable} {job_py} {out} {gate}", typescript])
+    return p, out, typescript
+
+
+def _body(typescript: Path) -> list[str]:
+    return typescript.read_text(errors="replace").splitlines()[1:-1]
+
+
+@pytest.mark.parametrize("dump", ["kill", "incremental"])
+def test_script_session_on_its_pty_restored_identically(dump: str, tmp_path: Path, store: Path,
+                                                         procs: Procs) -> None:
+    opened = tmp_path / "open"
+    opened.touch()
+    ref, ref_out, ref_ts = _run(tmp_path, procs, "ref", opened)
+    assert ref.wait(timeout=120) == 0
+    assert ref_out.read_text().startswith("0 True /dev/pts/")
+
+    gate = tmp_path / "gate"
+    job, out, ts = _run(tmp_path, procs, "job", gate)
+    wait_until(lambda: line_count(out) >= 10, "the command to reach its gate")
+    tree = [job.pid, *descendants(job.pid)]
+    for pid in tree:
+        procs.track(pid)
+    if dump == "incremental":
+        ok(incr(store, "predump", job.pid))
+        ok(incr(store, "checkpoint", job.pid))
+    ok(incr(store, "checkpoint", job.pid, "--kill"))
+    job.wait()
+
+    def gone() -> bool:
+        reap_orphans()
+        return not any(os.path.exists(f"/proc/{pid}") for pid in tree)
+
+    wait_until(gone, "the killed job's processes to be gone")
+    gate.touch()
+    res = incr(store, "restore", timeout=120)        # (until the restored job ends)
+    assert res.returncode == 0, res.stderr
+    assert "controlling terminal" not in res.stderr, res.stderr      # it is the job's own: given back
+    assert out.read_bytes() == ref_out.read_bytes()
+    assert _body(ts) == _body(ref_ts)

@@ -298,6 +298,8 @@ class FileTable:
             for index in self.pty_masters:
                 if pty.device(index) == tty:
                     return OpenFile.TTY, index
+            if fd in STDIO:
+                return None                     # the launcher's terminal: stdio, as ever
             raise Unsupported(pid, what, "/dev/tty, whose controlling terminal is not a pseudo-terminal the job "
                               "made: not supported (the launcher's terminal on fd 0-2 is its stdio)")
         return None

@@ -127,7 +127,9 @@ def test_precopy_of_a_hot_loop_stores_its_pages_once(build_dir: Path, tmp_path: 
         precopy = json.loads(ok(incr(store, "checkpoint", job.pid, "--json")).stdout)
         pages = 16 * 256
         assert precopy["precopy_rewritten"] > pages // 2, precopy
-        assert precopy["rounds"] == 1, "the dirty set cannot shrink: no second round"
+        # The dirty set cannot shrink while the job keeps pace: one round.  On a loaded machine the
+        # job may fall behind the first round, which then sees a smaller set and tries a second.
+        assert precopy["rounds"] <= 2, "a dirty set that does not shrink stops the rounds"
         # Stored twice, it would be 2x (the round's copy, then the freeze's); some pages of the
         # round's first batch may still be stored before the job reaches them.
         assert precopy["bytes_stored"] < 1.5 * frozen_only["bytes_stored"], (precopy, frozen_only)

@@ -41,7 +41,9 @@ def _run(tmp_path: Path, procs: Procs, tag: str, gate: Path) -> tuple[subprocess
     out, typescript = tmp_path / f"{tag}.txt", tmp_path / f"{tag}.typescript"
     script = shutil.which("script")
     assert script, "util-linux's script is required (Debian's bsdutils)"
-    p = procs.start([script, "-qfec", f"{sys.executable} {job_py} {out} {gate}", typescript])
+    # `exec`: script runs the command through $SHELL -c, and dash (CI's /bin/sh) forks rather
+    # than execs a lone command, which would leave the shell, not the command, as session leader
+    p = procs.start([script, "-qfec", f"exec {sys.executable} {job_py} {out} {gate}", typescript])
     return p, out, typescript
 
 

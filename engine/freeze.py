@@ -261,6 +261,14 @@ def _wait_for_interrupt_stop(pid: int, tid: int, hold: frozenset[int] = frozense
         pt.cont(tid, sig)
 
 
+def _thread_exited(pid: int, tid: int) -> bool:
+    """Whether thread `tid` of `pid` has exited (gone, or a zombie or dead task still listed)."""
+    try:
+        return proc.stat_of_task(pid, tid).state in ("Z", "X")
+    except ProcessNotFound:
+        return True
+
+
 def freeze(pid: int, *, options: int = 0, for_dump: bool = True, hold: frozenset[int] = frozenset()) -> Frozen:
     """Seize and stop every thread of pid until a pass over /proc/PID/task finds none new.
     `for_dump`: False for a brief freeze that only injects (arming a tracker, taking out a
@@ -276,11 +284,12 @@ def freeze(pid: int, *, options: int = 0, for_dump: bool = True, hold: frozenset
     # "running" a moment after a stopped job was let go (it re-enters its group-stop then).
     was_stopped = False
     seized: list[int] = []
+    exiting: set[int] = set()
     try:
         # Every pass waits for the threads it seized to stop before listing
         # again: a thread still running could create another one unseen.
         while True:
-            new = [t for t in proc.tasks(pid) if t not in seized]
+            new = [t for t in proc.tasks(pid) if t not in seized and t not in exiting]
             if not new:
                 break
             stopping = []
@@ -293,6 +302,9 @@ def freeze(pid: int, *, options: int = 0, for_dump: bool = True, hold: frozenset
                     if tid == pid:
                         raise NotTraceable(pid, "permission denied by the kernel (ptrace); run incr as "
                                                 "root or as the job's owner") from None
+                    if _thread_exited(pid, tid):
+                        exiting.add(tid)            # listed, but past its exit: the kernel refuses it EPERM
+                        continue
                     raise
                 seized.append(tid)
                 stopping.append(tid)

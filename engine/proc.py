@@ -124,7 +124,15 @@ class Stat:
 
 
 def stat(pid: int) -> Stat:
-    raw = _read(pid, "stat")
+    return _parse_stat(_read(pid, "stat"))
+
+
+def stat_of_task(pid: int, tid: int) -> Stat:
+    """/proc/PID/task/TID/stat: one thread's."""
+    return _parse_stat(_read(pid, f"task/{tid}/stat"))
+
+
+def _parse_stat(raw: str) -> Stat:
     lpar, rpar = raw.index("("), raw.rindex(")")
     rest = raw[rpar + 2:].split()
     fields = {}

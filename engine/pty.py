@@ -82,14 +82,17 @@ def _queued(fd: int) -> int:
     return _get_int(fd, FIONREAD)
 
 
+def _queued_bytes(pid: int, what: str, waiting: str) -> Unsupported:
+    return Unsupported(pid, what, f"{waiting} (a line discipline cannot be read without consuming them); a "
+                       "checkpoint once they are read is supported")
+
+
 def check_slave(pid: int, fd: int, what: str) -> None:
     """Refuses a slave with bytes typed into it that wait to be read."""
     with stolen(pid, fd) as mine:
         waiting = _queued(mine)
     if waiting:
-        raise Unsupported(pid, what, f"{waiting} bytes written to the terminal wait to be read from it (a line "
-                          "discipline cannot be read without consuming them); a checkpoint once they are read is "
-                          "supported")
+        raise _queued_bytes(pid, what, f"{waiting} bytes written to the terminal wait to be read from it")
 
 
 def capture(index: int, holder: tuple[int, int], what: str, job: Mapping[int, int],
@@ -100,9 +103,8 @@ def capture(index: int, holder: tuple[int, int], what: str, job: Mapping[int, in
     with stolen(pid, fd) as m:
         waiting = _queued(m)
         if waiting:
-            raise Unsupported(pid, what, f"{waiting} bytes the terminal's programs wrote wait to be read from its "
-                              "master (a line discipline cannot be read without consuming them); a checkpoint once "
-                              "they are read is supported")
+            raise _queued_bytes(pid, what, f"{waiting} bytes the terminal's programs wrote wait to be read from its "
+                                "master")
         image = image_pb2.PtyImage(index=index, termios=fcntl.ioctl(m, TCGETS2, bytes(TERMIOS2)),
                                    winsize=fcntl.ioctl(m, TIOCGWINSZ, bytes(8)),
                                    locked=bool(_get_int(m, TIOCGPTLCK)), packet=bool(_get_int(m, TIOCGPKT)))

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from engine_tree import descendants
 
 # A suite started in the background of a non-interactive shell (`make test &`, as a CI runner may)
 # inherits SIGINT ignored, and so would every incr it starts, which then rightly ignores Ctrl-C:
@@ -176,6 +177,26 @@ def kill_and_wait_gone(pid: int) -> None:
         return
     reap_orphans()
     wait_until(lambda: not os.path.exists(f"/proc/{pid}") or _zombie_reaped(pid), f"PID {pid} to be gone")
+
+
+def checkpoint_then_kill(store: Path, job: subprocess.Popen[bytes], procs: Procs, dump: str) -> list[int]:
+    """Checkpoint running `job` with --kill ("incremental": after a predump and a checkpoint) and
+    wait until every process of its tree is gone; returns that tree (root first)."""
+    tree = [job.pid, *descendants(job.pid)]
+    for pid in tree:
+        procs.track(pid)
+    if dump == "incremental":
+        ok(incr(store, "predump", job.pid))
+        ok(incr(store, "checkpoint", job.pid))
+    ok(incr(store, "checkpoint", job.pid, "--kill"))
+    job.wait()
+
+    def gone() -> bool:
+        reap_orphans()
+        return not any(os.path.exists(f"/proc/{pid}") for pid in tree)
+
+    wait_until(gone, "the killed job's processes to be gone")
+    return tree
 
 
 def _zombie_reaped(pid: int) -> bool:

@@ -8,14 +8,12 @@ uninterrupted run's."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
-from engine_tree import descendants
 
-from conftest import Procs, incr, line_count, ok, reap_orphans, wait_until
+from conftest import Procs, checkpoint_then_kill, incr, line_count, wait_until
 
 MP_JOB = r"""
 import multiprocessing as mp, os, sys
@@ -156,21 +154,8 @@ def _restored_identically(job_src: str, gate_line: int, least: int, dump: str, t
     out, gate = tmp_path / "out.txt", tmp_path / "gate"
     job = procs.start([sys.executable, "-c", job_src, out, gate])
     wait_until(lambda: line_count(out) >= gate_line, "the job to reach its gate")
-    tree = [job.pid, *descendants(job.pid)]
+    tree = checkpoint_then_kill(store, job, procs, dump)
     assert len(tree) >= least, tree
-    for pid in tree:
-        procs.track(pid)
-    if dump == "incremental":
-        ok(incr(store, "predump", job.pid))
-        ok(incr(store, "checkpoint", job.pid))
-    ok(incr(store, "checkpoint", job.pid, "--kill"))
-    job.wait()
-
-    def gone() -> bool:
-        reap_orphans()
-        return not any(os.path.exists(f"/proc/{pid}") for pid in tree)
-
-    wait_until(gone, "the killed job's processes to be gone")
     gate.touch()
     res = incr(store, "restore", timeout=300)
     assert res.returncode == 0, res.stderr

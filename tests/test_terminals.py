@@ -7,16 +7,14 @@ uninterrupted run's (but the typescript's first and last lines, which carry the 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from engine_tree import descendants
 
-from conftest import Procs, incr, line_count, ok, reap_orphans, wait_until
+from conftest import Procs, checkpoint_then_kill, incr, line_count, wait_until
 
 COMMAND = r"""
 import os, sys, time
@@ -63,20 +61,7 @@ def test_script_session_on_its_pty_restored_identically(dump: str, tmp_path: Pat
     gate = tmp_path / "gate"
     job, out, ts = _run(tmp_path, procs, "job", gate)
     wait_until(lambda: line_count(out) >= 10, "the command to reach its gate")
-    tree = [job.pid, *descendants(job.pid)]
-    for pid in tree:
-        procs.track(pid)
-    if dump == "incremental":
-        ok(incr(store, "predump", job.pid))
-        ok(incr(store, "checkpoint", job.pid))
-    ok(incr(store, "checkpoint", job.pid, "--kill"))
-    job.wait()
-
-    def gone() -> bool:
-        reap_orphans()
-        return not any(os.path.exists(f"/proc/{pid}") for pid in tree)
-
-    wait_until(gone, "the killed job's processes to be gone")
+    checkpoint_then_kill(store, job, procs, dump)
     gate.touch()
     res = incr(store, "restore", timeout=120)        # (until the restored job ends)
     assert res.returncode == 0, res.stderr

@@ -218,6 +218,8 @@ def _capture_socketpairs(table: files.FileTable, carrier: inflight.Carrier) -> l
 
 
 def _capture_ptys(table: files.FileTable) -> list[image_pb2.PtyImage]:
+    if not table.pty_masters:
+        return []           # (no /proc read per process while the job is frozen)
     groups = {}
     for pid in table.job:
         with contextlib.suppress(ProcessNotFound, FileNotFoundError):

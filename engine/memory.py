@@ -229,16 +229,17 @@ def split_runs(runs: list[PageRun], most: int) -> list[PageRun]:
     return out
 
 
-def batches(runs: list[PageRun], most: int) -> Iterator[list[PageRun]]:
+def batches(runs: list[PageRun], most: int, *, from_zero: bool = True) -> Iterator[list[PageRun]]:
     """The runs regrouped into batches of at most `most` copied pages, each batch's offsets from
-    0: each one copies into the same buffer of `most` pages."""
+    0: each one copies into the same buffer of `most` pages (`from_zero` False: the offsets stay
+    the runs' own, for a buffer already holding them all)."""
     batch: list[PageRun] = []
     offset = 0
     for run in split_runs(runs, most):
         if run.offset >= 0 and offset + run.count * PAGE > most * PAGE:
             yield batch
             batch, offset = [], 0
-        batch.append(PageRun(run.vma, run.first, run.count, offset if run.offset >= 0 else -1))
+        batch.append(run if not from_zero or run.offset < 0 else PageRun(run.vma, run.first, run.count, offset))
         offset += run.count * PAGE if run.offset >= 0 else 0
     if batch:
         yield batch

@@ -22,6 +22,7 @@ is missing or does not match, the next pass is a full one: never a lost page.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import json
@@ -97,6 +98,29 @@ Rewritten = Callable[[image_pb2.Vma, int, int], Runs]
 def unwritten(first: int, count: int, written: Runs) -> Runs:
     """The runs of pages [first, first + count) outside `written` (runs in page order)."""
     return [(start, end - start) for start, end in _minus([(first, first + count)], [(f, f + n) for f, n in written])]
+
+
+class RewrittenLook:
+    """What `rewritten` says of the runs of `runs` (page runs of a copy), asked once per VMA over
+    the span its runs cover: a look per run was a PAGEMAP_SCAN per dirty page or two."""
+
+    def __init__(self, runs: list[PageRun], vmas: list[image_pb2.Vma], rewritten: Rewritten) -> None:
+        spans: dict[int, tuple[int, int]] = {}
+        for run in runs:
+            if run.offset >= 0:
+                lo, hi = spans.get(run.vma, (run.first, run.first + run.count))
+                spans[run.vma] = (min(lo, run.first), max(hi, run.first + run.count))
+        self._written = {i: rewritten(vmas[i], lo, hi - lo) for i, (lo, hi) in spans.items()}
+        self._starts = {i: [w[0] for w in ws] for i, ws in self._written.items()}
+        self._ends = {i: [w[0] + w[1] for w in ws] for i, ws in self._written.items()}
+
+    def unwritten(self, vma: int, first: int, count: int) -> Runs:
+        """The runs of pages [first, first + count) of VMA index `vma` (inside a run given) not
+        written again."""
+        # Only the written runs that can meet this one (they are sorted and disjoint).
+        near = self._written[vma][bisect.bisect_right(self._ends[vma], first):
+                                  bisect.bisect_left(self._starts[vma], first + count)]
+        return unwritten(first, count, near) if near else [(first, count)]
 
 
 # ---------------------------------------------------------------- probing

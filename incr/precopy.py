@@ -11,7 +11,6 @@ caller stops the rounds when most of a round was written again.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import logging
 
@@ -75,25 +74,15 @@ def live_round(pid: int, tracker: Tracker, collector: Collector, *, first: bool,
 
 def _still_clean(batch: list[PageRun], vmas: list[image_pb2.Vma], rewritten: Rewritten) -> tuple[list[PageRun], int]:
     """The batch without the pages written since the collect (offsets packed again), and how many
-    it left out.  One look per VMA of the batch, over the span its runs cover."""
-    spans: dict[int, tuple[int, int]] = {}
-    for run in batch:
-        if run.offset >= 0:
-            lo, hi = spans.get(run.vma, (run.first, run.first + run.count))
-            spans[run.vma] = (min(lo, run.first), max(hi, run.first + run.count))
-    written: dict[int, Runs] = {i: rewritten(vmas[i], lo, hi - lo) for i, (lo, hi) in spans.items()}
-    starts = {i: [w[0] for w in ws] for i, ws in written.items()}
-    ends = {i: [w[0] + w[1] for w in ws] for i, ws in written.items()}
+    it left out."""
+    look = dirty.RewrittenLook(batch, vmas, rewritten)
     out: list[PageRun] = []
     offset = left_out = 0
     for run in batch:
         if run.offset < 0:
             out.append(run)
             continue
-        # The written runs that can meet this one (they are sorted and disjoint).
-        near = written[run.vma][bisect.bisect_right(ends[run.vma], run.first):
-                                bisect.bisect_left(starts[run.vma], run.first + run.count)]
-        for first, count in dirty.unwritten(run.first, run.count, near):
+        for first, count in look.unwritten(run.vma, run.first, run.count):
             out.append(PageRun(run.vma, first, count, offset))
             offset += count * PAGE
         left_out += run.count

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from incr.dirty import Dirt, Rewritten, unwritten
-from incr.engine.memory import PAGE, MemoryCopy
+from incr.dirty import Dirt, Rewritten, RewrittenLook
+from incr.engine.memory import PAGE, MemoryCopy, batches
 from incr.pagestore import (
     DIGEST_SIZE,
     HOLE_DIGEST,
@@ -84,6 +84,34 @@ class PageCounts:
     zero: int = 0        # held pages that are zero
 
 
+class _StoreBatch:
+    """Runs of pages of one copy buffer, bound for the views that name them, stored in one call."""
+
+    def __init__(self, writer: SnapshotWriter, buffer: memoryview | None) -> None:
+        self.writer, self.buffer = writer, buffer
+        self.runs: list[tuple[RegionView, int, int, int]] = []     # (view, first page, count, page in buffer)
+        self.pages = 0
+
+    def add(self, view: RegionView, first: int, count: int, at: int) -> None:
+        self.runs.append((view, first, count, at))
+        self.pages += count
+
+    def store(self) -> int:
+        """Store the pages gathered, enter their digests in their views; return how many."""
+        if not self.runs:
+            return 0
+        assert self.buffer is not None
+        digests = self.writer.add_pages(self.buffer, [(at, count) for _, _, count, at in self.runs])
+        d = 0
+        for view, first, count, _ in self.runs:
+            entries = view.entries
+            for page in range(first, first + count):
+                entries[page] = digests[d:d + DIGEST_SIZE]
+                d += DIGEST_SIZE
+        stored, self.runs, self.pages = self.pages, [], 0
+        return stored
+
+
 class Collector:
     """Accumulates a checkpoint's passes (pre-copy rounds, then the freeze) into region views."""
 
@@ -109,34 +137,33 @@ class Collector:
                 view.present = sorted(d.present)
 
     def add_copy(self, vmas: list[image_pb2.Vma], copy: MemoryCopy, rewritten: Rewritten | None = None) -> int:
-        """Hash, deduplicate and store copied pages (with the job running, unless streaming), batch
-        by batch; the progress callback hears of each batch.  With `rewritten` (a pre-copy round's
-        copy, the job running): the pages of a batch the job has written again since the round's
-        collect are left out, stale before they are stored; the tracker reports them to the next
-        pass, which takes them.  Returns how many were left out."""
+        """Hash, deduplicate and store copied pages (with the job running, unless streaming), about
+        PROGRESS_BATCH_PAGES at a time however the runs fall (a pass of scattered dirty pages is
+        runs of a page or two: one store call each cost more than their pages); the progress
+        callback hears of each batch.  With `rewritten` (a pre-copy round's copy, the job
+        running): the pages of a batch the job has written again since the round's collect are
+        left out, stale before they are stored; the tracker reports them to the next pass, which
+        takes them.  Returns how many were left out."""
         planned = sum(run.count for run in copy.runs if run.offset >= 0)
+        batch = _StoreBatch(self.writer, memoryview(copy.buffer) if copy.buffer is not None else None)
         done = left_out = 0
-        for run in copy.runs:
-            view = self.views.setdefault(vmas[run.vma].start, RegionView())
-            if run.offset < 0:
-                for i in range(run.count):
-                    view.entries[run.first + i] = ZERO_DIGEST
-                continue
-            data = copy.data(run)
-            for at in range(0, run.count, PROGRESS_BATCH_PAGES):
-                first, count = run.first + at, min(PROGRESS_BATCH_PAGES, run.count - at)
-                keep = [(first, count)] if rewritten is None else \
-                    unwritten(first, count, rewritten(vmas[run.vma], first, count))
+        for group in batches(copy.runs, PROGRESS_BATCH_PAGES, from_zero=False):
+            # Asked just before the group is stored: what the job rewrote while earlier ones were.
+            look = RewrittenLook(group, vmas, rewritten) if rewritten is not None else None
+            for run in group:
+                view = self.views.setdefault(vmas[run.vma].start, RegionView())
+                if run.offset < 0:
+                    for i in range(run.count):
+                        view.entries[run.first + i] = ZERO_DIGEST
+                    continue
+                keep = [(run.first, run.count)] if look is None else look.unwritten(run.vma, run.first, run.count)
                 for page, n in keep:
-                    at_byte = (page - run.first) * PAGE
-                    digests = self.writer.add_pages(data[at_byte:at_byte + n * PAGE])
-                    for i in range(n):
-                        view.entries[page + i] = digests[i * DIGEST_SIZE:(i + 1) * DIGEST_SIZE]
-                    self.copied += n
-                left_out += count - sum(n for _, n in keep)
-                done += count
-                if self.progress is not None:
-                    self.progress(STORING, done, planned)
+                    batch.add(view, page, n, run.offset // PAGE + page - run.first)
+                left_out += run.count - sum(n for _, n in keep)
+                done += run.count
+            self.copied += batch.store()
+            if self.progress is not None and planned:
+                self.progress(STORING, done, planned)
         return left_out
 
     def note_ranges(self, vmas: list[image_pb2.Vma], dirt: Dirt) -> None:

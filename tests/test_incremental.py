@@ -244,6 +244,9 @@ def test_a_rounds_batches_leave_out_exactly_the_pages_written_again() -> None:
     got = list(batches(runs, 4))
     assert got == [[PageRun(0, 0, 4, 0)], [PageRun(0, 4, 1, 0), PageRun(0, 7, 1, -1)],
                    [PageRun(1, 100, 4, 0)], [PageRun(1, 104, 2, 0)]], got
+    assert list(batches(runs, 4, from_zero=False)) == [
+        [PageRun(0, 0, 4, 0)], [PageRun(0, 4, 1, 4 * PAGE), PageRun(0, 7, 1, -1)],
+        [PageRun(1, 100, 4, 5 * PAGE)], [PageRun(1, 104, 2, 9 * PAGE)]]
     vmas = [image_pb2.Vma(start=0x10000, end=0x100000, kind=image_pb2.Vma.ANON),
             image_pb2.Vma(start=0x200000, end=0x300000, kind=image_pb2.Vma.ANON)]
     written = {0x10000: [(1, 2)], 0x200000: [(100, 6)]}
@@ -257,3 +260,59 @@ def test_a_rounds_batches_leave_out_exactly_the_pages_written_again() -> None:
     assert kept == [PageRun(0, 0, 1, 0), PageRun(0, 3, 2, PAGE), PageRun(0, 7, 1, -1)], kept
     assert left_out == 2 + 6
     assert sorted(asked) == [(0x10000, 0, 5), (0x200000, 100, 6)], "one look per VMA of the batch"
+
+
+def test_a_copy_of_scattered_runs_is_stored_in_batches_each_page_under_its_digest(tmp_path: Path) -> None:
+    """Collector.add_copy: runs of a page or two across VMAs are stored a batch per call (one look
+    at rewritten pages per VMA and batch), and every kept page's view entry is its own digest."""
+    import mmap
+    import random
+
+    from incr.engine.memory import MemoryCopy
+    from incr.pagestore import ZERO_DIGEST
+    from incr.pagestore.digest import page_digest
+    from incr.snapshot import PROGRESS_BATCH_PAGES, Collector
+
+    rng = random.Random(7)
+    vmas = [image_pb2.Vma(start=0x10000000, end=0x20000000, kind=image_pb2.Vma.ANON),
+            image_pb2.Vma(start=0x30000000, end=0x40000000, kind=image_pb2.Vma.ANON)]
+    runs, offset, page = [], 0, 0
+    while offset < (PROGRESS_BATCH_PAGES * 2 + 100) * PAGE:
+        page += rng.randrange(2, 5)
+        count = rng.randrange(1, 3)
+        runs.append(PageRun(len(runs) % 2, page, count, offset))
+        offset += count * PAGE
+    runs.append(PageRun(0, page + 10, 3, -1))
+    buffer = mmap.mmap(-1, offset)
+    buffer[:] = rng.randbytes(offset)
+    rewritten_pages = {(run.vma, run.first) for run in runs[::5] if run.offset >= 0}
+    asked: list[tuple[int, int, int]] = []
+
+    def rewritten(vma: image_pb2.Vma, first: int, count: int) -> list[tuple[int, int]]:
+        asked.append((vma.start, first, count))
+        i = vmas.index(vma)
+        return sorted((p, 1) for v, p in rewritten_pages if v == i and first <= p < first + count)
+
+    store = Store.open(tmp_path / "store", create=True)
+    with store.writer() as writer:
+        collector = Collector(writer)
+        calls = []
+        add_pages = writer.add_pages
+        writer.add_pages = lambda *a: calls.append(1) or add_pages(*a)      # type: ignore[method-assign]
+        left_out = collector.add_copy(vmas, MemoryCopy(runs, buffer, offset), rewritten)
+    store.close()
+    assert left_out == len(rewritten_pages)
+    assert len(calls) == 3, "a call per batch of PROGRESS_BATCH_PAGES pages, not per run"
+    assert len(asked) == 2 * 3, "a look per VMA and batch"
+    for run in runs:
+        view = collector.views[vmas[run.vma].start]
+        for i in range(run.count):
+            p = run.first + i
+            if run.offset < 0:
+                assert view.entries[p] == ZERO_DIGEST
+            elif (run.vma, p) in rewritten_pages:
+                assert p not in view.entries
+            else:
+                at = run.offset + i * PAGE
+                assert view.entries[p] == page_digest(buffer[at : at + PAGE]), (run, i)
+    assert collector.copied == sum(r.count for r in runs if r.offset >= 0) - left_out

@@ -162,6 +162,27 @@ def test_add_pages_accepts_memoryviews_and_bytearrays(store: Store) -> None:
         w.add_pages(b"x" * 100)
 
 
+
+def test_add_pages_of_runs_stores_and_names_only_those_pages(store: Store) -> None:
+    buf = text_pages(3, 1) + bytes(PAGE_SIZE) + random_pages(4, 2)
+    runs = [(1, 3), (6, 2)]         # a zero page among them; pages 0, 4 and 5 left out
+    with store.writer() as w:
+        digests = w.add_pages(buf, runs)
+        assert w.pages_added == 5 and w.zero_pages == 1 and w.new_pages == 4
+        w.commit(store_pb2.Snapshot(epoch=1))
+    whole = page_digests(buf)
+    wanted = [1, 2, 3, 6, 7]
+    assert digests == b"".join(whole[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE] for i in wanted)
+    kept = [d for d in (digests[i : i + DIGEST_SIZE] for i in range(0, len(digests), DIGEST_SIZE)) if d != ZERO_DIGEST]
+    assert read_back(store, b"".join(kept)) == b"".join(buf[i * PAGE_SIZE : (i + 1) * PAGE_SIZE] for i in wanted
+                                                        if i != 3)
+    with store.writer() as w:
+        left = w.add_pages(buf, [(0, 1)])
+        assert w.new_pages == 1          # page 0 was never stored before
+    assert left == whole[:DIGEST_SIZE]
+    with pytest.raises(ValueError, match="reach outside"), store.writer() as w:
+        w.add_pages(buf, [(7, 2)])
+
 def test_dedup_within_and_across_snapshots_and_zero_pages_never_stored(store: Store) -> None:
     pages = random_pages(10, 1)
     buf = pages + pages + bytes(4 * PAGE_SIZE)  # every page twice, plus zeros

@@ -9,6 +9,9 @@ the store unwritable to its owner either.
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import mmap
 import os
 import secrets
 from pathlib import Path
@@ -76,3 +79,93 @@ def read_file(path: Path) -> bytes:
     """Whole content of a (small) file."""
     with open(path, "rb") as f:
         return f.read()
+
+
+#: Bytes gathered before each direct write: whole pages of a buffer incr owns (O_DIRECT wants
+#: the address, the length and the file offset aligned to the device's block).
+DIRECT_CHUNK: Final = 2 << 20
+DIRECT_ALIGN: Final = 4096
+
+
+class AppendFile:
+    """A new file written front to back, with O_DIRECT where the file system takes it.
+
+    Why: a checkpoint writes its packs once and does not read them back, and
+    copying them into the page cache cost more CPU than compressing them (the
+    copy faults in a fresh page per 4 KiB on this VM: 1.7 s of system time per
+    GiB buffered, 0.2 s direct).  Data is gathered in an aligned buffer and
+    written a chunk at a time; the last, unaligned bytes (and everything,
+    where O_DIRECT is refused: tmpfs, some network file systems) go through
+    the page cache.  ``finish()`` makes it all durable.  Not thread-safe.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.fd = create_file(path)
+        self._buf: mmap.mmap | None = None
+        self._used = 0
+        try:
+            fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) | os.O_DIRECT)
+        except OSError:
+            return
+        self._buf = mmap.mmap(-1, DIRECT_CHUNK)
+
+    @property
+    def direct(self) -> bool:
+        return self._buf is not None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._buf is None:
+            write_all(self.fd, data)
+            return
+        view = memoryview(data).cast("B")
+        while view:
+            n = min(len(view), DIRECT_CHUNK - self._used)
+            self._buf[self._used : self._used + n] = view[:n]
+            self._used += n
+            view = view[n:]
+            if self._used == DIRECT_CHUNK:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Write the aligned part of the buffer directly; keep the rest at its start."""
+        assert self._buf is not None
+        aligned = self._used - self._used % DIRECT_ALIGN
+        done = 0
+        try:
+            while done < aligned:
+                with memoryview(self._buf) as whole:
+                    n = os.write(self.fd, whole[done:aligned])
+                done += n
+                if n % DIRECT_ALIGN:        # a short, unaligned write (a full disk): go buffered
+                    self._go_buffered(done)
+                    return
+        except OSError as e:
+            if e.errno != errno.EINVAL:     # a file system that took the flag but not the write
+                raise
+            self._go_buffered(done)
+            return
+        self._buf.move(0, aligned, self._used - aligned)
+        self._used -= aligned
+
+    def _go_buffered(self, written: int) -> None:
+        """Stop writing directly: what the buffer still holds from ``written`` on goes through
+        the page cache, as will everything after."""
+        assert self._buf is not None
+        buf, self._buf = self._buf, None
+        rest = buf[written : self._used]         # a copy (< DIRECT_CHUNK, once a file)
+        buf.close()
+        fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+        write_all(self.fd, rest)
+
+    def finish(self) -> None:
+        """Write what is buffered and fsync."""
+        if self._buf is not None:
+            self._flush()
+            self._go_buffered(0)
+        os.fsync(self.fd)
+
+    def close(self) -> None:
+        if self._buf is not None:
+            self._buf.close()
+            self._buf = None
+        os.close(self.fd)

@@ -31,7 +31,7 @@ from incr._native import ffi, lib
 from incr.proto import store_pb2
 
 from .digest import DIGEST_SIZE, PAGE_SIZE, page_digest
-from .fsutil import create_file, fsync_dir, make_dir, temp_name, write_all
+from .fsutil import AppendFile, fsync_dir, make_dir, temp_name
 from .reads import DECODE_THREADS, ReadPlan
 
 MAGIC: Final = b"INCRPK\x00\x01"
@@ -372,7 +372,7 @@ class PackBuilder:
     def __init__(self, packs_dir: Path) -> None:
         self._packs_dir = packs_dir
         self.tmp = temp_name(packs_dir)
-        self._fd: int | None = create_file(self.tmp)
+        self._file: AppendFile | None = AppendFile(self.tmp)
         self._hash = blake3.blake3()
         self._trailer = store_pb2.PackTrailer(version=PACK_VERSION)
         self.size = 0
@@ -384,8 +384,8 @@ class PackBuilder:
             raise
 
     def _append(self, data: bytes | bytearray | memoryview) -> None:
-        assert self._fd is not None, "pack already sealed or discarded"
-        write_all(self._fd, data)
+        assert self._file is not None, "pack already sealed or discarded"
+        self._file.write(data)
         self._hash.update(data)
         self.size += len(data)
 
@@ -437,10 +437,10 @@ class PackBuilder:
         try:
             trailer_bytes = self._trailer.SerializeToString(deterministic=True)
             self._append(trailer_bytes + TAIL.pack(len(trailer_bytes), MAGIC))
-            assert self._fd is not None
-            os.fsync(self._fd)
-            fd, self._fd = self._fd, None
-            os.close(fd)
+            assert self._file is not None
+            self._file.finish()
+            file, self._file = self._file, None
+            file.close()
             name = self._hash.hexdigest()
             subdir = self._packs_dir / name[:2]
             if make_dir(subdir):
@@ -457,10 +457,10 @@ class PackBuilder:
     def discard(self) -> None:
         """Drop an unsealed pack (abort): close it, delete its temporary file; harmless if already
         sealed or discarded."""
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
+        if self._file is not None:
+            file, self._file = self._file, None
             with contextlib.suppress(OSError):      # an I/O error is what brought us here
-                os.close(fd)
+                file.close()
         if self.renamed is None:
             # Left by a failing disk, the next writer deletes it with the other stale temporaries.
             with contextlib.suppress(OSError):

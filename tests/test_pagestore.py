@@ -50,6 +50,7 @@ from incr.pagestore.pack import (
     MAGIC,
     PACK_TARGET_SIZE,
     RAW,
+    SUBMIT_PAGES,
     TAIL,
     ZSTD,
     FrameTable,
@@ -330,14 +331,15 @@ def test_a_damaged_dictionary_is_reported_not_used(store: Store) -> None:
             read_back(s, digests)
 
 
-def test_frames_hold_at_most_64_pages_and_packs_seal_at_target(store: Store) -> None:
-    buf = random_pages(200, 7)
-    # Each batch of 64 raw pages fills a pack; the last 8 pages and the page map are sealed by commit.
+def test_frames_hold_a_page_each_and_packs_seal_at_target(store: Store) -> None:
+    buf = random_pages(600, 7)
+    # Each batch of SUBMIT_PAGES raw pages fills a pack; the last 88 pages and the page map are
+    # sealed by commit.
     sid, digests = commit_pages(store, buf, pack_target=200_000)
     frames = [f for f in all_frames(store.path) if f.kind == store_pb2.Frame.PAGES]
-    assert [len(f.digests) // 16 for f in frames] == [1] * 200
+    assert [len(f.digests) // 16 for f in frames] == [1] * 600
     packs = list(iter_pack_files(store.path / "packs"))
-    assert len(packs) == 4
+    assert len(packs) == -(-600 // SUBMIT_PAGES) == 3
     for name, path in packs:
         data = path.read_bytes()
         assert data[:8] == data[-8:] == MAGIC
@@ -471,11 +473,11 @@ import random, sys
 from incr.pagestore import Store, encode_page_map, PAGE_SIZE
 from incr.proto import store_pb2
 store = Store.open(sys.argv[1])
-buf = random.Random(int(sys.argv[2])).randbytes(100 * PAGE_SIZE)
+buf = random.Random(int(sys.argv[2])).randbytes(300 * PAGE_SIZE)
 with store.writer(pack_target=200_000) as w:
     digests = w.add_pages(buf)
-    blob = w.add_blob(encode_page_map([0], [100], digests))
-    ref = store_pb2.PageMapRef(region="r", layers=[blob], layer_entries=[100], pages=100)
+    blob = w.add_blob(encode_page_map([0], [300], digests))
+    ref = store_pb2.PageMapRef(region="r", layers=[blob], layer_entries=[300], pages=300)
     w.commit(store_pb2.Snapshot(epoch=2.0, page_maps=[ref]))
 print("committed")
 """
@@ -510,12 +512,12 @@ def test_crash_at_any_point_leaves_last_commit_intact(store: Store, fault: str) 
         assert temporaries == []  # pack temporaries are renamed before these points
 
     # The next writer cleans up, and the crashed writer's sealed packs count as stored.
-    crashed = random.Random(9).randbytes(100 * PAGE_SIZE)
+    crashed = random.Random(9).randbytes(300 * PAGE_SIZE)
     with store.writer() as w:
         assert list(store.path.glob("*/*.tmp")) == []
         w.add_pages(crashed)
-        # The child's first pack (sealed at 200 kB: a batch of 64 raw pages) survived in every case.
-        assert w.new_pages == (100 - 64 if fault == "pack-written" else 0)
+        # The child's first pack (sealed at 200 kB: a batch of SUBMIT_PAGES raw pages) survived in every case.
+        assert w.new_pages == (300 - SUBMIT_PAGES if fault == "pack-written" else 0)
         sid = w.commit(store_pb2.Snapshot(epoch=3.0))
     assert [i for i, _ in store.snapshots()] == [base_id, sid]
     assert store.verify() == []
@@ -571,7 +573,7 @@ def test_commit_refuses_dangling_references(store: Store) -> None:
 
 
 def test_index_deleted_is_rebuilt_on_open(store: Store, caplog: pytest.LogCaptureFixture) -> None:
-    buf = text_pages(30, 1) + random_pages(90, 2)
+    buf = text_pages(30, 1) + random_pages(300, 2)
     _, digests = commit_pages(store, buf, pack_target=100_000)
     packs = len(list(iter_pack_files(store.path / "packs")))
     assert packs >= 2

@@ -43,9 +43,13 @@ TAIL: Final = struct.Struct("<I8s")
 #: Smallest valid pack: both magics, an empty trailer and its length.
 MIN_PACK_SIZE: Final = len(MAGIC) + TAIL.size
 
-#: Pages per batch handed to the sink (and at most per frame: older stores
-#: hold frames of up to 64 pages).
+#: Pages at most per frame: older stores hold frames of up to 64 pages, this
+#: version one page a frame (below).
 MAX_FRAME_PAGES: Final = 64
+#: Pages per batch handed to the sink: each batch costs a queue hand-over, a
+#: compression call (a thread started for the second core) and a pack write,
+#: ~60 us in all, a fifth of what 64 pages cost to compress.
+SUBMIT_PAGES: Final = 256
 #: A frame is decompressed whole to read any page of it, and the frames of
 #: older checkpoints thin out as later ones replace their pages: restoring
 #: checkpoint #30 of a job rewriting 1 %/s of its pages at random decompresses
@@ -118,27 +122,6 @@ def new_page_compressor(dictionary: zstandard.ZstdCompressionDict) -> zstandard.
                                     write_content_size=True, write_dict_id=False)
 
 
-def train_dictionary(
-    pages: list[memoryview], compressor: zstandard.ZstdCompressor
-) -> zstandard.ZstdCompressionDict | None:
-    """A zstd dictionary learnt from half of ``pages``, if it compresses the other half
-    DICT_GAIN better than ``compressor`` alone; else None."""
-    learn, check = pages[0::2], pages[1::2]
-    try:
-        # Fixed cover parameters: the default search for the best ones took 4x as long
-        # for a dictionary within 2 % of this one.  f=16 (fastcover's frequency table, 2^20
-        # by default): the same dictionary on records sharing a pool, 3.5x faster to train
-        # (10 against 35-45 ms here, paid on every window of every pack).
-        dictionary = zstandard.train_dictionary(DICT_SIZE, [page.tobytes() for page in learn],
-                                                level=ZSTD_LEVEL, k=2048, d=8, f=16, steps=1)
-    except (zstandard.ZstdError, ValueError):      # too few or too alike samples: go without
-        return None
-    with_dict = new_page_compressor(dictionary)
-    alone = sum(min(len(compressor.compress(page)), PAGE_SIZE) for page in check)
-    helped = sum(min(len(with_dict.compress(page)), PAGE_SIZE) for page in check)
-    return dictionary if helped * DICT_GAIN < alone else None
-
-
 class PageEncoder:
     """Compresses pages a frame each, in C on DECODE_THREADS threads with the GIL released (per
     page in Python, zstd -1 of 4 KiB took 22 us here, the sink's whole budget): the frames
@@ -164,19 +147,32 @@ class PageEncoder:
                 self._cdict, self._cdict_of = ffi.gc(cdict, lib.incr_cdict_free), dictionary
         return self._cdict
 
+    def _compress(self, view: memoryview, dictionary: zstandard.ZstdCompressionDict | None,
+                  min_ratio: float) -> tuple[bytearray, array[int]]:
+        """Each page of ``view`` compressed on its own (at ``stride * i``), and its length (0: it
+        did not shrink by ``min_ratio``)."""
+        n = view.nbytes // PAGE_SIZE
+        dst = bytearray(self._stride * n)
+        lens = array("I", bytes(4 * n))
+        r = lib.incr_encode_pages(self._encoder, ffi.from_buffer(view), n, self._use(dictionary), min_ratio,
+                                  ffi.from_buffer(dst, require_writable=True), self._stride,
+                                  ffi.from_buffer("uint32_t[]", lens, require_writable=True))
+        if r < 0:
+            raise PackFormatError(f"zstd could not compress page {-1 - r} of a frame")
+        return dst, lens
+
+    def stored_size(self, raw: bytes | bytearray | memoryview,
+                    dictionary: zstandard.ZstdCompressionDict | None = None) -> int:
+        """Bytes the pages of ``raw`` take as frames of their own, compressed where it shrinks them."""
+        _, lens = self._compress(memoryview(raw).cast("B"), dictionary, 1.0)
+        return sum(length or PAGE_SIZE for length in lens)
+
     def encode(self, raw: bytes | bytearray | memoryview, dictionary: zstandard.ZstdCompressionDict | None = None,
                dict_index: int = 0) -> list[EncodedFrame]:
         """A frame for each page of ``raw``, zstd where it shrinks the page by MIN_RATIO, else
         raw; ``dictionary``: the pack's dictionary ``dict_index`` (0: none)."""
         view = memoryview(raw).cast("B")
-        n = view.nbytes // PAGE_SIZE
-        dst = bytearray(self._stride * n)
-        lens = array("I", bytes(4 * n))
-        r = lib.incr_encode_pages(self._encoder, ffi.from_buffer(view), n, self._use(dictionary), MIN_RATIO,
-                                  ffi.from_buffer(dst, require_writable=True), self._stride,
-                                  ffi.from_buffer("uint32_t[]", lens, require_writable=True))
-        if r < 0:
-            raise PackFormatError(f"zstd could not compress page {-1 - r} of a frame")
+        dst, lens = self._compress(view, dictionary, MIN_RATIO)
         packed = memoryview(dst)
         frames: list[EncodedFrame] = []
         for i, length in enumerate(lens):
@@ -186,6 +182,23 @@ class PageEncoder:
             else:
                 frames.append((RAW, 0, view[i * PAGE_SIZE : (i + 1) * PAGE_SIZE], PAGE_SIZE, 0))
         return frames
+
+
+def train_dictionary(pages: list[memoryview], encoder: PageEncoder) -> zstandard.ZstdCompressionDict | None:
+    """A zstd dictionary learnt from half of ``pages``, if it compresses the other half
+    DICT_GAIN better than zstd alone (both judged by ``encoder``, which keeps the dictionary
+    ready for the pages it is then chosen for); else None."""
+    learn, check = pages[0::2], b"".join(pages[1::2])
+    try:
+        # Fixed cover parameters: the default search for the best ones took 4x as long
+        # for a dictionary within 2 % of this one.  f=16 (fastcover's frequency table, 2^20
+        # by default): the same dictionary on records sharing a pool, 3.5x faster to train
+        # (10 against 35-45 ms here, paid on every window of every pack).
+        dictionary = zstandard.train_dictionary(DICT_SIZE, [page.tobytes() for page in learn],
+                                                level=ZSTD_LEVEL, k=2048, d=8, f=16, steps=1)
+    except (zstandard.ZstdError, ValueError):      # too few or too alike samples: go without
+        return None
+    return dictionary if encoder.stored_size(check, dictionary) * DICT_GAIN < encoder.stored_size(check) else None
 
 
 def decode_frame(

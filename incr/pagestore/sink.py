@@ -32,9 +32,9 @@ from .pack import (
     train_dictionary,
 )
 
-#: Batches waiting for the sink (each at most 64 pages = 256 KiB): bounds the
+#: Batches waiting for the sink (each at most SUBMIT_PAGES = 1 MiB): bounds the
 #: memory held while the disk is slower than hashing, and is the backpressure.
-QUEUE_FRAMES: Final = 16
+QUEUE_FRAMES: Final = 8
 
 
 class _Command:
@@ -165,7 +165,7 @@ class PackSink:
         self._page_compressor, self._dict_index, self._window_left = compressor, 0, DICT_WINDOW_PAGES
         self._page_dict = None
         pages = [memoryview(raw)[at : at + PAGE_SIZE] for raw, _ in held for at in range(0, len(raw), PAGE_SIZE)]
-        dictionary = train_dictionary(pages, compressor) if len(pages) >= DICT_SAMPLE_PAGES else None
+        dictionary = train_dictionary(pages, self._encoder) if len(pages) >= DICT_SAMPLE_PAGES else None
         if dictionary is not None:
             if self._pack is None:
                 self._new_pack()

@@ -22,7 +22,7 @@ from .fsutil import fsync_dir, temp_name, write_durable
 from .handle import StoreHandle
 from .layout import STORE_VERSION, upgrade_config
 from .lock import WriteLock
-from .pack import BLOB, MAX_FRAME_BYTES, MAX_FRAME_PAGES, PAGES, pack_path
+from .pack import BLOB, MAX_FRAME_BYTES, PAGES, SUBMIT_PAGES, pack_path
 from .sink import PackSink
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ class SnapshotWriter:
                     remember(d)
                     frame += page
                     frame_digests.append(d)
-                    if len(frame_digests) == MAX_FRAME_PAGES:
+                    if len(frame_digests) == SUBMIT_PAGES:
                         self._flush_frame()
                         frame = self._frame
                         frame_digests = self._frame_digests

@@ -303,6 +303,30 @@ def test_each_window_of_a_pack_learns_its_own_dictionary(store: Store) -> None:
     assert read_back(store, digests) == b"".join(pages)
 
 
+def test_a_window_keeps_the_packs_dictionary_while_it_pays_and_learns_another_when_not(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records of one pool over two windows: the second window keeps the first one's dictionary
+    (not trained again); records of another pool after them: it no longer pays, a new one is
+    learnt."""
+    trained = []
+    learn = zstandard.train_dictionary
+    monkeypatch.setattr(zstandard, "train_dictionary", lambda *a, **k: trained.append(1) or learn(*a, **k))
+    window = 2 * DICT_SAMPLE_PAGES
+    monkeypatch.setattr(sink_module, "DICT_WINDOW_PAGES", window)
+    same = record_pages(2 * window, 6)
+    other = record_pages(DICT_SAMPLE_PAGES, 7)
+    pages = same + other
+    _, digests = store_scattered(store, pages)
+    [(_, path)] = list(iter_pack_files(store.path / "packs"))
+    trailer = parse_pack(path.read_bytes())
+    assert len(trained) == len(trailer.dicts) == 2
+    by_digest = {f.digests: f for f in trailer.frames if f.kind == store_pb2.Frame.PAGES}
+    assert [by_digest[digests[i * 16 : i * 16 + 16]].dict for i in range(len(pages))] == \
+        [1] * len(same) + [2] * len(other)
+    assert read_back(store, digests) == b"".join(pages)
+
+
 def test_pages_are_stored_without_a_dictionary_when_none_can_be_learnt(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -116,16 +116,10 @@ def encode_frame(
 EncodedFrame = tuple[store_pb2.Frame.Codec, int, bytes | bytearray | memoryview, int, int]
 
 
-def new_page_compressor(dictionary: zstandard.ZstdCompressionDict) -> zstandard.ZstdCompressor:
-    # Without the dictionary id in each frame (4 bytes a page): the trailer names it.
-    return zstandard.ZstdCompressor(level=ZSTD_LEVEL, dict_data=dictionary, write_checksum=True,
-                                    write_content_size=True, write_dict_id=False)
-
-
 class PageEncoder:
     """Compresses pages a frame each, in C on DECODE_THREADS threads with the GIL released (per
     page in Python, zstd -1 of 4 KiB took 22 us here, the sink's whole budget): the frames
-    python-zstandard's ``new_compressor``/``new_page_compressor`` make, decoded alike."""
+    python-zstandard's ``new_compressor`` makes (with a dictionary: without its id), decoded alike."""
 
     def __init__(self, threads: int = DECODE_THREADS) -> None:
         encoder = lib.incr_encoder_new(threads, ZSTD_LEVEL)
@@ -188,7 +182,7 @@ def train_dictionary(pages: list[memoryview], encoder: PageEncoder) -> zstandard
     """A zstd dictionary learnt from half of ``pages``, if it compresses the other half
     DICT_GAIN better than zstd alone (both judged by ``encoder``, which keeps the dictionary
     ready for the pages it is then chosen for); else None."""
-    learn, check = pages[0::2], b"".join(pages[1::2])
+    learn, check = pages[0::2], pages[1::2]
     try:
         # Fixed cover parameters: the default search for the best ones took 4x as long
         # for a dictionary within 2 % of this one.  f=16 (fastcover's frequency table, 2^20
@@ -198,7 +192,13 @@ def train_dictionary(pages: list[memoryview], encoder: PageEncoder) -> zstandard
                                                 level=ZSTD_LEVEL, k=2048, d=8, f=16, steps=1)
     except (zstandard.ZstdError, ValueError):      # too few or too alike samples: go without
         return None
-    return dictionary if encoder.stored_size(check, dictionary) * DICT_GAIN < encoder.stored_size(check) else None
+    return dictionary if dictionary_pays(check, dictionary, encoder) else None
+
+
+def dictionary_pays(pages: list[memoryview], dictionary: zstandard.ZstdCompressionDict, encoder: PageEncoder) -> bool:
+    """Whether ``dictionary`` compresses ``pages`` DICT_GAIN better than zstd alone."""
+    sample = b"".join(pages)
+    return encoder.stored_size(sample, dictionary) * DICT_GAIN < encoder.stored_size(sample)
 
 
 def decode_frame(

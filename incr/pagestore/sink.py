@@ -26,9 +26,9 @@ from .pack import (
     PackBuilder,
     PageEncoder,
     SealedPack,
+    dictionary_pays,
     encode_frame,
     new_compressor,
-    new_page_compressor,
     train_dictionary,
 )
 
@@ -69,7 +69,7 @@ class PackSink:
         # Pages waiting for the current pack's dictionary to be trained on them.
         self._held: list[tuple[bytes | bytearray, bytes]] = []
         self._held_pages = 0
-        self._page_compressor: zstandard.ZstdCompressor | None = None   # None: not chosen yet
+        self._chosen = False        # whether the current window's dictionary (or none) is chosen
         self._page_dict: zstandard.ZstdCompressionDict | None = None    # the chosen one's dictionary
         self._encoder = PageEncoder()
         self._dict_index = 0
@@ -144,7 +144,7 @@ class PackSink:
                 self._queue.task_done()
 
     def _add_pages(self, raw: bytes | bytearray, digests: bytes, compressor: zstandard.ZstdCompressor) -> None:
-        if self._page_compressor is None:
+        if not self._chosen:
             self._held.append((raw, digests))
             self._held_pages += len(raw) // PAGE_SIZE
             if self._held_pages >= DICT_SAMPLE_PAGES:
@@ -153,19 +153,29 @@ class PackSink:
         dictionary, dict_index = self._page_dict, self._dict_index
         self._window_left -= len(raw) // PAGE_SIZE
         if self._window_left <= 0:
-            self._page_compressor = None        # the next pages train the next window's dictionary
+            self._chosen = False        # the next pages choose the next window's dictionary
         self._append(PAGES, self._encoder.encode(raw, dictionary, dict_index), digests)
 
     def _release_held(self, compressor: zstandard.ZstdCompressor) -> None:
-        """Choose the current pack's page compressor (with a dictionary trained on the held
-        pages if there are enough and it pays), then store the held pages."""
+        """Choose the current pack's page compressor (with a dictionary if there are enough held
+        pages and one pays on them: the pack's last one, else one trained on them), then store
+        the held pages."""
         if not self._held:
             return
+        # The dictionary of the pack's last window, if it had one (a new pack has none).
+        last, last_index = (self._page_dict, self._dict_index) if self._pack is not None else (None, 0)
         held, self._held, self._held_pages = self._held, [], 0
-        self._page_compressor, self._dict_index, self._window_left = compressor, 0, DICT_WINDOW_PAGES
+        self._chosen, self._dict_index, self._window_left = True, 0, DICT_WINDOW_PAGES
         self._page_dict = None
         pages = [memoryview(raw)[at : at + PAGE_SIZE] for raw, _ in held for at in range(0, len(raw), PAGE_SIZE)]
-        dictionary = train_dictionary(pages, self._encoder) if len(pages) >= DICT_SAMPLE_PAGES else None
+        dictionary = None
+        if len(pages) >= DICT_SAMPLE_PAGES:
+            if last is not None and last_index and dictionary_pays(pages[1::2], last, self._encoder):
+                # Still good on this window's pages: training another costs 6 ms of the ~25
+                # its 4096 pages take to compress, and a new one rarely did better.
+                self._page_dict, self._dict_index = last, last_index
+            else:
+                dictionary = train_dictionary(pages, self._encoder)
         if dictionary is not None:
             if self._pack is None:
                 self._new_pack()
@@ -173,7 +183,7 @@ class PackSink:
             before = self._pack.size
             self._dict_index = self._pack.add_dict(dictionary, compressor)
             self.written += self._pack.size - before
-            self._page_compressor, self._page_dict = new_page_compressor(dictionary), dictionary
+            self._page_dict = dictionary
         for raw, digests in held:
             self._add_pages(raw, digests, compressor)           # a pack sealed meanwhile holds them again
 
@@ -193,7 +203,7 @@ class PackSink:
 
     def _seal(self) -> None:
         pack, self._pack = self._pack, None
-        self._page_compressor, self._dict_index = None, 0      # the next pack learns its own
+        self._chosen, self._dict_index = False, 0      # the next pack learns its own
         assert pack is not None
         before = pack.size
         try:

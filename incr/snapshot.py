@@ -405,7 +405,7 @@ class StorePages:
                 n = min(RESTORE_BATCH_PAGES, count - start)
                 view = memoryview(buffers[k % len(buffers)])[: n * PAGE]
                 batch = digests[start * DIGEST_SIZE : (start + n) * DIGEST_SIZE]
-                pending.append((start, view, reader.submit(self.store.read_pages_into, batch, view)))
+                pending.append((start, view, reader.submit(self.store.read_pages_into, batch, view, once=True)))
 
             for _ in range(READ_AHEAD):
                 read_next()

@@ -147,6 +147,11 @@ long incr_plan_reads(const uint8_t *values, const uint32_t *lens, size_t n, stru
 long incr_check_reads(const struct incr_frame *frames, size_t n, const uint8_t *digests,
                       const struct incr_read *reads, size_t first, size_t count,
                       const uint8_t *want, size_t want_pages);
+/* Drop from the page cache the pages of the pack mapped at base (size bytes) that reads[first,
+ * first + count) (one group of a plan: one pack, in offset order) cover whole, with
+ * madvise(MADV_PAGEOUT): for a reader that reads each frame once (a restore), whose packs
+ * would otherwise take as much fresh memory as the job.  Best effort; returns the bytes asked. */
+long incr_release_reads(const struct incr_read *reads, size_t first, size_t count, uint8_t *base, size_t size);
 /* Decode a plan's n reads into out (4096 bytes a page, by r.page), on up to `threads` threads;
  * bases[g]/sizes[g]: pack g mapped; ddicts: the plan's dictionaries (incr_ddict_new).  Each
  * frame is decoded once.  0, or -1 with *err naming the read that failed and why.  *frames:

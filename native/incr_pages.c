@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <zstd.h>
 
 #include "incr_native.h"
@@ -125,6 +127,41 @@ struct decode_job {
     struct incr_decode_error err;
     uint64_t frames;
 };
+
+/* The whole pages of [lo, hi) of the mapping at base, paged out (their page cache dropped). */
+static long page_out(uint8_t *base, uint64_t lo, uint64_t hi, uint64_t page)
+{
+    uint64_t from = (lo + page - 1) / page * page, to = hi / page * page;
+    if (to <= from || madvise(base + from, to - from, MADV_PAGEOUT) != 0)
+        return 0;
+    return (long)(to - from);
+}
+
+long incr_release_reads(const struct incr_read *reads, size_t first, size_t count, uint8_t *base, size_t size)
+{
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), lo = 0, hi = 0;
+    long asked = 0;
+    int open = 0;
+    for (size_t k = first; k < first + count; k++) {
+        const struct incr_read *r = &reads[k];
+        uint64_t start = r->offset, end = r->offset + r->length;
+        if (r->zero || start >= size)
+            continue;
+        if (end > size)
+            end = size;
+        if (open && start <= hi) {          /* the next frame, or another page of the same one */
+            if (end > hi)
+                hi = end;
+            continue;
+        }
+        if (open)
+            asked += page_out(base, lo, hi, page);
+        lo = start, hi = end, open = 1;
+    }
+    if (open)
+        asked += page_out(base, lo, hi, page);
+    return asked;
+}
 
 static int fail(struct decode_job *j, size_t k, int code, const char *what)
 {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import array
 import errno
+import fcntl
 import logging
 import math
 import mmap
@@ -17,6 +18,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import blake3
 import pytest
@@ -963,3 +965,48 @@ def test_an_empty_blob_shares_its_offset_with_the_next_frame_and_both_read(store
         assert s.read_blob(empty) == b""
         assert read_back(s, digests) == pages
         assert s.verify() == [], sid
+
+
+# -- pack files written directly -------------------------------------------------------
+
+
+@pytest.mark.parametrize("refusal", ["none", "einval", "short", "einval at the end"])
+def test_a_pack_file_holds_exactly_what_was_written_however_direct_writes_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: str
+) -> None:
+    """AppendFile: O_DIRECT chunks, the unaligned tail through the page cache; a file system
+    that takes O_DIRECT but refuses a write (EINVAL) turns it to buffered writes, and a short
+    write goes on from where it stopped, without losing or repeating a byte."""
+    from incr.pagestore import fsutil
+
+    real_write = os.write
+    calls = []
+    finishing = False
+
+    def write(fd: int, data: Any) -> int:
+        direct = bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
+        calls.append(direct)
+        if direct and len(calls) == 2 and refusal == "einval":
+            raise OSError(errno.EINVAL, "Invalid argument")
+        if direct and finishing and refusal == "einval at the end":
+            raise OSError(errno.EINVAL, "Invalid argument")
+        if direct and len(calls) == 2 and refusal == "short":
+            return real_write(fd, memoryview(data)[: fsutil.DIRECT_ALIGN * 3])
+        return real_write(fd, data)
+
+    monkeypatch.setattr(fsutil.os, "write", write)
+    rng = random.Random(3)
+    path = tmp_path / "pack.tmp"
+    f = fsutil.AppendFile(path)
+    assert f.direct
+    expected = bytearray()
+    for _ in range(200):
+        chunk = rng.randbytes(rng.randrange(1, 70_000))
+        expected += chunk
+        f.write(chunk)
+    finishing = True
+    f.finish()
+    f.close()
+    assert path.read_bytes() == expected
+    assert calls[0] is True and (calls[-1] is False)       # the tail, at least, is buffered
+    assert (False in calls[:3]) == (refusal == "einval")

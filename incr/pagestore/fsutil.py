@@ -9,6 +9,7 @@ the store unwritable to its owner either.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import mmap
@@ -107,7 +108,11 @@ class AppendFile:
             fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) | os.O_DIRECT)
         except OSError:
             return
-        self._buf = mmap.mmap(-1, DIRECT_CHUNK)
+        try:
+            self._buf = mmap.mmap(-1, DIRECT_CHUNK)
+        except BaseException:
+            os.close(self.fd)
+            raise
 
     @property
     def direct(self) -> bool:
@@ -125,6 +130,9 @@ class AppendFile:
             view = view[n:]
             if self._used == DIRECT_CHUNK:
                 self._flush()
+                if self._buf is None:       # gone buffered
+                    write_all(self.fd, view)
+                    return
 
     def _flush(self) -> None:
         """Write the aligned part of the buffer directly; keep the rest at its start."""
@@ -153,7 +161,8 @@ class AppendFile:
         assert self._buf is not None
         buf, self._buf = self._buf, None
         rest = buf[written : self._used]         # a copy (< DIRECT_CHUNK, once a file)
-        buf.close()
+        with contextlib.suppress(BufferError):  # a view in the traceback of the refused write
+            buf.close()
         fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~os.O_DIRECT)
         write_all(self.fd, rest)
 
@@ -161,11 +170,13 @@ class AppendFile:
         """Write what is buffered and fsync."""
         if self._buf is not None:
             self._flush()
+        if self._buf is not None:
             self._go_buffered(0)
         os.fsync(self.fd)
 
     def close(self) -> None:
-        if self._buf is not None:
-            self._buf.close()
-            self._buf = None
+        buf, self._buf = self._buf, None
+        if buf is not None:
+            with contextlib.suppress(BufferError):
+                buf.close()
         os.close(self.fd)

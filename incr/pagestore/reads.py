@@ -127,6 +127,17 @@ class ReadPlan:
         return int(frames[0])
 
 
+    def release(self, packs: list[mmap.mmap]) -> int:
+        """Drop from the page cache the pages of ``packs`` (mapped, as for ``decode``) that the
+        plan's frames cover whole: a reader that reads each frame once (a restore) would
+        otherwise hold them all in fresh memory.  Best effort; returns the bytes asked."""
+        asked = 0
+        for group, mapped in enumerate(packs):
+            first, n = self.group_span(group)
+            asked += lib.incr_release_reads(self.reads, first, n, ffi.from_buffer(mapped), len(mapped))
+        return asked
+
+
 def new_ddict(data: bytes) -> Any:
     """A zstd dictionary prepared for decoding, freed with the returned object."""
     ddict = lib.incr_ddict_new(data, len(data))

@@ -360,13 +360,14 @@ class Store:
 
     # -- reading -------------------------------------------------------------
 
-    def read_pages_into(self, digests: bytes, out: memoryview | bytearray) -> None:
+    def read_pages_into(self, digests: bytes, out: memoryview | bytearray, *, once: bool = False) -> None:
         """Fill ``out`` with the pages whose digests ``digests`` concatenates (16 bytes each).
 
         ``out`` must be exactly ``4096 * n`` writable bytes.  ZERO_DIGEST
         yields a zero page.  Each frame is decompressed once per call, in C on
         DECODE_THREADS threads (reads.py).  A digest the store lacks raises
-        CorruptStore naming it.
+        CorruptStore naming it.  ``once``: the caller reads these frames this
+        once (a restore): what they take of the page cache is given back.
         """
         n = _page_count(digests)
         view = memoryview(out)
@@ -380,7 +381,7 @@ class Store:
         with os_errors(self.path):
             for attempt in (1, 2):
                 try:
-                    self._read_plan(self._plan(digests, n), digests, view)
+                    self._read_plan(self._plan(digests, n), digests, view, once=once)
                     return
                 except StaleIndex as e:
                     if attempt == 2:
@@ -407,8 +408,9 @@ class Store:
         except MalformedEntry as e:
             raise StaleIndex(str(e)) from None
 
-    def _read_plan(self, plan: ReadPlan, digests: bytes, view: memoryview) -> None:
-        """Decode ``plan`` into ``view``, every page checked to be the page asked for."""
+    def _read_plan(self, plan: ReadPlan, digests: bytes, view: memoryview, *, once: bool = False) -> None:
+        """Decode ``plan`` into ``view``, every page checked to be the page asked for; ``once``:
+        then the page cache it took is given back."""
         packs: list[mmap.mmap] = []
         with self._io_lock:
             for group in range(plan.groups):
@@ -426,6 +428,11 @@ class Store:
             self.frames_decoded += plan.decode(packs, ddicts, view)
         except FrameDecodeError as e:
             raise CorruptStore(self.path, str(e)) from None
+        if once:
+            # A restore's packs, read from disk, took as much fresh memory as the job it
+            # restores, while the job's own memory is what must be allocated (on this VM, memory
+            # new to the guest costs ~2 s a GiB): given back, it is the next batch's.
+            plan.release(packs)
         # zstd checked its frames' checksums; RAW frames have none.
         for i in range(plan.pages) if self.verify_reads else plan.raw_pages():
             want = digests[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE]

@@ -83,6 +83,10 @@ long incr_plan_reads(const uint8_t *values, const uint32_t *lens, size_t n, stru
 long incr_check_reads(const struct incr_frame *frames, size_t n, const uint8_t *digests,
                       const struct incr_read *reads, size_t first, size_t count,
                       const uint8_t *want, size_t want_pages);
+#define INCR_FRAME_ENTRY_MAX ...
+long incr_pack_pages(const uint8_t *src, size_t n, const uint8_t *dst, size_t stride, const uint32_t *lens,
+                     const uint8_t *digests, uint64_t offset, uint32_t level, uint32_t dict,
+                     uint8_t *out, uint64_t *stored, uint8_t *frames);
 long incr_release_reads(const struct incr_read *reads, size_t first, size_t count, uint8_t *base, size_t size);
 #define INCR_DECODE_THREADS ...
 #define INCR_DECODE_TRUNCATED ...

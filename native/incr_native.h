@@ -147,6 +147,17 @@ long incr_plan_reads(const uint8_t *values, const uint32_t *lens, size_t n, stru
 long incr_check_reads(const struct incr_frame *frames, size_t n, const uint8_t *digests,
                       const struct incr_read *reads, size_t first, size_t count,
                       const uint8_t *want, size_t want_pages);
+/* The frames of n pages encoded by incr_encode_pages (page i: lens[i] bytes at dst + stride * i,
+ * or, when lens[i] is 0, raw at src + 4096 * i), appended to a pack at `offset`: their stored
+ * bytes, in order, into out (4096 * n bytes of room), and each one's PackTrailer.frames entry
+ * (field 2, a Frame: PAGES, its codec, `level` if zstd, offset, length, raw_length 4096, the
+ * page's digest from digests, `dict` if zstd) serialized as protobuf's deterministic encoding
+ * has it, into frames (INCR_FRAME_ENTRY_MAX * n bytes of room).  Returns the bytes written to
+ * frames; *stored: to out. */
+#define INCR_FRAME_ENTRY_MAX 64
+long incr_pack_pages(const uint8_t *src, size_t n, const uint8_t *dst, size_t stride, const uint32_t *lens,
+                     const uint8_t *digests, uint64_t offset, uint32_t level, uint32_t dict,
+                     uint8_t *out, uint64_t *stored, uint8_t *frames);
 /* Drop from the page cache the pages of the pack mapped at base (size bytes) that reads[first,
  * first + count) (one group of a plan: one pack, in offset order) cover whole, with
  * madvise(MADV_PAGEOUT): for a reader that reads each frame once (a restore), whose packs

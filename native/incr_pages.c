@@ -128,6 +128,53 @@ struct decode_job {
     uint64_t frames;
 };
 
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* Frame's fields (store.proto), each tag = field number << 3 | wire type; proto3 leaves out
+ * fields at their default (0), and the deterministic encoding writes them by number. */
+enum { F_CODEC = 2 << 3, F_LEVEL = 3 << 3, F_OFFSET = 4 << 3, F_LENGTH = 5 << 3, F_RAW_LENGTH = 6 << 3,
+       F_DIGESTS = 7 << 3 | 2, F_DICT = 8 << 3, TRAILER_FRAMES = 2 << 3 | 2 };
+
+long incr_pack_pages(const uint8_t *src, size_t n, const uint8_t *dst, size_t stride, const uint32_t *lens,
+                     const uint8_t *digests, uint64_t offset, uint32_t level, uint32_t dict,
+                     uint8_t *out, uint64_t *stored, uint8_t *frames)
+{
+    uint8_t *f = frames, *o = out;
+    for (size_t i = 0; i < n; i++) {
+        int zstd = lens[i] != 0;
+        uint32_t length = zstd ? lens[i] : PAGE;
+        memcpy(o, zstd ? dst + stride * i : src + (size_t)PAGE * i, length);
+        o += length;
+        uint8_t body[INCR_FRAME_ENTRY_MAX], *b = body;
+        if (zstd) {
+            *b++ = F_CODEC, *b++ = 1;                       /* ZSTD */
+            if (level)
+                *b++ = F_LEVEL, b = put_varint(b, level);
+        }
+        if (offset)
+            *b++ = F_OFFSET, b = put_varint(b, offset);
+        *b++ = F_LENGTH, b = put_varint(b, length);
+        *b++ = F_RAW_LENGTH, b = put_varint(b, PAGE);
+        *b++ = F_DIGESTS, *b++ = 16;
+        memcpy(b, digests + 16 * i, 16), b += 16;
+        if (zstd && dict)
+            *b++ = F_DICT, b = put_varint(b, dict);
+        *f++ = TRAILER_FRAMES, f = put_varint(f, (uint64_t)(b - body));
+        memcpy(f, body, (size_t)(b - body)), f += b - body;
+        offset += length;
+    }
+    *stored = (uint64_t)(o - out);
+    return (long)(f - frames);
+}
+
 /* The whole pages of [lo, hi) of the mapping at base, paged out (their page cache dropped). */
 static long page_out(uint8_t *base, uint64_t lo, uint64_t hi, uint64_t page)
 {

@@ -47,10 +47,12 @@ from incr.pagestore import (
 from incr.pagestore import sink as sink_module
 from incr.pagestore.index import LOCATION
 from incr.pagestore.pack import (
+    BLOB,
     DICT_SAMPLE_PAGES,
     DICT_WINDOW_PAGES,
     MAGIC,
     PACK_TARGET_SIZE,
+    PAGES,
     RAW,
     SUBMIT_PAGES,
     TAIL,
@@ -58,9 +60,11 @@ from incr.pagestore.pack import (
     FrameTable,
     PackBuilder,
     PackFormatError,
+    PageEncoder,
     frame_table,
     iter_pack_files,
     new_compressor,
+    pack_path,
     parse_pack,
 )
 from incr.pagestore.reads import ReadPlan
@@ -227,6 +231,44 @@ def test_every_page_is_a_frame_raw_if_incompressible(store: Store) -> None:
             page = frames[blake3.blake3(buf[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]).digest(16)]
             assert (page.codec, page.level, page.raw_length) == (ZSTD, 1, PAGE_SIZE)
             assert page.length * 1.1 < PAGE_SIZE
+
+
+def test_a_pack_built_in_c_is_byte_for_byte_the_one_protobuf_describes(tmp_path: Path) -> None:
+    """PackBuilder.add_pages (the frames' bytes and trailer entries made in C) and add_frames
+    (a Frame message a page) build the same pack: the same bytes, so the same name, and a
+    trailer that is protobuf's deterministic encoding of what it lists (large offsets, raw and
+    zstd frames, with and without a dictionary)."""
+    pages = random_pages(3, 1) + array_pages(40) + text_pages(20, 2)
+    n = len(pages) // PAGE_SIZE
+    digests = page_digests(pages)
+    compressor = new_compressor()
+    dictionary = zstandard.train_dictionary(8192, [text_pages(1, s) for s in range(64)])
+    encoder = PageEncoder()
+    sealed = []
+    for way in ("c", "protobuf"):
+        (tmp_path / way).mkdir()
+        builder = PackBuilder(tmp_path / way)
+        builder.add_frames(BLOB, [(RAW, 0, b"x" * 300_000, 300_000, 0)], b"b" * 16)     # offsets of 3 bytes
+        index = builder.add_dict(dictionary, compressor)
+        for encoded, k in ((encoder.encode(pages), 0), (encoder.encode(pages, dictionary, index), index)):
+            assert encoded.dict_index == k
+            if way == "c":
+                builder.add_pages(encoded, digests)
+            else:
+                builder.add_frames(PAGES, encoded.frames(), digests)
+        sealed.append(builder.seal())
+    c, pb = sealed
+    assert c.name == pb.name and c.size == pb.size
+    data = pack_path(tmp_path / "c", c.name).read_bytes()
+    assert data == pack_path(tmp_path / "protobuf", pb.name).read_bytes()
+    trailer = parse_pack(data)
+    assert trailer == c.trailer
+    length = TAIL.unpack(data[-TAIL.size :])[0]
+    assert data[-TAIL.size - length : -TAIL.size] == trailer.SerializeToString(deterministic=True)
+    page_frames = [f for f in trailer.frames if f.kind == PAGES]
+    assert len(page_frames) == 2 * n and {f.codec for f in page_frames} == {RAW, ZSTD}
+    assert {f.dict for f in page_frames if f.codec == ZSTD} == {0, index}
+    assert all(f.dict == 0 and f.level == 0 for f in page_frames if f.codec == RAW)
 
 
 def record_pages(n: int, seed: int) -> list[bytes]:
@@ -569,6 +611,7 @@ def test_a_failing_disk_aborts_the_writer_and_leaves_the_store_as_it_was(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "packs/x.tmp")
 
     monkeypatch.setattr(PackBuilder, "add_frames", full_disk)
+    monkeypatch.setattr(PackBuilder, "add_pages", full_disk)
     with pytest.raises(StoreAccessError, match="No space left on device"), store.writer() as w:
         # The sink thread fails on the first frame; the error surfaces at a later call.
         w.add_pages(random_pages(200, 2))
@@ -738,7 +781,7 @@ def _version_2_pack(store: Store, buf: bytes) -> bytes:
         frame = buf[start * PAGE_SIZE : (start + 64) * PAGE_SIZE]
         old.add_frames(store_pb2.Frame.PAGES, [(ZSTD, 1, compressor.compress(frame), len(frame), 0)],
                        digests[start * 16 : (start + 64) * 16])
-    old._trailer.version = 1
+    old.version = 1
     old.seal()
     return digests
 

@@ -162,20 +162,31 @@ class PageEncoder:
         return sum(length or PAGE_SIZE for length in lens)
 
     def encode(self, raw: bytes | bytearray | memoryview, dictionary: zstandard.ZstdCompressionDict | None = None,
-               dict_index: int = 0) -> list[EncodedFrame]:
+               dict_index: int = 0) -> EncodedPages:
         """A frame for each page of ``raw``, zstd where it shrinks the page by MIN_RATIO, else
         raw; ``dictionary``: the pack's dictionary ``dict_index`` (0: none)."""
         view = memoryview(raw).cast("B")
         dst, lens = self._compress(view, dictionary, MIN_RATIO)
-        packed = memoryview(dst)
-        frames: list[EncodedFrame] = []
-        for i, length in enumerate(lens):
-            if length:
-                at = self._stride * i
-                frames.append((ZSTD, ZSTD_LEVEL, packed[at : at + length], PAGE_SIZE, dict_index))
-            else:
-                frames.append((RAW, 0, view[i * PAGE_SIZE : (i + 1) * PAGE_SIZE], PAGE_SIZE, 0))
-        return frames
+        return EncodedPages(view, dst, self._stride, lens, dict_index)
+
+
+@dataclass(frozen=True)
+class EncodedPages:
+    """Pages encoded a frame each by PageEncoder: page i is ``lens[i]`` bytes of zstd at
+    ``stride * i`` of ``packed``, or (``lens[i]`` 0) raw, ``raw``'s page i."""
+
+    raw: memoryview
+    packed: bytearray
+    stride: int
+    lens: array[int]
+    dict_index: int
+
+    def frames(self) -> list[EncodedFrame]:
+        """The frames as PackBuilder.add_frames takes them (one Python object a page)."""
+        packed = memoryview(self.packed)
+        return [(ZSTD, ZSTD_LEVEL, packed[self.stride * i : self.stride * i + length], PAGE_SIZE, self.dict_index)
+                if length else (RAW, 0, self.raw[i * PAGE_SIZE : (i + 1) * PAGE_SIZE], PAGE_SIZE, 0)
+                for i, length in enumerate(self.lens)]
 
 
 def train_dictionary(pages: list[memoryview], encoder: PageEncoder) -> zstandard.ZstdCompressionDict | None:
@@ -373,6 +384,21 @@ class SealedPack:
     trailer: store_pb2.PackTrailer
 
 
+# PackTrailer's fields (store.proto) as protobuf tags: field number << 3 | wire type.
+_TRAILER_VERSION_TAG: Final = bytes([1 << 3])
+_TRAILER_FRAME_TAG: Final = bytes([2 << 3 | 2])
+_TRAILER_DICT_TAG: Final = bytes([3 << 3 | 2])
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
 class PackBuilder:
     """One pack being filled by one writer.
 
@@ -387,7 +413,12 @@ class PackBuilder:
         self.tmp = temp_name(packs_dir)
         self._file: AppendFile | None = AppendFile(self.tmp)
         self._hash = blake3.blake3()
-        self._trailer = store_pb2.PackTrailer(version=PACK_VERSION)
+        # The trailer as it will be written: PackTrailer.frames entries serialized (field 2, in
+        # order) and the dictionaries' ids; parsed only once sealed (a Frame object a page,
+        # added in Python, was a third of the sink's Python time).
+        self._frames = bytearray()
+        self._dicts: list[bytes] = []
+        self.version = PACK_VERSION         # what the trailer says (an older one: for tests of old stores)
         self.size = 0
         self.renamed: SealedPack | None = None
         try:
@@ -408,13 +439,10 @@ class PackBuilder:
         for _codec, _level, stored, raw_length, dictionary in frames:
             if len(stored) > MAX_FRAME_BYTES or raw_length > MAX_FRAME_BYTES:
                 raise ValueError(f"frame of {raw_length} bytes exceeds the 4 GiB format limit")
-            if dictionary > len(self._trailer.dicts):
+            if dictionary > len(self._dicts):
                 raise ValueError(f"dictionary {dictionary} was not added to this pack")
         offset, first = self.size, 0
         self._append(frames[0][2] if len(frames) == 1 else b"".join(frame[2] for frame in frames))
-        # Added in place once the bytes are written (a Frame built, then extended in, was built twice:
-        # ~10 us a page).
-        add = self._trailer.frames.add
         for codec, level, stored, raw_length, dictionary in frames:
             if kind == PAGES:
                 pages = raw_length // PAGE_SIZE
@@ -422,24 +450,51 @@ class PackBuilder:
                 first += pages
             else:
                 frame_digests = digests
-            add(kind=kind, codec=codec, level=level, offset=offset, length=len(stored), raw_length=raw_length,
-                digests=frame_digests, dict=dictionary)
+            entry = store_pb2.Frame(kind=kind, codec=codec, level=level, offset=offset, length=len(stored),
+                                    raw_length=raw_length, digests=frame_digests,
+                                    dict=dictionary).SerializeToString(deterministic=True)
+            self._frames += _TRAILER_FRAME_TAG + _varint(len(entry)) + entry
             offset += len(stored)
+
+    def add_pages(self, pages: EncodedPages, digests: bytes) -> None:
+        """Append the frames of ``pages`` (one a page, ``digests`` theirs in order) with one
+        write, their trailer entries made in C."""
+        n = len(pages.lens)
+        if pages.dict_index > len(self._dicts):
+            raise ValueError(f"dictionary {pages.dict_index} was not added to this pack")
+        if len(digests) != n * DIGEST_SIZE or pages.raw.nbytes != n * PAGE_SIZE:
+            raise ValueError(f"{n} pages encoded, {pages.raw.nbytes // PAGE_SIZE} given, "
+                             f"{len(digests) // DIGEST_SIZE} digests")
+        out = bytearray(n * PAGE_SIZE)
+        entries = bytearray(n * lib.INCR_FRAME_ENTRY_MAX)
+        stored = ffi.new("uint64_t *")
+        length = lib.incr_pack_pages(ffi.from_buffer(pages.raw), n, ffi.from_buffer(pages.packed), pages.stride,
+                                     ffi.from_buffer("uint32_t[]", pages.lens), digests, self.size, ZSTD_LEVEL,
+                                     pages.dict_index, ffi.from_buffer(out, require_writable=True), stored,
+                                     ffi.from_buffer(entries, require_writable=True))
+        self._append(memoryview(out)[: stored[0]])
+        self._frames += memoryview(entries)[:length]
 
     def add_dict(self, dictionary: zstandard.ZstdCompressionDict, compressor: zstandard.ZstdCompressor) -> int:
         """Store a zstd dictionary as a blob of this pack; return its index for Frame.dict."""
         data = dictionary.as_bytes()
         blob_id = page_digest(data)
         self.add_frames(BLOB, [(*encode_frame(data, compressor), len(data), 0)], blob_id)
-        self._trailer.dicts.append(blob_id)
-        return len(self._trailer.dicts)
+        self._dicts.append(blob_id)
+        return len(self._dicts)
 
     def add_stored_dict(self, codec: store_pb2.Frame.Codec, level: int, stored: bytes, raw_length: int,
                         blob_id: bytes) -> int:
         """Copy a dictionary frame of another pack as it is stored; return its index for Frame.dict."""
         self.add_frames(BLOB, [(codec, level, stored, raw_length, 0)], blob_id)
-        self._trailer.dicts.append(blob_id)
-        return len(self._trailer.dicts)
+        self._dicts.append(blob_id)
+        return len(self._dicts)
+
+    def _trailer_bytes(self) -> bytes:
+        """The PackTrailer, serialized as ``SerializeToString(deterministic=True)`` makes it:
+        fields by number (version, frames, dicts)."""
+        dicts = b"".join(_TRAILER_DICT_TAG + _varint(len(d)) + d for d in self._dicts)
+        return _TRAILER_VERSION_TAG + _varint(self.version) + bytes(self._frames) + dicts
 
     def seal(self) -> SealedPack:
         """Write the trailer, fsync, and rename to ``packs/xx/<name>`` (directory fsynced too).
@@ -448,7 +503,8 @@ class PackBuilder:
         fsync failed), ``renamed`` is the pack now on disk under its name: the caller owns it.
         """
         try:
-            trailer_bytes = self._trailer.SerializeToString(deterministic=True)
+            trailer_bytes = self._trailer_bytes()
+            trailer = store_pb2.PackTrailer.FromString(trailer_bytes)
             self._append(trailer_bytes + TAIL.pack(len(trailer_bytes), MAGIC))
             assert self._file is not None
             self._file.finish()
@@ -463,7 +519,7 @@ class PackBuilder:
         except BaseException:
             self.discard()
             raise
-        self.renamed = SealedPack(name=name, size=self.size, trailer=self._trailer)
+        self.renamed = SealedPack(name=name, size=self.size, trailer=trailer)
         fsync_dir(subdir)
         return self.renamed
 

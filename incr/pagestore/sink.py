@@ -7,8 +7,10 @@ fsyncing (all release the GIL) overlap with it here.
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -22,7 +24,6 @@ from .pack import (
     DICT_SAMPLE_PAGES,
     DICT_WINDOW_PAGES,
     PAGES,
-    EncodedFrame,
     PackBuilder,
     PageEncoder,
     SealedPack,
@@ -136,7 +137,9 @@ class PackSink:
                     if kind == PAGES:
                         self._add_pages(raw, digests, compressor)
                     else:
-                        self._append(kind, [(*encode_frame(raw, compressor), len(raw), 0)], digests)
+                        frames = [(*encode_frame(raw, compressor), len(raw), 0)]
+                        self._append(functools.partial(PackBuilder.add_frames, kind=kind, frames=frames,
+                                                       digests=digests))
             except BaseException as e:
                 if self._error is None:
                     self._error = e
@@ -154,7 +157,8 @@ class PackSink:
         self._window_left -= len(raw) // PAGE_SIZE
         if self._window_left <= 0:
             self._chosen = False        # the next pages choose the next window's dictionary
-        self._append(PAGES, self._encoder.encode(raw, dictionary, dict_index), digests)
+        encoded = self._encoder.encode(raw, dictionary, dict_index)
+        self._append(functools.partial(PackBuilder.add_pages, pages=encoded, digests=digests))
 
     def _release_held(self, compressor: zstandard.ZstdCompressor) -> None:
         """Choose the current pack's page compressor (with a dictionary if there are enough held
@@ -191,12 +195,13 @@ class PackSink:
         self._pack = PackBuilder(self._packs_dir)
         self.written += self._pack.size
 
-    def _append(self, kind: store_pb2.Frame.Kind, frames: list[EncodedFrame], digests: bytes) -> None:
+    def _append(self, add: Callable[[PackBuilder], None]) -> None:
+        """``add`` frames to the current pack (a new one if none), sealing it once full."""
         if self._pack is None:
             self._new_pack()
         assert self._pack is not None
         before = self._pack.size
-        self._pack.add_frames(kind, frames, digests)
+        add(self._pack)
         self.written += self._pack.size - before
         if self._pack.size >= self._pack_target:
             self._seal()

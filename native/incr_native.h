@@ -159,9 +159,10 @@ long incr_pack_pages(const uint8_t *src, size_t n, const uint8_t *dst, size_t st
                      const uint8_t *digests, uint64_t offset, uint32_t level, uint32_t dict,
                      uint8_t *out, uint64_t *stored, uint8_t *frames);
 /* Drop from the page cache the pages of the pack mapped at base (size bytes) that reads[first,
- * first + count) (one group of a plan: one pack, in offset order) cover whole, with
+ * first + count) (one group of a plan: one pack, in offset order) touch, with
  * madvise(MADV_PAGEOUT): for a reader that reads each frame once (a restore), whose packs
- * would otherwise take as much fresh memory as the job.  Best effort; returns the bytes asked. */
+ * would otherwise take as much fresh memory as the job (a page shared with a frame another
+ * batch reads is read again from the file).  Best effort; returns the bytes asked. */
 long incr_release_reads(const struct incr_read *reads, size_t first, size_t count, uint8_t *base, size_t size);
 /* Decode a plan's n reads into out (4096 bytes a page, by r.page), on up to `threads` threads;
  * bases[g]/sizes[g]: pack g mapped; ddicts: the plan's dictionaries (incr_ddict_new).  Each

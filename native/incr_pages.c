@@ -175,10 +175,10 @@ long incr_pack_pages(const uint8_t *src, size_t n, const uint8_t *dst, size_t st
     return (long)(f - frames);
 }
 
-/* The whole pages of [lo, hi) of the mapping at base, paged out (their page cache dropped). */
+/* The pages of [lo, hi) of the mapping at base, paged out (their page cache dropped). */
 static long page_out(uint8_t *base, uint64_t lo, uint64_t hi, uint64_t page)
 {
-    uint64_t from = (lo + page - 1) / page * page, to = hi / page * page;
+    uint64_t from = lo / page * page, to = (hi + page - 1) / page * page;
     if (to <= from || madvise(base + from, to - from, MADV_PAGEOUT) != 0)
         return 0;
     return (long)(to - from);
@@ -196,7 +196,7 @@ long incr_release_reads(const struct incr_read *reads, size_t first, size_t coun
             continue;
         if (end > size)
             end = size;
-        if (open && start <= hi) {          /* the next frame, or another page of the same one */
+        if (open && start < (hi + page - 1) / page * page) {   /* in a page already taken */
             if (end > hi)
                 hi = end;
             continue;

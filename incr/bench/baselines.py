@@ -127,33 +127,47 @@ def measure_pages(pages: list[bytes]) -> PageBaselines:
                          total / t_unpages)
 
 
-#: How long memory a process freed stays quick to hand out again.  In a VM with free page
-#: reporting (this one) the guest returns free memory to the host a couple of seconds after it
-#: was freed (the kernel's reporting delay is 2 s), and memory taken from the host again faults
-#: in on the host's side too: writing 1 GiB into a fresh mapping took 0.42 s right after another
-#: GiB was freed, 1.5-2.5 s a few seconds later (measured here, 3 December 2026).  A restore
-#: after a node failure meets the slow case; the figures of a restore are taken after this long.
-FREED_MEMORY_SETTLE_S = 4.0
-#: Below this the difference is lost in the noise (16 MiB: ~30 ms at most): no wait.
-SETTLE_FROM_BYTES = 128 << 20
+#: madvise(2) MADV_POPULATE_WRITE (Linux 5.14; Python 3.11's mmap module lacks the name).
+_MADV_POPULATE_WRITE = 23
+#: Below this the difference is lost in the noise (16 MiB: ~30 ms at most): nothing to do.
+WARM_FROM_BYTES = 128 << 20
 
 
-def settle_freed_memory(nbytes: int) -> None:
-    """Wait until memory freed just now (a job of `nbytes` killed) is no longer quicker to
-    allocate than any other: every engine's restore, and the copy limit, then start alike."""
-    if nbytes >= SETTLE_FROM_BYTES:
-        time.sleep(FREED_MEMORY_SETTLE_S)
+def warm_free_memory(nbytes: int) -> None:
+    """Leave twice `nbytes` of memory just freed, so that a restore of a job of `nbytes` (its
+    pages, and the page cache of what it reads) starts on memory the guest holds.
+
+    In a VM with free page reporting (this one) the guest gives memory freed a while ago back to
+    the host, gradually, and memory taken back faults in on the host's side too: writing 1 GiB
+    into a fresh mapping took 0.42 s on memory just freed, 1.5-2.5 s on memory given back
+    (measured here, 3 December 2026).  Which a restore meets depended on what ran before it
+    (a peer's images written through the page cache, incr's packs written past it), not on the
+    engine: a 2 GiB restore by CRIU took 0.84 s, below that copy limit taken cold.  Every
+    engine's restore, and the copy limit, are timed after this, alike: what they cost on a
+    machine that is not short of memory.
+    """
+    if nbytes < WARM_FROM_BYTES:
+        return
+    area = mmap.mmap(-1, 2 * nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    try:
+        try:
+            area.madvise(_MADV_POPULATE_WRITE)
+        except OSError:             # older kernels: a write a page
+            for at in range(0, len(area), PAGE_SIZE):
+                area[at] = 1
+    finally:
+        area.close()
 
 
 def copy_limit_s(nbytes: int, repeat: int = 3) -> float:
     """Median time to process_vm_writev `nbytes` into a fresh anonymous mapping of another
     process (its pages faulted in by the copy, as a restore's are, each time after
-    settle_freed_memory): what no restore can beat."""
+    warm_free_memory): what no restore can beat."""
     nbytes = max(PAGE_SIZE, nbytes // PAGE_SIZE * PAGE_SIZE)
     data = os.urandom(1 << 20) * (nbytes // (1 << 20)) + os.urandom(nbytes % (1 << 20))
     times = []
     for _ in range(repeat):
-        settle_freed_memory(nbytes)
+        warm_free_memory(nbytes)
         pid, addr = _target(nbytes)
         try:
             t0 = time.perf_counter()

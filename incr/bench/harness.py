@@ -235,7 +235,7 @@ class Bench:
         return c, str(info["id"]), str(info.get("tracker", ""))
 
     def _incr_restore(self, job: Running, store: Path, sid: str, trial: Trial) -> float:
-        baselines.settle_freed_memory(trial.size_mib << 20)
+        baselines.warm_free_memory(trial.size_mib << 20)
         res = run_observed([*INCR, "--store", str(store), "restore", "--id", sid, "--detach"])
         if res.returncode != 0:
             raise BenchFailed(f"{job.workload.name}: {res.failed()}")
@@ -282,7 +282,7 @@ class Bench:
                     time.sleep(s.interval_s)
             job.check()
             job.stop()
-            baselines.settle_freed_memory(trial.size_mib << 20)
+            baselines.warm_free_memory(trial.size_mib << 20)
             try:
                 restored = peer.restore(last)
             except PeerFailed as exc:

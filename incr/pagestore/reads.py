@@ -9,6 +9,7 @@ released, straight into the caller's buffer.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 from array import array
@@ -127,10 +128,23 @@ class ReadPlan:
         return int(frames[0])
 
 
+    def prefetch(self, packs: list[mmap.mmap]) -> None:
+        """Have the kernel read ahead, all at once, the span of each pack the plan reads (a
+        decode faulting them in page by page waited on the disk between frames)."""
+        for group, mapped in enumerate(packs):
+            first, n = self.group_span(group)
+            lo = int(self.reads[first].offset)
+            last = self.reads[first + n - 1]
+            hi = min(int(last.offset) + int(last.length), len(mapped))
+            lo -= lo % mmap.PAGESIZE
+            if hi > lo:
+                with contextlib.suppress(OSError):
+                    mapped.madvise(mmap.MADV_WILLNEED, lo, hi - lo)
+
     def release(self, packs: list[mmap.mmap]) -> int:
         """Drop from the page cache the pages of ``packs`` (mapped, as for ``decode``) that the
-        plan's frames cover whole: a reader that reads each frame once (a restore) would
-        otherwise hold them all in fresh memory.  Best effort; returns the bytes asked."""
+        plan's frames lie in: a reader that reads each frame once (a restore) would otherwise
+        hold them all in fresh memory.  Best effort; returns the bytes asked."""
         asked = 0
         for group, mapped in enumerate(packs):
             first, n = self.group_span(group)

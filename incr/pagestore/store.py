@@ -424,6 +424,8 @@ class Store:
                     raise StaleIndex(f"the index places page {want.hex()} in a frame of pack {pack.hex()} "
                                      "that holds another")
             ddicts = [self._ddict(d) for d in plan.dict_ids()]
+        if once:
+            plan.prefetch(packs)
         try:
             self.frames_decoded += plan.decode(packs, ddicts, view)
         except FrameDecodeError as e:

@@ -148,10 +148,6 @@ class MemoryCopy:
     buffer: mmap.mmap | None
     bytes_copied: int
 
-    def data(self, run: PageRun) -> memoryview:
-        assert self.buffer is not None and run.offset >= 0
-        return memoryview(self.buffer)[run.offset:run.offset + run.count * PAGE]
-
     def close(self) -> None:
         if self.buffer is not None:
             # A view of it may still live (in an exception's traceback): then it is unmapped with the last one.

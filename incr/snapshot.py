@@ -84,32 +84,21 @@ class PageCounts:
     zero: int = 0        # held pages that are zero
 
 
-class _StoreBatch:
-    """Runs of pages of one copy buffer, bound for the views that name them, stored in one call."""
-
-    def __init__(self, writer: SnapshotWriter, buffer: memoryview | None) -> None:
-        self.writer, self.buffer = writer, buffer
-        self.runs: list[tuple[RegionView, int, int, int]] = []     # (view, first page, count, page in buffer)
-        self.pages = 0
-
-    def add(self, view: RegionView, first: int, count: int, at: int) -> None:
-        self.runs.append((view, first, count, at))
-        self.pages += count
-
-    def store(self) -> int:
-        """Store the pages gathered, enter their digests in their views; return how many."""
-        if not self.runs:
-            return 0
-        assert self.buffer is not None
-        digests = self.writer.add_pages(self.buffer, [(at, count) for _, _, count, at in self.runs])
-        d = 0
-        for view, first, count, _ in self.runs:
-            entries = view.entries
-            for page in range(first, first + count):
-                entries[page] = digests[d:d + DIGEST_SIZE]
-                d += DIGEST_SIZE
-        stored, self.runs, self.pages = self.pages, [], 0
-        return stored
+def _store_runs(writer: SnapshotWriter, buffer: memoryview | None,
+                runs: list[tuple[RegionView, int, int, int]]) -> int:
+    """Store, in one call, the runs (view, first page, count, page in `buffer`) of one copy
+    buffer, and enter their digests in the views that name them; return how many pages."""
+    if not runs:
+        return 0
+    assert buffer is not None
+    digests = writer.add_pages(buffer, [(at, count) for _, _, count, at in runs])
+    d = 0
+    for view, first, count, _ in runs:
+        entries = view.entries
+        for page in range(first, first + count):
+            entries[page] = digests[d:d + DIGEST_SIZE]
+            d += DIGEST_SIZE
+    return d // DIGEST_SIZE
 
 
 class Collector:
@@ -145,11 +134,12 @@ class Collector:
         left out, stale before they are stored; the tracker reports them to the next pass, which
         takes them.  Returns how many were left out."""
         planned = sum(run.count for run in copy.runs if run.offset >= 0)
-        batch = _StoreBatch(self.writer, memoryview(copy.buffer) if copy.buffer is not None else None)
+        buffer = memoryview(copy.buffer) if copy.buffer is not None else None
         done = left_out = 0
         for group in batches(copy.runs, PROGRESS_BATCH_PAGES, from_zero=False):
             # Asked just before the group is stored: what the job rewrote while earlier ones were.
             look = RewrittenLook(group, vmas, rewritten) if rewritten is not None else None
+            kept: list[tuple[RegionView, int, int, int]] = []
             for run in group:
                 view = self.views.setdefault(vmas[run.vma].start, RegionView())
                 if run.offset < 0:
@@ -157,11 +147,10 @@ class Collector:
                         view.entries[run.first + i] = ZERO_DIGEST
                     continue
                 keep = [(run.first, run.count)] if look is None else look.unwritten(run.vma, run.first, run.count)
-                for page, n in keep:
-                    batch.add(view, page, n, run.offset // PAGE + page - run.first)
+                kept += [(view, page, n, run.offset // PAGE + page - run.first) for page, n in keep]
                 left_out += run.count - sum(n for _, n in keep)
                 done += run.count
-            self.copied += batch.store()
+            self.copied += _store_runs(self.writer, buffer, kept)
             if self.progress is not None and planned:
                 self.progress(STORING, done, planned)
         return left_out

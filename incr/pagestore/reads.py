@@ -127,7 +127,6 @@ class ReadPlan:
                                    f"{reason}: {what}" if what else reason)
         return int(frames[0])
 
-
     def prefetch(self, packs: list[mmap.mmap]) -> None:
         """Have the kernel read ahead, all at once, the span of each pack the plan reads (a
         decode faulting them in page by page waited on the disk between frames)."""

@@ -73,6 +73,7 @@ long incr_trailer_table(const uint8_t *buf, size_t len, struct incr_frame *frame
 struct incr_read {
     uint8_t pack[32];
     uint64_t offset;
+    uint64_t at;
     uint32_t length, raw_length, page, group, dict;
     uint16_t slot;
     uint8_t codec, zero;
@@ -87,7 +88,8 @@ long incr_check_reads(const struct incr_frame *frames, size_t n, const uint8_t *
 long incr_pack_pages(const uint8_t *src, size_t n, const uint8_t *dst, size_t stride, const uint32_t *lens,
                      const uint8_t *digests, uint64_t offset, uint32_t level, uint32_t dict,
                      uint8_t *out, uint64_t *stored, uint8_t *frames);
-long incr_release_reads(const struct incr_read *reads, size_t first, size_t count, uint8_t *base, size_t size);
+long incr_fetch_reads(struct incr_read *reads, size_t first, size_t count, int fd, uint8_t *buf,
+                      uint64_t cap, uint64_t *used, uint64_t gap, int drop, uint64_t *need, size_t *bad);
 #define INCR_DECODE_THREADS ...
 #define INCR_DECODE_TRUNCATED ...
 #define INCR_DECODE_LENGTH ...

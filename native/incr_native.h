@@ -128,6 +128,7 @@ long incr_trailer_table(const uint8_t *buf, size_t len, struct incr_frame *frame
 struct incr_read {
     uint8_t pack[32];
     uint64_t offset;
+    uint64_t at;        /* where decoding finds the frame: offset in the mapped pack, or in a fetch buffer */
     uint32_t length, raw_length, page, group, dict;
     uint16_t slot;
     uint8_t codec, zero;
@@ -158,12 +159,16 @@ long incr_check_reads(const struct incr_frame *frames, size_t n, const uint8_t *
 long incr_pack_pages(const uint8_t *src, size_t n, const uint8_t *dst, size_t stride, const uint32_t *lens,
                      const uint8_t *digests, uint64_t offset, uint32_t level, uint32_t dict,
                      uint8_t *out, uint64_t *stored, uint8_t *frames);
-/* Drop from the page cache the pages of the pack mapped at base (size bytes) that reads[first,
- * first + count) (one group of a plan: one pack, in offset order) touch, with
- * madvise(MADV_PAGEOUT): for a reader that reads each frame once (a restore), whose packs
- * would otherwise take as much fresh memory as the job (a page shared with a frame another
- * batch reads is read again from the file).  Best effort; returns the bytes asked. */
-long incr_release_reads(const struct incr_read *reads, size_t first, size_t count, uint8_t *base, size_t size);
+/* Read from fd (the pack of reads[first, first + count): one group of a plan, in offset order)
+ * the frames those reads take, into buf from *used on (buf: cap bytes, 4096-aligned; *used a
+ * multiple of 4096), and point each read's `at` at its frame there (decode with bases[g] = buf).
+ * Whole 4096-byte blocks are read, as O_DIRECT wants; frames less than `gap` bytes apart are
+ * read as one span.  A file that refuses a direct read (EINVAL) is read through the page cache
+ * from then on, and with `drop` what was read is dropped from it again (POSIX_FADV_DONTNEED).
+ * 0 (*used advanced); -1: room for *need bytes more is wanted (nothing read); -2: the file
+ * ends before the frame of read *bad; -errno: a read failed (*bad: the read). */
+long incr_fetch_reads(struct incr_read *reads, size_t first, size_t count, int fd, uint8_t *buf,
+                      uint64_t cap, uint64_t *used, uint64_t gap, int drop, uint64_t *need, size_t *bad);
 /* Decode a plan's n reads into out (4096 bytes a page, by r.page), on up to `threads` threads;
  * bases[g]/sizes[g]: pack g mapped; ddicts: the plan's dictionaries (incr_ddict_new).  Each
  * frame is decoded once.  0, or -1 with *err naming the read that failed and why.  *frames:

@@ -9,11 +9,11 @@
  * RAW frames have no checksum; the caller hashes them (plan->raw lists them). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -81,7 +81,7 @@ long incr_plan_reads(const uint8_t *values, const uint32_t *lens, size_t n, stru
             return -1;
         }
         memcpy(r->pack, v, 32);
-        r->offset = get_le(v + 32, 8);
+        r->offset = r->at = get_le(v + 32, 8);
         r->length = (uint32_t)get_le(v + 40, 4);
         r->raw_length = (uint32_t)get_le(v + 44, 4);
         r->slot = (uint16_t)get_le(v + 48, 2);
@@ -175,39 +175,77 @@ long incr_pack_pages(const uint8_t *src, size_t n, const uint8_t *dst, size_t st
     return (long)(f - frames);
 }
 
-/* The pages of [lo, hi) of the mapping at base, paged out (their page cache dropped). */
-static long page_out(uint8_t *base, uint64_t lo, uint64_t hi, uint64_t page)
+/* The spans of whole blocks that fetch_reads reads, in order: [lo, hi) of the pack, each
+ * read's frame inside one.  A frame starting in the last block of the previous span, or less
+ * than gap bytes past its end, extends it. */
+static uint64_t span_end(const struct incr_read *reads, size_t k, size_t end, uint64_t gap, size_t *next)
 {
-    uint64_t from = lo / page * page, to = (hi + page - 1) / page * page;
-    if (to <= from || madvise(base + from, to - from, MADV_PAGEOUT) != 0)
-        return 0;
-    return (long)(to - from);
+    uint64_t hi = reads[k].offset + reads[k].length;
+    for (k++; k < end && reads[k].offset <= (hi + PAGE - 1) / PAGE * PAGE + gap; k++)
+        if (reads[k].offset + reads[k].length > hi)
+            hi = reads[k].offset + reads[k].length;
+    *next = k;
+    return (hi + PAGE - 1) / PAGE * PAGE;
 }
 
-long incr_release_reads(const struct incr_read *reads, size_t first, size_t count, uint8_t *base, size_t size)
+static long read_span(int fd, uint8_t *dst, uint64_t len, uint64_t lo, int drop, uint64_t *got)
 {
-    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), lo = 0, hi = 0;
-    long asked = 0;
-    int open = 0;
-    for (size_t k = first; k < first + count; k++) {
-        const struct incr_read *r = &reads[k];
-        uint64_t start = r->offset, end = r->offset + r->length;
-        if (r->zero || start >= size)
+    uint64_t done = 0;
+    while (done < len) {
+        ssize_t r = pread(fd, dst + done, len - done, (off_t)(lo + done));
+        if (r < 0 && errno == EINTR)
             continue;
-        if (end > size)
-            end = size;
-        if (open && start < (hi + page - 1) / page * page) {   /* in a page already taken */
-            if (end > hi)
-                hi = end;
-            continue;
+        if (r < 0 && errno == EINVAL) {         /* no direct reads here: through the page cache */
+            int fl = fcntl(fd, F_GETFL);
+            if (fl >= 0 && (fl & O_DIRECT) && fcntl(fd, F_SETFL, fl & ~O_DIRECT) == 0)
+                continue;
         }
-        if (open)
-            asked += page_out(base, lo, hi, page);
-        lo = start, hi = end, open = 1;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            break;
+        done += (uint64_t)r;
     }
-    if (open)
-        asked += page_out(base, lo, hi, page);
-    return asked;
+    *got = done;
+    if (drop && done) {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl >= 0 && !(fl & O_DIRECT))
+            posix_fadvise(fd, (off_t)lo, (off_t)done, POSIX_FADV_DONTNEED);
+    }
+    return 0;
+}
+
+long incr_fetch_reads(struct incr_read *reads, size_t first, size_t count, int fd, uint8_t *buf,
+                      uint64_t cap, uint64_t *used, uint64_t gap, int drop, uint64_t *need, size_t *bad)
+{
+    size_t end = first + count, next;
+    uint64_t want = 0;
+    for (size_t k = first; k < end; k = next) {
+        uint64_t lo = reads[k].offset / PAGE * PAGE;
+        want += span_end(reads, k, end, gap, &next) - lo;
+    }
+    if (*used > cap || want > cap - *used) {
+        *need = want;
+        return -1;
+    }
+    for (size_t k = first; k < end; k = next) {
+        uint64_t lo = reads[k].offset / PAGE * PAGE, hi = span_end(reads, k, end, gap, &next), got = 0;
+        uint8_t *dst = buf + *used;
+        long rc = read_span(fd, dst, hi - lo, lo, drop, &got);
+        if (rc < 0) {
+            *bad = k;
+            return rc;
+        }
+        for (size_t i = k; i < next; i++) {
+            if (reads[i].offset + reads[i].length > lo + got) {
+                *bad = i;
+                return -2;
+            }
+            reads[i].at = *used + (reads[i].offset - lo);
+        }
+        *used += hi - lo;
+    }
+    return 0;
 }
 
 static int fail(struct decode_job *j, size_t k, int code, const char *what)
@@ -223,9 +261,9 @@ static int fail(struct decode_job *j, size_t k, int code, const char *what)
 static int decode_frame(struct decode_job *j, size_t k, ZSTD_DCtx *dctx, uint8_t *dst)
 {
     const struct incr_read *r = &j->reads[k];
-    if (r->offset > j->sizes[r->group] || r->length > j->sizes[r->group] - r->offset)
+    if (r->at > j->sizes[r->group] || r->length > j->sizes[r->group] - r->at)
         return fail(j, k, INCR_DECODE_TRUNCATED, "");
-    const uint8_t *src = j->bases[r->group] + r->offset;
+    const uint8_t *src = j->bases[r->group] + r->at;
     j->frames++;
     if (r->codec == INCR_CODEC_RAW) {
         if (r->length != r->raw_length)

@@ -67,7 +67,7 @@ from incr.pagestore.pack import (
     pack_path,
     parse_pack,
 )
-from incr.pagestore.reads import ReadPlan
+from incr.pagestore.reads import FetchBuffer, ReadPlan
 from incr.proto import store_pb2
 
 pytestmark = pytest.mark.timeout(60)
@@ -107,9 +107,9 @@ def commit_pages(
         return w.commit(snap), digests
 
 
-def read_back(store: Store, digests: bytes) -> bytes:
+def read_back(store: Store, digests: bytes, *, once: bool = False) -> bytes:
     out = bytearray(len(digests) // DIGEST_SIZE * PAGE_SIZE)
-    store.read_pages_into(digests, out)
+    store.read_pages_into(digests, out, once=once)
     return bytes(out)
 
 
@@ -487,12 +487,16 @@ def _mixed_store(store: Store) -> tuple[bytes, bytes]:
     return b"".join(records) + buf, scattered + digests
 
 
+@pytest.mark.parametrize("once", [False, True], ids=["mapped", "fetched"])
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_a_read_on_several_threads_gets_every_kind_of_frame_right(store: Store, threads: int,
+def test_a_read_on_several_threads_gets_every_kind_of_frame_right(store: Store, threads: int, once: bool,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """The C read path splits a batch among threads: any split gives the pages asked for, each
-    distinct frame decoded once, pages asked for twice included."""
+    distinct frame decoded once, pages asked for twice included; read from the mapped packs or,
+    for a reader that reads them once, fetched from the files into a buffer (one that starts
+    too small for a batch here, and grows)."""
     monkeypatch.setattr(ReadPlan.decode, "__defaults__", (threads,))
+    monkeypatch.setattr(FetchBuffer.__init__, "__defaults__", (mmap.PAGESIZE,))
     contents, digests = _mixed_store(store)
     n = len(digests) // DIGEST_SIZE
     frames = {f.offset: f for f in all_frames(store.path) if f.kind == store_pb2.Frame.PAGES}
@@ -501,7 +505,7 @@ def test_a_read_on_several_threads_gets_every_kind_of_frame_right(store: Store, 
     random.Random(4).shuffle(order)
     wanted = b"".join(digests[i * 16 : i * 16 + 16] for i in order)
     with Store.open(store.path) as s:
-        got = read_back(s, wanted)
+        got = read_back(s, wanted, once=once)
         packs = iter_pack_files(store.path / "packs")
         dictionaries = sum(len(parse_pack(path.read_bytes()).dicts) for _, path in packs)
         assert s.frames_decoded == len({digests[i * 16 : i * 16 + 16] for i in order} - {ZERO_DIGEST}) + dictionaries
@@ -509,19 +513,72 @@ def test_a_read_on_several_threads_gets_every_kind_of_frame_right(store: Store, 
         assert got[k * PAGE_SIZE : (k + 1) * PAGE_SIZE] == contents[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]
 
 
+@pytest.mark.parametrize("once", [False, True], ids=["mapped", "fetched"])
 @pytest.mark.parametrize("codec", [RAW, ZSTD])
-def test_a_damaged_frame_read_on_several_threads_names_its_pack(store: Store, codec: int) -> None:
+def test_a_damaged_frame_read_on_several_threads_names_its_pack(store: Store, codec: int, once: bool) -> None:
     contents, digests = _mixed_store(store)
     name, path, frame = [(name, path, f) for name, path in iter_pack_files(store.path / "packs")
                          for f in parse_pack(path.read_bytes()).frames
                          if f.kind == store_pb2.Frame.PAGES and f.codec == codec and not f.dict][-1]
     flip_a_bit(path, frame)
     with Store.open(store.path) as s, pytest.raises(CorruptStore, match=name if codec == ZSTD else "digest"):
-        read_back(s, digests)
+        read_back(s, digests, once=once)
     first = digests.find(frame.digests)
     assert first % DIGEST_SIZE == 0
     with Store.open(store.path) as s:            # the pages around it still read
-        assert read_back(s, digests[:first]) == contents[: first // DIGEST_SIZE * PAGE_SIZE]
+        assert read_back(s, digests[:first], once=once) == contents[: first // DIGEST_SIZE * PAGE_SIZE]
+
+
+@pytest.mark.parametrize("refusal", ["none", "at open", "at a read"])
+def test_a_read_once_goes_past_the_page_cache_where_the_file_system_allows(
+    store: Store, monkeypatch: pytest.MonkeyPatch, refusal: str
+) -> None:
+    """A read-once batch opens its packs with O_DIRECT; a file system that refuses direct I/O at
+    open, or as EINVAL at a read, is read through the page cache instead, and the pages are the
+    same either way."""
+    from incr.pagestore import store as store_module
+
+    contents, digests = _mixed_store(store)
+    real_open, real_close = os.open, os.close
+    packs: set[int] = set()
+    direct_at_close: list[bool] = []
+
+    def open_(path: Any, flags: int, *args: Any) -> int:
+        if refusal == "at open" and flags & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        fd = real_open(path, flags, *args)
+        if str(path).startswith(str(store.path / "packs")) and (flags & os.O_DIRECT or refusal == "at open"):
+            packs.add(fd)
+        return fd
+
+    def close(fd: int) -> None:
+        if fd in packs:
+            packs.discard(fd)
+            direct_at_close.append(bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT))
+        real_close(fd)
+
+    if refusal == "at a read":
+        # A buffer off the block alignment: the kernel refuses each direct read (EINVAL).
+        monkeypatch.setattr(FetchBuffer, "clear", lambda self: setattr(self, "used", 1))
+    monkeypatch.setattr(store_module.os, "open", open_)
+    monkeypatch.setattr(store_module.os, "close", close)
+    with Store.open(store.path) as s:
+        assert read_back(s, digests, once=True) == contents
+    assert direct_at_close and set(direct_at_close) == {refusal == "none"}
+
+
+def test_a_pack_cut_short_read_once_names_the_frame_past_its_end(store: Store) -> None:
+    _mixed_store(store)
+    name, path = max(iter_pack_files(store.path / "packs"), key=lambda p: p[1].stat().st_size)
+    frames = [f for f in parse_pack(path.read_bytes()).frames if f.kind == store_pb2.Frame.PAGES]
+    wanted = b"".join(f.digests for f in frames)
+    with Store.open(store.path) as s:
+        s.check_frames = False          # the trailer, cut away too, is what the check reads
+        s.read_pages_into(wanted[:DIGEST_SIZE], bytearray(PAGE_SIZE))      # the pack mapped before
+        os.chmod(path, 0o600)
+        os.truncate(path, frames[-1].offset + frames[-1].length // 2)
+        with pytest.raises(CorruptStore, match=f"{name}.*runs past the end of the pack"):
+            read_back(s, wanted, once=True)
 
 
 def test_missing_page_names_its_digest(store: Store) -> None:

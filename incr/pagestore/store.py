@@ -9,6 +9,7 @@ blobs, and Snapshot manifests that reference page-map blobs.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import mmap
@@ -55,7 +56,7 @@ from .pack import (
     pack_path,
     read_trailer,
 )
-from .reads import FrameDecodeError, MalformedEntry, ReadPlan, new_ddict
+from .reads import FetchBuffer, FrameDecodeError, MalformedEntry, ReadPlan, new_ddict
 from .verify import Progress, check
 
 if TYPE_CHECKING:
@@ -122,6 +123,8 @@ class Store:
         self._ddicts: dict[bytes, Any] = {}
         #: By dictionary blob id (b"": none); used under _io_lock only.
         self._decompressors: dict[bytes, zstandard.ZstdDecompressor] = {}
+        #: Per reading thread, the buffer a read-once batch's frames are read into (_fetch).
+        self._fetch_buffers = threading.local()
         self._writers: set[SnapshotWriter] = set()
         self.damaged_manifests: list[tuple[str, str, float]] = []
         self._closed = False
@@ -367,7 +370,8 @@ class Store:
         yields a zero page.  Each frame is decompressed once per call, in C on
         DECODE_THREADS threads (reads.py).  A digest the store lacks raises
         CorruptStore naming it.  ``once``: the caller reads these frames this
-        once (a restore): what they take of the page cache is given back.
+        once (a restore): they are read straight from the pack files (O_DIRECT),
+        not through the page cache.
         """
         n = _page_count(digests)
         view = memoryview(out)
@@ -410,7 +414,7 @@ class Store:
 
     def _read_plan(self, plan: ReadPlan, digests: bytes, view: memoryview, *, once: bool = False) -> None:
         """Decode ``plan`` into ``view``, every page checked to be the page asked for; ``once``:
-        then the page cache it took is given back."""
+        its frames read by _decode_fetched."""
         packs: list[mmap.mmap] = []
         with self._io_lock:
             for group in range(plan.groups):
@@ -424,17 +428,13 @@ class Store:
                     raise StaleIndex(f"the index places page {want.hex()} in a frame of pack {pack.hex()} "
                                      "that holds another")
             ddicts = [self._ddict(d) for d in plan.dict_ids()]
-        if once:
-            plan.prefetch(packs)
         try:
-            self.frames_decoded += plan.decode(packs, ddicts, view)
+            if once:
+                self.frames_decoded += self._decode_fetched(plan, ddicts, view)
+            else:
+                self.frames_decoded += plan.decode(packs, ddicts, view)
         except FrameDecodeError as e:
             raise CorruptStore(self.path, str(e)) from None
-        if once:
-            # A restore's packs, read from disk, took as much fresh memory as the job it
-            # restores, while the job's own memory is what must be allocated (on this VM, memory
-            # new to the guest costs ~2 s a GiB): given back, it is the next batch's.
-            plan.release(packs)
         # zstd checked its frames' checksums; RAW frames have none.
         for i in range(plan.pages) if self.verify_reads else plan.raw_pages():
             want = digests[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE]
@@ -463,6 +463,38 @@ class Store:
             raise CorruptStore(self.path, f"pack {pack.hex()}, frame at {offset}: {e}") from None
         self.frames_decoded += 1
         return data
+
+    def _decode_fetched(self, plan: ReadPlan, ddicts: list[Any], view: memoryview) -> int:
+        """``plan`` decoded into ``view`` from its frames read straight from the packs (O_DIRECT
+        where the file system takes it), for a reader that reads each frame once: a restore.
+        Through the page cache (mapped packs) its reads took as much memory new to the guest as
+        the job they restore (~2 s a GiB on this VM) and the job's own memory had to wait."""
+        buf: FetchBuffer | None = getattr(self._fetch_buffers, "buf", None)
+        if buf is None:
+            buf = self._fetch_buffers.buf = FetchBuffer()
+        buf.clear()
+        for group in range(plan.groups):
+            pack = plan.group_pack(group)
+            fd = self._open_pack_direct(pack)
+            try:
+                plan.fetch(group, fd, buf)
+            finally:
+                os.close(fd)
+        fetched = buf.view()
+        return plan.decode([fetched] * plan.groups, ddicts, view)
+
+    def _open_pack_direct(self, pack: bytes) -> int:
+        """A descriptor of ``pack`` for direct reads (buffered where O_DIRECT is refused)."""
+        path = pack_path(self._layout.packs, pack.hex())
+        try:
+            try:
+                return os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_DIRECT)
+            except OSError as e:
+                if e.errno != errno.EINVAL:
+                    raise
+                return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise StaleIndex(f"pack {pack.hex()} is missing") from None
 
     def _pack_map(self, pack: bytes) -> mmap.mmap:
         """The pack mapped read-only.  Packs are immutable and gc only unlinks them, so a

@@ -25,7 +25,23 @@ test: lint test-deps
 	$(PY) -m pytest -q --durations=30 tests
 
 # tests/test_slurm.py runs a single-node Slurm: Debian's slurm-wlm and munge (no daemon is started here).
-test-deps:
+# tests/test_inet.py takes the network lock: Debian's nftables.  tests/test_mpi.py runs MPICH and Open
+# MPI jobs: Debian's packages, and mpi4py built against MPICH from PyPI into a cache (Debian's is Open MPI's).
+MPI4PY_MPICH ?= $(HOME)/.cache/incr/mpi4py-mpich
+test-deps: $(STAMP)
+	@command -v mpiexec.mpich >/dev/null && command -v mpirun.openmpi >/dev/null && \
+	  test -e /usr/lib/python3/dist-packages/mpi4py || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends mpich libmpich-dev openmpi-bin libopenmpi-dev \
+	    python3-mpi4py >/dev/null; } || \
+	  echo "make: the MPI packages could not be installed: tests/test_mpi.py will say so and skip"
+	@test -d $(MPI4PY_MPICH)/mpi4py || ! command -v mpicc.mpich >/dev/null || \
+	  MPICC=mpicc.mpich $(PY) -m pip install -q --no-binary mpi4py --target $(MPI4PY_MPICH) mpi4py || \
+	  echo "make: mpi4py could not be built for MPICH: tests/test_mpi.py will say so and skip"
+	@command -v nft >/dev/null || test -x /usr/sbin/nft || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends nftables >/dev/null; } || \
+	  echo "make: nftables could not be installed: tests/test_inet.py will say so and skip"
 	@command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null; } || \

@@ -18,6 +18,7 @@ from . import (
     fs,
     ghost,
     hardening,
+    inet,
     inflight,
     jobctl,
     locks,
@@ -46,7 +47,7 @@ from .freeze import Frozen
 from .holders import Holder
 from .tree import FrozenTree, gone
 
-IMAGE_VERSION = 6        # the newest this incr reads and writes; see minimal_version()
+IMAGE_VERSION = 7        # the newest this incr reads and writes; see minimal_version()
 
 
 def check_supported(root: int, skip: dict[int, set[int]], ghost_limit: int | None = ghost.DEFAULT_LIMIT,
@@ -128,6 +129,9 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
         unixnamed.check_creators(image)
         image.in_flight.extend(table.files[i] for i in table.in_flight)
         unixnamed.check_carried(image)
+        image.inet_sockets.extend(inet.capture(
+            {f.socket: table.holders[f.id] for f in table.files if f.kind == image_pb2.OpenFile.INET},
+            lambda pid: tree.frozen[pid].journal, image.root_pid))
         image.pipes.extend(_capture_pipes(table))
         image.fifos.extend(_capture_fifos(table))
     finally:
@@ -143,7 +147,10 @@ def minimal_version(image: image_pb2.TreeImage) -> int:
     1, 2 with named FIFOs, 3 with any attribute a version-2 reader would silently drop, 4 with ghost
     files (a version-3 reader would make one a memfd), external descriptors, pidfds, /proc files,
     O_PATH symlinks, removed directories and FIFOs, AIO rings; 5 with Unix sockets beyond pairs; 6 with
-    descriptors and credentials in flight, AIO rings holding unread events, and pseudo-terminals."""
+    descriptors and credentials in flight, AIO rings holding unread events, and pseudo-terminals; 7 with
+    TCP and UDP sockets."""
+    if inet.needs_version_7(image):
+        return 7
     if inflight.needs_version_6(image) or pty.needs_version_6(image) or aio.needs_version_6(image):
         return 6
     if unixnamed.needs_version_5(image):

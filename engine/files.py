@@ -35,6 +35,7 @@ from . import (
     fifos,
     fown,
     ghost,
+    inet,
     inflight,
     inotify,
     mqueue,
@@ -258,7 +259,10 @@ class FileTable:
     def _socket(self, pid: int, fd: int, what: str, ino: int, base: image_pb2.OpenFile) -> image_pb2.OpenFile:
         info = self.unix.get(ino)
         if info is None:
-            raise Unsupported(pid, what, "network sockets (TCP, UDP, ...) are not supported yet")
+            inet.check(pid, fd, what)
+            base.kind = OpenFile.INET
+            base.socket = ino
+            return base
         base.socket = ino
         if not info.peer or info.peer in self.sockets_held:
             if self._pending is None:
@@ -558,11 +562,13 @@ class Installer:
                  socketpairs: list[image_pb2.SocketPairImage] | None = None,
                  shared: shm.ShmInstaller | None = None, named_fifos: list[image_pb2.PipeImage] | None = None,
                  resume: outside.Resumption | None = None, pair_maker: unixsock.PairMaker | None = None,
-                 external_paths: dict[int, str] | None = None, ptys: list[image_pb2.PtyImage] | None = None) -> None:
+                 external_paths: dict[int, str] | None = None, ptys: list[image_pb2.PtyImage] | None = None,
+                 inet_sockets: list[image_pb2.InetSocketImage] | None = None) -> None:
         """`resume`: which written files others write too (outside.py), decided before any is reopened;
         `pair_maker`: creates socket pairs in their creators' name (SO_PEERCRED); `external_paths`: what
         each external description becomes (external.resolve)."""
         self.external_paths = external_paths or {}
+        self.inet = inet.Maker(inet_sockets or [])
         self.ptys = {p.index: p for p in ptys or []}
         self.pty_masters: dict[int, Holder] = {}             # pty index -> where its master is kept
         socketpairs = socketpairs or []
@@ -677,6 +683,8 @@ class Installer:
                 self.pipe_ends[(f.pipe, os.O_RDONLY if end != os.O_RDONLY else os.O_WRONLY)] = Holder(
                     target.vpid, kept)
                 return mine
+        if holder is None and f.kind == OpenFile.INET:
+            return self.inet.obtain(target, f.socket)
         if holder is None and f.kind == OpenFile.UNIX:
             holder = self.named.get(f.socket)
             if holder is None:
@@ -760,15 +768,18 @@ class Installer:
         self.owned.clear()
 
     def finish(self) -> None:
-        """Close the pipe ends kept for later processes, and incr's ends of the FIFOs."""
+        """Close the pipe ends kept for later processes, and incr's ends of the FIFOs; every socket
+        exists now: TCP connections leave repair mode (inet.Maker.finish)."""
         for target, fd in self.keepers:
             target.call("close", fd)
         self.keepers.clear()
         self.fifos.close()
+        self.inet.finish()
 
     def abandon(self) -> None:
         """The restore failed (its processes are killed): incr's own descriptors go."""
         self.fifos.close()
+        self.inet.abandon()
 
 
 CREATORS: dict[int, Callable[[RemoteProcess, image_pb2.OpenFile], int]] = {

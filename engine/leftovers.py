@@ -9,17 +9,26 @@ durable) before acting, and clears the note once it has undone it; the next
 command on the job finds the notes and undoes what is still there
 (`still_there`, `undo`).  A mapping is made at an address chosen beforehand
 (MAP_FIXED_NOREPLACE), so that the note can name it.
+
+Two kinds are state of the kernel's rather than the job's, undone from incr's side: a TCP
+socket of the job in repair mode while its connection is read (`tcp-repair`: a socket left in
+it sends nothing, ever), and the network lock on the job's ports (`netlock`: an nftables table,
+`what` its name; netlock.py).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from . import proc
+from . import ptrace as pt
 from .errors import EngineError, RemoteSyscallFailed
 
 PAGE = 4096
@@ -33,7 +42,7 @@ class Leftover:
     start, `size`) incr may leave in process `pid`."""
 
     pid: int
-    kind: str               # "fd" or "mapping"
+    kind: str               # "fd", "mapping", "tcp-repair" (`at`: the socket's fd), "netlock"
     at: int
     size: int = 0
     what: str = ""
@@ -67,7 +76,9 @@ def still_there(leftover: Leftover) -> bool:
     """Whether the job still holds exactly what the note describes (and so it is incr's)."""
     pid = leftover.pid
     try:
-        if leftover.kind == "fd":
+        if leftover.kind == "netlock":
+            return netlock_exists(leftover.what)
+        if leftover.kind in ("fd", "tcp-repair"):
             return os.readlink(f"/proc/{pid}/fd/{leftover.at}") == leftover.what
         if leftover.kind == "mapping":
             end = leftover.at + leftover.size
@@ -84,10 +95,50 @@ class Injector(Protocol):
 
 def undo(target: Injector, leftover: Leftover) -> None:
     """Take the leftover out of the (frozen) job."""
-    if leftover.kind == "fd":
+    if leftover.kind == "tcp-repair":
+        repair_off(leftover.pid, leftover.at)
+    elif leftover.kind == "netlock":
+        drop_netlock(leftover.what)
+    elif leftover.kind == "fd":
         target.syscall("close", leftover.at)
     elif leftover.kind == "mapping":
         target.syscall("munmap", leftover.at, leftover.size)
+
+
+SOL_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP = 6, 19, -1
+
+
+def repair_off(pid: int, fd: int) -> None:
+    """Socket `fd` of process `pid` out of TCP repair mode (sending nothing on the way out)."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        mine = pt.pidfd_getfd(pidfd, fd)
+    finally:
+        os.close(pidfd)
+    sock = socket.socket(fileno=mine)
+    try:
+        sock.setsockopt(SOL_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP)
+    finally:
+        sock.close()
+
+
+def nft() -> str | None:
+    """The nft command, if installed."""
+    return shutil.which("nft") or next((p for p in ("/usr/sbin/nft", "/sbin/nft") if os.access(p, os.X_OK)), None)
+
+
+def netlock_exists(table: str) -> bool:
+    cmd = nft()
+    if cmd is None:
+        return False
+    res = subprocess.run([cmd, "list", "table", "inet", table], capture_output=True, check=False)
+    return res.returncode == 0
+
+
+def drop_netlock(table: str) -> None:
+    cmd = nft()
+    if cmd is not None:
+        subprocess.run([cmd, "delete", "table", "inet", table], capture_output=True, check=False)
 
 
 def free_range(pid: int, size: int) -> int:

@@ -27,6 +27,7 @@ from . import (
     fs,
     ghost,
     hardening,
+    inet,
     inflight,
     jobctl,
     locks,
@@ -151,6 +152,7 @@ def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False,
     pty.preflight(tree.ptys)
     unixsock.preflight(tree, new_pidns=new_pidns)
     unixnamed.preflight(tree, new_pidns=new_pidns)
+    inet.preflight(tree)
     external.resolve(tree, externals or [])
     locks.preflight(tree)
 
@@ -205,7 +207,8 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
     provider = inflight.Provider(lambda fid: installer.provide(stub, descriptions[fid], kept[root.pid]))
     installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared, list(tree.fifos), resume=resume,
                                 pair_maker=unixsock.PairMaker(acting, provider),
-                                external_paths=external.resolve(tree, externals or []), ptys=list(tree.ptys))
+                                external_paths=external.resolve(tree, externals or []), ptys=list(tree.ptys),
+                                inet_sockets=list(tree.inet_sockets))
     named = unixnamed.Maker(tree, acting, kept, provider)
     descriptions.update((f.id, f) for f in (*tree.in_flight, *(f for p in procs for f in p.files)))
     carried = inflight.carried_ids(tree)

@@ -101,6 +101,7 @@ class Option:
     number: int
     size: int = 4
     force: int = 0
+    level: int = socket.SOL_SOCKET
 
 
 # Asm-generic numbers (x86-64).  Left out, as nothing of the socket a program sees: SO_TYPE,
@@ -212,12 +213,12 @@ def _show(raw: bytes) -> str:
     return "/".join(str(v) for v in struct.unpack(f"<{len(raw) // 4}i", raw))
 
 
-def read_options(sock: socket.socket) -> list[image_pb2.SocketOption]:
-    """Every option of OPTIONS this kernel knows, as getsockopt returns it."""
+def read_options(sock: socket.socket, table: Iterable[Option] = OPTIONS) -> list[image_pb2.SocketOption]:
+    """Every option of `table` this kernel knows, as getsockopt returns it."""
     out = []
-    for opt in OPTIONS:
+    for opt in table:
         try:
-            raw = sock.getsockopt(socket.SOL_SOCKET, opt.number, opt.size)
+            raw = sock.getsockopt(opt.level, opt.number, opt.size)
         except OSError as exc:
             if exc.errno in (errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EINVAL):
                 continue                        # unknown to this kernel: no program can have set it
@@ -226,23 +227,24 @@ def read_options(sock: socket.socket) -> list[image_pb2.SocketOption]:
     return out
 
 
-def set_options(sock: socket.socket, options: Iterable[image_pb2.SocketOption], *, buffers: bool) -> str:
+def set_options(sock: socket.socket, options: Iterable[image_pb2.SocketOption], *, buffers: bool,
+                by_name: Mapping[str, Option] = BY_NAME) -> str:
     """Sets those `options` (the buffers, or all the others) whose value differs on `sock`; what did
-    not come out as recorded ("" when everything did)."""
+    not come out as recorded ("" when everything did).  `by_name`: the table they come from."""
     for o in options:
-        opt = BY_NAME.get(o.name)
+        opt = by_name.get(o.name)
         if opt is None:
             return f"{o.name} (an option this incr does not know)"
         if (o.name in BUFFERS) != buffers:
             continue
         try:
-            if sock.getsockopt(socket.SOL_SOCKET, opt.number, opt.size) == o.value:
+            if sock.getsockopt(opt.level, opt.number, opt.size) == o.value:
                 continue
             if opt.force:
-                sock.setsockopt(socket.SOL_SOCKET, opt.force, _int(o.value) // 2)
+                sock.setsockopt(opt.level, opt.force, _int(o.value) // 2)
             else:
-                sock.setsockopt(socket.SOL_SOCKET, opt.number, o.value)
-            now = sock.getsockopt(socket.SOL_SOCKET, opt.number, opt.size)
+                sock.setsockopt(opt.level, opt.number, o.value)
+            now = sock.getsockopt(opt.level, opt.number, opt.size)
         except OSError as exc:
             return f"{o.name} {_show(o.value)} ({exc.strerror})"
         if now != o.value:

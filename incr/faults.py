@@ -8,7 +8,7 @@ disk would, so tests can prove that an I/O error anywhere aborts cleanly;
 with ``INCR_FAULT_SIGNAL=<name>`` (``SIGINT``: a Ctrl-C there), the process
 sends itself that signal instead.
 The points are listed in ``POINTS`` (checkpoint), ``GC_POINTS`` (forget and
-prune), ``RESTORE_POINTS`` and ``GHOST_POINTS``.
+prune), ``RESTORE_POINTS``, ``GHOST_POINTS`` and ``NET_POINTS``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,12 @@ RESTORE_POINTS = (
 # Reached only by a restore of a job that held deleted files (tests/test_ghost_files.py).
 GHOST_POINTS = (
     "ghost-named",      # a deleted file made again under its name, the job not holding it yet
+)
+
+# Reached only by a checkpoint of a job with TCP connections (tests/test_inet.py): one socket of the job
+# in repair mode, the network lock on.
+NET_POINTS = (
+    "tcp-repair",
 )
 
 # Inside a remote syscall into a live job (engine/tracee.py): the native call kills incr at that stage.

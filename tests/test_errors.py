@@ -137,7 +137,8 @@ def test_unsupported_resource_leaves_job_running(tmp_path: Path, store: Path, pr
     import sys
 
     ready = tmp_path / "sock.ready"
-    script = ("import socket, sys, time\ns = socket.socket()\nopen(sys.argv[1], 'w').write('x\\n')\n"
+    script = ("import socket, sys, time\ns = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)\n"
+              "open(sys.argv[1], 'w').write('x\\n')\n"
               "while True: time.sleep(1)")
     job = procs.start([sys.executable, "-c", script, ready])
     from conftest import wait_until
@@ -164,7 +165,7 @@ def test_job_tracing_one_of_its_own_processes(cprog, tmp_path: Path, store: Path
 
 
 @pytest.mark.parametrize("kind, what", [("io_uring", "io_uring descriptors"), ("perf_event", "perf_event descriptors"),
-                                        ("udp", "network sockets"), ("seccomp", "seccomp")])
+                                        ("netlink", "netlink sockets"), ("seccomp", "seccomp")])
 def test_unsupported_kinds_name_pid_fd_and_type(cprog, tmp_path: Path, store: Path, procs: Procs, kind: str,
                                                 what: str) -> None:
     ready = tmp_path / "ready"

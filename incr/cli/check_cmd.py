@@ -8,11 +8,15 @@ from typing import Any
 
 from incr import dirty
 from incr.cli.output import print_json
+from incr.engine import inet, netlock
 
 HELP = """\
 Report what incr can use here: the dirty-page trackers (uffd-wp, soft-dirty,
-hash) and which one --tracker auto picks and why, PAGEMAP_SCAN, and the
-privileges checkpoint and restore need.  The last line is the verdict: what
+hash) and which one --tracker auto picks and why, PAGEMAP_SCAN, the
+privileges checkpoint and restore need, and what a job's TCP connections
+need: TCP repair (CAP_NET_ADMIN) and the network lock (nftables), with any
+lock an incr killed mid-checkpoint left behind (the next command on that job
+takes it out).  The last line is the verdict: what
 will work here and what will not (also "verdict" in --json).  Exit status 0
 when checkpoint and restore both work here, 1 when either does not."""
 
@@ -30,8 +34,13 @@ def _capabilities() -> dict[str, bool]:
         for line in f:
             if line.startswith("CapEff:"):
                 eff = int(line.split()[1], 16)
-    names = {"CAP_SYS_PTRACE": 19, "CAP_SYS_ADMIN": 21, "CAP_SYS_RESOURCE": 24, "CAP_CHECKPOINT_RESTORE": 40}
+    names = {"CAP_NET_ADMIN": 12, "CAP_SYS_PTRACE": 19, "CAP_SYS_ADMIN": 21, "CAP_SYS_RESOURCE": 24,
+             "CAP_CHECKPOINT_RESTORE": 40}
     return {name: bool(eff >> bit & 1) for name, bit in names.items()}
+
+
+def _available(why: str) -> dict[str, Any]:
+    return {"available": not why, "why": why or "yes"}
 
 
 def verdict(machine: str, caps: dict[str, bool], auto: str) -> tuple[bool, str]:
@@ -73,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
         "auto": {"tracker": auto.name, "why": auto.reason},
         "pagemap_scan": features.pagemap_scan,
         "capabilities": _capabilities(),
+        "tcp_repair": _available(inet.repair_unavailable()),
+        "network_lock": _available(netlock.unavailable()),
+        "network_locks_left_behind": netlock.left_behind(),
     }
     good, line = verdict(os.uname().machine, report["capabilities"], auto.name)
     report["verdict"] = {"ok": good, "text": line.removeprefix("verdict: ")}
@@ -86,5 +98,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"  PAGEMAP_SCAN        {'yes' if features.pagemap_scan else 'no'}")
     for cap, have in report["capabilities"].items():
         print(f"  {cap:22} {'yes' if have else 'no'}")
+    for key, label in (("tcp_repair", "TCP repair"), ("network_lock", "network lock")):
+        item = report[key]
+        print(f"  {label:22} {'yes' if item['available'] else 'no   ' + item['why']}")
+    for table in report["network_locks_left_behind"]:
+        print(f"  network lock left behind by a killed incr: nft table inet {table} (the next command on its job "
+              f"takes it out; or: nft delete table inet {table})")
     print(line)
     return 0 if good else 1

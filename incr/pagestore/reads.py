@@ -104,7 +104,8 @@ class ReadPlan:
     def decode(self, packs: Sequence[mmap.mmap | memoryview], ddicts: list[Any], out: memoryview,
                threads: int = DECODE_THREADS) -> int:
         """Decode every read into ``out`` (writable, ``pages`` pages); ``packs[g]``: the pack of
-        group g mapped, or a FetchBuffer's view holding its fetched frames, ``ddicts``: the dictionaries of ``dict_ids`` (new_ddict).  Returns the
+        group g mapped, or a FetchBuffer's view holding its fetched frames; ``ddicts``: the
+        dictionaries of ``dict_ids`` (new_ddict).  Returns the
         frames decoded; raises FrameDecodeError."""
         if out.nbytes != self.pages * PAGE_SIZE or out.readonly:
             raise ValueError("out must be the plan's pages, writable")

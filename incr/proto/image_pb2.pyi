@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TreeImage(_message.Message):
-    __slots__ = ("version", "arch", "root_pid", "processes", "kernel", "pipes", "socketpairs", "shm", "fifos", "boot_id", "ended_job", "unix_sockets", "socket_paths", "in_flight", "ptys")
+    __slots__ = ("version", "arch", "root_pid", "processes", "kernel", "pipes", "socketpairs", "shm", "fifos", "boot_id", "ended_job", "unix_sockets", "socket_paths", "in_flight", "ptys", "inet_sockets")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ARCH_FIELD_NUMBER: _ClassVar[int]
     ROOT_PID_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,7 @@ class TreeImage(_message.Message):
     SOCKET_PATHS_FIELD_NUMBER: _ClassVar[int]
     IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     PTYS_FIELD_NUMBER: _ClassVar[int]
+    INET_SOCKETS_FIELD_NUMBER: _ClassVar[int]
     version: int
     arch: str
     root_pid: int
@@ -39,7 +40,72 @@ class TreeImage(_message.Message):
     socket_paths: _containers.RepeatedCompositeFieldContainer[SocketPath]
     in_flight: _containers.RepeatedCompositeFieldContainer[OpenFile]
     ptys: _containers.RepeatedCompositeFieldContainer[PtyImage]
-    def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ..., pipes: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., socketpairs: _Optional[_Iterable[_Union[SocketPairImage, _Mapping]]] = ..., shm: _Optional[_Iterable[_Union[ShmImage, _Mapping]]] = ..., fifos: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., boot_id: _Optional[str] = ..., ended_job: _Optional[bool] = ..., unix_sockets: _Optional[_Iterable[_Union[UnixSocketImage, _Mapping]]] = ..., socket_paths: _Optional[_Iterable[_Union[SocketPath, _Mapping]]] = ..., in_flight: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., ptys: _Optional[_Iterable[_Union[PtyImage, _Mapping]]] = ...) -> None: ...
+    inet_sockets: _containers.RepeatedCompositeFieldContainer[InetSocketImage]
+    def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ..., pipes: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., socketpairs: _Optional[_Iterable[_Union[SocketPairImage, _Mapping]]] = ..., shm: _Optional[_Iterable[_Union[ShmImage, _Mapping]]] = ..., fifos: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., boot_id: _Optional[str] = ..., ended_job: _Optional[bool] = ..., unix_sockets: _Optional[_Iterable[_Union[UnixSocketImage, _Mapping]]] = ..., socket_paths: _Optional[_Iterable[_Union[SocketPath, _Mapping]]] = ..., in_flight: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., ptys: _Optional[_Iterable[_Union[PtyImage, _Mapping]]] = ..., inet_sockets: _Optional[_Iterable[_Union[InetSocketImage, _Mapping]]] = ...) -> None: ...
+
+class InetSocketImage(_message.Message):
+    __slots__ = ("ino", "family", "type", "state", "local_addr", "local_port", "bound", "peer_addr", "peer_port", "flowinfo", "scope_id", "backlog", "options", "tcp", "shutdown")
+    INO_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_ADDR_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_PORT_FIELD_NUMBER: _ClassVar[int]
+    BOUND_FIELD_NUMBER: _ClassVar[int]
+    PEER_ADDR_FIELD_NUMBER: _ClassVar[int]
+    PEER_PORT_FIELD_NUMBER: _ClassVar[int]
+    FLOWINFO_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_ID_FIELD_NUMBER: _ClassVar[int]
+    BACKLOG_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    TCP_FIELD_NUMBER: _ClassVar[int]
+    SHUTDOWN_FIELD_NUMBER: _ClassVar[int]
+    ino: int
+    family: int
+    type: int
+    state: int
+    local_addr: str
+    local_port: int
+    bound: bool
+    peer_addr: str
+    peer_port: int
+    flowinfo: int
+    scope_id: int
+    backlog: int
+    options: _containers.RepeatedCompositeFieldContainer[SocketOption]
+    tcp: TcpConnection
+    shutdown: int
+    def __init__(self, ino: _Optional[int] = ..., family: _Optional[int] = ..., type: _Optional[int] = ..., state: _Optional[int] = ..., local_addr: _Optional[str] = ..., local_port: _Optional[int] = ..., bound: _Optional[bool] = ..., peer_addr: _Optional[str] = ..., peer_port: _Optional[int] = ..., flowinfo: _Optional[int] = ..., scope_id: _Optional[int] = ..., backlog: _Optional[int] = ..., options: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., tcp: _Optional[_Union[TcpConnection, _Mapping]] = ..., shutdown: _Optional[int] = ...) -> None: ...
+
+class TcpConnection(_message.Message):
+    __slots__ = ("send_seq", "send_queue", "unsent", "recv_seq", "recv_queue", "mss", "snd_wscale", "rcv_wscale", "wscale", "sack", "timestamps", "timestamp", "window")
+    SEND_SEQ_FIELD_NUMBER: _ClassVar[int]
+    SEND_QUEUE_FIELD_NUMBER: _ClassVar[int]
+    UNSENT_FIELD_NUMBER: _ClassVar[int]
+    RECV_SEQ_FIELD_NUMBER: _ClassVar[int]
+    RECV_QUEUE_FIELD_NUMBER: _ClassVar[int]
+    MSS_FIELD_NUMBER: _ClassVar[int]
+    SND_WSCALE_FIELD_NUMBER: _ClassVar[int]
+    RCV_WSCALE_FIELD_NUMBER: _ClassVar[int]
+    WSCALE_FIELD_NUMBER: _ClassVar[int]
+    SACK_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMPS_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    send_seq: int
+    send_queue: bytes
+    unsent: int
+    recv_seq: int
+    recv_queue: bytes
+    mss: int
+    snd_wscale: int
+    rcv_wscale: int
+    wscale: bool
+    sack: bool
+    timestamps: bool
+    timestamp: int
+    window: bytes
+    def __init__(self, send_seq: _Optional[int] = ..., send_queue: _Optional[bytes] = ..., unsent: _Optional[int] = ..., recv_seq: _Optional[int] = ..., recv_queue: _Optional[bytes] = ..., mss: _Optional[int] = ..., snd_wscale: _Optional[int] = ..., rcv_wscale: _Optional[int] = ..., wscale: _Optional[bool] = ..., sack: _Optional[bool] = ..., timestamps: _Optional[bool] = ..., timestamp: _Optional[int] = ..., window: _Optional[bytes] = ...) -> None: ...
 
 class ShmImage(_message.Message):
     __slots__ = ("key", "kind", "name", "size", "seals", "mode", "shmid", "ipc_key", "destroyed", "unlinked", "alias", "uid", "gid")
@@ -595,6 +661,7 @@ class OpenFile(_message.Message):
         PTY_MASTER: _ClassVar[OpenFile.Kind]
         PTY_SLAVE: _ClassVar[OpenFile.Kind]
         TTY: _ClassVar[OpenFile.Kind]
+        INET: _ClassVar[OpenFile.Kind]
         EXTERNAL: _ClassVar[OpenFile.Kind]
     REGULAR: OpenFile.Kind
     DIRECTORY: OpenFile.Kind
@@ -616,6 +683,7 @@ class OpenFile(_message.Message):
     PTY_MASTER: OpenFile.Kind
     PTY_SLAVE: OpenFile.Kind
     TTY: OpenFile.Kind
+    INET: OpenFile.Kind
     EXTERNAL: OpenFile.Kind
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]

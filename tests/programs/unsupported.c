@@ -1,10 +1,11 @@
 /* A process holding one resource incr cannot checkpoint yet:
  *   unsupported KIND READYFILE
- * KIND: io_uring, perf_event, udp, seccomp.  Writes the descriptor number (or
+ * KIND: io_uring, perf_event, netlink, seccomp.  Writes the descriptor number (or
  * -1) to READYFILE, then waits until killed. */
 #define _GNU_SOURCE
 #include <linux/filter.h>
 #include <linux/io_uring.h>
+#include <linux/netlink.h>
 #include <linux/perf_event.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
@@ -30,11 +31,8 @@ static int make(const char *kind)
         a.config = PERF_COUNT_SW_TASK_CLOCK;
         return (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
     }
-    if (strcmp(kind, "udp") == 0) {
-        int s = socket(AF_INET, SOCK_DGRAM, 0);
-        struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        return bind(s, (struct sockaddr *)&in, sizeof in) == 0 ? s : -2;
-    }
+    if (strcmp(kind, "netlink") == 0)
+        return socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
     if (strcmp(kind, "seccomp") == 0) {
         struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
         struct sock_fprog prog = {.len = 1, .filter = &allow};

@@ -1,4 +1,4 @@
-/* Must be refused: a listening TCP socket on the loopback.  After the refusal it still accepts. */
+/* A listening TCP socket on the loopback (engine/inet.py): after the restore it still accepts. */
 #include "cf.h"
 #include <netinet/in.h>
 #include <sys/socket.h>

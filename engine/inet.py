@@ -1,0 +1,655 @@
+"""TCP and UDP sockets of a job, IPv4 and IPv6, with TCP repair.  Dump and restore.
+
+Dump, every process frozen, through each socket taken into incr (pidfd_getfd): its family,
+type and state, its names (getsockname, getpeername), shutdown state and listen backlog
+(sock_diag, as `ss` reads them), and every option a program can read back (OPTIONS).  An
+established connection is read in TCP repair mode (the kernel's interface for exactly this,
+CAP_NET_ADMIN): the sequence numbers of its send and receive queues (TCP_QUEUE_SEQ), their
+bytes (MSG_PEEK in repair mode: nothing is consumed), how much of the send queue was not sent
+yet (SIOCOUTQNSD), the options negotiated (MSS, window scale, SACK, timestamps: TCP_INFO,
+TCP_MAXSEG), the timestamp clock (TCP_TIMESTAMP) and the window (TCP_REPAIR_WINDOW); then
+repair mode is left without a packet sent.  All of it under the network lock (netlock.py), and
+each socket noted in the job's journal while it is in repair mode (a socket left in it would
+never send again).
+
+Restore: each socket is created by the first process that holds it and taken into incr.  A
+connection is rebuilt in repair mode: queue sequence numbers, bind and connect (no SYN: repair
+mode makes it established at once, the port taken even from a connection of the killed job in
+TIME_WAIT), the negotiated options, the receive queue and the sent part of the send queue
+written back as received and as sent, the window.  Repair mode ends only when every socket of
+the job exists (Maker.finish), since a packet to a connection's peer not yet made would be
+answered by a reset; then the part never sent is sent.  A listening socket is bound and
+listens again with its backlog; a bound socket is bound again; SO_REUSEADDR is on for these
+binds (a port the killed job's connections hold in TIME_WAIT is free only so) and set as
+recorded after.
+
+Refused at the checkpoint, in one line naming the socket: other families and protocols
+(raw, netlink, SCTP, ...), TCP states but listening, established and closed (a connect in
+progress, a connection half closed or closing), a listening socket with connections waiting in
+its accept queue, a connection whose peer is not a socket of the job (no --tcp-established
+yet), queued UDP datagrams, urgent data, and options a new socket does not take back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import select
+import socket
+import struct
+import termios
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from incr.faults import fault_point
+from incr.proto import image_pb2
+
+from . import netlock, unixsock
+from . import ptrace as pt
+from .errors import EngineError, RestoreError, Unsupported
+from .holders import Holder
+from .leftovers import Journal, Leftover
+from .remote import RemoteProcess
+from .unixsock import Option
+
+SOL_TCP = socket.IPPROTO_TCP
+TCP_REPAIR, TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ, TCP_REPAIR_OPTIONS = 19, 20, 21, 22
+TCP_TIMESTAMP, TCP_REPAIR_WINDOW = 24, 29
+TCP_NO_QUEUE, TCP_RECV_QUEUE, TCP_SEND_QUEUE = 0, 1, 2
+REPAIR_ON, REPAIR_OFF, REPAIR_OFF_NO_WP = 1, 0, -1
+TCPOPT_MSS, TCPOPT_WINDOW, TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP = 2, 3, 4, 8
+TCPI_OPT_TIMESTAMPS, TCPI_OPT_SACK, TCPI_OPT_WSCALE = 1, 2, 4
+SIOCOUTQNSD, SIOCATMARK = 0x894B, 0x8905
+NLM_F_ACK = 0x4
+TCP_INFO_SIZE = 104
+ESTABLISHED, CLOSE, LISTEN = 1, 7, 10
+STATES = {1: "established", 2: "SYN sent (a connect in progress)", 3: "SYN received", 4: "FIN wait 1 (shut down "
+          "for sending)", 5: "FIN wait 2 (shut down for sending)", 6: "time wait", 7: "closed",
+          8: "close wait (its peer shut down sending)", 9: "last ACK", 10: "listening", 11: "closing"}
+RCV_SHUTDOWN, SEND_SHUTDOWN = 1, 2
+FAMILIES: dict[int, str] = {int(socket.AF_INET): "IPv4", int(socket.AF_INET6): "IPv6"}
+KINDS: dict[tuple[int, int], str] = {(int(socket.SOCK_STREAM), int(socket.IPPROTO_TCP)): "TCP",
+                                     (int(socket.SOCK_DGRAM), int(socket.IPPROTO_UDP)): "UDP"}
+_WINDOW_SIZE = 20                   # struct tcp_repair_window: five u32
+
+# sock_diag for inet sockets (linux/inet_diag.h): the shutdown state and a listener's backlog.
+INET_DIAG_SHUTDOWN = 8
+_INET_REQ = struct.Struct("<BBBBI48x")          # family, protocol, ext, pad, states; the socket id left empty
+# family, state, timer, retrans, (the socket id), expires, rqueue, wqueue, uid, inode
+_INET_MSG = struct.Struct("<BBBB48xIIIII")
+
+
+# What a program can set and read back, beyond the SOL_SOCKET ones of Unix sockets.  Left out:
+# TCP_MAXSEG (an established connection's MSS is restored by repair; set on a listener it would
+# clamp every connection it accepts to what getsockopt reads, 536 by default), TCP_WINDOW_CLAMP
+# (the kernel's own for a connection), TCP_QUICKACK (the moment's ACK mode), TCP_INFO and kin.
+_TCP = (
+    Option("TCP_NODELAY", 1, level=SOL_TCP), Option("TCP_CORK", 3, level=SOL_TCP),
+    Option("TCP_KEEPIDLE", 4, level=SOL_TCP), Option("TCP_KEEPINTVL", 5, level=SOL_TCP),
+    Option("TCP_KEEPCNT", 6, level=SOL_TCP), Option("TCP_SYNCNT", 7, level=SOL_TCP),
+    Option("TCP_LINGER2", 8, level=SOL_TCP), Option("TCP_DEFER_ACCEPT", 9, level=SOL_TCP),
+    Option("TCP_CONGESTION", 13, 16, level=SOL_TCP), Option("TCP_THIN_LINEAR_TIMEOUTS", 16, level=SOL_TCP),
+    Option("TCP_USER_TIMEOUT", 18, level=SOL_TCP), Option("TCP_NOTSENT_LOWAT", 25, level=SOL_TCP),
+)
+_IP = (
+    Option("IP_TOS", 1, level=socket.IPPROTO_IP), Option("IP_TTL", 2, level=socket.IPPROTO_IP),
+    Option("IP_RECVTTL", 12, level=socket.IPPROTO_IP), Option("IP_RECVTOS", 13, level=socket.IPPROTO_IP),
+    Option("IP_PKTINFO", 8, level=socket.IPPROTO_IP), Option("IP_MTU_DISCOVER", 10, level=socket.IPPROTO_IP),
+    Option("IP_RECVERR", 11, level=socket.IPPROTO_IP), Option("IP_FREEBIND", 15, level=socket.IPPROTO_IP),
+    Option("IP_TRANSPARENT", 19, level=socket.IPPROTO_IP),
+    Option("IP_BIND_ADDRESS_NO_PORT", 24, level=socket.IPPROTO_IP),
+)
+_MULTICAST = (      # datagram sockets' (a stream socket refuses them)
+    Option("IP_MULTICAST_TTL", 33, level=socket.IPPROTO_IP), Option("IP_MULTICAST_LOOP", 34, level=socket.IPPROTO_IP),
+)
+_IPV6 = (
+    Option("IPV6_V6ONLY", 26, level=socket.IPPROTO_IPV6), Option("IPV6_UNICAST_HOPS", 16, level=socket.IPPROTO_IPV6),
+    Option("IPV6_MTU_DISCOVER", 23, level=socket.IPPROTO_IPV6), Option("IPV6_RECVERR", 25, level=socket.IPPROTO_IPV6),
+    Option("IPV6_RECVPKTINFO", 49, level=socket.IPPROTO_IPV6), Option("IPV6_TCLASS", 67, level=socket.IPPROTO_IPV6),
+)
+# SOL_SOCKET: Unix sockets' list, and what inet sockets have besides.  SO_PASSCRED, SO_PASSSEC,
+# SO_PASSPIDFD, SO_PASSRIGHTS and SO_PEEK_OFF are Unix sockets' (refused or ignored here).
+_UNIX_ONLY = {"SO_PASSCRED", "SO_PASSSEC", "SO_PASSPIDFD", "SO_PASSRIGHTS", "SO_PEEK_OFF", "SO_LOCK_FILTER"}
+_SOCKET = (*(o for o in unixsock.OPTIONS if o.name not in _UNIX_ONLY),
+           Option("SO_REUSEPORT", 15), Option("SO_ZEROCOPY", 60), Option("SO_TXREHASH", 74))
+REUSEADDR = "SO_REUSEADDR"
+
+
+def options_of(family: int, stype: int) -> tuple[Option, ...]:
+    """The options a socket of `family` and `stype` is read and restored with."""
+    ip = _IP + (_IPV6 if family == socket.AF_INET6 else ())
+    return (*_SOCKET, *ip, *(_TCP if stype == socket.SOCK_STREAM else _MULTICAST))
+
+
+BY_NAME = {o.name: o for o in (*_SOCKET, *_TCP, *_IP, *_MULTICAST, *_IPV6)}
+
+
+@dataclass
+class Names:
+    """A socket's local and peer names, as getsockname/getpeername give them ("" / 0: none)."""
+
+    local: tuple[str, int, int, int]
+    peer: tuple[str, int] | None
+
+    @classmethod
+    def of(cls, sock: socket.socket) -> Names:
+        local = sock.getsockname()
+        try:
+            peer = sock.getpeername()
+        except OSError as exc:
+            if exc.errno != errno.ENOTCONN:
+                raise
+            peer = None
+        full = (local[0], local[1], local[2] if len(local) > 2 else 0, local[3] if len(local) > 3 else 0)
+        return cls(full, (peer[0], peer[1]) if peer else None)
+
+
+def _show(addr: str, port: int) -> str:
+    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+
+
+def _int(raw: bytes) -> int:
+    return int(struct.unpack_from("<i", raw)[0])
+
+
+@contextmanager
+def _taken(pid: int, fd: int) -> Iterator[socket.socket]:
+    """Socket `fd` of process `pid` as a socket object of incr's (the same socket), closed after."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        mine = pt.pidfd_getfd(pidfd, fd)
+    finally:
+        os.close(pidfd)
+    sock = socket.socket(fileno=mine)
+    try:
+        yield sock
+    finally:
+        sock.close()
+
+
+def _ioctl_int(sock: socket.socket, request: int) -> int:
+    return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), request, b"\0" * 4))[0])
+
+
+def _kind(sock: socket.socket) -> tuple[int, int, int]:
+    return (sock.getsockopt(socket.SOL_SOCKET, socket.SO_DOMAIN), sock.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE),
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL))
+
+
+def _tcp_info(sock: socket.socket) -> bytes:
+    return sock.getsockopt(SOL_TCP, socket.TCP_INFO, TCP_INFO_SIZE)
+
+
+def describe(sock: socket.socket) -> str:
+    """What `sock` is, for messages: "TCP socket 127.0.0.1:5000 -> 127.0.0.1:40000"."""
+    _, stype, proto = _kind(sock)
+    kind = KINDS.get((stype, proto), f"type {stype}, protocol {proto}")
+    try:
+        names = Names.of(sock)
+    except OSError:
+        return f"{kind} socket"
+    where = _show(names.local[0], names.local[1])
+    return f"{kind} socket {where}" + (f" -> {_show(*names.peer)}" if names.peer else "")
+
+
+def check(pid: int, fd: int, what: str) -> None:
+    """Refuses socket `fd` of `pid` (not a Unix socket) if the checkpoint cannot hold it."""
+    with _taken(pid, fd) as sock:
+        family, stype, proto = _kind(sock)
+        if family not in FAMILIES:
+            name = {int(socket.AF_NETLINK): "netlink", int(socket.AF_PACKET): "packet"}.get(family, f"family {family}")
+            raise Unsupported(pid, what, f"{name} sockets are not supported yet")
+        kind = KINDS.get((stype, proto))
+        if kind is None:
+            raise Unsupported(pid, what, f"{FAMILIES[family]} sockets of type {stype}, protocol {proto} (raw, SCTP, "
+                              "...) are not supported yet; TCP and UDP are")
+        label = f"{what} ({describe(sock)})"
+        if kind == "TCP":
+            _check_tcp(pid, label, sock)
+        elif _ioctl_int(sock, termios.FIONREAD) or _has_datagram(sock):
+            raise Unsupported(pid, label, "datagrams are queued in it, which is not supported yet (checkpoint once "
+                              "the job has read them)")
+        failed = _scratch_refusal(family, stype, unixsock.read_options(sock, options_of(family, stype)))
+        if failed:
+            raise Unsupported(pid, label, f"socket option {failed}: incr cannot set it on a new socket; not "
+                              "supported")
+
+
+def _has_datagram(sock: socket.socket) -> bool:
+    """An empty datagram queued (FIONREAD counts bytes)."""
+    try:
+        sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _check_tcp(pid: int, label: str, sock: socket.socket) -> None:
+    info = _tcp_info(sock)
+    state = info[0]
+    if state not in (ESTABLISHED, CLOSE, LISTEN):
+        raise Unsupported(pid, label, f"a TCP socket in state {STATES.get(state, state)} is not supported yet "
+                          "(established, listening and closed ones are)")
+    if state == LISTEN:
+        waiting = struct.unpack_from("<I", info, 24)[0]          # tcpi_unacked: the accept queue's length
+        if waiting:
+            raise Unsupported(pid, label, f"{waiting} connection(s) wait in its accept queue, which is not "
+                              "supported yet (checkpoint once the job has accepted them)")
+    if state == ESTABLISHED and _ioctl_int(sock, SIOCATMARK):
+        raise Unsupported(pid, label, "urgent (out-of-band) data is pending; not supported")
+
+
+def _scratch_refusal(family: int, stype: int, options: list[image_pb2.SocketOption]) -> str:
+    """The first of `options` a new socket of incr's does not take back as recorded ("" if none)."""
+    with socket.socket(family, stype) as scratch:
+        return (unixsock.set_options(scratch, options, buffers=True, by_name=BY_NAME)
+                or unixsock.set_options(scratch, options, buffers=False, by_name=BY_NAME))
+
+
+# -- the frozen dump ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiagSocket:
+    """A socket as inet_diag lists it."""
+
+    family: int
+    protocol: int
+    state: int
+    sockid: bytes               # struct inet_diag_sockid as the kernel gave it (it names the socket exactly)
+    inode: int                  # 0: no descriptor holds it (a closed connection the kernel still finishes)
+    rqueue: int
+    shutdown: int
+
+    @property
+    def local_port(self) -> int:
+        return int(struct.unpack_from(">H", self.sockid)[0])
+
+    @property
+    def local_addr(self) -> str:
+        raw = self.sockid[4:20] if self.family == socket.AF_INET6 else self.sockid[4:8]
+        return socket.inet_ntop(self.family, raw)
+
+
+def _netlink(family: int, protocol: int, kind: int, flags: int, states: int, sockid: bytes = b"",
+             ext: int = 0) -> Iterator[bytes]:
+    """The bodies of the answers to one inet_diag request."""
+    nlmsg = unixsock._NLMSG
+    req = _INET_REQ.pack(family, protocol, ext, 0, states)
+    if sockid:
+        req = req[:8] + sockid
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, unixsock.NETLINK_SOCK_DIAG) as nl:
+        nl.send(nlmsg.pack(nlmsg.size + len(req), kind, flags, 1, 0) + req)
+        while True:
+            data = nl.recv(1 << 16)
+            pos = 0
+            while pos < len(data):
+                length, mtype, _, _, _ = nlmsg.unpack_from(data, pos)
+                if mtype == unixsock.NLMSG_DONE:
+                    return
+                if mtype == unixsock.NLMSG_ERROR:
+                    code = -struct.unpack_from("<i", data, pos + nlmsg.size)[0]
+                    if code:
+                        raise OSError(code, os.strerror(code))
+                    return                          # an acknowledgement
+                yield data[pos + nlmsg.size:pos + length]
+                pos += (length + 3) & ~3
+
+
+def diag_sockets(protocol: int, states: int = 0xFFFFFFFF) -> list[DiagSocket]:
+    """Every socket of `protocol` (IPv4 and IPv6, this network namespace) in `states` (a mask of
+    1 << state), as inet_diag lists them."""
+    out = []
+    for family in FAMILIES:
+        try:
+            for body in _netlink(family, protocol, unixsock.SOCK_DIAG_BY_FAMILY,
+                                 unixsock.NLM_F_REQUEST | unixsock.NLM_F_DUMP, states,
+                                 ext=1 << (INET_DIAG_SHUTDOWN - 1)):
+                fam, state, _, _, _, rqueue, _, _, ino = _INET_MSG.unpack_from(body)
+                shutdown = 0
+                at = _INET_MSG.size
+                while at + 4 <= len(body):
+                    alen, atype = struct.unpack_from("<HH", body, at)
+                    if atype == INET_DIAG_SHUTDOWN and alen > 4:
+                        shutdown = body[at + 4]
+                    at += (alen + 3) & ~3
+                out.append(DiagSocket(fam, protocol, state, bytes(body[4:52]), ino, rqueue, shutdown))
+        except OSError as exc:
+            raise EngineError(f"the kernel would not list its sockets (inet_diag: {exc.strerror}); load its "
+                              "inet_diag module (modprobe inet_diag) and try again") from None
+    return out
+
+
+def _diag(protocol: int) -> dict[int, tuple[int, int, int]]:
+    """inode -> (state, shutdown, rqueue) of every socket of `protocol` a descriptor holds."""
+    return {d.inode: (d.state, d.shutdown, d.rqueue) for d in diag_sockets(protocol) if d.inode}
+
+
+# States of a connection closed by its program that the kernel still finishes (no descriptor holds
+# it): a killed job's connections, for a while.
+ORPHAN_STATES = (1 << 4) | (1 << 5) | (1 << 6) | (1 << 9) | (1 << 11)   # FIN_WAIT1/2, TIME_WAIT, LAST_ACK, CLOSING
+SOCK_DESTROY = 21
+
+
+def _same_place(d: DiagSocket, img: image_pb2.InetSocketImage) -> bool:
+    wild = ("0.0.0.0", "::")
+    return d.local_port == img.local_port and (
+        _plain(d.local_addr) == _plain(img.local_addr) or d.local_addr in wild or img.local_addr in wild)
+
+
+def clear_orphans(img: image_pb2.InetSocketImage) -> int:
+    """Ends the connections a killed job left closing at the address `img` binds (no descriptor
+    holds them: TIME_WAIT and kin), which keep a listener from binding and listening there again
+    unless each had SO_REUSEADDR.  Returns how many."""
+    ended = 0
+    for d in diag_sockets(socket.IPPROTO_TCP, ORPHAN_STATES):
+        if d.inode == 0 and _same_place(d, img):
+            with contextlib.suppress(OSError):          # (gone meanwhile)
+                for _ in _netlink(d.family, d.protocol, SOCK_DESTROY, unixsock.NLM_F_REQUEST | NLM_F_ACK,
+                                  1 << d.state, d.sockid):
+                    pass
+                ended += 1
+    return ended
+
+
+@dataclass
+class _Seen:
+    holder: Holder
+    image: image_pb2.InetSocketImage
+    label: str
+
+
+def capture(holders: dict[int, Holder], journal_of: Callable[[int], Journal],
+            root: int) -> list[image_pb2.InetSocketImage]:
+    """Images of the job's inet sockets (inode -> the first process and descriptor holding it), the
+    job frozen; established connections read in repair mode under the network lock."""
+    if not holders:
+        return []
+    diags: dict[int, dict[int, tuple[int, int, int]]] = {}
+    seen: list[_Seen] = []
+    for ino, h in sorted(holders.items(), key=lambda kv: (kv[1].pid, kv[1].fd)):
+        with _taken(h.pid, h.fd) as sock:
+            label = f"fd {h.fd} ({describe(sock)})"
+            proto = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL)
+            if proto not in diags:
+                diags[proto] = _diag(proto)
+            seen.append(_Seen(h, _describe_socket(h.pid, label, sock, ino, diags[proto]), label))
+    _check_peers(seen)
+    ports = {s.image.local_port for s in seen if s.image.local_port}
+    with netlock.locked(ports, journal_of(root), root):
+        for s in seen:
+            if s.image.type == socket.SOCK_STREAM and s.image.state == ESTABLISHED:
+                with _taken(s.holder.pid, s.holder.fd) as sock:
+                    _read_connection(s.holder, sock, s.image, journal_of(s.holder.pid))
+    return [s.image for s in seen]
+
+
+def _describe_socket(pid: int, label: str, sock: socket.socket, ino: int,
+                     diag: dict[int, tuple[int, int, int]]) -> image_pb2.InetSocketImage:
+    family, stype, _ = _kind(sock)
+    names = Names.of(sock)
+    img = image_pb2.InetSocketImage(ino=ino, family=family, type=stype, local_addr=names.local[0],
+                                    local_port=names.local[1], bound=names.local[1] != 0,
+                                    flowinfo=names.local[2], scope_id=names.local[3])
+    if names.peer:
+        img.peer_addr, img.peer_port = names.peer
+    _, shutdown, _ = diag.get(ino, (0, 0, 0))
+    if stype == socket.SOCK_STREAM:
+        img.state = _tcp_info(sock)[0]
+        _check_tcp(pid, label, sock)
+        if img.state == LISTEN:
+            img.backlog = _listen_backlog(sock)
+        if shutdown & SEND_SHUTDOWN:
+            raise Unsupported(pid, label, "shut down for sending: half-closed connections are not supported yet")
+    else:
+        img.state = ESTABLISHED if names.peer else CLOSE
+        if _ioctl_int(sock, termios.FIONREAD) or _has_datagram(sock):
+            raise Unsupported(pid, label, "datagrams are queued in it, which is not supported yet")
+    img.shutdown = shutdown
+    img.options.extend(unixsock.read_options(sock, options_of(family, stype)))
+    return img
+
+
+def _listen_backlog(sock: socket.socket) -> int:
+    """listen(2)'s backlog: TCP_INFO's tcpi_sacked of a listener (sk_max_ack_backlog)."""
+    return int(struct.unpack_from("<I", _tcp_info(sock), 28)[0])
+
+
+def _plain(addr: str) -> str:
+    """An IPv4-mapped IPv6 address (a dual-stack socket's name for an IPv4 peer) as IPv4."""
+    return addr.removeprefix("::ffff:") if addr.startswith("::ffff:") and "." in addr else addr
+
+
+def _check_peers(seen: list[_Seen]) -> None:
+    """Every established connection's peer is a socket of the job (both come back together)."""
+    ends = {(_plain(s.image.local_addr), s.image.local_port, _plain(s.image.peer_addr), s.image.peer_port)
+            for s in seen if s.image.type == socket.SOCK_STREAM and s.image.state == ESTABLISHED}
+    for s in seen:
+        i = s.image
+        if i.type == socket.SOCK_STREAM and i.state == ESTABLISHED \
+                and (_plain(i.peer_addr), i.peer_port, _plain(i.local_addr), i.local_port) not in ends:
+            raise Unsupported(s.holder.pid, s.label, "its peer is not a socket of the job: connections leading out "
+                              "of the job are not supported yet")
+
+
+def _read_connection(holder: Holder, sock: socket.socket, img: image_pb2.InetSocketImage, journal: Journal) -> None:
+    """`img.tcp` from the established `sock`, in repair mode for the time it takes (noted)."""
+    note = Leftover(holder.pid, "tcp-repair", holder.fd, what=f"socket:[{img.ino}]")
+    journal.note(note)
+    sock.setsockopt(SOL_TCP, TCP_REPAIR, REPAIR_ON)
+    try:
+        fault_point("tcp-repair")
+        tcp = img.tcp
+        info = _tcp_info(sock)
+        options, wscale = info[5], info[6]
+        tcp.wscale = bool(options & TCPI_OPT_WSCALE)
+        tcp.sack = bool(options & TCPI_OPT_SACK)
+        tcp.timestamps = bool(options & TCPI_OPT_TIMESTAMPS)
+        if tcp.wscale:
+            tcp.snd_wscale, tcp.rcv_wscale = wscale & 0xF, wscale >> 4
+        tcp.mss = sock.getsockopt(SOL_TCP, socket.TCP_MAXSEG)
+        tcp.timestamp = sock.getsockopt(SOL_TCP, TCP_TIMESTAMP) & 0xFFFFFFFF
+        tcp.window = sock.getsockopt(SOL_TCP, TCP_REPAIR_WINDOW, _WINDOW_SIZE)
+        sock.setsockopt(SOL_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE)
+        rcv_nxt = sock.getsockopt(SOL_TCP, TCP_QUEUE_SEQ) & 0xFFFFFFFF
+        tcp.recv_queue = _peek_all(sock, _ioctl_int(sock, termios.FIONREAD))
+        tcp.recv_seq = (rcv_nxt - len(tcp.recv_queue)) & 0xFFFFFFFF
+        sock.setsockopt(SOL_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE)
+        write_seq = sock.getsockopt(SOL_TCP, TCP_QUEUE_SEQ) & 0xFFFFFFFF
+        tcp.unsent = _ioctl_int(sock, SIOCOUTQNSD)
+        tcp.send_queue = _peek_all(sock, _ioctl_int(sock, termios.TIOCOUTQ))
+        tcp.send_seq = (write_seq - len(tcp.send_queue)) & 0xFFFFFFFF
+        sock.setsockopt(SOL_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE)
+    finally:
+        sock.setsockopt(SOL_TCP, TCP_REPAIR, REPAIR_OFF_NO_WP)
+        journal.clear(note)
+
+
+def _peek_all(sock: socket.socket, size: int) -> bytes:
+    """The `size` bytes of the queue repair mode selected, peeked (left in place)."""
+    if size <= 0:
+        return b""
+    data = sock.recv(size, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    if len(data) != size:
+        raise EngineError(f"TCP repair: {len(data)} of the {size} bytes queued could be read")
+    return data
+
+
+def repair_unavailable() -> str:
+    """Why TCP repair cannot be used here ("" when it can): it needs CAP_NET_ADMIN."""
+    try:
+        with socket.socket() as probe:
+            probe.setsockopt(SOL_TCP, TCP_REPAIR, REPAIR_ON)
+            probe.setsockopt(SOL_TCP, TCP_REPAIR, REPAIR_OFF_NO_WP)
+    except OSError as exc:
+        return f"TCP_REPAIR refused ({exc.strerror}; it needs CAP_NET_ADMIN)"
+    return ""
+
+
+def needs_version_7(image: image_pb2.TreeImage) -> bool:
+    return bool(image.inet_sockets)
+
+
+# -- restore -----------------------------------------------------------------------------
+
+
+def _address(img: image_pb2.InetSocketImage) -> tuple[str, int] | tuple[str, int, int, int]:
+    if img.family == socket.AF_INET6:
+        return (img.local_addr, img.local_port, img.flowinfo, img.scope_id)
+    return (img.local_addr, img.local_port)
+
+
+def _peer(img: image_pb2.InetSocketImage) -> tuple[str, int]:
+    return (img.peer_addr, img.peer_port)
+
+
+class Maker:
+    """Creates the job's inet sockets during a restore (Installer._obtain), each in the first
+    process that holds it; connections stay in repair mode until finish()."""
+
+    def __init__(self, images: Iterable[image_pb2.InetSocketImage]) -> None:
+        self.images = {i.ino: i for i in images}
+        self._repaired: list[tuple[socket.socket, image_pb2.InetSocketImage]] = []
+
+    def obtain(self, target: RemoteProcess, ino: int) -> int:
+        """Socket `ino` made in `target`: its descriptor there."""
+        img = self.images.get(ino)
+        if img is None:
+            raise RestoreError(f"cannot restore socket:[{ino}]: the checkpoint does not describe it")
+        fd = target.call("socket", img.family, img.type, 0)
+        pidfd = os.pidfd_open(target.pid)
+        try:
+            sock = socket.socket(fileno=pt.pidfd_getfd(pidfd, fd))
+        finally:
+            os.close(pidfd)
+        try:
+            self._build(sock, img)
+        except OSError as exc:
+            sock.close()
+            raise RestoreError(f"cannot restore the {_what(img)} of PID {target.vpid}: {exc.strerror}") from None
+        except BaseException:
+            sock.close()
+            raise
+        if img.type == socket.SOCK_STREAM and img.state == ESTABLISHED:
+            self._repaired.append((sock, img))
+        else:
+            sock.close()
+        return fd
+
+    def _build(self, sock: socket.socket, img: image_pb2.InetSocketImage) -> None:
+        others = [o for o in img.options if o.name != REUSEADDR]
+        failed = unixsock.set_options(sock, others, buffers=True, by_name=BY_NAME) or \
+            unixsock.set_options(sock, others, buffers=False, by_name=BY_NAME)
+        if failed:
+            raise RestoreError(f"cannot restore the {_what(img)}: socket option {failed}")
+        if img.type == socket.SOCK_STREAM and img.state == ESTABLISHED:
+            self._connection(sock, img)
+            return
+        if img.bound:
+            if img.type == socket.SOCK_STREAM:
+                clear_orphans(img)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(_address(img))
+        if img.type == socket.SOCK_STREAM and img.state == LISTEN:
+            sock.listen(img.backlog)
+        if img.type == socket.SOCK_DGRAM and img.peer_port:
+            sock.connect(_peer(img))
+        self._after(sock, img)
+
+    @staticmethod
+    def _connection(sock: socket.socket, img: image_pb2.InetSocketImage) -> None:
+        tcp = img.tcp
+        sock.setsockopt(SOL_TCP, TCP_REPAIR, REPAIR_ON)
+        sock.setsockopt(SOL_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE)
+        sock.setsockopt(SOL_TCP, TCP_QUEUE_SEQ, struct.pack("<I", tcp.recv_seq))
+        sock.setsockopt(SOL_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE)
+        sock.setsockopt(SOL_TCP, TCP_QUEUE_SEQ, struct.pack("<I", tcp.send_seq))
+        sock.setsockopt(SOL_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE)
+        sock.bind(_address(img))
+        sock.connect(_peer(img))
+        opts = [(TCPOPT_MSS, tcp.mss)]
+        if tcp.wscale:
+            opts.append((TCPOPT_WINDOW, tcp.snd_wscale | tcp.rcv_wscale << 16))
+        if tcp.sack:
+            opts.append((TCPOPT_SACK_PERM, 0))
+        if tcp.timestamps:
+            opts.append((TCPOPT_TIMESTAMP, 0))
+        sock.setsockopt(SOL_TCP, TCP_REPAIR_OPTIONS, b"".join(struct.pack("<II", c, v) for c, v in opts))
+        if tcp.timestamps:
+            sock.setsockopt(SOL_TCP, TCP_TIMESTAMP, struct.pack("<I", tcp.timestamp))
+        sent = len(tcp.send_queue) - tcp.unsent
+        for queue, data in ((TCP_RECV_QUEUE, tcp.recv_queue), (TCP_SEND_QUEUE, tcp.send_queue[:sent])):
+            if data:
+                sock.setsockopt(SOL_TCP, TCP_REPAIR_QUEUE, queue)
+                _send_all(sock, data)
+        sock.setsockopt(SOL_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE)
+        if tcp.window:
+            sock.setsockopt(SOL_TCP, TCP_REPAIR_WINDOW, tcp.window)
+
+    @staticmethod
+    def _after(sock: socket.socket, img: image_pb2.InetSocketImage) -> None:
+        """What must come last: SO_REUSEADDR as recorded (a bind, and the end of repair mode, set
+        it), and a shutdown."""
+        for o in img.options:
+            if o.name == REUSEADDR:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, _int(o.value))
+        if img.shutdown & RCV_SHUTDOWN:
+            sock.shutdown(socket.SHUT_RD)
+        if img.shutdown & SEND_SHUTDOWN and img.type == socket.SOCK_DGRAM:
+            sock.shutdown(socket.SHUT_WR)
+
+    def finish(self) -> None:
+        """Every socket of the job exists: connections leave repair mode (with a window probe, so
+        each peer learns the window at once), and what was never sent is sent."""
+        try:
+            for sock, img in self._repaired:
+                try:
+                    sock.setsockopt(SOL_TCP, TCP_REPAIR, REPAIR_OFF)
+                    if img.tcp.unsent:
+                        _send_all(sock, img.tcp.send_queue[len(img.tcp.send_queue) - img.tcp.unsent:])
+                    self._after(sock, img)
+                except OSError as exc:
+                    raise RestoreError(f"cannot restore the {_what(img)}: {exc.strerror}") from None
+        finally:
+            self.abandon()
+
+    def abandon(self) -> None:
+        for sock, _ in self._repaired:
+            sock.close()
+        self._repaired.clear()
+
+
+def _what(img: image_pb2.InetSocketImage) -> str:
+    kind = "TCP" if img.type == socket.SOCK_STREAM else "UDP"
+    where = _show(img.local_addr, img.local_port)
+    return f"{kind} socket {where}" + (f" -> {_show(img.peer_addr, img.peer_port)}" if img.peer_port else "")
+
+
+def _send_all(sock: socket.socket, data: bytes) -> None:
+    """All of `data` into `sock`, whatever O_NONBLOCK the job gave its description."""
+    view = memoryview(data)
+    while view:
+        try:
+            n = sock.send(view, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            select.select([], [sock], [], 5.0)
+            continue
+        view = view[n:]
+
+
+def _protocol(img: image_pb2.InetSocketImage) -> int:
+    return socket.IPPROTO_TCP if img.type == socket.SOCK_STREAM else socket.IPPROTO_UDP
+
+
+def preflight(tree: image_pb2.TreeImage) -> None:
+    """Refuses, before anything is made, a restore whose listening or bound ports a socket some
+    program holds takes now (connections the killed job left closing do not count: clear_orphans)."""
+    wanted = [i for i in tree.inet_sockets if i.bound and not (i.type == socket.SOCK_STREAM and i.state == ESTABLISHED)]
+    held = {p: [d for d in diag_sockets(p) if d.inode] for p in {_protocol(i) for i in wanted}}
+    for img in wanted:
+        if any(_same_place(d, img) for d in held[_protocol(img)]):
+            raise RestoreError(f"cannot restore the {_what(img)}: the address is in use now (by another program, "
+                               "or the job still running?)")

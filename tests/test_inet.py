@@ -1,0 +1,131 @@
+"""TCP and UDP sockets of a job (engine/inet.py, engine/netlock.py): connections between job
+processes with full queues both ways, over IPv4 and IPv6, listeners, bound and connected UDP
+sockets, through a checkpoint and a restore (tests/programs/tcpjob.c); an incr killed with a
+connection in repair mode and the network lock on leaves the job whole once the next command
+has run; what is not supported yet is refused in one line, the job running on."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import selfcheck
+
+from conftest import Procs, incr, ok, read_pid, wait_exit
+from incr.engine import netlock
+
+pytestmark = pytest.mark.skipif(netlock.unavailable() != "", reason=f"network lock: {netlock.unavailable()}")
+
+
+def _nft_tables() -> list[str]:
+    res = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True)
+    return [line.split()[-1] for line in res.stdout.splitlines() if netlock.TABLE_PREFIX in line]
+
+
+@pytest.mark.parametrize("mode", selfcheck.MODES)
+def test_connections_listeners_and_udp_sockets_come_back(mode: str, cprog: Callable[..., Path], tmp_path: Path,
+                                                          store: Path, procs: Procs) -> None:
+    outcome = selfcheck.run(cprog("tcpjob"), tmp_path, store, procs, mode)
+    selfcheck.assert_passed(outcome)
+    assert not _nft_tables()
+
+
+def test_an_incr_killed_mid_read_leaves_the_job_whole_after_the_next_command(
+        cprog: Callable[..., Path], tmp_path: Path, store: Path, procs: Procs) -> None:
+    """SIGKILLed with one socket in repair mode and the lock on: both stay (the job's connection
+    sends nothing meanwhile), `incr check` names the lock, and the next checkpoint takes both out;
+    the job, never restored, then checks its own connections, which carry on."""
+    pid, job, out, go = selfcheck.start(cprog("tcpjob"), tmp_path, procs)
+    for p in selfcheck.job_pids(pid):
+        procs.track(p)
+    killed = incr(store, "checkpoint", pid, env={"INCR_FAULT": "tcp-repair"}, timeout=selfcheck.TIMEOUT)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    left = _nft_tables()
+    assert left, "the lock of the killed incr is gone already: the test proves nothing"
+    report = json.loads(ok(incr(None, "check", "--json")).stdout)
+    assert report["network_locks_left_behind"] == left
+    ok(incr(store, "checkpoint", pid, timeout=selfcheck.TIMEOUT))
+    assert not _nft_tables()
+    go.touch()
+    status = wait_exit(job.pid, timeout=selfcheck.TIMEOUT)
+    lines = out.read_text().splitlines()
+    assert lines and not [line for line in lines if not line.startswith("ok ")], lines
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, (status, lines)
+
+
+REFUSED = r"""
+import os, socket, sys, time
+mode, ready = sys.argv[1], sys.argv[2]
+keep = []
+if mode == "backlog":
+    l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(4)
+    keep += [l, socket.create_connection(l.getsockname())]
+elif mode == "outside":
+    keep.append(socket.create_connection(("127.0.0.1", int(sys.argv[3]))))
+elif mode == "half-closed":
+    l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(4)
+    c = socket.create_connection(l.getsockname()); a, _ = l.accept(); c.shutdown(socket.SHUT_WR)
+    keep += [l, c, a]
+elif mode == "datagram":
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0)); u.sendto(b"x", u.getsockname())
+    keep.append(u)
+elif mode == "raw":
+    keep.append(socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP))
+with open(ready + ".tmp", "w") as f:
+    f.write(f"{os.getpid()}\n")
+os.rename(ready + ".tmp", ready)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize(("mode", "why"), [
+    ("backlog", r"1 connection\(s\) wait in its accept queue"),
+    ("outside", r"its peer is not a socket of the job"),
+    ("half-closed", r"TCP socket in state FIN wait 2 \(shut down for sending\) is not supported yet"),
+    ("datagram", r"datagrams are queued in it"),
+    ("raw", r"sockets of type 3, protocol 1 \(raw, SCTP, \.\.\.\) are not supported yet"),
+])
+def test_what_is_not_supported_yet_is_refused_in_one_line(mode: str, why: str, tmp_path: Path, store: Path,
+                                                           procs: Procs) -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        ready = tmp_path / "ready"
+        procs.start([sys.executable, "-c", REFUSED, mode, ready, str(server.getsockname()[1])])
+        pid = procs.track(read_pid(ready))
+        res = incr(store, "checkpoint", pid)
+        assert res.returncode == 1, res.stderr
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert re.search(why, lines[0]), lines[0]
+        assert f"cannot checkpoint PID {pid}: fd " in lines[0]
+        assert os.path.exists(f"/proc/{pid}") and not _nft_tables()
+
+
+def test_the_lock_holds_back_every_packet_of_the_ports_until_it_goes() -> None:
+    """What the lock is for: a byte sent on a locked connection arrives only once it is lifted."""
+    from incr.engine.leftovers import NoJournal
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+        with client, server:
+            with netlock.locked({client.getsockname()[1]}, NoJournal(), os.getpid()):
+                assert _nft_tables() == [f"{netlock.TABLE_PREFIX}{os.getpid()}"]
+                client.sendall(b"x")
+                server.settimeout(0.3)
+                with pytest.raises(TimeoutError):
+                    server.recv(1)
+            assert not _nft_tables()
+            server.settimeout(30)          # retransmitted once the lock is gone
+            assert server.recv(1) == b"x"

@@ -64,6 +64,9 @@ TCPOPT_MSS, TCPOPT_WINDOW, TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP = 2, 3, 4, 8
 TCPI_OPT_TIMESTAMPS, TCPI_OPT_SACK, TCPI_OPT_WSCALE = 1, 2, 4
 SIOCOUTQNSD, SIOCATMARK = 0x894B, 0x8905
 NLM_F_ACK = 0x4
+SO_PEEK_OFF = 42
+MAX_DATAGRAM = 65536
+IPV6_HDRINCL = 36
 TCP_INFO_SIZE = 104
 ESTABLISHED, CLOSE, LISTEN = 1, 7, 10
 STATES = {1: "established", 2: "SYN sent (a connect in progress)", 3: "SYN received", 4: "FIN wait 1 (shut down "
@@ -209,22 +212,10 @@ def check(pid: int, fd: int, what: str) -> None:
         label = f"{what} ({describe(sock)})"
         if kind == "TCP":
             _check_tcp(pid, label, sock)
-        elif _ioctl_int(sock, termios.FIONREAD) or _has_datagram(sock):
-            raise Unsupported(pid, label, "datagrams are queued in it, which is not supported yet (checkpoint once "
-                              "the job has read them)")
         failed = _scratch_refusal(family, stype, unixsock.read_options(sock, options_of(family, stype)))
         if failed:
             raise Unsupported(pid, label, f"socket option {failed}: incr cannot set it on a new socket; not "
                               "supported")
-
-
-def _has_datagram(sock: socket.socket) -> bool:
-    """An empty datagram queued (FIONREAD counts bytes)."""
-    try:
-        sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        return False
-    return True
 
 
 def _check_tcp(pid: int, label: str, sock: socket.socket) -> None:
@@ -376,7 +367,7 @@ def capture(holders: dict[int, Holder], journal_of: Callable[[int], Journal],
             proto = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL)
             if proto not in diags:
                 diags[proto] = _diag(proto)
-            seen.append(_Seen(h, _describe_socket(h.pid, label, sock, ino, diags[proto]), label))
+            seen.append(_Seen(h, _describe_socket(h, label, sock, ino, diags[proto], journal_of(h.pid)), label))
     _check_peers(seen)
     ports = {s.image.local_port for s in seen if s.image.local_port}
     with netlock.locked(ports, journal_of(root), root):
@@ -387,8 +378,9 @@ def capture(holders: dict[int, Holder], journal_of: Callable[[int], Journal],
     return [s.image for s in seen]
 
 
-def _describe_socket(pid: int, label: str, sock: socket.socket, ino: int,
-                     diag: dict[int, tuple[int, int, int]]) -> image_pb2.InetSocketImage:
+def _describe_socket(holder: Holder, label: str, sock: socket.socket, ino: int,
+                     diag: dict[int, tuple[int, int, int]], journal: Journal) -> image_pb2.InetSocketImage:
+    pid = holder.pid
     family, stype, _ = _kind(sock)
     names = Names.of(sock)
     img = image_pb2.InetSocketImage(ino=ino, family=family, type=stype, local_addr=names.local[0],
@@ -406,11 +398,41 @@ def _describe_socket(pid: int, label: str, sock: socket.socket, ino: int,
             raise Unsupported(pid, label, "shut down for sending: half-closed connections are not supported yet")
     else:
         img.state = ESTABLISHED if names.peer else CLOSE
-        if _ioctl_int(sock, termios.FIONREAD) or _has_datagram(sock):
-            raise Unsupported(pid, label, "datagrams are queued in it, which is not supported yet")
+        img.datagrams.extend(_queued_datagrams(holder, label, sock, journal))
     img.shutdown = shutdown
     img.options.extend(unixsock.read_options(sock, options_of(family, stype)))
     return img
+
+
+def _queued_datagrams(holder: Holder, label: str, sock: socket.socket,
+                      journal: Journal) -> list[image_pb2.Datagram]:
+    """The datagrams queued in `sock` (descriptor holder.fd of holder.pid), oldest first, each with
+    its source, peeked one after the other from a moving peek offset (SO_PEEK_OFF, noted in the
+    journal while moved, put back after): the queue is left as it was."""
+    pid = holder.pid
+    before = sock.getsockopt(socket.SOL_SOCKET, SO_PEEK_OFF)
+    out: list[image_pb2.Datagram] = []
+    note = Leftover(pid, "peek-off", holder.fd, size=before, what=f"socket:[{os.fstat(sock.fileno()).st_ino}]")
+    journal.note(note)
+    sock.setsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, 0)
+    try:
+        while True:
+            if out:
+                fault_point("udp-peek")
+            try:
+                data, _, flags, addr = sock.recvmsg(MAX_DATAGRAM, 0, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                break
+            if flags & socket.MSG_TRUNC:
+                raise Unsupported(pid, label, f"a queued datagram is larger than {MAX_DATAGRAM} bytes; not supported")
+            if not data:
+                raise Unsupported(pid, label, "an empty datagram is queued (a peek cannot step past it); not "
+                                  "supported yet")
+            out.append(image_pb2.Datagram(data=data, source_addr=addr[0], source_port=addr[1]))
+    finally:
+        sock.setsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, before)
+        journal.clear(note)
+    return out
 
 
 def _listen_backlog(sock: socket.socket) -> int:
@@ -557,6 +579,8 @@ class Maker:
             sock.listen(img.backlog)
         if img.type == socket.SOCK_DGRAM and img.peer_port:
             sock.connect(_peer(img))
+        if img.datagrams:
+            _requeue(sock, img)
         self._after(sock, img)
 
     @staticmethod
@@ -626,6 +650,60 @@ def _what(img: image_pb2.InetSocketImage) -> str:
     kind = "TCP" if img.type == socket.SOCK_STREAM else "UDP"
     where = _show(img.local_addr, img.local_port)
     return f"{kind} socket {where}" + (f" -> {_show(img.peer_addr, img.peer_port)}" if img.peer_port else "")
+
+
+def _requeue(sock: socket.socket, img: image_pb2.InetSocketImage) -> None:
+    """The datagrams `img` held, queued in `sock` again, each from its own source address and port:
+    sent from raw sockets that write the IP and UDP headers themselves (a socket of incr's bound
+    there would clash with the sender's own, a socket of the job or not, which may be bound)."""
+    for d in img.datagrams:
+        src, dst = _plain(d.source_addr), _plain(img.local_addr)
+        v4 = "." in src
+        if dst in ("0.0.0.0", "::") or ("." in dst) != v4:
+            dst = "127.0.0.1" if v4 else "::1"
+        udp = struct.pack("!HHHH", d.source_port, img.local_port, 8 + len(d.data), 0) + d.data
+        if v4:
+            with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as raw:
+                # IP_HDRINCL: the kernel fills in the total length, the ID and the header checksum; a
+                # UDP checksum of 0 is "none" over IPv4.
+                header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 0, 0, 0x4000, 64, socket.IPPROTO_UDP, 0,
+                                     socket.inet_aton(src), socket.inet_aton(dst))
+                raw.sendto(header + udp, (dst, 0))
+        else:
+            s6, d6 = socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst)
+            pseudo = s6 + d6 + struct.pack("!IxxxB", len(udp), socket.IPPROTO_UDP)
+            udp = udp[:6] + struct.pack("!H", _checksum(pseudo + udp) or 0xFFFF) + udp[8:]
+            with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW) as raw:
+                raw.setsockopt(socket.IPPROTO_IPV6, IPV6_HDRINCL, 1)
+                header = struct.pack("!IHBB16s16s", 6 << 28, len(udp), socket.IPPROTO_UDP, 64, s6, d6)
+                raw.sendto(header + udp, (dst, 0))
+    if len(_queued_now(sock)) != len(img.datagrams):
+        raise RestoreError(f"cannot restore the {_what(img)}: its {len(img.datagrams)} queued datagrams did not "
+                           "all arrive again")
+
+
+def _queued_now(sock: socket.socket) -> list[bytes]:
+    """What `sock` (a new socket of the restore's) holds queued, peeked."""
+    sock.setsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, 0)
+    out = []
+    try:
+        while True:
+            try:
+                out.append(sock.recv(MAX_DATAGRAM, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+            except BlockingIOError:
+                return out
+    finally:
+        sock.setsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, -1)
+
+
+def _checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071)."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return int(~total & 0xFFFF)
 
 
 def _send_all(sock: socket.socket, data: bytes) -> None:

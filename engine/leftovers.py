@@ -10,9 +10,10 @@ command on the job finds the notes and undoes what is still there
 (`still_there`, `undo`).  A mapping is made at an address chosen beforehand
 (MAP_FIXED_NOREPLACE), so that the note can name it.
 
-Two kinds are state of the kernel's rather than the job's, undone from incr's side: a TCP
+Three kinds are state of the kernel's rather than the job's, undone from incr's side: a TCP
 socket of the job in repair mode while its connection is read (`tcp-repair`: a socket left in
-it sends nothing, ever), and the network lock on the job's ports (`netlock`: an nftables table,
+it sends nothing, ever), a UDP socket's peek offset moved while its queue is read (`peek-off`,
+`size` the offset to put back), and the network lock on the job's ports (`netlock`: an nftables table,
 `what` its name; netlock.py).
 """
 
@@ -42,7 +43,7 @@ class Leftover:
     start, `size`) incr may leave in process `pid`."""
 
     pid: int
-    kind: str               # "fd", "mapping", "tcp-repair" (`at`: the socket's fd), "netlock"
+    kind: str               # "fd", "mapping", "tcp-repair", "peek-off" (`at`: the socket's fd), "netlock"
     at: int
     size: int = 0
     what: str = ""
@@ -78,7 +79,7 @@ def still_there(leftover: Leftover) -> bool:
     try:
         if leftover.kind == "netlock":
             return netlock_exists(leftover.what)
-        if leftover.kind in ("fd", "tcp-repair"):
+        if leftover.kind in ("fd", "tcp-repair", "peek-off"):
             return os.readlink(f"/proc/{pid}/fd/{leftover.at}") == leftover.what
         if leftover.kind == "mapping":
             end = leftover.at + leftover.size
@@ -96,7 +97,11 @@ class Injector(Protocol):
 def undo(target: Injector, leftover: Leftover) -> None:
     """Take the leftover out of the (frozen) job."""
     if leftover.kind == "tcp-repair":
-        repair_off(leftover.pid, leftover.at)
+        with _socket_of(leftover.pid, leftover.at) as sock:
+            sock.setsockopt(SOL_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP)
+    elif leftover.kind == "peek-off":
+        with _socket_of(leftover.pid, leftover.at) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, leftover.size)
     elif leftover.kind == "netlock":
         drop_netlock(leftover.what)
     elif leftover.kind == "fd":
@@ -105,11 +110,12 @@ def undo(target: Injector, leftover: Leftover) -> None:
         target.syscall("munmap", leftover.at, leftover.size)
 
 
-SOL_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP = 6, 19, -1
+SOL_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP, SO_PEEK_OFF = 6, 19, -1, 42
 
 
-def repair_off(pid: int, fd: int) -> None:
-    """Socket `fd` of process `pid` out of TCP repair mode (sending nothing on the way out)."""
+@contextmanager
+def _socket_of(pid: int, fd: int) -> Iterator[socket.socket]:
+    """Socket `fd` of process `pid`, taken into incr (pidfd_getfd) for the block."""
     pidfd = os.pidfd_open(pid)
     try:
         mine = pt.pidfd_getfd(pidfd, fd)
@@ -117,7 +123,7 @@ def repair_off(pid: int, fd: int) -> None:
         os.close(pidfd)
     sock = socket.socket(fileno=mine)
     try:
-        sock.setsockopt(SOL_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP)
+        yield sock
     finally:
         sock.close()
 

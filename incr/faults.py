@@ -40,10 +40,10 @@ GHOST_POINTS = (
     "ghost-named",      # a deleted file made again under its name, the job not holding it yet
 )
 
-# Reached only by a checkpoint of a job with TCP connections (tests/test_inet.py): one socket of the job
-# in repair mode, the network lock on.
+# Reached only by a checkpoint of a job with queued UDP datagrams and TCP connections (tests/test_inet.py).
 NET_POINTS = (
-    "tcp-repair",
+    "udp-peek",         # a UDP socket's peek offset moved to read its queue
+    "tcp-repair",       # one socket of the job in repair mode, the network lock on
 )
 
 # Inside a remote syscall into a live job (engine/tracee.py): the native call kills incr at that stage.

@@ -1,8 +1,9 @@
 """TCP and UDP sockets of a job (engine/inet.py, engine/netlock.py): connections between job
 processes with full queues both ways, over IPv4 and IPv6, listeners, bound and connected UDP
-sockets, through a checkpoint and a restore (tests/programs/tcpjob.c); an incr killed with a
-connection in repair mode and the network lock on leaves the job whole once the next command
-has run; what is not supported yet is refused in one line, the job running on."""
+sockets with datagrams queued from several sources, through a checkpoint and a restore
+(tests/programs/tcpjob.c); an incr killed with a connection in repair mode and the network lock
+on leaves the job whole once the next command has run; what is not supported yet is refused in
+one line, the job running on."""
 
 from __future__ import annotations
 
@@ -38,22 +39,50 @@ def test_connections_listeners_and_udp_sockets_come_back(mode: str, cprog: Calla
     assert not _nft_tables()
 
 
+def _udp_peek_offsets(pids: list[int]) -> list[int]:
+    """SO_PEEK_OFF of every UDP socket of `pids` (read through a copy of each, pidfd_getfd)."""
+    from incr.engine import ptrace as pt
+
+    out = []
+    for pid in pids:
+        for name in os.listdir(f"/proc/{pid}/fd"):
+            if not os.readlink(f"/proc/{pid}/fd/{name}").startswith("socket:"):
+                continue
+            pidfd = os.pidfd_open(pid)
+            try:
+                sock = socket.socket(fileno=pt.pidfd_getfd(pidfd, int(name)))
+            finally:
+                os.close(pidfd)
+            with sock:
+                if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_DGRAM:
+                    out.append(sock.getsockopt(socket.SOL_SOCKET, 42))
+    return out
+
+
+@pytest.mark.parametrize("point", ["udp-peek", "tcp-repair"])
 def test_an_incr_killed_mid_read_leaves_the_job_whole_after_the_next_command(
-        cprog: Callable[..., Path], tmp_path: Path, store: Path, procs: Procs) -> None:
-    """SIGKILLed with one socket in repair mode and the lock on: both stay (the job's connection
-    sends nothing meanwhile), `incr check` names the lock, and the next checkpoint takes both out;
-    the job, never restored, then checks its own connections, which carry on."""
+        point: str, cprog: Callable[..., Path], tmp_path: Path, store: Path, procs: Procs) -> None:
+    """SIGKILLed with a UDP socket's peek offset moved, or with one socket in repair mode and the
+    lock on: what it changed stays (the job's connection sends nothing meanwhile), `incr check`
+    names the lock, and the next checkpoint takes it all out; the job, never restored, then
+    checks its own connections, which carry on."""
     pid, job, out, go = selfcheck.start(cprog("tcpjob"), tmp_path, procs)
-    for p in selfcheck.job_pids(pid):
+    tree = selfcheck.job_pids(pid)
+    for p in tree:
         procs.track(p)
-    killed = incr(store, "checkpoint", pid, env={"INCR_FAULT": "tcp-repair"}, timeout=selfcheck.TIMEOUT)
+    assert set(_udp_peek_offsets(tree)) == {-1}
+    killed = incr(store, "checkpoint", pid, env={"INCR_FAULT": point}, timeout=selfcheck.TIMEOUT)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     left = _nft_tables()
-    assert left, "the lock of the killed incr is gone already: the test proves nothing"
-    report = json.loads(ok(incr(None, "check", "--json")).stdout)
-    assert report["network_locks_left_behind"] == left
+    if point == "tcp-repair":
+        assert left, "the lock of the killed incr is gone already: the test proves nothing"
+        report = json.loads(ok(incr(None, "check", "--json")).stdout)
+        assert report["network_locks_left_behind"] == left
+    else:
+        assert set(_udp_peek_offsets(tree)) != {-1}, "no peek offset left moved: the test proves nothing"
     ok(incr(store, "checkpoint", pid, timeout=selfcheck.TIMEOUT))
     assert not _nft_tables()
+    assert set(_udp_peek_offsets(tree)) == {-1}
     go.touch()
     status = wait_exit(job.pid, timeout=selfcheck.TIMEOUT)
     lines = out.read_text().splitlines()
@@ -74,8 +103,8 @@ elif mode == "half-closed":
     l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(4)
     c = socket.create_connection(l.getsockname()); a, _ = l.accept(); c.shutdown(socket.SHUT_WR)
     keep += [l, c, a]
-elif mode == "datagram":
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0)); u.sendto(b"x", u.getsockname())
+elif mode == "empty datagram":
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0)); u.sendto(b"", u.getsockname())
     keep.append(u)
 elif mode == "raw":
     keep.append(socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP))
@@ -90,7 +119,7 @@ time.sleep(600)
     ("backlog", r"1 connection\(s\) wait in its accept queue"),
     ("outside", r"its peer is not a socket of the job"),
     ("half-closed", r"TCP socket in state FIN wait 2 \(shut down for sending\) is not supported yet"),
-    ("datagram", r"datagrams are queued in it"),
+    ("empty datagram", r"an empty datagram is queued"),
     ("raw", r"sockets of type 3, protocol 1 \(raw, SCTP, \.\.\.\) are not supported yet"),
 ])
 def test_what_is_not_supported_yet_is_refused_in_one_line(mode: str, why: str, tmp_path: Path, store: Path,

@@ -13,7 +13,8 @@
  *     end names it by an IPv4-mapped address.
  * Options: TCP_NODELAY and TCP_KEEPIDLE 77 / SO_KEEPALIVE on the child's IPv4 socket, TCP_CORK
  * off and SO_RCVLOWAT 3 on the parent's accepted one.  A UDP socket bound to 127.0.0.1:0 and a
- * second one connected to it.
+ * second one connected to it; two datagrams queued in the first, from the second and from a third
+ * socket, and one in a UDP socket bound to ::1.
  *
  * After the restore each side checks names, options and F_GETFL flags; the child reads every
  * byte the parent wrote (checked against the pattern), then both directions carry on (512 KiB
@@ -209,6 +210,18 @@ int main(int argc, char **argv)
     if (bind(u1, (struct sockaddr *)&ua, sizeof ua) || getsockname(u1, (struct sockaddr *)&ua, &ulen)
         || connect(u2, (struct sockaddr *)&ua, sizeof ua))
         return 3;
+    int u3 = socket(AF_INET, SOCK_DGRAM, 0), u6 = socket(AF_INET6, SOCK_DGRAM, 0), u6b = socket(AF_INET6, SOCK_DGRAM, 0);
+    struct sockaddr_in6 ua6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+    socklen_t ulen6 = sizeof ua6;
+    if (bind(u6, (struct sockaddr *)&ua6, sizeof ua6) || getsockname(u6, (struct sockaddr *)&ua6, &ulen6)
+        || send(u2, "first", 5, 0) != 5 || sendto(u3, "second!", 7, 0, (struct sockaddr *)&ua, sizeof ua) != 7
+        || sendto(u6b, "sixth", 5, 0, (struct sockaddr *)&ua6, sizeof ua6) != 5)
+        return 3;
+    struct sockaddr_in u3name;
+    struct sockaddr_in6 u6bname;
+    socklen_t u3len = sizeof u3name, u6blen = sizeof u6bname;
+    getsockname(u3, (struct sockaddr *)&u3name, &u3len);
+    getsockname(u6b, (struct sockaddr *)&u6bname, &u6blen);
     struct names n4, n6, nl4, nu1, nu2;
     names_of(s4, &n4);
     names_of(s6, &n6);
@@ -262,6 +275,22 @@ int main(int argc, char **argv)
     struct sockaddr_in u2name;
     socklen_t u2len = sizeof u2name;
     getsockname(u2, (struct sockaddr *)&u2name, &u2len);
+    sc_check(recvfrom(u1, dg, sizeof dg, 0, (struct sockaddr *)&from, &flen) == 5 && strcmp(dg, "first") == 0
+             && from.sin_port == u2name.sin_port && from.sin_addr.s_addr == u2name.sin_addr.s_addr,
+             "udp queued 1", "got \"%s\"", dg);
+    memset(dg, 0, sizeof dg);
+    flen = sizeof from;
+    sc_check(recvfrom(u1, dg, sizeof dg, 0, (struct sockaddr *)&from, &flen) == 7 && strcmp(dg, "second!") == 0
+             && from.sin_port == u3name.sin_port, "udp queued 2", "got \"%s\"", dg);
+    memset(dg, 0, sizeof dg);
+    struct sockaddr_in6 from6;
+    socklen_t flen6 = sizeof from6;
+    sc_check(recvfrom(u6, dg, sizeof dg, 0, (struct sockaddr *)&from6, &flen6) == 5 && strcmp(dg, "sixth") == 0
+             && from6.sin6_port == u6bname.sin6_port
+             && memcmp(&from6.sin6_addr, &in6addr_loopback, sizeof from6.sin6_addr) == 0, "udp6 queued",
+             "got \"%s\"", dg);
+    memset(dg, 0, sizeof dg);
+    flen = sizeof from;
     sc_check(recvfrom(u1, dg, sizeof dg, 0, (struct sockaddr *)&from, &flen) == 5 && strcmp(dg, "dgram") == 0
              && from.sin_port == u2name.sin_port, "udp", "got \"%s\"", dg);
     FILE *rep = fdopen(sv[0], "r");

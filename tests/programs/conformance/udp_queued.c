@@ -1,4 +1,4 @@
-/* Must be refused: a bound UDP socket with a datagram queued.  After the refusal it still holds it. */
+/* A bound UDP socket with a datagram queued (engine/inet.py): after the restore it still holds it. */
 #include "cf.h"
 #include <netinet/in.h>
 #include <sys/socket.h>

@@ -19,15 +19,24 @@ TIME_WAIT), the negotiated options, the receive queue and the sent part of the s
 written back as received and as sent, the window.  Repair mode ends only when every socket of
 the job exists (Maker.finish), since a packet to a connection's peer not yet made would be
 answered by a reset; then the part never sent is sent.  A listening socket is bound and
-listens again with its backlog; a bound socket is bound again; SO_REUSEADDR is on for these
-binds (a port the killed job's connections hold in TIME_WAIT is free only so) and set as
-recorded after.
+listens again with its backlog; a connection of the job that waited in its accept queue, nothing
+sent on it yet, is made again by connecting from its old address once every listener listens
+(the accepted end is the kernel's until accept(2): no image could hold it); a bound socket is
+bound again.  The connections the killed job left closing at such a port (TIME_WAIT and kin, no
+descriptor holding them) are ended first (SOCK_DESTROY): the kernel would refuse the bind and
+the listen while they last, unless each had SO_REUSEADDR; SO_REUSEADDR is on for the bind and
+set as recorded after.
 
-Refused at the checkpoint, in one line naming the socket: other families and protocols
-(raw, netlink, SCTP, ...), TCP states but listening, established and closed (a connect in
-progress, a connection half closed or closing), a listening socket with connections waiting in
-its accept queue, a connection whose peer is not a socket of the job (no --tcp-established
-yet), queued UDP datagrams, urgent data, and options a new socket does not take back.
+Queued UDP datagrams are peeked from a moving peek offset at the dump (SO_PEEK_OFF) and sent
+again at the restore, each from its own source address, through raw sockets that write the IP
+and UDP headers.
+
+Refused at the checkpoint, in one line naming the socket: other families and protocols (raw,
+netlink, SCTP, ...); TCP states other than listening, established and closed (a connect in
+progress, a connection half closed or closing); a listener with connections from outside the
+job waiting in its accept queue, or one of the job's with data sent on it; a connection whose
+peer is not a socket of the job (no --tcp-established yet); an empty queued datagram; urgent
+data; options a new socket does not take back.
 """
 
 from __future__ import annotations
@@ -67,7 +76,7 @@ NLM_F_ACK = 0x4
 SO_PEEK_OFF = 42
 MAX_DATAGRAM = 65536
 IPV6_HDRINCL = 36
-TCP_INFO_SIZE = 104
+TCP_INFO_SIZE = 136               # through tcpi_bytes_received
 ESTABLISHED, CLOSE, LISTEN = 1, 7, 10
 STATES = {1: "established", 2: "SYN sent (a connect in progress)", 3: "SYN received", 4: "FIN wait 1 (shut down "
           "for sending)", 5: "FIN wait 2 (shut down for sending)", 6: "time wait", 7: "closed",
@@ -218,17 +227,22 @@ def check(pid: int, fd: int, what: str) -> None:
                               "supported")
 
 
+def _waiting(info: bytes) -> int:
+    """A listener's accept queue length (tcpi_unacked of a listener)."""
+    return int(struct.unpack_from("<I", info, 24)[0])
+
+
+def _bytes_sent(info: bytes) -> int:
+    """Bytes of data the peer acknowledged (tcpi_bytes_acked counts the SYN too)."""
+    return max(0, int(struct.unpack_from("<Q", info, 120)[0]) - 1)
+
+
 def _check_tcp(pid: int, label: str, sock: socket.socket) -> None:
     info = _tcp_info(sock)
     state = info[0]
     if state not in (ESTABLISHED, CLOSE, LISTEN):
         raise Unsupported(pid, label, f"a TCP socket in state {STATES.get(state, state)} is not supported yet "
                           "(established, listening and closed ones are)")
-    if state == LISTEN:
-        waiting = struct.unpack_from("<I", info, 24)[0]          # tcpi_unacked: the accept queue's length
-        if waiting:
-            raise Unsupported(pid, label, f"{waiting} connection(s) wait in its accept queue, which is not "
-                              "supported yet (checkpoint once the job has accepted them)")
     if state == ESTABLISHED and _ioctl_int(sock, SIOCATMARK):
         raise Unsupported(pid, label, "urgent (out-of-band) data is pending; not supported")
 
@@ -262,6 +276,15 @@ class DiagSocket:
     @property
     def local_addr(self) -> str:
         raw = self.sockid[4:20] if self.family == socket.AF_INET6 else self.sockid[4:8]
+        return socket.inet_ntop(self.family, raw)
+
+    @property
+    def peer_port(self) -> int:
+        return int(struct.unpack_from(">H", self.sockid, 2)[0])
+
+    @property
+    def peer_addr(self) -> str:
+        raw = self.sockid[20:36] if self.family == socket.AF_INET6 else self.sockid[20:24]
         return socket.inet_ntop(self.family, raw)
 
 
@@ -351,6 +374,8 @@ class _Seen:
     holder: Holder
     image: image_pb2.InetSocketImage
     label: str
+    waiting: int = 0            # a listener: connections in its accept queue
+    sent: int = 0               # an established socket: bytes its peer acknowledged, and bytes queued to send
 
 
 def capture(holders: dict[int, Holder], journal_of: Callable[[int], Journal],
@@ -367,12 +392,19 @@ def capture(holders: dict[int, Holder], journal_of: Callable[[int], Journal],
             proto = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL)
             if proto not in diags:
                 diags[proto] = _diag(proto)
-            seen.append(_Seen(h, _describe_socket(h, label, sock, ino, diags[proto], journal_of(h.pid)), label))
-    _check_peers(seen)
+            img = _describe_socket(h, label, sock, ino, diags[proto], journal_of(h.pid))
+            s = _Seen(h, img, label)
+            if img.type == socket.SOCK_STREAM and img.state in (LISTEN, ESTABLISHED):
+                info = _tcp_info(sock)
+                s.waiting = _waiting(info) if img.state == LISTEN else 0
+                s.sent = _bytes_sent(info) + _ioctl_int(sock, termios.TIOCOUTQ) if img.state == ESTABLISHED else 0
+            seen.append(s)
+    _find_pending(seen)
+    _check_peers([s for s in seen if not s.image.pending])
     ports = {s.image.local_port for s in seen if s.image.local_port}
     with netlock.locked(ports, journal_of(root), root):
         for s in seen:
-            if s.image.type == socket.SOCK_STREAM and s.image.state == ESTABLISHED:
+            if s.image.type == socket.SOCK_STREAM and s.image.state == ESTABLISHED and not s.image.pending:
                 with _taken(s.holder.pid, s.holder.fd) as sock:
                     _read_connection(s.holder, sock, s.image, journal_of(s.holder.pid))
     return [s.image for s in seen]
@@ -438,6 +470,39 @@ def _queued_datagrams(holder: Holder, label: str, sock: socket.socket,
 def _listen_backlog(sock: socket.socket) -> int:
     """listen(2)'s backlog: TCP_INFO's tcpi_sacked of a listener (sk_max_ack_backlog)."""
     return int(struct.unpack_from("<I", _tcp_info(sock), 28)[0])
+
+
+def _find_pending(seen: list[_Seen]) -> None:
+    """Marks the job's connections that wait in the accept queue of a listener of the job (the
+    accepted end, which no descriptor holds yet, is the kernel's: inet_diag lists it, inode 0),
+    and refuses a listener whose queue holds others, or one that was sent data."""
+    if not any(s.waiting for s in seen):
+        return
+    queued = {(_plain(d.local_addr), d.local_port, _plain(d.peer_addr), d.peer_port)
+              for d in diag_sockets(socket.IPPROTO_TCP, 1 << ESTABLISHED) if d.inode == 0}
+    listeners = [s for s in seen if s.image.type == socket.SOCK_STREAM and s.image.state == LISTEN]
+    found = {id(s): 0 for s in listeners}
+    for s in seen:
+        i = s.image
+        if i.type != socket.SOCK_STREAM or i.state != ESTABLISHED:
+            continue
+        if (_plain(i.peer_addr), i.peer_port, _plain(i.local_addr), i.local_port) not in queued:
+            continue
+        listener = next((ls for ls in listeners if ls.image.local_port == i.peer_port
+                         and _plain(ls.image.local_addr) in (_plain(i.peer_addr), "0.0.0.0", "::")), None)
+        if listener is None:
+            continue
+        if s.sent:
+            raise Unsupported(s.holder.pid, s.label, f"its connection waits in the accept queue of {listener.label} "
+                              "with data sent on it, which is not supported yet (checkpoint once the job has "
+                              "accepted it)")
+        i.pending = True
+        found[id(listener)] += 1
+    for ls in listeners:
+        if ls.waiting != found[id(ls)]:
+            raise Unsupported(ls.holder.pid, ls.label, f"{ls.waiting - found[id(ls)]} connection(s) from outside the "
+                              "job wait in its accept queue, which is not supported yet (checkpoint once the job "
+                              "has accepted them)")
 
 
 def _plain(addr: str) -> str:
@@ -535,6 +600,7 @@ class Maker:
     def __init__(self, images: Iterable[image_pb2.InetSocketImage]) -> None:
         self.images = {i.ino: i for i in images}
         self._repaired: list[tuple[socket.socket, image_pb2.InetSocketImage]] = []
+        self._pending: list[tuple[socket.socket, image_pb2.InetSocketImage]] = []     # connected in finish()
 
     def obtain(self, target: RemoteProcess, ino: int) -> int:
         """Socket `ino` made in `target`: its descriptor there."""
@@ -556,7 +622,7 @@ class Maker:
             sock.close()
             raise
         if img.type == socket.SOCK_STREAM and img.state == ESTABLISHED:
-            self._repaired.append((sock, img))
+            (self._pending if img.pending else self._repaired).append((sock, img))
         else:
             sock.close()
         return fd
@@ -568,7 +634,8 @@ class Maker:
         if failed:
             raise RestoreError(f"cannot restore the {_what(img)}: socket option {failed}")
         if img.type == socket.SOCK_STREAM and img.state == ESTABLISHED:
-            self._connection(sock, img)
+            if not img.pending:
+                self._connection(sock, img)
             return
         if img.bound:
             if img.type == socket.SOCK_STREAM:
@@ -637,19 +704,43 @@ class Maker:
                     self._after(sock, img)
                 except OSError as exc:
                     raise RestoreError(f"cannot restore the {_what(img)}: {exc.strerror}") from None
+            # Each listener listens: a connection that waited in one's accept queue is made again,
+            # in the order the clients' sockets were made.
+            for sock, img in sorted(self._pending, key=lambda p: p[1].ino):
+                try:
+                    _connect_again(sock, img)
+                    self._after(sock, img)
+                except OSError as exc:
+                    raise RestoreError(f"cannot restore the {_what(img)}, which waited to be accepted: "
+                                       f"{exc.strerror}") from None
         finally:
             self.abandon()
 
     def abandon(self) -> None:
-        for sock, _ in self._repaired:
+        for sock, _ in (*self._repaired, *self._pending):
             sock.close()
         self._repaired.clear()
+        self._pending.clear()
 
 
 def _what(img: image_pb2.InetSocketImage) -> str:
     kind = "TCP" if img.type == socket.SOCK_STREAM else "UDP"
     where = _show(img.local_addr, img.local_port)
     return f"{kind} socket {where}" + (f" -> {_show(img.peer_addr, img.peer_port)}" if img.peer_port else "")
+
+
+def _connect_again(sock: socket.socket, img: image_pb2.InetSocketImage) -> None:
+    """A connection that waited in a listener's accept queue, made again from its own address: a
+    handshake on the loopback, so the listener's queue holds it again."""
+    clear_orphans(img)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(_address(img))
+    err = sock.connect_ex(_peer(img))
+    if err == errno.EINPROGRESS:                # the job's description is non-blocking
+        select.select([], [sock], [], 10.0)
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err:
+        raise OSError(err, os.strerror(err))
 
 
 def _requeue(sock: socket.socket, img: image_pb2.InetSocketImage) -> None:

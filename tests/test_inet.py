@@ -94,9 +94,15 @@ REFUSED = r"""
 import os, socket, sys, time
 mode, ready = sys.argv[1], sys.argv[2]
 keep = []
-if mode == "backlog":
+if mode == "backlog":               # the test connects to it, from outside the job
     l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(4)
-    keep += [l, socket.create_connection(l.getsockname())]
+    keep.append(l)
+    with open(ready + ".port", "w") as f:
+        f.write(str(l.getsockname()[1]))
+elif mode == "sent before accepted":
+    l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(4)
+    c = socket.create_connection(l.getsockname()); c.sendall(b"x")
+    keep += [l, c]
 elif mode == "outside":
     keep.append(socket.create_connection(("127.0.0.1", int(sys.argv[3]))))
 elif mode == "half-closed":
@@ -116,7 +122,9 @@ time.sleep(600)
 
 
 @pytest.mark.parametrize(("mode", "why"), [
-    ("backlog", r"1 connection\(s\) wait in its accept queue"),
+    ("backlog", r"1 connection\(s\) from outside the job wait in its accept queue"),
+    ("sent before accepted", r"its connection waits in the accept queue of fd \d+ \(TCP socket [0-9.:]+\) with "
+                             r"data sent on it"),
     ("outside", r"its peer is not a socket of the job"),
     ("half-closed", r"TCP socket in state FIN wait 2 \(shut down for sending\) is not supported yet"),
     ("empty datagram", r"an empty datagram is queued"),
@@ -130,7 +138,12 @@ def test_what_is_not_supported_yet_is_refused_in_one_line(mode: str, why: str, t
         ready = tmp_path / "ready"
         procs.start([sys.executable, "-c", REFUSED, mode, ready, str(server.getsockname()[1])])
         pid = procs.track(read_pid(ready))
+        outside = []
+        if mode == "backlog":
+            outside.append(socket.create_connection(("127.0.0.1", int((tmp_path / "ready.port").read_text()))))
         res = incr(store, "checkpoint", pid)
+        for s in outside:
+            s.close()
         assert res.returncode == 1, res.stderr
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1, lines

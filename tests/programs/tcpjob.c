@@ -10,7 +10,8 @@
  *     never-sent bytes;
  *   - the child sent "six" over IPv6, unread;
  *   - the child sent "46" over IPv4 to a dual-stack IPv6 listener (IPV6_V6ONLY off): the parent's
- *     end names it by an IPv4-mapped address.
+ *     end names it by an IPv4-mapped address;
+ *   - a second connection of the child to the IPv4 listener waits in its accept queue.
  * Options: TCP_NODELAY and TCP_KEEPIDLE 77 / SO_KEEPALIVE on the child's IPv4 socket, TCP_CORK
  * off and SO_RCVLOWAT 3 on the parent's accepted one.  A UDP socket bound to 127.0.0.1:0 and a
  * second one connected to it; two datagrams queued in the first, from the second and from a third
@@ -147,12 +148,13 @@ int main(int argc, char **argv)
         setsockopt(c4, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
         if (connect(c4, (struct sockaddr *)&a4, sizeof a4) || connect(c6, (struct sockaddr *)&a6, sizeof a6))
             _exit(3);
-        int c46 = socket(AF_INET, SOCK_STREAM, 0);
-        if (connect(c46, (struct sockaddr *)&to46, sizeof to46))
+        int c46 = socket(AF_INET, SOCK_STREAM, 0), c4p = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(c46, (struct sockaddr *)&to46, sizeof to46) || connect(c4p, (struct sockaddr *)&a4, sizeof a4))
             _exit(3);
         if (write(c4, "hello", 5) != 5 || write(c6, "six", 3) != 3 || write(c46, "46", 2) != 2)
             _exit(3);
-        struct names n4, n6;
+        struct names n4, n6, n4p;
+        names_of(c4p, &n4p);
         names_of(c4, &n4);
         names_of(c6, &n6);
         size_t total;
@@ -161,7 +163,9 @@ int main(int argc, char **argv)
         if (write(ctl, "r", 1) != 1)
             _exit(3);
         sc_wait_go();
-        report(names_same(c4, &n4) && names_same(c6, &n6), "child names", "getsockname/getpeername changed");
+        report(names_same(c4, &n4) && names_same(c6, &n6) && names_same(c4p, &n4p), "child names",
+               "getsockname/getpeername changed");
+        report(write(c4p, "p", 1) == 1, "child pending", strerror(errno));
         report(opt(c4, IPPROTO_TCP, TCP_NODELAY) == 1 && opt(c4, SOL_SOCKET, SO_KEEPALIVE) == 1
                && opt(c4, IPPROTO_TCP, TCP_KEEPIDLE) == 77, "child options", "TCP_NODELAY/SO_KEEPALIVE/TCP_KEEPIDLE");
         size_t more = 512 << 10;
@@ -182,6 +186,7 @@ int main(int argc, char **argv)
         _exit(0);
     }
     close(sv[1]);
+    /* The child's first IPv4 connection is accepted; its second one waits in the queue. */
     int s4 = accept(l4, NULL, NULL), s6 = accept(l6, NULL, NULL), s46 = accept(l46, NULL, NULL), lowat = 3, zero = 0;
     if (s4 < 0 || s6 < 0 || s46 < 0)
         return 3;
@@ -265,6 +270,9 @@ int main(int argc, char **argv)
              "ipv6", "read \"%s\"", six);
     char b46[3] = {0};
     sc_check(read_full(s46, (unsigned char *)b46, 2) == 0 && strcmp(b46, "46") == 0, "dual stack", "read \"%s\"", b46);
+    int sp = accept(l4, NULL, NULL);
+    char pch = 0;
+    sc_check(sp >= 0 && read(sp, &pch, 1) == 1 && pch == 'p', "pending accept", "%s", strerror(errno));
     int s4b = accept(l4, NULL, NULL);
     char x = 0;
     sc_check(s4b >= 0 && read(s4b, &x, 1) == 1 && x == 'x', "accept", "%s", strerror(errno));
@@ -303,7 +311,7 @@ int main(int argc, char **argv)
     }
     int status;
     waitpid(child, &status, 0);
-    sc_check(lines == 6 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "child", "%d reports, status %d", lines,
+    sc_check(lines == 7 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "child", "%d reports, status %d", lines,
              status);
     return sc_done();
 }

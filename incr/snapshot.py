@@ -328,16 +328,27 @@ class StorePages:
         self.tally = tally
 
     def shm_pages(self, key: str) -> Iterator[tuple[int, memoryview]]:
-        """(byte offset, contents) runs of shared memory object `key`; pages not listed are zero."""
+        """(byte offset, contents) runs of shared memory object `key`; pages not listed are zero.
+        Every run is read in the same batches (an MPI job's segments hold thousands of short runs,
+        and a read pipeline per run cost a thread start each)."""
         ref = self.maps.get(f"shm:{key}")
         if ref is None:
             return
         held = pagelayers.read_region(pagelayers.region_layers(ref), self.store.read_blob)
-        for first, count in pagelayers.runs_of(held):
-            run = b"".join(held[p] for p in range(first, first + count))
-            for start, view in self._batches(run):
-                yield (first + start) * PAGE, view
-                self._advance(len(view) // PAGE)
+        runs = list(pagelayers.runs_of(held))
+        digests = b"".join(held[p] for first, count in runs for p in range(first, first + count))
+        run, run_at = 0, 0              # the run the next page lies in; its first page's index among all
+        for start, view in self._batches(digests):
+            end = start + len(view) // PAGE
+            at = start
+            while at < end:
+                first, count = runs[run]
+                upto = min(end, run_at + count)
+                yield (first + at - run_at) * PAGE, view[(at - start) * PAGE:(upto - start) * PAGE]
+                self._advance(upto - at)
+                at = upto
+                if upto == run_at + count:
+                    run, run_at = run + 1, run_at + count
 
     def fill(self, vmas: list[image_pb2.Vma]) -> Iterator[tuple[list[tuple[int, int]], memoryview]]:
         """engine.memory.PageSource.fill: in address order, batch by batch, each batch read

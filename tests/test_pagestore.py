@@ -1110,3 +1110,43 @@ def test_a_pack_file_holds_exactly_what_was_written_however_direct_writes_go(
     assert path.read_bytes() == expected
     assert calls[0] is True and (calls[-1] is False)       # the tail, at least, is buffered
     assert (False in calls[:3]) == (refusal == "einval")
+
+
+# -- a restore's page source ---------------------------------------------------------------
+
+
+def test_shared_memory_runs_come_in_shared_batches(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """StorePages.shm_pages: an object's scattered runs of pages are read in batches across runs
+    (one read pipeline in all: an MPI job's segments hold thousands of short runs, and a pipeline
+    per run cost a thread start each), and still come out run by run, each at its offset."""
+    from incr import snapshot as snapshot_module
+    from incr.pagestore import layers as pagelayers
+
+    monkeypatch.setattr(snapshot_module, "RESTORE_BATCH_PAGES", 4)
+    pipelines = []
+    real_executor = snapshot_module.ThreadPoolExecutor
+
+    def executor(*args: Any, **kwargs: Any) -> Any:
+        pipelines.append(1)
+        return real_executor(*args, **kwargs)
+
+    monkeypatch.setattr(snapshot_module, "ThreadPoolExecutor", executor)
+    buf = text_pages(40, 21)
+    chosen = [0, 1, 2, 5, 7, 8, 9, 10, 11, 12, 13, 20, *range(30, 40)]
+    with store.writer() as w:
+        digests = w.add_pages(buf)
+        held = {i: digests[i * DIGEST_SIZE:(i + 1) * DIGEST_SIZE] for i in chosen}
+        blob = w.add_blob(pagelayers.encode(held))
+        ref = store_pb2.PageMapRef(region="shm:k", layers=[blob], layer_entries=[len(held)], pages=len(held))
+        sid = w.commit(store_pb2.Snapshot(epoch=1.0, kind="checkpoint", page_maps=[ref]))
+    with Store.open(store.path) as s:
+        snap = dict(s.snapshots())[sid]
+        got = [(offset, bytes(view)) for offset, view in snapshot_module.StorePages(s, snap, 1).shm_pages("k")]
+    pages = [offset // PAGE_SIZE + k for offset, data in got for k in range(len(data) // PAGE_SIZE)]
+    assert pages == chosen
+    for offset, data in got:
+        assert data == buf[offset:offset + len(data)]
+        first = offset // PAGE_SIZE
+        assert all(p in held for p in range(first, first + len(data) // PAGE_SIZE))
+    assert len(got) > len(list(pagelayers.runs_of(held)))     # batches of 4 split runs too
+    assert pipelines == [1]

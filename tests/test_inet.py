@@ -152,9 +152,18 @@ def test_what_is_not_supported_yet_is_refused_in_one_line(mode: str, why: str, t
         assert os.path.exists(f"/proc/{pid}") and not _nft_tables()
 
 
-def test_the_lock_holds_back_every_packet_of_the_ports_until_it_goes() -> None:
-    """What the lock is for: a byte sent on a locked connection arrives only once it is lifted."""
+@pytest.mark.parametrize("through", ["libnftables", "the nft command"])
+def test_the_lock_holds_back_every_packet_of_the_ports_until_it_goes(through: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the lock is for: a byte sent on a locked connection arrives only once it is lifted;
+    taken in incr's process through libnftables, or by the nft command where that will not load."""
     from incr.engine.leftovers import NoJournal
+
+    monkeypatch.setattr(netlock, "_library", None)
+    if through == "the nft command":
+        def unloadable() -> None:
+            raise OSError("libnftables.so.1: cannot open shared object file")
+        monkeypatch.setattr(netlock, "_Library", unloadable)
 
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -171,3 +180,4 @@ def test_the_lock_holds_back_every_packet_of_the_ports_until_it_goes() -> None:
             assert not _nft_tables()
             server.settimeout(30)          # retransmitted once the lock is gone
             assert server.recv(1) == b"x"
+    assert (netlock._library is not None) == (through == "libnftables")

@@ -4,13 +4,17 @@ Dump and restore.
 Which socket is whose peer comes from sock_diag (NETLINK_SOCK_DIAG, the
 interface `ss` uses), and so does each end's shutdown state.  Dump (every
 process frozen), through each end taken into incr with pidfd_getfd: a
-stream's queued bytes are read with MSG_PEEK from successive peek offsets
-(SO_PEEK_OFF, put back afterwards), so its queue is never touched; a datagram
-or seqpacket end's messages are read and sent straight back through its peer,
-message by message (a peek cannot see again an empty datagram once peeked),
-unless a shutdown forbids sending them back: then only an empty queue is
-supported.  Every socket option a program can read back (OPTIONS) is read
-with getsockopt.  Restore: the pair is created (an injected socketpair), refilled
+stream's queued bytes, and a datagram or seqpacket end's messages, are read
+with MSG_PEEK from successive peek offsets (SO_PEEK_OFF, put back afterwards),
+so the queue is never touched and a SIGKILLed incr cannot lose a message.
+Peeks from an offset skip an empty message behind others (and one peeked
+before): what the peer has charged to its send buffer for unread messages
+(SO_MEMINFO) is then more than the peeked ones take, and only then are the
+messages read out and sent straight back through the peer, one by one (a
+window in which a SIGKILL of incr loses them: docs/crash-model.md), unless a
+shutdown forbids sending them back: then only an empty queue is supported.
+Every socket option a program can read back (OPTIONS) is read with
+getsockopt.  Restore: the pair is created (an injected socketpair), refilled
 from incr through stolen ends (with send buffers large enough meanwhile),
 its options set and its ends shut down as they were, all before it is
 handed to the processes that hold its ends.
@@ -47,6 +51,7 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import functools
 import os
 import socket
 import stat
@@ -56,6 +61,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from incr.faults import fault_point
 from incr.proto import image_pb2
 
 from . import inflight, proc
@@ -327,9 +333,9 @@ def peek_queue(sock: socket.socket, stype: int, shutdown: int, carried: Callable
     offset is put back.  `carried(i)`: what notes what message i carries (a pair's queue), if any.
 
     A stream's pieces end where a reader's recv(2) would stop: after bytes that carry descriptors,
-    and where the credentials change.  A datagram of length 0 is shown to such peeks once only (the
-    kernel marks it peeked); an empty message in a seqpacket socket shut down for reading looks like
-    its end of file."""
+    and where the credentials change.  An empty message in a seqpacket socket shut down for reading
+    looks like its end of file.  Peeks from an offset show an empty datagram once only (the kernel marks it
+    peeked), and never one behind others: peeked_whole tells."""
     saved = peek_offset(sock)
     buf = bytearray(1 << 16)
     msgs: list[bytes] = []
@@ -337,7 +343,9 @@ def peek_queue(sock: socket.socket, stype: int, shutdown: int, carried: Callable
     why = ""
     try:
         while True:
-            sock.setsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, at)
+            # The first message without an offset: such a peek shows it even when empty and peeked before.
+            head = not msgs and stype != socket.SOCK_STREAM
+            sock.setsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, -1 if head else at)
             try:
                 n, what, flags = _peek(sock, buf, None if carried is None else carried(len(msgs)))
             except BlockingIOError:
@@ -384,11 +392,44 @@ def oob_queued(sock: socket.socket) -> bool:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
 
 
-def sent_queued(sender: socket.socket) -> bool:
-    """Whether messages `sender` sent still wait in its peer (they are charged to its send buffer)."""
+def _send_charged(sender: socket.socket) -> int:
+    """What the messages `sender` sent and nobody has read yet take of its send buffer (bytes of
+    the kernel's accounting: each message's whole buffer, its truesize)."""
     meminfo = sender.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 9 * 4)
     allocated: int = struct.unpack_from("<I", meminfo, SK_MEMINFO_WMEM_ALLOC * 4)[0]
-    return allocated > 0
+    return allocated
+
+
+def sent_queued(sender: socket.socket) -> bool:
+    """Whether messages `sender` sent still wait in its peer (they are charged to its send buffer)."""
+    return _send_charged(sender) > 0
+
+
+@functools.lru_cache(maxsize=256)
+def _charge_of(stype: int, length: int) -> int:
+    """What one message of `length` bytes of a socket of type `stype` takes of its sender's send
+    buffer, measured by sending one through a scratch pair here; -1 if it could not be sent."""
+    a, b = socket.socketpair(socket.AF_UNIX, stype)
+    with a, b:
+        try:
+            a.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, 2 * length + (1 << 16))
+            a.send(bytes(length), socket.MSG_DONTWAIT)
+        except OSError:
+            return -1
+        return _send_charged(a)
+
+
+def peeked_whole(sender: socket.socket, stype: int, msgs: list[bytes]) -> bool:
+    """Whether `msgs`, peeked from the one socket `sender` can send to, are every message queued
+    there.  Peeks from offsets skip an empty datagram behind others (or one peeked before); what
+    `sender` has charged for unread messages then exceeds what the peeked ones take."""
+    want = 0
+    for msg in msgs:
+        charge = _charge_of(stype, len(msg))
+        if charge < 0:
+            return False
+        want += charge
+    return _send_charged(sender) == want
 
 
 def may_carry(ino: int, ends: Mapping[int, object], unix: Mapping[int, UnixInfo]) -> bool:
@@ -544,6 +585,16 @@ def capture_queue(end: End, sock: socket.socket, peer: End, peer_sock: socket.so
             raise Unsupported(end.pid, end.what, "messages are queued in it while it is shut down (shutdown(2)) "
                               "for reading or its peer for writing: not supported")
         return []
+    # Peeked where the peeks see every message: a queue read is never taken out of the job's socket,
+    # even for a moment a SIGKILL of incr could make for good.
+    before = list(carried or ())
+    msgs, why = peek_queue(sock, stype, end.shutdown, noter)
+    if peeked_whole(peer_sock, stype, msgs):
+        if why:
+            raise Unsupported(end.pid, end.what, f"a message queued in it carries {why}")
+        return msgs
+    if carried is not None:
+        carried[:] = before                 # noted by position, and the drain sees more positions
     return _drain_and_put_back(end, sock, peer_sock, noter)
 
 
@@ -568,6 +619,7 @@ def _drain_and_put_back(end: End, sock: socket.socket, peer_sock: socket.socket,
                     break
                 inflight.close_all(installed(ancdata, (SCM_PIDFD,)))
                 msgs.append((data, [item for item in ancdata if item[1] != SCM_PIDFD], flags))
+            fault_point("dgram-drained")
         finally:
             for data, ancdata, _ in msgs:       # what they carried goes back with them, in order
                 peer_sock.sendmsg([data], inflight.carried_back(ancdata))

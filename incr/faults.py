@@ -8,7 +8,7 @@ disk would, so tests can prove that an I/O error anywhere aborts cleanly;
 with ``INCR_FAULT_SIGNAL=<name>`` (``SIGINT``: a Ctrl-C there), the process
 sends itself that signal instead.
 The points are listed in ``POINTS`` (checkpoint), ``GC_POINTS`` (forget and
-prune), ``RESTORE_POINTS``, ``GHOST_POINTS`` and ``NET_POINTS``.
+prune), ``RESTORE_POINTS``, ``GHOST_POINTS``, ``NET_POINTS`` and ``UNIX_POINTS``.
 """
 
 from __future__ import annotations
@@ -44,6 +44,12 @@ GHOST_POINTS = (
 NET_POINTS = (
     "udp-peek",         # a UDP socket's peek offset moved to read its queue
     "tcp-repair",       # one socket of the job in repair mode, the network lock on
+)
+
+# Reached only by a checkpoint of a job whose datagram pair holds an empty datagram behind others, which
+# no peek sees (engine/unixsock.py: its queue is read out and sent back; tests/test_unixsock.py).
+UNIX_POINTS = (
+    "dgram-drained",    # a datagram pair's queue read out into incr, not yet sent back
 )
 
 # Inside a remote syscall into a live job (engine/tracee.py): the native call kills incr at that stage.

@@ -129,6 +129,16 @@ def incr(store: Path | None, *args: str | int | Path, env: dict[str, str] | None
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+def run_killed(store: Path, args: tuple[str, ...], pid: int, delay: float) -> subprocess.CompletedProcess[str]:
+    """The command, SIGKILLed `delay` seconds after it started (unless it ended first)."""
+    p = subprocess.Popen([sys.executable, "-m", "incr", "--store", str(store), *args, str(pid), "--json"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    p.send_signal(signal.SIGKILL)
+    out, err = p.communicate()
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+
 def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
     assert result.returncode == 0, f"incr failed ({result.returncode}): {result.stderr}"
     return result

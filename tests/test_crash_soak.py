@@ -21,8 +21,6 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -30,7 +28,7 @@ import pytest
 from softdirty_vm import IN_GUEST, run_in_guest
 from xorjob import Job, assert_memory_exact
 
-from conftest import Procs, incr, kill_and_wait_gone, ok, read_pid, verify_here
+from conftest import Procs, incr, kill_and_wait_gone, ok, read_pid, run_killed, verify_here
 from incr import dirty, maintenance
 from incr.pagestore import gc
 
@@ -72,16 +70,6 @@ def timed(store: Path, *args: object) -> float:
     t0 = time.perf_counter()
     ok(incr(store, *args))
     return time.perf_counter() - t0
-
-
-def run_killed(store: Path, args: tuple[str, ...], pid: int, delay: float) -> subprocess.CompletedProcess[str]:
-    """The command, SIGKILLed `delay` seconds after it started (unless it ended first)."""
-    p = subprocess.Popen([sys.executable, "-m", "incr", "--store", str(store), *args, str(pid), "--json"],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(delay)
-    p.send_signal(signal.SIGKILL)
-    out, err = p.communicate()
-    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
 
 
 def _trackers() -> list[object]:

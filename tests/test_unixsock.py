@@ -1,18 +1,24 @@
 """Unix socket pairs beyond the conformance corpus (engine/unixsock.py): every socket option a
 program can read back, on both ends of each type, a peek offset into queued data, shut-down ends
 of each type; and descriptors in flight deeper in a queue than a running job's first message
-(tests/programs/sockopts.c); an option value a new socket cannot take refused at the checkpoint."""
+(tests/programs/sockopts.c); an option value a new socket cannot take refused at the checkpoint.
+A datagram or seqpacket pair's queue is only peeked, never taken out of the job's socket, unless it
+holds an empty message no peek can see: checkpoints SIGKILLed at seeded random instants leave
+every message where it was."""
 
 from __future__ import annotations
 
+import random
+import signal
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import selfcheck
 
-from conftest import Procs
+from conftest import Procs, incr, ok, run_killed, wait_exit
 from incr.engine import unixsock
 from incr.engine.errors import Unsupported
 from incr.proto import image_pb2
@@ -40,3 +46,42 @@ def test_option_a_new_socket_cannot_take_is_refused() -> None:
     with pytest.raises(Unsupported, match=r"^cannot checkpoint PID 7: fd 3 \(socket:\[9\]\): socket option "
                        r"SO_RCVBUF 300001 \(reads back 300000\)"):
         unixsock.check_options(7, "fd 3 (socket:[9])", socket.SOCK_STREAM, [fine, odd])
+
+
+@pytest.mark.parametrize("mode", selfcheck.MODES)
+@pytest.mark.parametrize("hidden", [False, True], ids=["seen", "hidden-empty"])
+def test_datagram_and_seqpacket_queues_come_back_whole(mode: str, hidden: bool, cprog: Callable[..., Path],
+                                                       tmp_path: Path, store: Path, procs: Procs) -> None:
+    args = ("queues", "hidden") if hidden else ("queues",)
+    selfcheck.assert_passed(selfcheck.run(cprog("sockopts"), tmp_path, store, procs, mode, *args))
+
+
+def test_pair_queues_are_read_without_taking_a_message_out(cprog: Callable[..., Path], tmp_path: Path,
+                                                           store: Path, procs: Procs) -> None:
+    # The point is on the drain's path only: a checkpoint that reaches it took messages out.
+    pid, _, out, go = selfcheck.start(cprog("sockopts"), tmp_path, procs, "queues")
+    ok(incr(store, "checkpoint", pid, env={"INCR_FAULT": "dgram-drained"}))
+    rng = random.Random(20261204)
+    span = _timed_checkpoint(store, pid)
+    killed = 0
+    for _ in range(12):
+        res = run_killed(store, ("checkpoint",), pid, rng.uniform(0.0, span))
+        killed += res.returncode == -signal.SIGKILL
+    assert killed >= 6, f"only {killed} of 12 checkpoints were killed mid-run"
+    go.touch()
+    assert wait_exit(pid) == 0, out.read_text()
+    lines = out.read_text().splitlines()
+    assert lines and all(line.startswith("ok ") for line in lines), lines
+
+
+def test_a_queue_with_an_empty_message_no_peek_sees_is_read_out(cprog: Callable[..., Path], tmp_path: Path,
+                                                                store: Path, procs: Procs) -> None:
+    pid, _, _, _ = selfcheck.start(cprog("sockopts"), tmp_path, procs, "queues", "hidden")
+    res = incr(store, "checkpoint", pid, env={"INCR_FAULT": "dgram-drained"})
+    assert res.returncode == -signal.SIGKILL, (res.returncode, res.stderr)
+
+
+def _timed_checkpoint(store: Path, pid: int) -> float:
+    t0 = time.perf_counter()
+    ok(incr(store, "checkpoint", pid))
+    return time.perf_counter() - t0

@@ -6,7 +6,11 @@
  *   sockopts OUT READY GO deep      descriptors in flight in the second message of a datagram
  *                                   queue, and behind bytes in a stream (a pipe's two ends, which
  *                                   exist only in flight): every message is there, in order, with
- *                                   working descriptors */
+ *                                   working descriptors
+ *   sockopts OUT READY GO queues [hidden]
+ *                                   a datagram and a seqpacket pair's queues of messages of many
+ *                                   lengths, empty ones included (with `hidden`, one behind others,
+ *                                   which no peek shows), one carrying a descriptor */
 #include "selfcheck.h"
 #include <errno.h>
 #include <string.h>
@@ -227,9 +231,71 @@ static int deep(void)
     return sc_done();
 }
 
+/* Messages of a datagram and a seqpacket pair: an empty one first, lengths up to 64 KiB, one carrying a
+ * descriptor; with `hidden`, an empty one behind others too, which no peek from an offset shows. */
+static const size_t QLEN[] = {0, 1, 1000, 65536, 7, 0, 300};
+#define NQ (int)(sizeof QLEN / sizeof QLEN[0])
+#define CARRIER 4
+
+static int queues(int hidden)
+{
+    int dg[2], sp[2], p[2];
+    static char msg[65536], got[65536 + 1];
+    if (socketpair(AF_UNIX, SOCK_DGRAM, 0, dg) || socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp) || pipe(p)) return 3;
+    int socks[2][2] = {{dg[0], dg[1]}, {sp[0], sp[1]}};
+    for (int k = 0; k < 2; k++) {
+        int big = 1 << 20;
+        if (setsockopt(socks[k][0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big)) return 3;
+        for (int i = 0; i < NQ; i++) {
+            size_t len = QLEN[i] == 0 && i > 0 && !hidden ? 2 : QLEN[i];
+            memset(msg, 'a' + i + k, len);
+            if (i == CARRIER) {
+                msg[len] = 0;
+                if (send_fd(socks[k][0], msg, p[1])) return 3;
+            } else if (send(socks[k][0], msg, len, 0) != (ssize_t)len) {
+                return 3;
+            }
+        }
+    }
+    close(p[1]);
+    sc_ready();
+    sc_wait_go();
+    for (int k = 0; k < 2; k++) {
+        const char *kind = k ? "seqpacket" : "datagram";
+        int good = 1, fd = -1;
+        for (int i = 0; i < NQ; i++) {
+            size_t len = QLEN[i] == 0 && i > 0 && !hidden ? 2 : QLEN[i];
+            char want = (char)('a' + i + k);
+            struct iovec iov = {got, sizeof got};
+            union { struct cmsghdr h; char space[CMSG_SPACE(sizeof(int))]; } c;
+            struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &c, .msg_controllen = sizeof c};
+            ssize_t n = recvmsg(socks[k][1], &mh, MSG_DONTWAIT);
+            int carried = -1;
+            struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+            if (n >= 0 && h && h->cmsg_type == SCM_RIGHTS) memcpy(&carried, CMSG_DATA(h), sizeof carried);
+            int right = n == (ssize_t)len && (i == CARRIER) == (carried >= 0);
+            for (size_t j = 0; right && j < len; j++) right = got[j] == want;
+            if (!right) {
+                sc_check(0, kind, "message %d: %zd bytes (want %zu), descriptor %d", i, n, len, carried);
+                good = 0;
+                break;
+            }
+            if (carried >= 0) fd = carried;
+        }
+        if (!good) continue;
+        char tail = 0, name[64];
+        snprintf(name, sizeof name, "%s queue, whole and in order", kind);
+        sc_check(recv(socks[k][1], &tail, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN, name, "a message too many");
+        snprintf(name, sizeof name, "%s: the descriptor carried works", kind);
+        sc_check(write(fd, "x", 1) == 1 && read(p[0], &tail, 1) == 1 && tail == 'x', name, "%c", tail);
+    }
+    return sc_done();
+}
+
 int main(int argc, char **argv)
 {
     sc_init(argc, argv);
     if (argc > 4 && strcmp(argv[4], "deep") == 0) return deep();
+    if (argc > 4 && strcmp(argv[4], "queues") == 0) return queues(argc > 5 && strcmp(argv[5], "hidden") == 0);
     return opts();
 }

@@ -47,7 +47,7 @@ from .freeze import Frozen
 from .holders import Holder
 from .tree import FrozenTree, gone
 
-IMAGE_VERSION = 7        # the newest this incr reads and writes; see minimal_version()
+IMAGE_VERSION = 8        # the newest this incr reads and writes; see minimal_version()
 
 
 def check_supported(root: int, skip: dict[int, set[int]], ghost_limit: int | None = ghost.DEFAULT_LIMIT,
@@ -148,7 +148,9 @@ def minimal_version(image: image_pb2.TreeImage) -> int:
     files (a version-3 reader would make one a memfd), external descriptors, pidfds, /proc files,
     O_PATH symlinks, removed directories and FIFOs, AIO rings; 5 with Unix sockets beyond pairs; 6 with
     descriptors and credentials in flight, AIO rings holding unread events, and pseudo-terminals; 7 with
-    TCP and UDP sockets."""
+    TCP and UDP sockets; 8 with half-closed TCP connections."""
+    if inet.needs_version_8(image):
+        return 8
     if inet.needs_version_7(image):
         return 7
     if inflight.needs_version_6(image) or pty.needs_version_6(image) or aio.needs_version_6(image):

@@ -8,7 +8,9 @@ CAP_NET_ADMIN): the sequence numbers of its send and receive queues (TCP_QUEUE_S
 bytes (MSG_PEEK in repair mode: nothing is consumed), how much of the send queue was not sent
 yet (SIOCOUTQNSD), the options negotiated (MSS, window scale, SACK, timestamps: TCP_INFO,
 TCP_MAXSEG), the timestamp clock (TCP_TIMESTAMP) and the window (TCP_REPAIR_WINDOW); then
-repair mode is left without a packet sent.  All of it under the network lock (netlock.py), and
+repair mode is left without a packet sent.  A half-closed connection (FIN wait 1 and 2, close
+wait, last ACK) is read the same way; a FIN takes a sequence number but no byte of a queue, so
+the sequences are recorded as if neither end's FIN had been sent.  All of it under the network lock (netlock.py), and
 each socket noted in the job's journal while it is in repair mode (a socket left in it would
 never send again).
 
@@ -18,7 +20,10 @@ mode makes it established at once, the port taken even from a connection of the 
 TIME_WAIT), the negotiated options, the receive queue and the sent part of the send queue
 written back as received and as sent, the window.  Repair mode ends only when every socket of
 the job exists (Maker.finish), since a packet to a connection's peer not yet made would be
-answered by a reset; then the part never sent is sent.  A listening socket is bound and
+answered by a reset; then the part never sent is sent, and an end that had shut down for sending
+shuts down again: its FIN follows its bytes to its peer, a socket of the job restored too, which
+reaches close wait again (the restore waits for it) or, if it had the FIN and acknowledged it,
+acknowledges it again.  A listening socket is bound and
 listens again with its backlog; a connection of the job that waited in its accept queue, nothing
 sent on it yet, is made again by connecting from its old address once every listener listens
 (the accepted end is the kernel's until accept(2): no image could hold it); a bound socket is
@@ -32,9 +37,9 @@ again at the restore, each from its own source address, through raw sockets that
 and UDP headers.
 
 Refused at the checkpoint, in one line naming the socket: other families and protocols (raw,
-netlink, SCTP, ...); TCP states other than listening, established and closed (a connect in
-progress, a connection half closed or closing); a listener with connections from outside the
-job waiting in its accept queue, or one of the job's with data sent on it; a connection whose
+netlink, SCTP, ...); TCP states other than listening, established, half-closed and closed (a
+connect in progress; closing, both FINs crossed); a listener with connections from outside the
+job waiting in its accept queue, or one of the job's with data sent on it or shut down; a connection whose
 peer is not a socket of the job (no --tcp-established yet); an empty queued datagram; urgent
 data; options a new socket does not take back.
 """
@@ -49,6 +54,7 @@ import select
 import socket
 import struct
 import termios
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -77,7 +83,11 @@ SO_PEEK_OFF = 42
 MAX_DATAGRAM = 65536
 IPV6_HDRINCL = 36
 TCP_INFO_SIZE = 136               # through tcpi_bytes_received
-ESTABLISHED, CLOSE, LISTEN = 1, 7, 10
+ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSE, CLOSE_WAIT, LAST_ACK, LISTEN, CLOSING = 1, 4, 5, 7, 8, 9, 10, 11
+CONNECTED = frozenset({ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK})    # what repair reads and makes
+FIN_SENT = frozenset({FIN_WAIT1, FIN_WAIT2, LAST_ACK})        # this end shut down for sending: its FIN is queued
+FIN_UNACKED = frozenset({FIN_WAIT1, LAST_ACK})                # ... and not acknowledged (it counts in the queue)
+FIN_RECEIVED = frozenset({CLOSE_WAIT, LAST_ACK})              # the peer's FIN arrived: one past the bytes
 STATES = {1: "established", 2: "SYN sent (a connect in progress)", 3: "SYN received", 4: "FIN wait 1 (shut down "
           "for sending)", 5: "FIN wait 2 (shut down for sending)", 6: "time wait", 7: "closed",
           8: "close wait (its peer shut down sending)", 9: "last ACK", 10: "listening", 11: "closing"}
@@ -240,10 +250,13 @@ def _bytes_sent(info: bytes) -> int:
 def _check_tcp(pid: int, label: str, sock: socket.socket) -> None:
     info = _tcp_info(sock)
     state = info[0]
-    if state not in (ESTABLISHED, CLOSE, LISTEN):
+    if state == CLOSING:
+        raise Unsupported(pid, label, "a TCP connection in state closing (both ends' FINs crossed, neither "
+                          "acknowledged yet: a moment's state) is not supported; checkpoint again")
+    if state not in CONNECTED and state not in (CLOSE, LISTEN):
         raise Unsupported(pid, label, f"a TCP socket in state {STATES.get(state, state)} is not supported yet "
-                          "(established, listening and closed ones are)")
-    if state == ESTABLISHED and _ioctl_int(sock, SIOCATMARK):
+                          "(established, half-closed, listening and closed ones are)")
+    if state in CONNECTED and _ioctl_int(sock, SIOCATMARK):
         raise Unsupported(pid, label, "urgent (out-of-band) data is pending; not supported")
 
 
@@ -394,17 +407,17 @@ def capture(holders: dict[int, Holder], journal_of: Callable[[int], Journal],
                 diags[proto] = _diag(proto)
             img = _describe_socket(h, label, sock, ino, diags[proto], journal_of(h.pid))
             s = _Seen(h, img, label)
-            if img.type == socket.SOCK_STREAM and img.state in (LISTEN, ESTABLISHED):
+            if img.type == socket.SOCK_STREAM and (img.state == LISTEN or img.state in CONNECTED):
                 info = _tcp_info(sock)
                 s.waiting = _waiting(info) if img.state == LISTEN else 0
-                s.sent = _bytes_sent(info) + _ioctl_int(sock, termios.TIOCOUTQ) if img.state == ESTABLISHED else 0
+                s.sent = _bytes_sent(info) + _ioctl_int(sock, termios.TIOCOUTQ) if img.state in CONNECTED else 0
             seen.append(s)
     _find_pending(seen)
     _check_peers([s for s in seen if not s.image.pending])
     ports = {s.image.local_port for s in seen if s.image.local_port}
     with netlock.locked(ports, journal_of(root), root):
         for s in seen:
-            if s.image.type == socket.SOCK_STREAM and s.image.state == ESTABLISHED and not s.image.pending:
+            if s.image.type == socket.SOCK_STREAM and s.image.state in CONNECTED and not s.image.pending:
                 with _taken(s.holder.pid, s.holder.fd) as sock:
                     _read_connection(s.holder, sock, s.image, journal_of(s.holder.pid))
     return [s.image for s in seen]
@@ -426,8 +439,6 @@ def _describe_socket(holder: Holder, label: str, sock: socket.socket, ino: int,
         _check_tcp(pid, label, sock)
         if img.state == LISTEN:
             img.backlog = _listen_backlog(sock)
-        if shutdown & SEND_SHUTDOWN:
-            raise Unsupported(pid, label, "shut down for sending: half-closed connections are not supported yet")
     else:
         img.state = ESTABLISHED if names.peer else CLOSE
         img.datagrams.extend(_queued_datagrams(holder, label, sock, journal))
@@ -479,12 +490,12 @@ def _find_pending(seen: list[_Seen]) -> None:
     if not any(s.waiting for s in seen):
         return
     queued = {(_plain(d.local_addr), d.local_port, _plain(d.peer_addr), d.peer_port)
-              for d in diag_sockets(socket.IPPROTO_TCP, 1 << ESTABLISHED) if d.inode == 0}
+              for d in diag_sockets(socket.IPPROTO_TCP, 1 << ESTABLISHED | 1 << CLOSE_WAIT) if d.inode == 0}
     listeners = [s for s in seen if s.image.type == socket.SOCK_STREAM and s.image.state == LISTEN]
     found = {id(s): 0 for s in listeners}
     for s in seen:
         i = s.image
-        if i.type != socket.SOCK_STREAM or i.state != ESTABLISHED:
+        if i.type != socket.SOCK_STREAM or i.state not in CONNECTED:
             continue
         if (_plain(i.peer_addr), i.peer_port, _plain(i.local_addr), i.local_port) not in queued:
             continue
@@ -492,10 +503,10 @@ def _find_pending(seen: list[_Seen]) -> None:
                          and _plain(ls.image.local_addr) in (_plain(i.peer_addr), "0.0.0.0", "::")), None)
         if listener is None:
             continue
-        if s.sent:
+        if s.sent or i.state != ESTABLISHED:
+            done = "its end shut down" if i.state != ESTABLISHED else "data sent on it"
             raise Unsupported(s.holder.pid, s.label, f"its connection waits in the accept queue of {listener.label} "
-                              "with data sent on it, which is not supported yet (checkpoint once the job has "
-                              "accepted it)")
+                              f"with {done}, which is not supported yet (checkpoint once the job has accepted it)")
         i.pending = True
         found[id(listener)] += 1
     for ls in listeners:
@@ -513,10 +524,10 @@ def _plain(addr: str) -> str:
 def _check_peers(seen: list[_Seen]) -> None:
     """Every established connection's peer is a socket of the job (both come back together)."""
     ends = {(_plain(s.image.local_addr), s.image.local_port, _plain(s.image.peer_addr), s.image.peer_port)
-            for s in seen if s.image.type == socket.SOCK_STREAM and s.image.state == ESTABLISHED}
+            for s in seen if s.image.type == socket.SOCK_STREAM and s.image.state in CONNECTED}
     for s in seen:
         i = s.image
-        if i.type == socket.SOCK_STREAM and i.state == ESTABLISHED \
+        if i.type == socket.SOCK_STREAM and i.state in CONNECTED \
                 and (_plain(i.peer_addr), i.peer_port, _plain(i.local_addr), i.local_port) not in ends:
             raise Unsupported(s.holder.pid, s.label, "its peer is not a socket of the job: connections leading out "
                               "of the job are not supported yet")
@@ -540,19 +551,33 @@ def _read_connection(holder: Holder, sock: socket.socket, img: image_pb2.InetSoc
         tcp.mss = sock.getsockopt(SOL_TCP, socket.TCP_MAXSEG)
         tcp.timestamp = sock.getsockopt(SOL_TCP, TCP_TIMESTAMP) & 0xFFFFFFFF
         tcp.window = sock.getsockopt(SOL_TCP, TCP_REPAIR_WINDOW, _WINDOW_SIZE)
+        # A FIN takes a sequence number but no byte of a queue: the sequences are kept without the
+        # FINs, which the restore has each end send again (Maker.finish).
+        fin_in, fin_out, fin_unacked = (img.state in states for states in (FIN_RECEIVED, FIN_SENT, FIN_UNACKED))
+        if fin_in:
+            tcp.window = _window_before_fin(tcp.window)
         sock.setsockopt(SOL_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE)
         rcv_nxt = sock.getsockopt(SOL_TCP, TCP_QUEUE_SEQ) & 0xFFFFFFFF
         tcp.recv_queue = _peek_all(sock, _ioctl_int(sock, termios.FIONREAD))
-        tcp.recv_seq = (rcv_nxt - len(tcp.recv_queue)) & 0xFFFFFFFF
+        tcp.recv_seq = (rcv_nxt - fin_in - len(tcp.recv_queue)) & 0xFFFFFFFF
         sock.setsockopt(SOL_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE)
         write_seq = sock.getsockopt(SOL_TCP, TCP_QUEUE_SEQ) & 0xFFFFFFFF
-        tcp.unsent = _ioctl_int(sock, SIOCOUTQNSD)
-        tcp.send_queue = _peek_all(sock, _ioctl_int(sock, termios.TIOCOUTQ))
-        tcp.send_seq = (write_seq - len(tcp.send_queue)) & 0xFFFFFFFF
+        unsent = _ioctl_int(sock, SIOCOUTQNSD)
+        tcp.unsent = unsent - 1 if fin_unacked and unsent else unsent
+        tcp.send_queue = _peek_all(sock, _ioctl_int(sock, termios.TIOCOUTQ) - fin_unacked)
+        tcp.send_seq = (write_seq - fin_out - len(tcp.send_queue)) & 0xFFFFFFFF
         sock.setsockopt(SOL_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE)
     finally:
         sock.setsockopt(SOL_TCP, TCP_REPAIR, REPAIR_OFF_NO_WP)
         journal.clear(note)
+
+
+def _window_before_fin(window: bytes) -> bytes:
+    """struct tcp_repair_window as it was before the peer's FIN: the kernel takes back no window
+    update beyond the next sequence number a restored socket expects (the FIN's); the window's
+    right edge stays where it was."""
+    snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup = struct.unpack("<5I", window)
+    return struct.pack("<5I", snd_wl1, snd_wnd, max_window, rcv_wnd + 1, (rcv_wup - 1) & 0xFFFFFFFF)
 
 
 def _peek_all(sock: socket.socket, size: int) -> bytes:
@@ -578,6 +603,11 @@ def repair_unavailable() -> str:
 
 def needs_version_7(image: image_pb2.TreeImage) -> bool:
     return bool(image.inet_sockets)
+
+
+def needs_version_8(image: image_pb2.TreeImage) -> bool:
+    """Half-closed connections: a version-7 reader would make one a plain bound socket."""
+    return any(i.type == socket.SOCK_STREAM and i.state in CONNECTED - {ESTABLISHED} for i in image.inet_sockets)
 
 
 # -- restore -----------------------------------------------------------------------------
@@ -621,7 +651,7 @@ class Maker:
         except BaseException:
             sock.close()
             raise
-        if img.type == socket.SOCK_STREAM and img.state == ESTABLISHED:
+        if img.type == socket.SOCK_STREAM and img.state in CONNECTED:
             (self._pending if img.pending else self._repaired).append((sock, img))
         else:
             sock.close()
@@ -633,7 +663,7 @@ class Maker:
             unixsock.set_options(sock, others, buffers=False, by_name=BY_NAME)
         if failed:
             raise RestoreError(f"cannot restore the {_what(img)}: socket option {failed}")
-        if img.type == socket.SOCK_STREAM and img.state == ESTABLISHED:
+        if img.type == socket.SOCK_STREAM and img.state in CONNECTED:
             if not img.pending:
                 self._connection(sock, img)
             return
@@ -694,16 +724,23 @@ class Maker:
 
     def finish(self) -> None:
         """Every socket of the job exists: connections leave repair mode (with a window probe, so
-        each peer learns the window at once), and what was never sent is sent."""
+        each peer learns the window at once), what was never sent is sent, and an end that had shut
+        down for sending does so again: its FIN follows its bytes to its peer (restored in the
+        job), which had it already or has it now."""
         try:
             for sock, img in self._repaired:
                 try:
                     sock.setsockopt(SOL_TCP, TCP_REPAIR, REPAIR_OFF)
                     if img.tcp.unsent:
                         _send_all(sock, img.tcp.send_queue[len(img.tcp.send_queue) - img.tcp.unsent:])
+                    if img.state in FIN_SENT:
+                        sock.shutdown(socket.SHUT_WR)
                     self._after(sock, img)
                 except OSError as exc:
                     raise RestoreError(f"cannot restore the {_what(img)}: {exc.strerror}") from None
+            for sock, img in self._repaired:
+                if img.state in FIN_RECEIVED:
+                    _await_fin(sock, img)
             # Each listener listens: a connection that waited in one's accept queue is made again,
             # in the order the clients' sockets were made.
             for sock, img in sorted(self._pending, key=lambda p: p[1].ino):
@@ -727,6 +764,17 @@ def _what(img: image_pb2.InetSocketImage) -> str:
     kind = "TCP" if img.type == socket.SOCK_STREAM else "UDP"
     where = _show(img.local_addr, img.local_port)
     return f"{kind} socket {where}" + (f" -> {_show(img.peer_addr, img.peer_port)}" if img.peer_port else "")
+
+
+def _await_fin(sock: socket.socket, img: image_pb2.InetSocketImage, timeout: float = 5.0) -> None:
+    """Until the FIN its peer sent again has reached `sock` (on the loopback, at once): the job reads
+    its end of file as before, never a wait."""
+    deadline = time.monotonic() + timeout
+    while _tcp_info(sock)[0] in (ESTABLISHED, FIN_WAIT1, FIN_WAIT2):
+        if time.monotonic() > deadline:
+            raise RestoreError(f"cannot restore the {_what(img)}: the FIN its peer sent again has not arrived "
+                               f"in {timeout:.0f} s")
+        time.sleep(0.001)
 
 
 def _connect_again(sock: socket.socket, img: image_pb2.InetSocketImage) -> None:
@@ -816,7 +864,7 @@ def _protocol(img: image_pb2.InetSocketImage) -> int:
 def preflight(tree: image_pb2.TreeImage) -> None:
     """Refuses, before anything is made, a restore whose listening or bound ports a socket some
     program holds takes now (connections the killed job left closing do not count: clear_orphans)."""
-    wanted = [i for i in tree.inet_sockets if i.bound and not (i.type == socket.SOCK_STREAM and i.state == ESTABLISHED)]
+    wanted = [i for i in tree.inet_sockets if i.bound and not (i.type == socket.SOCK_STREAM and i.state in CONNECTED)]
     held = {p: [d for d in diag_sockets(p) if d.inode] for p in {_protocol(i) for i in wanted}}
     for img in wanted:
         if any(_same_place(d, img) for d in held[_protocol(img)]):

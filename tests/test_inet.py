@@ -1,7 +1,8 @@
 """TCP and UDP sockets of a job (engine/inet.py, engine/netlock.py): connections between job
 processes with full queues both ways, over IPv4 and IPv6, listeners, bound and connected UDP
 sockets with datagrams queued from several sources, through a checkpoint and a restore
-(tests/programs/tcpjob.c); an incr killed with a connection in repair mode and the network lock
+(tests/programs/tcpjob.c); half-closed connections in each state a loopback pair can hold
+(tests/programs/tcphalf.c); an incr killed with a connection in repair mode and the network lock
 on leaves the job whole once the next command has run; what is not supported yet is refused in
 one line, the job running on."""
 
@@ -35,6 +36,14 @@ def _nft_tables() -> list[str]:
 def test_connections_listeners_and_udp_sockets_come_back(mode: str, cprog: Callable[..., Path], tmp_path: Path,
                                                           store: Path, procs: Procs) -> None:
     outcome = selfcheck.run(cprog("tcpjob"), tmp_path, store, procs, mode)
+    selfcheck.assert_passed(outcome)
+    assert not _nft_tables()
+
+
+@pytest.mark.parametrize("mode", selfcheck.MODES)
+def test_half_closed_connections_come_back_with_their_bytes_and_ends_of_file(
+        mode: str, cprog: Callable[..., Path], tmp_path: Path, store: Path, procs: Procs) -> None:
+    outcome = selfcheck.run(cprog("tcphalf"), tmp_path, store, procs, mode)
     selfcheck.assert_passed(outcome)
     assert not _nft_tables()
 
@@ -105,10 +114,10 @@ elif mode == "sent before accepted":
     keep += [l, c]
 elif mode == "outside":
     keep.append(socket.create_connection(("127.0.0.1", int(sys.argv[3]))))
-elif mode == "half-closed":
+elif mode == "shut down before accepted":
     l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(4)
-    c = socket.create_connection(l.getsockname()); a, _ = l.accept(); c.shutdown(socket.SHUT_WR)
-    keep += [l, c, a]
+    c = socket.create_connection(l.getsockname()); c.shutdown(socket.SHUT_WR)
+    keep += [l, c]
 elif mode == "empty datagram":
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0)); u.sendto(b"", u.getsockname())
     keep.append(u)
@@ -126,7 +135,8 @@ time.sleep(600)
     ("sent before accepted", r"its connection waits in the accept queue of fd \d+ \(TCP socket [0-9.:]+\) with "
                              r"data sent on it"),
     ("outside", r"its peer is not a socket of the job"),
-    ("half-closed", r"TCP socket in state FIN wait 2 \(shut down for sending\) is not supported yet"),
+    ("shut down before accepted", r"its connection waits in the accept queue of fd \d+ \(TCP socket [0-9.:]+\) "
+                                  r"with its end shut down"),
     ("empty datagram", r"an empty datagram is queued"),
     ("raw", r"sockets of type 3, protocol 1 \(raw, SCTP, \.\.\.\) are not supported yet"),
 ])

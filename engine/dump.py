@@ -89,12 +89,14 @@ def _check_process(pid: int, table: files.FileTable) -> None:
 
 def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool = False,
                   vm_flags: dict[int, proc.VmFlags] | None = None,
-                  ghost_limit: int | None = ghost.DEFAULT_LIMIT, external_ok: bool = False) -> image_pb2.TreeImage:
+                  ghost_limit: int | None = ghost.DEFAULT_LIMIT, external_ok: bool = False,
+                  tcp_established: bool = False) -> image_pb2.TreeImage:
     """Everything but memory contents, for every process of a frozen tree (parents first), and the
     contents of the pipes between them; raises Unsupported before anything is copied.  `ends_job`:
     the tree is killed right after, never thawed (checkpoint --kill).  `vm_flags`: each process's
     VmFlags read just before the freeze (memory.dump_vmas).  `ghost_limit`, `external_ok`: as for
-    check_supported()."""
+    check_supported().  `tcp_established`: TCP connections to peers outside the job are checkpointed
+    (inet.capture; with `ends_job` their ports stay locked until the restore: tree.settlers)."""
     table = files.FileTable({p: skip.get(p, set()) for p in tree.frozen}, frozen=True, ghost_limit=ghost_limit,
                             external_ok=external_ok)
     images = []
@@ -129,9 +131,12 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
         unixnamed.check_creators(image)
         image.in_flight.extend(table.files[i] for i in table.in_flight)
         unixnamed.check_carried(image)
-        image.inet_sockets.extend(inet.capture(
+        inet_sockets, hold = inet.capture(
             {f.socket: table.holders[f.id] for f in table.files if f.kind == image_pb2.OpenFile.INET},
-            lambda pid: tree.frozen[pid].journal, image.root_pid))
+            lambda pid: tree.frozen[pid].journal, image.root_pid, outside_ok=tcp_established, ends_job=ends_job)
+        image.inet_sockets.extend(inet_sockets)
+        if hold is not None:
+            tree.settlers.append(hold)
         image.pipes.extend(_capture_pipes(table))
         image.fifos.extend(_capture_fifos(table))
     finally:

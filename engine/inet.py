@@ -39,9 +39,11 @@ and UDP headers.
 Refused at the checkpoint, in one line naming the socket: other families and protocols (raw,
 netlink, SCTP, ...); TCP states other than listening, established, half-closed and closed (a
 connect in progress; closing, both FINs crossed); a listener with connections from outside the
-job waiting in its accept queue, or one of the job's with data sent on it or shut down; a connection whose
-peer is not a socket of the job (no --tcp-established yet); an empty queued datagram; urgent
-data; options a new socket does not take back.
+job waiting in its accept queue, or one of the job's with data sent on it or shut down; a
+connection whose peer is not a socket of the job, unless --tcp-established (then it is read and
+made again like the others, `outside`; with --kill its ports stay locked until the restore, and
+the kill finds it in repair mode, so that it closes without a packet: Hold); an empty queued
+datagram; urgent data; options a new socket does not take back.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import select
 import socket
@@ -57,7 +60,7 @@ import termios
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from incr.faults import fault_point
 from incr.proto import image_pb2
@@ -69,6 +72,8 @@ from .holders import Holder
 from .leftovers import Journal, Leftover
 from .remote import RemoteProcess
 from .unixsock import Option
+
+log = logging.getLogger(__name__)
 
 SOL_TCP = socket.IPPROTO_TCP
 TCP_REPAIR, TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ, TCP_REPAIR_OPTIONS = 19, 20, 21, 22
@@ -391,12 +396,15 @@ class _Seen:
     sent: int = 0               # an established socket: bytes its peer acknowledged, and bytes queued to send
 
 
-def capture(holders: dict[int, Holder], journal_of: Callable[[int], Journal],
-            root: int) -> list[image_pb2.InetSocketImage]:
+def capture(holders: dict[int, Holder], journal_of: Callable[[int], Journal], root: int, *,
+            outside_ok: bool = False, ends_job: bool = False) -> tuple[list[image_pb2.InetSocketImage], Hold | None]:
     """Images of the job's inet sockets (inode -> the first process and descriptor holding it), the
-    job frozen; established connections read in repair mode under the network lock."""
+    job frozen; established connections read in repair mode under the network lock.  `outside_ok`:
+    connections to peers outside the job are read too (checkpoint --tcp-established), else refused;
+    with `ends_job` their ports stay locked from before they are read until the restore (the Hold
+    returned, which the frozen tree settles as it lets the job go)."""
     if not holders:
-        return []
+        return [], None
     diags: dict[int, dict[int, tuple[int, int, int]]] = {}
     seen: list[_Seen] = []
     for ino, h in sorted(holders.items(), key=lambda kv: (kv[1].pid, kv[1].fd)):
@@ -413,14 +421,82 @@ def capture(holders: dict[int, Holder], journal_of: Callable[[int], Journal],
                 s.sent = _bytes_sent(info) + _ioctl_int(sock, termios.TIOCOUTQ) if img.state in CONNECTED else 0
             seen.append(s)
     _find_pending(seen)
-    _check_peers([s for s in seen if not s.image.pending])
+    outside = _check_peers([s for s in seen if not s.image.pending], outside_ok)
     ports = {s.image.local_port for s in seen if s.image.local_port}
+    hold = None
     with netlock.locked(ports, journal_of(root), root):
-        for s in seen:
-            if s.image.type == socket.SOCK_STREAM and s.image.state in CONNECTED and not s.image.pending:
-                with _taken(s.holder.pid, s.holder.fd) as sock:
-                    _read_connection(s.holder, sock, s.image, journal_of(s.holder.pid))
-    return [s.image for s in seen]
+        if outside and ends_job:
+            hold = Hold(root, journal_of(root), [(s.holder.pid, s.holder.fd, journal_of(s.holder.pid), s.image.ino)
+                                                 for s in outside])
+            hold.take({s.image.local_port for s in outside})
+        try:
+            for s in seen:
+                if s.image.type == socket.SOCK_STREAM and s.image.state in CONNECTED and not s.image.pending:
+                    with _taken(s.holder.pid, s.holder.fd) as sock:
+                        _read_connection(s.holder, sock, s.image, journal_of(s.holder.pid))
+        except BaseException:
+            if hold is not None:
+                hold.after_release(kill=False)
+            raise
+    return [s.image for s in seen], hold
+
+
+@dataclass
+class Hold:
+    """The lock on the ports of a job's connections to outside it, from before they are read to
+    their restore (netlock.py), for a checkpoint that kills the job.  Just before the kill each such
+    socket goes into repair mode (noted in its process's journal), so that the kill closes it
+    without a packet and leaves nothing behind on its 4-tuple; the lock's note is cleared once the
+    job is gone, the lock kept.  Let go instead (a failed checkpoint): the lock is taken out."""
+
+    root: int
+    journal: Journal
+    sockets: list[tuple[int, int, Journal, int]]      # pid, fd, that process's journal, the socket's inode
+    _repairs: list[tuple[Journal, Leftover]] = field(default_factory=list)      # (Leftover.at: the fd)
+
+    @property
+    def table(self) -> str:
+        return netlock.hold_table(self.root)
+
+    @property
+    def _note(self) -> Leftover:
+        return Leftover(self.root, "netlock", 0, what=self.table)
+
+    def take(self, ports: set[int]) -> None:
+        self.journal.note(self._note)
+        failed = netlock.take(self.table, ports)
+        if failed:
+            netlock.drop(self.table)
+            self.journal.clear(self._note)
+            raise EngineError(f"cannot lock the ports of the connections of PID {self.root} leading out of the job "
+                              f"until they are restored: {failed}")
+
+    def before_release(self, *, kill: bool) -> None:
+        if not kill:
+            return
+        for pid, fd, journal, ino in self.sockets:
+            note = Leftover(pid, "tcp-repair", fd, what=f"socket:[{ino}]")
+            journal.note(note)
+            self._repairs.append((journal, note))
+            try:
+                with _taken(pid, fd) as sock:
+                    sock.setsockopt(SOL_TCP, TCP_REPAIR, REPAIR_ON)
+            except (OSError, EngineError) as exc:       # the kill goes on: the checkpoint is committed
+                log.warning("PID %d: fd %d (socket:[%d]) could not be put in repair mode before the kill (%s): "
+                            "its peer may see it close", pid, fd, ino, exc)
+
+    def after_release(self, *, kill: bool) -> None:
+        if not kill:
+            for _, note in self._repairs:
+                with contextlib.suppress(OSError, EngineError), _taken(note.pid, note.at) as sock:
+                    sock.setsockopt(SOL_TCP, TCP_REPAIR, REPAIR_OFF_NO_WP)
+            if netlock.drop(self.table):
+                self.journal.clear(self._note)
+        else:
+            self.journal.clear(self._note)
+        for journal, note in self._repairs:
+            journal.clear(note)
+        self._repairs.clear()
 
 
 def _describe_socket(holder: Holder, label: str, sock: socket.socket, ino: int,
@@ -521,16 +597,24 @@ def _plain(addr: str) -> str:
     return addr.removeprefix("::ffff:") if addr.startswith("::ffff:") and "." in addr else addr
 
 
-def _check_peers(seen: list[_Seen]) -> None:
-    """Every established connection's peer is a socket of the job (both come back together)."""
+def _check_peers(seen: list[_Seen], outside_ok: bool) -> list[_Seen]:
+    """Every connection's peer is a socket of the job (both come back together); with
+    `outside_ok`, those whose peer is not are marked `outside` and listed."""
     ends = {(_plain(s.image.local_addr), s.image.local_port, _plain(s.image.peer_addr), s.image.peer_port)
             for s in seen if s.image.type == socket.SOCK_STREAM and s.image.state in CONNECTED}
+    out: list[_Seen] = []
     for s in seen:
         i = s.image
         if i.type == socket.SOCK_STREAM and i.state in CONNECTED \
                 and (_plain(i.peer_addr), i.peer_port, _plain(i.local_addr), i.local_port) not in ends:
-            raise Unsupported(s.holder.pid, s.label, "its peer is not a socket of the job: connections leading out "
-                              "of the job are not supported yet")
+            if outside_ok:
+                i.outside = True
+                out.append(s)
+                continue
+            raise Unsupported(s.holder.pid, s.label, "its peer is not a socket of the job: a connection leading out "
+                              "of the job is checkpointed only with --tcp-established (you say its peer will still "
+                              "be there when the job is restored)")
+    return out
 
 
 def _read_connection(holder: Holder, sock: socket.socket, img: image_pb2.InetSocketImage, journal: Journal) -> None:
@@ -606,8 +690,10 @@ def needs_version_7(image: image_pb2.TreeImage) -> bool:
 
 
 def needs_version_8(image: image_pb2.TreeImage) -> bool:
-    """Half-closed connections: a version-7 reader would make one a plain bound socket."""
-    return any(i.type == socket.SOCK_STREAM and i.state in CONNECTED - {ESTABLISHED} for i in image.inet_sockets)
+    """Half-closed connections, which a version-7 reader would make plain bound sockets, and connections
+    leading outside the job, which it would not lock."""
+    return any((i.type == socket.SOCK_STREAM and i.state in CONNECTED - {ESTABLISHED}) or i.outside
+               for i in image.inet_sockets)
 
 
 # -- restore -----------------------------------------------------------------------------
@@ -683,6 +769,8 @@ class Maker:
     @staticmethod
     def _connection(sock: socket.socket, img: image_pb2.InetSocketImage) -> None:
         tcp = img.tcp
+        if img.outside:
+            clear_orphans(img)      # what an earlier attempt left closing on its 4-tuple (under the lock)
         sock.setsockopt(SOL_TCP, TCP_REPAIR, REPAIR_ON)
         sock.setsockopt(SOL_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE)
         sock.setsockopt(SOL_TCP, TCP_QUEUE_SEQ, struct.pack("<I", tcp.recv_seq))
@@ -859,6 +947,22 @@ def _send_all(sock: socket.socket, data: bytes) -> None:
 
 def _protocol(img: image_pb2.InetSocketImage) -> int:
     return socket.IPPROTO_TCP if img.type == socket.SOCK_STREAM else socket.IPPROTO_UDP
+
+
+def lock_outside(tree: image_pb2.TreeImage) -> str:
+    """The lock on the ports of the job's connections leading outside it, taken (again: the
+    checkpoint's, when it killed the job, is replaced at once) before any socket is made, so that no
+    packet of their peers is answered until the job runs (restore.restore_tree takes it out then; a
+    restore that fails leaves it for the next); its table, "" when there are no such connections."""
+    ports = {i.local_port for i in tree.inet_sockets if i.outside}
+    if not ports:
+        return ""
+    table = netlock.hold_table(tree.root_pid)
+    failed = netlock.take(table, ports)
+    if failed:
+        raise RestoreError(f"cannot lock the ports of the job's connections leading out of it while they are "
+                           f"restored: {failed}")
+    return table
 
 
 def preflight(tree: image_pb2.TreeImage) -> None:

@@ -11,6 +11,12 @@ job's sockets are read: TCP sends it again later, the peer sees only a delay.
 The lock is an nftables table of its own, `incr_lock_<incr's PID>`, noted in the job's journal
 (leftovers.py, kind "netlock") before it is made and cleared once it is gone: a SIGKILLed incr
 leaves it behind, and the next command on the job takes it out (`incr check` lists any left).
+
+A job killed by its checkpoint whose connections lead outside it (checkpoint --kill
+--tcp-established) keeps a lock on their ports until it is restored, `incr_hold_<root PID>`: a
+packet of its peers answered meanwhile (a reset: no socket is there) would end the connections the
+restore brings back (Hold).  Noted in the job's journal while the job lives; `incr restore` of the
+checkpoint takes it out once the job runs again; `incr check` lists those that wait.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from .errors import EngineError
 from .leftovers import Journal, Leftover, drop_netlock, netlock_exists, nft
 
 TABLE_PREFIX = "incr_lock_"
+HOLD_PREFIX = "incr_hold_"
 
 
 class _Library:
@@ -99,6 +106,33 @@ def left_behind() -> list[str]:
             if not owner.isdigit() or not os.path.exists(f"/proc/{owner}"):
                 out.append(parts[2])
     return out
+
+
+def held() -> list[str]:
+    """Locks kept for the restore of jobs killed with connections leading outside (Hold)."""
+    cmd = nft()
+    if cmd is None:
+        return []
+    res = subprocess.run([cmd, "list", "tables"], capture_output=True, text=True, check=False)
+    return [parts[2] for parts in (line.split() for line in res.stdout.splitlines())
+            if len(parts) == 3 and parts[:2] == ["table", "inet"] and parts[2].startswith(HOLD_PREFIX)]
+
+
+def hold_table(root: int) -> str:
+    return f"{HOLD_PREFIX}{root}"
+
+
+def take(table: str, ports: Collection[int]) -> str:
+    """The lock `table` on `ports` made (replacing one of that name); "" or what went wrong."""
+    return _run(f"add table inet {table}\ndelete table inet {table}\n" + _ruleset(table, ports))
+
+
+def drop(table: str) -> bool:
+    """The lock `table` taken out (if there); whether it is gone."""
+    if not _run(f"add table inet {table}\ndelete table inet {table}\n"):
+        return True
+    drop_netlock(table)
+    return not netlock_exists(table)
 
 
 def _ruleset(table: str, ports: Collection[int]) -> str:

@@ -33,6 +33,7 @@ from . import (
     locks,
     memory,
     mm,
+    netlock,
     outside,
     prctl,
     proc,
@@ -210,6 +211,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
                                 external_paths=external.resolve(tree, externals or []), ptys=list(tree.ptys),
                                 inet_sockets=list(tree.inet_sockets))
     named = unixnamed.Maker(tree, acting, kept, provider)
+    held = inet.lock_outside(tree)
     descriptions.update((f.id, f) for f in (*tree.in_flight, *(f for p in procs for f in p.files)))
     carried = inflight.carried_ids(tree)
     try:
@@ -266,6 +268,9 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
         for p in reversed(procs):                            # children first: parents are still stopped
             # A stopped process is in its stop already (jobctl.restore)
             _let_go(stubs[p.pid], p, stopped=leave_stopped and p.pid == root.pid and not p.stopped)
+        if held and not netlock.drop(held):
+            log.warning("the network lock on the ports of the job's connections leading out of it stays: "
+                        "nft delete table inet %s", held)
     except BaseException:
         for s in reversed(stubs.values()):                  # the root last: it may end the namespace
             s.kill()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from . import proc
 from .errors import EngineError, NotTraceable, ProcessNotFound, ProcessVanished
@@ -39,6 +40,11 @@ def gone(pid: int) -> bool:
     return is_zombie(pid) or not proc.exists(pid)
 
 
+class Settler(Protocol):
+    def before_release(self, *, kill: bool) -> None: ...
+    def after_release(self, *, kill: bool) -> None: ...
+
+
 @dataclass
 class FrozenTree:
     """Every process of a tree in ptrace-stop (zombies aside), parents before children."""
@@ -47,10 +53,15 @@ class FrozenTree:
     order: list[int] = field(default_factory=list)        # parents first; zombies included
     frozen: dict[int, Frozen] = field(default_factory=dict)
     zombies: set[int] = field(default_factory=set)
+    #: What the dump left to settle as the job is let go or killed (inet.Hold), told before and after.
+    settlers: list[Settler] = field(default_factory=list)
 
     def release(self, *, kill: bool = False) -> None:
         """Thaw every process (children first), or kill them all (parents first, so none is re-parented
         and lost track of)."""
+        settlers, self.settlers = self.settlers, []
+        for s in settlers:
+            s.before_release(kill=kill)
         order = self.order if kill else list(reversed(self.order))
         errors = []
         for pid in order:
@@ -59,6 +70,8 @@ class FrozenTree:
                     self.frozen[pid].release(kill=kill)
                 except (OSError, EngineError) as exc:
                     errors.append(exc)
+        for s in settlers:
+            s.after_release(kill=kill)
         if errors:
             raise errors[0]
 

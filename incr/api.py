@@ -158,7 +158,8 @@ MANIFEST_LAG = 600.0
 def checkpoint(pid: int, store: Store | str | os.PathLike[str], *, kill: bool = False, tracker: str = "auto",
                precopy: bool = True, copy_buffer: int | None = None, wait: bool = True,
                progress: Progress | None = None, hold_signals: frozenset[int] = frozenset(),
-               ghost_limit: int | None = None, external: bool = False) -> CheckpointInfo:
+               ghost_limit: int | None = None, external: bool = False,
+               tcp_established: bool = False) -> CheckpointInfo:
     """Take one consistent checkpoint of the process `pid`; it keeps running unless kill=True.
 
     Incremental when an earlier checkpoint or pre-dump of the same process in
@@ -173,11 +174,14 @@ def checkpoint(pid: int, store: Store | str | os.PathLike[str], *, kill: bool = 
     holds deleted whose contents the checkpoint stores (bytes; default predump.DEFAULT_GHOST_LIMIT); a
     larger one refuses the checkpoint.  `external`: a pipe or socket leading out of the job (not
     its stdio) is recorded as external, with a warning, instead of refusing the checkpoint; the
-    restore must then say what each becomes (restore(external=...)).
+    restore must then say what each becomes (restore(external=...)).  `tcp_established`: a TCP
+    connection to a peer outside the job is checkpointed (its peer, the caller says, will still be
+    there at the restore) instead of refusing the checkpoint; with kill=True the connections' ports
+    stay locked (no packet in or out) until the checkpoint is restored.
     """
     path = store.path if isinstance(store, Store) else Path(store)
     options = predump.Options(tracker=tracker, precopy=precopy, wait=wait, progress=progress,
-                              hold_signals=hold_signals, external=external)
+                              hold_signals=hold_signals, external=external, tcp_established=tcp_established)
     if copy_buffer is not None:
         options.buffer_bound = copy_buffer
     if ghost_limit is not None:

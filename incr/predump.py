@@ -82,6 +82,9 @@ class Options:
     ghost_limit: int = DEFAULT_GHOST_LIMIT
     #: Pipes and sockets leading out of the job (not stdio) are recorded as external, not refused.
     external: bool = False
+    #: TCP connections to peers outside the job are checkpointed (the user says the peers will still
+    #: be there at the restore), not refused; with kill=True their ports stay locked until then.
+    tcp_established: bool = False
 
 
 #: Snapshot label: the signals a checkpoint left out (Options.hold_signals), "PID:SIGNO,...".
@@ -471,7 +474,8 @@ def _freeze_and_copy(root: int, store: Store, writer: SnapshotWriter, members: d
                     members[pid].tracker.base = ""
             image = engine_dump.describe_tree(frozen, {p: m.tracker.own_fds() | dirty.stray_fds(p)
                                                        for p, m in members.items()}, ends_job=kill, vm_flags=hints,
-                                                      ghost_limit=opts.ghost_limit, external_ok=opts.external)
+                                                      ghost_limit=opts.ghost_limit, external_ok=opts.external,
+                                                      tcp_established=opts.tcp_established)
             for p in image.processes:
                 if p.zombie:
                     continue

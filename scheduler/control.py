@@ -7,8 +7,8 @@ the same uid (or root), checked with SO_PEERCRED.  One JSON line each way:
 
     {"op": "status"}                      -> {"ok": true, "status": {...}}
     {"op": "checkpoint", "kill": false}   -> {"ok": true, "checkpoint": {...}}  (incr list --json fields)
-        (optional: "store", the store the asker means; "ghost_limit", bytes, and "external", true,
-        for this checkpoint)
+        (optional: "store", the store the asker means; "ghost_limit", bytes, and "external" and
+        "tcp_established", true, for this checkpoint)
     any failure                           -> {"ok": false, "error": "one line"}
 
 A supervisor killed with SIGKILL leaves its socket file behind: a connect

@@ -221,16 +221,17 @@ class Supervisor:
 
     def checkpoint(self, why: str, *, kill: bool = False, timeout: float | None = None,
                    hold_signals: frozenset[int] = frozenset(), ghost_limit: int | None = None,
-                   external: bool = False) -> api.CheckpointInfo:
+                   external: bool = False, tcp_established: bool = False) -> api.CheckpointInfo:
         """Take a checkpoint now (waiting for the one under way, up to `timeout`); log it, apply
         retention, restart the schedule from its end.  Raises the failure's error.  `hold_signals`:
-        left out of it (api.checkpoint); `ghost_limit`, `external`: this once, instead of the settings'."""
+        left out of it (api.checkpoint); `ghost_limit`, `external`: this once, instead of the settings';
+        `tcp_established`: this once (api.checkpoint)."""
         if not self.engine.acquire(timeout=-1 if timeout is None else timeout):
             raise IncrError(f"another checkpoint of PID {self.job.pid} is still under way")
         try:
             info = api.checkpoint(self.job.pid, self.settings.store, kill=kill, tracker=self.settings.tracker,
                                   hold_signals=hold_signals, ghost_limit=ghost_limit or self.settings.ghost_limit,
-                                  external=external or self.settings.external)
+                                  external=external or self.settings.external, tcp_established=tcp_established)
             self._committed(info, why)
             return info
         except (IncrError, EngineError, StoreError, OSError) as exc:
@@ -364,7 +365,8 @@ class Supervisor:
                 limit = request.get("ghost_limit")
                 info = self.checkpoint("requested", kill=bool(request.get("kill")),
                                        ghost_limit=limit if isinstance(limit, int) and limit > 0 else None,
-                                       external=request.get("external") is True)
+                                       external=request.get("external") is True,
+                                       tcp_established=request.get("tcp_established") is True)
             except (IncrError, EngineError, StoreError, OSError) as exc:
                 return {"ok": False, "error": str(exc)}
             return {"ok": True, "checkpoint": info.summary()}

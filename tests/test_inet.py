@@ -48,6 +48,101 @@ def test_half_closed_connections_come_back_with_their_bytes_and_ends_of_file(
     assert not _nft_tables()
 
 
+def _hold_tables() -> list[str]:
+    return netlock.held()
+
+
+ECHO = """
+import os, socket, sys, time
+port, ready, go = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.sendall(b"hello\\n")
+with open(ready + ".tmp", "w") as f:
+    f.write(f"{os.getpid()}\\n")
+os.rename(ready + ".tmp", ready)
+while not os.path.exists(go):
+    time.sleep(0.001)
+f = s.makefile("rb")
+for line in f:
+    if line == b"end\\n":
+        break
+    s.sendall(line.upper())
+s.close()
+"""
+
+
+def _echo_job(tmp_path: Path, procs: Procs, listener: socket.socket) -> tuple[int, Path, socket.socket]:
+    """A job connected to `listener` (this process: a peer outside the job) that, once GO exists,
+    sends each line it reads back in capitals until "end"; (its PID, GO, our end)."""
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    procs.start([sys.executable, "-c", ECHO, str(listener.getsockname()[1]), ready, go])
+    peer, _ = listener.accept()
+    pid = procs.track(read_pid(ready))
+    assert peer.recv(6) == b"hello\n"
+    return pid, go, peer
+
+
+def _read_to_eof(sock: socket.socket) -> bytes:
+    sock.settimeout(60)
+    got = b""
+    while chunk := sock.recv(1 << 16):
+        got += chunk
+    return got
+
+
+def test_a_connection_to_a_peer_outside_the_job_comes_back_with_tcp_established(
+        tmp_path: Path, store: Path, procs: Procs) -> None:
+    """checkpoint --kill --tcp-established: the job's ports stay locked until the restore (`incr
+    check` says so), so that the peer sees only a delay: what it sent before the checkpoint, and
+    while the job was gone, arrives once and in order, answered; no reset."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        pid, go, peer = _echo_job(tmp_path, procs, listener)
+        with peer:
+            peer.sendall(b"one\n")                         # unread by the job at the checkpoint
+            refused = incr(store, "checkpoint", pid, "--kill")
+            assert refused.returncode == 1 and "--tcp-established" in refused.stderr, refused.stderr
+            ok(incr(store, "checkpoint", pid, "--kill", "--tcp-established", timeout=selfcheck.TIMEOUT))
+            selfcheck.wait_gone(pid, None)
+            assert _hold_tables() == [f"{netlock.HOLD_PREFIX}{pid}"]
+            assert json.loads(ok(incr(None, "check", "--json")).stdout)["network_locks_held"] == _hold_tables()
+            peer.sendall(b"two\n")                         # held back by the lock: no reset comes
+            peer.settimeout(0.3)
+            with pytest.raises(TimeoutError):
+                peer.recv(1)
+            res = ok(incr(store, "restore", "--detach", timeout=selfcheck.TIMEOUT))
+            assert procs.track(int(res.stdout.split()[-1])) == pid
+            assert not _hold_tables()
+            go.touch()
+            peer.sendall(b"three\nend\n")
+            assert _read_to_eof(peer) == b"ONE\nTWO\nTHREE\n"
+            assert peer.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+        assert os.WEXITSTATUS(wait_exit(pid, timeout=selfcheck.TIMEOUT)) == 0
+
+
+def test_a_checkpoint_killed_while_holding_the_lock_for_outside_peers_leaves_it_to_the_next_command(
+        tmp_path: Path, store: Path, procs: Procs) -> None:
+    """Killed after the ports were locked for the restore and before the job was killed: the job runs
+    on, and the next command on it takes the lock out; the connection carries on."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        pid, go, peer = _echo_job(tmp_path, procs, listener)
+        with peer:
+            killed = incr(store, "checkpoint", pid, "--kill", "--tcp-established", env={"INCR_FAULT": "frozen"},
+                          timeout=selfcheck.TIMEOUT)
+            assert killed.returncode == -signal.SIGKILL, killed.stderr
+            assert _hold_tables(), "no lock held: the test proves nothing"
+            ok(incr(store, "checkpoint", pid, "--tcp-established", timeout=selfcheck.TIMEOUT))
+            assert not _hold_tables() and not _nft_tables()
+            go.touch()
+            peer.sendall(b"still here\nend\n")
+            assert _read_to_eof(peer) == b"STILL HERE\n"
+        assert os.WEXITSTATUS(wait_exit(pid, timeout=selfcheck.TIMEOUT)) == 0
+
+
 def _udp_peek_offsets(pids: list[int]) -> list[int]:
     """SO_PEEK_OFF of every UDP socket of `pids` (read through a copy of each, pidfd_getfd)."""
     from incr.engine import ptrace as pt
@@ -134,7 +229,8 @@ time.sleep(600)
     ("backlog", r"1 connection\(s\) from outside the job wait in its accept queue"),
     ("sent before accepted", r"its connection waits in the accept queue of fd \d+ \(TCP socket [0-9.:]+\) with "
                              r"data sent on it"),
-    ("outside", r"its peer is not a socket of the job"),
+    ("outside", r"its peer is not a socket of the job: a connection leading out of the job is checkpointed only "
+                r"with --tcp-established"),
     ("shut down before accepted", r"its connection waits in the accept queue of fd \d+ \(TCP socket [0-9.:]+\) "
                                   r"with its end shut down"),
     ("empty datagram", r"an empty datagram is queued"),

@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         "tcp_repair": _available(inet.repair_unavailable()),
         "network_lock": _available(netlock.unavailable()),
         "network_locks_left_behind": netlock.left_behind(),
+        "network_locks_held": netlock.held(),
     }
     good, line = verdict(os.uname().machine, report["capabilities"], auto.name)
     report["verdict"] = {"ok": good, "text": line.removeprefix("verdict: ")}
@@ -104,5 +105,10 @@ def run(args: argparse.Namespace) -> int:
     for table in report["network_locks_left_behind"]:
         print(f"  network lock left behind by a killed incr: nft table inet {table} (the next command on its job "
               f"takes it out; or: nft delete table inet {table})")
+    for table in report["network_locks_held"]:
+        print(f"  network lock held for a restore: nft table inet {table}, the ports of the connections leading "
+              f"out of PID {table.removeprefix(netlock.HOLD_PREFIX)}, killed by `checkpoint --kill --tcp-established` "
+              f"(`incr restore` of that checkpoint takes it out; to give the connections up: nft delete table inet "
+              f"{table})")
     print(line)
     return 0 if good else 1

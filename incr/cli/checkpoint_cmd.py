@@ -41,11 +41,14 @@ smaps: DONTFORK, WIPEONFORK, guard regions, hugepage advice, mlock, ...),
 descriptor flags and owners (F_GETFL, F_SETOWN, F_SETSIG) on every
 descriptor, shared fd tables, prctl state, capabilities, scheduling, the
 signal that stopped a stopped process.  Anything that cannot come back
-exactly so (network or named sockets, pipes leading out of the job, a
+exactly so (raw or netlink sockets, pipes leading out of the job, a
 vfork()ed child, io_uring, seccomp, ...) makes the checkpoint fail with one
 line naming the PID and what it holds; nothing is stored and the job runs on
-untouched.  Pipes and sockets leading out of the job (not its stdio: a make
--j jobserver pipe, a pipe a CI runner leaked) are refused so too, unless
+untouched.  TCP and UDP sockets come back (TCP connections through TCP repair,
+the job's ports locked while they are read); a TCP connection to a peer
+outside the job is refused unless --tcp-established.  Pipes and sockets
+leading out of the job (not its stdio: a make -j jobserver pipe, a pipe a CI
+runner leaked) are refused so too, unless
 --external records them as external: `incr restore --external N:PATH|null`
 then says what each becomes.  The store is created if it does not exist (or
 is an empty directory).  One writer at a time per store: if another incr command is
@@ -78,7 +81,16 @@ def register(sub: Any) -> None:
                         "available memory); beyond it the rest is stored while still frozen (longer freeze)")
     add_ghost_limit_option(p)
     add_external_option(p)
+    add_tcp_established_option(p)
     p.set_defaults(func=run)
+
+
+def add_tcp_established_option(p: Any) -> None:
+    p.add_argument("--tcp-established", action="store_true",
+                   help="checkpoint TCP connections to peers outside the job (you say each peer will still be "
+                        "there when the job is restored) instead of refusing; with --kill their ports stay locked "
+                        "(no packet in or out: the peers only see a delay) until `incr restore` brings them back "
+                        "(`incr check` lists such locks)")
 
 
 def add_external_option(p: Any) -> None:
@@ -103,6 +115,8 @@ def _by_supervisor(pid: int, args: argparse.Namespace) -> api.CheckpointInfo | N
         request["ghost_limit"] = args.ghost_limit
     if args.external:
         request["external"] = True
+    if args.tcp_established:
+        request["tcp_established"] = True
     answer = control.request(pid, request)
     if answer is None:
         return None
@@ -150,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         info = _by_supervisor(pid, args) or api.checkpoint(
             pid, args.store, kill=args.kill, tracker=args.tracker, precopy=not args.no_precopy,
             copy_buffer=args.copy_buffer, wait=not args.no_wait, progress=progress if progress.enabled else None,
-            ghost_limit=args.ghost_limit, external=args.external)
+            ghost_limit=args.ghost_limit, external=args.external, tcp_established=args.tcp_established)
     finally:
         progress.close()
     if args.json:

@@ -77,7 +77,7 @@ log = logging.getLogger(__name__)
 
 SOL_TCP = socket.IPPROTO_TCP
 TCP_REPAIR, TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ, TCP_REPAIR_OPTIONS = 19, 20, 21, 22
-TCP_TIMESTAMP, TCP_REPAIR_WINDOW = 24, 29
+TCP_WINDOW_CLAMP, TCP_TIMESTAMP, TCP_REPAIR_WINDOW = 10, 24, 29
 TCP_NO_QUEUE, TCP_RECV_QUEUE, TCP_SEND_QUEUE = 0, 1, 2
 REPAIR_ON, REPAIR_OFF, REPAIR_OFF_NO_WP = 1, 0, -1
 TCPOPT_MSS, TCPOPT_WINDOW, TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP = 2, 3, 4, 8
@@ -112,7 +112,8 @@ _INET_MSG = struct.Struct("<BBBB48xIIIII")
 # What a program can set and read back, beyond the SOL_SOCKET ones of Unix sockets.  Left out:
 # TCP_MAXSEG (an established connection's MSS is restored by repair; set on a listener it would
 # clamp every connection it accepts to what getsockopt reads, 536 by default), TCP_WINDOW_CLAMP
-# (the kernel's own for a connection), TCP_QUICKACK (the moment's ACK mode), TCP_INFO and kin.
+# (a connection's is part of TcpConnection; a listener's is 0 unless set), TCP_QUICKACK (the
+# moment's ACK mode), TCP_INFO and kin.
 _TCP = (
     Option("TCP_NODELAY", 1, level=SOL_TCP), Option("TCP_CORK", 3, level=SOL_TCP),
     Option("TCP_KEEPIDLE", 4, level=SOL_TCP), Option("TCP_KEEPINTVL", 5, level=SOL_TCP),
@@ -632,7 +633,8 @@ def _read_connection(holder: Holder, sock: socket.socket, img: image_pb2.InetSoc
         tcp.timestamps = bool(options & TCPI_OPT_TIMESTAMPS)
         if tcp.wscale:
             tcp.snd_wscale, tcp.rcv_wscale = wscale & 0xF, wscale >> 4
-        tcp.mss = sock.getsockopt(SOL_TCP, socket.TCP_MAXSEG)
+        tcp.mss = sock.getsockopt(SOL_TCP, socket.TCP_MAXSEG)      # (in repair mode: the clamp, mss_clamp)
+        tcp.window_clamp = sock.getsockopt(SOL_TCP, TCP_WINDOW_CLAMP)
         tcp.timestamp = sock.getsockopt(SOL_TCP, TCP_TIMESTAMP) & 0xFFFFFFFF
         tcp.window = sock.getsockopt(SOL_TCP, TCP_REPAIR_WINDOW, _WINDOW_SIZE)
         # A FIN takes a sequence number but no byte of a queue: the sequences are kept without the
@@ -778,7 +780,11 @@ class Maker:
         sock.setsockopt(SOL_TCP, TCP_QUEUE_SEQ, struct.pack("<I", tcp.send_seq))
         sock.setsockopt(SOL_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE)
         sock.bind(_address(img))
+        # The MSS a repaired connect computes its segment size from (mss_cache, what TCP_MAXSEG reads
+        # once repair mode ends) is the user's MSS if set, else 536: set it for the connect.
+        sock.setsockopt(SOL_TCP, socket.TCP_MAXSEG, tcp.mss)
         sock.connect(_peer(img))
+        sock.setsockopt(SOL_TCP, socket.TCP_MAXSEG, 0)
         opts = [(TCPOPT_MSS, tcp.mss)]
         if tcp.wscale:
             opts.append((TCPOPT_WINDOW, tcp.snd_wscale | tcp.rcv_wscale << 16))
@@ -797,6 +803,8 @@ class Maker:
         sock.setsockopt(SOL_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE)
         if tcp.window:
             sock.setsockopt(SOL_TCP, TCP_REPAIR_WINDOW, tcp.window)
+        if tcp.window_clamp:
+            sock.setsockopt(SOL_TCP, TCP_WINDOW_CLAMP, tcp.window_clamp)
 
     @staticmethod
     def _after(sock: socket.socket, img: image_pb2.InetSocketImage) -> None:

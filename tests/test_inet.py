@@ -143,6 +143,41 @@ def test_a_checkpoint_killed_while_holding_the_lock_for_outside_peers_leaves_it_
         assert os.WEXITSTATUS(wait_exit(pid, timeout=selfcheck.TIMEOUT)) == 0
 
 
+SEGMENTS = """
+import os, socket, sys, time
+out, ready, go = sys.argv[1:4]
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(2)
+c = socket.socket(); c.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1000)
+c.connect(l.getsockname()); a, _ = l.accept()
+a.setsockopt(socket.IPPROTO_TCP, socket.TCP_WINDOW_CLAMP, 40000)
+def now():
+    return [(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG),
+             s.getsockopt(socket.IPPROTO_TCP, socket.TCP_WINDOW_CLAMP)) for s in (c, a)]
+before = now()
+with open(ready + ".tmp", "w") as f:
+    f.write(f"{os.getpid()}\\n")
+os.rename(ready + ".tmp", ready)
+while not os.path.exists(go):
+    time.sleep(0.001)
+with open(out, "w") as f:
+    f.write(f"{before} {now()}\\n".replace(", ", ","))
+"""
+
+
+@pytest.mark.parametrize("mode", selfcheck.MODES)
+def test_segment_size_and_window_clamp_read_back_as_before(mode: str, tmp_path: Path, store: Path,
+                                                           procs: Procs) -> None:
+    """TCP_MAXSEG (the segment size, here negotiated down by the client's own MSS) and
+    TCP_WINDOW_CLAMP (the kernel's on one end, the program's on the other) read the same after a
+    restore as before."""
+    script = tmp_path / "segments.py"
+    script.write_text(f"#!{sys.executable}\n{SEGMENTS}")
+    script.chmod(0o755)
+    outcome = selfcheck.run(script, tmp_path, store, procs, mode)
+    before, _, after = outcome.lines[0].partition(" ")
+    assert before == after, outcome.lines
+
+
 def _udp_peek_offsets(pids: list[int]) -> list[int]:
     """SO_PEEK_OFF of every UDP socket of `pids` (read through a copy of each, pidfd_getfd)."""
     from incr.engine import ptrace as pt

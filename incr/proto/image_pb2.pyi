@@ -94,7 +94,7 @@ class Datagram(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., source_addr: _Optional[str] = ..., source_port: _Optional[int] = ...) -> None: ...
 
 class TcpConnection(_message.Message):
-    __slots__ = ("send_seq", "send_queue", "unsent", "recv_seq", "recv_queue", "mss", "snd_wscale", "rcv_wscale", "wscale", "sack", "timestamps", "timestamp", "window")
+    __slots__ = ("send_seq", "send_queue", "unsent", "recv_seq", "recv_queue", "mss", "snd_wscale", "rcv_wscale", "wscale", "sack", "timestamps", "timestamp", "window", "window_clamp")
     SEND_SEQ_FIELD_NUMBER: _ClassVar[int]
     SEND_QUEUE_FIELD_NUMBER: _ClassVar[int]
     UNSENT_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +108,7 @@ class TcpConnection(_message.Message):
     TIMESTAMPS_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_CLAMP_FIELD_NUMBER: _ClassVar[int]
     send_seq: int
     send_queue: bytes
     unsent: int
@@ -121,7 +122,8 @@ class TcpConnection(_message.Message):
     timestamps: bool
     timestamp: int
     window: bytes
-    def __init__(self, send_seq: _Optional[int] = ..., send_queue: _Optional[bytes] = ..., unsent: _Optional[int] = ..., recv_seq: _Optional[int] = ..., recv_queue: _Optional[bytes] = ..., mss: _Optional[int] = ..., snd_wscale: _Optional[int] = ..., rcv_wscale: _Optional[int] = ..., wscale: _Optional[bool] = ..., sack: _Optional[bool] = ..., timestamps: _Optional[bool] = ..., timestamp: _Optional[int] = ..., window: _Optional[bytes] = ...) -> None: ...
+    window_clamp: int
+    def __init__(self, send_seq: _Optional[int] = ..., send_queue: _Optional[bytes] = ..., unsent: _Optional[int] = ..., recv_seq: _Optional[int] = ..., recv_queue: _Optional[bytes] = ..., mss: _Optional[int] = ..., snd_wscale: _Optional[int] = ..., rcv_wscale: _Optional[int] = ..., wscale: _Optional[bool] = ..., sack: _Optional[bool] = ..., timestamps: _Optional[bool] = ..., timestamp: _Optional[int] = ..., window: _Optional[bytes] = ..., window_clamp: _Optional[int] = ...) -> None: ...
 
 class ShmImage(_message.Message):
     __slots__ = ("key", "kind", "name", "size", "seals", "mode", "shmid", "ipc_key", "destroyed", "unlinked", "alias", "uid", "gid")

@@ -76,6 +76,7 @@ from .unixsock import Option
 log = logging.getLogger(__name__)
 
 SOL_TCP = socket.IPPROTO_TCP
+MAX_USER_MSS = 32767                # what TCP_MAXSEG takes (MAX_TCP_WINDOW)
 TCP_REPAIR, TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ, TCP_REPAIR_OPTIONS = 19, 20, 21, 22
 TCP_WINDOW_CLAMP, TCP_TIMESTAMP, TCP_REPAIR_WINDOW = 10, 24, 29
 TCP_NO_QUEUE, TCP_RECV_QUEUE, TCP_SEND_QUEUE = 0, 1, 2
@@ -781,8 +782,9 @@ class Maker:
         sock.setsockopt(SOL_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE)
         sock.bind(_address(img))
         # The MSS a repaired connect computes its segment size from (mss_cache, what TCP_MAXSEG reads
-        # once repair mode ends) is the user's MSS if set, else 536: set it for the connect.
-        sock.setsockopt(SOL_TCP, socket.TCP_MAXSEG, tcp.mss)
+        # once repair mode ends, until an ACK widens the window) is the user's MSS if set, else 536:
+        # set it for the connect, as far as TCP_MAXSEG takes it (a loopback MSS is larger).
+        sock.setsockopt(SOL_TCP, socket.TCP_MAXSEG, min(tcp.mss, MAX_USER_MSS))
         sock.connect(_peer(img))
         sock.setsockopt(SOL_TCP, socket.TCP_MAXSEG, 0)
         opts = [(TCPOPT_MSS, tcp.mss)]

@@ -508,7 +508,8 @@ def _describe_socket(holder: Holder, label: str, sock: socket.socket, ino: int,
     names = Names.of(sock)
     img = image_pb2.InetSocketImage(ino=ino, family=family, type=stype, local_addr=names.local[0],
                                     local_port=names.local[1], bound=names.local[1] != 0,
-                                    flowinfo=names.local[2], scope_id=names.local[3])
+                                    flowinfo=names.local[2], scope_id=names.local[3],
+                                    uid=os.fstat(sock.fileno()).st_uid)
     if names.peer:
         img.peer_addr, img.peer_port = names.peer
     _, shutdown, _ = diag.get(ino, (0, 0, 0))
@@ -726,7 +727,7 @@ class Maker:
         img = self.images.get(ino)
         if img is None:
             raise RestoreError(f"cannot restore socket:[{ino}]: the checkpoint does not describe it")
-        fd = target.call("socket", img.family, img.type, 0)
+        fd = _socket_owned(target, img)
         pidfd = os.pidfd_open(target.pid)
         try:
             sock = socket.socket(fileno=pt.pidfd_getfd(pidfd, fd))
@@ -862,6 +863,18 @@ def _what(img: image_pb2.InetSocketImage) -> str:
     kind = "TCP" if img.type == socket.SOCK_STREAM else "UDP"
     where = _show(img.local_addr, img.local_port)
     return f"{kind} socket {where}" + (f" -> {_show(img.peer_addr, img.peer_port)}" if img.peer_port else "")
+
+
+def _socket_owned(target: RemoteProcess, img: image_pb2.InetSocketImage) -> int:
+    """The socket made in `target` (a stub, root still) with `img`'s owner: the kernel gives a new
+    socket its maker's fsuid, so the stub takes the owner's for the call."""
+    if not img.uid:
+        return int(target.call("socket", img.family, img.type, 0))
+    before = target.call("setfsuid", img.uid)
+    try:
+        return int(target.call("socket", img.family, img.type, 0))
+    finally:
+        target.call("setfsuid", before)
 
 
 def _await_fin(sock: socket.socket, img: image_pb2.InetSocketImage, timeout: float = 5.0) -> None:

@@ -178,6 +178,44 @@ def test_segment_size_and_window_clamp_read_back_as_before(mode: str, tmp_path: 
     assert before == after, outcome.lines
 
 
+OWNED = """
+import os, socket, sys, time
+os.setgroups([]); os.setresgid(65534, 65534, 65534); os.setresuid(65534, 65534, 65534)
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(2)
+c = socket.socket(); c.connect(l.getsockname()); a, _ = l.accept()
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.bind(("::1", 0))
+os.write(1, b"ready\\n")
+os.close(1)
+os.open("/dev/null", os.O_WRONLY)
+time.sleep(600)
+"""
+
+
+def _socket_owners(pid: int) -> dict[int, int]:
+    """Each socket descriptor of `pid` -> its owner (the socket inode's uid)."""
+    out = {}
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        path = f"/proc/{pid}/fd/{name}"
+        if os.readlink(path).startswith("socket:"):
+            out[int(name)] = os.stat(path).st_uid
+    return out
+
+
+def test_sockets_keep_their_owner(tmp_path: Path, store: Path, procs: Procs) -> None:
+    """The owner of each socket (its maker's fsuid, which `ss -e` shows and owner matches of a
+    firewall test) is the job's user after a restore, not root's."""
+    job = procs.start([sys.executable, "-c", OWNED], stdout=subprocess.PIPE)
+    assert job.stdout is not None and job.stdout.readline() == b"ready\n"
+    job.stdout.close()
+    pid = procs.track(job.pid)
+    before = _socket_owners(pid)
+    assert len(before) == 4 and set(before.values()) == {65534}, before
+    ok(incr(store, "checkpoint", pid, "--kill", timeout=selfcheck.TIMEOUT))
+    selfcheck.wait_gone(pid, job)
+    restored = procs.track(int(ok(incr(store, "restore", "--detach", timeout=selfcheck.TIMEOUT)).stdout.split()[-1]))
+    assert _socket_owners(restored) == before
+
+
 def _udp_peek_offsets(pids: list[int]) -> list[int]:
     """SO_PEEK_OFF of every UDP socket of `pids` (read through a copy of each, pidfd_getfd)."""
     from incr.engine import ptrace as pt

@@ -131,6 +131,7 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
         unixnamed.check_creators(image)
         image.in_flight.extend(table.files[i] for i in table.in_flight)
         unixnamed.check_carried(image)
+        fs.check_chroot_sockets(image)
         inet_sockets, hold = inet.capture(
             {f.socket: table.holders[f.id] for f in table.files if f.kind == image_pb2.OpenFile.INET},
             lambda pid: tree.frozen[pid].journal, image.root_pid, outside_ok=tcp_established, ends_job=ends_job)
@@ -153,8 +154,9 @@ def minimal_version(image: image_pb2.TreeImage) -> int:
     files (a version-3 reader would make one a memfd), external descriptors, pidfds, /proc files,
     O_PATH symlinks, removed directories and FIFOs, AIO rings; 5 with Unix sockets beyond pairs; 6 with
     descriptors and credentials in flight, AIO rings holding unread events, and pseudo-terminals; 7 with
-    TCP and UDP sockets; 8 with half-closed TCP connections."""
-    if inet.needs_version_8(image):
+    TCP and UDP sockets; 8 with half-closed TCP connections, connections leading outside the job and
+    chroot'ed processes."""
+    if inet.needs_version_8(image) or any(not p.zombie and p.fs.root not in ("", "/") for p in image.processes):
         return 8
     if inet.needs_version_7(image):
         return 7

@@ -333,6 +333,7 @@ def _finish_process(stub: Stub, p: image_pb2.ProcessImage, children: list[image_
     task.restore(stub, p)
     if p.creds.HasField("audit"):
         audit.restore(stub, p.creds.audit)              # before the threads: they inherit it
+    fs.restore_root(stub, p.fs)                         # after the last path the stub opens itself
     prctl.restore(stub, p)
     # Threads while the stub is still root: clone3(set_tid) needs CAP_SYS_ADMIN.
     main, *others = p.threads

@@ -11,6 +11,8 @@ from __future__ import annotations
 import random
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -85,3 +87,26 @@ def _timed_checkpoint(store: Path, pid: int) -> float:
     t0 = time.perf_counter()
     ok(incr(store, "checkpoint", pid))
     return time.perf_counter() - t0
+
+
+CHROOTED_SOCKET = """
+import os, socket, sys, time
+os.chroot(sys.argv[1]); os.chdir("/")
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind("/sock"); s.listen(1)
+os.write(1, b"ready\\n")
+time.sleep(600)
+"""
+
+
+def test_a_chrooted_process_with_a_socket_bound_to_a_path_is_refused(tmp_path: Path, store: Path,
+                                                                     procs: Procs) -> None:
+    # The name it bound is relative to its root: a restore binding it would put it elsewhere.
+    root = tmp_path / "root"
+    root.mkdir()
+    job = procs.start([sys.executable, "-c", CHROOTED_SOCKET, root], stdout=subprocess.PIPE)
+    assert job.stdout is not None and job.stdout.readline() == b"ready\n"
+    res = incr(store, "checkpoint", job.pid)
+    assert res.returncode == 1, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"PID {job.pid}" in lines[0] and "inside its root directory" in lines[0], lines
+    assert job.poll() is None

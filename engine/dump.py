@@ -154,9 +154,10 @@ def minimal_version(image: image_pb2.TreeImage) -> int:
     files (a version-3 reader would make one a memfd), external descriptors, pidfds, /proc files,
     O_PATH symlinks, removed directories and FIFOs, AIO rings; 5 with Unix sockets beyond pairs; 6 with
     descriptors and credentials in flight, AIO rings holding unread events, and pseudo-terminals; 7 with
-    TCP and UDP sockets; 8 with half-closed TCP connections, connections leading outside the job and
-    chroot'ed processes."""
-    if inet.needs_version_8(image) or any(not p.zombie and p.fs.root not in ("", "/") for p in image.processes):
+    TCP and UDP sockets; 8 with half-closed TCP connections, connections leading outside the job,
+    chroot'ed processes and UTS namespaces."""
+    if inet.needs_version_8(image) or namespaces.uses_uts(image) or \
+            any(not p.zombie and p.fs.root not in ("", "/") for p in image.processes):
         return 8
     if inet.needs_version_7(image):
         return 7
@@ -280,6 +281,9 @@ def describe_state(frozen: Frozen, table: files.FileTable,
                                    cmdline=proc.cmdline(pid), stopped=frozen.was_stopped, start_time=st[22],
                                    tty_nr=st[7] & 0xFFFFFFFF, stop_signal=frozen.stop_signal)
     task.dump(pid, image)
+    uts = namespaces.dump_uts(pid)
+    if uts is not None:
+        image.uts.CopyFrom(uts)
     image.creds.CopyFrom(creds.dump(pid, status))
     image.fs.CopyFrom(fs.dump(pid, status))
     file_list, fd_list = table.add(pid)

@@ -33,6 +33,7 @@ from . import (
     locks,
     memory,
     mm,
+    namespaces,
     netlock,
     outside,
     prctl,
@@ -217,6 +218,9 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
     try:
         everything = [(v.start, v.end) for p in procs for v in p.vmas]
         injection = stub.map_injection_area(everything)
+        uts_made: dict[int, int] = {}                        # UTS namespace id -> the stub that made it
+        by_pid = {p.pid: p for p in tree.processes}
+        namespaces.enter_uts(stub, _uts(root), 0, uts_made, stub.vpid, incr_visible=not new_pidns)
         for p in tree.processes[1:]:                         # A: the tree of stubs
             child = stubs[p.ppid].fork_child(p.pid, sharing.clone_flags(p))
             if p.zombie:
@@ -224,6 +228,9 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
                 zombies.restore(child, stubs[p.ppid], p.exit_status)
                 continue
             stubs[p.pid] = child
+            parent_uts = _uts(by_pid[p.ppid])
+            namespaces.enter_uts(child, _uts(p), parent_uts.id if parent_uts else 0, uts_made, child.vpid,
+                                 incr_visible=not new_pidns)
             if p.sid == p.pid:
                 child.call("setsid")
         for p in sorted(procs[1:], key=lambda p: p.pgid != p.pid):   # group leaders first
@@ -280,6 +287,10 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
         raise
     timing = RestoreTiming(total_ms=(time.perf_counter() - t0) * 1e3, memory_ms=t_mem * 1e3, bytes_written=written)
     return RestoredTree(root=stub.pid, init=stub.init, timing=timing)
+
+
+def _uts(p: image_pb2.ProcessImage) -> image_pb2.UtsNamespace | None:
+    return p.uts if p.HasField("uts") else None
 
 
 def _make_terminals(tree: image_pb2.TreeImage, installer: files.Installer, stubs: dict[int, Stub],

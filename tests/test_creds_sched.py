@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -95,7 +96,6 @@ def assert_refused(result: subprocess.CompletedProcess[str], pid: int, *words: s
 
 UNSHARE = {
     "network": ("--net",),
-    "UTS": ("--uts",),
     "mount": ("--mount",),
     "IPC": ("--ipc",),
     "cgroup": ("--cgroup",),
@@ -116,8 +116,40 @@ def test_job_in_a_namespace_of_its_own_is_refused(cprog, tmp_path: Path, store: 
     assert os.readlink(f"/proc/{pid}/ns/{UNSHARE_NS[kind]}") in line
 
 
-UNSHARE_NS = {"network": "net", "UTS": "uts", "mount": "mnt", "IPC": "ipc", "cgroup": "cgroup", "user": "user",
+UNSHARE_NS = {"network": "net", "mount": "mnt", "IPC": "ipc", "cgroup": "cgroup", "user": "user",
               "time": "time"}
+
+
+UTS_JOB = """
+import os, socket, sys, time
+out, ready, go, launcher = sys.argv[1:5]
+with open(ready + ".tmp", "w") as f:
+    f.write(f"{os.getpid()}\\n")
+os.rename(ready + ".tmp", ready)
+while not os.path.exists(go):
+    time.sleep(0.001)
+host, ours = socket.gethostname(), os.readlink("/proc/self/ns/uts")
+with open(out, "w") as f:
+    f.write(("ok" if host == "incr-uts-job" else "BAD") + f" host name {host}\\n")
+    f.write(("ok" if ours != launcher else "BAD") + f" a UTS namespace of its own ({ours}; the launcher's "
+            f"{launcher})\\n")
+"""
+
+
+@pytest.mark.parametrize("mode", selfcheck.MODES)
+def test_job_started_in_a_uts_namespace_of_its_own_comes_back_in_one(tmp_path: Path, store: Path, procs: Procs,
+                                                                       mode: str) -> None:
+    """unshare(1) --uts, a host name set in it: the restored job runs in a UTS namespace of its own
+    again, with that host name; incr's is untouched."""
+    job = tmp_path / "job.py"
+    job.write_text(UTS_JOB)
+    script = tmp_path / "job.sh"
+    script.write_text(f'#!/bin/sh\nexec unshare --uts /bin/sh -c \'hostname incr-uts-job && exec "$0" "$@"\' '
+                      f'{sys.executable} {job} "$@"\n')
+    script.chmod(0o755)
+    mine = socket.gethostname()
+    selfcheck.assert_passed(selfcheck.run(script, tmp_path, store, procs, mode, os.readlink("/proc/self/ns/uts")))
+    assert socket.gethostname() == mine
 
 
 @pytest.mark.parametrize("mode", selfcheck.MODES)

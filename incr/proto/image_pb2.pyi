@@ -318,7 +318,7 @@ class PipeImage(_message.Message):
     def __init__(self, ino: _Optional[int] = ..., data: _Optional[bytes] = ..., capacity: _Optional[int] = ..., dev: _Optional[int] = ..., widowed: _Optional[bool] = ...) -> None: ...
 
 class ProcessImage(_message.Message):
-    __slots__ = ("pid", "ppid", "pgid", "sid", "comm", "cmdline", "stopped", "threads", "mm", "vmas", "files", "fds", "fs", "rlimits", "sigactions", "shared_pending", "creds", "itimers", "personality", "oom_score_adj", "zombie", "exit_status", "posix_timers", "thp_disable", "merge_any", "lock_future", "files_of", "fs_of", "start_time", "tty_nr", "locks", "mdwe", "stop_signal", "child_subreaper", "dumpable", "membarrier_registrations", "stop_reported")
+    __slots__ = ("pid", "ppid", "pgid", "sid", "comm", "cmdline", "stopped", "threads", "mm", "vmas", "files", "fds", "fs", "rlimits", "sigactions", "shared_pending", "creds", "itimers", "personality", "oom_score_adj", "zombie", "exit_status", "posix_timers", "thp_disable", "merge_any", "lock_future", "files_of", "fs_of", "start_time", "tty_nr", "locks", "mdwe", "stop_signal", "child_subreaper", "dumpable", "membarrier_registrations", "stop_reported", "uts")
     PID_FIELD_NUMBER: _ClassVar[int]
     PPID_FIELD_NUMBER: _ClassVar[int]
     PGID_FIELD_NUMBER: _ClassVar[int]
@@ -356,6 +356,7 @@ class ProcessImage(_message.Message):
     DUMPABLE_FIELD_NUMBER: _ClassVar[int]
     MEMBARRIER_REGISTRATIONS_FIELD_NUMBER: _ClassVar[int]
     STOP_REPORTED_FIELD_NUMBER: _ClassVar[int]
+    UTS_FIELD_NUMBER: _ClassVar[int]
     pid: int
     ppid: int
     pgid: int
@@ -393,7 +394,18 @@ class ProcessImage(_message.Message):
     dumpable: int
     membarrier_registrations: int
     stop_reported: bool
-    def __init__(self, pid: _Optional[int] = ..., ppid: _Optional[int] = ..., pgid: _Optional[int] = ..., sid: _Optional[int] = ..., comm: _Optional[str] = ..., cmdline: _Optional[_Iterable[str]] = ..., stopped: _Optional[bool] = ..., threads: _Optional[_Iterable[_Union[ThreadImage, _Mapping]]] = ..., mm: _Optional[_Union[MmImage, _Mapping]] = ..., vmas: _Optional[_Iterable[_Union[Vma, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., fds: _Optional[_Iterable[_Union[Fd, _Mapping]]] = ..., fs: _Optional[_Union[FsImage, _Mapping]] = ..., rlimits: _Optional[_Iterable[_Union[Rlimit, _Mapping]]] = ..., sigactions: _Optional[_Iterable[_Union[SigAction, _Mapping]]] = ..., shared_pending: _Optional[_Iterable[bytes]] = ..., creds: _Optional[_Union[Creds, _Mapping]] = ..., itimers: _Optional[_Iterable[_Union[ITimer, _Mapping]]] = ..., personality: _Optional[int] = ..., oom_score_adj: _Optional[int] = ..., zombie: _Optional[bool] = ..., exit_status: _Optional[int] = ..., posix_timers: _Optional[_Iterable[_Union[PosixTimer, _Mapping]]] = ..., thp_disable: _Optional[int] = ..., merge_any: _Optional[bool] = ..., lock_future: _Optional[int] = ..., files_of: _Optional[int] = ..., fs_of: _Optional[int] = ..., start_time: _Optional[int] = ..., tty_nr: _Optional[int] = ..., locks: _Optional[_Iterable[_Union[FileLock, _Mapping]]] = ..., mdwe: _Optional[int] = ..., stop_signal: _Optional[int] = ..., child_subreaper: _Optional[bool] = ..., dumpable: _Optional[int] = ..., membarrier_registrations: _Optional[int] = ..., stop_reported: _Optional[bool] = ...) -> None: ...
+    uts: UtsNamespace
+    def __init__(self, pid: _Optional[int] = ..., ppid: _Optional[int] = ..., pgid: _Optional[int] = ..., sid: _Optional[int] = ..., comm: _Optional[str] = ..., cmdline: _Optional[_Iterable[str]] = ..., stopped: _Optional[bool] = ..., threads: _Optional[_Iterable[_Union[ThreadImage, _Mapping]]] = ..., mm: _Optional[_Union[MmImage, _Mapping]] = ..., vmas: _Optional[_Iterable[_Union[Vma, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., fds: _Optional[_Iterable[_Union[Fd, _Mapping]]] = ..., fs: _Optional[_Union[FsImage, _Mapping]] = ..., rlimits: _Optional[_Iterable[_Union[Rlimit, _Mapping]]] = ..., sigactions: _Optional[_Iterable[_Union[SigAction, _Mapping]]] = ..., shared_pending: _Optional[_Iterable[bytes]] = ..., creds: _Optional[_Union[Creds, _Mapping]] = ..., itimers: _Optional[_Iterable[_Union[ITimer, _Mapping]]] = ..., personality: _Optional[int] = ..., oom_score_adj: _Optional[int] = ..., zombie: _Optional[bool] = ..., exit_status: _Optional[int] = ..., posix_timers: _Optional[_Iterable[_Union[PosixTimer, _Mapping]]] = ..., thp_disable: _Optional[int] = ..., merge_any: _Optional[bool] = ..., lock_future: _Optional[int] = ..., files_of: _Optional[int] = ..., fs_of: _Optional[int] = ..., start_time: _Optional[int] = ..., tty_nr: _Optional[int] = ..., locks: _Optional[_Iterable[_Union[FileLock, _Mapping]]] = ..., mdwe: _Optional[int] = ..., stop_signal: _Optional[int] = ..., child_subreaper: _Optional[bool] = ..., dumpable: _Optional[int] = ..., membarrier_registrations: _Optional[int] = ..., stop_reported: _Optional[bool] = ..., uts: _Optional[_Union[UtsNamespace, _Mapping]] = ...) -> None: ...
+
+class UtsNamespace(_message.Message):
+    __slots__ = ("id", "hostname", "domainname")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    DOMAINNAME_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    hostname: bytes
+    domainname: bytes
+    def __init__(self, id: _Optional[int] = ..., hostname: _Optional[bytes] = ..., domainname: _Optional[bytes] = ...) -> None: ...
 
 class FileLock(_message.Message):
     __slots__ = ("kind", "fd", "write", "start", "length", "taker")

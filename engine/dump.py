@@ -155,8 +155,8 @@ def minimal_version(image: image_pb2.TreeImage) -> int:
     O_PATH symlinks, removed directories and FIFOs, AIO rings; 5 with Unix sockets beyond pairs; 6 with
     descriptors and credentials in flight, AIO rings holding unread events, and pseudo-terminals; 7 with
     TCP and UDP sockets; 8 with half-closed TCP connections, connections leading outside the job,
-    chroot'ed processes and UTS namespaces."""
-    if inet.needs_version_8(image) or namespaces.uses_uts(image) or \
+    chroot'ed processes, UTS namespaces and pipes in packet mode."""
+    if inet.needs_version_8(image) or namespaces.uses_uts(image) or any(p.packets for p in image.pipes) or \
             any(not p.zombie and p.fs.root not in ("", "/") for p in image.processes):
         return 8
     if inet.needs_version_7(image):
@@ -265,8 +265,8 @@ def _capture_pipes(table: files.FileTable) -> list[image_pb2.PipeImage]:
             (end, h), = held.items()
             out.append(pipes.capture_widowed(ino, (h.pid, h.fd), end))
             continue
-        r, w = held[os.O_RDONLY], held[os.O_WRONLY]
-        out.append(pipes.capture(ino, (r.pid, r.fd), (w.pid, w.fd)))
+        r = held[os.O_RDONLY]
+        out.append(pipes.capture(ino, (r.pid, r.fd)))
     return out
 
 

@@ -18,8 +18,8 @@ import stat
 
 from incr.proto import image_pb2
 
-from .errors import RestoreError
-from .pipes import F_GETPIPE_SZ, queued, read_back, refill, refuse_packets
+from .errors import RestoreError, Unsupported
+from .pipes import F_GETPIPE_SZ, duplicate, queued, refill
 
 _NONBLOCKING_BOTH_ENDS = os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC
 
@@ -36,12 +36,13 @@ def capture(holder: tuple[int, int], key: Key) -> image_pb2.PipeImage:
     link = f"/proc/{pid}/fd/{n}"
     fd = os.open(link, _NONBLOCKING_BOTH_ENDS)
     try:
-        chunks = read_back(fd, fd, f"the FIFO behind {link}")
         capacity = fcntl.fcntl(fd, F_GETPIPE_SZ)
+        chunks = duplicate(fd, capacity, f"the FIFO behind {link}")
     finally:
         os.close(fd)
-    refuse_packets(pid, f"fd {n} (FIFO {os.readlink(link)})", chunks)
-    return image_pb2.PipeImage(dev=key[0], ino=key[1], data=b"".join(chunks.data), capacity=capacity)
+    if chunks.packets:      # (only an anonymous pipe's own ends take O_DIRECT: not seen here)
+        raise Unsupported(pid, f"fd {n} (FIFO {os.readlink(link)})", "packets queued in a FIFO; not supported")
+    return chunks.image(dev=key[0], ino=key[1], capacity=capacity)
 
 
 def preflight(f: image_pb2.OpenFile) -> None:

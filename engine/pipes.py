@@ -14,10 +14,11 @@ no scan of /proc.  Its bytes are copied without being consumed (tee(2) into a
 pipe of incr's own, through the read end: the job's, or one incr opens through
 /proc); restored, the pipe is created, filled, and the other end closed.
 
-Packet mode (a write end with O_DIRECT: each write one packet, each read at most
-one) keeps its packets where they were: each is read and written back on its
-own, through a description of incr's own opened O_DIRECT.  The image holds bytes
-only, so a pipe or FIFO with packets queued is refused, naming them.
+Every pipe's and FIFO's bytes are read so, never consumed: a SIGKILLed incr
+cannot lose one.  Packet mode (a write end with O_DIRECT: each write one
+packet, each read at most one) survives tee(2), so the copy's reads tell the
+packets; the image keeps their sizes and the restore writes each on its own
+through the new write end, O_DIRECT for the while.
 """
 
 from __future__ import annotations
@@ -28,14 +29,14 @@ import fcntl
 import os
 import select
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from incr.proto import image_pb2
 
 from . import ptrace as pt
-from .errors import EngineError, Unsupported
+from .errors import EngineError
 from .remote import RemoteProcess
 
 FIONREAD = 0x541B
@@ -61,13 +62,12 @@ def stolen(pid: int, fd: int) -> Iterator[int]:
         os.close(mine)
 
 
-def capture(ino: int, reader: tuple[int, int], writer: tuple[int, int]) -> image_pb2.PipeImage:
-    """The contents of pipe `ino`, read through (pid, fd) `reader` and put back through `writer`."""
-    with stolen(*reader) as r, stolen(*writer) as w:
-        chunks = read_back(r, w, f"pipe:[{ino}]")
+def capture(ino: int, reader: tuple[int, int]) -> image_pb2.PipeImage:
+    """The contents of pipe `ino`, duplicated (tee) through its read end (pid, fd) `reader`, left in place."""
+    with stolen(*reader) as r:
         capacity = fcntl.fcntl(r, F_GETPIPE_SZ)
-    refuse_packets(reader[0], f"fd {reader[1]} (pipe:[{ino}])", chunks)
-    return image_pb2.PipeImage(ino=ino, data=b"".join(chunks.data), capacity=capacity)
+        chunks = duplicate(r, capacity, f"pipe:[{ino}]")
+    return chunks.image(ino=ino, capacity=capacity)
 
 
 def other_end_closed(pid: int, fd: int, end: int) -> bool:
@@ -91,12 +91,11 @@ def capture_widowed(ino: int, holder: tuple[int, int], end: int) -> image_pb2.Pi
             r = os.open(f"/proc/{pid}/fd/{fd}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
             stack.callback(os.close, r)
         capacity = fcntl.fcntl(r, F_GETPIPE_SZ)
-        chunks = _duplicate(r, capacity, f"pipe:[{ino}]")
-    refuse_packets(pid, f"fd {fd} (pipe:[{ino}])", chunks)
-    return image_pb2.PipeImage(ino=ino, data=b"".join(chunks.data), capacity=capacity, widowed=True)
+        chunks = duplicate(r, capacity, f"pipe:[{ino}]")
+    return chunks.image(ino=ino, capacity=capacity, widowed=True)
 
 
-def _duplicate(r: int, capacity: int, what: str) -> Chunks:
+def duplicate(r: int, capacity: int, what: str) -> Chunks:
     """What pipe read end `r` holds, left in place: tee(2) into a pipe of incr's own as big, then read
     from there (a packet stays a packet: each read returns one)."""
     size = queued(r)
@@ -127,12 +126,11 @@ class Chunks:
     data: list[bytes]
     packets: bool
 
-
-def refuse_packets(pid: int, what: str, chunks: Chunks) -> None:
-    if chunks.packets and chunks.data:
-        n = len(chunks.data)
-        raise Unsupported(pid, what, f"{n} packet{'s' if n > 1 else ''} queued in packet mode (O_DIRECT): "
-                          "their boundaries cannot be restored yet")
+    def image(self, **fields: int | bool) -> image_pb2.PipeImage:
+        img = image_pb2.PipeImage(data=b"".join(self.data), **fields)   # type: ignore[arg-type]
+        if self.packets:
+            img.packets.extend(len(c) for c in self.data)
+        return img
 
 
 def queued(fd: int) -> int:
@@ -140,46 +138,23 @@ def queued(fd: int) -> int:
     return int(struct.unpack("i", fcntl.ioctl(fd, FIONREAD, b"\0\0\0\0"))[0])
 
 
-def read_back(r: int, w: int, what: str) -> Chunks:
-    """Everything buffered, read through `r` and written straight back in order through `w`
-    (FIONREAD says how much, so no read blocks).  A read that returns less than is left has
-    met the end of a packet: then (or with O_DIRECT on `w`) each piece goes back as a packet."""
-    size = queued(r)
-    chunks: list[bytes] = []
-    got = 0
-    while got < size:
-        try:
-            chunk = os.read(r, size - got)
-        except BlockingIOError:
-            chunk = b""
-        if not chunk:
-            raise EngineError(f"{what} emptied while the job was frozen")
-        chunks.append(chunk)
-        got += len(chunk)
-    flags = fcntl.fcntl(w, fcntl.F_GETFL)
-    packets = len(chunks) > 1 or bool(flags & os.O_DIRECT)
-    if not packets:
-        refill(w, b"".join(chunks), 0)
-        return Chunks(chunks, packets=False)
-    # Only an anonymous pipe's own ends take O_DIRECT (a FIFO or a /proc reopening refuses it), so
-    # packets go back through the job's write end; one whose O_DIRECT the job cleared after writing
-    # them gets it for the while (the job is frozen).
-    if not flags & os.O_DIRECT:
-        fcntl.fcntl(w, fcntl.F_SETFL, flags | os.O_DIRECT)
-    try:
-        for chunk in chunks:
-            if os.write(w, chunk) != len(chunk):
-                raise EngineError(f"{what}: a packet could not be put back whole")
-    finally:
-        if not flags & os.O_DIRECT:
-            fcntl.fcntl(w, fcntl.F_SETFL, flags)
-    return Chunks(chunks, packets=True)
-
-
-def refill(w: int, data: bytes, capacity: int) -> None:
-    """`data` into an empty pipe through its write end `w`, its capacity first (0: as it is)."""
+def refill(w: int, data: bytes, capacity: int, packets: Sequence[int] = ()) -> None:
+    """`data` into an empty pipe through its write end `w`, its capacity first (0: as it is); in
+    `packets` of those sizes when there are any (through `w` in packet mode for the while)."""
     if capacity and fcntl.fcntl(w, F_GETPIPE_SZ) != capacity:
         fcntl.fcntl(w, F_SETPIPE_SZ, capacity)
+    if packets:
+        flags = fcntl.fcntl(w, fcntl.F_GETFL)
+        fcntl.fcntl(w, fcntl.F_SETFL, flags | os.O_DIRECT)
+        try:
+            at = 0
+            for size in packets:
+                if os.write(w, data[at:at + size]) != size:
+                    raise EngineError(f"a packet of {size} bytes could not be written whole into a pipe")
+                at += size
+        finally:
+            fcntl.fcntl(w, fcntl.F_SETFL, flags)
+        return
     put = 0
     while put < len(data):
         put += os.write(w, data[put:])
@@ -191,7 +166,7 @@ def create(target: RemoteProcess, pipe: image_pb2.PipeImage) -> tuple[int, int]:
     target.call("pipe2", at, 0)
     rfd, wfd = struct.unpack("<ii", _read(target, at, 8))
     with stolen(target.pid, wfd) as w:
-        refill(w, pipe.data, pipe.capacity)
+        refill(w, pipe.data, pipe.capacity, pipe.packets)
     return rfd, wfd
 
 

@@ -304,18 +304,20 @@ class PeerCred(_message.Message):
     def __init__(self, pid: _Optional[int] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., groups: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class PipeImage(_message.Message):
-    __slots__ = ("ino", "data", "capacity", "dev", "widowed")
+    __slots__ = ("ino", "data", "capacity", "dev", "widowed", "packets")
     INO_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
     DEV_FIELD_NUMBER: _ClassVar[int]
     WIDOWED_FIELD_NUMBER: _ClassVar[int]
+    PACKETS_FIELD_NUMBER: _ClassVar[int]
     ino: int
     data: bytes
     capacity: int
     dev: int
     widowed: bool
-    def __init__(self, ino: _Optional[int] = ..., data: _Optional[bytes] = ..., capacity: _Optional[int] = ..., dev: _Optional[int] = ..., widowed: _Optional[bool] = ...) -> None: ...
+    packets: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, ino: _Optional[int] = ..., data: _Optional[bytes] = ..., capacity: _Optional[int] = ..., dev: _Optional[int] = ..., widowed: _Optional[bool] = ..., packets: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ProcessImage(_message.Message):
     __slots__ = ("pid", "ppid", "pgid", "sid", "comm", "cmdline", "stopped", "threads", "mm", "vmas", "files", "fds", "fs", "rlimits", "sigactions", "shared_pending", "creds", "itimers", "personality", "oom_score_adj", "zombie", "exit_status", "posix_timers", "thp_disable", "merge_any", "lock_future", "files_of", "fs_of", "start_time", "tty_nr", "locks", "mdwe", "stop_signal", "child_subreaper", "dumpable", "membarrier_registrations", "stop_reported", "uts")

@@ -4,7 +4,7 @@ syscall (glibc's setuid() does it in every thread) changes one thread only, so e
 dumped from its own /proc/PID/task/TID/status and restored in itself.
 
 Set last on restore (after them, a non-root job could not be rebuilt).
-Seccomp filters cannot be read back and are refused.
+seccomp filters are engine/seccomp.py's (strict mode is refused here, before the freeze).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import struct
 
 from incr.proto import image_pb2
 
-from . import audit, caps, proc
-from .errors import Unsupported
+from . import audit, caps, proc, seccomp
 from .remote import RemoteProcess
 from .tracee import Tracee
 
@@ -36,14 +35,9 @@ def own() -> image_pb2.Creds:
     return _ids(proc.status(os.getpid()))
 
 
-def _check_seccomp(pid: int, status: dict[str, str]) -> None:
-    if status.get("Seccomp", "0") != "0":
-        raise Unsupported(pid, "seccomp filter", "processes under seccomp are not supported yet")
-
-
 def dump(pid: int, status: dict[str, str]) -> image_pb2.Creds:
     """The process's (its leader's ids, as older images hold them) and its audit ids."""
-    _check_seccomp(pid, status)
+    seccomp.check_mode(pid, status)
     audit.check(pid, proc.tasks(pid))
     creds = _ids(status)
     ids = audit.dump(pid)
@@ -57,13 +51,13 @@ def check_threads(pid: int, tids: list[int]) -> None:
     mine = caps.own()
     for tid in tids:
         status = proc.status(tid)              # /proc/TID: that thread's own credentials
-        _check_seccomp(pid, status)
+        seccomp.check_mode(pid, status)
         caps.check(pid, tid, caps.from_status(status, 0), mine)
 
 
 def dump_thread(tracee: Tracee) -> image_pb2.Creds:
     status = proc.status(tracee.tid)
-    _check_seccomp(tracee.pid, status)
+    seccomp.check_mode(tracee.pid, status)
     creds = _ids(status)
     creds.caps.CopyFrom(caps.dump_thread(tracee, status))
     caps.check(tracee.pid, tracee.tid, creds.caps, caps.own())

@@ -31,6 +31,7 @@ from . import (
     pty,
     rlimits,
     sched,
+    seccomp,
     sem,
     sharing,
     shm,
@@ -155,8 +156,9 @@ def minimal_version(image: image_pb2.TreeImage) -> int:
     O_PATH symlinks, removed directories and FIFOs, AIO rings; 5 with Unix sockets beyond pairs; 6 with
     descriptors and credentials in flight, AIO rings holding unread events, and pseudo-terminals; 7 with
     TCP and UDP sockets; 8 with half-closed TCP connections, connections leading outside the job,
-    chroot'ed processes, UTS namespaces and pipes in packet mode."""
+    chroot'ed processes, UTS namespaces, pipes in packet mode and seccomp filters."""
     if inet.needs_version_8(image) or namespaces.uses_uts(image) or any(p.packets for p in image.pipes) or \
+            any(p.seccomp for p in image.processes) or \
             any(not p.zombie and p.fs.root not in ("", "/") for p in image.processes):
         return 8
     if inet.needs_version_7(image):
@@ -285,6 +287,7 @@ def describe_state(frozen: Frozen, table: files.FileTable,
     if uts is not None:
         image.uts.CopyFrom(uts)
     image.creds.CopyFrom(creds.dump(pid, status))
+    image.seccomp.extend(seccomp.dump(pid, frozen.tids, status))
     image.fs.CopyFrom(fs.dump(pid, status))
     file_list, fd_list = table.add(pid)
     image.files.extend(file_list)

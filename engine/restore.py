@@ -41,6 +41,7 @@ from . import (
     pty,
     rlimits,
     sched,
+    seccomp,
     sharing,
     shm,
     signals,
@@ -366,7 +367,11 @@ def _finish_process(stub: Stub, p: image_pb2.ProcessImage, children: list[image_
     for target, thread in reversed(list(zip(targets[1:], others, strict=True))):
         cpu.set_final_state(target.tracee.tid, thread)
     hardening.restore_process(stub, p)                  # MDWE: nothing gains PROT_EXEC after it
-    stub.drop_injection_area()
+    seccomp.restore(stub, list(p.seccomp), threaded=len(p.threads) > 1)     # then only the munmap below
+    try:
+        stub.drop_injection_area()
+    except EngineError as exc:
+        raise seccomp.check_unmapped(stub, list(p.seccomp), exc) from None
     cpu.set_final_state(stub.pid, main)
     # Last, from outside: a real-time thread stopped under ptrace cannot starve incr.
     for target, thread in zip(targets, p.threads, strict=True):

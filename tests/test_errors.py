@@ -165,14 +165,15 @@ def test_job_tracing_one_of_its_own_processes(cprog, tmp_path: Path, store: Path
 
 
 @pytest.mark.parametrize("kind, what", [("io_uring", "io_uring descriptors"), ("perf_event", "perf_event descriptors"),
-                                        ("netlink", "netlink sockets"), ("seccomp", "seccomp")])
+                                        ("netlink", "netlink sockets"),
+                                        ("seccomp-strict", "SECCOMP_MODE_STRICT")])
 def test_unsupported_kinds_name_pid_fd_and_type(cprog, tmp_path: Path, store: Path, procs: Procs, kind: str,
                                                 what: str) -> None:
     ready = tmp_path / "ready"
     job = procs.start([cprog("unsupported"), kind, ready])
     fd = read_pid(ready)
     res = incr(store, "checkpoint", job.pid)
-    assert_one_line_error(res, 1, f"cannot checkpoint PID {job.pid}", what, "not supported yet")
+    assert_one_line_error(res, 1, f"cannot checkpoint PID {job.pid}", what, "not supported")
     if fd >= 0:
         assert f"fd {fd} " in res.stderr
     assert not store.exists()

@@ -320,7 +320,7 @@ class PipeImage(_message.Message):
     def __init__(self, ino: _Optional[int] = ..., data: _Optional[bytes] = ..., capacity: _Optional[int] = ..., dev: _Optional[int] = ..., widowed: _Optional[bool] = ..., packets: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ProcessImage(_message.Message):
-    __slots__ = ("pid", "ppid", "pgid", "sid", "comm", "cmdline", "stopped", "threads", "mm", "vmas", "files", "fds", "fs", "rlimits", "sigactions", "shared_pending", "creds", "itimers", "personality", "oom_score_adj", "zombie", "exit_status", "posix_timers", "thp_disable", "merge_any", "lock_future", "files_of", "fs_of", "start_time", "tty_nr", "locks", "mdwe", "stop_signal", "child_subreaper", "dumpable", "membarrier_registrations", "stop_reported", "uts")
+    __slots__ = ("pid", "ppid", "pgid", "sid", "comm", "cmdline", "stopped", "threads", "mm", "vmas", "files", "fds", "fs", "rlimits", "sigactions", "shared_pending", "creds", "itimers", "personality", "oom_score_adj", "zombie", "exit_status", "posix_timers", "thp_disable", "merge_any", "lock_future", "files_of", "fs_of", "start_time", "tty_nr", "locks", "mdwe", "stop_signal", "child_subreaper", "dumpable", "membarrier_registrations", "stop_reported", "uts", "seccomp")
     PID_FIELD_NUMBER: _ClassVar[int]
     PPID_FIELD_NUMBER: _ClassVar[int]
     PGID_FIELD_NUMBER: _ClassVar[int]
@@ -359,6 +359,7 @@ class ProcessImage(_message.Message):
     MEMBARRIER_REGISTRATIONS_FIELD_NUMBER: _ClassVar[int]
     STOP_REPORTED_FIELD_NUMBER: _ClassVar[int]
     UTS_FIELD_NUMBER: _ClassVar[int]
+    SECCOMP_FIELD_NUMBER: _ClassVar[int]
     pid: int
     ppid: int
     pgid: int
@@ -397,7 +398,16 @@ class ProcessImage(_message.Message):
     membarrier_registrations: int
     stop_reported: bool
     uts: UtsNamespace
-    def __init__(self, pid: _Optional[int] = ..., ppid: _Optional[int] = ..., pgid: _Optional[int] = ..., sid: _Optional[int] = ..., comm: _Optional[str] = ..., cmdline: _Optional[_Iterable[str]] = ..., stopped: _Optional[bool] = ..., threads: _Optional[_Iterable[_Union[ThreadImage, _Mapping]]] = ..., mm: _Optional[_Union[MmImage, _Mapping]] = ..., vmas: _Optional[_Iterable[_Union[Vma, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., fds: _Optional[_Iterable[_Union[Fd, _Mapping]]] = ..., fs: _Optional[_Union[FsImage, _Mapping]] = ..., rlimits: _Optional[_Iterable[_Union[Rlimit, _Mapping]]] = ..., sigactions: _Optional[_Iterable[_Union[SigAction, _Mapping]]] = ..., shared_pending: _Optional[_Iterable[bytes]] = ..., creds: _Optional[_Union[Creds, _Mapping]] = ..., itimers: _Optional[_Iterable[_Union[ITimer, _Mapping]]] = ..., personality: _Optional[int] = ..., oom_score_adj: _Optional[int] = ..., zombie: _Optional[bool] = ..., exit_status: _Optional[int] = ..., posix_timers: _Optional[_Iterable[_Union[PosixTimer, _Mapping]]] = ..., thp_disable: _Optional[int] = ..., merge_any: _Optional[bool] = ..., lock_future: _Optional[int] = ..., files_of: _Optional[int] = ..., fs_of: _Optional[int] = ..., start_time: _Optional[int] = ..., tty_nr: _Optional[int] = ..., locks: _Optional[_Iterable[_Union[FileLock, _Mapping]]] = ..., mdwe: _Optional[int] = ..., stop_signal: _Optional[int] = ..., child_subreaper: _Optional[bool] = ..., dumpable: _Optional[int] = ..., membarrier_registrations: _Optional[int] = ..., stop_reported: _Optional[bool] = ..., uts: _Optional[_Union[UtsNamespace, _Mapping]] = ...) -> None: ...
+    seccomp: _containers.RepeatedCompositeFieldContainer[SeccompFilter]
+    def __init__(self, pid: _Optional[int] = ..., ppid: _Optional[int] = ..., pgid: _Optional[int] = ..., sid: _Optional[int] = ..., comm: _Optional[str] = ..., cmdline: _Optional[_Iterable[str]] = ..., stopped: _Optional[bool] = ..., threads: _Optional[_Iterable[_Union[ThreadImage, _Mapping]]] = ..., mm: _Optional[_Union[MmImage, _Mapping]] = ..., vmas: _Optional[_Iterable[_Union[Vma, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., fds: _Optional[_Iterable[_Union[Fd, _Mapping]]] = ..., fs: _Optional[_Union[FsImage, _Mapping]] = ..., rlimits: _Optional[_Iterable[_Union[Rlimit, _Mapping]]] = ..., sigactions: _Optional[_Iterable[_Union[SigAction, _Mapping]]] = ..., shared_pending: _Optional[_Iterable[bytes]] = ..., creds: _Optional[_Union[Creds, _Mapping]] = ..., itimers: _Optional[_Iterable[_Union[ITimer, _Mapping]]] = ..., personality: _Optional[int] = ..., oom_score_adj: _Optional[int] = ..., zombie: _Optional[bool] = ..., exit_status: _Optional[int] = ..., posix_timers: _Optional[_Iterable[_Union[PosixTimer, _Mapping]]] = ..., thp_disable: _Optional[int] = ..., merge_any: _Optional[bool] = ..., lock_future: _Optional[int] = ..., files_of: _Optional[int] = ..., fs_of: _Optional[int] = ..., start_time: _Optional[int] = ..., tty_nr: _Optional[int] = ..., locks: _Optional[_Iterable[_Union[FileLock, _Mapping]]] = ..., mdwe: _Optional[int] = ..., stop_signal: _Optional[int] = ..., child_subreaper: _Optional[bool] = ..., dumpable: _Optional[int] = ..., membarrier_registrations: _Optional[int] = ..., stop_reported: _Optional[bool] = ..., uts: _Optional[_Union[UtsNamespace, _Mapping]] = ..., seccomp: _Optional[_Iterable[_Union[SeccompFilter, _Mapping]]] = ...) -> None: ...
+
+class SeccompFilter(_message.Message):
+    __slots__ = ("program", "flags")
+    PROGRAM_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    program: bytes
+    flags: int
+    def __init__(self, program: _Optional[bytes] = ..., flags: _Optional[int] = ...) -> None: ...
 
 class UtsNamespace(_message.Message):
     __slots__ = ("id", "hostname", "domainname")

@@ -1,7 +1,7 @@
 /* A process holding one resource incr cannot checkpoint yet:
  *   unsupported KIND READYFILE
- * KIND: io_uring, perf_event, netlink, seccomp.  Writes the descriptor number (or
- * -1) to READYFILE, then waits until killed. */
+ * KIND: io_uring, perf_event, netlink, seccomp-strict.  Writes the descriptor number (or
+ * -1) to READYFILE, then waits until killed (in strict mode: in a read that never returns). */
 #define _GNU_SOURCE
 #include <linux/filter.h>
 #include <linux/io_uring.h>
@@ -33,19 +33,22 @@ static int make(const char *kind)
     }
     if (strcmp(kind, "netlink") == 0)
         return socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
-    if (strcmp(kind, "seccomp") == 0) {
-        struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-        struct sock_fprog prog = {.len = 1, .filter = &allow};
-        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
-            return -2;
-        return -1;
-    }
     return -3;
 }
 
 int main(int argc, char **argv)
 {
     if (argc != 3) { fprintf(stderr, "usage: unsupported KIND READYFILE\n"); return 2; }
+    if (strcmp(argv[1], "seccomp-strict") == 0) {
+        int p[2];
+        char c;
+        FILE *f = fopen(argv[2], "w");
+        if (pipe(p) || !f) return 1;
+        fprintf(f, "-1\n");
+        fclose(f);
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT)) return 1;
+        for (;;) (void)!read(p[0], &c, 1);      /* no other call is allowed now */
+    }
     int fd = make(argv[1]);
     if (fd < -1) { perror(argv[1]); return 1; }
     FILE *f = fopen(argv[2], "w");

@@ -25,6 +25,7 @@ from . import (
     memory,
     mm,
     namespaces,
+    netlink,
     pipes,
     prctl,
     proc,
@@ -137,6 +138,9 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
             {f.socket: table.holders[f.id] for f in table.files if f.kind == image_pb2.OpenFile.INET},
             lambda pid: tree.frozen[pid].journal, image.root_pid, outside_ok=tcp_established, ends_job=ends_job)
         image.inet_sockets.extend(inet_sockets)
+        image.netlink_sockets.extend(netlink.capture(table.holders[f.id].pid, table.holders[f.id].fd, f.socket,
+                                                     f"fd {table.holders[f.id].fd}")
+                                     for f in table.files if f.kind == image_pb2.OpenFile.NETLINK)
         if hold is not None:
             tree.settlers.append(hold)
         image.pipes.extend(_capture_pipes(table))
@@ -149,6 +153,13 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
     return image
 
 
+def _needs_version_8(image: image_pb2.TreeImage) -> bool:
+    processes = [p for p in image.processes if not p.zombie]
+    return (inet.needs_version_8(image) or netlink.needs_version_8(image) or namespaces.uses_uts(image)
+            or any(p.packets for p in image.pipes) or any(p.seccomp for p in processes)
+            or any(p.fs.root not in ("", "/") for p in processes))
+
+
 def minimal_version(image: image_pb2.TreeImage) -> int:
     """The oldest image version that describes `image`, so that an older incr can restore it if it can:
     1, 2 with named FIFOs, 3 with any attribute a version-2 reader would silently drop, 4 with ghost
@@ -156,10 +167,8 @@ def minimal_version(image: image_pb2.TreeImage) -> int:
     O_PATH symlinks, removed directories and FIFOs, AIO rings; 5 with Unix sockets beyond pairs; 6 with
     descriptors and credentials in flight, AIO rings holding unread events, and pseudo-terminals; 7 with
     TCP and UDP sockets; 8 with half-closed TCP connections, connections leading outside the job,
-    chroot'ed processes, UTS namespaces, pipes in packet mode and seccomp filters."""
-    if inet.needs_version_8(image) or namespaces.uses_uts(image) or any(p.packets for p in image.pipes) or \
-            any(p.seccomp for p in image.processes) or \
-            any(not p.zombie and p.fs.root not in ("", "/") for p in image.processes):
+    chroot'ed processes, UTS namespaces, pipes in packet mode, seccomp filters and netlink sockets."""
+    if _needs_version_8(image):
         return 8
     if inet.needs_version_7(image):
         return 7

@@ -39,6 +39,7 @@ from . import (
     inflight,
     inotify,
     mqueue,
+    netlink,
     outside,
     pidfd,
     pipes,
@@ -258,6 +259,10 @@ class FileTable:
 
     def _socket(self, pid: int, fd: int, what: str, ino: int, base: image_pb2.OpenFile) -> image_pb2.OpenFile:
         info = self.unix.get(ino)
+        if info is None and netlink.is_netlink(pid, fd):
+            base.kind = OpenFile.NETLINK
+            base.socket = ino
+            return base
         if info is None:
             inet.check(pid, fd, what)
             base.kind = OpenFile.INET
@@ -563,12 +568,14 @@ class Installer:
                  shared: shm.ShmInstaller | None = None, named_fifos: list[image_pb2.PipeImage] | None = None,
                  resume: outside.Resumption | None = None, pair_maker: unixsock.PairMaker | None = None,
                  external_paths: dict[int, str] | None = None, ptys: list[image_pb2.PtyImage] | None = None,
-                 inet_sockets: list[image_pb2.InetSocketImage] | None = None) -> None:
+                 inet_sockets: list[image_pb2.InetSocketImage] | None = None,
+                 netlink_sockets: list[image_pb2.NetlinkSocketImage] | None = None) -> None:
         """`resume`: which written files others write too (outside.py), decided before any is reopened;
         `pair_maker`: creates socket pairs in their creators' name (SO_PEERCRED); `external_paths`: what
         each external description becomes (external.resolve)."""
         self.external_paths = external_paths or {}
         self.inet = inet.Maker(inet_sockets or [])
+        self.netlink = netlink.Maker(netlink_sockets or [])
         self.ptys = {p.index: p for p in ptys or []}
         self.pty_masters: dict[int, Holder] = {}             # pty index -> where its master is kept
         socketpairs = socketpairs or []
@@ -685,6 +692,8 @@ class Installer:
                 return mine
         if holder is None and f.kind == OpenFile.INET:
             return self.inet.obtain(target, f.socket)
+        if holder is None and f.kind == OpenFile.NETLINK:
+            return self.netlink.obtain(target, f.socket)
         if holder is None and f.kind == OpenFile.UNIX:
             holder = self.named.get(f.socket)
             if holder is None:

@@ -34,6 +34,7 @@ from . import (
     memory,
     mm,
     namespaces,
+    netlink,
     netlock,
     outside,
     prctl,
@@ -156,6 +157,7 @@ def preflight(tree: image_pb2.TreeImage, *, new_pidns: bool = False,
     unixsock.preflight(tree, new_pidns=new_pidns)
     unixnamed.preflight(tree, new_pidns=new_pidns)
     inet.preflight(tree)
+    netlink.preflight(tree)
     external.resolve(tree, externals or [])
     locks.preflight(tree)
 
@@ -211,7 +213,7 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
     installer = files.Installer(list(tree.pipes), list(tree.socketpairs), shared, list(tree.fifos), resume=resume,
                                 pair_maker=unixsock.PairMaker(acting, provider),
                                 external_paths=external.resolve(tree, externals or []), ptys=list(tree.ptys),
-                                inet_sockets=list(tree.inet_sockets))
+                                inet_sockets=list(tree.inet_sockets), netlink_sockets=list(tree.netlink_sockets))
     named = unixnamed.Maker(tree, acting, kept, provider)
     held = inet.lock_outside(tree)
     descriptions.update((f.id, f) for f in (*tree.in_flight, *(f for p in procs for f in p.files)))

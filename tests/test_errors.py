@@ -137,7 +137,7 @@ def test_unsupported_resource_leaves_job_running(tmp_path: Path, store: Path, pr
     import sys
 
     ready = tmp_path / "sock.ready"
-    script = ("import socket, sys, time\ns = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)\n"
+    script = ("import socket, sys, time\ns = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM)\n"
               "open(sys.argv[1], 'w').write('x\\n')\n"
               "while True: time.sleep(1)")
     job = procs.start([sys.executable, "-c", script, ready])
@@ -165,7 +165,7 @@ def test_job_tracing_one_of_its_own_processes(cprog, tmp_path: Path, store: Path
 
 
 @pytest.mark.parametrize("kind, what", [("io_uring", "io_uring descriptors"), ("perf_event", "perf_event descriptors"),
-                                        ("netlink", "netlink sockets"),
+                                        ("packet", "packet sockets"),
                                         ("seccomp-strict", "SECCOMP_MODE_STRICT")])
 def test_unsupported_kinds_name_pid_fd_and_type(cprog, tmp_path: Path, store: Path, procs: Procs, kind: str,
                                                 what: str) -> None:
@@ -213,3 +213,22 @@ def test_an_os_error_no_layer_named_is_one_line_not_a_traceback(tmp_path: Path, 
         cli.main(["--store", str(tmp_path), "list"])
     assert exit_.value.code == 1
     assert capsys.readouterr().err == "incr list: error: Permission denied (/proc/4242/task/4243/ns/cgroup)\n"
+
+
+def test_a_netlink_socket_holding_an_unread_answer_is_refused(tmp_path: Path, store: Path, procs: Procs) -> None:
+    # The kernel's answer (queued as the request is sent) cannot be put back: refused.
+    import sys
+
+    ready = tmp_path / "nl.ready"
+    script = ("import socket, struct, sys, time\n"
+              "s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)\n"
+              "s.send(struct.pack('=IHHIIBxxx', 20, 18, 0x301, 1, 0, 0))\n"    # RTM_GETLINK, NLM_F_REQUEST|DUMP
+              "open(sys.argv[1], 'w').write('x\\n')\n"
+              "while True: time.sleep(1)")
+    job = procs.start([sys.executable, "-c", script, ready])
+    from conftest import wait_until
+
+    wait_until(ready.exists, "the job to ask the kernel")
+    res = incr(store, "checkpoint", job.pid)
+    assert_one_line_error(res, 1, f"PID {job.pid}", "netlink socket, route", "messages wait to be read")
+    assert job.poll() is None

@@ -41,7 +41,7 @@ smaps: DONTFORK, WIPEONFORK, guard regions, hugepage advice, mlock, ...),
 descriptor flags and owners (F_GETFL, F_SETOWN, F_SETSIG) on every
 descriptor, shared fd tables, prctl state, capabilities, scheduling, the
 signal that stopped a stopped process.  Anything that cannot come back
-exactly so (raw or netlink sockets, pipes leading out of the job, a
+exactly so (raw or packet sockets, pipes leading out of the job, a
 vfork()ed child, io_uring, seccomp strict mode, ...) makes the checkpoint fail with one
 line naming the PID and what it holds; nothing is stored and the job runs on
 untouched.  TCP and UDP sockets come back (TCP connections through TCP repair,

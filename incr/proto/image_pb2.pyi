@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TreeImage(_message.Message):
-    __slots__ = ("version", "arch", "root_pid", "processes", "kernel", "pipes", "socketpairs", "shm", "fifos", "boot_id", "ended_job", "unix_sockets", "socket_paths", "in_flight", "ptys", "inet_sockets")
+    __slots__ = ("version", "arch", "root_pid", "processes", "kernel", "pipes", "socketpairs", "shm", "fifos", "boot_id", "ended_job", "unix_sockets", "socket_paths", "in_flight", "ptys", "inet_sockets", "netlink_sockets")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ARCH_FIELD_NUMBER: _ClassVar[int]
     ROOT_PID_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +25,7 @@ class TreeImage(_message.Message):
     IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     PTYS_FIELD_NUMBER: _ClassVar[int]
     INET_SOCKETS_FIELD_NUMBER: _ClassVar[int]
+    NETLINK_SOCKETS_FIELD_NUMBER: _ClassVar[int]
     version: int
     arch: str
     root_pid: int
@@ -41,7 +42,8 @@ class TreeImage(_message.Message):
     in_flight: _containers.RepeatedCompositeFieldContainer[OpenFile]
     ptys: _containers.RepeatedCompositeFieldContainer[PtyImage]
     inet_sockets: _containers.RepeatedCompositeFieldContainer[InetSocketImage]
-    def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ..., pipes: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., socketpairs: _Optional[_Iterable[_Union[SocketPairImage, _Mapping]]] = ..., shm: _Optional[_Iterable[_Union[ShmImage, _Mapping]]] = ..., fifos: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., boot_id: _Optional[str] = ..., ended_job: _Optional[bool] = ..., unix_sockets: _Optional[_Iterable[_Union[UnixSocketImage, _Mapping]]] = ..., socket_paths: _Optional[_Iterable[_Union[SocketPath, _Mapping]]] = ..., in_flight: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., ptys: _Optional[_Iterable[_Union[PtyImage, _Mapping]]] = ..., inet_sockets: _Optional[_Iterable[_Union[InetSocketImage, _Mapping]]] = ...) -> None: ...
+    netlink_sockets: _containers.RepeatedCompositeFieldContainer[NetlinkSocketImage]
+    def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ..., pipes: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., socketpairs: _Optional[_Iterable[_Union[SocketPairImage, _Mapping]]] = ..., shm: _Optional[_Iterable[_Union[ShmImage, _Mapping]]] = ..., fifos: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., boot_id: _Optional[str] = ..., ended_job: _Optional[bool] = ..., unix_sockets: _Optional[_Iterable[_Union[UnixSocketImage, _Mapping]]] = ..., socket_paths: _Optional[_Iterable[_Union[SocketPath, _Mapping]]] = ..., in_flight: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., ptys: _Optional[_Iterable[_Union[PtyImage, _Mapping]]] = ..., inet_sockets: _Optional[_Iterable[_Union[InetSocketImage, _Mapping]]] = ..., netlink_sockets: _Optional[_Iterable[_Union[NetlinkSocketImage, _Mapping]]] = ...) -> None: ...
 
 class InetSocketImage(_message.Message):
     __slots__ = ("ino", "family", "type", "state", "local_addr", "local_port", "bound", "peer_addr", "peer_port", "flowinfo", "scope_id", "backlog", "options", "tcp", "shutdown", "datagrams", "pending", "outside", "uid")
@@ -84,6 +86,26 @@ class InetSocketImage(_message.Message):
     outside: bool
     uid: int
     def __init__(self, ino: _Optional[int] = ..., family: _Optional[int] = ..., type: _Optional[int] = ..., state: _Optional[int] = ..., local_addr: _Optional[str] = ..., local_port: _Optional[int] = ..., bound: _Optional[bool] = ..., peer_addr: _Optional[str] = ..., peer_port: _Optional[int] = ..., flowinfo: _Optional[int] = ..., scope_id: _Optional[int] = ..., backlog: _Optional[int] = ..., options: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., tcp: _Optional[_Union[TcpConnection, _Mapping]] = ..., shutdown: _Optional[int] = ..., datagrams: _Optional[_Iterable[_Union[Datagram, _Mapping]]] = ..., pending: _Optional[bool] = ..., outside: _Optional[bool] = ..., uid: _Optional[int] = ...) -> None: ...
+
+class NetlinkSocketImage(_message.Message):
+    __slots__ = ("ino", "type", "protocol", "portid", "groups", "dst_portid", "dst_group", "options")
+    INO_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    PORTID_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    DST_PORTID_FIELD_NUMBER: _ClassVar[int]
+    DST_GROUP_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    ino: int
+    type: int
+    protocol: int
+    portid: int
+    groups: _containers.RepeatedScalarFieldContainer[int]
+    dst_portid: int
+    dst_group: int
+    options: _containers.RepeatedCompositeFieldContainer[SocketOption]
+    def __init__(self, ino: _Optional[int] = ..., type: _Optional[int] = ..., protocol: _Optional[int] = ..., portid: _Optional[int] = ..., groups: _Optional[_Iterable[int]] = ..., dst_portid: _Optional[int] = ..., dst_group: _Optional[int] = ..., options: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ...) -> None: ...
 
 class Datagram(_message.Message):
     __slots__ = ("data", "source_addr", "source_port")
@@ -706,6 +728,7 @@ class OpenFile(_message.Message):
         PTY_SLAVE: _ClassVar[OpenFile.Kind]
         TTY: _ClassVar[OpenFile.Kind]
         INET: _ClassVar[OpenFile.Kind]
+        NETLINK: _ClassVar[OpenFile.Kind]
         EXTERNAL: _ClassVar[OpenFile.Kind]
     REGULAR: OpenFile.Kind
     DIRECTORY: OpenFile.Kind
@@ -728,6 +751,7 @@ class OpenFile(_message.Message):
     PTY_SLAVE: OpenFile.Kind
     TTY: OpenFile.Kind
     INET: OpenFile.Kind
+    NETLINK: OpenFile.Kind
     EXTERNAL: OpenFile.Kind
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]

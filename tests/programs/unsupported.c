@@ -1,11 +1,11 @@
 /* A process holding one resource incr cannot checkpoint yet:
  *   unsupported KIND READYFILE
- * KIND: io_uring, perf_event, netlink, seccomp-strict.  Writes the descriptor number (or
+ * KIND: io_uring, perf_event, packet, seccomp-strict.  Writes the descriptor number (or
  * -1) to READYFILE, then waits until killed (in strict mode: in a read that never returns). */
 #define _GNU_SOURCE
 #include <linux/filter.h>
 #include <linux/io_uring.h>
-#include <linux/netlink.h>
+#include <linux/if_ether.h>
 #include <linux/perf_event.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
@@ -31,8 +31,8 @@ static int make(const char *kind)
         a.config = PERF_COUNT_SW_TASK_CLOCK;
         return (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
     }
-    if (strcmp(kind, "netlink") == 0)
-        return socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+    if (strcmp(kind, "packet") == 0)
+        return socket(AF_PACKET, SOCK_DGRAM, 0);
     return -3;
 }
 

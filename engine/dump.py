@@ -157,7 +157,8 @@ def _needs_version_8(image: image_pb2.TreeImage) -> bool:
     processes = [p for p in image.processes if not p.zombie]
     return (inet.needs_version_8(image) or netlink.needs_version_8(image) or namespaces.uses_uts(image)
             or any(p.packets for p in image.pipes) or any(p.seccomp for p in processes)
-            or any(p.fs.root not in ("", "/") for p in processes))
+            or any(p.fs.root not in ("", "/") for p in processes)
+            or any(f.kind == image_pb2.OpenFile.FANOTIFY for p in processes for f in p.files))
 
 
 def minimal_version(image: image_pb2.TreeImage) -> int:
@@ -167,7 +168,8 @@ def minimal_version(image: image_pb2.TreeImage) -> int:
     O_PATH symlinks, removed directories and FIFOs, AIO rings; 5 with Unix sockets beyond pairs; 6 with
     descriptors and credentials in flight, AIO rings holding unread events, and pseudo-terminals; 7 with
     TCP and UDP sockets; 8 with half-closed TCP connections, connections leading outside the job,
-    chroot'ed processes, UTS namespaces, pipes in packet mode, seccomp filters and netlink sockets."""
+    chroot'ed processes, UTS namespaces, pipes in packet mode, seccomp filters, netlink sockets and
+    fanotify groups."""
     if _needs_version_8(image):
         return 8
     if inet.needs_version_7(image):

@@ -32,6 +32,7 @@ from . import (
     epoll,
     eventfd,
     external,
+    fanotify,
     fifos,
     fown,
     ghost,
@@ -64,7 +65,8 @@ OpenFile = image_pb2.OpenFile
 STDIO = (0, 1, 2)
 ANON_KINDS = {"anon_inode:[eventfd]": OpenFile.EVENTFD, "anon_inode:[signalfd]": OpenFile.SIGNALFD,
               "anon_inode:[timerfd]": OpenFile.TIMERFD, "anon_inode:[eventpoll]": OpenFile.EPOLL,
-              "anon_inode:inotify": OpenFile.INOTIFY, "anon_inode:[pidfd]": OpenFile.PIDFD}
+              "anon_inode:inotify": OpenFile.INOTIFY, "anon_inode:[pidfd]": OpenFile.PIDFD,
+              "anon_inode:[fanotify]": OpenFile.FANOTIFY}
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 TTY_MAJORS = {4, 5, 136, 137, 138, 139, 140, 141, 142, 143}
 O_CLOEXEC = 0o2000000
@@ -379,6 +381,8 @@ class FileTable:
                 base.epoll.CopyFrom(epoll.dump(pid, fd, proc.fdinfo_lines(pid, fd)))
             elif anon == OpenFile.PIDFD:
                 base.pidfd.CopyFrom(pidfd.dump(pid, fd, info, set(self.skip)))
+            elif anon == OpenFile.FANOTIFY:
+                base.fanotify.CopyFrom(fanotify.dump(pid, fd, proc.fdinfo_lines(pid, fd)))
             else:
                 base.inotify.CopyFrom(inotify.dump(pid, fd, proc.fdinfo_lines(pid, fd)))
             return base
@@ -797,6 +801,7 @@ CREATORS: dict[int, Callable[[RemoteProcess, image_pb2.OpenFile], int]] = {
     OpenFile.TIMERFD: lambda t, f: timerfd.restore(t, f.timerfd, f.flags),
     OpenFile.EPOLL: lambda t, f: epoll.restore(t, f.epoll, f.flags),
     OpenFile.INOTIFY: lambda t, f: inotify.restore(t, f.inotify, f.flags),
+    OpenFile.FANOTIFY: lambda t, f: fanotify.restore(t, f.fanotify, f.flags),
     OpenFile.PIDFD: lambda t, f: pidfd.restore(t, f.pidfd, f.flags),
     OpenFile.PROCFS: procfs.reopen,
     OpenFile.SYMLINK: procfs.reopen,

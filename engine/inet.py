@@ -9,7 +9,7 @@ bytes (MSG_PEEK in repair mode: nothing is consumed), how much of the send queue
 yet (SIOCOUTQNSD), the options negotiated (MSS, window scale, SACK, timestamps: TCP_INFO,
 TCP_MAXSEG), the timestamp clock (TCP_TIMESTAMP) and the window (TCP_REPAIR_WINDOW); then
 repair mode is left without a packet sent.  A half-closed connection (FIN wait 1 and 2, close
-wait, last ACK) is read the same way; a FIN takes a sequence number but no byte of a queue, so
+wait, last ACK, closing) is read the same way; a FIN takes a sequence number but no byte of a queue, so
 the sequences are recorded as if neither end's FIN had been sent.  All of it under the network lock (netlock.py), and
 each socket noted in the job's journal while it is in repair mode (a socket left in it would
 never send again).
@@ -23,7 +23,8 @@ the job exists (Maker.finish), since a packet to a connection's peer not yet mad
 answered by a reset; then the part never sent is sent, and an end that had shut down for sending
 shuts down again: its FIN follows its bytes to its peer, a socket of the job restored too, which
 reaches close wait again (the restore waits for it) or, if it had the FIN and acknowledged it,
-acknowledges it again.  A listening socket is bound and
+acknowledges it again.  (Two ends closing, their FINs crossed, come back as two FINs one after the
+other: the same ends of file, each end's FIN acknowledged.)  A listening socket is bound and
 listens again with its backlog; a connection of the job that waited in its accept queue, nothing
 sent on it yet, is made again by connecting from its old address once every listener listens
 (the accepted end is the kernel's until accept(2): no image could hold it); a bound socket is
@@ -38,7 +39,7 @@ and UDP headers.
 
 Refused at the checkpoint, in one line naming the socket: other families and protocols (raw,
 netlink, SCTP, ...); TCP states other than listening, established, half-closed and closed (a
-connect in progress; closing, both FINs crossed); a listener with connections from outside the
+connect in progress); a listener with connections from outside the
 job waiting in its accept queue, or one of the job's with data sent on it or shut down; a
 connection whose peer is not a socket of the job, unless --tcp-established (then it is read and
 made again like the others, `outside`; with --kill its ports stay locked until the restore, and
@@ -90,10 +91,10 @@ MAX_DATAGRAM = 65536
 IPV6_HDRINCL = 36
 TCP_INFO_SIZE = 136               # through tcpi_bytes_received
 ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSE, CLOSE_WAIT, LAST_ACK, LISTEN, CLOSING = 1, 4, 5, 7, 8, 9, 10, 11
-CONNECTED = frozenset({ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK})    # what repair reads and makes
-FIN_SENT = frozenset({FIN_WAIT1, FIN_WAIT2, LAST_ACK})        # this end shut down for sending: its FIN is queued
-FIN_UNACKED = frozenset({FIN_WAIT1, LAST_ACK})                # ... and not acknowledged (it counts in the queue)
-FIN_RECEIVED = frozenset({CLOSE_WAIT, LAST_ACK})              # the peer's FIN arrived: one past the bytes
+CONNECTED = frozenset({ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING})   # read and made by repair
+FIN_SENT = frozenset({FIN_WAIT1, FIN_WAIT2, LAST_ACK, CLOSING})   # this end shut down for sending: its FIN is queued
+FIN_UNACKED = frozenset({FIN_WAIT1, LAST_ACK, CLOSING})           # ... and not acknowledged (it counts in the queue)
+FIN_RECEIVED = frozenset({CLOSE_WAIT, LAST_ACK, CLOSING})         # the peer's FIN arrived: one past the bytes
 STATES = {1: "established", 2: "SYN sent (a connect in progress)", 3: "SYN received", 4: "FIN wait 1 (shut down "
           "for sending)", 5: "FIN wait 2 (shut down for sending)", 6: "time wait", 7: "closed",
           8: "close wait (its peer shut down sending)", 9: "last ACK", 10: "listening", 11: "closing"}
@@ -257,9 +258,6 @@ def _bytes_sent(info: bytes) -> int:
 def _check_tcp(pid: int, label: str, sock: socket.socket) -> None:
     info = _tcp_info(sock)
     state = info[0]
-    if state == CLOSING:
-        raise Unsupported(pid, label, "a TCP connection in state closing (both ends' FINs crossed, neither "
-                          "acknowledged yet: a moment's state) is not supported; checkpoint again")
     if state not in CONNECTED and state not in (CLOSE, LISTEN):
         raise Unsupported(pid, label, f"a TCP socket in state {STATES.get(state, state)} is not supported yet "
                           "(established, half-closed, listening and closed ones are)")
@@ -374,13 +372,20 @@ def _same_place(d: DiagSocket, img: image_pb2.InetSocketImage) -> bool:
         _plain(d.local_addr) == _plain(img.local_addr) or d.local_addr in wild or img.local_addr in wild)
 
 
-def clear_orphans(img: image_pb2.InetSocketImage) -> int:
+def _same_connection(d: DiagSocket, img: image_pb2.InetSocketImage) -> bool:
+    return (d.local_port, d.peer_port, _plain(d.local_addr), _plain(d.peer_addr)) == (
+        img.local_port, img.peer_port, _plain(img.local_addr), _plain(img.peer_addr))
+
+
+def clear_orphans(img: image_pb2.InetSocketImage, *, connection: bool = False) -> int:
     """Ends the connections a killed job left closing at the address `img` binds (no descriptor
     holds them: TIME_WAIT and kin), which keep a listener from binding and listening there again
-    unless each had SO_REUSEADDR.  Returns how many."""
+    unless each had SO_REUSEADDR; with `connection`, only the one on `img`'s own 4-tuple, whose
+    retransmissions would reach the connection made again there.  Returns how many."""
     ended = 0
+    same = _same_connection if connection else _same_place
     for d in diag_sockets(socket.IPPROTO_TCP, ORPHAN_STATES):
-        if d.inode == 0 and _same_place(d, img):
+        if d.inode == 0 and same(d, img):
             with contextlib.suppress(OSError):          # (gone meanwhile)
                 for _ in _netlink(d.family, d.protocol, SOCK_DESTROY, unixsock.NLM_F_REQUEST | NLM_F_ACK,
                                   1 << d.state, d.sockid):
@@ -773,8 +778,8 @@ class Maker:
     @staticmethod
     def _connection(sock: socket.socket, img: image_pb2.InetSocketImage) -> None:
         tcp = img.tcp
-        if img.outside:
-            clear_orphans(img)      # what an earlier attempt left closing on its 4-tuple (under the lock)
+        # What the killed job (or an earlier attempt, under the lock) left closing on its 4-tuple.
+        clear_orphans(img, connection=True)
         sock.setsockopt(SOL_TCP, TCP_REPAIR, REPAIR_ON)
         sock.setsockopt(SOL_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE)
         sock.setsockopt(SOL_TCP, TCP_QUEUE_SEQ, struct.pack("<I", tcp.recv_seq))
@@ -832,9 +837,9 @@ class Maker:
                     sock.setsockopt(SOL_TCP, TCP_REPAIR, REPAIR_OFF)
                     if img.tcp.unsent:
                         _send_all(sock, img.tcp.send_queue[len(img.tcp.send_queue) - img.tcp.unsent:])
-                    if img.state in FIN_SENT:
-                        sock.shutdown(socket.SHUT_WR)
                     self._after(sock, img)
+                    if img.state in FIN_SENT:       # (last: the connection may end at once, on the loopback)
+                        sock.shutdown(socket.SHUT_WR)
                 except OSError as exc:
                     raise RestoreError(f"cannot restore the {_what(img)}: {exc.strerror}") from None
             for sock, img in self._repaired:

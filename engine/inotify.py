@@ -37,7 +37,7 @@ def _mount_of(dev: int) -> str:
     raise FileNotFoundError(f"no mount for device {major}:{minor}")
 
 
-def _path(dev: int, htype: int, handle: bytes) -> str:
+def file_of_handle(dev: int, htype: int, handle: bytes) -> str:
     """The path of a file given its handle, through open_by_handle_at (CAP_DAC_READ_SEARCH)."""
     mount = os.open(_mount_of(dev), os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -70,7 +70,7 @@ def dump(pid: int, fd: int, lines: list[str]) -> image_pb2.InotifyState:
         if not m:
             continue
         try:
-            path = _path(int(m.group(3), 16), int(m.group(6), 16), bytes.fromhex(m.group(7)))
+            path = file_of_handle(int(m.group(3), 16), int(m.group(6), 16), bytes.fromhex(m.group(7)))
         except OSError as exc:
             raise Unsupported(pid, f"fd {fd} (inotify)", f"a watched file cannot be found ({exc})") from None
         state.watches.append(image_pb2.InotifyWatch(wd=int(m.group(1)), mask=int(m.group(4), 16), path=path))

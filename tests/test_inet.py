@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import selfcheck
 
-from conftest import Procs, incr, ok, read_pid, wait_exit
+from conftest import Procs, incr, ok, read_pid, wait_exit, wait_until
 from incr.engine import netlock
 
 pytestmark = pytest.mark.skipif(netlock.unavailable() != "", reason=f"network lock: {netlock.unavailable()}")
@@ -214,6 +214,90 @@ def test_sockets_keep_their_owner(tmp_path: Path, store: Path, procs: Procs) -> 
     selfcheck.wait_gone(pid, job)
     restored = procs.track(int(ok(incr(store, "restore", "--detach", timeout=selfcheck.TIMEOUT)).stdout.split()[-1]))
     assert _socket_owners(restored) == before
+
+
+CLOSING_JOB = """
+import os, signal, socket, sys, time
+out, ready, go = sys.argv[1:4]
+here = os.path.dirname(ready)
+def wait_for(name):
+    while not os.path.exists(os.path.join(here, name)):
+        time.sleep(0.001)
+def state(s):
+    return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+c = socket.create_connection(l.getsockname()); a, _ = l.accept()
+with open(os.path.join(here, "port"), "w") as f:
+    f.write(f"{c.getsockname()[1]} {a.getsockname()[1]}")
+wait_for("locked")
+c.shutdown(socket.SHUT_WR); a.shutdown(socket.SHUT_WR)      # both FINs held back: FIN wait 1 each
+with open(os.path.join(here, "shut"), "w"):
+    pass
+wait_for("crossing")
+deadline = time.monotonic() + 30
+while (state(c), state(a)) != (4, 11) and time.monotonic() < deadline:   # the client's FIN sent again
+    time.sleep(0.001)
+before = (state(c), state(a))
+with open(ready + ".tmp", "w") as f:
+    f.write(f"{os.getpid()}\\n")
+os.rename(ready + ".tmp", ready)
+wait_for("go")
+lines = ["ok FIN wait 1 and closing before" if before == (4, 11) else f"BAD states before {before}"]
+for name, s in (("client", c), ("server", a)):
+    s.settimeout(30)
+    try:
+        eof = s.recv(1) == b""
+    except OSError as exc:
+        eof = exc
+    lines.append(("ok" if eof is True else "BAD") + f" {name} reads its end of file ({eof})")
+    err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    lines.append(("ok" if err == 0 else "BAD") + f" {name} saw no reset (SO_ERROR {err})")
+    try:
+        s.send(b"x", socket.MSG_NOSIGNAL)
+        lines.append(f"BAD {name} could send after shutting down")
+    except BrokenPipeError:
+        lines.append(f"ok {name} cannot send, shut down as before")
+with open(out, "w") as f:
+    f.write("\\n".join(lines) + "\\n")
+"""
+
+
+def _nft(commands: str) -> None:
+    subprocess.run(["nft", "-f", "-"], input=commands, text=True, check=True)
+
+
+@pytest.mark.parametrize("mode", selfcheck.MODES)
+def test_a_connection_closing_on_one_end_comes_back(mode: str, tmp_path: Path, store: Path,
+                                                        procs: Procs) -> None:
+    """Closing (shut down, the peer's FIN received before its own was acknowledged) on the server's
+    end, FIN wait 1 on the client's: made with an nftables table of the test's that holds back both
+    FINs, then lets the client's through again, and nothing of the server's.  (Both ends closing
+    needs the two first FINs to cross, which the loopback never does.)  Restored, each end reads
+    its end of file, cannot send, and saw no reset."""
+    script = tmp_path / "closing.py"
+    script.write_text(f"#!{sys.executable}\n{CLOSING_JOB}")
+    script.chmod(0o755)
+    out, ready, go = tmp_path / "out.txt", tmp_path / "ready", tmp_path / "go"
+    table = "incr_test_closing"
+    job = procs.start([script, out, ready, go])
+    try:
+        wait_until(lambda: (tmp_path / "port").exists(), "the job's connection")
+        client, server = (tmp_path / "port").read_text().split()
+        _nft(f"table inet {table} {{\n  chain out {{ type filter hook output priority 0; policy accept; "
+             f"tcp sport {client} drop; tcp dport {client} drop; }}\n}}\n")
+        (tmp_path / "locked").touch()
+        wait_until(lambda: (tmp_path / "shut").exists(), "the job to shut both ends down")
+        _nft(f"flush chain inet {table} out\n"
+             f"add rule inet {table} out tcp sport {server} tcp dport {client} drop\n"
+             f"add rule inet {table} out tcp sport {client} tcp flags & (fin | syn | rst | psh) == 0 drop\n")
+        (tmp_path / "crossing").touch()
+        pid = procs.track(read_pid(ready))
+        selfcheck.dump(store, pid, mode)
+        selfcheck.wait_gone(pid, job)
+    finally:
+        subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True, check=False)
+    selfcheck.assert_passed(selfcheck.restore_and_check(store, procs, out, go))
+    assert not _nft_tables()
 
 
 def _udp_peek_offsets(pids: list[int]) -> list[int]:

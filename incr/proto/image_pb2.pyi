@@ -704,7 +704,7 @@ class PageSpan(_message.Message):
     def __init__(self, first: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
 
 class OpenFile(_message.Message):
-    __slots__ = ("id", "kind", "path", "flags", "pos", "file", "what", "pipe", "eventfd", "signalfd", "timerfd", "epoll", "inotify", "socket", "shm", "owner", "signal", "pidfd", "shared_outside", "other_writers", "removed", "pty")
+    __slots__ = ("id", "kind", "path", "flags", "pos", "file", "what", "pipe", "eventfd", "signalfd", "timerfd", "epoll", "inotify", "socket", "shm", "owner", "signal", "pidfd", "fanotify", "shared_outside", "other_writers", "removed", "pty")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         REGULAR: _ClassVar[OpenFile.Kind]
@@ -729,6 +729,7 @@ class OpenFile(_message.Message):
         TTY: _ClassVar[OpenFile.Kind]
         INET: _ClassVar[OpenFile.Kind]
         NETLINK: _ClassVar[OpenFile.Kind]
+        FANOTIFY: _ClassVar[OpenFile.Kind]
         EXTERNAL: _ClassVar[OpenFile.Kind]
     REGULAR: OpenFile.Kind
     DIRECTORY: OpenFile.Kind
@@ -752,6 +753,7 @@ class OpenFile(_message.Message):
     TTY: OpenFile.Kind
     INET: OpenFile.Kind
     NETLINK: OpenFile.Kind
+    FANOTIFY: OpenFile.Kind
     EXTERNAL: OpenFile.Kind
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -771,6 +773,7 @@ class OpenFile(_message.Message):
     OWNER_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
     PIDFD_FIELD_NUMBER: _ClassVar[int]
+    FANOTIFY_FIELD_NUMBER: _ClassVar[int]
     SHARED_OUTSIDE_FIELD_NUMBER: _ClassVar[int]
     OTHER_WRITERS_FIELD_NUMBER: _ClassVar[int]
     REMOVED_FIELD_NUMBER: _ClassVar[int]
@@ -793,11 +796,12 @@ class OpenFile(_message.Message):
     owner: FileOwner
     signal: int
     pidfd: PidfdState
+    fanotify: FanotifyState
     shared_outside: bool
     other_writers: _containers.RepeatedScalarFieldContainer[str]
     removed: GhostNode
     pty: int
-    def __init__(self, id: _Optional[int] = ..., kind: _Optional[_Union[OpenFile.Kind, str]] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., pos: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., what: _Optional[str] = ..., pipe: _Optional[int] = ..., eventfd: _Optional[_Union[EventfdState, _Mapping]] = ..., signalfd: _Optional[_Union[SignalfdState, _Mapping]] = ..., timerfd: _Optional[_Union[TimerfdState, _Mapping]] = ..., epoll: _Optional[_Union[EpollState, _Mapping]] = ..., inotify: _Optional[_Union[InotifyState, _Mapping]] = ..., socket: _Optional[int] = ..., shm: _Optional[str] = ..., owner: _Optional[_Union[FileOwner, _Mapping]] = ..., signal: _Optional[int] = ..., pidfd: _Optional[_Union[PidfdState, _Mapping]] = ..., shared_outside: _Optional[bool] = ..., other_writers: _Optional[_Iterable[str]] = ..., removed: _Optional[_Union[GhostNode, _Mapping]] = ..., pty: _Optional[int] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., kind: _Optional[_Union[OpenFile.Kind, str]] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., pos: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., what: _Optional[str] = ..., pipe: _Optional[int] = ..., eventfd: _Optional[_Union[EventfdState, _Mapping]] = ..., signalfd: _Optional[_Union[SignalfdState, _Mapping]] = ..., timerfd: _Optional[_Union[TimerfdState, _Mapping]] = ..., epoll: _Optional[_Union[EpollState, _Mapping]] = ..., inotify: _Optional[_Union[InotifyState, _Mapping]] = ..., socket: _Optional[int] = ..., shm: _Optional[str] = ..., owner: _Optional[_Union[FileOwner, _Mapping]] = ..., signal: _Optional[int] = ..., pidfd: _Optional[_Union[PidfdState, _Mapping]] = ..., fanotify: _Optional[_Union[FanotifyState, _Mapping]] = ..., shared_outside: _Optional[bool] = ..., other_writers: _Optional[_Iterable[str]] = ..., removed: _Optional[_Union[GhostNode, _Mapping]] = ..., pty: _Optional[int] = ...) -> None: ...
 
 class PtyImage(_message.Message):
     __slots__ = ("index", "termios", "winsize", "locked", "packet", "session", "foreground")
@@ -894,6 +898,28 @@ class InotifyState(_message.Message):
     WATCHES_FIELD_NUMBER: _ClassVar[int]
     watches: _containers.RepeatedCompositeFieldContainer[InotifyWatch]
     def __init__(self, watches: _Optional[_Iterable[_Union[InotifyWatch, _Mapping]]] = ...) -> None: ...
+
+class FanotifyState(_message.Message):
+    __slots__ = ("flags", "event_flags", "marks")
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FLAGS_FIELD_NUMBER: _ClassVar[int]
+    MARKS_FIELD_NUMBER: _ClassVar[int]
+    flags: int
+    event_flags: int
+    marks: _containers.RepeatedCompositeFieldContainer[FanotifyMark]
+    def __init__(self, flags: _Optional[int] = ..., event_flags: _Optional[int] = ..., marks: _Optional[_Iterable[_Union[FanotifyMark, _Mapping]]] = ...) -> None: ...
+
+class FanotifyMark(_message.Message):
+    __slots__ = ("path", "mflags", "mask", "ignored_mask")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    MFLAGS_FIELD_NUMBER: _ClassVar[int]
+    MASK_FIELD_NUMBER: _ClassVar[int]
+    IGNORED_MASK_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    mflags: int
+    mask: int
+    ignored_mask: int
+    def __init__(self, path: _Optional[str] = ..., mflags: _Optional[int] = ..., mask: _Optional[int] = ..., ignored_mask: _Optional[int] = ...) -> None: ...
 
 class Fd(_message.Message):
     __slots__ = ("fd", "file", "cloexec")

@@ -88,10 +88,17 @@ def stop(pid: int, *, queued: bool) -> tuple[list[tuple[str, str]], str]:
 
 def settles(pid: int, expected: tuple[list[tuple[str, str]], str], what: str) -> None:
     """The job-control state becomes `expected` (a thread just let go runs a moment before it
-    re-enters its group-stop), or the test fails saying what it is instead."""
+    re-enters its group-stop), or the test fails saying what it was last.  (The last look is the
+    one judged: a sleeping job that polls a file is running now and then.)"""
+    seen = [job_control(pid)]
+
+    def reached() -> bool:
+        seen[0] = job_control(pid)
+        return seen[0] == expected
+
     with contextlib.suppress(pytest.fail.Exception):
-        wait_until(lambda: job_control(pid) == expected, what, timeout=10)
-    assert job_control(pid) == expected, what
+        wait_until(reached, what, timeout=10)
+    assert seen[0] == expected, what
 
 
 @pytest.mark.timeout(HANG)

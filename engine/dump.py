@@ -156,6 +156,7 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
 def _needs_version_8(image: image_pb2.TreeImage) -> bool:
     processes = [p for p in image.processes if not p.zombie]
     return (inet.needs_version_8(image) or netlink.needs_version_8(image) or namespaces.uses_uts(image)
+            or pty.needs_version_8(image)
             or any(p.packets for p in image.pipes) or any(p.seccomp for p in processes)
             or any(p.fs.root not in ("", "/") for p in processes)
             or any(f.kind == image_pb2.OpenFile.FANOTIFY for p in processes for f in p.files))
@@ -254,7 +255,7 @@ def _capture_ptys(table: files.FileTable) -> list[image_pb2.PtyImage]:
     for pid in table.job:
         with contextlib.suppress(ProcessNotFound, FileNotFoundError):
             groups[proc.stat(pid).pgid] = proc.ns_ids(pid)[1]
-    return [pty.capture(index, holder, f"fd {holder[1]} (/dev/ptmx)", table.job, groups)
+    return [pty.capture(index, holder, index in table.pty_slaves, f"fd {holder[1]} (/dev/ptmx)", table.job, groups)
             for index, holder in sorted(table.pty_masters.items())]
 
 

@@ -168,6 +168,7 @@ class FileTable:
         self.locked: set[tuple[int, int]] = set()                  # (pid, fd) whose fdinfo lists locks or leases
         self.outside = outside.Survey(processes)                   # regular files held outside the tree
         self.pty_masters: dict[int, tuple[int, int]] = {}          # pty index -> (pid, fd) first holding its master
+        self.pty_slaves: set[int] = set()                          # pty indexes whose slave the tree holds
         for pid, skip in processes.items():
             # A running tree (checks before the freeze) may lose a process or a descriptor meanwhile.
             with contextlib.suppress(ProcessNotFound, FileNotFoundError, ProcessLookupError):
@@ -301,8 +302,7 @@ class FileTable:
             return OpenFile.PTY_MASTER, pty.master_index(pid, fd)
         index = pty.slave_index(link, st.st_rdev)
         if index is not None and index in self.pty_masters:
-            if self.frozen:
-                pty.check_slave(pid, fd, what)
+            self.pty_slaves.add(index)
             return OpenFile.PTY_SLAVE, index
         if pty.is_dev_tty(st):
             tty = proc.stat(pid)[7] & 0xFFFFFFFF

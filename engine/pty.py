@@ -5,27 +5,41 @@ restore.
 Dump: a pty is the job's when a process of the job holds its master; its index (TIOCGPTN), the
 slave's termios (TCGETS2 on the master reads the slave's), window size, lock and packet mode,
 and the session whose controlling terminal it is with that session's foreground process group
-(TIOCGSID, TIOCGPGRP).  Refused: bytes waiting in either direction (a line discipline cannot be
-read without consuming what it holds), a slave or /dev/tty whose master is outside the job (fd
-0-2 of the launcher's terminal are its stdio, as ever).  Not seen: a line typed into the slave in
-canonical mode and not yet ended by a newline while its echo was already read from the master.
+(TIOCGSID, TIOCGPGRP).  What waits in its line disciplines (the job frozen): a line discipline
+cannot be read without consuming what it holds, so it is read out and put straight back
+(TIOCSTI: into the line discipline itself, in order, with nothing echoed or mapped on the way),
+CRIU's way; a SIGKILL of incr between the two loses it (docs/crash-model.md, fault point
+`pty-drained`).  The master's queue through the master; the slave's through a slave of incr's
+own (TIOCGPTPEER), opened only where a process of the job holds one or the last one was closed
+(opening one and closing it would otherwise make the master read EIO): its canonical lines one
+read each (an end of file, VEOF, shows as a read that ends in no delimiter), then, canonical
+mode switched off for one read, the line begun and not ended.  Refused: bytes waiting in a pty
+in packet mode, or where incr cannot put them back (TIOCSTI needs CAP_SYS_ADMIN); a slave or
+/dev/tty whose master is outside the job (fd 0-2 of the launcher's terminal are its stdio, as
+ever).  Not seen: what was typed into a slave no process of the job holds and none ever closed.
 
 Restore, before any descriptor table: each master opened again at its index (/dev/ptmx hands out
 the lowest free index, so the ones below are opened and let go; a taken index refuses the
 restore before anything is made), its termios, window size (no session yet: no SIGWINCH), packet
-mode and lock set again; the session leader then makes it its controlling terminal (TIOCSCTTY)
-and sets the foreground group.  Slaves and /dev/tty are reopened with O_NOCTTY: by path, or a
+mode and lock set again, what waited in it put back as at the dump (a slave closed last: one of
+incr's own opened and closed); the session leader then makes it its controlling terminal
+(TIOCSCTTY) and sets the foreground group.  Slaves and /dev/tty are reopened with O_NOCTTY: by path, or a
 slave opened through its master (openpty's TIOCGPTPEER: no O_LARGEFILE) through it again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import select
 import stat
 import struct
-from collections.abc import Iterable, Mapping
+import termios
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 
+from incr.faults import fault_point
 from incr.proto import image_pb2
 
 from . import ptrace as pt
@@ -42,11 +56,23 @@ TIOCGWINSZ, TIOCSWINSZ = 0x5413, 0x5414
 TIOCGPTN, TIOCSPTLCK, TIOCGPTLCK = 0x80045430, 0x40045431, 0x80045439
 TIOCPKT, TIOCGPKT = 0x5420, 0x80045438
 TIOCSCTTY, TIOCGPGRP, TIOCSPGRP, TIOCGSID = 0x540E, 0x540F, 0x5410, 0x5429
-FIONREAD = 0x541B
 TIOCGPTPEER = 0x5441
+TIOCSTI = 0x5412
+CAP_SYS_ADMIN = 21
 O_LARGEFILE = 0o100000
 AT_FDCWD = -100
 _INT = struct.Struct("<i")
+_FLAGS = struct.Struct("<4I")                 # struct termios2: c_iflag, c_oflag, c_cflag, c_lflag, then
+_CC = 17                                      # c_line, c_cc[19]
+#: What a byte put into a line discipline must not meet on its way in, so that it arrives as it
+#: was read: echo, signals, input mapping, and the editing characters of canonical mode (its
+#: line delimiters stay: they end the lines again).  IXON stays (turning it off restarts a
+#: stopped terminal); its characters never reach a queue.
+_NOT_ON_THE_WAY_IN = (
+    termios.ICRNL | termios.INLCR | termios.IGNCR | termios.ISTRIP | termios.IUCLC | termios.PARMRK | termios.IXANY,
+    termios.ECHO | termios.ECHOE | termios.ECHOK | termios.ECHONL | termios.ECHOCTL | termios.ECHOPRT
+    | termios.ECHOKE | termios.ISIG)
+_EDITING = (termios.VERASE, termios.VKILL, termios.VWERASE, termios.VREPRINT, termios.VLNEXT)
 
 
 def is_master(st: os.stat_result) -> bool:
@@ -78,36 +104,159 @@ def master_index(pid: int, fd: int) -> int:
         return _get_int(mine, TIOCGPTN)
 
 
-def _queued(fd: int) -> int:
-    return _get_int(fd, FIONREAD)
+def _queued_bytes(pid: int, what: str, waiting: str, why: str) -> Unsupported:
+    return Unsupported(pid, what, f"{waiting} ({why}); a checkpoint once they are read is supported")
 
 
-def _queued_bytes(pid: int, what: str, waiting: str) -> Unsupported:
-    return Unsupported(pid, what, f"{waiting} (a line discipline cannot be read without consuming them); a "
-                       "checkpoint once they are read is supported")
+def _events(fd: int) -> int:
+    """poll(2)'s events on `fd` now.  (A poll that finds nothing to read first lets the terminal's
+    pending input reach its line discipline.)"""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return sum(ev for _, ev in poller.poll(0))
 
 
-def check_slave(pid: int, fd: int, what: str) -> None:
-    """Refuses a slave with bytes typed into it that wait to be read."""
-    with stolen(pid, fd) as mine:
-        waiting = _queued(mine)
-    if waiting:
-        raise _queued_bytes(pid, what, f"{waiting} bytes written to the terminal wait to be read from it")
+def _ready(fd: int) -> bool:
+    """Whether a read of `fd` returns at once."""
+    return bool(_events(fd) & select.POLLIN)
 
 
-def capture(index: int, holder: tuple[int, int], what: str, job: Mapping[int, int],
+def _read_out(fd: int) -> list[bytes]:
+    """Every read that returns at once, in order (a canonical slave's: a line each)."""
+    reads = []
+    while _ready(fd):
+        try:
+            reads.append(os.read(fd, 65536))
+        except BlockingIOError:
+            break
+    return reads
+
+
+def can_put_back() -> bool:
+    """Whether incr may put bytes into a line discipline (TIOCSTI: CAP_SYS_ADMIN)."""
+    with open("/proc/self/status") as f:
+        caps = next(line for line in f if line.startswith("CapEff:"))
+    return bool(int(caps.split()[1], 16) >> CAP_SYS_ADMIN & 1)
+
+
+def _put(fd: int, data: bytes) -> None:
+    for byte in data:
+        fcntl.ioctl(fd, TIOCSTI, bytes((byte,)))
+
+
+def _with_lflag(raw: bytes, clear: int) -> bytes:
+    iflag, oflag, cflag, lflag = _FLAGS.unpack_from(raw)
+    return _FLAGS.pack(iflag, oflag, cflag, lflag & ~clear) + raw[_FLAGS.size:]
+
+
+def _transparent(raw: bytes) -> bytes:
+    iflag, oflag, cflag, lflag = _FLAGS.unpack_from(raw)
+    out = bytearray(_FLAGS.pack(iflag & ~_NOT_ON_THE_WAY_IN[0], oflag, cflag, lflag & ~_NOT_ON_THE_WAY_IN[1]))
+    out += raw[_FLAGS.size:]
+    for c in _EDITING:
+        out[_CC + c] = 0                      # _POSIX_VDISABLE
+    return bytes(out)
+
+
+def _canonical(raw: bytes) -> bool:
+    return bool(_FLAGS.unpack_from(raw)[3] & termios.ICANON)
+
+
+@dataclass
+class Waiting:
+    """What waits in a pty's line disciplines (PtyImage.typed, partial, output)."""
+
+    typed: list[bytes] = field(default_factory=list)
+    partial: bytes = b""
+    output: bytes = b""
+
+    def __bool__(self) -> bool:
+        return bool(self.typed or self.partial or self.output)
+
+    def typed_stream(self, raw: bytes) -> bytes:
+        """The bytes that, put into the slave's line discipline under `raw`, make `typed` and `partial` again."""
+        if not _canonical(raw):
+            return b"".join(self.typed) + self.partial
+        cc = raw[_CC:_CC + 19]
+        ends = {b"\n"[0], cc[termios.VEOL]} | ({cc[termios.VEOL2]} if _FLAGS.unpack_from(raw)[3] & termios.IEXTEN
+                                               else set())
+        ends.discard(0)
+        eof = bytes((cc[termios.VEOF],))
+        return b"".join(r if r and r[-1] in ends else r + eof for r in self.typed) + self.partial
+
+
+def _read_typed(s: int, raw: bytes) -> Waiting:
+    waiting = Waiting(typed=_read_out(s))
+    if _canonical(raw):
+        # The line begun: readable once canonical mode is off (the queue is empty but for it).
+        fcntl.ioctl(s, TCSETS2, _with_lflag(raw, termios.ICANON))
+        try:
+            waiting.partial = b"".join(_read_out(s))
+        finally:
+            fcntl.ioctl(s, TCSETS2, raw)
+    return waiting
+
+
+def put_back(m: int, s: int | None, raw: bytes, waiting: Waiting) -> None:
+    """`waiting` into the line disciplines of master `m` and slave `s` (incr's descriptors; the
+    slave's termios `raw` in force again after)."""
+    _put(m, waiting.output)
+    if s is None or not (waiting.typed or waiting.partial):
+        return
+    fcntl.ioctl(s, TCSETS2, _transparent(raw))
+    try:
+        _put(s, waiting.typed_stream(raw))
+    finally:
+        fcntl.ioctl(s, TCSETS2, raw)
+
+
+@contextlib.contextmanager
+def _own_slave(m: int) -> Iterator[int]:
+    s = fcntl.ioctl(m, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        yield s
+    finally:
+        os.close(s)
+
+
+def _take_waiting(m: int, image: image_pb2.PtyImage, slave_held: bool, pid: int, what: str) -> None:
+    """What waits in the pty at master `m`, read into `image` and put straight back."""
+    slave = contextlib.nullcontext(None) if image.locked or not (slave_held or image.slave_closed) \
+        else _own_slave(m)
+    with slave as s:
+        if not (_ready(m) or (s is not None and _ready(s))):
+            return
+        where = f"bytes wait to be read in the terminal /dev/pts/{image.index}"
+        if image.packet:
+            raise _queued_bytes(pid, what, where, "its master is in packet mode")
+        if not can_put_back():
+            raise _queued_bytes(pid, what, where, "incr would read them out and cannot put them back: TIOCSTI "
+                                "needs CAP_SYS_ADMIN")
+        waiting = Waiting()
+        try:
+            waiting.output = b"".join(_read_out(m))
+            if s is not None:
+                typed = _read_typed(s, image.termios)
+                waiting.typed, waiting.partial = typed.typed, typed.partial
+            fault_point("pty-drained")
+        finally:
+            put_back(m, s, image.termios, waiting)
+    image.typed.extend(waiting.typed)
+    image.partial, image.output = waiting.partial, waiting.output
+
+
+def capture(index: int, holder: tuple[int, int], slave_held: bool, what: str, job: Mapping[int, int],
             groups: Mapping[int, int]) -> image_pb2.PtyImage:
-    """The state of pty `index` through its master at (pid, fd) `holder` (the job frozen).  `job`:
-    each process of the job as incr sees it -> as the job does; `groups`: the same for process groups."""
+    """The state of pty `index` through its master at (pid, fd) `holder` (the job frozen).  `slave_held`:
+    whether a process of the job holds its slave; `job`: each process of the job as incr sees it -> as
+    the job does; `groups`: the same for process groups."""
     pid, fd = holder
     with stolen(pid, fd) as m:
-        waiting = _queued(m)
-        if waiting:
-            raise _queued_bytes(pid, what, f"{waiting} bytes the terminal's programs wrote wait to be read from its "
-                                "master")
         image = image_pb2.PtyImage(index=index, termios=fcntl.ioctl(m, TCGETS2, bytes(TERMIOS2)),
                                    winsize=fcntl.ioctl(m, TIOCGWINSZ, bytes(8)),
-                                   locked=bool(_get_int(m, TIOCGPTLCK)), packet=bool(_get_int(m, TIOCGPKT)))
+                                   locked=bool(_get_int(m, TIOCGPTLCK)), packet=bool(_get_int(m, TIOCGPKT)),
+                                   slave_closed=bool(_events(m) & select.POLLHUP))
+        _take_waiting(m, image, slave_held, pid, what)
         try:
             session = _get_int(m, TIOCGSID)
         except OSError:
@@ -125,6 +274,10 @@ def capture(index: int, holder: tuple[int, int], what: str, job: Mapping[int, in
 
 def needs_version_6(image: image_pb2.TreeImage) -> bool:
     return bool(image.ptys)
+
+
+def needs_version_8(image: image_pb2.TreeImage) -> bool:
+    return any(p.typed or p.partial or p.output or p.slave_closed for p in image.ptys)
 
 
 # -- restore ------------------------------------------------------------------------------------
@@ -182,3 +335,18 @@ def make_controlling(leader: RemoteProcess, pty: image_pb2.PtyImage) -> None:
         leader.call("ioctl", fd, TIOCSPGRP, leader.put(_INT.pack(pty.foreground)))
     finally:
         leader.call("close", fd)
+
+
+def restore_waiting(root_pid: int, master_fd: int, p: image_pb2.PtyImage) -> None:
+    """What waited in pty `p` put back, through its master at `master_fd` of process `root_pid` (made by
+    open_master); a slave of incr's own opened and closed where the job's last one was closed."""
+    if not (p.output or p.typed or p.partial or p.slave_closed):
+        return
+    if (p.output or p.typed or p.partial) and not can_put_back():
+        raise RestoreError(f"cannot restore what waited to be read in the job's terminal /dev/pts/{p.index}: "
+                           "TIOCSTI needs CAP_SYS_ADMIN; restore as root")
+    with stolen(root_pid, master_fd) as m:
+        slave = _own_slave(m) if (p.typed or p.partial or p.slave_closed) and not p.locked \
+            else contextlib.nullcontext(None)
+        with slave as s:
+            put_back(m, s, p.termios, Waiting(list(p.typed), p.partial, p.output))

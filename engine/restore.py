@@ -303,7 +303,8 @@ def _make_terminals(tree: image_pb2.TreeImage, installer: files.Installer, stubs
     root = stubs[tree.root_pid]
     masters = {f.pty: f for p in tree.processes for f in p.files if f.kind == image_pb2.OpenFile.PTY_MASTER}
     for p in tree.ptys:
-        installer.pty_masters[p.index] = installer.provide(root, masters[p.index], keep_at)
+        installer.pty_masters[p.index] = kept = installer.provide(root, masters[p.index], keep_at)
+        pty.restore_waiting(root.pid, kept.fd, p)
         if p.session:
             leader = stubs.get(p.session)
             if leader is None:

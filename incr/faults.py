@@ -8,7 +8,7 @@ disk would, so tests can prove that an I/O error anywhere aborts cleanly;
 with ``INCR_FAULT_SIGNAL=<name>`` (``SIGINT``: a Ctrl-C there), the process
 sends itself that signal instead.
 The points are listed in ``POINTS`` (checkpoint), ``GC_POINTS`` (forget and
-prune), ``RESTORE_POINTS``, ``GHOST_POINTS``, ``NET_POINTS`` and ``UNIX_POINTS``.
+prune), ``RESTORE_POINTS``, ``GHOST_POINTS``, ``NET_POINTS``, ``UNIX_POINTS`` and ``PTY_POINTS``.
 """
 
 from __future__ import annotations
@@ -50,6 +50,12 @@ NET_POINTS = (
 # no peek sees (engine/unixsock.py: its queue is read out and sent back; tests/test_unixsock.py).
 UNIX_POINTS = (
     "dgram-drained",    # a datagram pair's queue read out into incr, not yet sent back
+)
+
+# Reached only by a checkpoint of a job whose pseudo-terminal holds bytes waiting to be read (engine/pty.py:
+# they are read out and put back; tests/test_terminals.py).
+PTY_POINTS = (
+    "pty-drained",      # a pty's queues read out into incr, not yet put back
 )
 
 # Inside a remote syscall into a live job (engine/tracee.py): the native call kills incr at that stage.

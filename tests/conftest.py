@@ -42,7 +42,7 @@ def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def cprog(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
-    """cprog("job") -> path of tests/programs/job.c compiled with gcc."""
+    """cprog("job") -> path of tests/programs/job.c compiled with gcc (also "conformance/prog")."""
     if shutil.which("gcc") is None:
         pytest.fail("gcc is required (make test installs it)")
     outdir = tmp_path_factory.mktemp("bin")
@@ -51,7 +51,7 @@ def cprog(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     def build(name: str, *flags: str) -> Path:
         key = (name, flags)
         if key not in built:
-            exe = outdir / (name + "".join(f.replace("-", "_") for f in flags))
+            exe = outdir / (name.replace("/", "_") + "".join(f.replace("-", "_") for f in flags))
             subprocess.run(["gcc", "-O2", "-Wall", "-o", str(exe), str(PROGRAMS / f"{name}.c"), *flags],
                            check=True)
             built[key] = exe

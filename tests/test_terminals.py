@@ -7,14 +7,19 @@ uninterrupted run's (but the typescript's first and last lines, which carry the 
 
 from __future__ import annotations
 
+import random
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import selfcheck
 
-from conftest import Procs, checkpoint_then_kill, incr, line_count, wait_until
+from conftest import Procs, checkpoint_then_kill, incr, line_count, ok, run_killed, wait_exit, wait_until
 
 COMMAND = r"""
 import os, sys, time
@@ -68,3 +73,25 @@ def test_script_session_on_its_pty_restored_identically(dump: str, tmp_path: Pat
     assert "controlling terminal" not in res.stderr, res.stderr      # it is the job's own: given back
     assert out.read_bytes() == ref_out.read_bytes()
     assert _body(ts) == _body(ref_ts)
+
+
+def test_what_waits_in_a_pty_stays_when_checkpoints_are_killed(cprog: Callable[..., Path], tmp_path: Path,
+                                                                store: Path, procs: Procs) -> None:
+    # A line discipline is read out and put back (pty.py): killed checkpoints, at seeded random
+    # instants, and whole ones leave the live job every byte in order, nothing echoed.
+    work = tmp_path / "work"
+    work.mkdir()
+    pid, _, out, go = selfcheck.start(cprog("conformance/fd_pty_queued"), tmp_path, procs, work)
+    t0 = time.perf_counter()
+    ok(incr(store, "checkpoint", pid))
+    span = time.perf_counter() - t0
+    rng = random.Random(20261204)
+    killed = 0
+    for _ in range(10):
+        killed += run_killed(store, ("checkpoint",), pid, rng.uniform(0.0, span)).returncode == -signal.SIGKILL
+    ok(incr(store, "checkpoint", pid))
+    assert killed >= 5, f"only {killed} of 10 checkpoints were killed mid-run"
+    go.touch()
+    assert wait_exit(pid) == 0, out.read_text()
+    lines = out.read_text().splitlines()
+    assert len(lines) > 10 and all(line.startswith("ok ") for line in lines), lines

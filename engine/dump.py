@@ -34,6 +34,7 @@ from . import (
     sched,
     seccomp,
     sem,
+    sessions,
     sharing,
     shm,
     signals,
@@ -111,6 +112,7 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
             images.append(describe_state(tree.frozen[pid], table, (vm_flags or {}).get(pid)))
     sharing.dump(images)
     prctl.check_parent_threads(images)
+    sessions.check(images)
     sem.check({p.pid for p in images})
     jobctl.dump_reports(images, tree.frozen)
     timerfd.settle(images)

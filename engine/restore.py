@@ -43,6 +43,7 @@ from . import (
     rlimits,
     sched,
     seccomp,
+    sessions,
     sharing,
     shm,
     signals,
@@ -186,6 +187,8 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
        session leader was outside the job gets a new session led by a helper of incr that exits
        (and leads its own group in it if it led one), so that it is still no session leader.
        Either way no controlling terminal: a --detach restore outlives the terminal that typed it.
+       A session's orphans are forked by its leader, or a helper with the leader's PID, which
+       then exits (sessions.py).
     B: each process's memory, mm fields, limits, cwd, and descriptors (shared descriptions and
        pipes created once, then handed over).
     C: each process's signals, timers, threads, credentials and registers; then all are let go.
@@ -224,21 +227,43 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
         uts_made: dict[int, int] = {}                        # UTS namespace id -> the stub that made it
         by_pid = {p.pid: p for p in tree.processes}
         namespaces.enter_uts(stub, _uts(root), 0, uts_made, stub.vpid, incr_visible=not new_pidns)
-        for p in tree.processes[1:]:                         # A: the tree of stubs
-            child = stubs[p.ppid].fork_child(p.pid, sharing.clone_flags(p))
+        orphans = sessions.orphans(tree.processes)
+        orphaned = {o.pid for members in orphans.values() for o in members}
+        made: set[int] = set()
+
+        def make(p: image_pb2.ProcessImage, forker: Stub) -> None:
+            child = forker.fork_child(p.pid, sharing.clone_flags(p))
+            made.add(p.pid)
+            if p.sid == p.pid:
+                child.call("setsid")
+                if p.pid in orphans:                        # forked in its session before it may end
+                    _subreaper(forker, by_pid[p.ppid])
+                    for orphan in orphans[p.pid]:
+                        make(orphan, child)
             if p.zombie:
                 task.set_name(child, p.comm)                 # what ps shows of a zombie
                 zombies.restore(child, stubs[p.ppid], p.exit_status)
-                continue
+                return
             stubs[p.pid] = child
             parent_uts = _uts(by_pid[p.ppid])
             namespaces.enter_uts(child, _uts(p), parent_uts.id if parent_uts else 0, uts_made, child.vpid,
                                  incr_visible=not new_pidns)
-            if p.sid == p.pid:
-                child.call("setsid")
+
+        for p in tree.processes[1:]:                         # A: the tree of stubs
+            if p.pid in made:
+                continue
+            if p.pid in orphaned:
+                leader = by_pid.get(p.sid)
+                if leader is not None:
+                    make(leader, stubs[leader.ppid])
+                else:
+                    _make_orphans_by_helper(stubs[p.ppid], by_pid[p.ppid], p.sid, orphans[p.sid], make)
+                continue
+            make(p, stubs[p.ppid])
         for p in sorted(procs[1:], key=lambda p: p.pgid != p.pid):   # group leaders first
             if p.sid != p.pid and p.pgid in stubs and proc.ns_ids(stubs[p.pid].pid)[1] != p.pgid:
                 stubs[p.pid].call("setpgid", 0, p.pgid)
+        _check_family(tree, stubs)
         t_mem = time.perf_counter()
         written = 0
         for p in procs:                                      # B: memory of every process, then descriptors:
@@ -290,6 +315,50 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
         raise
     timing = RestoreTiming(total_ms=(time.perf_counter() - t0) * 1e3, memory_ms=t_mem * 1e3, bytes_written=written)
     return RestoredTree(root=stub.pid, init=stub.init, timing=timing)
+
+
+def _check_family(tree: image_pb2.TreeImage, stubs: dict[int, Stub]) -> None:
+    """Every process with its parent, session and group as the image has them, before anything of
+    the job is made (a difference would be a wrong restore: it stops here).  The root's session
+    and group, when outside the job, are the ones this restore gave it, and so are its children's."""
+    root = tree.processes[0]
+    _, root_pgid, root_sid = proc.ns_ids(stubs[root.pid].pid)
+    given = {"session": {root.sid: root_sid}, "group": {root.pgid: root_pgid}}
+    for p in tree.processes[1:]:
+        if p.zombie:
+            continue
+        s = stubs[p.pid]
+        _, pgid, sid = proc.ns_ids(s.pid)
+        for what, want, got in (("session", p.sid, sid), ("group", p.pgid, pgid)):
+            want = given[what].get(want, want)
+            if got != want:
+                raise RestoreError(f"cannot restore PID {p.pid}: it came back in {what} {got}, not {want} (a "
+                                   "failure of incr's; the checkpoint is unharmed)")
+        if proc.stat(s.pid).ppid != stubs[p.ppid].pid:
+            raise RestoreError(f"cannot restore PID {p.pid}: it came back as a child of another process than PID "
+                               f"{p.ppid} (a failure of incr's; the checkpoint is unharmed)")
+
+
+def _subreaper(stub: Stub, p: image_pb2.ProcessImage) -> Stub:
+    """`stub` a child subreaper already (as `p` is: prctl.restore sets it again), so that the orphans a
+    session's leader or helper leaves on exiting come to it."""
+    if p.child_subreaper:
+        stub.call("prctl", prctl.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    return stub
+
+
+def _make_orphans_by_helper(parent: Stub, image: image_pb2.ProcessImage, sid: int,
+                            members: list[image_pb2.ProcessImage],
+                            make: Callable[[image_pb2.ProcessImage, Stub], None]) -> None:
+    """The orphans of session `sid`, whose leader is gone, forked by a helper with its PID that makes
+    the session and exits; `parent`, their subreaper, reaps it."""
+    helper = _subreaper(parent, image).fork_child(sid)
+    helper.call("setsid")
+    for p in members:
+        make(p, helper)
+    helper.exit_as(0)
+    parent.call("wait4", sid, 0, jobctl.WALL, 0)
+    parent.discard_pending(signal.SIGCHLD)
 
 
 def _uts(p: image_pb2.ProcessImage) -> image_pb2.UtsNamespace | None:

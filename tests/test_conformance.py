@@ -195,6 +195,8 @@ PROGRAMS: dict[str, Spec] = {
     "tree_stopped_tstp": Spec(),
     "tree_stopsig_report": Spec(),
     "tree_zombies": Spec(),
+    "tree_zombie_session": Spec(),
+    "tree_orphan_session": Spec(),
     "udp_queued": Spec(),
     "wait_clock_nanosleep_abs": Spec(),
     "wait_epoll": Spec(),

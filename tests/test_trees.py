@@ -11,7 +11,7 @@ from pathlib import Path
 
 from engine_tree import descendants
 
-from conftest import Procs, incr, line_count, ok, reap_orphans, wait_until
+from conftest import Procs, checkpoint_then_kill, incr, line_count, ok, reap_orphans, wait_until
 from incr.engine.dump import needs_version_3
 from incr.pagestore import Store
 from incr.proto import image_pb2
@@ -287,3 +287,89 @@ def test_job_forking_and_spawning_threads_all_the_time(cprog, tmp_path: Path, st
     assert p.wait(timeout=120) == 0
     assert out.read_bytes() == ref.read_bytes()
 
+
+
+ORPHANS = r"""
+import ctypes, os, sys, time
+kind, root = sys.argv[1], os.getpid()
+libc = ctypes.CDLL(None, use_errno=True)
+r, w = os.pipe()
+if kind == "session":
+    # C, orphaned from B, comes to us (a subreaper) in A's session; A runs on.
+    libc.prctl(36, 1, 0, 0, 0)
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            if os.fork() == 0:
+                while os.getppid() != root:
+                    time.sleep(0.001)
+                os.write(w, b"%d\n" % os.getpid())
+                time.sleep(600)
+            os._exit(0)
+        os.wait()
+        time.sleep(600)
+else:
+    # M joins G's group; G exits and is reaped: M stays in a group without a leader.
+    g = os.fork()
+    if g == 0:
+        os.setpgid(0, 0)
+        os.read(r, 1)
+        os._exit(0)
+    os.setpgid(g, g)
+    m = os.fork()
+    if m == 0:
+        os.setpgid(0, g)
+        time.sleep(600)
+    while os.getpgid(m) != g:
+        time.sleep(0.001)
+    os.write(w, b"x")
+    os.waitpid(g, 0)
+    os.write(w, b"%d\n" % m)
+print(os.read(r, 64).decode().strip()[-12:].lstrip("x"), flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_session_or_group_the_restore_cannot_make_is_refused(tmp_path: Path, store: Path, procs: Procs) -> None:
+    # A process in a session neither its own nor its parent's, whose leader runs elsewhere in the
+    # job; one in a process group whose leader exited: restored, each would silently be in its
+    # parent's (engine/sessions.py).
+    import sys
+    for kind, words in (("session", ("session", "is not a zombie child")), ("group", ("process group", "exited"))):
+        job = procs.start([sys.executable, "-c", ORPHANS, kind], stdout=subprocess.PIPE)
+        assert job.stdout is not None
+        culprit = int(job.stdout.readline())
+        tree = [job.pid, *descendants(job.pid)]
+        for p in tree:
+            procs.track(p)
+        res = incr(store, "checkpoint", job.pid)
+        assert res.returncode == 1, res.stderr
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"PID {culprit}" in lines[0] and all(w in lines[0] for w in words), lines
+        assert job.poll() is None and all(Path(f"/proc/{p}").exists() for p in tree)
+
+
+def test_a_restore_whose_sessions_come_out_wrong_stops_before_the_job_runs(cprog: Callable[..., Path], tmp_path: Path,
+                                                                           store: Path, procs: Procs) -> None:
+    # The restore checks every process's parent, session and group against the image before it
+    # makes any of the job: with the orphans of a session forked by their parent instead (as
+    # before engine/sessions.py), the restore must fail in one line, leaving no process behind.
+    import sys
+    work = tmp_path / "work"
+    work.mkdir()
+    job = procs.start([cprog("conformance/tree_zombie_session"), tmp_path / "out", tmp_path / "ready",
+                       tmp_path / "go", work])
+    wait_until(lambda: (tmp_path / "ready").exists(), "the job to be ready")
+    tree = checkpoint_then_kill(store, job, procs, "kill")
+    wrong = ("import sys; import incr.engine.sessions as s; s.orphans = lambda images: {}; "
+             "from incr.cli import main; main.main(sys.argv[1:])")
+    res = subprocess.run([sys.executable, "-c", wrong, "--store", str(store), "restore", "--detach"],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "came back in session" in lines[0], lines
+    reap_orphans()
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in tree)
+    ok(incr(store, "restore", "--detach"))             # the checkpoint itself is unharmed
+    for pid in tree:
+        procs.track(pid)

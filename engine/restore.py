@@ -7,6 +7,7 @@ failure kills the half-built process (PTRACE_O_EXITKILL covers incr dying).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -56,7 +57,7 @@ from . import (
 )
 from . import ptrace as pt
 from .dump import IMAGE_VERSION
-from .errors import EngineError, PidTaken, RestoreError
+from .errors import EngineError, PidTaken, RemoteSyscallFailed, RestoreError
 from .memory import PageSource
 from .remote import Stub, StubThread
 
@@ -240,6 +241,8 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
                     _subreaper(forker, by_pid[p.ppid])
                     for orphan in orphans[p.pid]:
                         make(orphan, child)
+            elif p.zombie and p.pgid == p.pid:
+                child.call("setpgid", 0, 0)                 # members may join it till it is reaped
             if p.zombie:
                 task.set_name(child, p.comm)                 # what ps shows of a zombie
                 zombies.restore(child, stubs[p.ppid], p.exit_status)
@@ -260,9 +263,14 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
                     _make_orphans_by_helper(stubs[p.ppid], by_pid[p.ppid], p.sid, orphans[p.sid], make)
                 continue
             make(p, stubs[p.ppid])
+        helpers = _group_helpers(tree, stubs)
         for p in sorted(procs[1:], key=lambda p: p.pgid != p.pid):   # group leaders first
-            if p.sid != p.pid and p.pgid in stubs and proc.ns_ids(stubs[p.pid].pid)[1] != p.pgid:
-                stubs[p.pid].call("setpgid", 0, p.pgid)
+            if p.sid != p.pid and proc.ns_ids(stubs[p.pid].pid)[1] != p.pgid and (
+                    p.pgid in stubs or p.pgid in by_pid or p.pgid in helpers):
+                with contextlib.suppress(RemoteSyscallFailed):   # (in another session: _check_family says so)
+                    stubs[p.pid].call("setpgid", 0, p.pgid)
+        for helper, forker in helpers.values():
+            _end_helper(helper, forker)
         _check_family(tree, stubs)
         t_mem = time.perf_counter()
         written = 0
@@ -317,6 +325,18 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
     return RestoredTree(root=stub.pid, init=stub.init, timing=timing)
 
 
+def _group_helpers(tree: image_pb2.TreeImage, stubs: dict[int, Stub]) -> dict[int, tuple[Stub, Stub]]:
+    """For each process group whose leader is gone, a helper with its PID leading it, forked by the
+    stub of one of its members (so in their session): group -> (helper, that member's stub)."""
+    helpers = {}
+    for group, members in sessions.gone_groups(tree.processes).items():
+        forker = stubs[members[0].pid]
+        helper = forker.fork_child(group)
+        helper.call("setpgid", 0, 0)
+        helpers[group] = (helper, forker)
+    return helpers
+
+
 def _check_family(tree: image_pb2.TreeImage, stubs: dict[int, Stub]) -> None:
     """Every process with its parent, session and group as the image has them, before anything of
     the job is made (a difference would be a wrong restore: it stops here).  The root's session
@@ -356,8 +376,13 @@ def _make_orphans_by_helper(parent: Stub, image: image_pb2.ProcessImage, sid: in
     helper.call("setsid")
     for p in members:
         make(p, helper)
+    _end_helper(helper, parent)
+
+
+def _end_helper(helper: Stub, parent: Stub) -> None:
+    """A helper of the restore's gone, reaped by `parent`, its SIGCHLD there discarded."""
     helper.exit_as(0)
-    parent.call("wait4", sid, 0, jobctl.WALL, 0)
+    parent.call("wait4", helper.vpid, 0, jobctl.WALL, 0)
     parent.discard_pending(signal.SIGCHLD)
 
 

@@ -12,10 +12,15 @@ kernel hands the orphan to the same subreaper.  That process is
 * else, the leader gone altogether (reaped), a helper of incr with the leader's PID, forked by
   the subreaper's stub, which makes the session, forks the orphans, exits, and is reaped there.
 
+Process groups the same way: a process in a group that is neither its own nor the one it is
+forked in joins it (setpgid) once its leader is made, running or a zombie (made leading its
+group before it ends); a group whose leader is gone is made by a helper with its PID, forked
+by one of its members' stubs, which exits once they have joined, reaped there.
+
 Refused at the checkpoint, in one line: any other way of being in another session (the parent
 not a subreaper, the leader alive or a zombie elsewhere in the job), an orphan sharing its
 descriptor table or file-system state with its parent (only a fork by the parent shares them),
-and a process group the restore cannot make in that session.
+and a process group whose leader is outside the job or has left it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from collections.abc import Iterable, Mapping
 
 from incr.proto import image_pb2
 
+from . import proc
 from .errors import Unsupported
 
 
@@ -52,20 +58,43 @@ def check(images: list[image_pb2.ProcessImage]) -> None:
     forked_by = {p.pid: sid for sid, members in orphaned.items() for p in members}
     for p in images[1:]:
         if not p.zombie:
-            _check_group(p, by_pid, forked_by.get(p.pid))
+            _check_group(p, images[0], by_pid, tids, forked_by.get(p.pid))
 
 
-def _check_group(p: image_pb2.ProcessImage, by_pid: Mapping[int, image_pb2.ProcessImage],
-                 orphan_of: int | None) -> None:
-    """The group `p` gets: its own (setpgid), the one it is forked in (its parent's; an orphan's,
-    the session's first), or one whose leader the restore makes in its session (setpgid)."""
+def _check_group(p: image_pb2.ProcessImage, root: image_pb2.ProcessImage,
+                 by_pid: Mapping[int, image_pb2.ProcessImage], tids: set[int], orphan_of: int | None) -> None:
+    """The group `p` gets: its own, the one it is forked in (its parent's; an orphan's, the
+    session's), one whose leader (running, or a zombie) the restore makes in its session, or one
+    whose leader is gone, made by a helper with its PID (group_helpers)."""
     inherited = orphan_of if orphan_of is not None else by_pid[p.ppid].pgid
-    leader = by_pid.get(p.pgid)
-    if p.pgid in (p.pid, inherited) or (leader is not None and not leader.zombie and leader.pgid == leader.pid
-                                        and leader.sid == p.sid):
+    if p.pgid in (p.pid, inherited):
         return
-    raise Unsupported(p.pid, f"process group {p.pgid}", f"the process group's leader has exited (or is outside "
-                      f"the job), and its parent PID {p.ppid} is in another group: not supported")
+    where = f"process group {p.pgid}"
+    leader = by_pid.get(p.pgid)
+    if leader is not None:
+        if leader.pgid == leader.pid and leader.sid == p.sid:
+            return
+        raise Unsupported(p.pid, where, f"PID {p.pgid}, whose group it is, has left it since: not supported")
+    if p.pgid == root.pgid or proc.exists(p.pgid):
+        raise Unsupported(p.pid, where, "the process group's leader is outside the job, and its parent PID "
+                          f"{p.ppid} is in another group: not supported")
+    if p.pgid in tids:
+        raise Unsupported(p.pid, where, "the process group's leader has exited, and a thread of the job has that "
+                          "ID now: not supported")
+
+
+def gone_groups(images: Iterable[image_pb2.ProcessImage]) -> dict[int, list[image_pb2.ProcessImage]]:
+    """The process groups whose leader no process of the image is (it has exited and was reaped): its
+    PID -> the running processes in it that cannot get it from their parent (checked at the dump)."""
+    listed = list(images)
+    by_pid = {p.pid: p for p in listed}
+    orphan_of = {p.pid: sid for sid, members in orphans(listed).items() for p in members}
+    out: dict[int, list[image_pb2.ProcessImage]] = {}
+    for p in listed[1:]:
+        inherited = orphan_of.get(p.pid, by_pid[p.ppid].pgid if p.ppid in by_pid else p.pgid)
+        if not p.zombie and p.pgid not in (p.pid, inherited) and p.pgid not in by_pid:
+            out.setdefault(p.pgid, []).append(p)
+    return out
 
 
 def _check_one(p: image_pb2.ProcessImage, sid: int, by_pid: Mapping[int, image_pb2.ProcessImage],

@@ -197,6 +197,7 @@ PROGRAMS: dict[str, Spec] = {
     "tree_zombies": Spec(),
     "tree_zombie_session": Spec(),
     "tree_orphan_session": Spec(),
+    "tree_group_leaders_gone": Spec(),
     "udp_queued": Spec(),
     "wait_clock_nanosleep_abs": Spec(),
     "wait_epoll": Spec(),

@@ -291,7 +291,7 @@ def test_job_forking_and_spawning_threads_all_the_time(cprog, tmp_path: Path, st
 
 ORPHANS = r"""
 import ctypes, os, sys, time
-kind, root = sys.argv[1], os.getpid()
+kind, root, group = sys.argv[1], os.getpid(), os.getpgrp()
 libc = ctypes.CDLL(None, use_errno=True)
 r, w = os.pipe()
 if kind == "session":
@@ -309,12 +309,13 @@ if kind == "session":
         os.wait()
         time.sleep(600)
 else:
-    # M joins G's group; G exits and is reaped: M stays in a group without a leader.
+    # M joins G's group; G moves to ours: M's group has a leader no longer in it.
     g = os.fork()
     if g == 0:
         os.setpgid(0, 0)
         os.read(r, 1)
-        os._exit(0)
+        os.setpgid(0, group)
+        time.sleep(600)
     os.setpgid(g, g)
     m = os.fork()
     if m == 0:
@@ -323,19 +324,20 @@ else:
     while os.getpgid(m) != g:
         time.sleep(0.001)
     os.write(w, b"x")
-    os.waitpid(g, 0)
+    while os.getpgid(g) != group:
+        time.sleep(0.001)
     os.write(w, b"%d\n" % m)
-print(os.read(r, 64).decode().strip()[-12:].lstrip("x"), flush=True)
+print(os.read(r, 64).decode().strip().lstrip("x"), flush=True)
 time.sleep(600)
 """
 
 
 def test_a_session_or_group_the_restore_cannot_make_is_refused(tmp_path: Path, store: Path, procs: Procs) -> None:
     # A process in a session neither its own nor its parent's, whose leader runs elsewhere in the
-    # job; one in a process group whose leader exited: restored, each would silently be in its
-    # parent's (engine/sessions.py).
+    # job; one in a process group whose leader has moved to another: restored, each would be in
+    # its parent's (engine/sessions.py).
     import sys
-    for kind, words in (("session", ("session", "is not a zombie child")), ("group", ("process group", "exited"))):
+    for kind, words in (("session", ("session", "is not a zombie child")), ("group", ("process group", "has left it"))):
         job = procs.start([sys.executable, "-c", ORPHANS, kind], stdout=subprocess.PIPE)
         assert job.stdout is not None
         culprit = int(job.stdout.readline())

@@ -226,51 +226,9 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
         everything = [(v.start, v.end) for p in procs for v in p.vmas]
         injection = stub.map_injection_area(everything)
         uts_made: dict[int, int] = {}                        # UTS namespace id -> the stub that made it
-        by_pid = {p.pid: p for p in tree.processes}
         namespaces.enter_uts(stub, _uts(root), 0, uts_made, stub.vpid, incr_visible=not new_pidns)
-        orphans = sessions.orphans(tree.processes)
-        orphaned = {o.pid for members in orphans.values() for o in members}
-        made: set[int] = set()
-
-        def make(p: image_pb2.ProcessImage, forker: Stub) -> None:
-            child = forker.fork_child(p.pid, sharing.clone_flags(p))
-            made.add(p.pid)
-            if p.sid == p.pid:
-                child.call("setsid")
-                if p.pid in orphans:                        # forked in its session before it may end
-                    _subreaper(forker, by_pid[p.ppid])
-                    for orphan in orphans[p.pid]:
-                        make(orphan, child)
-            elif p.zombie and p.pgid == p.pid:
-                child.call("setpgid", 0, 0)                 # members may join it till it is reaped
-            if p.zombie:
-                task.set_name(child, p.comm)                 # what ps shows of a zombie
-                zombies.restore(child, stubs[p.ppid], p.exit_status)
-                return
-            stubs[p.pid] = child
-            parent_uts = _uts(by_pid[p.ppid])
-            namespaces.enter_uts(child, _uts(p), parent_uts.id if parent_uts else 0, uts_made, child.vpid,
-                                 incr_visible=not new_pidns)
-
-        for p in tree.processes[1:]:                         # A: the tree of stubs
-            if p.pid in made:
-                continue
-            if p.pid in orphaned:
-                leader = by_pid.get(p.sid)
-                if leader is not None:
-                    make(leader, stubs[leader.ppid])
-                else:
-                    _make_orphans_by_helper(stubs[p.ppid], by_pid[p.ppid], p.sid, orphans[p.sid], make)
-                continue
-            make(p, stubs[p.ppid])
-        helpers = _group_helpers(tree, stubs)
-        for p in sorted(procs[1:], key=lambda p: p.pgid != p.pid):   # group leaders first
-            if p.sid != p.pid and proc.ns_ids(stubs[p.pid].pid)[1] != p.pgid and (
-                    p.pgid in stubs or p.pgid in by_pid or p.pgid in helpers):
-                with contextlib.suppress(RemoteSyscallFailed):   # (in another session: _check_family says so)
-                    stubs[p.pid].call("setpgid", 0, p.pgid)
-        for helper, forker in helpers.values():
-            _end_helper(helper, forker)
+        _TreeOfStubs(tree, stubs, uts_made, new_pidns).make_all()
+        _join_groups(tree, stubs)
         _check_family(tree, stubs)
         t_mem = time.perf_counter()
         written = 0
@@ -325,6 +283,73 @@ def restore_tree(tree: image_pb2.TreeImage, sources: Callable[[int], PageSource]
     return RestoredTree(root=stub.pid, init=stub.init, timing=timing)
 
 
+class _TreeOfStubs:
+    """Phase A: a stub for every process, each forked by its parent's, parents first, but a
+    session's orphans, forked in it by its leader or a helper (sessions.py); zombies are made
+    and end."""
+
+    def __init__(self, tree: image_pb2.TreeImage, stubs: dict[int, Stub], uts_made: dict[int, int],
+                 new_pidns: bool) -> None:
+        self.tree, self.stubs, self.uts_made, self.new_pidns = tree, stubs, uts_made, new_pidns
+        self.by_pid = {p.pid: p for p in tree.processes}
+        self.orphans = sessions.orphans(tree.processes)
+        self.orphaned = {o.pid for members in self.orphans.values() for o in members}
+        self.made: set[int] = set()
+
+    def make_all(self) -> None:
+        for p in self.tree.processes[1:]:
+            if p.pid in self.made:
+                continue
+            if p.pid not in self.orphaned:
+                self._make(p, self.stubs[p.ppid])
+            elif (leader := self.by_pid.get(p.sid)) is not None:
+                self._make(leader, self.stubs[leader.ppid])
+            else:
+                self._make_orphans_by_helper(p.sid, self.stubs[p.ppid], self.by_pid[p.ppid])
+
+    def _make(self, p: image_pb2.ProcessImage, forker: Stub) -> None:
+        child = forker.fork_child(p.pid, sharing.clone_flags(p))
+        self.made.add(p.pid)
+        if p.sid == p.pid:
+            child.call("setsid")
+            if p.pid in self.orphans:                   # forked in its session before it may end
+                _subreaper(forker, self.by_pid[p.ppid])
+                for orphan in self.orphans[p.pid]:
+                    self._make(orphan, child)
+        elif p.zombie and p.pgid == p.pid:
+            child.call("setpgid", 0, 0)                 # members may join it till it is reaped
+        if p.zombie:
+            task.set_name(child, p.comm)                 # what ps shows of a zombie
+            zombies.restore(child, self.stubs[p.ppid], p.exit_status)
+            return
+        self.stubs[p.pid] = child
+        parent_uts = _uts(self.by_pid[p.ppid])
+        namespaces.enter_uts(child, _uts(p), parent_uts.id if parent_uts else 0, self.uts_made, child.vpid,
+                             incr_visible=not self.new_pidns)
+
+    def _make_orphans_by_helper(self, sid: int, parent: Stub, image: image_pb2.ProcessImage) -> None:
+        """The orphans of session `sid`, whose leader is gone, forked by a helper with its PID that
+        makes the session and exits; `parent`, their subreaper, reaps it."""
+        helper = _subreaper(parent, image).fork_child(sid)
+        helper.call("setsid")
+        for p in self.orphans[sid]:
+            self._make(p, helper)
+        _end_helper(helper, parent)
+
+
+def _join_groups(tree: image_pb2.TreeImage, stubs: dict[int, Stub]) -> None:
+    """Each process into its process group, leaders first: one whose leader is gone made by a helper."""
+    by_pid = {p.pid: p for p in tree.processes}
+    helpers = _group_helpers(tree, stubs)
+    for p in sorted((p for p in tree.processes[1:] if not p.zombie), key=lambda p: p.pgid != p.pid):
+        if p.sid != p.pid and proc.ns_ids(stubs[p.pid].pid)[1] != p.pgid and (
+                p.pgid in by_pid or p.pgid in helpers):
+            with contextlib.suppress(RemoteSyscallFailed):   # (in another session: _check_family says so)
+                stubs[p.pid].call("setpgid", 0, p.pgid)
+    for helper, forker in helpers.values():
+        _end_helper(helper, forker)
+
+
 def _group_helpers(tree: image_pb2.TreeImage, stubs: dict[int, Stub]) -> dict[int, tuple[Stub, Stub]]:
     """For each process group whose leader is gone, a helper with its PID leading it, forked by the
     stub of one of its members (so in their session): group -> (helper, that member's stub)."""
@@ -365,18 +390,6 @@ def _subreaper(stub: Stub, p: image_pb2.ProcessImage) -> Stub:
     if p.child_subreaper:
         stub.call("prctl", prctl.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     return stub
-
-
-def _make_orphans_by_helper(parent: Stub, image: image_pb2.ProcessImage, sid: int,
-                            members: list[image_pb2.ProcessImage],
-                            make: Callable[[image_pb2.ProcessImage, Stub], None]) -> None:
-    """The orphans of session `sid`, whose leader is gone, forked by a helper with its PID that makes
-    the session and exits; `parent`, their subreaper, reaps it."""
-    helper = _subreaper(parent, image).fork_child(sid)
-    helper.call("setsid")
-    for p in members:
-        make(p, helper)
-    _end_helper(helper, parent)
 
 
 def _end_helper(helper: Stub, parent: Stub) -> None:

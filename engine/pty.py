@@ -57,6 +57,7 @@ TIOCGPTN, TIOCSPTLCK, TIOCGPTLCK = 0x80045430, 0x40045431, 0x80045439
 TIOCPKT, TIOCGPKT = 0x5420, 0x80045438
 TIOCSCTTY, TIOCGPGRP, TIOCSPGRP, TIOCGSID = 0x540E, 0x540F, 0x5410, 0x5429
 TIOCGPTPEER = 0x5441
+FIONREAD = 0x541B
 TIOCSTI = 0x5412
 CAP_SYS_ADMIN = 21
 O_LARGEFILE = 0o100000
@@ -224,7 +225,9 @@ def _take_waiting(m: int, image: image_pb2.PtyImage, slave_held: bool, pid: int,
     slave = contextlib.nullcontext(None) if image.locked or not (slave_held or image.slave_closed) \
         else _own_slave(m)
     with slave as s:
-        if not (_ready(m) or (s is not None and _ready(s))):
+        # (In packet mode the master also reads as ready for a status change alone: bytes are counted.)
+        output = _get_int(m, FIONREAD) > 0 if image.packet else _ready(m)
+        if not (output or (s is not None and _ready(s))):
             return
         where = f"bytes wait to be read in the terminal /dev/pts/{image.index}"
         if image.packet:

@@ -95,3 +95,36 @@ def test_what_waits_in_a_pty_stays_when_checkpoints_are_killed(cprog: Callable[.
     assert wait_exit(pid) == 0, out.read_text()
     lines = out.read_text().splitlines()
     assert len(lines) > 10 and all(line.startswith("ok ") for line in lines), lines
+
+
+PACKET_PTY = r"""
+import fcntl, os, struct, sys, termios, time
+m, s = os.openpty()
+fcntl.ioctl(m, 0x5420, struct.pack("i", 1))                 # TIOCPKT
+attrs = termios.tcgetattr(s)
+attrs[0] &= ~termios.IXON                                   # a status change the master has not read
+termios.tcsetattr(s, termios.TCSANOW, attrs)
+if sys.argv[1] == "data":
+    os.write(s, b"out\n")
+    while struct.unpack("i", fcntl.ioctl(m, 0x541B, bytes(4)))[0] == 0:
+        time.sleep(0.001)
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("waiting", ["status", "data"])
+def test_a_pty_in_packet_mode_is_refused_only_with_bytes_waiting(waiting: str, tmp_path: Path, store: Path,
+                                                                  procs: Procs) -> None:
+    # In packet mode the master reads as ready for a status change alone (pty.py): that is no
+    # byte waiting; bytes are, and are refused (a status read first would be lost).
+    job = procs.start([sys.executable, "-c", PACKET_PTY, waiting], stdout=subprocess.PIPE)
+    assert job.stdout is not None and job.stdout.readline() == b"ready\n"
+    res = incr(store, "checkpoint", job.pid)
+    if waiting == "status":
+        ok(res)
+    else:
+        assert res.returncode == 1, res.stderr
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"PID {job.pid}" in lines[0] and "packet mode" in lines[0], lines
+    assert job.poll() is None

@@ -7,11 +7,15 @@ uninterrupted run's (but the typescript's first and last lines, which carry the 
 
 from __future__ import annotations
 
+import fcntl
+import os
 import random
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +75,69 @@ def test_script_session_on_its_pty_restored_identically(dump: str, tmp_path: Pat
     res = incr(store, "restore", timeout=120)        # (until the restored job ends)
     assert res.returncode == 0, res.stderr
     assert "controlling terminal" not in res.stderr, res.stderr      # it is the job's own: given back
+    assert out.read_bytes() == ref_out.read_bytes()
+    assert _body(ts) == _body(ref_ts)
+
+
+READER = r"""
+import os, sys, time
+out, gate = sys.argv[1], sys.argv[2]
+with open(out, "w") as f:
+    f.write(f"waiting {os.isatty(0)}\n")
+    f.flush()
+    while not os.path.exists(gate):
+        time.sleep(0.01)
+    f.write(f"read {sys.stdin.buffer.read()!r}\n")
+"""
+TYPED_AHEAD = b"alpha\nbeta\ngamma\n"
+
+
+def _typed_ahead(tmp_path: Path, procs: Procs, tag: str, gate: Path) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    """`script` running a command that reads its terminal only once `gate` exists, three lines typed
+    ahead into it (script's stdin, then its end)."""
+    reader = tmp_path / "reader.py"
+    reader.write_text(READER)
+    out, typescript = tmp_path / f"{tag}.txt", tmp_path / f"{tag}.typescript"
+    script = shutil.which("script")
+    assert script, "util-linux's script is required (Debian's bsdutils)"
+    p = procs.start([script, "-qfec", f"exec {sys.executable} {reader} {out} {gate}", typescript],
+                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    assert p.stdin is not None
+    p.stdin.write(TYPED_AHEAD)
+    p.stdin.close()
+    return p, out, typescript
+
+
+def _typed_waiting(script_pid: int) -> int:
+    """The bytes typed into the terminal of script's command, waiting to be read (FIONREAD on its slave)."""
+    kids = Path(f"/proc/{script_pid}/task/{script_pid}/children").read_text().split()
+    if not kids:
+        return 0
+    fd = os.open(f"/proc/{kids[0]}/fd/0", os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, bytes(4)))[0])
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("dump", ["kill", "incremental"])
+def test_lines_typed_ahead_into_scripts_terminal_are_read_after_restore(dump: str, tmp_path: Path, store: Path,
+                                                                         procs: Procs) -> None:
+    # A real program's pty with typed-ahead lines waiting in its line discipline (pty.py): the
+    # command reads them after restore, as in an uninterrupted run, and so does the typescript.
+    opened = tmp_path / "open"
+    opened.touch()
+    ref, ref_out, ref_ts = _typed_ahead(tmp_path, procs, "ref", opened)
+    assert ref.wait(timeout=120) == 0
+    assert ref_out.read_text() == f"waiting True\nread {TYPED_AHEAD!r}\n", ref_out.read_text()
+
+    gate = tmp_path / "gate"
+    job, out, ts = _typed_ahead(tmp_path, procs, "job", gate)
+    wait_until(lambda: out.exists() and _typed_waiting(job.pid) == len(TYPED_AHEAD), "the lines to wait in the pty")
+    checkpoint_then_kill(store, job, procs, dump)
+    gate.touch()
+    res = incr(store, "restore", timeout=120)        # (until the restored job ends)
+    assert res.returncode == 0, res.stderr
     assert out.read_bytes() == ref_out.read_bytes()
     assert _body(ts) == _body(ref_ts)
 

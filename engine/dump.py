@@ -158,7 +158,7 @@ def describe_tree(tree: FrozenTree, skip: dict[int, set[int]], *, ends_job: bool
 def _needs_version_8(image: image_pb2.TreeImage) -> bool:
     processes = [p for p in image.processes if not p.zombie]
     return (inet.needs_version_8(image) or netlink.needs_version_8(image) or namespaces.uses_uts(image)
-            or pty.needs_version_8(image)
+            or pty.needs_version_8(image) or any(s.owner.uid or s.owner.gid for s in image.unix_sockets)
             or any(p.packets for p in image.pipes) or any(p.seccomp for p in processes)
             or any(p.fs.root not in ("", "/") for p in processes)
             or any(f.kind == image_pb2.OpenFile.FANOTIFY for p in processes for f in p.files))

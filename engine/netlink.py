@@ -87,6 +87,7 @@ def capture(pid: int, fd: int, ino: int, label: str) -> image_pb2.NetlinkSocketI
         img = image_pb2.NetlinkSocketImage(ino=ino, type=sock.type, protocol=protocol, portid=portid,
                                            groups=_memberships(sock), dst_portid=dst[0], dst_group=dst[1])
         img.options.extend(unixsock.read_options(sock, OPTIONS))
+        img.owner.CopyFrom(unixsock.owner_of(sock))
     with contextlib.ExitStack() as stack:
         try:
             scratch = stack.enter_context(socket.socket(socket.AF_NETLINK, img.type, img.protocol))
@@ -155,6 +156,8 @@ class Maker:
                   or unixsock.set_options(sock, img.options, buffers=False, by_name=BY_NAME))
         if failed:
             return failed
+        if img.HasField("owner"):
+            unixsock.give_owner(sock, img.owner)
         if img.portid:
             sock.bind((img.portid, 0))
         for group in img.groups:

@@ -164,6 +164,7 @@ def _capture_one(survey: Survey, ino: int) -> image_pb2.UnixSocketImage:
             raise survey.refuse(ino, "a socket filter (SO_ATTACH_FILTER or SO_ATTACH_BPF) is attached to it: "
                                 "not supported")
         image.options.extend(us.read_options(sock))
+        image.owner.CopyFrom(us.owner_of(sock))
         if info.type != socket.SOCK_DGRAM and (info.state == us.TCP_LISTEN or info.state == us.TCP_ESTABLISHED):
             image.peer_cred.CopyFrom(us.peer_cred(sock))
         if info.state == us.TCP_LISTEN:
@@ -733,6 +734,8 @@ class Maker:
                                        "could not be set again")
             if s.shutdown:
                 sock.shutdown(s.shutdown - 1)
+            if s.HasField("owner"):
+                us.give_owner(sock, s.owner)
 
 
 def _clear_leftovers(tree: image_pb2.TreeImage) -> None:

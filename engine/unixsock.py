@@ -639,6 +639,20 @@ def _drain_and_put_back(end: End, sock: socket.socket, peer_sock: socket.socket,
     return [data for data, _, _ in msgs]
 
 
+def owner_of(sock: socket.socket) -> image_pb2.Owner:
+    """Who owns `sock`'s inode: its maker's fsuid and fsgid."""
+    st = os.fstat(sock.fileno())
+    return image_pb2.Owner(uid=st.st_uid, gid=st.st_gid)
+
+
+def give_owner(sock: socket.socket, owner: image_pb2.Owner) -> None:
+    """`sock` owned by `owner` again (fchown on a socket sets its inode's owner and sk_uid: the
+    restore made it as root)."""
+    st = os.fstat(sock.fileno())
+    if (st.st_uid, st.st_gid) != (owner.uid, owner.gid):
+        os.fchown(sock.fileno(), owner.uid, owner.gid)
+
+
 def peer_cred(sock: socket.socket) -> image_pb2.PeerCred:
     pid, uid, gid = _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, SO_PEERCRED, _UCRED.size))
     size = 64 * 4

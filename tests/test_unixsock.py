@@ -110,3 +110,48 @@ def test_a_chrooted_process_with_a_socket_bound_to_a_path_is_refused(tmp_path: P
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and f"PID {job.pid}" in lines[0] and "inside its root directory" in lines[0], lines
     assert job.poll() is None
+
+
+OWNED_SOCKETS = r"""
+import os, signal, socket, sys
+report = open(sys.argv[1], "w")                 # (before the ids change: the test's directories are root's)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+os.setgid(1234); os.setuid(4321)
+pair = socket.socketpair()
+listener = socket.socket(socket.AF_UNIX)
+listener.bind(b"\0incr-test-owners-%d" % os.getpid())
+listener.listen(1)
+client = socket.socket(socket.AF_UNIX)
+client.connect(listener.getsockname())
+accepted, _ = listener.accept()
+netlink = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+netlink.bind((0, 0))
+socks = (*pair, listener, client, accepted, netlink)
+def owners():
+    report.write(" ".join(f"{os.fstat(s.fileno()).st_uid}:{os.fstat(s.fileno()).st_gid}" for s in socks) + "\n")
+    report.flush()
+owners()
+signal.sigwait({signal.SIGUSR1})
+owners()
+"""
+
+
+def test_sockets_come_back_with_their_owners(tmp_path: Path, store: Path, procs: Procs) -> None:
+    # A socket's inode is owned by its maker's fsuid and fsgid (fstat shows it); the restore makes
+    # the job's as root, then gives each its owner back (fchown).
+    import os
+    out = tmp_path / "owners"
+    job = procs.start([sys.executable, "-c", OWNED_SOCKETS, out])
+    deadline = time.monotonic() + 30
+    while not (out.exists() and out.read_text().endswith("\n")):
+        assert time.monotonic() < deadline and job.poll() is None, "the job did not start"
+        time.sleep(0.01)
+    assert out.read_text() == " ".join(["4321:1234"] * 6) + "\n"
+    ok(incr(store, "checkpoint", job.pid, "--kill"))
+    job.wait()
+    res = ok(incr(store, "restore", "--detach"))
+    pid = procs.track(int(res.stdout.split()[-1]))
+    os.kill(pid, signal.SIGUSR1)
+    assert wait_exit(pid) == 0
+    before, after = out.read_text().splitlines()
+    assert after == before, (before, after)

@@ -88,7 +88,7 @@ class InetSocketImage(_message.Message):
     def __init__(self, ino: _Optional[int] = ..., family: _Optional[int] = ..., type: _Optional[int] = ..., state: _Optional[int] = ..., local_addr: _Optional[str] = ..., local_port: _Optional[int] = ..., bound: _Optional[bool] = ..., peer_addr: _Optional[str] = ..., peer_port: _Optional[int] = ..., flowinfo: _Optional[int] = ..., scope_id: _Optional[int] = ..., backlog: _Optional[int] = ..., options: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., tcp: _Optional[_Union[TcpConnection, _Mapping]] = ..., shutdown: _Optional[int] = ..., datagrams: _Optional[_Iterable[_Union[Datagram, _Mapping]]] = ..., pending: _Optional[bool] = ..., outside: _Optional[bool] = ..., uid: _Optional[int] = ...) -> None: ...
 
 class NetlinkSocketImage(_message.Message):
-    __slots__ = ("ino", "type", "protocol", "portid", "groups", "dst_portid", "dst_group", "options")
+    __slots__ = ("ino", "type", "protocol", "portid", "groups", "dst_portid", "dst_group", "options", "owner")
     INO_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +97,7 @@ class NetlinkSocketImage(_message.Message):
     DST_PORTID_FIELD_NUMBER: _ClassVar[int]
     DST_GROUP_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
     ino: int
     type: int
     protocol: int
@@ -105,7 +106,16 @@ class NetlinkSocketImage(_message.Message):
     dst_portid: int
     dst_group: int
     options: _containers.RepeatedCompositeFieldContainer[SocketOption]
-    def __init__(self, ino: _Optional[int] = ..., type: _Optional[int] = ..., protocol: _Optional[int] = ..., portid: _Optional[int] = ..., groups: _Optional[_Iterable[int]] = ..., dst_portid: _Optional[int] = ..., dst_group: _Optional[int] = ..., options: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ...) -> None: ...
+    owner: Owner
+    def __init__(self, ino: _Optional[int] = ..., type: _Optional[int] = ..., protocol: _Optional[int] = ..., portid: _Optional[int] = ..., groups: _Optional[_Iterable[int]] = ..., dst_portid: _Optional[int] = ..., dst_group: _Optional[int] = ..., options: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., owner: _Optional[_Union[Owner, _Mapping]] = ...) -> None: ...
+
+class Owner(_message.Message):
+    __slots__ = ("uid", "gid")
+    UID_FIELD_NUMBER: _ClassVar[int]
+    GID_FIELD_NUMBER: _ClassVar[int]
+    uid: int
+    gid: int
+    def __init__(self, uid: _Optional[int] = ..., gid: _Optional[int] = ...) -> None: ...
 
 class Datagram(_message.Message):
     __slots__ = ("data", "source_addr", "source_port")
@@ -250,7 +260,7 @@ class SocketOption(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[bytes] = ...) -> None: ...
 
 class UnixSocketImage(_message.Message):
-    __slots__ = ("ino", "type", "name", "state", "peer", "accepted", "backlog", "pending", "listener", "queue", "options", "shutdown", "peer_cred", "owns_file", "file_mode", "file_uid", "file_gid", "peer_name", "widowed", "ancillary")
+    __slots__ = ("ino", "type", "name", "state", "peer", "accepted", "backlog", "pending", "listener", "queue", "options", "shutdown", "peer_cred", "owns_file", "file_mode", "file_uid", "file_gid", "peer_name", "widowed", "ancillary", "owner")
     INO_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -271,6 +281,7 @@ class UnixSocketImage(_message.Message):
     PEER_NAME_FIELD_NUMBER: _ClassVar[int]
     WIDOWED_FIELD_NUMBER: _ClassVar[int]
     ANCILLARY_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
     ino: int
     type: int
     name: bytes
@@ -291,7 +302,8 @@ class UnixSocketImage(_message.Message):
     peer_name: bytes
     widowed: bool
     ancillary: _containers.RepeatedCompositeFieldContainer[Ancillary]
-    def __init__(self, ino: _Optional[int] = ..., type: _Optional[int] = ..., name: _Optional[bytes] = ..., state: _Optional[int] = ..., peer: _Optional[int] = ..., accepted: _Optional[bool] = ..., backlog: _Optional[int] = ..., pending: _Optional[_Iterable[int]] = ..., listener: _Optional[int] = ..., queue: _Optional[_Iterable[_Union[UnixMessage, _Mapping]]] = ..., options: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., shutdown: _Optional[int] = ..., peer_cred: _Optional[_Union[PeerCred, _Mapping]] = ..., owns_file: _Optional[bool] = ..., file_mode: _Optional[int] = ..., file_uid: _Optional[int] = ..., file_gid: _Optional[int] = ..., peer_name: _Optional[bytes] = ..., widowed: _Optional[bool] = ..., ancillary: _Optional[_Iterable[_Union[Ancillary, _Mapping]]] = ...) -> None: ...
+    owner: Owner
+    def __init__(self, ino: _Optional[int] = ..., type: _Optional[int] = ..., name: _Optional[bytes] = ..., state: _Optional[int] = ..., peer: _Optional[int] = ..., accepted: _Optional[bool] = ..., backlog: _Optional[int] = ..., pending: _Optional[_Iterable[int]] = ..., listener: _Optional[int] = ..., queue: _Optional[_Iterable[_Union[UnixMessage, _Mapping]]] = ..., options: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., shutdown: _Optional[int] = ..., peer_cred: _Optional[_Union[PeerCred, _Mapping]] = ..., owns_file: _Optional[bool] = ..., file_mode: _Optional[int] = ..., file_uid: _Optional[int] = ..., file_gid: _Optional[int] = ..., peer_name: _Optional[bytes] = ..., widowed: _Optional[bool] = ..., ancillary: _Optional[_Iterable[_Union[Ancillary, _Mapping]]] = ..., owner: _Optional[_Union[Owner, _Mapping]] = ...) -> None: ...
 
 class UnixMessage(_message.Message):
     __slots__ = ("data", "sender")

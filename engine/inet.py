@@ -514,7 +514,7 @@ def _describe_socket(holder: Holder, label: str, sock: socket.socket, ino: int,
     img = image_pb2.InetSocketImage(ino=ino, family=family, type=stype, local_addr=names.local[0],
                                     local_port=names.local[1], bound=names.local[1] != 0,
                                     flowinfo=names.local[2], scope_id=names.local[3],
-                                    uid=os.fstat(sock.fileno()).st_uid)
+                                    uid=os.fstat(sock.fileno()).st_uid, gid=os.fstat(sock.fileno()).st_gid)
     if names.peer:
         img.peer_addr, img.peer_port = names.peer
     _, shutdown, _ = diag.get(ino, (0, 0, 0))
@@ -872,14 +872,16 @@ def _what(img: image_pb2.InetSocketImage) -> str:
 
 def _socket_owned(target: RemoteProcess, img: image_pb2.InetSocketImage) -> int:
     """The socket made in `target` (a stub, root still) with `img`'s owner: the kernel gives a new
-    socket its maker's fsuid, so the stub takes the owner's for the call."""
-    if not img.uid:
+    socket its maker's fsuid and fsgid, so the stub takes the owner's for the call."""
+    if not img.uid and not img.gid:
         return int(target.call("socket", img.family, img.type, 0))
-    before = target.call("setfsuid", img.uid)
+    gid_before = target.call("setfsgid", img.gid)
+    uid_before = target.call("setfsuid", img.uid)
     try:
         return int(target.call("socket", img.family, img.type, 0))
     finally:
-        target.call("setfsuid", before)
+        target.call("setfsuid", uid_before)
+        target.call("setfsgid", gid_before)
 
 
 def _await_fin(sock: socket.socket, img: image_pb2.InetSocketImage, timeout: float = 5.0) -> None:

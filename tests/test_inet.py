@@ -191,13 +191,14 @@ time.sleep(600)
 """
 
 
-def _socket_owners(pid: int) -> dict[int, int]:
-    """Each socket descriptor of `pid` -> its owner (the socket inode's uid)."""
+def _socket_owners(pid: int) -> dict[int, tuple[int, int]]:
+    """Each socket descriptor of `pid` -> its owner (the socket inode's uid and gid)."""
     out = {}
     for name in os.listdir(f"/proc/{pid}/fd"):
         path = f"/proc/{pid}/fd/{name}"
         if os.readlink(path).startswith("socket:"):
-            out[int(name)] = os.stat(path).st_uid
+            st = os.stat(path)
+            out[int(name)] = (st.st_uid, st.st_gid)
     return out
 
 
@@ -209,7 +210,7 @@ def test_sockets_keep_their_owner(tmp_path: Path, store: Path, procs: Procs) -> 
     job.stdout.close()
     pid = procs.track(job.pid)
     before = _socket_owners(pid)
-    assert len(before) == 4 and set(before.values()) == {65534}, before
+    assert len(before) == 4 and set(before.values()) == {(65534, 65534)}, before
     ok(incr(store, "checkpoint", pid, "--kill", timeout=selfcheck.TIMEOUT))
     selfcheck.wait_gone(pid, job)
     restored = procs.track(int(ok(incr(store, "restore", "--detach", timeout=selfcheck.TIMEOUT)).stdout.split()[-1]))

@@ -46,7 +46,7 @@ class TreeImage(_message.Message):
     def __init__(self, version: _Optional[int] = ..., arch: _Optional[str] = ..., root_pid: _Optional[int] = ..., processes: _Optional[_Iterable[_Union[ProcessImage, _Mapping]]] = ..., kernel: _Optional[str] = ..., pipes: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., socketpairs: _Optional[_Iterable[_Union[SocketPairImage, _Mapping]]] = ..., shm: _Optional[_Iterable[_Union[ShmImage, _Mapping]]] = ..., fifos: _Optional[_Iterable[_Union[PipeImage, _Mapping]]] = ..., boot_id: _Optional[str] = ..., ended_job: _Optional[bool] = ..., unix_sockets: _Optional[_Iterable[_Union[UnixSocketImage, _Mapping]]] = ..., socket_paths: _Optional[_Iterable[_Union[SocketPath, _Mapping]]] = ..., in_flight: _Optional[_Iterable[_Union[OpenFile, _Mapping]]] = ..., ptys: _Optional[_Iterable[_Union[PtyImage, _Mapping]]] = ..., inet_sockets: _Optional[_Iterable[_Union[InetSocketImage, _Mapping]]] = ..., netlink_sockets: _Optional[_Iterable[_Union[NetlinkSocketImage, _Mapping]]] = ...) -> None: ...
 
 class InetSocketImage(_message.Message):
-    __slots__ = ("ino", "family", "type", "state", "local_addr", "local_port", "bound", "peer_addr", "peer_port", "flowinfo", "scope_id", "backlog", "options", "tcp", "shutdown", "datagrams", "pending", "outside", "uid")
+    __slots__ = ("ino", "family", "type", "state", "local_addr", "local_port", "bound", "peer_addr", "peer_port", "flowinfo", "scope_id", "backlog", "options", "tcp", "shutdown", "datagrams", "pending", "outside", "uid", "gid")
     INO_FIELD_NUMBER: _ClassVar[int]
     FAMILY_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,7 @@ class InetSocketImage(_message.Message):
     PENDING_FIELD_NUMBER: _ClassVar[int]
     OUTSIDE_FIELD_NUMBER: _ClassVar[int]
     UID_FIELD_NUMBER: _ClassVar[int]
+    GID_FIELD_NUMBER: _ClassVar[int]
     ino: int
     family: int
     type: int
@@ -85,7 +86,8 @@ class InetSocketImage(_message.Message):
     pending: bool
     outside: bool
     uid: int
-    def __init__(self, ino: _Optional[int] = ..., family: _Optional[int] = ..., type: _Optional[int] = ..., state: _Optional[int] = ..., local_addr: _Optional[str] = ..., local_port: _Optional[int] = ..., bound: _Optional[bool] = ..., peer_addr: _Optional[str] = ..., peer_port: _Optional[int] = ..., flowinfo: _Optional[int] = ..., scope_id: _Optional[int] = ..., backlog: _Optional[int] = ..., options: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., tcp: _Optional[_Union[TcpConnection, _Mapping]] = ..., shutdown: _Optional[int] = ..., datagrams: _Optional[_Iterable[_Union[Datagram, _Mapping]]] = ..., pending: _Optional[bool] = ..., outside: _Optional[bool] = ..., uid: _Optional[int] = ...) -> None: ...
+    gid: int
+    def __init__(self, ino: _Optional[int] = ..., family: _Optional[int] = ..., type: _Optional[int] = ..., state: _Optional[int] = ..., local_addr: _Optional[str] = ..., local_port: _Optional[int] = ..., bound: _Optional[bool] = ..., peer_addr: _Optional[str] = ..., peer_port: _Optional[int] = ..., flowinfo: _Optional[int] = ..., scope_id: _Optional[int] = ..., backlog: _Optional[int] = ..., options: _Optional[_Iterable[_Union[SocketOption, _Mapping]]] = ..., tcp: _Optional[_Union[TcpConnection, _Mapping]] = ..., shutdown: _Optional[int] = ..., datagrams: _Optional[_Iterable[_Union[Datagram, _Mapping]]] = ..., pending: _Optional[bool] = ..., outside: _Optional[bool] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ...) -> None: ...
 
 class NetlinkSocketImage(_message.Message):
     __slots__ = ("ino", "type", "protocol", "portid", "groups", "dst_portid", "dst_group", "options", "owner")

@@ -511,10 +511,11 @@ def _describe_socket(holder: Holder, label: str, sock: socket.socket, ino: int,
     pid = holder.pid
     family, stype, _ = _kind(sock)
     names = Names.of(sock)
+    owner = os.fstat(sock.fileno())
     img = image_pb2.InetSocketImage(ino=ino, family=family, type=stype, local_addr=names.local[0],
                                     local_port=names.local[1], bound=names.local[1] != 0,
                                     flowinfo=names.local[2], scope_id=names.local[3],
-                                    uid=os.fstat(sock.fileno()).st_uid, gid=os.fstat(sock.fileno()).st_gid)
+                                    uid=owner.st_uid, gid=owner.st_gid)
     if names.peer:
         img.peer_addr, img.peer_port = names.peer
     _, shutdown, _ = diag.get(ino, (0, 0, 0))
@@ -732,13 +733,14 @@ class Maker:
         img = self.images.get(ino)
         if img is None:
             raise RestoreError(f"cannot restore socket:[{ino}]: the checkpoint does not describe it")
-        fd = _socket_owned(target, img)
+        fd = target.call("socket", img.family, img.type, 0)
         pidfd = os.pidfd_open(target.pid)
         try:
             sock = socket.socket(fileno=pt.pidfd_getfd(pidfd, fd))
         finally:
             os.close(pidfd)
         try:
+            unixsock.give_owner(sock, image_pb2.Owner(uid=img.uid, gid=img.gid))   # (made by the stub, root)
             self._build(sock, img)
         except OSError as exc:
             sock.close()
@@ -868,20 +870,6 @@ def _what(img: image_pb2.InetSocketImage) -> str:
     kind = "TCP" if img.type == socket.SOCK_STREAM else "UDP"
     where = _show(img.local_addr, img.local_port)
     return f"{kind} socket {where}" + (f" -> {_show(img.peer_addr, img.peer_port)}" if img.peer_port else "")
-
-
-def _socket_owned(target: RemoteProcess, img: image_pb2.InetSocketImage) -> int:
-    """The socket made in `target` (a stub, root still) with `img`'s owner: the kernel gives a new
-    socket its maker's fsuid and fsgid, so the stub takes the owner's for the call."""
-    if not img.uid and not img.gid:
-        return int(target.call("socket", img.family, img.type, 0))
-    gid_before = target.call("setfsgid", img.gid)
-    uid_before = target.call("setfsuid", img.uid)
-    try:
-        return int(target.call("socket", img.family, img.type, 0))
-    finally:
-        target.call("setfsuid", uid_before)
-        target.call("setfsgid", gid_before)
 
 
 def _await_fin(sock: socket.socket, img: image_pb2.InetSocketImage, timeout: float = 5.0) -> None:

@@ -171,9 +171,6 @@ class Waiting:
     partial: bytes = b""
     output: bytes = b""
 
-    def __bool__(self) -> bool:
-        return bool(self.typed or self.partial or self.output)
-
     def typed_stream(self, raw: bytes) -> bytes:
         """The bytes that, put into the slave's line discipline under `raw`, make `typed` and `partial` again."""
         if not _canonical(raw):
@@ -186,16 +183,16 @@ class Waiting:
         return b"".join(r if r and r[-1] in ends else r + eof for r in self.typed) + self.partial
 
 
-def _read_typed(s: int, raw: bytes) -> Waiting:
-    waiting = Waiting(typed=_read_out(s))
+def _read_typed(s: int, raw: bytes, into: Waiting) -> None:
+    """What waits to be read from slave `s` (termios `raw`) into `into`: its reads, then the line begun."""
+    into.typed = _read_out(s)
     if _canonical(raw):
         # The line begun: readable once canonical mode is off (the queue is empty but for it).
         fcntl.ioctl(s, TCSETS2, _with_lflag(raw, termios.ICANON))
         try:
-            waiting.partial = b"".join(_read_out(s))
+            into.partial = b"".join(_read_out(s))
         finally:
             fcntl.ioctl(s, TCSETS2, raw)
-    return waiting
 
 
 def put_back(m: int, s: int | None, raw: bytes, waiting: Waiting) -> None:
@@ -239,8 +236,7 @@ def _take_waiting(m: int, image: image_pb2.PtyImage, slave_held: bool, pid: int,
         try:
             waiting.output = b"".join(_read_out(m))
             if s is not None:
-                typed = _read_typed(s, image.termios)
-                waiting.typed, waiting.partial = typed.typed, typed.partial
+                _read_typed(s, image.termios, waiting)
             fault_point("pty-drained")
         finally:
             put_back(m, s, image.termios, waiting)

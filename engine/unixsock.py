@@ -646,8 +646,8 @@ def owner_of(sock: socket.socket) -> image_pb2.Owner:
 
 
 def give_owner(sock: socket.socket, owner: image_pb2.Owner) -> None:
-    """`sock` owned by `owner` again (fchown on a socket sets its inode's owner and sk_uid: the
-    restore made it as root)."""
+    """`sock` owned by `owner` again (fchown on a socket sets its inode's owner and sk_uid, which
+    owner matches of a firewall test: the restore made it as root).  Unix, netlink and inet sockets."""
     st = os.fstat(sock.fileno())
     if (st.st_uid, st.st_gid) != (owner.uid, owner.gid):
         os.fchown(sock.fileno(), owner.uid, owner.gid)

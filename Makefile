@@ -8,7 +8,7 @@ STAMP   = $(VENV)/.installed
 
 all: venv
 
-$(STAMP): pyproject.toml setup.py native/build_native.py native/incr_native.c native/incr_pages.c native/incr_native.h
+$(STAMP): pyproject.toml setup.py native/build_native.py native/incr_native.c native/incr_pages.c native/incr_digest.c native/incr_native.h
 	@command -v gcc >/dev/null || { apt-get update -qq && apt-get install -y -q gcc; }
 	@test -e /usr/include/zstd.h || { apt-get update -qq && apt-get install -y -q libzstd-dev; }
 	$(PYTHON) -m venv $(VENV)

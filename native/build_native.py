@@ -104,7 +104,8 @@ long incr_decode_reads(const struct incr_read *reads, size_t n, const uint8_t *c
                        int threads, struct incr_decode_error *err, uint64_t *frames);
 void *incr_ddict_new(const void *data, size_t len);
 void incr_ddict_free(void *ddict);
-size_t incr_zero_pages(const uint8_t *buf, size_t n, uint8_t *zero);
+size_t incr_page_digests(const uint8_t *buf, const uint32_t *index, size_t n, uint8_t *out);
+long incr_check_digests(const uint8_t *buf, const uint32_t *index, size_t n, const uint8_t *want);
 void *incr_encoder_new(int threads, int level);
 void incr_encoder_free(void *encoder);
 void *incr_cdict_new(const void *data, size_t len, int level);
@@ -118,7 +119,7 @@ ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "incr._native",
     '#include "incr_native.h"',
-    sources=[str((HERE / name).relative_to(HERE.parent)) for name in ("incr_native.c", "incr_pages.c")],
+    sources=[str((HERE / name).relative_to(HERE.parent)) for name in ("incr_native.c", "incr_pages.c", "incr_digest.c")],
     include_dirs=[str(HERE.relative_to(HERE.parent))],
     extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-pthread"],
     # The page store compresses and decompresses page frames in C (Debian: libzstd-dev).

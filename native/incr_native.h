@@ -199,5 +199,10 @@ void *incr_cdict_new(const void *data, size_t len, int level);
 void incr_cdict_free(void *cdict);
 long incr_encode_pages(void *encoder, const uint8_t *src, size_t n, const void *cdict, double min_ratio,
                        uint8_t *dst, size_t stride, uint32_t *lens);
-/* zero[i] = 1 where page i of buf (4096 bytes each) is all zero, else 0; the number of zero pages. */
-size_t incr_zero_pages(const uint8_t *buf, size_t n, uint8_t *zero);
+/* The page digests (BLAKE3-128) of n pages of buf: page k at buf + 4096 * index[k] (index NULL:
+ * page k), its 16 bytes at out + 16 * k; an all-zero page gets 16 zero bytes (not hashed).
+ * Returns how many pages were all zero. */
+size_t incr_page_digests(const uint8_t *buf, const uint32_t *index, size_t n, uint8_t *out);
+/* Page index[k] of buf (index NULL: page k) checked against the digest at want + 16 * index[k],
+ * for every k whose digest is not the zero one; the first k that differs, or -1. */
+long incr_check_digests(const uint8_t *buf, const uint32_t *index, size_t n, const uint8_t *want);

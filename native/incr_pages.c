@@ -518,12 +518,3 @@ long incr_encode_pages(void *encoder, const uint8_t *src, size_t n, const void *
             return -1 - jobs[t].failed;
     return 0;
 }
-
-size_t incr_zero_pages(const uint8_t *buf, size_t n, uint8_t *zero)
-{
-    static const uint8_t none[PAGE];
-    size_t count = 0;
-    for (size_t i = 0; i < n; i++)
-        count += zero[i] = memcmp(buf + (size_t)PAGE * i, none, PAGE) == 0;
-    return count;
-}

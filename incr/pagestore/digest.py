@@ -8,7 +8,9 @@ which is never hashed nor stored.
 
 from __future__ import annotations
 
-from typing import Final
+import array
+from collections.abc import Sequence
+from typing import Any, Final
 
 import blake3
 
@@ -40,11 +42,37 @@ def pack_digest(data: bytes | bytearray | memoryview) -> str:
     return _blake3(data).hexdigest()
 
 
-def zero_pages(view: memoryview) -> bytes:
-    """One byte a page of ``view`` (whole pages, C-contiguous bytes): 1 where the page is all
-    zero.  One C call: a test per page in Python copied each page of a mapped buffer (3 us)."""
-    n = view.nbytes // PAGE_SIZE
-    flags = bytearray(n)
+def page_digests(view: memoryview, pages: Sequence[int] | None = None) -> bytes:
+    """The digests of the pages of ``view`` (whole pages, C-contiguous bytes), or of its pages
+    ``pages`` (indices, in that order), concatenated; ZERO_DIGEST for an all-zero page.
+
+    One C call with the GIL released, four pages hashed at once (incr_digest.c): page by page
+    through the blake3 binding a page cost 2.4 us here, 1.0 us this way."""
+    n = len(pages) if pages is not None else view.nbytes // PAGE_SIZE
+    out = bytearray(n * DIGEST_SIZE)
     if n:
-        lib.incr_zero_pages(ffi.from_buffer(view), n, ffi.from_buffer(flags, require_writable=True))
-    return bytes(flags)
+        lib.incr_page_digests(ffi.from_buffer(view), _index(view, pages), n,
+                              ffi.from_buffer(out, require_writable=True))
+    return bytes(out)
+
+
+def first_mismatch(view: memoryview, digests: bytes, pages: Sequence[int] | None = None) -> int:
+    """The first page of ``view`` (of ``pages``, indices, in that order) whose digest differs from
+    its entry in ``digests`` (page i's at i * DIGEST_SIZE), as a position in ``pages``; -1 if none.
+    Pages whose entry is ZERO_DIGEST are not checked (the all-zero page is never read)."""
+    n = len(pages) if pages is not None else view.nbytes // PAGE_SIZE
+    if not n:
+        return -1
+    if len(digests) < view.nbytes // PAGE_SIZE * DIGEST_SIZE:
+        raise ValueError(f"{len(digests)} bytes of digests for a buffer of {view.nbytes // PAGE_SIZE} pages")
+    return int(lib.incr_check_digests(ffi.from_buffer(view), _index(view, pages), n, digests))
+
+
+def _index(view: memoryview, pages: Sequence[int] | None) -> Any:
+    """``pages`` for C (NULL: every page of ``view``), checked to lie in ``view``: C trusts them."""
+    if pages is None:
+        return ffi.NULL
+    index = array.array("I", pages)
+    if index and max(index) >= view.nbytes // PAGE_SIZE:
+        raise ValueError(f"page {max(index)} is outside a buffer of {view.nbytes // PAGE_SIZE} pages")
+    return ffi.from_buffer("uint32_t[]", index)

@@ -30,7 +30,7 @@ from google.protobuf.message import DecodeError
 from incr.proto import store_pb2
 
 from . import gc
-from .digest import DIGEST_SIZE, PAGE_SIZE, ZERO_DIGEST, hex_id, page_digest
+from .digest import DIGEST_SIZE, PAGE_SIZE, ZERO_DIGEST, first_mismatch, hex_id, page_digest
 from .errors import (
     AmbiguousId,
     CorruptStore,
@@ -436,10 +436,12 @@ class Store:
         except FrameDecodeError as e:
             raise CorruptStore(self.path, str(e)) from None
         # zstd checked its frames' checksums; RAW frames have none.
-        for i in range(plan.pages) if self.verify_reads else plan.raw_pages():
+        pages = None if self.verify_reads else plan.raw_pages()
+        bad = first_mismatch(view[: plan.pages * PAGE_SIZE], digests, pages)
+        if bad >= 0:
+            i = bad if pages is None else pages[bad]
             want = digests[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE]
-            if want != ZERO_DIGEST and page_digest(view[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]) != want:
-                raise CorruptStore(self.path, f"page {want.hex()} read from the store does not match its digest")
+            raise CorruptStore(self.path, f"page {want.hex()} read from the store does not match its digest")
 
     def _ddict(self, dictionary: bytes) -> Any:
         """The zstd dictionary whose blob id is ``dictionary``, prepared for C (under _io_lock)."""

@@ -7,16 +7,15 @@ import errno
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 
-import blake3
 import lmdb
 
 from incr.faults import fault_point
 from incr.proto import store_pb2
 
-from .digest import DIGEST_SIZE, PAGE_SIZE, ZERO_DIGEST, hex_id, page_digest, zero_pages
+from .digest import DIGEST_SIZE, PAGE_SIZE, ZERO_DIGEST, hex_id, page_digest, page_digests
 from .errors import SnapshotNotFound, StoreAccessError
 from .fsutil import fsync_dir, temp_name, write_durable
 from .handle import StoreHandle
@@ -143,17 +142,14 @@ class SnapshotWriter:
         n, rest = divmod(view.nbytes, PAGE_SIZE)
         if rest:
             raise ValueError(f"buffer of {view.nbytes} bytes is not a whole number of {PAGE_SIZE}-byte pages")
-        if runs is None:
-            pages: Iterable[int] = range(n)
-            low, high = 0, n
-        else:
+        pages: list[int] | None = None
+        if runs is not None:
             if any(first < 0 or count < 0 or first + count > n for first, count in runs):
                 raise ValueError(f"page runs {list(runs)} reach outside a buffer of {n} pages")
             pages = [page for first, count in runs for page in range(first, first + count)]
-            low, high = (min(pages), max(pages) + 1) if pages else (0, 0)
         try:
             with self._storing("storing pages"):
-                out = self._add_pages(view, pages, low, high)
+                out = self._add_pages(view, pages)
         except BaseException:
             # Pages of a frame that failed to reach a pack are in the dedup set
             # but not stored: this writer can no longer be trusted to commit.
@@ -162,49 +158,43 @@ class SnapshotWriter:
         self.pages_added += len(out) // DIGEST_SIZE
         return out
 
-    def _add_pages(self, view: memoryview, pages: Iterable[int], low: int, high: int) -> bytes:
-        # The hot loop: ~3 us per page here, 2 of them in BLAKE3.  Locals and
-        # bound methods, digests collected in a list, no per-page copies but
-        # the one into the frame.
-        out: list[bytes] = []
-        emit = out.append
-        zero = zero_pages(view[low * PAGE_SIZE : high * PAGE_SIZE])      # of the pages low..high-1 only
-        hasher = blake3.blake3
+    def _add_pages(self, view: memoryview, pages: list[int] | None) -> bytes:
+        # The digests in one C call (zero pages get ZERO_DIGEST); then, per page, the dedup
+        # test and the copy into the frame: ~0.5 us a page.  Locals and bound methods.
+        digests = page_digests(view, pages)
+        split = [digests[at : at + DIGEST_SIZE] for at in range(0, len(digests), DIGEST_SIZE)]
         seen = self._seen_pages
         remember = seen.add
         frame = self._frame
         frame_digests = self._frame_digests
-        zeros = dups = 0
+        zeros = dups = done = 0
         added = len(seen)
         with self._store._index.view() as lookup:
             indexed = lookup.get_page
             try:
-                for i in pages:
-                    if zero[i - low]:
-                        emit(ZERO_DIGEST)
+                for i, d in zip(range(len(split)) if pages is None else pages, split, strict=True):
+                    done += 1
+                    if d == ZERO_DIGEST:
                         zeros += 1
                         continue
-                    off = i * PAGE_SIZE
-                    page = view[off : off + PAGE_SIZE]
-                    d = hasher(page).digest(DIGEST_SIZE)
-                    emit(d)
                     if d in seen or indexed(d) is not None:
                         dups += 1
                         continue
                     remember(d)
-                    frame += page
+                    off = i * PAGE_SIZE
+                    frame += view[off : off + PAGE_SIZE]
                     frame_digests.append(d)
                     if len(frame_digests) == SUBMIT_PAGES:
                         self._flush_frame()
                         frame = self._frame
                         frame_digests = self._frame_digests
             except BaseException:
-                self.pages_added += len(out)        # how far it got: the size a failure reports
+                self.pages_added += done            # how far it got: the size a failure reports
                 raise
         self.zero_pages += zeros
         self.dedup_pages += dups
         self.new_pages += len(seen) - added
-        return b"".join(out)
+        return digests
 
     def drain(self) -> None:
         """Wait until the pages added so far are compressed and written.

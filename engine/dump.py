@@ -50,7 +50,7 @@ from .freeze import Frozen
 from .holders import Holder
 from .tree import FrozenTree, gone
 
-IMAGE_VERSION = 8        # the newest this incr reads and writes; see minimal_version()
+IMAGE_VERSION = 9        # the newest this incr reads and writes; see minimal_version()
 
 
 def check_supported(root: int, skip: dict[int, set[int]], ghost_limit: int | None = ghost.DEFAULT_LIMIT,
@@ -172,7 +172,9 @@ def minimal_version(image: image_pb2.TreeImage) -> int:
     descriptors and credentials in flight, AIO rings holding unread events, and pseudo-terminals; 7 with
     TCP and UDP sockets; 8 with half-closed TCP connections, connections leading outside the job,
     chroot'ed processes, UTS namespaces, pipes in packet mode, seccomp filters, netlink sockets and
-    fanotify groups."""
+    fanotify groups; 9 with a pseudo-terminal's output stopped or its packet-mode status unread."""
+    if pty.needs_version_9(image):
+        return 9
     if _needs_version_8(image):
         return 8
     if inet.needs_version_7(image):

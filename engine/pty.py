@@ -13,16 +13,23 @@ CRIU's way; a SIGKILL of incr between the two loses it (docs/crash-model.md, fau
 own (TIOCGPTPEER), opened only where a process of the job holds one or the last one was closed
 (opening one and closing it would otherwise make the master read EIO): its canonical lines one
 read each (an end of file, VEOF, shows as a read that ends in no delimiter), then, canonical
-mode switched off for one read, the line begun and not ended.  Refused: bytes waiting in a pty
-in packet mode, or where incr cannot put them back (TIOCSTI needs CAP_SYS_ADMIN); a slave or
-/dev/tty whose master is outside the job (fd 0-2 of the launcher's terminal are its stdio, as
-ever).  Not seen: what was typed into a slave no process of the job holds and none ever closed.
+mode switched off for one read, the line begun and not ended.  Whether its output is stopped (a
+slave that takes no byte while the master's queue is empty), and how: VSTART starts a terminal
+VSTOP stopped, not one tcflow(TCOOFF) stopped, so with IXON on it is tried and VSTOP puts the
+stop back (fault point `pty-started`).  In packet mode, the status byte the master has not read
+(POLLPRI): read, and made again by the events that set its bits.  Refused: bytes waiting in a
+pty in packet mode, or where incr cannot put them back (TIOCSTI needs CAP_SYS_ADMIN); a status
+waiting where incr holds no slave to make it with, or in EXTPROC mode; a slave or /dev/tty whose
+master is outside the job (fd 0-2 of the launcher's terminal are its stdio, as ever).  Not seen:
+what was typed into a slave no process of the job holds and none ever closed, nor whether such a
+pty's output is stopped.
 
 Restore, before any descriptor table: each master opened again at its index (/dev/ptmx hands out
 the lowest free index, so the ones below are opened and let go; a taken index refuses the
 restore before anything is made), its termios, window size (no session yet: no SIGWINCH), packet
 mode and lock set again, what waited in it put back as at the dump (a slave closed last: one of
-incr's own opened and closed); the session leader then makes it its controlling terminal
+incr's own opened and closed), its output stopped again the same way, its status made again; the
+session leader then makes it its controlling terminal
 (TIOCSCTTY) and sets the foreground group.  Slaves and /dev/tty are reopened with O_NOCTTY: by path, or a
 slave opened through its master (openpty's TIOCGPTPEER: no O_LARGEFILE) through it again.
 """
@@ -59,6 +66,11 @@ TIOCSCTTY, TIOCGPGRP, TIOCSPGRP, TIOCGSID = 0x540E, 0x540F, 0x5410, 0x5429
 TIOCGPTPEER = 0x5441
 FIONREAD = 0x541B
 TIOCSTI = 0x5412
+TIOCPKT_FLUSHREAD, TIOCPKT_FLUSHWRITE, TIOCPKT_STOP, TIOCPKT_START = 1, 2, 4, 8
+TIOCPKT_NOSTOP, TIOCPKT_DOSTOP, TIOCPKT_IOCTL = 16, 32, 64
+#: What makes a packet-mode master's "flow" (pty_set_termios): IXON with ^S and ^Q as VSTOP and VSTART.
+_FLOW_CHARS = {termios.VSTOP: 0o23, termios.VSTART: 0o21}
+EXTPROC = 0o200000                            # c_lflag (Python's termios lacks it)
 CAP_SYS_ADMIN = 21
 O_LARGEFILE = 0o100000
 AT_FDCWD = -100
@@ -66,14 +78,16 @@ _INT = struct.Struct("<i")
 _FLAGS = struct.Struct("<4I")                 # struct termios2: c_iflag, c_oflag, c_cflag, c_lflag, then
 _CC = 17                                      # c_line, c_cc[19]
 #: What a byte put into a line discipline must not meet on its way in, so that it arrives as it
-#: was read: echo, signals, input mapping, and the editing characters of canonical mode (its
-#: line delimiters stay: they end the lines again).  IXON stays (turning it off restarts a
-#: stopped terminal); its characters never reach a queue.
+#: was read: echo, signals, input mapping, the editing characters of canonical mode and the
+#: flow-control ones (its line delimiters stay: they end the lines again).  IXON stays (turning it
+#: off restarts a stopped terminal), but VSTART and VSTOP are disabled: bytes typed with IXON off
+#: may be either.
 _NOT_ON_THE_WAY_IN = (
     termios.ICRNL | termios.INLCR | termios.IGNCR | termios.ISTRIP | termios.IUCLC | termios.PARMRK | termios.IXANY,
     termios.ECHO | termios.ECHOE | termios.ECHOK | termios.ECHONL | termios.ECHOCTL | termios.ECHOPRT
     | termios.ECHOKE | termios.ISIG)
-_EDITING = (termios.VERASE, termios.VKILL, termios.VWERASE, termios.VREPRINT, termios.VLNEXT)
+_EDITING = (termios.VERASE, termios.VKILL, termios.VWERASE, termios.VREPRINT, termios.VLNEXT, termios.VSTART,
+            termios.VSTOP)
 
 
 def is_master(st: os.stat_result) -> bool:
@@ -109,12 +123,18 @@ def _queued_bytes(pid: int, what: str, waiting: str, why: str) -> Unsupported:
     return Unsupported(pid, what, f"{waiting} ({why}); a checkpoint once they are read is supported")
 
 
-def _events(fd: int) -> int:
+def _events(fd: int, want: int = select.POLLIN) -> int:
     """poll(2)'s events on `fd` now.  (A poll that finds nothing to read first lets the terminal's
     pending input reach its line discipline.)"""
     poller = select.poll()
-    poller.register(fd, select.POLLIN)
+    poller.register(fd, want)
     return sum(ev for _, ev in poller.poll(0))
+
+
+def _stopped(s: int) -> bool:
+    """Whether output to the terminal of slave `s` is stopped, its master's queue being empty: the
+    slave then takes no byte only when stopped (pty_write_room)."""
+    return not _events(s, select.POLLOUT) & select.POLLOUT
 
 
 def _ready(fd: int) -> bool:
@@ -218,13 +238,18 @@ def _own_slave(m: int) -> Iterator[int]:
 
 
 def _take_waiting(m: int, image: image_pb2.PtyImage, slave_held: bool, pid: int, what: str) -> None:
-    """What waits in the pty at master `m`, read into `image` and put straight back."""
+    """What waits in the pty at master `m`, read into `image` and put straight back; how its output
+    flows (image.flow) and, in packet mode, the status its master has not read (image.status)."""
     slave = contextlib.nullcontext(None) if image.locked or not (slave_held or image.slave_closed) \
         else _own_slave(m)
     with slave as s:
         # (In packet mode the master also reads as ready for a status change alone: bytes are counted.)
         output = _get_int(m, FIONREAD) > 0 if image.packet else _ready(m)
         if not (output or (s is not None and _ready(s))):
+            if image.packet and _events(m, select.POLLPRI) & select.POLLPRI:
+                _take_status(m, s, image, pid, what)
+            elif s is not None:
+                image.flow = _flow(m, s, image)
             return
         where = f"bytes wait to be read in the terminal /dev/pts/{image.index}"
         if image.packet:
@@ -237,11 +262,96 @@ def _take_waiting(m: int, image: image_pb2.PtyImage, slave_held: bool, pid: int,
             waiting.output = b"".join(_read_out(m))
             if s is not None:
                 _read_typed(s, image.termios, waiting)
+                image.flow = _flow(m, s, image)           # the master's queue is empty now
             fault_point("pty-drained")
         finally:
             put_back(m, s, image.termios, waiting)
     image.typed.extend(waiting.typed)
     image.partial, image.output = waiting.partial, waiting.output
+
+
+def _flow(m: int, s: int, image: image_pb2.PtyImage) -> image_pb2.PtyImage.Flow:
+    """How output to the terminal of master `m` and slave `s` is stopped, if it is (its master's
+    queue empty).  The VSTART character starts a terminal the VSTOP character stopped, not one
+    tcflow(TCOOFF) stopped: tried, and stopped again the same way; in packet mode the status that
+    made is wiped (enabling packet mode clears it)."""
+    if not _stopped(s):
+        return image_pb2.PtyImage.RUNNING
+    iflag = _FLAGS.unpack_from(image.termios)[0]
+    if not iflag & termios.IXON or not can_put_back():
+        # (Turning IXON off starts a terminal VSTOP stopped: with IXON off, tcflow stopped it.)
+        return image_pb2.PtyImage.TCOOFF
+    _put(s, bytes((_cc(image.termios, termios.VSTART),)))
+    if _stopped(s):
+        flow = image_pb2.PtyImage.TCOOFF
+    else:
+        fault_point("pty-started")
+        _put(s, bytes((_cc(image.termios, termios.VSTOP),)))
+        flow = image_pb2.PtyImage.XOFF
+    if image.packet:
+        _wipe_status(m)
+    return flow
+
+
+def _wipe_status(m: int) -> None:
+    fcntl.ioctl(m, TIOCPKT, _INT.pack(0))
+    fcntl.ioctl(m, TIOCPKT, _INT.pack(1))
+
+
+def _cc(raw: bytes, index: int) -> int:
+    return raw[_CC + index]
+
+
+def _flowing(raw: bytes) -> bool:
+    """A packet-mode master's "flow" under the slave's termios `raw` (pty_set_termios)."""
+    return bool(_FLAGS.unpack_from(raw)[0] & termios.IXON) and all(_cc(raw, c) == v for c, v in _FLOW_CHARS.items())
+
+
+def _take_status(m: int, s: int | None, image: image_pb2.PtyImage, pid: int, what: str) -> None:
+    """The status byte packet-mode master `m` has not read, read into `image` and made again by the
+    events that make it (a read consumes it, and nothing sets it directly)."""
+    where = f"a status change waits to be read on the master of the terminal /dev/pts/{image.index} (packet mode)"
+    if s is None:
+        raise Unsupported(pid, what, f"{where} and incr holds no slave of it to make it again; a checkpoint "
+                          "once it is read is supported")
+    if _FLAGS.unpack_from(image.termios)[3] & EXTPROC:
+        raise Unsupported(pid, what, f"{where}, in external processing mode (EXTPROC): not supported")
+    image.status = os.read(m, 1)[0]         # a status waiting is what a read returns first, alone
+    try:
+        fault_point("pty-drained")
+        image.flow = _flow(m, s, image)
+    finally:
+        make_status(m, s, image.termios, image.status, image.flow)
+    stopped = image.flow != image_pb2.PtyImage.RUNNING
+    if (image.status & TIOCPKT_STOP and not stopped) or (image.status & TIOCPKT_START and stopped) \
+            or (image.status & TIOCPKT_NOSTOP and _flowing(image.termios)) \
+            or (image.status & TIOCPKT_DOSTOP and not _flowing(image.termios)) or image.status & TIOCPKT_IOCTL:
+        raise Unsupported(pid, what, f"{where}: its status {image.status:#x} does not match the terminal's state")
+
+
+def make_status(m: int, s: int, raw: bytes, status: int, flow: image_pb2.PtyImage.Flow) -> None:
+    """Status `status` waiting on packet-mode master `m` again (slave `s`, its termios `raw`, its output
+    stopped as `flow` says), made by the events that set each bit (drivers/tty/pty.c, n_tty.c)."""
+    if status & TIOCPKT_START and flow == image_pb2.PtyImage.RUNNING:
+        termios.tcflow(s, termios.TCOOFF)           # a stop, then the start that is the status
+        termios.tcflow(s, termios.TCOON)
+    elif status & TIOCPKT_STOP and flow == image_pb2.PtyImage.XOFF:
+        _put(s, bytes((_cc(raw, termios.VSTART), _cc(raw, termios.VSTOP))))
+    elif status & TIOCPKT_STOP and flow == image_pb2.PtyImage.TCOOFF:
+        termios.tcflow(s, termios.TCOON)
+        termios.tcflow(s, termios.TCOOFF)
+    if status & TIOCPKT_FLUSHREAD:
+        termios.tcflush(s, termios.TCIFLUSH)        # the slave's input, empty: packet mode is refused with bytes
+    if status & TIOCPKT_FLUSHWRITE:
+        termios.tcflush(s, termios.TCOFLUSH)        # the master's input, empty alike
+    if status & (TIOCPKT_NOSTOP | TIOCPKT_DOSTOP):
+        # The flow changed to what it is: through the other first, and back.
+        iflag, oflag, cflag, lflag = _FLAGS.unpack_from(raw)
+        other = bytearray(_FLAGS.pack(iflag | termios.IXON, oflag, cflag, lflag) + raw[_FLAGS.size:])
+        for c, v in _FLOW_CHARS.items():
+            other[_CC + c] = v if status & TIOCPKT_NOSTOP else (v + 1) % 256
+        fcntl.ioctl(m, TCSETS2, bytes(other))
+        fcntl.ioctl(m, TCSETS2, raw)
 
 
 def capture(index: int, holder: tuple[int, int], slave_held: bool, what: str, job: Mapping[int, int],
@@ -277,6 +387,10 @@ def needs_version_6(image: image_pb2.TreeImage) -> bool:
 
 def needs_version_8(image: image_pb2.TreeImage) -> bool:
     return any(p.typed or p.partial or p.output or p.slave_closed for p in image.ptys)
+
+
+def needs_version_9(image: image_pb2.TreeImage) -> bool:
+    return any(p.flow or p.status for p in image.ptys)
 
 
 # -- restore ------------------------------------------------------------------------------------
@@ -338,14 +452,37 @@ def make_controlling(leader: RemoteProcess, pty: image_pb2.PtyImage) -> None:
 
 def restore_waiting(root_pid: int, master_fd: int, p: image_pb2.PtyImage) -> None:
     """What waited in pty `p` put back, through its master at `master_fd` of process `root_pid` (made by
-    open_master); a slave of incr's own opened and closed where the job's last one was closed."""
-    if not (p.output or p.typed or p.partial or p.slave_closed):
+    open_master); a slave of incr's own opened and closed where the job's last one was closed; its
+    output stopped again as it was, and the status its master had not read made again."""
+    queued = bool(p.output or p.typed or p.partial)
+    if not (queued or p.slave_closed or p.flow or p.status):
         return
-    if (p.output or p.typed or p.partial) and not can_put_back():
-        raise RestoreError(f"cannot restore what waited to be read in the job's terminal /dev/pts/{p.index}: "
-                           "TIOCSTI needs CAP_SYS_ADMIN; restore as root")
+    if (queued or p.flow == image_pb2.PtyImage.XOFF or p.status & TIOCPKT_STOP) and not can_put_back():
+        raise RestoreError(f"cannot restore the state of the job's terminal /dev/pts/{p.index}: TIOCSTI needs "
+                           "CAP_SYS_ADMIN; restore as root")
     with stolen(root_pid, master_fd) as m:
-        slave = _own_slave(m) if (p.typed or p.partial or p.slave_closed) and not p.locked \
+        slave = _own_slave(m) if (p.typed or p.partial or p.slave_closed or p.flow or p.status) and not p.locked \
             else contextlib.nullcontext(None)
         with slave as s:
             put_back(m, s, p.termios, Waiting(list(p.typed), p.partial, p.output))
+            if s is None or not (p.flow or p.status):
+                return
+            if p.flow:
+                _stop(s, p)
+                if p.packet:
+                    _wipe_status(m)         # what the stop made: the image says what waited
+            if p.status:
+                make_status(m, s, p.termios, p.status, p.flow)
+
+
+def _stop(s: int, p: image_pb2.PtyImage) -> None:
+    """Output to the terminal of slave `s` stopped the way `p.flow` says."""
+    if p.flow == image_pb2.PtyImage.XOFF:
+        if not _FLAGS.unpack_from(p.termios)[0] & termios.IXON:
+            raise RestoreError(f"cannot restore the job's terminal /dev/pts/{p.index}: its image says the VSTOP "
+                               "character stopped it, with IXON off")
+        _put(s, bytes((_cc(p.termios, termios.VSTOP),)))
+    else:
+        termios.tcflow(s, termios.TCOOFF)
+    if not _stopped(s):
+        raise RestoreError(f"cannot restore the job's terminal /dev/pts/{p.index}: its output did not stop")

@@ -53,9 +53,10 @@ UNIX_POINTS = (
 )
 
 # Reached only by a checkpoint of a job whose pseudo-terminal holds bytes waiting to be read (engine/pty.py:
-# they are read out and put back; tests/test_terminals.py).
+# they are read out and put back; tests/test_terminals.py), or whose output is stopped by VSTOP.
 PTY_POINTS = (
-    "pty-drained",      # a pty's queues read out into incr, not yet put back
+    "pty-drained",      # a pty's queues (or its packet-mode status) read out into incr, not yet put back
+    "pty-started",      # a stopped pty's output started to learn how it was stopped, not yet stopped again
 )
 
 # Inside a remote syscall into a live job (engine/tracee.py): the native call kills incr at that stage.

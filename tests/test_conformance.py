@@ -79,6 +79,7 @@ PROGRAMS: dict[str, Spec] = {
     "fd_proc_symlink": Spec(),
     "fd_pty": Spec(),
     "fd_pty_queued": Spec(),
+    "fd_pty_flow": Spec(),
     "fd_pipe_half_closed": Spec(),
     "fd_pipe_packets": Spec(),
     "fd_scm_inflight": Spec(),

@@ -142,13 +142,16 @@ def test_lines_typed_ahead_into_scripts_terminal_are_read_after_restore(dump: st
     assert _body(ts) == _body(ref_ts)
 
 
-def test_what_waits_in_a_pty_stays_when_checkpoints_are_killed(cprog: Callable[..., Path], tmp_path: Path,
-                                                                store: Path, procs: Procs) -> None:
-    # A line discipline is read out and put back (pty.py): killed checkpoints, at seeded random
-    # instants, and whole ones leave the live job every byte in order, nothing echoed.
+@pytest.mark.parametrize("program", ["fd_pty_queued", "fd_pty_flow"])
+def test_what_waits_in_a_pty_stays_when_checkpoints_are_killed(program: str, cprog: Callable[..., Path],
+                                                                tmp_path: Path, store: Path, procs: Procs) -> None:
+    # A line discipline is read out and put back, a packet-mode status read and made again, a
+    # stopped terminal started and stopped again (pty.py): killed checkpoints, at seeded random
+    # instants, and whole ones leave the live job every byte in order, nothing echoed, each
+    # terminal stopped or not as it was, each status waiting.
     work = tmp_path / "work"
     work.mkdir()
-    pid, _, out, go = selfcheck.start(cprog("conformance/fd_pty_queued"), tmp_path, procs, work)
+    pid, _, out, go = selfcheck.start(cprog(f"conformance/{program}"), tmp_path, procs, work)
     t0 = time.perf_counter()
     ok(incr(store, "checkpoint", pid))
     span = time.perf_counter() - t0
@@ -166,7 +169,12 @@ def test_what_waits_in_a_pty_stays_when_checkpoints_are_killed(cprog: Callable[.
 
 PACKET_PTY = r"""
 import fcntl, os, struct, sys, termios, time
-m, s = os.openpty()
+if sys.argv[1] == "lone":                                   # a master whose slave was never opened
+    m = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY)
+    fcntl.ioctl(m, 0x40045431, struct.pack("i", 0))         # TIOCSPTLCK: unlocked
+    s = m                                                   # (TCSETS on a master sets its slave's)
+else:
+    m, s = os.openpty()
 fcntl.ioctl(m, 0x5420, struct.pack("i", 1))                 # TIOCPKT
 attrs = termios.tcgetattr(s)
 attrs[0] &= ~termios.IXON                                   # a status change the master has not read
@@ -180,11 +188,13 @@ time.sleep(600)
 """
 
 
-@pytest.mark.parametrize("waiting", ["status", "data"])
+@pytest.mark.parametrize("waiting", ["status", "data", "lone"])
 def test_a_pty_in_packet_mode_is_refused_only_with_bytes_waiting(waiting: str, tmp_path: Path, store: Path,
                                                                   procs: Procs) -> None:
     # In packet mode the master reads as ready for a status change alone (pty.py): that is no
-    # byte waiting; bytes are, and are refused (a status read first would be lost).
+    # byte waiting, and it is made again (fd_pty_flow restores it) where incr holds a slave to make
+    # it with; bytes are refused (a status read first would be lost), and so is a status on a
+    # master whose slave no process opened (opening one, then closing it, would change the pty).
     job = procs.start([sys.executable, "-c", PACKET_PTY, waiting], stdout=subprocess.PIPE)
     assert job.stdout is not None and job.stdout.readline() == b"ready\n"
     res = incr(store, "checkpoint", job.pid)
@@ -193,5 +203,6 @@ def test_a_pty_in_packet_mode_is_refused_only_with_bytes_waiting(waiting: str, t
     else:
         assert res.returncode == 1, res.stderr
         lines = res.stderr.strip().splitlines()
-        assert len(lines) == 1 and f"PID {job.pid}" in lines[0] and "packet mode" in lines[0], lines
+        words = "packet mode" if waiting == "data" else "status change waits to be read"
+        assert len(lines) == 1 and f"PID {job.pid}" in lines[0] and words in lines[0], lines
     assert job.poll() is None

@@ -818,7 +818,15 @@ class OpenFile(_message.Message):
     def __init__(self, id: _Optional[int] = ..., kind: _Optional[_Union[OpenFile.Kind, str]] = ..., path: _Optional[str] = ..., flags: _Optional[int] = ..., pos: _Optional[int] = ..., file: _Optional[_Union[FileId, _Mapping]] = ..., what: _Optional[str] = ..., pipe: _Optional[int] = ..., eventfd: _Optional[_Union[EventfdState, _Mapping]] = ..., signalfd: _Optional[_Union[SignalfdState, _Mapping]] = ..., timerfd: _Optional[_Union[TimerfdState, _Mapping]] = ..., epoll: _Optional[_Union[EpollState, _Mapping]] = ..., inotify: _Optional[_Union[InotifyState, _Mapping]] = ..., socket: _Optional[int] = ..., shm: _Optional[str] = ..., owner: _Optional[_Union[FileOwner, _Mapping]] = ..., signal: _Optional[int] = ..., pidfd: _Optional[_Union[PidfdState, _Mapping]] = ..., fanotify: _Optional[_Union[FanotifyState, _Mapping]] = ..., shared_outside: _Optional[bool] = ..., other_writers: _Optional[_Iterable[str]] = ..., removed: _Optional[_Union[GhostNode, _Mapping]] = ..., pty: _Optional[int] = ...) -> None: ...
 
 class PtyImage(_message.Message):
-    __slots__ = ("index", "termios", "winsize", "locked", "packet", "session", "foreground", "typed", "partial", "output", "slave_closed")
+    __slots__ = ("index", "termios", "winsize", "locked", "packet", "session", "foreground", "typed", "partial", "output", "slave_closed", "flow", "status")
+    class Flow(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        RUNNING: _ClassVar[PtyImage.Flow]
+        XOFF: _ClassVar[PtyImage.Flow]
+        TCOOFF: _ClassVar[PtyImage.Flow]
+    RUNNING: PtyImage.Flow
+    XOFF: PtyImage.Flow
+    TCOOFF: PtyImage.Flow
     INDEX_FIELD_NUMBER: _ClassVar[int]
     TERMIOS_FIELD_NUMBER: _ClassVar[int]
     WINSIZE_FIELD_NUMBER: _ClassVar[int]
@@ -830,6 +838,8 @@ class PtyImage(_message.Message):
     PARTIAL_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     SLAVE_CLOSED_FIELD_NUMBER: _ClassVar[int]
+    FLOW_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
     index: int
     termios: bytes
     winsize: bytes
@@ -841,7 +851,9 @@ class PtyImage(_message.Message):
     partial: bytes
     output: bytes
     slave_closed: bool
-    def __init__(self, index: _Optional[int] = ..., termios: _Optional[bytes] = ..., winsize: _Optional[bytes] = ..., locked: _Optional[bool] = ..., packet: _Optional[bool] = ..., session: _Optional[int] = ..., foreground: _Optional[int] = ..., typed: _Optional[_Iterable[bytes]] = ..., partial: _Optional[bytes] = ..., output: _Optional[bytes] = ..., slave_closed: _Optional[bool] = ...) -> None: ...
+    flow: PtyImage.Flow
+    status: int
+    def __init__(self, index: _Optional[int] = ..., termios: _Optional[bytes] = ..., winsize: _Optional[bytes] = ..., locked: _Optional[bool] = ..., packet: _Optional[bool] = ..., session: _Optional[int] = ..., foreground: _Optional[int] = ..., typed: _Optional[_Iterable[bytes]] = ..., partial: _Optional[bytes] = ..., output: _Optional[bytes] = ..., slave_closed: _Optional[bool] = ..., flow: _Optional[_Union[PtyImage.Flow, str]] = ..., status: _Optional[int] = ...) -> None: ...
 
 class FileOwner(_message.Message):
     __slots__ = ("type", "pid")

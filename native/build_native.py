@@ -66,6 +66,9 @@ long incr_uffd_register_wp(int uffd, uint64_t start, uint64_t len);
 long incr_uffd_writeprotect(int uffd, uint64_t start, uint64_t len);
 long incr_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end, uint64_t *out, size_t max_runs);
 struct incr_frame { uint64_t offset; uint32_t first, count; };
+#define INCR_INDEX_VALUE_MAX ...
+long incr_index_entries(const uint8_t *buf, size_t len, const uint8_t *pack, uint32_t kind, uint8_t *keys,
+                        uint8_t *values, uint32_t *lens, size_t max);
 long incr_trailer_table(const uint8_t *buf, size_t len, struct incr_frame *frames, size_t max_frames,
                         uint8_t *digests, size_t max_digests);
 #define INCR_CODEC_RAW ...

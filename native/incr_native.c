@@ -719,6 +719,86 @@ long incr_trailer_table(const uint8_t *buf, size_t len, struct incr_frame *frame
     return (long)n;
 }
 
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+long incr_index_entries(const uint8_t *buf, size_t len, const uint8_t *pack, uint32_t kind, uint8_t *keys,
+                        uint8_t *values, uint32_t *lens, size_t max)
+{
+    const uint8_t *dicts[INCR_INDEX_MAX_DICTS];
+    size_t ndicts = 0, n = 0;
+    /* The dictionaries first: the trailer lists them after the frames that name them. */
+    for (const uint8_t *p = buf, *end = buf + len; p < end;) {
+        uint64_t key, size = 0;
+        const uint8_t *data = NULL;
+        if (pb_varint(&p, end, &key) || pb_field(&p, end, key & 7, &data, &size))
+            return -1;
+        if (key == ((3 << 3) | 2)) {                /* PackTrailer.dicts */
+            if (size != 16 || ndicts == INCR_INDEX_MAX_DICTS)
+                return -1;
+            dicts[ndicts++] = data;
+        }
+    }
+    for (const uint8_t *p = buf, *end = buf + len; p < end;) {
+        uint64_t key, size = 0;
+        const uint8_t *data = NULL;
+        if (pb_varint(&p, end, &key) || pb_field(&p, end, key & 7, &data, &size))
+            return -1;
+        if (key != ((2 << 3) | 2))                  /* PackTrailer.frames */
+            continue;
+        uint64_t f[9] = {0};                        /* Frame's varint fields by number */
+        const uint8_t *dig = NULL;
+        uint64_t dig_len = 0;
+        for (const uint8_t *q = data, *qend = data + size; q < qend;) {
+            uint64_t fkey, v = 0, fsize = 0;
+            const uint8_t *fdata = NULL;
+            if (pb_varint(&q, qend, &fkey))
+                return -1;
+            if ((fkey & 7) == 0) {
+                if (pb_varint(&q, qend, &v))
+                    return -1;
+                if ((fkey >> 3) < 9)
+                    f[fkey >> 3] = v;
+            } else {
+                if (pb_field(&q, qend, fkey & 7, &fdata, &fsize))
+                    return -1;
+                if (fkey == ((7 << 3) | 2)) {       /* Frame.digests */
+                    dig = fdata;
+                    dig_len = fsize;
+                }
+            }
+        }
+        /* kind 1, codec 2, offset 4, length 5, raw_length 6, dict 8 */
+        if (f[1] != kind)
+            continue;
+        if (dig_len % 16 || (kind == 1 && dig_len != 16) || dig_len / 16 > 0xffff || f[8] > ndicts
+            || f[5] > UINT32_MAX || f[6] > UINT32_MAX || f[2] > 0xff)
+            return -1;
+        for (size_t slot = 0; slot < dig_len / 16; slot++) {
+            if (n == max)
+                return -2;
+            uint8_t *v = values + INCR_INDEX_VALUE_MAX * n;
+            memcpy(keys + 16 * n, dig + 16 * slot, 16);
+            memcpy(v, pack, 32);
+            put_le(v + 32, f[4], 8);
+            put_le(v + 40, f[5], 4);
+            put_le(v + 44, f[6], 4);
+            put_le(v + 48, slot, 2);
+            v[50] = (uint8_t)f[2];
+            lens[n] = 51;
+            if (kind == 0 && f[8]) {
+                memcpy(v + 51, dicts[f[8] - 1], 16);
+                lens[n] = 67;
+            }
+            n++;
+        }
+    }
+    return (long)n;
+}
+
 /* The frame of `frames` at `offset`, or NULL; `hint` is where the last search ended (requests
  * come mostly in offset order, so the next is usually there or just after). */
 static const struct incr_frame *find_frame(const struct incr_frame *frames, size_t n, uint64_t offset, size_t *hint)

@@ -114,6 +114,15 @@ long incr_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end, uint64_t *o
 /* A frame of a pack, from its trailer: its offset, and its digests: `count` of them, 16 bytes
  * each, from digest number `first` of the table's digests. */
 struct incr_frame { uint64_t offset; uint32_t first, count; };
+/* The index entries (index.py: key, the 16-byte digest or blob id; value, LOCATION and the
+ * dictionary's blob id for a frame that has one) of the frames of kind `kind` (Frame.Kind: 0
+ * pages, 1 blobs) of a serialized PackTrailer of pack `pack` (its 32-byte name): entry i's key at
+ * keys + 16 * i, its value at values + INCR_INDEX_VALUE_MAX * i, lens[i] bytes.  The number of
+ * entries; -1: not a valid trailer; -2: more than max. */
+#define INCR_INDEX_VALUE_MAX 67
+#define INCR_INDEX_MAX_DICTS 4096
+long incr_index_entries(const uint8_t *buf, size_t len, const uint8_t *pack, uint32_t kind, uint8_t *keys,
+                        uint8_t *values, uint32_t *lens, size_t max);
 /* The frames of a serialized PackTrailer that hold one byte or more, by offset, for the read
  * path's check that a frame holds the page asked for.  The number listed; -1: not a valid
  * trailer; -2: more than max_frames frames or max_digests digests. */

@@ -46,6 +46,7 @@ from incr.pagestore import (
 )
 from incr.pagestore import sink as sink_module
 from incr.pagestore.index import LOCATION
+from incr.pagestore.index import _entries as index_entries
 from incr.pagestore.pack import (
     BLOB,
     DICT_SAMPLE_PAGES,
@@ -322,6 +323,37 @@ def test_scattered_pages_are_compressed_with_a_dictionary_of_their_pack(store_pa
             assert read_back(st, shuffled) == b"".join(pages[i] for i in order)
             assert st.verify() == []
     assert sizes[True] * 1.2 < sizes[False], sizes
+
+
+def test_index_entries_made_in_c_are_the_trailers(store_path: Path) -> None:
+    """index._entries (C) gives each page and blob of a pack the entry the trailer says: its
+    location, slot and codec, and the dictionary of a frame that has one."""
+    pages = record_pages(2 * DICT_SAMPLE_PAGES, 4)
+    rnd = random_pages(40, 5)
+    pages += [rnd[i : i + PAGE_SIZE] for i in range(0, len(rnd), PAGE_SIZE)]        # RAW frames
+    with Store.open(store_path, create=True) as st:
+        store_scattered(st, pages)
+        with st.writer() as w:
+            w.add_pages(text_pages(70, 6))
+            w.add_blob(b"a blob")
+            w.commit(store_pb2.Snapshot(epoch=2))
+    kinds: set[tuple[object, int]] = set()
+    for name, pack in iter_pack_files(store_path / "packs"):
+        trailer = parse_pack(pack.read_bytes())
+        key = bytes.fromhex(name)
+        want: dict[int, list[tuple[bytes, bytes]]] = {PAGES: [], BLOB: []}
+        for f in trailer.frames:
+            extra = trailer.dicts[f.dict - 1] if f.kind == PAGES and f.dict else b""
+            for slot in range(len(f.digests) // 16):
+                want[f.kind].append((f.digests[slot * 16 : slot * 16 + 16],
+                                     LOCATION.pack(key, f.offset, f.length, f.raw_length, slot, f.codec) + extra))
+        data = trailer.SerializeToString()
+        for kind in (PAGES, BLOB):
+            assert index_entries(data, key, kind, len(data) // 16) == want[kind]
+        kinds.update(("dict" if f.dict else f.codec, f.kind) for f in trailer.frames)
+    assert {("dict", PAGES), (RAW, PAGES), (ZSTD, PAGES), (RAW, BLOB)} <= kinds, kinds
+    with pytest.raises(ValueError):
+        index_entries(b"\x12\x05\x08", bytes(32), PAGES, 10)
 
 
 def test_incompressible_pages_get_no_dictionary(store: Store) -> None:

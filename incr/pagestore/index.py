@@ -14,6 +14,7 @@ Sub-databases (docs/store-format.md, "Index"):
 
 from __future__ import annotations
 
+import array
 import contextlib
 import os
 import struct
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Final, NamedTuple, TypeVar
 
 import lmdb
+
+from incr._native import ffi, lib
 
 from .fsutil import FILE_MODE, make_dir
 from .pack import BLOB, PAGES, SealedPack
@@ -69,6 +72,23 @@ class Location(NamedTuple):
     @property
     def frame_key(self) -> tuple[bytes, int]:
         return self.pack, self.offset
+
+
+def _entries(trailer: bytes, name: bytes, kind: int, most: int) -> list[tuple[bytes, bytes]]:
+    """The index entries of the frames of ``kind`` of a pack (``trailer``, serialized; ``name``, 32
+    bytes): (digest or blob id, LOCATION + the frame's dictionary id, if any); made in C (in
+    Python, 1.3 us a page of a checkpoint's commit, after everything else)."""
+    keys = bytearray(16 * most)
+    values = bytearray(lib.INCR_INDEX_VALUE_MAX * most)
+    lens = array.array("I", bytes(4 * most))
+    n = lib.incr_index_entries(trailer, len(trailer), name, kind, ffi.from_buffer(keys, require_writable=True),
+                               ffi.from_buffer(values, require_writable=True),
+                               ffi.from_buffer("uint32_t[]", lens, require_writable=True), most)
+    if n < 0:
+        raise ValueError(f"pack {name.hex()}: its trailer does not list its frames as the index needs them")
+    stride = lib.INCR_INDEX_VALUE_MAX
+    key_bytes, value_bytes = bytes(keys), bytes(values)
+    return [(key_bytes[16 * i : 16 * i + 16], value_bytes[stride * i : stride * i + lens[i]]) for i in range(n)]
 
 
 class IndexView:
@@ -248,22 +268,11 @@ class Index:
     def _put_packs(self, txn: lmdb.Transaction[bytes], packs: Iterable[SealedPack], *,
                    overwrite: bool = True) -> int:
         count = 0
-        pack_loc = LOCATION.pack
         for pack in packs:
             name = bytes.fromhex(pack.name)
-            dicts = list(pack.trailer.dicts)
-            pages: list[tuple[bytes, bytes]] = []
-            blobs: list[tuple[bytes, bytes]] = []
-            for frame in pack.trailer.frames:
-                digests, kind, offset, length, raw_length, codec = (frame.digests, frame.kind, frame.offset,
-                                                                    frame.length, frame.raw_length, frame.codec)
-                if kind == PAGES:
-                    dictionary = dicts[frame.dict - 1] if frame.dict else b""
-                    for slot in range(len(digests) // 16):
-                        pages.append((digests[slot * 16 : slot * 16 + 16],
-                                      pack_loc(name, offset, length, raw_length, slot, codec) + dictionary))
-                elif kind == BLOB:
-                    blobs.append((digests, pack_loc(name, offset, length, raw_length, 0, codec)))
+            trailer = pack.trailer.SerializeToString()
+            most = len(trailer) // 16               # every entry's digest is 16 bytes of it
+            pages, blobs = _entries(trailer, name, PAGES, most), _entries(trailer, name, BLOB, most)
             txn.cursor(db=self._pages).putmulti(pages, overwrite=overwrite)
             txn.cursor(db=self._blobs).putmulti(blobs, overwrite=overwrite)
             txn.put(name, _SIZE.pack(pack.size), db=self._packs)

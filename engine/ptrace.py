@@ -215,7 +215,7 @@ class TooManyQueued(Exception):
 def peek_siginfo(tid: int, shared: bool, most: int | None = None) -> list[bytes]:
     """Every queued siginfo of the thread (or of the process when shared), in order; TooManyQueued
     when there are more than `most`.  (The kernel walks the queue from its head for every entry it
-    returns: n entries cost n*n/2 steps, 0.6 s for 4096 here, 9 s for 16384, minutes beyond.)"""
+    returns: n entries cost n*n/2 steps, 0.13 s for 10 000 here, 3.9 s for 40 000, minutes beyond 100 000.)"""
     out: list[bytes] = []
     batch = 32
     buf = ffi.new("char[]", SIGINFO_SIZE * batch)

@@ -38,7 +38,9 @@ def dump_sigactions(tracee: Tracee, status: dict[str, str]) -> list[image_pb2.Si
     return out
 
 
-MOST_QUEUED = 4096      # queued signals read per queue; more are refused (pt.peek_siginfo: quadratic)
+#: Queued signals read per queue; more are refused: the kernel reads them back in quadratic time
+#: (pt.peek_siginfo), the job frozen: 10 000 took 0.13 s here, 40 000 3.9 s.
+MOST_QUEUED = 16384
 
 
 def dump_shared_pending(pid: int) -> list[bytes]:

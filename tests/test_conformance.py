@@ -37,11 +37,13 @@ class Spec:
 
     `refuse`: words the one-line refusal must hold (besides "PID <culprit>"); empty: the program
     must come back and pass its own checks.  `area`: the part of incr another helper is changing
-    (the program is expected to fail until that branch merges); shown in the test id."""
+    (the program is expected to fail until that branch merges); shown in the test id.  `source`:
+    the program's file when not its name (built with other `flags`)."""
 
     flags: tuple[str, ...] = ()
     refuse: tuple[str, ...] = ()
     area: str = ""
+    source: str = ""
 
 
 PT = ("-pthread",)
@@ -157,7 +159,7 @@ PROGRAMS: dict[str, Spec] = {
     "ref_scm_memfd_inflight": Spec(refuse=("no process of the job holds", "only descriptions")),
     "ref_scm_named_socket": Spec(refuse=("carries a socket bound to a name",)),
     "ref_scm_socket_inflight": Spec(refuse=("socket no process of the job holds",)),
-    "ref_sig_flood": Spec(refuse=("queued signals", "more than 4096")),
+    "ref_sig_flood": Spec(("-DFLOOD=20000",), refuse=("queued signals", "more than 16384"), source="sig_flood"),
     "ref_unix_pending_data": Spec(refuse=("not yet accepted",)),
     "ref_userfaultfd": Spec(refuse=("userfaultfd",)),
     "ref_vfork": Spec(refuse=("vfork",)),
@@ -167,6 +169,7 @@ PROGRAMS: dict[str, Spec] = {
     "sig_blocked_mask": Spec(),
     "sig_chld_dfl_nocldwait": Spec(),
     "sig_defaults": Spec(),
+    "sig_flood": Spec(),
     "sig_ign_chld_before": Spec(),
     "sig_nocldwait": Spec(),
     "sig_pending_rt": Spec(),
@@ -239,7 +242,7 @@ def corpus_bin(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path
     def build(name: str) -> Path:
         if name not in built:
             exe = outdir / name
-            res = subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-o", str(exe), str(CORPUS / f"{name}.c"),
+            res = subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-o", str(exe), str(CORPUS / f"{PROGRAMS[name].source or name}.c"),
                                   *PROGRAMS[name].flags], capture_output=True, text=True)
             assert res.returncode == 0, res.stderr
             built[name] = exe

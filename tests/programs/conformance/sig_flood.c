@@ -1,9 +1,13 @@
-/* 10000 real-time signals queued and blocked: more than incr reads back (the kernel's
- * PTRACE_PEEKSIGINFO walks the queue from its head for each entry).  The checkpoint must refuse
- * in one line, at once; the job then handles every one of them, each once, in order. */
+/* FLOOD real-time signals queued and blocked (10000; CRIU restores them): each comes back with
+ * its value, and once unblocked the job handles every one of them, each once, in order.  Built
+ * with -DFLOOD=20000 as ref_sig_flood: more than incr reads back (the kernel's PTRACE_PEEKSIGINFO
+ * walks the queue from its head for each entry, the job frozen): the checkpoint must refuse in
+ * one line, at once, and the job then handles them all as here. */
 #include "cf.h"
 
+#ifndef FLOOD
 #define FLOOD 10000
+#endif
 
 static volatile int received, out_of_order;
 

@@ -242,8 +242,9 @@ def corpus_bin(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path
     def build(name: str) -> Path:
         if name not in built:
             exe = outdir / name
-            res = subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-o", str(exe), str(CORPUS / f"{PROGRAMS[name].source or name}.c"),
-                                  *PROGRAMS[name].flags], capture_output=True, text=True)
+            source = CORPUS / f"{PROGRAMS[name].source or name}.c"
+            res = subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-o", str(exe), str(source), *PROGRAMS[name].flags],
+                                 capture_output=True, text=True)
             assert res.returncode == 0, res.stderr
             built[name] = exe
         return built[name]

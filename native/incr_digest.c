@@ -158,6 +158,17 @@ static void hash_pass(const uint8_t *const page[PAGES_PER_PASS], uint8_t *const 
         }
 }
 
+/* The digests of `queued` pages (1 to PAGES_PER_PASS) in one pass: a short pass's free lanes
+ * hash its last page again, into the same place. */
+static void hash_queued(const uint8_t *page[PAGES_PER_PASS], uint8_t *dst[PAGES_PER_PASS], size_t queued)
+{
+    for (size_t q = queued; q < PAGES_PER_PASS; q++) {
+        page[q] = page[queued - 1];
+        dst[q] = dst[queued - 1];
+    }
+    hash_pass(page, dst);
+}
+
 static int all_zero(const uint8_t *page)
 {
     static const uint8_t none[PAGE];
@@ -180,18 +191,12 @@ size_t incr_page_digests(const uint8_t *buf, const uint32_t *index, size_t n, ui
         page[queued] = src;
         dst[queued++] = out + DIGEST * k;
         if (queued == PAGES_PER_PASS) {
-            hash_pass(page, dst);
+            hash_queued(page, dst, queued);
             queued = 0;
         }
     }
-    if (queued > 0) {
-        /* The last pass, short: its free lanes hash the last page again, into the same place. */
-        for (size_t q = queued; q < PAGES_PER_PASS; q++) {
-            page[q] = page[queued - 1];
-            dst[q] = dst[queued - 1];
-        }
-        hash_pass(page, dst);
-    }
+    if (queued > 0)
+        hash_queued(page, dst, queued);
     return zeros;
 }
 
@@ -219,11 +224,7 @@ long incr_check_digests(const uint8_t *buf, const uint32_t *index, size_t n, con
         }
         if (queued == 0)
             break;
-        for (size_t q = queued; q < PAGES_PER_PASS; q++) {
-            page[q] = page[queued - 1];
-            dst[q] = dst[queued - 1];
-        }
-        hash_pass(page, dst);
+        hash_queued(page, dst, queued);
         for (size_t q = 0; q < queued; q++)
             if (memcmp(expected[q], got + DIGEST * q, DIGEST) != 0)
                 return (long)which[q];

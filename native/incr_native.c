@@ -661,6 +661,41 @@ static int frame_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* A Frame's (store.proto) varint fields by number, and its digests. */
+enum { FRAME_KIND = 1, FRAME_CODEC = 2, FRAME_OFFSET = 4, FRAME_LENGTH = 5, FRAME_RAW_LENGTH = 6, FRAME_DICT = 8,
+       FRAME_FIELDS = 9 };
+#define FRAME_DIGESTS_TAG ((7 << 3) | 2)
+
+/* Parse one serialized Frame: f[number] for its varint fields (0 where absent), *dig and *dig_len
+ * its digests (NULL, 0 where absent); 0, or -1 if it is not valid protobuf. */
+static int pb_frame(const uint8_t *data, uint64_t size, uint64_t f[FRAME_FIELDS], const uint8_t **dig,
+                    uint64_t *dig_len)
+{
+    memset(f, 0, sizeof(uint64_t) * FRAME_FIELDS);
+    *dig = NULL;
+    *dig_len = 0;
+    for (const uint8_t *q = data, *end = data + size; q < end;) {
+        uint64_t key, v = 0, fsize = 0;
+        const uint8_t *fdata = NULL;
+        if (pb_varint(&q, end, &key))
+            return -1;
+        if ((key & 7) == 0) {
+            if (pb_varint(&q, end, &v))
+                return -1;
+            if ((key >> 3) < FRAME_FIELDS)
+                f[key >> 3] = v;
+        } else {
+            if (pb_field(&q, end, key & 7, &fdata, &fsize))
+                return -1;
+            if (key == FRAME_DIGESTS_TAG) {
+                *dig = fdata;
+                *dig_len = fsize;
+            }
+        }
+    }
+    return 0;
+}
+
 long incr_trailer_table(const uint8_t *buf, size_t len, struct incr_frame *frames, size_t max_frames,
                         uint8_t *digests, size_t max_digests)
 {
@@ -674,27 +709,11 @@ long incr_trailer_table(const uint8_t *buf, size_t len, struct incr_frame *frame
             return -1;
         if (key != ((2 << 3) | 2))             /* PackTrailer.frames */
             continue;
-        const uint8_t *q = data, *qend = data + size;
-        uint64_t offset = 0, length = 0;
-        const uint8_t *dig = NULL;
-        uint64_t dig_len = 0;
-        while (q < qend) {
-            uint64_t fkey, v = 0, fsize = 0;
-            const uint8_t *fdata = NULL;
-            if (pb_varint(&q, qend, &fkey))
-                return -1;
-            if ((fkey & 7) == 0) {
-                if (pb_varint(&q, qend, &v)) return -1;
-                if ((fkey >> 3) == 4) offset = v;   /* Frame.offset */
-                if ((fkey >> 3) == 5) length = v;   /* Frame.length */
-            } else {
-                if (pb_field(&q, qend, fkey & 7, &fdata, &fsize)) return -1;
-                if (fkey == ((7 << 3) | 2)) {       /* Frame.digests */
-                    dig = fdata;
-                    dig_len = fsize;
-                }
-            }
-        }
+        uint64_t f[FRAME_FIELDS], dig_len;
+        const uint8_t *dig;
+        if (pb_frame(data, size, f, &dig, &dig_len))
+            return -1;
+        uint64_t offset = f[FRAME_OFFSET], length = f[FRAME_LENGTH];
         if (length == 0)
             continue;                             /* an empty blob: its offset is the next frame's */
         if (dig_len == 0 || dig_len % 16 || dig_len / 16 > UINT32_MAX)
@@ -749,33 +768,14 @@ long incr_index_entries(const uint8_t *buf, size_t len, const uint8_t *pack, uin
             return -1;
         if (key != ((2 << 3) | 2))                  /* PackTrailer.frames */
             continue;
-        uint64_t f[9] = {0};                        /* Frame's varint fields by number */
-        const uint8_t *dig = NULL;
-        uint64_t dig_len = 0;
-        for (const uint8_t *q = data, *qend = data + size; q < qend;) {
-            uint64_t fkey, v = 0, fsize = 0;
-            const uint8_t *fdata = NULL;
-            if (pb_varint(&q, qend, &fkey))
-                return -1;
-            if ((fkey & 7) == 0) {
-                if (pb_varint(&q, qend, &v))
-                    return -1;
-                if ((fkey >> 3) < 9)
-                    f[fkey >> 3] = v;
-            } else {
-                if (pb_field(&q, qend, fkey & 7, &fdata, &fsize))
-                    return -1;
-                if (fkey == ((7 << 3) | 2)) {       /* Frame.digests */
-                    dig = fdata;
-                    dig_len = fsize;
-                }
-            }
-        }
-        /* kind 1, codec 2, offset 4, length 5, raw_length 6, dict 8 */
-        if (f[1] != kind)
+        uint64_t f[FRAME_FIELDS], dig_len;
+        const uint8_t *dig;
+        if (pb_frame(data, size, f, &dig, &dig_len))
+            return -1;
+        if (f[FRAME_KIND] != kind)
             continue;
-        if (dig_len % 16 || (kind == 1 && dig_len != 16) || dig_len / 16 > 0xffff || f[8] > ndicts
-            || f[5] > UINT32_MAX || f[6] > UINT32_MAX || f[2] > 0xff)
+        if (dig_len % 16 || (kind == 1 && dig_len != 16) || dig_len / 16 > 0xffff || f[FRAME_DICT] > ndicts
+            || f[FRAME_LENGTH] > UINT32_MAX || f[FRAME_RAW_LENGTH] > UINT32_MAX || f[FRAME_CODEC] > 0xff)
             return -1;
         for (size_t slot = 0; slot < dig_len / 16; slot++) {
             if (n == max)
@@ -783,14 +783,14 @@ long incr_index_entries(const uint8_t *buf, size_t len, const uint8_t *pack, uin
             uint8_t *v = values + INCR_INDEX_VALUE_MAX * n;
             memcpy(keys + 16 * n, dig + 16 * slot, 16);
             memcpy(v, pack, 32);
-            put_le(v + 32, f[4], 8);
-            put_le(v + 40, f[5], 4);
-            put_le(v + 44, f[6], 4);
+            put_le(v + 32, f[FRAME_OFFSET], 8);
+            put_le(v + 40, f[FRAME_LENGTH], 4);
+            put_le(v + 44, f[FRAME_RAW_LENGTH], 4);
             put_le(v + 48, slot, 2);
-            v[50] = (uint8_t)f[2];
+            v[50] = (uint8_t)f[FRAME_CODEC];
             lens[n] = 51;
-            if (kind == 0 && f[8]) {
-                memcpy(v + 51, dicts[f[8] - 1], 16);
+            if (kind == 0 && f[FRAME_DICT]) {
+                memcpy(v + 51, dicts[f[FRAME_DICT] - 1], 16);
                 lens[n] = 67;
             }
             n++;

@@ -187,11 +187,16 @@ class AppendFile:
         if done == aligned:
             self._spare = full
             return
-        # What follows the refused write: its rest, then what the current buffer holds.
-        fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~os.O_DIRECT)
-        write_all(self.fd, full[done:aligned])
+        rest = full[done:aligned]               # a copy: what the refused write left, first
         with contextlib.suppress(BufferError):
             full.close()
+        self._go_buffered(rest)
+
+    def _go_buffered(self, first: bytes = b"") -> None:
+        """Stop writing directly: `first`, then what the buffer holds, go through the page cache,
+        as will everything after."""
+        fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+        write_all(self.fd, first)
         if self._buf is not None:
             buf, self._buf = self._buf, None
             write_all(self.fd, buf[: self._used])
@@ -203,12 +208,8 @@ class AppendFile:
         if self._buf is not None:
             self._flush()
         self._wait()
-        if self._buf is not None:           # the unaligned tail, through the page cache
-            buf, self._buf = self._buf, None
-            fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~os.O_DIRECT)
-            write_all(self.fd, buf[: self._used])
-            with contextlib.suppress(BufferError):
-                buf.close()
+        if self._buf is not None:           # the unaligned tail
+            self._go_buffered()
         os.fsync(self.fd)
 
     def close(self) -> None:

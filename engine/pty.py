@@ -277,16 +277,15 @@ def _flow(m: int, s: int, image: image_pb2.PtyImage) -> image_pb2.PtyImage.Flow:
     made is wiped (enabling packet mode clears it)."""
     if not _stopped(s):
         return image_pb2.PtyImage.RUNNING
-    iflag = _FLAGS.unpack_from(image.termios)[0]
-    if not iflag & termios.IXON or not can_put_back():
+    if not _ixon(image.termios) or not can_put_back():
         # (Turning IXON off starts a terminal VSTOP stopped: with IXON off, tcflow stopped it.)
         return image_pb2.PtyImage.TCOOFF
-    _put(s, bytes((_cc(image.termios, termios.VSTART),)))
+    _start(s, image.termios, image_pb2.PtyImage.XOFF)
     if _stopped(s):
         flow = image_pb2.PtyImage.TCOOFF
     else:
         fault_point("pty-started")
-        _put(s, bytes((_cc(image.termios, termios.VSTOP),)))
+        _halt(s, image.termios, image_pb2.PtyImage.XOFF)
         flow = image_pb2.PtyImage.XOFF
     if image.packet:
         _wipe_status(m)
@@ -302,9 +301,29 @@ def _cc(raw: bytes, index: int) -> int:
     return raw[_CC + index]
 
 
+def _ixon(raw: bytes) -> bool:
+    return bool(_FLAGS.unpack_from(raw)[0] & termios.IXON)
+
+
+def _start(s: int, raw: bytes, way: image_pb2.PtyImage.Flow) -> None:
+    """Output to slave `s` (termios `raw`) started the way that undoes a stop of `way`."""
+    if way == image_pb2.PtyImage.XOFF:
+        _put(s, bytes((_cc(raw, termios.VSTART),)))
+    else:
+        termios.tcflow(s, termios.TCOON)
+
+
+def _halt(s: int, raw: bytes, way: image_pb2.PtyImage.Flow) -> None:
+    """Output to slave `s` (termios `raw`) stopped `way`: the VSTOP character (XOFF) or tcflow(TCOOFF)."""
+    if way == image_pb2.PtyImage.XOFF:
+        _put(s, bytes((_cc(raw, termios.VSTOP),)))
+    else:
+        termios.tcflow(s, termios.TCOOFF)
+
+
 def _flowing(raw: bytes) -> bool:
     """A packet-mode master's "flow" under the slave's termios `raw` (pty_set_termios)."""
-    return bool(_FLAGS.unpack_from(raw)[0] & termios.IXON) and all(_cc(raw, c) == v for c, v in _FLOW_CHARS.items())
+    return _ixon(raw) and all(_cc(raw, c) == v for c, v in _FLOW_CHARS.items())
 
 
 def _take_status(m: int, s: int | None, image: image_pb2.PtyImage, pid: int, what: str) -> None:
@@ -333,13 +352,11 @@ def make_status(m: int, s: int, raw: bytes, status: int, flow: image_pb2.PtyImag
     """Status `status` waiting on packet-mode master `m` again (slave `s`, its termios `raw`, its output
     stopped as `flow` says), made by the events that set each bit (drivers/tty/pty.c, n_tty.c)."""
     if status & TIOCPKT_START and flow == image_pb2.PtyImage.RUNNING:
-        termios.tcflow(s, termios.TCOOFF)           # a stop, then the start that is the status
-        termios.tcflow(s, termios.TCOON)
-    elif status & TIOCPKT_STOP and flow == image_pb2.PtyImage.XOFF:
-        _put(s, bytes((_cc(raw, termios.VSTART), _cc(raw, termios.VSTOP))))
-    elif status & TIOCPKT_STOP and flow == image_pb2.PtyImage.TCOOFF:
-        termios.tcflow(s, termios.TCOON)
-        termios.tcflow(s, termios.TCOOFF)
+        _halt(s, raw, image_pb2.PtyImage.TCOOFF)    # a stop, then the start that is the status
+        _start(s, raw, image_pb2.PtyImage.TCOOFF)
+    elif status & TIOCPKT_STOP and flow != image_pb2.PtyImage.RUNNING:
+        _start(s, raw, flow)                        # a start, then the stop that is the status
+        _halt(s, raw, flow)
     if status & TIOCPKT_FLUSHREAD:
         termios.tcflush(s, termios.TCIFLUSH)        # the slave's input, empty: packet mode is refused with bytes
     if status & TIOCPKT_FLUSHWRITE:
@@ -477,12 +494,9 @@ def restore_waiting(root_pid: int, master_fd: int, p: image_pb2.PtyImage) -> Non
 
 def _stop(s: int, p: image_pb2.PtyImage) -> None:
     """Output to the terminal of slave `s` stopped the way `p.flow` says."""
-    if p.flow == image_pb2.PtyImage.XOFF:
-        if not _FLAGS.unpack_from(p.termios)[0] & termios.IXON:
-            raise RestoreError(f"cannot restore the job's terminal /dev/pts/{p.index}: its image says the VSTOP "
-                               "character stopped it, with IXON off")
-        _put(s, bytes((_cc(p.termios, termios.VSTOP),)))
-    else:
-        termios.tcflow(s, termios.TCOOFF)
+    if p.flow == image_pb2.PtyImage.XOFF and not _ixon(p.termios):
+        raise RestoreError(f"cannot restore the job's terminal /dev/pts/{p.index}: its image says the VSTOP "
+                           "character stopped it, with IXON off")
+    _halt(s, p.termios, p.flow)
     if not _stopped(s):
         raise RestoreError(f"cannot restore the job's terminal /dev/pts/{p.index}: its output did not stop")

@@ -42,7 +42,11 @@ with open(out, "w") as f:
 """
 
 
-def _run(tmp_path: Path, procs: Procs, tag: str, gate: Path) -> tuple[subprocess.Popen[bytes], Path, Path]:
+#: A `script` session started: it, its command's output, its typescript.
+Started = tuple[subprocess.Popen[bytes], Path, Path]
+
+
+def _run(tmp_path: Path, procs: Procs, tag: str, gate: Path) -> Started:
     job_py = tmp_path / "command.py"
     job_py.write_text(COMMAND)
     out, typescript = tmp_path / f"{tag}.txt", tmp_path / f"{tag}.typescript"
@@ -58,25 +62,36 @@ def _body(typescript: Path) -> list[str]:
     return typescript.read_text(errors="replace").splitlines()[1:-1]
 
 
-@pytest.mark.parametrize("dump", ["kill", "incremental"])
-def test_script_session_on_its_pty_restored_identically(dump: str, tmp_path: Path, store: Path,
-                                                         procs: Procs) -> None:
+def _restored_as_uninterrupted(start: Callable[[str, Path], Started],
+                               ready: Callable[[subprocess.Popen[bytes], Path], bool], dump: str, store: Path,
+                               procs: Procs, tmp_path: Path) -> tuple[str, str]:
+    """`start(tag, gate)` (a `script` session: it, its command's output, its typescript) run to its end
+    ungated, then gated, checkpointed (`dump`) once `ready(job, output)`, killed and restored: the
+    command's output and the typescript (but its lines carrying the time) are the uninterrupted
+    run's.  The uninterrupted output, and what the restore said."""
     opened = tmp_path / "open"
     opened.touch()
-    ref, ref_out, ref_ts = _run(tmp_path, procs, "ref", opened)
+    ref, ref_out, ref_ts = start("ref", opened)
     assert ref.wait(timeout=120) == 0
-    assert ref_out.read_text().startswith("0 True True True True True\n"), ref_out.read_text()
-
     gate = tmp_path / "gate"
-    job, out, ts = _run(tmp_path, procs, "job", gate)
-    wait_until(lambda: line_count(out) >= 10, "the command to reach its gate")
+    job, out, ts = start("job", gate)
+    wait_until(lambda: ready(job, out), "the command to reach its gate")
     checkpoint_then_kill(store, job, procs, dump)
     gate.touch()
     res = incr(store, "restore", timeout=120)        # (until the restored job ends)
     assert res.returncode == 0, res.stderr
-    assert "controlling terminal" not in res.stderr, res.stderr      # it is the job's own: given back
     assert out.read_bytes() == ref_out.read_bytes()
     assert _body(ts) == _body(ref_ts)
+    return ref_out.read_text(), res.stderr
+
+
+@pytest.mark.parametrize("dump", ["kill", "incremental"])
+def test_script_session_on_its_pty_restored_identically(dump: str, tmp_path: Path, store: Path,
+                                                         procs: Procs) -> None:
+    ref_out, said = _restored_as_uninterrupted(lambda tag, gate: _run(tmp_path, procs, tag, gate),
+                                               lambda _, out: line_count(out) >= 10, dump, store, procs, tmp_path)
+    assert ref_out.startswith("0 True True True True True\n"), ref_out
+    assert "controlling terminal" not in said, said      # it is the job's own: given back
 
 
 READER = r"""
@@ -92,7 +107,7 @@ with open(out, "w") as f:
 TYPED_AHEAD = b"alpha\nbeta\ngamma\n"
 
 
-def _typed_ahead(tmp_path: Path, procs: Procs, tag: str, gate: Path) -> tuple[subprocess.Popen[bytes], Path, Path]:
+def _typed_ahead(tmp_path: Path, procs: Procs, tag: str, gate: Path) -> Started:
     """`script` running a command that reads its terminal only once `gate` exists, three lines typed
     ahead into it (script's stdin, then its end)."""
     reader = tmp_path / "reader.py"
@@ -125,21 +140,10 @@ def test_lines_typed_ahead_into_scripts_terminal_are_read_after_restore(dump: st
                                                                          procs: Procs) -> None:
     # A real program's pty with typed-ahead lines waiting in its line discipline (pty.py): the
     # command reads them after restore, as in an uninterrupted run, and so does the typescript.
-    opened = tmp_path / "open"
-    opened.touch()
-    ref, ref_out, ref_ts = _typed_ahead(tmp_path, procs, "ref", opened)
-    assert ref.wait(timeout=120) == 0
-    assert ref_out.read_text() == f"waiting True\nread {TYPED_AHEAD!r}\n", ref_out.read_text()
-
-    gate = tmp_path / "gate"
-    job, out, ts = _typed_ahead(tmp_path, procs, "job", gate)
-    wait_until(lambda: out.exists() and _typed_waiting(job.pid) == len(TYPED_AHEAD), "the lines to wait in the pty")
-    checkpoint_then_kill(store, job, procs, dump)
-    gate.touch()
-    res = incr(store, "restore", timeout=120)        # (until the restored job ends)
-    assert res.returncode == 0, res.stderr
-    assert out.read_bytes() == ref_out.read_bytes()
-    assert _body(ts) == _body(ref_ts)
+    ref_out, _ = _restored_as_uninterrupted(
+        lambda tag, gate: _typed_ahead(tmp_path, procs, tag, gate),
+        lambda job, out: out.exists() and _typed_waiting(job.pid) == len(TYPED_AHEAD), dump, store, procs, tmp_path)
+    assert ref_out == f"waiting True\nread {TYPED_AHEAD!r}\n", ref_out
 
 
 @pytest.mark.parametrize("program", ["fd_pty_queued", "fd_pty_flow"])
